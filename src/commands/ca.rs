@@ -1,0 +1,109 @@
+//! `pkictl ca list | show | cert`.
+
+use serde_json::{Value, json};
+
+use super::{Context, find_authority, print_json};
+use crate::engine::format_time;
+use crate::engine::serial::Serial;
+use crate::error::Result;
+use crate::ledger::Authority;
+use crate::x509::{CertInfo, certificate_pem, colon_hex};
+
+fn role(a: &Authority) -> &'static str {
+    if a.parent_id.is_none() { "root" } else { "intermediate" }
+}
+
+fn display_serial(a: &Authority) -> String {
+    Serial::from_ledger_hex(&a.serial).map(|s| s.hex()).unwrap_or_else(|| a.serial.clone())
+}
+
+fn authority_json(a: &Authority) -> Value {
+    let info = CertInfo::from_der(&a.cert_der).ok();
+    json!({
+        "name": a.name,
+        "slug": a.slug,
+        "role": role(a),
+        "parent": a.parent_name,
+        "default": a.is_default,
+        "subject": a.subject,
+        "serial": display_serial(a),
+        "status": a.status,
+        "key_type": a.key_type,
+        "key_file": a.key_file,
+        "key_encrypted": a.key_encrypted,
+        "path_len": a.path_len,
+        "crl_url": a.crl_url,
+        "next_crl_number": a.next_crl_number,
+        "not_before": format_time(a.not_before),
+        "not_after": format_time(a.not_after),
+        "subject_key_id": colon_hex(&a.ski),
+        "fingerprint_sha256": info.map(|i| i.fingerprint_sha256),
+    })
+}
+
+pub fn list(ctx: &Context) -> Result<i32> {
+    let (_, ledger) = ctx.open()?;
+    let authorities = ledger.authorities()?;
+    if ctx.json {
+        let list: Vec<Value> = authorities.iter().map(authority_json).collect();
+        print_json(&json!({ "authorities": list }));
+        return Ok(0);
+    }
+    println!("{:<1} {:<32} {:<13} {:<8} {:<8} {:<20}", "", "NAME", "ROLE", "KEY", "STATUS", "NOT AFTER");
+    for a in &authorities {
+        println!(
+            "{:<1} {:<32} {:<13} {:<8} {:<8} {:<20}",
+            if a.is_default { "*" } else { "" },
+            a.name,
+            role(a),
+            a.key_type,
+            a.status,
+            format_time(a.not_after)
+        );
+    }
+    println!("(* = default issuing CA)");
+    Ok(0)
+}
+
+pub fn show(ctx: &Context, name: &str) -> Result<i32> {
+    let (home, ledger) = ctx.open()?;
+    let a = find_authority(&ledger, Some(name))?;
+    if ctx.json {
+        print_json(&authority_json(&a));
+        return Ok(0);
+    }
+    let fingerprint = CertInfo::from_der(&a.cert_der).map(|i| i.fingerprint_sha256).unwrap_or_default();
+    let rows: Vec<(&str, String)> = vec![
+        ("Name", a.name.clone()),
+        ("Role", format!("{}{}", role(&a), if a.is_default { " (default issuing CA)" } else { "" })),
+        ("Parent", a.parent_name.clone().unwrap_or_else(|| "-".into())),
+        ("Subject", a.subject.clone()),
+        ("Serial", display_serial(&a)),
+        ("Status", a.status.clone()),
+        ("Not before", format_time(a.not_before)),
+        ("Not after", format_time(a.not_after)),
+        ("Key", format!("{} ({})", a.key_type, if a.key_encrypted { "encrypted" } else { "NOT encrypted" })),
+        ("Key file", home.resolve(&a.key_file).display().to_string()),
+        ("Path length", a.path_len.map(|n| n.to_string()).unwrap_or_else(|| "unconstrained".into())),
+        ("CRL URL", a.crl_url.clone().unwrap_or_else(|| "-".into())),
+        ("Next CRL number", a.next_crl_number.to_string()),
+        ("Subject key ID", colon_hex(&a.ski)),
+        ("SHA-256", fingerprint),
+    ];
+    for (label, value) in rows {
+        println!("{:<16} {}", format!("{label}:"), value);
+    }
+    Ok(0)
+}
+
+pub fn cert(ctx: &Context, name: Option<&str>) -> Result<i32> {
+    let (_, ledger) = ctx.open()?;
+    let a = find_authority(&ledger, name)?;
+    let pem = certificate_pem(&a.cert_der);
+    if ctx.json {
+        print_json(&json!({ "name": a.name, "pem": pem }));
+    } else {
+        print!("{pem}");
+    }
+    Ok(0)
+}

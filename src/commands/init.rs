@@ -1,0 +1,342 @@
+//! `pkictl init`: a new home with its ledger, root CA and (by default) issuing intermediate.
+
+use std::fs;
+use std::path::Path;
+
+use serde_json::json;
+use zeroize::Zeroizing;
+
+use super::{Context, print_json};
+use crate::cli::InitArgs;
+use crate::duration::parse_duration;
+use crate::engine::ca::{CaRequest, build_intermediate, build_root};
+use crate::engine::{self, Signed, SigningCa, format_time};
+use crate::error::{Error, Result};
+use crate::home::{self, Home, KEY_MODE, PUBLIC_MODE};
+use crate::keys::KeyPair;
+use crate::ledger::{Ledger, NewAuthority, NewCertificate, Tx};
+
+/// X.520 upper bound for a commonName.
+const MAX_CN_LEN: usize = 64;
+
+/// A CA made by this run, ready to be recorded and written.
+struct NewCa {
+    name: String,
+    slug: String,
+    profile: &'static str,
+    key: KeyPair,
+    signed: Signed,
+    path_len: Option<u8>,
+    crl_url: Option<String>,
+}
+
+pub fn run(ctx: &Context, args: &InitArgs) -> Result<i32> {
+    let plan = Plan::from_args(args)?;
+    if !home::is_missing_or_empty(&ctx.home)? {
+        return Err(Error::HomeNotEmpty { path: ctx.home.clone() });
+    }
+    let passphrase = if args.no_passphrase {
+        None
+    } else {
+        Some(ctx.passphrase.for_new_key(&format!("the CA keys of {}", ctx.home.display()))?)
+    };
+    let cas = plan.build_cas()?;
+    create_home(&ctx.home, &cas, passphrase.as_ref())?;
+    if args.no_passphrase {
+        eprintln!(
+            "warning: the CA keys in {} are NOT encrypted (--no-passphrase); anyone who can read them can issue certificates",
+            ctx.home.join(home::PRIVATE_DIR).display()
+        );
+    }
+    report(ctx, &cas, passphrase.is_some());
+    Ok(0)
+}
+
+/// The validated arguments.
+struct Plan {
+    root_name: String,
+    intermediate_name: Option<String>,
+    key_type: crate::keys::KeyType,
+    root_validity: time::Duration,
+    intermediate_validity: time::Duration,
+    crl_base: Option<String>,
+}
+
+impl Plan {
+    fn from_args(args: &InitArgs) -> Result<Plan> {
+        let root_name = validate_ca_name(&args.name, "--name")?;
+        let intermediate_name = if args.no_intermediate {
+            None
+        } else {
+            let name = args.intermediate.clone().unwrap_or_else(|| format!("{root_name} Issuing CA"));
+            Some(validate_ca_name(&name, "--intermediate")?)
+        };
+        if let Some(name) = &intermediate_name {
+            if home::slug(name) == home::slug(&root_name) {
+                return Err(Error::usage(format!(
+                    "--intermediate \"{name}\" is too close to the root's name \"{root_name}\"; pick a distinct name"
+                )));
+            }
+        }
+        let root_validity = parse_duration(&args.validity).map_err(|e| Error::usage(format!("--validity: {e}")))?;
+        let intermediate_validity = parse_duration(&args.intermediate_validity)
+            .map_err(|e| Error::usage(format!("--intermediate-validity: {e}")))?;
+        if intermediate_name.is_some() && intermediate_validity > root_validity {
+            return Err(Error::usage(format!(
+                "--intermediate-validity {} is longer than the root's --validity {}; an intermediate cannot outlive its root",
+                args.intermediate_validity, args.validity
+            )));
+        }
+        let crl_base = args.crl_url.as_deref().map(validate_crl_url).transpose()?;
+        Ok(Plan {
+            root_name,
+            intermediate_name,
+            key_type: args.key_type,
+            root_validity,
+            intermediate_validity,
+            crl_base,
+        })
+    }
+
+    fn crl_url_for(&self, slug: &str) -> Option<String> {
+        self.crl_base.as_ref().map(|base| format!("{}/{slug}.crl", base.trim_end_matches('/')))
+    }
+
+    /// Generates the keys and signs the CA certificates, all in memory.
+    fn build_cas(&self) -> Result<Vec<NewCa>> {
+        let now = engine::now();
+        let root_key = generate(self.key_type, &self.root_name)?;
+        let root_signed = build_root(&CaRequest {
+            name: &self.root_name,
+            key: &root_key,
+            validity: self.root_validity,
+            path_len: None,
+            now,
+        })?;
+        let root_slug = home::slug(&self.root_name);
+        let root_crl_url = self.crl_url_for(&root_slug);
+        let mut cas = Vec::new();
+        if let Some(name) = &self.intermediate_name {
+            let key = generate(self.key_type, name)?;
+            let issuer = SigningCa {
+                name: self.root_name.clone(),
+                key: root_key,
+                ski: root_signed.info.subject_key_id.clone().unwrap_or_default(),
+                cert: root_signed.info.clone(),
+                crl_url: root_crl_url.clone(),
+            };
+            let req = CaRequest { name, key: &key, validity: self.intermediate_validity, path_len: Some(0), now };
+            let signed = build_intermediate(&req, &issuer)?;
+            cas.push(NewCa {
+                name: self.root_name.clone(),
+                slug: root_slug,
+                profile: "root",
+                key: issuer.key,
+                signed: root_signed,
+                path_len: None,
+                crl_url: root_crl_url,
+            });
+            let slug = home::slug(name);
+            cas.push(NewCa {
+                crl_url: self.crl_url_for(&slug),
+                name: name.clone(),
+                slug,
+                profile: "intermediate",
+                key,
+                signed,
+                path_len: Some(0),
+            });
+        } else {
+            cas.push(NewCa {
+                name: self.root_name.clone(),
+                slug: root_slug,
+                profile: "root",
+                key: root_key,
+                signed: root_signed,
+                path_len: None,
+                crl_url: root_crl_url,
+            });
+        }
+        Ok(cas)
+    }
+}
+
+fn generate(key_type: crate::keys::KeyType, name: &str) -> Result<KeyPair> {
+    KeyPair::generate(key_type).map_err(|source| Error::Key { what: name.to_string(), source })
+}
+
+fn validate_ca_name(name: &str, flag: &str) -> Result<String> {
+    let trimmed = name.trim();
+    if trimmed.is_empty() {
+        return Err(Error::usage(format!("{flag} must not be empty")));
+    }
+    if trimmed.chars().count() > MAX_CN_LEN {
+        return Err(Error::usage(format!(
+            "{flag} \"{trimmed}\" is longer than {MAX_CN_LEN} characters, the limit for a common name"
+        )));
+    }
+    if trimmed.chars().any(char::is_control) {
+        return Err(Error::usage(format!("{flag} contains control characters")));
+    }
+    Ok(trimmed.to_string())
+}
+
+fn validate_crl_url(url: &str) -> Result<String> {
+    let ok_scheme = url.starts_with("http://") || url.starts_with("https://");
+    let host_part = url.split("://").nth(1).unwrap_or("");
+    if !ok_scheme || host_part.is_empty() || !url.is_ascii() || url.chars().any(|c| c.is_ascii_whitespace() || c.is_ascii_control()) {
+        return Err(Error::usage(format!(
+            "--crl-url \"{url}\" is not an http:// or https:// URL (example: http://pki.example.com/crl)"
+        )));
+    }
+    Ok(url.to_string())
+}
+
+/// Builds the home in a private staging directory next to it, then renames it into place:
+/// a failed init leaves nothing behind, and a home is never half-made.
+fn create_home(target: &Path, cas: &[NewCa], passphrase: Option<&Zeroizing<String>>) -> Result<()> {
+    let parent = match target.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => Path::new(".").to_path_buf(),
+    };
+    home::create_private_dir(&parent)?;
+    let staging = tempfile::Builder::new()
+        .prefix(".pkictl-init-")
+        .permissions(fs::Permissions::from_mode(home::DIR_MODE))
+        .tempdir_in(&parent)
+        .map_err(|source| Error::Write { path: parent.clone(), source })?;
+    let staged = Home::at(staging.path());
+    staged.create_layout()?;
+    for ca in cas {
+        let pem = match passphrase {
+            Some(p) => ca.key.to_encrypted_pkcs8_pem(p.as_bytes()),
+            None => ca.key.to_pkcs8_pem(),
+        }
+        .map_err(|source| Error::Key { what: ca.name.clone(), source })?;
+        home::write_atomic_new(&staged.resolve(&Home::ca_key_relative(&ca.slug)), pem.as_bytes(), KEY_MODE)?;
+    }
+    let mut ledger = Ledger::create(&staged.ledger_path())?;
+    ledger.write(|tx| record_cas(tx, cas, passphrase.is_some()))?;
+    drop(ledger);
+    for ca in cas {
+        let pem = crate::x509::certificate_pem(&ca.signed.der);
+        home::write_atomic_new(&staged.resolve(&Home::ca_cert_relative(&ca.slug)), pem.as_bytes(), PUBLIC_MODE)?;
+    }
+    let staged_path = staging.keep();
+    fs::rename(&staged_path, target).map_err(|source| {
+        let _ = fs::remove_dir_all(&staged_path);
+        if source.kind() == std::io::ErrorKind::DirectoryNotEmpty {
+            Error::HomeNotEmpty { path: target.to_path_buf() }
+        } else {
+            Error::Write { path: target.to_path_buf(), source }
+        }
+    })
+}
+
+use std::os::unix::fs::PermissionsExt;
+
+/// One transaction: each CA, its certificate row and an audit event.
+fn record_cas(tx: &Tx<'_>, cas: &[NewCa], encrypted: bool) -> crate::ledger::LedgerResult<()> {
+    let now = engine::now().unix_timestamp();
+    let mut parent_id = None;
+    for (index, ca) in cas.iter().enumerate() {
+        let info = &ca.signed.info;
+        let key_file = Home::ca_key_relative(&ca.slug);
+        let ski = info.subject_key_id.clone().unwrap_or_default();
+        let id = tx.insert_authority(&NewAuthority {
+            name: &ca.name,
+            slug: &ca.slug,
+            parent_id,
+            subject: &info.subject,
+            cert_der: &ca.signed.der,
+            ski: &ski,
+            key_file: &key_file,
+            key_type: ca.key.key_type().as_str(),
+            key_encrypted: encrypted,
+            path_len: ca.path_len,
+            crl_url: ca.crl_url.as_deref(),
+            is_default: index + 1 == cas.len(),
+            not_before: info.not_before,
+            not_after: info.not_after,
+            now,
+        })?;
+        let serial = info.serial.ledger_hex();
+        tx.insert_certificate(&NewCertificate {
+            issuer_id: parent_id.unwrap_or(id),
+            serial: &serial,
+            profile: ca.profile,
+            subject: &info.subject,
+            common_name: info.common_name.as_deref(),
+            sans: &[],
+            key_type: ca.key.key_type().as_str(),
+            key_source: "ca",
+            not_before: info.not_before,
+            not_after: info.not_after,
+            fingerprint_sha256: &info.fingerprint_sha256,
+            der: &ca.signed.der,
+            renewed_from: None,
+            authority_id: Some(id),
+            now,
+        })?;
+        tx.record_event(
+            now,
+            "ca.create",
+            &ca.name,
+            &json!({
+                "profile": ca.profile,
+                "serial": info.serial.hex(),
+                "fingerprint_sha256": info.fingerprint_sha256,
+                "key_type": ca.key.key_type().as_str(),
+                "key_encrypted": encrypted,
+            }),
+        )?;
+        parent_id = Some(id);
+    }
+    Ok(())
+}
+
+fn report(ctx: &Context, cas: &[NewCa], encrypted: bool) {
+    let home = Home::at(&ctx.home);
+    if ctx.json {
+        let authorities: Vec<_> = cas
+            .iter()
+            .map(|ca| {
+                let info = &ca.signed.info;
+                json!({
+                    "name": ca.name,
+                    "role": ca.profile,
+                    "key_type": ca.key.key_type().as_str(),
+                    "serial": info.serial.hex(),
+                    "subject": info.subject,
+                    "not_before": format_time(info.not_before),
+                    "not_after": format_time(info.not_after),
+                    "fingerprint_sha256": info.fingerprint_sha256,
+                    "certificate": home.resolve(&Home::ca_cert_relative(&ca.slug)),
+                    "key": home.resolve(&Home::ca_key_relative(&ca.slug)),
+                    "key_encrypted": encrypted,
+                    "crl_url": ca.crl_url,
+                })
+            })
+            .collect();
+        print_json(&json!({
+            "home": ctx.home,
+            "ledger": home.ledger_path(),
+            "authorities": authorities,
+        }));
+        return;
+    }
+    println!("Created pkictl home {}", ctx.home.display());
+    for ca in cas {
+        let info = &ca.signed.info;
+        println!(
+            "  {:<13} {}  ({}, serial {}, expires {})",
+            ca.profile,
+            ca.name,
+            ca.key.key_type(),
+            info.serial.hex(),
+            format_time(info.not_after)
+        );
+    }
+    println!("  ledger        {}", home.ledger_path().display());
+    println!("  CA keys       {} ({})", ctx.home.join(home::PRIVATE_DIR).display(), if encrypted { "encrypted" } else { "NOT encrypted" });
+}

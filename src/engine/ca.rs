@@ -1,0 +1,96 @@
+//! Building CA certificates: the self-signed root and the intermediates under it.
+
+use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyIdMethod, SerialNumber};
+use time::{Duration, OffsetDateTime};
+
+use super::lint::{self, Expected};
+use super::profile::Profile;
+use super::serial::Serial;
+use super::{BACKDATE, EngineError, Signed, SigningCa, ca_distinguished_name, sign_error};
+use crate::keys::KeyPair;
+use crate::x509::CertInfo;
+
+/// What a new CA certificate should say.
+pub struct CaRequest<'a> {
+    pub name: &'a str,
+    pub key: &'a KeyPair,
+    pub validity: Duration,
+    /// None: no pathLenConstraint.
+    pub path_len: Option<u8>,
+    pub now: OffsetDateTime,
+}
+
+fn ca_params(req: &CaRequest<'_>) -> Result<CertificateParams, EngineError> {
+    let serial = Serial::random().map_err(EngineError::Rng)?;
+    let mut params = CertificateParams::default();
+    params.distinguished_name = ca_distinguished_name(req.name);
+    params.serial_number = Some(SerialNumber::from_slice(serial.as_bytes()));
+    params.not_before = req.now - BACKDATE;
+    params.not_after = req.now + req.validity;
+    params.is_ca = IsCa::Ca(match req.path_len {
+        Some(n) => BasicConstraints::Constrained(n),
+        None => BasicConstraints::Unconstrained,
+    });
+    params.key_usages = Profile::Root.key_usages(req.key.key_type());
+    params.key_identifier_method = KeyIdMethod::PreSpecified(req.key.key_id());
+    Ok(params)
+}
+
+/// A self-signed root: no AKI, no CRL distribution point (a root is trusted directly).
+pub fn build_root(req: &CaRequest<'_>) -> Result<Signed, EngineError> {
+    let params = ca_params(req)?;
+    let cert = params.self_signed(req.key).map_err(sign_error)?;
+    let der = cert.der().to_vec();
+    let info = lint::check(
+        &der,
+        &Expected {
+            profile: Profile::Root,
+            key_type: req.key.key_type(),
+            ski: req.key.key_id(),
+            path_len: req.path_len,
+            issuer: None,
+        },
+    )?;
+    Ok(Signed { der, info })
+}
+
+/// An intermediate signed by `issuer`, with AKI = the issuer's SKI and the issuer's CRL URL.
+pub fn build_intermediate(req: &CaRequest<'_>, issuer: &SigningCa) -> Result<Signed, EngineError> {
+    let mut params = ca_params(req)?;
+    issuer.check_not_after(params.not_after)?;
+    params.use_authority_key_identifier_extension = true;
+    params.crl_distribution_points = issuer.crl_distribution_points();
+    let cert = params.signed_by(req.key, &issuer.issuer()).map_err(sign_error)?;
+    let der = cert.der().to_vec();
+    let info = lint::check(
+        &der,
+        &Expected {
+            profile: Profile::Intermediate,
+            key_type: req.key.key_type(),
+            ski: req.key.key_id(),
+            path_len: req.path_len,
+            issuer: Some(issuer),
+        },
+    )?;
+    Ok(Signed { der, info })
+}
+
+/// Reads a CA certificate back for use as an issuer.
+pub fn load_signing_ca(
+    name: &str,
+    key: KeyPair,
+    ski: Vec<u8>,
+    cert_der: &[u8],
+    crl_url: Option<String>,
+) -> Result<SigningCa, EngineError> {
+    let cert = CertInfo::from_der(cert_der).map_err(|e| EngineError::Lint(e.to_string()))?;
+    if cert.public_key_bits != key_public_bits(&key) {
+        return Err(EngineError::Lint(format!("the key file of {name} does not match its certificate")));
+    }
+    Ok(SigningCa { name: name.to_string(), key, ski, cert, crl_url })
+}
+
+fn key_public_bits(key: &KeyPair) -> Vec<u8> {
+    use rcgen::PublicKeyData;
+    key.der_bytes().to_vec()
+}

@@ -1,0 +1,102 @@
+//! The signing engine: profiles, serials and certificate building. The only code that uses
+//! a CA private key; everything it signs is parsed back and checked before it is returned.
+
+pub mod ca;
+pub mod lint;
+pub mod profile;
+pub mod serial;
+
+use rcgen::{CrlDistributionPoint, DistinguishedName, DnType, KeyIdMethod, KeyUsagePurpose};
+use time::{Duration, OffsetDateTime};
+
+use crate::keys::KeyPair;
+use crate::x509::CertInfo;
+
+/// notBefore is set this far in the past so that peers whose clocks lag a little do not
+/// reject a certificate in its first minutes ("certificate is not yet valid").
+pub const BACKDATE: Duration = Duration::minutes(5);
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(
+        "the requested validity ends {requested}, after {issuer}'s own certificate expires ({issuer_not_after}); ask for a shorter --validity"
+    )]
+    ValidityBeyondIssuer { requested: String, issuer: String, issuer_not_after: String },
+    #[error("signing failed: {0}")]
+    Sign(String),
+    #[error("the signed certificate fails its profile check ({0}); nothing was issued")]
+    Lint(String),
+    #[error("{0}")]
+    Rng(String),
+}
+
+/// A signed certificate and what was read back from it.
+pub struct Signed {
+    pub der: Vec<u8>,
+    pub info: CertInfo,
+}
+
+/// A CA able to sign: its name, key, and what its certificate says.
+pub struct SigningCa {
+    pub name: String,
+    pub key: KeyPair,
+    /// The CA certificate's own subjectKeyIdentifier, as recorded in the ledger.
+    pub ski: Vec<u8>,
+    pub cert: CertInfo,
+    /// Where this CA publishes its CRL; goes into the certificates it signs.
+    pub crl_url: Option<String>,
+}
+
+impl SigningCa {
+    fn issuer(&self) -> rcgen::Issuer<'static, &KeyPair> {
+        let mut params = rcgen::CertificateParams::default();
+        params.distinguished_name = ca_distinguished_name(&self.name);
+        params.key_identifier_method = KeyIdMethod::PreSpecified(self.ski.clone());
+        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        rcgen::Issuer::new(params, &self.key)
+    }
+
+    fn crl_distribution_points(&self) -> Vec<CrlDistributionPoint> {
+        self.crl_url
+            .iter()
+            .map(|url| CrlDistributionPoint { uris: vec![url.clone()] })
+            .collect()
+    }
+
+    /// Refuses a notAfter past this CA's own: a chain is only as valid as its shortest link.
+    fn check_not_after(&self, not_after: OffsetDateTime) -> Result<(), EngineError> {
+        if not_after.unix_timestamp() > self.cert.not_after {
+            return Err(EngineError::ValidityBeyondIssuer {
+                requested: format_time(not_after.unix_timestamp()),
+                issuer: self.name.clone(),
+                issuer_not_after: format_time(self.cert.not_after),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// A CA's subject: CN=<name>. Built in one place so the subject written into a CA certificate
+/// and the issuer written into everything it signs are the same bytes.
+pub fn ca_distinguished_name(name: &str) -> DistinguishedName {
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::CommonName, name);
+    dn
+}
+
+/// Now, truncated to whole seconds (X.509 times have no fractions).
+pub fn now() -> OffsetDateTime {
+    let now = OffsetDateTime::now_utc();
+    now.replace_nanosecond(0).unwrap_or(now)
+}
+
+pub fn format_time(unix: i64) -> String {
+    OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_else(|| unix.to_string())
+}
+
+fn sign_error(e: rcgen::Error) -> EngineError {
+    EngineError::Sign(e.to_string())
+}

@@ -1,0 +1,201 @@
+//! The home directory: its layout, its permissions, and atomic file writes.
+//!
+//! ```text
+//! <home>/            0700
+//!   ledger.db        the SQLite ledger (the single source of truth)
+//!   ca/<slug>.pem    each CA's certificate
+//!   private/<slug>.key  each CA's PKCS#8 key, 0600 (encrypted unless --no-passphrase)
+//!   crl/<slug>.crl.pem, .crl.der  each CA's latest CRL
+//! ```
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+
+pub const LEDGER_FILE: &str = "ledger.db";
+pub const PRIVATE_DIR: &str = "private";
+pub const CA_DIR: &str = "ca";
+pub const CRL_DIR: &str = "crl";
+
+pub const DIR_MODE: u32 = 0o700;
+pub const KEY_MODE: u32 = 0o600;
+pub const PUBLIC_MODE: u32 = 0o644;
+
+#[derive(Debug, Clone)]
+pub struct Home {
+    root: PathBuf,
+}
+
+impl Home {
+    /// Opens an existing home: one that holds a ledger.
+    pub fn open(root: &Path) -> Result<Home> {
+        if !root.join(LEDGER_FILE).is_file() {
+            return Err(Error::NoHome { path: root.to_path_buf() });
+        }
+        Ok(Home { root: root.to_path_buf() })
+    }
+
+    /// A home at `root` whose files may not exist yet (used while staging `init`).
+    pub fn at(root: &Path) -> Home {
+        Home { root: root.to_path_buf() }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn ledger_path(&self) -> PathBuf {
+        self.root.join(LEDGER_FILE)
+    }
+
+    /// Path of a file the ledger names relative to the home.
+    pub fn resolve(&self, relative: &str) -> PathBuf {
+        self.root.join(relative)
+    }
+
+    pub fn ca_cert_relative(slug: &str) -> String {
+        format!("{CA_DIR}/{slug}.pem")
+    }
+
+    pub fn ca_key_relative(slug: &str) -> String {
+        format!("{PRIVATE_DIR}/{slug}.key")
+    }
+
+    pub fn crl_path(&self, slug: &str, der: bool) -> PathBuf {
+        let ext = if der { "crl.der" } else { "crl.pem" };
+        self.root.join(CRL_DIR).join(format!("{slug}.{ext}"))
+    }
+
+    /// Creates the home's subdirectories, each 0700.
+    pub fn create_layout(&self) -> Result<()> {
+        for dir in [PRIVATE_DIR, CA_DIR, CRL_DIR] {
+            create_private_dir(&self.root.join(dir))?;
+        }
+        Ok(())
+    }
+}
+
+/// A file-name-safe form of a CA name: "Acme Root CA" becomes "acme-root-ca".
+pub fn slug(name: &str) -> String {
+    let mut out = String::new();
+    for c in name.chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c.to_ascii_lowercase());
+        } else if !out.ends_with('-') && !out.is_empty() {
+            out.push('-');
+        }
+    }
+    let trimmed = out.trim_end_matches('-').to_string();
+    if trimmed.is_empty() { "ca".to_string() } else { trimmed }
+}
+
+pub fn create_private_dir(path: &Path) -> Result<()> {
+    fs::DirBuilder::new()
+        .mode(DIR_MODE)
+        .recursive(true)
+        .create(path)
+        .map_err(|source| Error::Write { path: path.to_path_buf(), source })
+}
+
+/// Writes `bytes` to `path` so that a reader sees either the old file or the whole new one:
+/// a temp file in the same directory, created with `mode` (no window with wider
+/// permissions), fsynced, renamed over the target, and the directory fsynced.
+pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
+    let tmp = staged_temp_file(path, bytes, mode)?;
+    tmp.persist(path).map_err(|e| write_error(path, e.error))?;
+    sync_dir(parent_dir(path)).map_err(|e| write_error(path, e))
+}
+
+/// Like `write_atomic`, but refuses to replace an existing file.
+pub fn write_atomic_new(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
+    let tmp = staged_temp_file(path, bytes, mode)?;
+    tmp.persist_noclobber(path).map_err(|e| write_error(path, e.error))?;
+    sync_dir(parent_dir(path)).map_err(|e| write_error(path, e))
+}
+
+fn staged_temp_file(path: &Path, bytes: &[u8], mode: u32) -> Result<tempfile::NamedTempFile> {
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".pkictl-")
+        .suffix(".tmp")
+        .permissions(fs::Permissions::from_mode(mode))
+        .tempfile_in(parent_dir(path))
+        .map_err(|e| write_error(path, e))?;
+    tmp.write_all(bytes).map_err(|e| write_error(path, e))?;
+    tmp.as_file().sync_all().map_err(|e| write_error(path, e))?;
+    Ok(tmp)
+}
+
+fn write_error(path: &Path, source: std::io::Error) -> Error {
+    Error::Write { path: path.to_path_buf(), source }
+}
+
+fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+/// Reads a file the user named, with an error that names it.
+pub fn read_user_file(path: &Path) -> Result<Vec<u8>> {
+    fs::read(path).map_err(|source| Error::Read { path: path.to_path_buf(), source })
+}
+
+/// True when the directory does not exist or exists and holds nothing.
+pub fn is_missing_or_empty(path: &Path) -> Result<bool> {
+    match fs::read_dir(path) {
+        Ok(mut entries) => Ok(entries.next().is_none()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::NotADirectory => Ok(false),
+        Err(source) => Err(Error::Read { path: path.to_path_buf(), source }),
+    }
+}
+
+/// Opens a key file for reading only when nobody but the owner can read it: a CA key that
+/// others could read must be treated as exposed, not silently used.
+pub fn read_private_file(path: &Path) -> Result<Vec<u8>> {
+    let read_err = |source| Error::Read { path: path.to_path_buf(), source };
+    let file = OpenOptions::new().read(true).open(path).map_err(read_err)?;
+    let mode = file.metadata().map_err(read_err)?.permissions().mode();
+    if mode & 0o077 != 0 {
+        return Err(Error::usage(format!(
+            "{} is readable by group or others (mode {:o}); run `chmod 600 {}` and consider the key exposed",
+            path.display(),
+            mode & 0o777,
+            path.display()
+        )));
+    }
+    std::io::Read::bytes(file)
+        .collect::<std::io::Result<Vec<u8>>>()
+        .map_err(read_err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slugs_are_file_names() {
+        assert_eq!(slug("Acme Root CA"), "acme-root-ca");
+        assert_eq!(slug("  Ünïcode / CA  "), "n-code-ca");
+        assert_eq!(slug("///"), "ca");
+    }
+
+    #[test]
+    fn atomic_write_sets_mode() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k");
+        write_atomic(&path, b"secret", KEY_MODE).unwrap();
+        let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        assert!(write_atomic_new(&path, b"other", KEY_MODE).is_err());
+        assert_eq!(fs::read(&path).unwrap(), b"secret");
+    }
+}

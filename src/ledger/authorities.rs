@@ -1,0 +1,140 @@
+//! The CAs of a home.
+
+use rusqlite::{OptionalExtension, Row, params};
+
+use super::{Ledger, LedgerResult, Tx};
+
+/// A CA about to be recorded.
+pub struct NewAuthority<'a> {
+    pub name: &'a str,
+    pub slug: &'a str,
+    pub parent_id: Option<i64>,
+    pub subject: &'a str,
+    pub cert_der: &'a [u8],
+    pub ski: &'a [u8],
+    pub key_file: &'a str,
+    pub key_type: &'a str,
+    pub key_encrypted: bool,
+    pub path_len: Option<u8>,
+    pub crl_url: Option<&'a str>,
+    pub is_default: bool,
+    pub not_before: i64,
+    pub not_after: i64,
+    pub now: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Authority {
+    pub id: i64,
+    pub name: String,
+    pub slug: String,
+    pub parent_id: Option<i64>,
+    pub parent_name: Option<String>,
+    pub subject: String,
+    pub cert_der: Vec<u8>,
+    pub ski: Vec<u8>,
+    pub key_file: String,
+    pub key_type: String,
+    pub key_encrypted: bool,
+    pub path_len: Option<u8>,
+    pub crl_url: Option<String>,
+    pub crl_validity_secs: i64,
+    pub next_crl_number: i64,
+    pub is_default: bool,
+    pub not_before: i64,
+    pub not_after: i64,
+    pub created_at: i64,
+    /// 'valid' or 'revoked': the status of the CA's own certificate.
+    pub status: String,
+    pub serial: String,
+}
+
+const SELECT: &str = "
+    SELECT a.id, a.name, a.slug, a.parent_id, p.name, a.subject, a.cert_der, a.ski, a.key_file,
+           a.key_type, a.key_encrypted, a.path_len, a.crl_url, a.crl_validity_secs,
+           a.next_crl_number, a.is_default, a.not_before, a.not_after, a.created_at,
+           c.status, c.serial
+    FROM authorities a
+    LEFT JOIN authorities p ON p.id = a.parent_id
+    JOIN certificates c ON c.authority_id = a.id";
+
+fn from_row(row: &Row<'_>) -> rusqlite::Result<Authority> {
+    Ok(Authority {
+        id: row.get(0)?,
+        name: row.get(1)?,
+        slug: row.get(2)?,
+        parent_id: row.get(3)?,
+        parent_name: row.get(4)?,
+        subject: row.get(5)?,
+        cert_der: row.get(6)?,
+        ski: row.get(7)?,
+        key_file: row.get(8)?,
+        key_type: row.get(9)?,
+        key_encrypted: row.get(10)?,
+        path_len: row.get(11)?,
+        crl_url: row.get(12)?,
+        crl_validity_secs: row.get(13)?,
+        next_crl_number: row.get(14)?,
+        is_default: row.get(15)?,
+        not_before: row.get(16)?,
+        not_after: row.get(17)?,
+        created_at: row.get(18)?,
+        status: row.get(19)?,
+        serial: row.get(20)?,
+    })
+}
+
+impl Ledger {
+    /// Every CA, roots first, then in creation order.
+    pub fn authorities(&self) -> LedgerResult<Vec<Authority>> {
+        let sql = format!("{SELECT} ORDER BY a.parent_id IS NOT NULL, a.id");
+        let mut stmt = self.conn.prepare_cached(&sql).map_err(|e| self.err(e))?;
+        let rows = stmt.query_map([], from_row).map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(|e| self.err(e))
+    }
+
+    /// A CA by its exact name or, failing that, its slug ("acme-root-ca").
+    pub fn authority_by_name(&self, name: &str) -> LedgerResult<Option<Authority>> {
+        let sql = format!("{SELECT} WHERE a.name = ?1 OR a.slug = ?1 ORDER BY a.name = ?1 DESC LIMIT 1");
+        let mut stmt = self.conn.prepare_cached(&sql).map_err(|e| self.err(e))?;
+        stmt.query_row([name], from_row).optional().map_err(|e| self.err(e))
+    }
+
+    /// The home's default issuing CA.
+    pub fn default_authority(&self) -> LedgerResult<Option<Authority>> {
+        let sql = format!("{SELECT} WHERE a.is_default = 1");
+        let mut stmt = self.conn.prepare_cached(&sql).map_err(|e| self.err(e))?;
+        stmt.query_row([], from_row).optional().map_err(|e| self.err(e))
+    }
+}
+
+impl Tx<'_> {
+    pub fn insert_authority(&self, a: &NewAuthority<'_>) -> LedgerResult<i64> {
+        self.tx
+            .execute(
+                "INSERT INTO authorities (name, slug, parent_id, subject, cert_der, ski, key_file,
+                     key_type, key_encrypted, path_len, crl_url, is_default, not_before,
+                     not_after, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+                params![
+                    a.name,
+                    a.slug,
+                    a.parent_id,
+                    a.subject,
+                    a.cert_der,
+                    a.ski,
+                    a.key_file,
+                    a.key_type,
+                    a.key_encrypted,
+                    a.path_len,
+                    a.crl_url,
+                    a.is_default,
+                    a.not_before,
+                    a.not_after,
+                    a.now
+                ],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(self.tx.last_insert_rowid())
+    }
+}

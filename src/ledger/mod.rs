@@ -1,0 +1,211 @@
+//! The SQLite ledger: the single source of truth and the only code with SQL in it.
+//!
+//! The schema lives in `migrations/NNNN_*.sql`, embedded at build time and applied in order;
+//! the version is SQLite's `user_version`, so an up-to-date ledger costs one PRAGMA read.
+
+mod authorities;
+mod certificates;
+mod events;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+
+pub use authorities::{Authority, NewAuthority};
+pub use certificates::{CertificateRecord, NewCertificate};
+
+/// Embedded migrations: (version, SQL). Append only; never edit a released one.
+const MIGRATIONS: &[(u32, &str)] = &[(1, include_str!("../../migrations/0001_init.sql"))];
+
+/// How long a command waits for another pkictl process holding the write lock.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub fn latest_schema_version() -> u32 {
+    MIGRATIONS.last().map(|(v, _)| *v).unwrap_or(0)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    #[error("{} is not a pkictl ledger (not an SQLite database); restore it from a backup", path.display())]
+    NotALedger { path: PathBuf },
+    #[error("{} has schema version {found}, newer than this pkictl understands ({supported}); upgrade pkictl", path.display())]
+    FutureSchema { path: PathBuf, found: u32, supported: u32 },
+    #[error("ledger {}: {source}", path.display())]
+    Sqlite { path: PathBuf, source: rusqlite::Error },
+    #[error("ledger {}: {source}", path.display())]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("the ledger already holds a certificate with serial {serial} from this CA")]
+    DuplicateSerial { serial: String },
+}
+
+impl LedgerError {
+    /// Errors that come from what the user pointed us at rather than from a failure.
+    pub fn is_bad_input(&self) -> bool {
+        matches!(self, LedgerError::NotALedger { .. } | LedgerError::FutureSchema { .. })
+    }
+}
+
+pub type LedgerResult<T> = Result<T, LedgerError>;
+
+pub struct Ledger {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl Ledger {
+    /// Creates a new ledger file (it must not exist) and applies every migration.
+    pub fn create(path: &Path) -> LedgerResult<Ledger> {
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(path, flags).map_err(|e| sqlite(path, e))?;
+        // SQLite creates the file 0644 and gives its -wal/-shm files the same mode.
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| LedgerError::Io { path: path.to_path_buf(), source: e })?;
+        let mut ledger = Ledger { conn, path: path.to_path_buf() };
+        ledger.configure()?;
+        ledger
+            .conn
+            .pragma_update(None, "journal_mode", "WAL")
+            .map_err(|e| sqlite(path, e))?;
+        ledger.migrate()?;
+        Ok(ledger)
+    }
+
+    /// Opens an existing ledger and brings its schema up to date.
+    pub fn open(path: &Path) -> LedgerResult<Ledger> {
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(path, flags).map_err(|e| sqlite(path, e))?;
+        let mut ledger = Ledger { conn, path: path.to_path_buf() };
+        ledger.configure()?;
+        ledger.migrate()?;
+        Ok(ledger)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn configure(&self) -> LedgerResult<()> {
+        self.conn.busy_timeout(BUSY_TIMEOUT).map_err(|e| self.err(e))?;
+        // FULL: a certificate that left the CA must survive a power cut, not only a crash.
+        self.conn
+            .execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;")
+            .map_err(|e| self.err(e))
+    }
+
+    pub fn schema_version(&self) -> LedgerResult<u32> {
+        self.conn
+            .pragma_query_value(None, "user_version", |row| row.get(0))
+            .map_err(|e| self.err(e))
+    }
+
+    fn migrate(&mut self) -> LedgerResult<()> {
+        let supported = latest_schema_version();
+        let found = self.schema_version()?;
+        if found > supported {
+            return Err(LedgerError::FutureSchema { path: self.path.clone(), found, supported });
+        }
+        if found == supported {
+            return Ok(());
+        }
+        let path = self.path.clone();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| sqlite(&path, e))?;
+        // Another process may have migrated while we waited for the lock.
+        let current: u32 = tx
+            .pragma_query_value(None, "user_version", |row| row.get(0))
+            .map_err(|e| sqlite(&path, e))?;
+        for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > current) {
+            tx.execute_batch(sql).map_err(|e| sqlite(&path, e))?;
+            tx.pragma_update(None, "user_version", version).map_err(|e| sqlite(&path, e))?;
+        }
+        tx.commit().map_err(|e| sqlite(&path, e))
+    }
+
+    /// Runs `work` in one IMMEDIATE transaction (the write lock is taken up front, so two
+    /// writers queue on the busy timeout instead of failing to upgrade a read lock).
+    pub fn write<T>(&mut self, work: impl FnOnce(&Tx<'_>) -> LedgerResult<T>) -> LedgerResult<T> {
+        let path = self.path.clone();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| sqlite(&path, e))?;
+        let wrapped = Tx { tx, path: path.clone() };
+        let value = work(&wrapped)?;
+        wrapped.tx.commit().map_err(|e| sqlite(&path, e))?;
+        Ok(value)
+    }
+
+    fn err(&self, e: rusqlite::Error) -> LedgerError {
+        sqlite(&self.path, e)
+    }
+}
+
+/// A write transaction; its typed methods are the only way to change the ledger.
+pub struct Tx<'a> {
+    tx: rusqlite::Transaction<'a>,
+    path: PathBuf,
+}
+
+impl Tx<'_> {
+    fn err(&self, e: rusqlite::Error) -> LedgerError {
+        sqlite(&self.path, e)
+    }
+}
+
+fn sqlite(path: &Path, e: rusqlite::Error) -> LedgerError {
+    if let rusqlite::Error::SqliteFailure(code, _) = &e {
+        if code.code == rusqlite::ErrorCode::NotADatabase {
+            return LedgerError::NotALedger { path: path.to_path_buf() };
+        }
+    }
+    LedgerError::Sqlite { path: path.to_path_buf(), source: e }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrating_twice_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ledger.db");
+        drop(Ledger::create(&path).unwrap());
+        let schema = |l: &Ledger| -> Vec<String> {
+            let mut stmt = l.conn.prepare("SELECT sql FROM sqlite_master ORDER BY name").unwrap();
+            stmt.query_map([], |r| r.get::<_, Option<String>>(0))
+                .unwrap()
+                .map(|r| r.unwrap().unwrap_or_default())
+                .collect()
+        };
+        let first = Ledger::open(&path).unwrap();
+        let before = schema(&first);
+        drop(first);
+        let again = Ledger::open(&path).unwrap();
+        assert_eq!(schema(&again), before);
+        assert_eq!(again.schema_version().unwrap(), latest_schema_version());
+    }
+
+    #[test]
+    fn future_schema_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ledger.db");
+        let l = Ledger::create(&path).unwrap();
+        l.conn.pragma_update(None, "user_version", 99).unwrap();
+        drop(l);
+        assert!(matches!(Ledger::open(&path), Err(LedgerError::FutureSchema { found: 99, .. })));
+    }
+
+    #[test]
+    fn garbage_is_not_a_ledger() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ledger.db");
+        std::fs::write(&path, vec![b'x'; 4096]).unwrap();
+        assert!(matches!(Ledger::open(&path), Err(LedgerError::NotALedger { .. })));
+    }
+}

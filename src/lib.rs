@@ -1,0 +1,15 @@
+//! pkictl: a private certificate authority for mutual TLS.
+//!
+//! The binary is a thin layer over this library: `cli` describes the arguments, `commands`
+//! runs them, `engine` signs, `ledger` records, `home` lays out files, `keys` handles keys.
+
+pub mod cli;
+pub mod commands;
+pub mod duration;
+pub mod engine;
+pub mod error;
+pub mod home;
+pub mod keys;
+pub mod ledger;
+pub mod passphrase;
+pub mod x509;

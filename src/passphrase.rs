@@ -1,0 +1,86 @@
+//! Where CA passphrases come from: `--passphrase-file`, else `$PKICTL_PASSPHRASE`, else a
+//! prompt when stdin is a terminal, else a clear error.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+use zeroize::Zeroizing;
+
+use crate::error::{Error, Result};
+
+pub const ENV_VAR: &str = "PKICTL_PASSPHRASE";
+/// Shorter passphrases are refused when a key is created.
+pub const MIN_LEN: usize = 8;
+
+#[derive(Debug, Clone, Default)]
+pub struct PassphraseSource {
+    pub file: Option<PathBuf>,
+}
+
+impl PassphraseSource {
+    /// The passphrase for a new key. A prompt asks twice.
+    pub fn for_new_key(&self, what: &str) -> Result<Zeroizing<String>> {
+        let passphrase = match self.non_interactive()? {
+            Some(p) => p,
+            None => {
+                let first = prompt(&format!("New passphrase for {what}: "), what)?;
+                let second = prompt(&format!("Repeat the passphrase for {what}: "), what)?;
+                if *first != *second {
+                    return Err(Error::usage("the two passphrases differ; nothing was created"));
+                }
+                first
+            }
+        };
+        if passphrase.chars().count() < MIN_LEN {
+            return Err(Error::usage(format!(
+                "the passphrase for {what} is shorter than {MIN_LEN} characters; choose a longer one"
+            )));
+        }
+        Ok(passphrase)
+    }
+
+    /// The passphrase to unlock an existing key.
+    pub fn for_existing_key(&self, what: &str) -> Result<Zeroizing<String>> {
+        match self.non_interactive()? {
+            Some(p) => Ok(p),
+            None => prompt(&format!("Passphrase for {what}: "), what),
+        }
+    }
+
+    fn non_interactive(&self) -> Result<Option<Zeroizing<String>>> {
+        if let Some(path) = &self.file {
+            return read_passphrase_file(path).map(Some);
+        }
+        match std::env::var(ENV_VAR) {
+            Ok(value) => Ok(Some(Zeroizing::new(value))),
+            Err(std::env::VarError::NotUnicode(_)) => {
+                Err(Error::usage(format!("${ENV_VAR} is not valid UTF-8")))
+            }
+            Err(std::env::VarError::NotPresent) => Ok(None),
+        }
+    }
+}
+
+/// Reads the first line of the file; a trailing newline is not part of the passphrase.
+fn read_passphrase_file(path: &Path) -> Result<Zeroizing<String>> {
+    let bytes = Zeroizing::new(crate::home::read_user_file(path)?);
+    let text = std::str::from_utf8(&bytes)
+        .map_err(|_| Error::usage(format!("passphrase file {} is not UTF-8 text", path.display())))?;
+    let line = text.lines().next().unwrap_or("");
+    if line.is_empty() {
+        return Err(Error::usage(format!(
+            "passphrase file {} is empty; put the passphrase on its first line",
+            path.display()
+        )));
+    }
+    Ok(Zeroizing::new(line.to_string()))
+}
+
+fn prompt(text: &str, what: &str) -> Result<Zeroizing<String>> {
+    if !std::io::stdin().is_terminal() {
+        return Err(Error::NoPassphrase { what: what.to_string() });
+    }
+    rpassword::prompt_password(text)
+        .map(Zeroizing::new)
+        .map_err(|_| Error::NoPassphrase { what: what.to_string() })
+}

@@ -1,0 +1,210 @@
+//! Reading certificates back: the facts pkictl checks, records and shows, parsed with
+//! x509-cert (never with the code that built them).
+
+use std::net::IpAddr;
+
+use der::{Decode, Encode};
+use sha2::{Digest, Sha256};
+use x509_cert::Certificate;
+use x509_cert::ext::pkix::name::{DistributionPointName, GeneralName};
+use x509_cert::ext::pkix::{
+    AuthorityKeyIdentifier, BasicConstraints, CrlDistributionPoints, ExtendedKeyUsage, KeyUsage,
+    KeyUsages, SubjectAltName, SubjectKeyIdentifier,
+};
+
+use crate::engine::serial::Serial;
+
+pub const OID_SERVER_AUTH: &str = "1.3.6.1.5.5.7.3.1";
+pub const OID_CLIENT_AUTH: &str = "1.3.6.1.5.5.7.3.2";
+
+#[derive(Debug, thiserror::Error)]
+#[error("not a valid X.509 certificate: {0}")]
+pub struct ParseError(String);
+
+/// Everything pkictl needs to know about a certificate, decoded once.
+#[derive(Debug, Clone)]
+pub struct CertInfo {
+    pub version: u8,
+    pub serial: Serial,
+    pub serial_der_len: usize,
+    pub serial_negative: bool,
+    pub subject: String,
+    pub subject_der: Vec<u8>,
+    pub common_name: Option<String>,
+    pub issuer: String,
+    pub issuer_der: Vec<u8>,
+    pub not_before: i64,
+    pub not_after: i64,
+    pub spki_der: Vec<u8>,
+    pub public_key_bits: Vec<u8>,
+    pub signature_algorithm: String,
+    pub basic_constraints: Option<Ext<BasicConstraintsInfo>>,
+    pub key_usage: Option<Ext<Vec<&'static str>>>,
+    pub extended_key_usage: Option<Ext<Vec<String>>>,
+    pub subject_alt_names: Option<Ext<Vec<String>>>,
+    pub subject_key_id: Option<Vec<u8>>,
+    pub authority_key_id: Option<Vec<u8>>,
+    pub crl_distribution_points: Vec<String>,
+    pub fingerprint_sha256: String,
+}
+
+/// An extension's decoded value and whether it was marked critical.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ext<T> {
+    pub critical: bool,
+    pub value: T,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BasicConstraintsInfo {
+    pub ca: bool,
+    pub path_len: Option<u8>,
+}
+
+impl CertInfo {
+    pub fn from_der(der: &[u8]) -> Result<CertInfo, ParseError> {
+        let cert = Certificate::from_der(der).map_err(|e| ParseError(e.to_string()))?;
+        let tbs = cert.tbs_certificate();
+        let bad = |e: der::Error| ParseError(e.to_string());
+        let serial_bytes = tbs.serial_number().as_bytes();
+        let spki_der = tbs.subject_public_key_info().to_der().map_err(bad)?;
+        Ok(CertInfo {
+            version: tbs.version() as u8 + 1,
+            serial: Serial::from_be_bytes(serial_bytes),
+            serial_der_len: serial_bytes.len(),
+            serial_negative: serial_bytes.first().is_some_and(|b| b & 0x80 != 0),
+            subject: tbs.subject().to_string(),
+            subject_der: tbs.subject().to_der().map_err(bad)?,
+            common_name: tbs.subject().common_name().ok().flatten().map(|cn| cn.value().into_owned()),
+            issuer: tbs.issuer().to_string(),
+            issuer_der: tbs.issuer().to_der().map_err(bad)?,
+            not_before: unix_seconds(&tbs.validity().not_before),
+            not_after: unix_seconds(&tbs.validity().not_after),
+            public_key_bits: tbs.subject_public_key_info().subject_public_key.raw_bytes().to_vec(),
+            spki_der,
+            signature_algorithm: cert.signature_algorithm().oid.to_string(),
+            basic_constraints: tbs.get_extension::<BasicConstraints>().map_err(bad)?.map(
+                |(critical, bc)| Ext {
+                    critical,
+                    value: BasicConstraintsInfo { ca: bc.ca, path_len: bc.path_len_constraint },
+                },
+            ),
+            key_usage: tbs
+                .get_extension::<KeyUsage>()
+                .map_err(bad)?
+                .map(|(critical, ku)| Ext { critical, value: key_usage_names(&ku) }),
+            extended_key_usage: tbs.get_extension::<ExtendedKeyUsage>().map_err(bad)?.map(
+                |(critical, eku)| Ext {
+                    critical,
+                    value: eku.0.iter().map(|oid| oid.to_string()).collect(),
+                },
+            ),
+            subject_alt_names: tbs.get_extension::<SubjectAltName>().map_err(bad)?.map(
+                |(critical, san)| Ext {
+                    critical,
+                    value: san.0.iter().map(general_name_text).collect(),
+                },
+            ),
+            subject_key_id: tbs
+                .get_extension::<SubjectKeyIdentifier>()
+                .map_err(bad)?
+                .map(|(_, ski)| ski.0.as_bytes().to_vec()),
+            authority_key_id: tbs
+                .get_extension::<AuthorityKeyIdentifier>()
+                .map_err(bad)?
+                .and_then(|(_, aki)| aki.key_identifier.map(|k| k.as_bytes().to_vec())),
+            crl_distribution_points: tbs
+                .get_extension::<CrlDistributionPoints>()
+                .map_err(bad)?
+                .map(|(_, dps)| distribution_point_uris(&dps))
+                .unwrap_or_default(),
+            fingerprint_sha256: fingerprint_sha256(der),
+        })
+    }
+
+    pub fn is_self_issued(&self) -> bool {
+        self.subject_der == self.issuer_der
+    }
+}
+
+fn unix_seconds(t: &x509_cert::time::Time) -> i64 {
+    t.to_unix_duration().as_secs() as i64
+}
+
+/// Lower-case hex SHA-256 of the DER, no separators (what `openssl x509 -fingerprint
+/// -sha256` prints, without its colons).
+pub fn fingerprint_sha256(der: &[u8]) -> String {
+    hex(&Sha256::digest(der))
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+pub fn colon_hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02X}")).collect::<Vec<_>>().join(":")
+}
+
+fn key_usage_names(ku: &KeyUsage) -> Vec<&'static str> {
+    [
+        (KeyUsages::DigitalSignature, "digitalSignature"),
+        (KeyUsages::NonRepudiation, "nonRepudiation"),
+        (KeyUsages::KeyEncipherment, "keyEncipherment"),
+        (KeyUsages::DataEncipherment, "dataEncipherment"),
+        (KeyUsages::KeyAgreement, "keyAgreement"),
+        (KeyUsages::KeyCertSign, "keyCertSign"),
+        (KeyUsages::CRLSign, "cRLSign"),
+        (KeyUsages::EncipherOnly, "encipherOnly"),
+        (KeyUsages::DecipherOnly, "decipherOnly"),
+    ]
+    .into_iter()
+    .filter(|(flag, _)| ku.0.contains(*flag))
+    .map(|(_, name)| name)
+    .collect()
+}
+
+/// A SAN as text in the form the ledger and `show` use: "DNS:x", "IP:1.2.3.4", "email:a@b",
+/// "URI:spiffe://…".
+pub fn general_name_text(name: &GeneralName) -> String {
+    match name {
+        GeneralName::DnsName(s) => format!("DNS:{}", s.as_str()),
+        GeneralName::Rfc822Name(s) => format!("email:{}", s.as_str()),
+        GeneralName::UniformResourceIdentifier(s) => format!("URI:{}", s.as_str()),
+        GeneralName::IpAddress(octets) => match ip_from_octets(octets.as_bytes()) {
+            Some(ip) => format!("IP:{ip}"),
+            None => format!("IP:<{} bytes>", octets.as_bytes().len()),
+        },
+        GeneralName::DirectoryName(n) => format!("DirName:{n}"),
+        GeneralName::OtherName(o) => format!("othername:{}", o.type_id),
+        GeneralName::RegisteredId(oid) => format!("RID:{oid}"),
+        GeneralName::EdiPartyName(_) => "EdiPartyName".to_string(),
+    }
+}
+
+fn ip_from_octets(octets: &[u8]) -> Option<IpAddr> {
+    match octets.len() {
+        4 => <[u8; 4]>::try_from(octets).ok().map(IpAddr::from),
+        16 => <[u8; 16]>::try_from(octets).ok().map(IpAddr::from),
+        _ => None,
+    }
+}
+
+fn distribution_point_uris(dps: &CrlDistributionPoints) -> Vec<String> {
+    dps.0
+        .iter()
+        .filter_map(|dp| match &dp.distribution_point {
+            Some(DistributionPointName::FullName(names)) => Some(names),
+            _ => None,
+        })
+        .flatten()
+        .filter_map(|n| match n {
+            GeneralName::UniformResourceIdentifier(uri) => Some(uri.as_str().to_string()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// PEM-encodes a certificate.
+pub fn certificate_pem(der: &[u8]) -> String {
+    der::pem::encode_string("CERTIFICATE", der::pem::LineEnding::LF, der).unwrap_or_default()
+}
