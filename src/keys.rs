@@ -9,7 +9,7 @@ use std::str::FromStr;
 use getrandom::SysRng;
 use pkcs8::der::Decode;
 use pkcs8::der::pem::LineEnding;
-use pkcs8::{DecodePrivateKey, EncodePrivateKey, EncodePublicKey, PrivateKeyInfoRef};
+use pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey, PrivateKeyInfoRef};
 use p256::elliptic_curve::Generate;
 use sha2::{Digest, Sha256};
 use spki::SubjectPublicKeyInfoRef;
@@ -163,6 +163,14 @@ impl KeyPair {
         &self.spki_der
     }
 
+    pub fn public_key(&self) -> PublicKey {
+        PublicKey {
+            key_type: self.key_type,
+            spki_der: self.spki_der.clone(),
+            public_key_bits: self.public_key_bits.clone(),
+        }
+    }
+
     /// RFC 7093 method 1: the leftmost 160 bits of SHA-256 over the subjectPublicKey bits.
     pub fn key_id(&self) -> Vec<u8> {
         key_id_of(&self.public_key_bits)
@@ -248,6 +256,108 @@ impl KeyPair {
             return KeyPair::from_signer(KeyType::P384, Signer::P384(k));
         }
         Err(KeyError::Unsupported(format!("key algorithm {oid} (use P-256, P-384 or RSA)")))
+    }
+}
+
+/// A public key the CA certifies: generated here or taken from a CSR.
+#[derive(Debug, Clone)]
+pub struct PublicKey {
+    key_type: KeyType,
+    spki_der: Vec<u8>,
+    public_key_bits: Vec<u8>,
+}
+
+/// Object identifiers of the key algorithms pkictl certifies.
+pub mod oids {
+    pub const RSA_ENCRYPTION: &str = "1.2.840.113549.1.1.1";
+    pub const EC_PUBLIC_KEY: &str = "1.2.840.10045.2.1";
+    pub const SECP256R1: &str = "1.2.840.10045.3.1.7";
+    pub const SECP384R1: &str = "1.3.132.0.34";
+}
+
+impl PublicKey {
+    /// Reads a SubjectPublicKeyInfo and refuses what pkictl will not certify: RSA keys under
+    /// 2048 bits, curves other than P-256 and P-384, other algorithms.
+    pub fn from_spki_der(spki_der: &[u8]) -> Result<PublicKey, KeyError> {
+        let spki = SubjectPublicKeyInfoRef::from_der(spki_der)
+            .map_err(|e| KeyError::Unsupported(format!("unreadable public key ({e})")))?;
+        let algorithm = spki.algorithm.oid.to_string();
+        let key_type = match algorithm.as_str() {
+            oids::RSA_ENCRYPTION => {
+                use rsa::traits::PublicKeyParts;
+                let key = rsa::PublicKey::from_public_key_der(spki_der)
+                    .map_err(|e| KeyError::Unsupported(format!("unreadable RSA public key ({e})")))?;
+                let bits = key.n_bits_precision() as usize;
+                KeyType::from_rsa_bits(bits).ok_or_else(|| {
+                    KeyError::Unsupported(if bits < 2048 {
+                        format!("RSA-{bits} is too weak; use at least 2048 bits")
+                    } else {
+                        format!("RSA-{bits} (use 2048, 3072 or 4096 bits)")
+                    })
+                })?
+            }
+            oids::EC_PUBLIC_KEY => {
+                let curve = spki
+                    .algorithm
+                    .parameters
+                    .and_then(|p| p.decode_as::<spki::ObjectIdentifier>().ok())
+                    .map(|oid| oid.to_string())
+                    .unwrap_or_default();
+                match curve.as_str() {
+                    oids::SECP256R1 => {
+                        p256::ecdsa::VerifyingKey::from_public_key_der(spki_der)
+                            .map_err(|_| KeyError::Unsupported("invalid P-256 point".into()))?;
+                        KeyType::P256
+                    }
+                    oids::SECP384R1 => {
+                        p384::ecdsa::VerifyingKey::from_public_key_der(spki_der)
+                            .map_err(|_| KeyError::Unsupported("invalid P-384 point".into()))?;
+                        KeyType::P384
+                    }
+                    other => {
+                        return Err(KeyError::Unsupported(format!(
+                            "elliptic curve {other} (use P-256 or P-384)"
+                        )));
+                    }
+                }
+            }
+            other => {
+                return Err(KeyError::Unsupported(format!(
+                    "key algorithm {other} (use P-256, P-384 or RSA)"
+                )));
+            }
+        };
+        Ok(PublicKey {
+            key_type,
+            spki_der: spki_der.to_vec(),
+            public_key_bits: spki.subject_public_key.raw_bytes().to_vec(),
+        })
+    }
+
+    pub fn key_type(&self) -> KeyType {
+        self.key_type
+    }
+
+    pub fn spki_der(&self) -> &[u8] {
+        &self.spki_der
+    }
+
+    pub fn bits(&self) -> &[u8] {
+        &self.public_key_bits
+    }
+
+    pub fn key_id(&self) -> Vec<u8> {
+        key_id_of(&self.public_key_bits)
+    }
+}
+
+impl rcgen::PublicKeyData for PublicKey {
+    fn der_bytes(&self) -> &[u8] {
+        &self.public_key_bits
+    }
+
+    fn algorithm(&self) -> &'static rcgen::SignatureAlgorithm {
+        signature_algorithm(self.key_type)
     }
 }
 

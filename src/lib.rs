@@ -11,5 +11,6 @@ pub mod error;
 pub mod home;
 pub mod keys;
 pub mod ledger;
+pub mod names;
 pub mod passphrase;
 pub mod x509;

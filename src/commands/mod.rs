@@ -2,6 +2,8 @@
 
 mod ca;
 mod init;
+mod issue;
+mod sign;
 
 use std::path::PathBuf;
 
@@ -10,6 +12,9 @@ use crate::error::{Error, Result};
 use crate::home::Home;
 use crate::ledger::{Authority, Ledger};
 use crate::passphrase::PassphraseSource;
+use crate::engine::SigningCa;
+use crate::keys::{KeyError, KeyPair};
+use zeroize::Zeroizing;
 
 /// What every command gets from the global flags.
 pub struct Context {
@@ -39,6 +44,8 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Ca(CaCommand::List) => ca::list(&ctx),
         Command::Ca(CaCommand::Show { name }) => ca::show(&ctx, &name),
         Command::Ca(CaCommand::Cert { name }) => ca::cert(&ctx, name.as_deref()),
+        Command::Issue(command) => issue::run(&ctx, &command),
+        Command::Sign(args) => sign::run(&ctx, &args),
     }
 }
 
@@ -56,4 +63,29 @@ fn find_authority(ledger: &Ledger, name: Option<&str>) -> Result<Authority> {
 
 fn print_json(value: &serde_json::Value) {
     println!("{value}");
+}
+
+/// Unlocks a CA's key (asking for the passphrase only when the key is encrypted) and pairs
+/// it with the CA's certificate.
+fn load_signing_ca(ctx: &Context, home: &Home, authority: &Authority) -> Result<SigningCa> {
+    let path = home.resolve(&authority.key_file);
+    let bytes = Zeroizing::new(crate::home::read_private_file(&path)?);
+    let pem = std::str::from_utf8(&bytes)
+        .map_err(|_| Error::usage(format!("{} is not a PEM key file", path.display())))?;
+    let passphrase = if KeyPair::is_encrypted_pem(pem) {
+        Some(ctx.passphrase.for_existing_key(&authority.name)?)
+    } else {
+        None
+    };
+    let key = KeyPair::from_pkcs8_pem(pem, passphrase.as_ref().map(|p| p.as_bytes())).map_err(|e| match e {
+        KeyError::WrongPassphrase => Error::WrongPassphrase { ca: authority.name.clone() },
+        source => Error::Key { what: format!("CA {} ({})", authority.name, path.display()), source },
+    })?;
+    Ok(crate::engine::ca::load_signing_ca(
+        &authority.name,
+        key,
+        authority.ski.clone(),
+        &authority.cert_der,
+        authority.crl_url.clone(),
+    )?)
 }

@@ -16,6 +16,10 @@ pub struct Expected<'a> {
     pub key_type: KeyType,
     /// The subject key's identifier (SKI).
     pub ski: Vec<u8>,
+    /// The subjectPublicKey bits the certificate must carry.
+    pub public_key_bits: &'a [u8],
+    /// The subjectAltNames, in order, in the "DNS:x" form.
+    pub sans: Vec<String>,
     /// CAs only: the pathLenConstraint asked for.
     pub path_len: Option<u8>,
     /// None for a self-signed root.
@@ -51,11 +55,15 @@ fn violations(info: &CertInfo, expected: &Expected<'_>) -> Vec<String> {
         info.subject_key_id.as_deref() == Some(expected.ski.as_slice()),
         "subjectKeyIdentifier is missing or not the key's identifier".into(),
     );
+    require(
+        info.public_key_bits == expected.public_key_bits,
+        "the certified public key is not the requested one".into(),
+    );
     check_issuer(info, expected, &mut require);
     check_basic_constraints(info, expected, &mut require);
     check_key_usage(info, expected, &mut require);
     check_extended_key_usage(info, expected.profile, &mut require);
-    check_subject_alt_names(info, expected.profile, &mut require);
+    check_subject_alt_names(info, expected, &mut require);
     found
 }
 
@@ -137,8 +145,10 @@ fn check_extended_key_usage(info: &CertInfo, profile: Profile, require: &mut imp
     require(have == want, format!("extKeyUsage is {have:?}, not {want:?}"));
 }
 
-fn check_subject_alt_names(info: &CertInfo, profile: Profile, require: &mut impl FnMut(bool, String)) {
+fn check_subject_alt_names(info: &CertInfo, expected: &Expected<'_>, require: &mut impl FnMut(bool, String)) {
+    let profile = expected.profile;
     let sans = info.subject_alt_names.as_ref().map(|s| s.value.as_slice()).unwrap_or_default();
+    require(sans == expected.sans.as_slice(), format!("subjectAltName is {sans:?}, not {:?}", expected.sans));
     if profile.requires_san() {
         require(!sans.is_empty(), "a leaf certificate needs a subjectAltName".into());
     }

@@ -2,6 +2,8 @@
 //! a CA private key; everything it signs is parsed back and checked before it is returned.
 
 pub mod ca;
+pub mod csr;
+pub mod leaf;
 pub mod lint;
 pub mod profile;
 pub mod serial;
@@ -22,6 +24,8 @@ pub enum EngineError {
         "the requested validity ends {requested}, after {issuer}'s own certificate expires ({issuer_not_after}); ask for a shorter --validity"
     )]
     ValidityBeyondIssuer { requested: String, issuer: String, issuer_not_after: String },
+    #[error("{0}")]
+    BadRequest(String),
     #[error("signing failed: {0}")]
     Sign(String),
     #[error("the signed certificate fails its profile check ({0}); nothing was issued")]

@@ -100,6 +100,12 @@ impl Ledger {
         stmt.query_row([name], from_row).optional().map_err(|e| self.err(e))
     }
 
+    pub fn authority_by_id(&self, id: i64) -> LedgerResult<Option<Authority>> {
+        let sql = format!("{SELECT} WHERE a.id = ?1");
+        let mut stmt = self.conn.prepare_cached(&sql).map_err(|e| self.err(e))?;
+        stmt.query_row([id], from_row).optional().map_err(|e| self.err(e))
+    }
+
     /// The home's default issuing CA.
     pub fn default_authority(&self) -> LedgerResult<Option<Authority>> {
         let sql = format!("{SELECT} WHERE a.is_default = 1");

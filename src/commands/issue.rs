@@ -1,0 +1,451 @@
+//! `pkictl issue server|client|peer` and the issuance path `sign` shares: check, sign,
+//! record in the ledger, then write the files.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::json;
+
+use super::{Context, find_authority, load_signing_ca, print_json};
+use crate::cli::{ClientArgs, IssueCommand, IssueOptions, PeerArgs, ServerArgs};
+use crate::duration::parse_duration;
+use crate::engine::csr::{self, RequestedSan, VerifiedCsr};
+use crate::engine::leaf::{LeafRequest, build_leaf};
+use crate::engine::profile::Profile;
+use crate::engine::{self, Signed, format_time};
+use crate::error::{Error, Result};
+use crate::home::{self, KEY_MODE, PUBLIC_MODE};
+use crate::keys::{KeyPair, KeyType, PublicKey};
+use crate::ledger::{Authority, Ledger, LedgerError, NewCertificate};
+use crate::names::{self, MAX_SANS, San};
+use crate::x509::certificate_pem;
+
+/// X.520 upper bound for a commonName.
+const MAX_CN_LEN: usize = 64;
+/// A serial collision is astronomically rare; retrying a few times makes it harmless.
+const SERIAL_ATTEMPTS: usize = 3;
+
+/// Names given on the command line, by kind.
+#[derive(Default)]
+pub struct NameFlags<'a> {
+    pub dns: &'a [String],
+    pub ip: &'a [String],
+    pub email: &'a [String],
+    pub uri: &'a [String],
+}
+
+impl NameFlags<'_> {
+    fn is_empty(&self) -> bool {
+        self.dns.is_empty() && self.ip.is_empty() && self.email.is_empty() && self.uri.is_empty()
+    }
+
+    fn parse(&self) -> Result<Vec<San>> {
+        let mut sans = Vec::new();
+        for d in self.dns {
+            names::push_unique(&mut sans, San::Dns(names::parse_dns(d).map_err(Error::Usage)?));
+        }
+        for ip in self.ip {
+            names::push_unique(&mut sans, San::Ip(names::parse_ip(ip).map_err(Error::Usage)?));
+        }
+        for e in self.email {
+            names::push_unique(&mut sans, San::Email(names::parse_email(e).map_err(Error::Usage)?));
+        }
+        for u in self.uri {
+            names::push_unique(&mut sans, San::Uri(names::parse_uri(u).map_err(Error::Usage)?));
+        }
+        Ok(sans)
+    }
+}
+
+/// Where the certified key comes from.
+pub enum KeySource {
+    Generate(KeyType),
+    Csr(Box<VerifiedCsr>),
+}
+
+/// A fully validated leaf request.
+pub struct LeafPlan {
+    pub profile: Profile,
+    pub common_name: String,
+    pub sans: Vec<San>,
+    pub key: KeySource,
+    pub validity: time::Duration,
+    pub ca: Option<String>,
+    pub out: PathBuf,
+    pub force: bool,
+    pub warnings: Vec<String>,
+}
+
+pub fn run(ctx: &Context, command: &IssueCommand) -> Result<i32> {
+    let plan = match command {
+        IssueCommand::Server(ServerArgs { name, dns, ip, options }) => {
+            let flags = NameFlags { dns, ip, ..Default::default() };
+            plan_from_issue(Profile::Server, name, &flags, options)?
+        }
+        IssueCommand::Client(ClientArgs { name, email, uri, dns, options }) => {
+            let flags = NameFlags { dns, email, uri, ..Default::default() };
+            plan_from_issue(Profile::Client, name, &flags, options)?
+        }
+        IssueCommand::Peer(PeerArgs { name, dns, ip, uri, options }) => {
+            let flags = NameFlags { dns, ip, uri, ..Default::default() };
+            plan_from_issue(Profile::Peer, name, &flags, options)?
+        }
+    };
+    issue(ctx, plan)
+}
+
+fn plan_from_issue(profile: Profile, name: &str, flags: &NameFlags<'_>, options: &IssueOptions) -> Result<LeafPlan> {
+    let csr = options.csr.as_deref().map(read_csr).transpose()?;
+    plan(profile, Some(name), flags, csr, options.key_type, &options.validity, options.ca.clone(), &options.out, options.force)
+}
+
+/// Reads and verifies a CSR file; every failure names the file.
+pub fn read_csr(path: &Path) -> Result<VerifiedCsr> {
+    let bytes = home::read_user_file(path)?;
+    csr::parse_and_verify(&bytes)
+        .map_err(|e| Error::usage(format!("CSR {} is refused: {e}", path.display())))
+}
+
+/// Validates everything about a leaf request before any key is touched.
+#[allow(clippy::too_many_arguments)]
+pub fn plan(
+    profile: Profile,
+    name: Option<&str>,
+    flags: &NameFlags<'_>,
+    csr: Option<VerifiedCsr>,
+    key_type: KeyType,
+    validity: &str,
+    ca: Option<String>,
+    out: &Path,
+    force: bool,
+) -> Result<LeafPlan> {
+    let validity = parse_duration(validity).map_err(|e| Error::usage(format!("--validity: {e}")))?;
+    let mut warnings = Vec::new();
+    let name = match (name, &csr) {
+        (Some(n), _) => n.to_string(),
+        (None, Some(c)) => c.common_name.clone().ok_or_else(|| {
+            Error::usage("the CSR has no common name; give one with --name")
+        })?,
+        (None, None) => return Err(Error::usage("a NAME is required")),
+    };
+    let common_name = validate_common_name(&name)?;
+    let mut sans = Vec::new();
+    if let Some(san) = names::san_from_name(&common_name, profile == Profile::Client) {
+        sans.push(san);
+    }
+    let extra = match &csr {
+        Some(c) if flags.is_empty() => sans_from_csr(c, profile, &mut warnings)?,
+        _ => flags.parse()?,
+    };
+    for san in extra {
+        names::push_unique(&mut sans, san);
+    }
+    check_sans(profile, &common_name, &sans)?;
+    let key = match csr {
+        Some(c) => {
+            warnings.extend(c.ignored.iter().map(|what| {
+                format!("the CSR asked for {what}; ignored, the certificate follows the {profile} profile")
+            }));
+            KeySource::Csr(Box::new(c))
+        }
+        None => KeySource::Generate(key_type),
+    };
+    Ok(LeafPlan { profile, common_name, sans, key, validity, ca, out: out.to_path_buf(), force, warnings })
+}
+
+fn validate_common_name(name: &str) -> Result<String> {
+    if name.trim().is_empty() {
+        return Err(Error::usage("NAME must not be empty"));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(Error::usage(format!("NAME {:?} contains control characters", name)));
+    }
+    if name.chars().count() > MAX_CN_LEN {
+        return Err(Error::usage(format!(
+            "NAME \"{name}\" is longer than {MAX_CN_LEN} characters, the limit for a common name; use a short NAME and pass long names with --dns/--uri"
+        )));
+    }
+    Ok(name.trim().to_string())
+}
+
+/// The CSR's SANs, validated like command-line names; kinds the profile does not carry are
+/// dropped with a warning.
+fn sans_from_csr(c: &VerifiedCsr, profile: Profile, warnings: &mut Vec<String>) -> Result<Vec<San>> {
+    let mut sans = Vec::new();
+    for requested in &c.requested_sans {
+        let refused = |e: String| Error::usage(format!("the CSR requests a bad name: {e}"));
+        let san = match requested {
+            RequestedSan::Dns(d) => San::Dns(names::parse_dns(d).map_err(refused)?),
+            RequestedSan::Ip(ip) => San::Ip(*ip),
+            RequestedSan::Email(e) => San::Email(names::parse_email(e).map_err(refused)?),
+            RequestedSan::Uri(u) => San::Uri(names::parse_uri(u).map_err(refused)?),
+            RequestedSan::Other(text) => {
+                warnings.push(format!("the CSR asked for SAN {text}; pkictl does not issue that kind, ignored"));
+                continue;
+            }
+        };
+        if allowed_in(profile, &san) {
+            names::push_unique(&mut sans, san);
+        } else {
+            warnings.push(format!("the CSR asked for SAN {san}; a {profile} certificate does not carry it, ignored"));
+        }
+    }
+    Ok(sans)
+}
+
+fn allowed_in(profile: Profile, san: &San) -> bool {
+    match profile {
+        Profile::Server => san.is_dns_or_ip(),
+        Profile::Peer => !matches!(san, San::Email(_)),
+        _ => true,
+    }
+}
+
+fn check_sans(profile: Profile, name: &str, sans: &[San]) -> Result<()> {
+    if sans.len() > MAX_SANS {
+        return Err(Error::usage(format!("{} subjectAltNames requested; the limit is {MAX_SANS}", sans.len())));
+    }
+    let needs_host = matches!(profile, Profile::Server | Profile::Peer);
+    if needs_host && !sans.iter().any(San::is_dns_or_ip) {
+        return Err(Error::usage(format!(
+            "a {profile} certificate needs a DNS name or IP address: \"{name}\" is not a host name, so add --dns NAME or --ip ADDRESS"
+        )));
+    }
+    if sans.is_empty() {
+        return Err(Error::usage(format!(
+            "a {profile} certificate needs a subjectAltName (strict verifiers require one): \"{name}\" is not a host name, email or URI, so add --dns, --email or --uri"
+        )));
+    }
+    Ok(())
+}
+
+/// The four files one issuance writes.
+struct OutputFiles {
+    certificate: PathBuf,
+    key: Option<PathBuf>,
+    chain: PathBuf,
+    fullchain: PathBuf,
+}
+
+impl OutputFiles {
+    fn new(out: &Path, common_name: &str, with_key: bool) -> OutputFiles {
+        let stem = file_stem(common_name);
+        OutputFiles {
+            certificate: out.join(format!("{stem}.crt")),
+            key: with_key.then(|| out.join(format!("{stem}.key"))),
+            chain: out.join(format!("{stem}.chain.pem")),
+            fullchain: out.join(format!("{stem}.fullchain.pem")),
+        }
+    }
+
+    fn all(&self) -> Vec<&Path> {
+        let mut all = vec![self.certificate.as_path()];
+        all.extend(self.key.as_deref());
+        all.extend([self.chain.as_path(), self.fullchain.as_path()]);
+        all
+    }
+
+    /// Refuses up front, before anything is signed or recorded, to clobber files.
+    fn check_free(&self, force: bool) -> Result<()> {
+        if force {
+            return Ok(());
+        }
+        match self.all().into_iter().find(|p| p.exists()) {
+            Some(existing) => Err(Error::usage(format!(
+                "{} already exists; pass --force to overwrite, or choose another --out",
+                existing.display()
+            ))),
+            None => Ok(()),
+        }
+    }
+}
+
+/// NAME as a file name: letters, digits, '.', '-', '_' and '@' kept, anything else '-'.
+fn file_stem(name: &str) -> String {
+    let stem: String = name
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || ".-_@".contains(c) { c } else { '-' })
+        .collect();
+    let stem = stem.trim_matches('.').to_string();
+    if stem.is_empty() { "cert".into() } else { stem.replace('*', "wildcard") }
+}
+
+/// Signs, records and writes one leaf.
+pub fn issue(ctx: &Context, plan: LeafPlan) -> Result<i32> {
+    let (home, mut ledger) = ctx.open()?;
+    let authority = find_authority(&ledger, plan.ca.as_deref())?;
+    let now = engine::now();
+    check_can_issue(&authority, now.unix_timestamp())?;
+    let files = OutputFiles::new(&plan.out, &plan.common_name, matches!(plan.key, KeySource::Generate(_)));
+    home::create_private_dir(&plan.out)?;
+    files.check_free(plan.force)?;
+    let signing_ca = load_signing_ca(ctx, &home, &authority)?;
+    let (generated, public_key, key_source) = match &plan.key {
+        KeySource::Generate(t) => {
+            let key = KeyPair::generate(*t).map_err(|source| Error::Key { what: plan.common_name.clone(), source })?;
+            let public = key.public_key();
+            (Some(key), public, "generated")
+        }
+        KeySource::Csr(c) => (None, c.public_key.clone(), "csr"),
+    };
+    let request = LeafRequest {
+        profile: plan.profile,
+        common_name: &plan.common_name,
+        sans: &plan.sans,
+        public_key: &public_key,
+        validity: plan.validity,
+        now,
+    };
+    let signed = sign_and_record(&mut ledger, &request, &signing_ca, &authority, key_source)?;
+    let chain = chain_der(&ledger, &authority)?;
+    write_files(&files, &signed, generated.as_ref(), &chain)?;
+    for warning in &plan.warnings {
+        eprintln!("warning: {warning}");
+    }
+    report(ctx, &plan, &authority, &signed, &public_key, &files);
+    Ok(0)
+}
+
+/// A revoked or expired CA signs nothing.
+fn check_can_issue(authority: &Authority, now: i64) -> Result<()> {
+    if authority.status == "revoked" {
+        return Err(Error::usage(format!("CA {} is revoked and cannot issue certificates", authority.name)));
+    }
+    if authority.not_after <= now {
+        return Err(Error::usage(format!(
+            "CA {} expired {} and cannot issue certificates",
+            authority.name,
+            format_time(authority.not_after)
+        )));
+    }
+    Ok(())
+}
+
+/// Signs and commits in one transaction with its audit event; a serial that collides in the
+/// ledger is never issued: the certificate is signed again with a fresh serial.
+fn sign_and_record(
+    ledger: &mut Ledger,
+    request: &LeafRequest<'_>,
+    signing_ca: &engine::SigningCa,
+    authority: &Authority,
+    key_source: &str,
+) -> Result<Signed> {
+    for _ in 0..SERIAL_ATTEMPTS {
+        let signed = build_leaf(request, signing_ca)?;
+        match record(ledger, &signed, request, authority, key_source) {
+            Ok(()) => return Ok(signed),
+            Err(LedgerError::DuplicateSerial { .. }) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(Error::Internal("could not draw a unique serial number".into()))
+}
+
+fn record(
+    ledger: &mut Ledger,
+    signed: &Signed,
+    request: &LeafRequest<'_>,
+    authority: &Authority,
+    key_source: &str,
+) -> std::result::Result<(), LedgerError> {
+    let info = &signed.info;
+    let sans: Vec<String> = request.sans.iter().map(San::to_string).collect();
+    let serial = info.serial.ledger_hex();
+    let now = engine::now().unix_timestamp();
+    ledger.write(|tx| {
+        tx.insert_certificate(&NewCertificate {
+            issuer_id: authority.id,
+            serial: &serial,
+            profile: request.profile.as_str(),
+            subject: &info.subject,
+            common_name: Some(request.common_name),
+            sans: &sans,
+            key_type: request.public_key.key_type().as_str(),
+            key_source,
+            not_before: info.not_before,
+            not_after: info.not_after,
+            fingerprint_sha256: &info.fingerprint_sha256,
+            der: &signed.der,
+            renewed_from: None,
+            authority_id: None,
+            now,
+        })?;
+        tx.record_event(
+            now,
+            "certificate.issue",
+            &info.serial.hex(),
+            &json!({
+                "ca": authority.name,
+                "profile": request.profile.as_str(),
+                "subject": info.subject,
+                "sans": sans,
+                "key_source": key_source,
+                "not_after": format_time(info.not_after),
+                "fingerprint_sha256": info.fingerprint_sha256,
+            }),
+        )
+    })
+}
+
+/// The issuing CA and its parents up to, not including, the root.
+fn chain_der(ledger: &Ledger, issuing: &Authority) -> Result<Vec<Vec<u8>>> {
+    let mut chain = Vec::new();
+    let mut current = issuing.clone();
+    while let Some(parent_id) = current.parent_id {
+        chain.push(current.cert_der.clone());
+        current = ledger
+            .authority_by_id(parent_id)?
+            .ok_or_else(|| Error::Internal(format!("the parent of CA {} is missing from the ledger", current.name)))?;
+    }
+    Ok(chain)
+}
+
+fn write_files(files: &OutputFiles, signed: &Signed, key: Option<&KeyPair>, chain: &[Vec<u8>]) -> Result<()> {
+    let leaf_pem = certificate_pem(&signed.der);
+    let chain_pem: String = chain.iter().map(|der| certificate_pem(der)).collect();
+    if let (Some(path), Some(key)) = (&files.key, key) {
+        let pem = key.to_pkcs8_pem().map_err(|source| Error::Key { what: path.display().to_string(), source })?;
+        home::write_atomic(path, pem.as_bytes(), KEY_MODE)?;
+    }
+    home::write_atomic(&files.certificate, leaf_pem.as_bytes(), PUBLIC_MODE)?;
+    home::write_atomic(&files.chain, chain_pem.as_bytes(), PUBLIC_MODE)?;
+    home::write_atomic(&files.fullchain, format!("{leaf_pem}{chain_pem}").as_bytes(), PUBLIC_MODE)
+}
+
+fn report(ctx: &Context, plan: &LeafPlan, authority: &Authority, signed: &Signed, key: &PublicKey, files: &OutputFiles) {
+    let info = &signed.info;
+    let sans: Vec<String> = plan.sans.iter().map(San::to_string).collect();
+    let days = (info.not_after - engine::now().unix_timestamp()) / 86_400;
+    if ctx.json {
+        print_json(&json!({
+            "profile": plan.profile.as_str(),
+            "serial": info.serial.hex(),
+            "subject": info.subject,
+            "common_name": plan.common_name,
+            "sans": sans,
+            "issuer": authority.name,
+            "key_type": key.key_type().as_str(),
+            "not_before": format_time(info.not_before),
+            "not_after": format_time(info.not_after),
+            "fingerprint_sha256": info.fingerprint_sha256,
+            "files": {
+                "certificate": files.certificate,
+                "key": files.key,
+                "chain": files.chain,
+                "fullchain": files.fullchain,
+            },
+            "warnings": plan.warnings,
+        }));
+        return;
+    }
+    println!("Issued {} certificate \"{}\"", plan.profile, plan.common_name);
+    println!("  subject     {}", info.subject);
+    println!("  SANs        {}", sans.join(", "));
+    println!("  issuer      {}", authority.name);
+    println!("  key         {}", key.key_type());
+    println!("  serial      {}", info.serial.hex());
+    println!("  not after   {} ({days} days)", format_time(info.not_after));
+    println!("  SHA-256     {}", info.fingerprint_sha256);
+    for path in files.all() {
+        println!("  wrote       {}", path.display());
+    }
+}

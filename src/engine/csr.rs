@@ -1,0 +1,233 @@
+//! PKCS#10 requests: parse, prove possession (verify the self-signature on the bytes as
+//! received), and extract only what a leaf may take from a CSR — the key, the CN and SANs.
+
+use der::{Decode, Encode, Header, Reader, SliceReader};
+use sha2::{Digest, Sha256, Sha384, Sha512};
+use x509_cert::ext::pkix::name::GeneralName;
+use x509_cert::ext::pkix::{BasicConstraints, KeyUsage, KeyUsages, SubjectAltName};
+use x509_cert::request::{CertReq, ExtensionReq};
+
+use crate::keys::{KeyError, PublicKey};
+
+const ECDSA_SHA256: &str = "1.2.840.10045.4.3.2";
+const ECDSA_SHA384: &str = "1.2.840.10045.4.3.3";
+const ECDSA_SHA512: &str = "1.2.840.10045.4.3.4";
+const RSA_SHA256: &str = "1.2.840.113549.1.1.11";
+const RSA_SHA384: &str = "1.2.840.113549.1.1.12";
+const RSA_SHA512: &str = "1.2.840.113549.1.1.13";
+const EXTENSION_REQUEST: &str = "1.2.840.113549.1.9.14";
+const SUBJECT_ALT_NAME: &str = "2.5.29.17";
+
+/// A CSR can be large (many SANs) but never this large.
+pub const MAX_CSR_BYTES: usize = 256 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CsrError {
+    #[error("it is empty")]
+    Empty,
+    #[error("it is larger than 256 KiB")]
+    TooLarge,
+    #[error("it is a certificate, not a certificate signing request")]
+    IsCertificate,
+    #[error("it is PEM of type \"{0}\", not a CERTIFICATE REQUEST")]
+    WrongPemLabel(String),
+    #[error("it is not a PKCS#10 request ({0})")]
+    Malformed(String),
+    #[error("its signature does not verify: the requester did not prove possession of the key")]
+    BadSignature,
+    #[error("it is signed with {0}, which pkictl does not accept (use ECDSA or RSA PKCS#1 v1.5 with SHA-256/384/512)")]
+    UnsupportedSignature(String),
+    #[error("its key is not acceptable: {0}")]
+    Key(KeyError),
+}
+
+/// A CSR whose signature verified.
+#[derive(Debug)]
+pub struct VerifiedCsr {
+    pub public_key: PublicKey,
+    pub common_name: Option<String>,
+    /// SANs requested, as given (they are validated again like command-line names).
+    pub requested_sans: Vec<RequestedSan>,
+    /// What the CSR asked for and will not get.
+    pub ignored: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RequestedSan {
+    Dns(String),
+    Ip(std::net::IpAddr),
+    Email(String),
+    Uri(String),
+    Other(String),
+}
+
+/// Reads a CSR in PEM or DER form and verifies its self-signature.
+pub fn parse_and_verify(input: &[u8]) -> Result<VerifiedCsr, CsrError> {
+    if input.iter().all(u8::is_ascii_whitespace) {
+        return Err(CsrError::Empty);
+    }
+    if input.len() > MAX_CSR_BYTES {
+        return Err(CsrError::TooLarge);
+    }
+    let der = to_der(input)?;
+    let req = CertReq::from_der(&der).map_err(|e| {
+        if x509_cert::Certificate::from_der(&der).is_ok() {
+            CsrError::IsCertificate
+        } else {
+            CsrError::Malformed(e.to_string())
+        }
+    })?;
+    verify_signature(&der, &req)?;
+    let spki_der = req.info.public_key.to_der().map_err(|e| CsrError::Malformed(e.to_string()))?;
+    let public_key = PublicKey::from_spki_der(&spki_der).map_err(CsrError::Key)?;
+    let common_name = req.info.subject.common_name().ok().flatten().map(|cn| cn.value().into_owned());
+    let (requested_sans, ignored) = requested_extensions(&req)?;
+    Ok(VerifiedCsr { public_key, common_name, requested_sans, ignored })
+}
+
+fn to_der(input: &[u8]) -> Result<Vec<u8>, CsrError> {
+    let text_start = input.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(0);
+    if !input[text_start..].starts_with(b"-----BEGIN") {
+        return Ok(input.to_vec());
+    }
+    let (label, der) = der::pem::decode_vec(&input[text_start..])
+        .map_err(|e| CsrError::Malformed(format!("bad PEM: {e}")))?;
+    match label {
+        "CERTIFICATE REQUEST" | "NEW CERTIFICATE REQUEST" => Ok(der),
+        "CERTIFICATE" => Err(CsrError::IsCertificate),
+        other => Err(CsrError::WrongPemLabel(other.to_string())),
+    }
+}
+
+/// The signed bytes are the certificationRequestInfo exactly as received: the first TLV
+/// inside the outer SEQUENCE. Re-encoding could "repair" what the requester signed.
+fn signed_bytes(der: &[u8]) -> Result<&[u8], CsrError> {
+    let malformed = |e: der::Error| CsrError::Malformed(e.to_string());
+    let mut outer = SliceReader::new(der).map_err(malformed)?;
+    let header = Header::decode(&mut outer).map_err(malformed)?;
+    let start = u32::from(outer.position()) as usize;
+    let content = der.get(start..).ok_or_else(|| CsrError::Malformed("truncated".into()))?;
+    let mut inner = SliceReader::new(content).map_err(malformed)?;
+    let info_header = Header::decode(&mut inner).map_err(malformed)?;
+    let info_len = u32::from(inner.position()) as usize + u32::from(info_header.length()) as usize;
+    let _ = header;
+    content.get(..info_len).ok_or_else(|| CsrError::Malformed("truncated".into()))
+}
+
+fn verify_signature(der: &[u8], req: &CertReq) -> Result<(), CsrError> {
+    let message = signed_bytes(der)?;
+    let signature = req
+        .signature
+        .as_bytes()
+        .ok_or_else(|| CsrError::Malformed("the signature is not a whole number of bytes".into()))?;
+    let spki_der = req.info.public_key.to_der().map_err(|e| CsrError::Malformed(e.to_string()))?;
+    let algorithm = req.algorithm.oid.to_string();
+    match algorithm.as_str() {
+        ECDSA_SHA256 => verify_ecdsa(&spki_der, &Sha256::digest(message), signature),
+        ECDSA_SHA384 => verify_ecdsa(&spki_der, &Sha384::digest(message), signature),
+        ECDSA_SHA512 => verify_ecdsa(&spki_der, &Sha512::digest(message), signature),
+        RSA_SHA256 => verify_rsa::<Sha256>(&spki_der, message, signature),
+        RSA_SHA384 => verify_rsa::<Sha384>(&spki_der, message, signature),
+        RSA_SHA512 => verify_rsa::<Sha512>(&spki_der, message, signature),
+        other => Err(CsrError::UnsupportedSignature(other.to_string())),
+    }
+}
+
+fn verify_ecdsa(spki_der: &[u8], prehash: &[u8], signature: &[u8]) -> Result<(), CsrError> {
+    use p256::ecdsa::signature::hazmat::PrehashVerifier;
+    use pkcs8::DecodePublicKey;
+    if let Ok(key) = p256::ecdsa::VerifyingKey::from_public_key_der(spki_der) {
+        let sig = p256::ecdsa::Signature::from_der(signature).map_err(|_| CsrError::BadSignature)?;
+        return key.verify_prehash(prehash, &sig).map_err(|_| CsrError::BadSignature);
+    }
+    if let Ok(key) = p384::ecdsa::VerifyingKey::from_public_key_der(spki_der) {
+        let sig = p384::ecdsa::Signature::from_der(signature).map_err(|_| CsrError::BadSignature)?;
+        return key.verify_prehash(prehash, &sig).map_err(|_| CsrError::BadSignature);
+    }
+    // Not a key we can verify with: report the key problem, which is more useful.
+    match PublicKey::from_spki_der(spki_der) {
+        Err(e) => Err(CsrError::Key(e)),
+        Ok(_) => Err(CsrError::BadSignature),
+    }
+}
+
+fn verify_rsa<D>(spki_der: &[u8], message: &[u8], signature: &[u8]) -> Result<(), CsrError>
+where
+    D: Digest + pkcs8::AssociatedOid,
+{
+    use pkcs8::DecodePublicKey;
+    use rsa::signature::Verifier;
+    // Check the size first: a 1024-bit key should be refused as weak, not as "bad signature".
+    PublicKey::from_spki_der(spki_der).map_err(CsrError::Key)?;
+    let key = rsa::PublicKey::from_public_key_der(spki_der)
+        .map_err(|e| CsrError::Key(KeyError::Unsupported(e.to_string())))?;
+    let verifier = rsa::pkcs1v15::VerifyingKey::<D>::new(key);
+    let sig = rsa::pkcs1v15::Signature::try_from(signature).map_err(|_| CsrError::BadSignature)?;
+    verifier.verify(message, &sig).map_err(|_| CsrError::BadSignature)
+}
+
+/// Splits the extensionRequest into the SANs we will consider and everything we ignore.
+fn requested_extensions(req: &CertReq) -> Result<(Vec<RequestedSan>, Vec<String>), CsrError> {
+    let mut sans = Vec::new();
+    let mut ignored = Vec::new();
+    for attr in req.info.attributes.iter() {
+        if attr.oid.to_string() != EXTENSION_REQUEST {
+            ignored.push(format!("attribute {}", attr.oid));
+            continue;
+        }
+        for value in attr.values.iter() {
+            let bytes = value.to_der().map_err(|e| CsrError::Malformed(e.to_string()))?;
+            let extensions = ExtensionReq::from_der(&bytes).map_err(|e| CsrError::Malformed(e.to_string()))?;
+            for ext in extensions.0 {
+                let raw = ext.extn_value.as_bytes();
+                match ext.extn_id.to_string().as_str() {
+                    SUBJECT_ALT_NAME => {
+                        let san = SubjectAltName::from_der(raw).map_err(|e| CsrError::Malformed(e.to_string()))?;
+                        sans.extend(san.0.iter().map(requested_san));
+                    }
+                    _ => ignored.push(describe_ignored(&ext.extn_id.to_string(), raw)),
+                }
+            }
+        }
+    }
+    Ok((sans, ignored))
+}
+
+fn requested_san(name: &GeneralName) -> RequestedSan {
+    match name {
+        GeneralName::DnsName(s) => RequestedSan::Dns(s.as_str().to_string()),
+        GeneralName::Rfc822Name(s) => RequestedSan::Email(s.as_str().to_string()),
+        GeneralName::UniformResourceIdentifier(s) => RequestedSan::Uri(s.as_str().to_string()),
+        GeneralName::IpAddress(octets) => match octets.as_bytes().len() {
+            4 | 16 => {
+                let text = crate::x509::general_name_text(name);
+                text.trim_start_matches("IP:")
+                    .parse()
+                    .map(RequestedSan::Ip)
+                    .unwrap_or(RequestedSan::Other(text))
+            }
+            _ => RequestedSan::Other(crate::x509::general_name_text(name)),
+        },
+        other => RequestedSan::Other(crate::x509::general_name_text(other)),
+    }
+}
+
+/// Names a requested extension the leaf will not carry, loudly for the dangerous ones.
+fn describe_ignored(oid: &str, raw: &[u8]) -> String {
+    if let Ok(bc) = BasicConstraints::from_der(raw) {
+        if oid == "2.5.29.19" && bc.ca {
+            return "basicConstraints CA:TRUE (a leaf is never a CA)".to_string();
+        }
+    }
+    if let Ok(ku) = KeyUsage::from_der(raw) {
+        if oid == "2.5.29.15" && (ku.0.contains(KeyUsages::KeyCertSign) || ku.0.contains(KeyUsages::CRLSign)) {
+            return "keyUsage keyCertSign/cRLSign (the profile decides key usage)".to_string();
+        }
+    }
+    match oid {
+        "2.5.29.15" => "keyUsage (the profile decides)".to_string(),
+        "2.5.29.37" => "extendedKeyUsage (the profile decides)".to_string(),
+        "2.5.29.19" => "basicConstraints (the profile decides)".to_string(),
+        _ => format!("extension {oid}"),
+    }
+}
