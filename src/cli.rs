@@ -55,6 +55,77 @@ pub enum Command {
         The CN and SANs come from the CSR unless --name or SAN flags are given; any other\n\
         requested extension is ignored (with a warning): the profile decides key usage.")]
     Sign(SignArgs),
+
+    /// Revoke a certificate (RFC 5280 reason), then refresh its issuer's CRL.
+    #[command(after_help = "Examples:\n  \
+        pkictl revoke 4f:1a:09:... --reason key-compromise\n  \
+        pkictl revoke 3c0e9a5b77d14e2f --reason superseded --ca \"Acme Issuing CA\"\n\n\
+        Reasons: unspecified, key-compromise, ca-compromise, affiliation-changed, superseded,\n\
+        cessation-of-operation, certificate-hold, privilege-withdrawn, aa-compromise.")]
+    Revoke {
+        /// Serial number in hex (colons and case do not matter) or a SHA-256 fingerprint.
+        serial: String,
+        /// Why: an RFC 5280 reason in kebab case.
+        #[arg(long, value_name = "R")]
+        reason: String,
+        /// Only consider certificates from this CA (when a serial exists under several CAs).
+        #[arg(long, value_name = "NAME")]
+        ca: Option<String>,
+    },
+
+    /// Sign a fresh CRL for a CA (also kept at <home>/crl/<ca>.crl.pem and .der).
+    #[command(after_help = "Examples:\n  \
+        pkictl crl > issuing.crl.pem\n  \
+        pkictl crl --ca \"Acme Root CA\" --der --out /srv/www/crl/acme-root-ca.crl\n  \
+        pkictl crl --next-update 24h --out crl.pem")]
+    Crl {
+        /// CA whose CRL to sign [default: the issuing CA].
+        #[arg(long, value_name = "NAME")]
+        ca: Option<String>,
+        /// Also write the CRL to FILE (PEM, or DER with --der); without it, PEM goes to stdout.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Write DER instead of PEM to --out.
+        #[arg(long)]
+        der: bool,
+        /// How long this CRL stays valid [default: the CA's setting, 7d].
+        #[arg(long, value_name = "D")]
+        next_update: Option<String>,
+    },
+
+    /// List certificates from the ledger; `--expiring-within` exits 1 when anything matches.
+    #[command(after_help = "Examples:\n  \
+        pkictl list\n  \
+        pkictl list --status revoked\n  \
+        pkictl list --expiring-within 30d --json || alert \"certificates or CRLs expire soon\"\n  \
+        pkictl list --status all --ca \"Acme Issuing CA\" --profile client")]
+    List {
+        /// valid (default), revoked, expired or all.
+        #[arg(long, default_value = "valid", value_name = "S")]
+        status: String,
+        /// Only valid certificates (and CRLs) that expire within D; exit 1 if there are any.
+        #[arg(long, value_name = "D")]
+        expiring_within: Option<String>,
+        /// Only certificates issued by this CA.
+        #[arg(long, value_name = "NAME")]
+        ca: Option<String>,
+        /// Only this profile: root, intermediate, server, client, peer.
+        #[arg(long, value_name = "P")]
+        profile: Option<String>,
+    },
+
+    /// Show one certificate: by serial, SHA-256 fingerprint or name.
+    #[command(after_help = "Examples:\n  \
+        pkictl show api.example.com\n  \
+        pkictl show 4f1a09c3... --json\n  \
+        pkictl show api.example.com --pem > api.crt")]
+    Show {
+        /// Serial (hex), SHA-256 fingerprint (hex) or the NAME it was issued for.
+        certificate: String,
+        /// Print the certificate as PEM.
+        #[arg(long)]
+        pem: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -1,8 +1,12 @@
 //! One module per command: read the arguments, call the engine and the ledger, print.
 
 mod ca;
+mod crl;
 mod init;
 mod issue;
+mod list;
+mod revoke;
+mod show;
 mod sign;
 
 use std::path::PathBuf;
@@ -46,6 +50,21 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Ca(CaCommand::Cert { name }) => ca::cert(&ctx, name.as_deref()),
         Command::Issue(command) => issue::run(&ctx, &command),
         Command::Sign(args) => sign::run(&ctx, &args),
+        Command::Revoke { serial, reason, ca } => revoke::run(&ctx, &serial, &reason, ca.as_deref()),
+        Command::Crl { ca, out, der, next_update } => crl::run(
+            &ctx,
+            &crl::CrlArgs { ca: ca.as_deref(), out: out.as_ref(), der, next_update: next_update.as_deref() },
+        ),
+        Command::List { status, expiring_within, ca, profile } => list::run(
+            &ctx,
+            &list::ListArgs {
+                status: &status,
+                expiring_within: expiring_within.as_deref(),
+                ca: ca.as_deref(),
+                profile: profile.as_deref(),
+            },
+        ),
+        Command::Show { certificate, pem } => show::run(&ctx, &certificate, pem),
     }
 }
 
@@ -88,4 +107,58 @@ fn load_signing_ca(ctx: &Context, home: &Home, authority: &Authority) -> Result<
         &authority.cert_der,
         authority.crl_url.clone(),
     )?)
+}
+
+/// What a user typed to name a certificate, after normalisation.
+pub enum CertRef {
+    /// Ledger form: 40 lower-case hex digits.
+    Serial(String),
+    /// 64 lower-case hex digits.
+    Fingerprint(String),
+    /// Not hex: can only be a name.
+    NameOnly,
+}
+
+/// Reads a serial (hex, colons allowed, any case) or a SHA-256 fingerprint. Text that is not
+/// hex is `NameOnly`; hex that cannot be a serial (zero, over 20 octets) is an error.
+fn parse_cert_ref(text: &str) -> Result<CertRef> {
+    let cleaned: String = text.trim().chars().filter(|c| *c != ':').collect::<String>().to_ascii_lowercase();
+    let cleaned = cleaned.strip_prefix("0x").unwrap_or(&cleaned).to_string();
+    if cleaned.starts_with('-') {
+        return Err(Error::usage(format!("serial {text} is negative; serials are positive hex numbers")));
+    }
+    if cleaned.is_empty() || !cleaned.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Ok(CertRef::NameOnly);
+    }
+    if cleaned.len() == 64 {
+        return Ok(CertRef::Fingerprint(cleaned));
+    }
+    let significant = cleaned.trim_start_matches('0');
+    if significant.is_empty() {
+        return Err(Error::usage(format!("serial {text} is zero; serials are positive")));
+    }
+    if significant.len() > crate::engine::serial::LEDGER_HEX_WIDTH {
+        return Err(Error::usage(format!(
+            "serial {text} is longer than 20 octets (40 hex digits), the RFC 5280 limit"
+        )));
+    }
+    Ok(CertRef::Serial(format!("{significant:0>40}")))
+}
+
+/// A ledger serial (40 zero-padded digits) as people read it: hex without leading zeros.
+fn ledger_serial_hex(serial: &str) -> String {
+    crate::engine::serial::Serial::from_ledger_hex(serial)
+        .map(|s| s.hex())
+        .unwrap_or_else(|| serial.to_string())
+}
+
+/// valid, revoked or expired (revoked wins: a revoked certificate stays revoked).
+fn display_status(record: &crate::ledger::CertificateRecord, now: i64) -> &'static str {
+    if record.status == "revoked" {
+        "revoked"
+    } else if record.not_after <= now {
+        "expired"
+    } else {
+        "valid"
+    }
 }

@@ -2,6 +2,7 @@
 //! a CA private key; everything it signs is parsed back and checked before it is returned.
 
 pub mod ca;
+pub mod crl;
 pub mod csr;
 pub mod leaf;
 pub mod lint;
@@ -52,7 +53,7 @@ pub struct SigningCa {
 }
 
 impl SigningCa {
-    fn issuer(&self) -> rcgen::Issuer<'static, &KeyPair> {
+    pub(crate) fn issuer(&self) -> rcgen::Issuer<'static, &KeyPair> {
         let mut params = rcgen::CertificateParams::default();
         params.distinguished_name = ca_distinguished_name(&self.name);
         params.key_identifier_method = KeyIdMethod::PreSpecified(self.ski.clone());

@@ -1,6 +1,6 @@
 //! Every certificate the CA ever signed, with its full DER.
 
-use rusqlite::{Row, params};
+use rusqlite::{OptionalExtension, Row, params};
 
 use super::{Ledger, LedgerError, LedgerResult, Tx};
 
@@ -27,40 +27,81 @@ pub struct NewCertificate<'a> {
 pub struct CertificateRecord {
     pub id: i64,
     pub issuer_id: i64,
+    pub issuer_name: String,
     pub serial: String,
     pub profile: String,
     pub subject: String,
     pub common_name: Option<String>,
     pub sans: Vec<String>,
     pub key_type: String,
+    pub key_source: String,
     pub not_before: i64,
     pub not_after: i64,
     pub fingerprint_sha256: String,
-    pub der: Vec<u8>,
     pub status: String,
     pub revoked_at: Option<i64>,
     pub revocation_reason: Option<String>,
+    pub renewed_from: Option<i64>,
+    pub authority_id: Option<i64>,
+    pub created_at: i64,
 }
 
-#[allow(dead_code)]
+/// How a user named a certificate.
+#[derive(Debug, Clone, Copy)]
+pub enum CertSelector<'a> {
+    /// Ledger form: 40 lower-case hex digits.
+    Serial(&'a str),
+    /// 64 lower-case hex digits.
+    Fingerprint(&'a str),
+    /// The common name (NAME at issuance).
+    Name(&'a str),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusFilter {
+    Valid,
+    Revoked,
+    Expired,
+    All,
+}
+
+/// What `list` asks for. Every condition is served by an index.
+#[derive(Debug, Clone)]
+pub struct CertFilter<'a> {
+    pub status: StatusFilter,
+    /// Only valid certificates whose notAfter falls before this time.
+    pub expiring_before: Option<i64>,
+    pub issuer_id: Option<i64>,
+    pub profile: Option<&'a str>,
+    pub now: i64,
+}
+
+const COLUMNS: &str = "c.id, c.issuer_id, a.name, c.serial, c.profile, c.subject, c.common_name, c.sans,
+    c.key_type, c.key_source, c.not_before, c.not_after, c.fingerprint_sha256, c.status,
+    c.revoked_at, c.revocation_reason, c.renewed_from, c.authority_id, c.created_at";
+
 fn from_row(row: &Row<'_>) -> rusqlite::Result<CertificateRecord> {
-    let sans: String = row.get(6)?;
+    let sans: String = row.get(7)?;
     Ok(CertificateRecord {
         id: row.get(0)?,
         issuer_id: row.get(1)?,
-        serial: row.get(2)?,
-        profile: row.get(3)?,
-        subject: row.get(4)?,
-        common_name: row.get(5)?,
+        issuer_name: row.get(2)?,
+        serial: row.get(3)?,
+        profile: row.get(4)?,
+        subject: row.get(5)?,
+        common_name: row.get(6)?,
         sans: serde_json::from_str(&sans).unwrap_or_default(),
-        key_type: row.get(7)?,
-        not_before: row.get(8)?,
-        not_after: row.get(9)?,
-        fingerprint_sha256: row.get(10)?,
-        der: row.get(11)?,
-        status: row.get(12)?,
-        revoked_at: row.get(13)?,
-        revocation_reason: row.get(14)?,
+        key_type: row.get(8)?,
+        key_source: row.get(9)?,
+        not_before: row.get(10)?,
+        not_after: row.get(11)?,
+        fingerprint_sha256: row.get(12)?,
+        status: row.get(13)?,
+        revoked_at: row.get(14)?,
+        revocation_reason: row.get(15)?,
+        renewed_from: row.get(16)?,
+        authority_id: row.get(17)?,
+        created_at: row.get(18)?,
     })
 }
 
@@ -69,6 +110,78 @@ impl Ledger {
         self.conn
             .query_row("SELECT count(*) FROM certificates", [], |r| r.get(0))
             .map_err(|e| self.err(e))
+    }
+
+    /// Every certificate the selector matches, optionally only from one issuer.
+    pub fn find_certificates(
+        &self,
+        selector: CertSelector<'_>,
+        issuer_id: Option<i64>,
+    ) -> LedgerResult<Vec<CertificateRecord>> {
+        let (column, value) = match selector {
+            CertSelector::Serial(s) => ("c.serial", s),
+            CertSelector::Fingerprint(f) => ("c.fingerprint_sha256", f),
+            CertSelector::Name(n) => ("c.common_name", n),
+        };
+        let sql = format!(
+            "SELECT {COLUMNS} FROM certificates c JOIN authorities a ON a.id = c.issuer_id
+             WHERE {column} = ?1 AND (?2 IS NULL OR c.issuer_id = ?2) ORDER BY c.id"
+        );
+        let mut stmt = self.conn.prepare_cached(&sql).map_err(|e| self.err(e))?;
+        let rows = stmt.query_map(params![value, issuer_id], from_row).map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(|e| self.err(e))
+    }
+
+    pub fn certificate_by_id(&self, id: i64) -> LedgerResult<Option<CertificateRecord>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM certificates c JOIN authorities a ON a.id = c.issuer_id WHERE c.id = ?1"
+        );
+        let mut stmt = self.conn.prepare_cached(&sql).map_err(|e| self.err(e))?;
+        stmt.query_row([id], from_row).optional().map_err(|e| self.err(e))
+    }
+
+    /// The full DER of one certificate.
+    pub fn certificate_der(&self, id: i64) -> LedgerResult<Vec<u8>> {
+        self.conn
+            .query_row("SELECT der FROM certificates WHERE id = ?1", [id], |r| r.get(0))
+            .map_err(|e| self.err(e))
+    }
+
+    /// Certificates renewed from this one.
+    pub fn renewals_of(&self, id: i64) -> LedgerResult<Vec<CertificateRecord>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM certificates c JOIN authorities a ON a.id = c.issuer_id
+             WHERE c.renewed_from = ?1 ORDER BY c.id"
+        );
+        let mut stmt = self.conn.prepare_cached(&sql).map_err(|e| self.err(e))?;
+        let rows = stmt.query_map([id], from_row).map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(|e| self.err(e))
+    }
+
+    /// `list`: certificates matching the filter, soonest notAfter first.
+    pub fn list_certificates(&self, filter: &CertFilter<'_>) -> LedgerResult<Vec<CertificateRecord>> {
+        let status_clause = match filter.status {
+            StatusFilter::Valid => "c.status = 'valid' AND c.not_after > ?1",
+            StatusFilter::Revoked => "c.status = 'revoked'",
+            StatusFilter::Expired => "c.status = 'valid' AND c.not_after <= ?1",
+            StatusFilter::All => "1",
+        };
+        let sql = format!(
+            "SELECT {COLUMNS} FROM certificates c JOIN authorities a ON a.id = c.issuer_id
+             WHERE {status_clause}
+               AND (?2 IS NULL OR (c.status = 'valid' AND c.not_after > ?1 AND c.not_after <= ?2))
+               AND (?3 IS NULL OR c.issuer_id = ?3)
+               AND (?4 IS NULL OR c.profile = ?4)
+             ORDER BY c.not_after, c.id"
+        );
+        let mut stmt = self.conn.prepare_cached(&sql).map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(
+                params![filter.now, filter.expiring_before, filter.issuer_id, filter.profile],
+                from_row,
+            )
+            .map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(|e| self.err(e))
     }
 }
 
@@ -105,6 +218,19 @@ impl Tx<'_> {
             }
             Err(e) => Err(self.err(e)),
         }
+    }
+
+    /// Marks a valid certificate revoked; false when it was not valid (already revoked).
+    pub fn revoke_certificate(&self, id: i64, at: i64, reason: &str) -> LedgerResult<bool> {
+        let changed = self
+            .tx
+            .execute(
+                "UPDATE certificates SET status = 'revoked', revoked_at = ?2, revocation_reason = ?3
+                 WHERE id = ?1 AND status = 'valid'",
+                params![id, at, reason],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(changed == 1)
     }
 }
 

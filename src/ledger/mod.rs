@@ -5,6 +5,7 @@
 
 mod authorities;
 mod certificates;
+mod crls;
 mod events;
 
 use std::os::unix::fs::PermissionsExt;
@@ -14,7 +15,8 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 
 pub use authorities::{Authority, NewAuthority};
-pub use certificates::{CertificateRecord, NewCertificate};
+pub use certificates::{CertFilter, CertSelector, CertificateRecord, NewCertificate, StatusFilter};
+pub use crls::{CrlRecord, NewCrl, RevokedRow};
 
 /// Embedded migrations: (version, SQL). Append only; never edit a released one.
 const MIGRATIONS: &[(u32, &str)] = &[(1, include_str!("../../migrations/0001_init.sql"))];
@@ -36,6 +38,9 @@ pub enum LedgerError {
     Sqlite { path: PathBuf, source: rusqlite::Error },
     #[error("ledger {}: {source}", path.display())]
     Io { path: PathBuf, source: std::io::Error },
+    /// The caller abandoned the transaction (nothing was written).
+    #[error("{0}")]
+    Aborted(String),
     #[error("the ledger already holds a certificate with serial {serial} from this CA")]
     DuplicateSerial { serial: String },
 }

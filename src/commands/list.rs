@@ -1,0 +1,135 @@
+//! `pkictl list`: query the ledger; with `--expiring-within`, a monitoring check that exits 1
+//! when a certificate or a CRL is about to expire.
+
+use serde_json::{Value, json};
+
+use super::{Context, display_status, find_authority, ledger_serial_hex, print_json};
+use crate::duration::parse_duration;
+use crate::engine::{self, format_time};
+use crate::error::{Error, EXIT_FAILED, Result};
+use crate::ledger::{CertFilter, CertificateRecord, CrlRecord, StatusFilter};
+
+pub struct ListArgs<'a> {
+    pub status: &'a str,
+    pub expiring_within: Option<&'a str>,
+    pub ca: Option<&'a str>,
+    pub profile: Option<&'a str>,
+}
+
+pub fn run(ctx: &Context, args: &ListArgs<'_>) -> Result<i32> {
+    let status = parse_status(args.status)?;
+    let window = args
+        .expiring_within
+        .map(|w| parse_duration(w).map_err(|e| Error::usage(format!("--expiring-within: {e}"))))
+        .transpose()?;
+    if let Some(p) = args.profile {
+        p.parse::<crate::engine::profile::Profile>().map_err(|e| {
+            Error::usage(format!("--profile: {e}; use root, intermediate, server, client or peer"))
+        })?;
+    }
+    let (_, ledger) = ctx.open()?;
+    let issuer = args.ca.map(|name| find_authority(&ledger, Some(name))).transpose()?;
+    let now = engine::now().unix_timestamp();
+    let expiring_before = window.map(|w| now + w.whole_seconds());
+    let certificates = ledger.list_certificates(&CertFilter {
+        status,
+        expiring_before,
+        issuer_id: issuer.as_ref().map(|a| a.id),
+        profile: args.profile,
+        now,
+    })?;
+    // A CRL past its nextUpdate locks every client out, so the expiry report covers CRLs too.
+    let crls: Vec<CrlRecord> = match expiring_before {
+        Some(limit) => ledger
+            .latest_crls()?
+            .into_iter()
+            .filter(|c| c.next_update <= limit)
+            .filter(|c| issuer.as_ref().is_none_or(|a| a.id == c.issuer_id))
+            .collect(),
+        None => Vec::new(),
+    };
+    if ctx.json {
+        print_json(&json!({
+            "certificates": certificates.iter().map(|c| certificate_json(c, now)).collect::<Vec<_>>(),
+            "crls": crls.iter().map(|c| crl_json(c, now)).collect::<Vec<_>>(),
+        }));
+    } else {
+        print_table(&certificates, &crls, now);
+    }
+    let alert = expiring_before.is_some() && (!certificates.is_empty() || !crls.is_empty());
+    Ok(if alert { EXIT_FAILED } else { 0 })
+}
+
+fn parse_status(text: &str) -> Result<StatusFilter> {
+    match text {
+        "valid" => Ok(StatusFilter::Valid),
+        "revoked" => Ok(StatusFilter::Revoked),
+        "expired" => Ok(StatusFilter::Expired),
+        "all" => Ok(StatusFilter::All),
+        other => Err(Error::usage(format!(
+            "--status \"{other}\" is unknown; use valid, revoked, expired or all"
+        ))),
+    }
+}
+
+fn days_left(not_after: i64, now: i64) -> i64 {
+    (not_after - now).div_euclid(86_400)
+}
+
+pub fn certificate_json(c: &CertificateRecord, now: i64) -> Value {
+    json!({
+        "serial": ledger_serial_hex(&c.serial),
+        "common_name": c.common_name,
+        "subject": c.subject,
+        "profile": c.profile,
+        "issuer": c.issuer_name,
+        "sans": c.sans,
+        "key_type": c.key_type,
+        "not_before": format_time(c.not_before),
+        "not_after": format_time(c.not_after),
+        "days_left": days_left(c.not_after, now),
+        "status": display_status(c, now),
+        "revoked_at": c.revoked_at.map(format_time),
+        "revocation_reason": c.revocation_reason,
+        "fingerprint_sha256": c.fingerprint_sha256,
+    })
+}
+
+fn crl_json(c: &CrlRecord, now: i64) -> Value {
+    json!({
+        "ca": c.issuer_name,
+        "number": c.number,
+        "this_update": format_time(c.this_update),
+        "next_update": format_time(c.next_update),
+        "entries": c.entries,
+        "status": if c.next_update <= now { "expired" } else { "expiring" },
+    })
+}
+
+fn print_table(certificates: &[CertificateRecord], crls: &[CrlRecord], now: i64) {
+    println!("{:<32}  {:<30}  {:<12}  {:<20}  {:<8}  {:>9}", "SERIAL", "NAME", "PROFILE", "NOT AFTER", "STATUS", "DAYS LEFT");
+    for c in certificates {
+        println!(
+            "{:<32}  {:<30}  {:<12}  {:<20}  {:<8}  {:>9}",
+            ledger_serial_hex(&c.serial),
+            c.common_name.as_deref().unwrap_or("-"),
+            c.profile,
+            format_time(c.not_after),
+            display_status(c, now),
+            days_left(c.not_after, now)
+        );
+    }
+    for c in crls {
+        let state = if c.next_update <= now { "EXPIRED" } else { "expiring" };
+        println!(
+            "CRL #{} of {}: nextUpdate {} ({state}); run `pkictl crl --ca \"{}\"`",
+            c.number,
+            c.issuer_name,
+            format_time(c.next_update),
+            c.issuer_name
+        );
+    }
+    if certificates.is_empty() && crls.is_empty() {
+        println!("(none)");
+    }
+}

@@ -1,0 +1,122 @@
+//! `pkictl revoke SERIAL --reason R`: record the revocation, then refresh the issuer's CRL.
+
+use serde_json::json;
+
+use super::crl::{publish, published_json, summary};
+use super::{Context, CertRef, find_authority, load_signing_ca, parse_cert_ref, print_json};
+use crate::engine::crl::Reason;
+use crate::engine::{self, format_time};
+use crate::error::{Error, Result};
+use crate::ledger::{CertSelector, CertificateRecord, Ledger};
+
+pub fn run(ctx: &Context, serial: &str, reason: &str, ca: Option<&str>) -> Result<i32> {
+    let reason: Reason = reason.parse().map_err(Error::Usage)?;
+    let (home, mut ledger) = ctx.open()?;
+    let issuer_filter = ca.map(|name| find_authority(&ledger, Some(name))).transpose()?;
+    let target = find_target(&ledger, serial, issuer_filter.as_ref().map(|a| a.id))?;
+    check_revocable(&target)?;
+    let issuer = ledger
+        .authority_by_id(target.issuer_id)?
+        .ok_or_else(|| Error::Internal(format!("the issuer of {serial} is missing from the ledger")))?;
+    // Unlock the issuer's key before changing anything: a wrong passphrase leaves no trace.
+    let signing_ca = load_signing_ca(ctx, &home, &issuer)?;
+    let now = engine::now().unix_timestamp();
+    ledger.write(|tx| {
+        if !tx.revoke_certificate(target.id, now, reason.as_str())? {
+            return Err(crate::ledger::LedgerError::Aborted(format!(
+                "certificate {} was revoked by another process just now",
+                display_serial(&target)
+            )));
+        }
+        tx.record_event(
+            now,
+            "certificate.revoke",
+            &display_serial(&target),
+            &json!({
+                "ca": target.issuer_name,
+                "subject": target.subject,
+                "reason": reason.as_str(),
+                "fingerprint_sha256": target.fingerprint_sha256,
+            }),
+        )
+    })?;
+    let published = publish(&home, &mut ledger, &issuer, &signing_ca, None)?;
+    for warning in &published.warnings {
+        eprintln!("warning: {warning}");
+    }
+    if ctx.json {
+        print_json(&json!({
+            "serial": display_serial(&target),
+            "subject": target.subject,
+            "ca": target.issuer_name,
+            "reason": reason.as_str(),
+            "revoked_at": format_time(now),
+            "crl": published_json(&issuer, &published, None),
+        }));
+    } else {
+        println!(
+            "Revoked {} ({}) as {}",
+            display_serial(&target),
+            target.subject,
+            reason
+        );
+        println!("{}", summary(&issuer, &published));
+    }
+    Ok(0)
+}
+
+fn display_serial(record: &CertificateRecord) -> String {
+    crate::engine::serial::Serial::from_ledger_hex(&record.serial)
+        .map(|s| s.hex())
+        .unwrap_or_else(|| record.serial.clone())
+}
+
+/// The one certificate SERIAL (or a SHA-256 fingerprint) names; ambiguity is an error.
+fn find_target(ledger: &Ledger, text: &str, issuer_id: Option<i64>) -> Result<CertificateRecord> {
+    let selector = match parse_cert_ref(text)? {
+        CertRef::Serial(s) => s,
+        CertRef::Fingerprint(f) => f,
+        CertRef::NameOnly => {
+            return Err(Error::usage(format!(
+                "\"{text}\" is not a serial number or SHA-256 fingerprint in hex; `pkictl list` shows serials"
+            )));
+        }
+    };
+    let selector_ref = if selector.len() == 64 {
+        CertSelector::Fingerprint(&selector)
+    } else {
+        CertSelector::Serial(&selector)
+    };
+    let mut matches = ledger.find_certificates(selector_ref, issuer_id)?;
+    match matches.len() {
+        0 => Err(Error::usage(format!(
+            "no certificate with serial or fingerprint {text} in this home{}; `pkictl list --status all` shows them",
+            if issuer_id.is_some() { " from that CA" } else { "" }
+        ))),
+        1 => Ok(matches.remove(0)),
+        _ => {
+            let cas: Vec<String> = matches.iter().map(|m| format!("\"{}\"", m.issuer_name)).collect();
+            Err(Error::usage(format!(
+                "serial {text} was issued by more than one CA ({}); choose one with --ca",
+                cas.join(", ")
+            )))
+        }
+    }
+}
+
+fn check_revocable(target: &CertificateRecord) -> Result<()> {
+    if target.status == "revoked" {
+        return Err(Error::usage(format!(
+            "certificate {} is already revoked ({} on {})",
+            display_serial(target),
+            target.revocation_reason.as_deref().unwrap_or("unspecified"),
+            target.revoked_at.map(format_time).unwrap_or_default()
+        )));
+    }
+    if target.profile == "root" {
+        return Err(Error::usage(
+            "a root CA cannot be revoked by a CRL it signs itself; remove it from every trust store instead",
+        ));
+    }
+    Ok(())
+}

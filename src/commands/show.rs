@@ -1,0 +1,206 @@
+//! `pkictl show SERIAL|SHA256|NAME`: one certificate, everything a human needs to debug it.
+
+use serde_json::{Value, json};
+
+use super::{CertRef, Context, display_status, ledger_serial_hex, parse_cert_ref, print_json};
+use crate::engine::{self, format_time};
+use crate::error::{Error, Result};
+use crate::ledger::{CertSelector, CertificateRecord, Ledger};
+use crate::x509::{CertInfo, certificate_pem, colon_hex};
+
+pub fn run(ctx: &Context, text: &str, pem: bool) -> Result<i32> {
+    let (_, ledger) = ctx.open()?;
+    let record = find_one(&ledger, text)?;
+    let der = ledger.certificate_der(record.id)?;
+    if pem && !ctx.json {
+        print!("{}", certificate_pem(&der));
+        return Ok(0);
+    }
+    let info = CertInfo::from_der(&der).map_err(|e| Error::Internal(format!("the ledger's copy of {text} is damaged: {e}")))?;
+    let renewed_from = record.renewed_from.map(|id| ledger.certificate_by_id(id)).transpose()?.flatten();
+    let renewals = ledger.renewals_of(record.id)?;
+    let now = engine::now().unix_timestamp();
+    let view = View { record: &record, info: &info, renewed_from: renewed_from.as_ref(), renewals: &renewals, now };
+    if ctx.json {
+        let mut value = view.json();
+        if pem {
+            value["pem"] = Value::from(certificate_pem(&der));
+        }
+        print_json(&value);
+    } else {
+        view.print();
+    }
+    Ok(0)
+}
+
+/// The certificate a serial, fingerprint or name designates; a name shared by several
+/// certificates lists them and asks for a serial.
+pub fn find_one(ledger: &Ledger, text: &str) -> Result<CertificateRecord> {
+    let mut found = match parse_cert_ref(text)? {
+        CertRef::Serial(s) => ledger.find_certificates(CertSelector::Serial(&s), None)?,
+        CertRef::Fingerprint(f) => ledger.find_certificates(CertSelector::Fingerprint(&f), None)?,
+        CertRef::NameOnly => Vec::new(),
+    };
+    if found.is_empty() {
+        found = ledger.find_certificates(CertSelector::Name(text.trim()), None)?;
+    }
+    match found.len() {
+        0 => Err(Error::usage(format!(
+            "no certificate with serial, fingerprint or name \"{text}\" in this home; `pkictl list --status all` shows them"
+        ))),
+        1 => Ok(found.remove(0)),
+        _ => {
+            let now = engine::now().unix_timestamp();
+            let lines: Vec<String> = found
+                .iter()
+                .map(|c| {
+                    format!(
+                        "{} ({}, {}, not after {})",
+                        ledger_serial_hex(&c.serial),
+                        c.issuer_name,
+                        display_status(c, now),
+                        format_time(c.not_after)
+                    )
+                })
+                .collect();
+            Err(Error::usage(format!(
+                "\"{text}\" matches {} certificates; give one serial: {}",
+                found.len(),
+                lines.join("; ")
+            )))
+        }
+    }
+}
+
+struct View<'a> {
+    record: &'a CertificateRecord,
+    info: &'a CertInfo,
+    renewed_from: Option<&'a CertificateRecord>,
+    renewals: &'a [CertificateRecord],
+    now: i64,
+}
+
+impl View<'_> {
+    fn time_left(&self) -> String {
+        let secs = self.info.not_after - self.now;
+        if secs <= 0 {
+            format!("expired {} days ago", (-secs) / 86_400)
+        } else {
+            format!("{} days left", secs / 86_400)
+        }
+    }
+
+    fn key_description(&self) -> String {
+        match self.record.key_type.as_str() {
+            "p256" => "EC P-256 (256 bits)".into(),
+            "p384" => "EC P-384 (384 bits)".into(),
+            other => match other.strip_prefix("rsa") {
+                Some(bits) => format!("RSA ({bits} bits)"),
+                None => other.to_string(),
+            },
+        }
+    }
+
+    fn basic_constraints(&self) -> String {
+        match &self.info.basic_constraints {
+            None => "absent".into(),
+            Some(bc) => format!(
+                "{}CA:{}{}",
+                if bc.critical { "critical, " } else { "" },
+                if bc.value.ca { "TRUE" } else { "FALSE" },
+                bc.value.path_len.map(|n| format!(", pathlen:{n}")).unwrap_or_default()
+            ),
+        }
+    }
+
+    fn key_usage(&self) -> String {
+        match &self.info.key_usage {
+            None => "absent".into(),
+            Some(ku) => format!("{}{}", if ku.critical { "critical, " } else { "" }, ku.value.join(", ")),
+        }
+    }
+
+    fn extended_key_usage(&self) -> Vec<String> {
+        self.info
+            .extended_key_usage
+            .as_ref()
+            .map(|eku| eku.value.iter().map(|oid| eku_name(oid)).collect())
+            .unwrap_or_default()
+    }
+
+    fn json(&self) -> Value {
+        let r = self.record;
+        json!({
+            "serial": ledger_serial_hex(&r.serial),
+            "subject": self.info.subject,
+            "issuer": self.info.issuer,
+            "issuer_ca": r.issuer_name,
+            "profile": r.profile,
+            "common_name": r.common_name,
+            "sans": self.info.subject_alt_names.as_ref().map(|s| s.value.clone()).unwrap_or_default(),
+            "not_before": format_time(self.info.not_before),
+            "not_after": format_time(self.info.not_after),
+            "seconds_left": self.info.not_after - self.now,
+            "key_type": r.key_type,
+            "key": self.key_description(),
+            "key_source": r.key_source,
+            "basic_constraints": self.basic_constraints(),
+            "key_usage": self.info.key_usage.as_ref().map(|k| k.value.clone()),
+            "extended_key_usage": self.extended_key_usage(),
+            "subject_key_id": self.info.subject_key_id.as_deref().map(colon_hex),
+            "authority_key_id": self.info.authority_key_id.as_deref().map(colon_hex),
+            "crl_distribution_points": self.info.crl_distribution_points,
+            "fingerprint_sha256": r.fingerprint_sha256,
+            "status": display_status(r, self.now),
+            "revoked_at": r.revoked_at.map(format_time),
+            "revocation_reason": r.revocation_reason,
+            "renewed_from": self.renewed_from.map(|c| ledger_serial_hex(&c.serial)),
+            "renewed_by": self.renewals.iter().map(|c| ledger_serial_hex(&c.serial)).collect::<Vec<_>>(),
+        })
+    }
+
+    fn print(&self) {
+        let r = self.record;
+        let sans = self.info.subject_alt_names.as_ref().map(|s| s.value.join(", ")).unwrap_or_else(|| "-".into());
+        let mut rows: Vec<(&str, String)> = vec![
+            ("Subject", self.info.subject.clone()),
+            ("Issuer", format!("{} ({})", self.info.issuer, r.issuer_name)),
+            ("Serial", ledger_serial_hex(&r.serial)),
+            ("Profile", r.profile.clone()),
+            ("Status", display_status(r, self.now).to_string()),
+        ];
+        if let Some(at) = r.revoked_at {
+            rows.push(("Revoked", format!("{} ({})", format_time(at), r.revocation_reason.as_deref().unwrap_or("unspecified"))));
+        }
+        rows.extend([
+            ("Not before", format_time(self.info.not_before)),
+            ("Not after", format!("{} ({})", format_time(self.info.not_after), self.time_left())),
+            ("Key", format!("{} from {}", self.key_description(), r.key_source)),
+            ("SANs", sans),
+            ("Basic constr.", self.basic_constraints()),
+            ("Key usage", self.key_usage()),
+            ("Ext. key usage", if self.extended_key_usage().is_empty() { "-".into() } else { self.extended_key_usage().join(", ") }),
+            ("Subject key ID", self.info.subject_key_id.as_deref().map(colon_hex).unwrap_or_else(|| "-".into())),
+            ("Auth. key ID", self.info.authority_key_id.as_deref().map(colon_hex).unwrap_or_else(|| "-".into())),
+            ("CRL DP", if self.info.crl_distribution_points.is_empty() { "-".into() } else { self.info.crl_distribution_points.join(", ") }),
+            ("SHA-256", r.fingerprint_sha256.clone()),
+        ]);
+        if let Some(old) = self.renewed_from {
+            rows.push(("Renewed from", ledger_serial_hex(&old.serial)));
+        }
+        for newer in self.renewals {
+            rows.push(("Renewed by", ledger_serial_hex(&newer.serial)));
+        }
+        for (label, value) in rows {
+            println!("{:<15} {}", format!("{label}:"), value);
+        }
+    }
+}
+
+fn eku_name(oid: &str) -> String {
+    match oid {
+        crate::x509::OID_SERVER_AUTH => "serverAuth".into(),
+        crate::x509::OID_CLIENT_AUTH => "clientAuth".into(),
+        other => other.to_string(),
+    }
+}
