@@ -292,9 +292,10 @@ pub struct InitArgs {
     #[arg(long, default_value = "10y", value_name = "D")]
     pub validity: String,
 
-    /// Lifetime of the intermediate certificate; never past the root's.
-    #[arg(long, default_value = "5y", value_name = "D")]
-    pub intermediate_validity: String,
+    /// Lifetime of the intermediate certificate; never past the root's
+    /// [default: 5y, or the root's --validity when shorter].
+    #[arg(long, value_name = "D")]
+    pub intermediate_validity: Option<String>,
 
     /// Base URL where CRLs are published: each CA's CRL is at <URL>/<ca-slug>.crl and
     /// certificates it signs point there.

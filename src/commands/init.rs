@@ -18,6 +18,8 @@ use crate::ledger::{Ledger, NewAuthority, NewCertificate, Tx};
 
 /// X.520 upper bound for a commonName.
 const MAX_CN_LEN: usize = 64;
+/// Five years, or the root's lifetime when that is shorter.
+const DEFAULT_INTERMEDIATE_VALIDITY: time::Duration = time::Duration::days(5 * 365);
 
 /// A CA made by this run, ready to be recorded and written.
 struct NewCa {
@@ -79,14 +81,20 @@ impl Plan {
             }
         }
         let root_validity = parse_duration(&args.validity).map_err(|e| Error::usage(format!("--validity: {e}")))?;
-        let intermediate_validity = parse_duration(&args.intermediate_validity)
-            .map_err(|e| Error::usage(format!("--intermediate-validity: {e}")))?;
-        if intermediate_name.is_some() && intermediate_validity > root_validity {
-            return Err(Error::usage(format!(
-                "--intermediate-validity {} is longer than the root's --validity {}; an intermediate cannot outlive its root",
-                args.intermediate_validity, args.validity
-            )));
-        }
+        let intermediate_validity = match &args.intermediate_validity {
+            None => DEFAULT_INTERMEDIATE_VALIDITY.min(root_validity),
+            Some(text) => {
+                let asked = parse_duration(text)
+                    .map_err(|e| Error::usage(format!("--intermediate-validity: {e}")))?;
+                if intermediate_name.is_some() && asked > root_validity {
+                    return Err(Error::usage(format!(
+                        "--intermediate-validity {text} is longer than the root's --validity {}; an intermediate cannot outlive its root",
+                        args.validity
+                    )));
+                }
+                asked
+            }
+        };
         let crl_base = args.crl_url.as_deref().map(validate_crl_url).transpose()?;
         Ok(Plan {
             root_name,
@@ -192,20 +200,32 @@ fn validate_crl_url(url: &str) -> Result<String> {
     Ok(url.to_string())
 }
 
-/// Builds the home in a private staging directory next to it, then renames it into place:
-/// a failed init leaves nothing behind, and a home is never half-made.
+/// Builds the home in a private staging directory inside it, then moves the pieces into
+/// place with the ledger last: a home "exists" only once its ledger does, and a failed init
+/// removes everything it made. Staging inside (not renaming a sibling over the target) works
+/// for `--home .`, for the shell's current directory and for a symlink to an empty volume.
 fn create_home(target: &Path, cas: &[NewCa], passphrase: Option<&Zeroizing<String>>) -> Result<()> {
-    let parent = match target.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => Path::new(".").to_path_buf(),
-    };
-    home::create_private_dir(&parent)?;
+    let created_target = !target.exists();
+    home::create_private_dir(target)?;
+    fs::set_permissions(target, fs::Permissions::from_mode(home::DIR_MODE))
+        .map_err(|source| Error::Write { path: target.to_path_buf(), source })?;
     let staging = tempfile::Builder::new()
         .prefix(".pkictl-init-")
         .permissions(fs::Permissions::from_mode(home::DIR_MODE))
-        .tempdir_in(&parent)
-        .map_err(|source| Error::Write { path: parent.clone(), source })?;
-    let staged = Home::at(staging.path());
+        .tempdir_in(target)
+        .map_err(|source| Error::Write { path: target.to_path_buf(), source })?;
+    let mut moved = Vec::new();
+    let result = populate(staging.path(), cas, passphrase)
+        .and_then(|()| move_into_place(staging.path(), target, &mut moved));
+    if result.is_err() {
+        remove_partial_home(target, created_target, &moved);
+    }
+    result
+}
+
+/// Writes the CA keys, the ledger and the CA certificates into `dir`.
+fn populate(dir: &Path, cas: &[NewCa], passphrase: Option<&Zeroizing<String>>) -> Result<()> {
+    let staged = Home::at(dir);
     staged.create_layout()?;
     for ca in cas {
         let pem = match passphrase {
@@ -222,15 +242,34 @@ fn create_home(target: &Path, cas: &[NewCa], passphrase: Option<&Zeroizing<Strin
         let pem = crate::x509::certificate_pem(&ca.signed.der);
         home::write_atomic_new(&staged.resolve(&Home::ca_cert_relative(&ca.slug)), pem.as_bytes(), PUBLIC_MODE)?;
     }
-    let staged_path = staging.keep();
-    fs::rename(&staged_path, target).map_err(|source| {
-        let _ = fs::remove_dir_all(&staged_path);
-        if source.kind() == std::io::ErrorKind::DirectoryNotEmpty {
-            Error::HomeNotEmpty { path: target.to_path_buf() }
-        } else {
-            Error::Write { path: target.to_path_buf(), source }
+    Ok(())
+}
+
+/// The directories first, the ledger last; `moved` records what is already in place.
+fn move_into_place(staging: &Path, target: &Path, moved: &mut Vec<std::path::PathBuf>) -> Result<()> {
+    for name in [home::PRIVATE_DIR, home::CA_DIR, home::CRL_DIR, home::LEDGER_FILE] {
+        let destination = target.join(name);
+        if destination.exists() {
+            return Err(Error::HomeNotEmpty { path: target.to_path_buf() });
         }
-    })
+        fs::rename(staging.join(name), &destination)
+            .map_err(|source| Error::Write { path: destination.clone(), source })?;
+        moved.push(destination);
+    }
+    fs::File::open(target)
+        .and_then(|dir| dir.sync_all())
+        .map_err(|source| Error::Write { path: target.to_path_buf(), source })
+}
+
+/// Best effort: the directory we created, or only what we moved into one that existed.
+fn remove_partial_home(target: &Path, created_target: bool, moved: &[std::path::PathBuf]) {
+    if created_target {
+        let _ = fs::remove_dir_all(target);
+        return;
+    }
+    for path in moved.iter().rev() {
+        let _ = if path.is_dir() { fs::remove_dir_all(path) } else { fs::remove_file(path) };
+    }
 }
 
 use std::os::unix::fs::PermissionsExt;
