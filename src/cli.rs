@@ -326,4 +326,32 @@ pub enum CaCommand {
         /// CA name or slug [default: the home's issuing CA].
         name: Option<String>,
     },
+
+    /// Add an issuing CA under a parent (default: the root), optionally name-constrained.
+    #[command(after_help = "Examples:\n  \
+        pkictl ca add-intermediate --name \"Acme Partners CA\" --permit-dns partners.acme.com\n  \
+        pkictl ca add-intermediate --name \"Acme Devices CA\" --key-type p384 --validity 3y --default")]
+    AddIntermediate {
+        /// Common name of the new CA.
+        #[arg(long, value_name = "NAME")]
+        name: String,
+        /// The CA that signs it [default: the root].
+        #[arg(long, value_name = "NAME")]
+        parent: Option<String>,
+        /// pathLenConstraint: how many CAs may sit below it (0: it only issues leaves).
+        #[arg(long, default_value_t = 0, value_name = "N")]
+        path_len: u8,
+        /// Permit only these DNS subtrees (repeatable); enforced at issuance and by verifiers.
+        #[arg(long, value_name = "D")]
+        permit_dns: Vec<String>,
+        /// Key type [default: the parent's].
+        #[arg(long, value_name = "T")]
+        key_type: Option<KeyType>,
+        /// Lifetime [default: 5y, or what is left of the parent's when shorter].
+        #[arg(long, value_name = "D")]
+        validity: Option<String>,
+        /// Make it the home's default issuing CA.
+        #[arg(long)]
+        default: bool,
+    },
 }

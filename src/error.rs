@@ -78,7 +78,10 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 impl From<crate::engine::EngineError> for Error {
     fn from(e: crate::engine::EngineError) -> Error {
         match e {
-            crate::engine::EngineError::ValidityBeyondIssuer { .. } | crate::engine::EngineError::BadRequest(_) => {
+            crate::engine::EngineError::ValidityBeyondIssuer { .. }
+            | crate::engine::EngineError::BadRequest(_)
+            | crate::engine::EngineError::NameConstraint { .. }
+            | crate::engine::EngineError::PathLength { .. } => {
                 Error::Usage(e.to_string())
             }
             other => Error::Internal(other.to_string()),

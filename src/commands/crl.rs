@@ -42,7 +42,7 @@ pub fn run(ctx: &Context, args: &CrlArgs<'_>) -> Result<i32> {
         .transpose()?;
     let (home, mut ledger) = ctx.open()?;
     let authority = find_authority(&ledger, args.ca)?;
-    let signing_ca = load_signing_ca(ctx, &home, &authority)?;
+    let signing_ca = load_signing_ca(ctx, &home, &ledger, &authority)?;
     let published = publish(&home, &mut ledger, &authority, &signing_ca, next_update)?;
     if let Some(out) = args.out {
         let bytes = if args.der { published.der.clone() } else { crl_pem(&published.der).into_bytes() };

@@ -10,27 +10,15 @@ use super::{Context, print_json};
 use crate::cli::InitArgs;
 use crate::duration::parse_duration;
 use crate::engine::ca::{CaRequest, build_intermediate, build_root};
-use crate::engine::{self, Signed, SigningCa, format_time};
+use crate::engine::{self, SigningCa, format_time};
 use crate::error::{Error, Result};
 use crate::home::{self, Home, KEY_MODE, PUBLIC_MODE};
 use crate::keys::KeyPair;
-use crate::ledger::{Ledger, NewAuthority, NewCertificate, Tx};
+use crate::ledger::{Ledger, Tx};
+use super::authority::{NewCa, record_ca, validate_ca_name};
 
-/// X.520 upper bound for a commonName.
-const MAX_CN_LEN: usize = 64;
 /// Five years, or the root's lifetime when that is shorter.
 const DEFAULT_INTERMEDIATE_VALIDITY: time::Duration = time::Duration::days(5 * 365);
-
-/// A CA made by this run, ready to be recorded and written.
-struct NewCa {
-    name: String,
-    slug: String,
-    profile: &'static str,
-    key: KeyPair,
-    signed: Signed,
-    path_len: Option<u8>,
-    crl_url: Option<String>,
-}
 
 pub fn run(ctx: &Context, args: &InitArgs) -> Result<i32> {
     let plan = Plan::from_args(args)?;
@@ -119,6 +107,7 @@ impl Plan {
             key: &root_key,
             validity: self.root_validity,
             path_len: None,
+            permitted_dns: &[],
             now,
         })?;
         let root_slug = home::slug(&self.root_name);
@@ -132,8 +121,16 @@ impl Plan {
                 ski: root_signed.info.subject_key_id.clone().unwrap_or_default(),
                 cert: root_signed.info.clone(),
                 crl_url: root_crl_url.clone(),
+                name_constraints: Vec::new(),
             };
-            let req = CaRequest { name, key: &key, validity: self.intermediate_validity, path_len: Some(0), now };
+            let req = CaRequest {
+                name,
+                key: &key,
+                validity: self.intermediate_validity,
+                path_len: Some(0),
+                permitted_dns: &[],
+                now,
+            };
             let signed = build_intermediate(&req, &issuer)?;
             cas.push(NewCa {
                 name: self.root_name.clone(),
@@ -142,6 +139,7 @@ impl Plan {
                 key: issuer.key,
                 signed: root_signed,
                 path_len: None,
+                permitted_dns: Vec::new(),
                 crl_url: root_crl_url,
             });
             let slug = home::slug(name);
@@ -153,6 +151,7 @@ impl Plan {
                 key,
                 signed,
                 path_len: Some(0),
+                permitted_dns: Vec::new(),
             });
         } else {
             cas.push(NewCa {
@@ -162,6 +161,7 @@ impl Plan {
                 key: root_key,
                 signed: root_signed,
                 path_len: None,
+                permitted_dns: Vec::new(),
                 crl_url: root_crl_url,
             });
         }
@@ -171,22 +171,6 @@ impl Plan {
 
 fn generate(key_type: crate::keys::KeyType, name: &str) -> Result<KeyPair> {
     KeyPair::generate(key_type).map_err(|source| Error::Key { what: name.to_string(), source })
-}
-
-fn validate_ca_name(name: &str, flag: &str) -> Result<String> {
-    let trimmed = name.trim();
-    if trimmed.is_empty() {
-        return Err(Error::usage(format!("{flag} must not be empty")));
-    }
-    if trimmed.chars().count() > MAX_CN_LEN {
-        return Err(Error::usage(format!(
-            "{flag} \"{trimmed}\" is longer than {MAX_CN_LEN} characters, the limit for a common name"
-        )));
-    }
-    if trimmed.chars().any(char::is_control) {
-        return Err(Error::usage(format!("{flag} contains control characters")));
-    }
-    Ok(trimmed.to_string())
 }
 
 fn validate_crl_url(url: &str) -> Result<String> {
@@ -274,62 +258,13 @@ fn remove_partial_home(target: &Path, created_target: bool, moved: &[std::path::
 
 use std::os::unix::fs::PermissionsExt;
 
-/// One transaction: each CA, its certificate row and an audit event.
+/// One transaction: each CA, its certificate row and an audit event; the last is the default.
 fn record_cas(tx: &Tx<'_>, cas: &[NewCa], encrypted: bool) -> crate::ledger::LedgerResult<()> {
     let now = engine::now().unix_timestamp();
     let mut parent_id = None;
     for (index, ca) in cas.iter().enumerate() {
-        let info = &ca.signed.info;
-        let key_file = Home::ca_key_relative(&ca.slug);
-        let ski = info.subject_key_id.clone().unwrap_or_default();
-        let id = tx.insert_authority(&NewAuthority {
-            name: &ca.name,
-            slug: &ca.slug,
-            parent_id,
-            subject: &info.subject,
-            cert_der: &ca.signed.der,
-            ski: &ski,
-            key_file: &key_file,
-            key_type: ca.key.key_type().as_str(),
-            key_encrypted: encrypted,
-            path_len: ca.path_len,
-            crl_url: ca.crl_url.as_deref(),
-            is_default: index + 1 == cas.len(),
-            not_before: info.not_before,
-            not_after: info.not_after,
-            now,
-        })?;
-        let serial = info.serial.ledger_hex();
-        tx.insert_certificate(&NewCertificate {
-            issuer_id: parent_id.unwrap_or(id),
-            serial: &serial,
-            profile: ca.profile,
-            subject: &info.subject,
-            common_name: info.common_name.as_deref(),
-            sans: &[],
-            key_type: ca.key.key_type().as_str(),
-            key_source: "ca",
-            not_before: info.not_before,
-            not_after: info.not_after,
-            fingerprint_sha256: &info.fingerprint_sha256,
-            der: &ca.signed.der,
-            renewed_from: None,
-            authority_id: Some(id),
-            now,
-        })?;
-        tx.record_event(
-            now,
-            "ca.create",
-            &ca.name,
-            &json!({
-                "profile": ca.profile,
-                "serial": info.serial.hex(),
-                "fingerprint_sha256": info.fingerprint_sha256,
-                "key_type": ca.key.key_type().as_str(),
-                "key_encrypted": encrypted,
-            }),
-        )?;
-        parent_id = Some(id);
+        let is_default = index + 1 == cas.len();
+        parent_id = Some(record_ca(tx, ca, parent_id, is_default, encrypted, now)?);
     }
     Ok(())
 }

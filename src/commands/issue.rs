@@ -278,7 +278,7 @@ pub fn issue(ctx: &Context, plan: LeafPlan) -> Result<i32> {
     let files = OutputFiles::new(&plan.out, &plan.common_name, matches!(plan.key, KeySource::Generate(_)));
     home::create_private_dir(&plan.out)?;
     files.check_free(plan.force)?;
-    let signing_ca = load_signing_ca(ctx, &home, &authority)?;
+    let signing_ca = load_signing_ca(ctx, &home, &ledger, &authority)?;
     let (generated, public_key, key_source) = match &plan.key {
         KeySource::Generate(t) => {
             let key = KeyPair::generate(*t).map_err(|source| Error::Key { what: plan.common_name.clone(), source })?;

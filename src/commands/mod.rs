@@ -1,5 +1,7 @@
 //! One module per command: read the arguments, call the engine and the ledger, print.
 
+mod add_intermediate;
+mod authority;
 mod ca;
 mod crl;
 mod init;
@@ -17,6 +19,7 @@ use crate::home::Home;
 use crate::ledger::{Authority, Ledger};
 use crate::passphrase::PassphraseSource;
 use crate::engine::SigningCa;
+use crate::engine::policy::DnsConstraint;
 use crate::keys::{KeyError, KeyPair};
 use zeroize::Zeroizing;
 
@@ -48,6 +51,20 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Ca(CaCommand::List) => ca::list(&ctx),
         Command::Ca(CaCommand::Show { name }) => ca::show(&ctx, &name),
         Command::Ca(CaCommand::Cert { name }) => ca::cert(&ctx, name.as_deref()),
+        Command::Ca(CaCommand::AddIntermediate { name, parent, path_len, permit_dns, key_type, validity, default }) => {
+            add_intermediate::run(
+                &ctx,
+                &add_intermediate::AddIntermediateArgs {
+                    name: &name,
+                    parent: parent.as_deref(),
+                    path_len,
+                    permit_dns: &permit_dns,
+                    key_type,
+                    validity: validity.as_deref(),
+                    make_default: default,
+                },
+            )
+        }
         Command::Issue(command) => issue::run(&ctx, &command),
         Command::Sign(args) => sign::run(&ctx, &args),
         Command::Revoke { serial, reason, ca } => revoke::run(&ctx, &serial, &reason, ca.as_deref()),
@@ -86,7 +103,18 @@ fn print_json(value: &serde_json::Value) {
 
 /// Unlocks a CA's key (asking for the passphrase only when the key is encrypted) and pairs
 /// it with the CA's certificate.
-fn load_signing_ca(ctx: &Context, home: &Home, authority: &Authority) -> Result<SigningCa> {
+fn load_signing_ca(ctx: &Context, home: &Home, ledger: &Ledger, authority: &Authority) -> Result<SigningCa> {
+    unlock_ca(ctx, home, ledger, authority).map(|(ca, _)| ca)
+}
+
+/// `load_signing_ca`, also handing back the passphrase that unlocked the key (None when the
+/// key is stored unencrypted) so a new CA key can be protected the same way.
+fn unlock_ca(
+    ctx: &Context,
+    home: &Home,
+    ledger: &Ledger,
+    authority: &Authority,
+) -> Result<(SigningCa, Option<Zeroizing<String>>)> {
     let path = home.resolve(&authority.key_file);
     let bytes = Zeroizing::new(crate::home::read_private_file(&path)?);
     let pem = std::str::from_utf8(&bytes)
@@ -100,13 +128,29 @@ fn load_signing_ca(ctx: &Context, home: &Home, authority: &Authority) -> Result<
         KeyError::WrongPassphrase => Error::WrongPassphrase { ca: authority.name.clone() },
         source => Error::Key { what: format!("CA {} ({})", authority.name, path.display()), source },
     })?;
-    Ok(crate::engine::ca::load_signing_ca(
+    let ca = crate::engine::ca::load_signing_ca(
         &authority.name,
         key,
         authority.ski.clone(),
         &authority.cert_der,
         authority.crl_url.clone(),
-    )?)
+        name_constraints(ledger, authority)?,
+    )?;
+    Ok((ca, passphrase))
+}
+
+/// The DNS name constraints of a CA and each of its ancestors.
+fn name_constraints(ledger: &Ledger, authority: &Authority) -> Result<Vec<DnsConstraint>> {
+    let mut chain = vec![DnsConstraint { ca: authority.name.clone(), permitted: authority.permitted_dns.clone() }];
+    let mut parent = authority.parent_id;
+    while let Some(id) = parent {
+        let ancestor = ledger
+            .authority_by_id(id)?
+            .ok_or_else(|| Error::Internal(format!("a parent of CA {} is missing from the ledger", authority.name)))?;
+        chain.push(DnsConstraint { ca: ancestor.name.clone(), permitted: ancestor.permitted_dns.clone() });
+        parent = ancestor.parent_id;
+    }
+    Ok(chain)
 }
 
 /// What a user typed to name a certificate, after normalisation.

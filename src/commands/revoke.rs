@@ -19,7 +19,7 @@ pub fn run(ctx: &Context, serial: &str, reason: &str, ca: Option<&str>) -> Resul
         .authority_by_id(target.issuer_id)?
         .ok_or_else(|| Error::Internal(format!("the issuer of {serial} is missing from the ledger")))?;
     // Unlock the issuer's key before changing anything: a wrong passphrase leaves no trace.
-    let signing_ca = load_signing_ca(ctx, &home, &issuer)?;
+    let signing_ca = load_signing_ca(ctx, &home, &ledger, &issuer)?;
     let now = engine::now().unix_timestamp();
     ledger.write(|tx| {
         if !tx.revoke_certificate(target.id, now, reason.as_str())? {

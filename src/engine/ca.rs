@@ -1,6 +1,6 @@
 //! Building CA certificates: the self-signed root and the intermediates under it.
 
-use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyIdMethod, SerialNumber};
+use rcgen::{BasicConstraints, CertificateParams, GeneralSubtree, IsCa, KeyIdMethod, NameConstraints, SerialNumber};
 use time::{Duration, OffsetDateTime};
 
 use super::lint::{self, Expected};
@@ -17,6 +17,8 @@ pub struct CaRequest<'a> {
     pub validity: Duration,
     /// None: no pathLenConstraint.
     pub path_len: Option<u8>,
+    /// Permitted DNS subtrees (name constraints); empty for none.
+    pub permitted_dns: &'a [String],
     pub now: OffsetDateTime,
 }
 
@@ -33,6 +35,12 @@ fn ca_params(req: &CaRequest<'_>) -> Result<CertificateParams, EngineError> {
     });
     params.key_usages = Profile::Root.key_usages(req.key.key_type());
     params.key_identifier_method = KeyIdMethod::PreSpecified(req.key.key_id());
+    if !req.permitted_dns.is_empty() {
+        params.name_constraints = Some(NameConstraints {
+            permitted_subtrees: req.permitted_dns.iter().map(|d| GeneralSubtree::DnsName(d.clone())).collect(),
+            excluded_subtrees: Vec::new(),
+        });
+    }
     Ok(params)
 }
 
@@ -58,6 +66,8 @@ pub fn build_root(req: &CaRequest<'_>) -> Result<Signed, EngineError> {
 
 /// An intermediate signed by `issuer`, with AKI = the issuer's SKI and the issuer's CRL URL.
 pub fn build_intermediate(req: &CaRequest<'_>, issuer: &SigningCa) -> Result<Signed, EngineError> {
+    check_path_length(req, issuer)?;
+    super::policy::check_subtrees(req.permitted_dns, &issuer.name_constraints)?;
     let mut params = ca_params(req)?;
     issuer.check_not_after(params.not_after)?;
     params.use_authority_key_identifier_extension = true;
@@ -86,15 +96,30 @@ pub fn load_signing_ca(
     ski: Vec<u8>,
     cert_der: &[u8],
     crl_url: Option<String>,
+    name_constraints: Vec<super::policy::DnsConstraint>,
 ) -> Result<SigningCa, EngineError> {
     let cert = CertInfo::from_der(cert_der).map_err(|e| EngineError::Lint(e.to_string()))?;
     if cert.public_key_bits != key_public_bits(&key) {
         return Err(EngineError::Lint(format!("the key file of {name} does not match its certificate")));
     }
-    Ok(SigningCa { name: name.to_string(), key, ski, cert, crl_url })
+    Ok(SigningCa { name: name.to_string(), key, ski, cert, crl_url, name_constraints })
 }
 
 fn key_public_bits(key: &KeyPair) -> Vec<u8> {
     use rcgen::PublicKeyData;
     key.der_bytes().to_vec()
+}
+
+/// The issuer's pathLenConstraint bounds how many CAs may sit below it.
+fn check_path_length(req: &CaRequest<'_>, issuer: &SigningCa) -> Result<(), EngineError> {
+    let Some(limit) = issuer.cert.basic_constraints.as_ref().and_then(|bc| bc.value.path_len) else {
+        return Ok(());
+    };
+    let detail = match req.path_len {
+        _ if limit == 0 => String::new(),
+        Some(n) if n < limit => return Ok(()),
+        Some(n) => format!(" with pathLen {n} (at most {})", limit - 1),
+        None => format!(" without a pathLen (give --path-len {} or less)", limit - 1),
+    };
+    Err(EngineError::PathLength { ca: issuer.name.clone(), path_len: limit, detail })
 }

@@ -26,6 +26,7 @@ pub fn build_leaf(req: &LeafRequest<'_>, issuer: &SigningCa) -> Result<Signed, E
             "only `init` and `ca add-intermediate` make CA certificates".into(),
         ));
     }
+    super::policy::check_dns_sans(req.sans, &issuer.name_constraints)?;
     let mut params = leaf_params(req)?;
     issuer.check_not_after(params.not_after)?;
     params.crl_distribution_points = issuer.crl_distribution_points();

@@ -6,6 +6,7 @@ pub mod crl;
 pub mod csr;
 pub mod leaf;
 pub mod lint;
+pub mod policy;
 pub mod profile;
 pub mod serial;
 
@@ -27,6 +28,10 @@ pub enum EngineError {
     ValidityBeyondIssuer { requested: String, issuer: String, issuer_not_after: String },
     #[error("{0}")]
     BadRequest(String),
+    #[error("{name} is outside the names CA {ca} may certify ({permitted}); nothing was issued")]
+    NameConstraint { name: String, ca: String, permitted: String },
+    #[error("CA {ca} has pathLen {path_len}: it may not have a sub-CA{detail}")]
+    PathLength { ca: String, path_len: u8, detail: String },
     #[error("signing failed: {0}")]
     Sign(String),
     #[error("the signed certificate fails its profile check ({0}); nothing was issued")]
@@ -50,6 +55,8 @@ pub struct SigningCa {
     pub cert: CertInfo,
     /// Where this CA publishes its CRL; goes into the certificates it signs.
     pub crl_url: Option<String>,
+    /// Name constraints of this CA and its ancestors, enforced on everything it signs.
+    pub name_constraints: Vec<policy::DnsConstraint>,
 }
 
 impl SigningCa {

@@ -16,6 +16,7 @@ pub struct NewAuthority<'a> {
     pub key_type: &'a str,
     pub key_encrypted: bool,
     pub path_len: Option<u8>,
+    pub permitted_dns: &'a [String],
     pub crl_url: Option<&'a str>,
     pub is_default: bool,
     pub not_before: i64,
@@ -37,6 +38,7 @@ pub struct Authority {
     pub key_type: String,
     pub key_encrypted: bool,
     pub path_len: Option<u8>,
+    pub permitted_dns: Vec<String>,
     pub crl_url: Option<String>,
     pub crl_validity_secs: i64,
     pub next_crl_number: i64,
@@ -53,7 +55,7 @@ const SELECT: &str = "
     SELECT a.id, a.name, a.slug, a.parent_id, p.name, a.subject, a.cert_der, a.ski, a.key_file,
            a.key_type, a.key_encrypted, a.path_len, a.crl_url, a.crl_validity_secs,
            a.next_crl_number, a.is_default, a.not_before, a.not_after, a.created_at,
-           c.status, c.serial
+           c.status, c.serial, a.permitted_dns
     FROM authorities a
     LEFT JOIN authorities p ON p.id = a.parent_id
     JOIN certificates c ON c.authority_id = a.id";
@@ -81,6 +83,7 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<Authority> {
         created_at: row.get(18)?,
         status: row.get(19)?,
         serial: row.get(20)?,
+        permitted_dns: serde_json::from_str(&row.get::<_, String>(21)?).unwrap_or_default(),
     })
 }
 
@@ -115,13 +118,21 @@ impl Ledger {
 }
 
 impl Tx<'_> {
+    /// Unmarks the default issuing CA (before another one becomes it).
+    pub fn clear_default_authority(&self) -> LedgerResult<()> {
+        self.tx
+            .execute("UPDATE authorities SET is_default = 0 WHERE is_default = 1", [])
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
     pub fn insert_authority(&self, a: &NewAuthority<'_>) -> LedgerResult<i64> {
         self.tx
             .execute(
                 "INSERT INTO authorities (name, slug, parent_id, subject, cert_der, ski, key_file,
                      key_type, key_encrypted, path_len, crl_url, is_default, not_before,
-                     not_after, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+                     not_after, created_at, permitted_dns)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
                 params![
                     a.name,
                     a.slug,
@@ -137,7 +148,8 @@ impl Tx<'_> {
                     a.is_default,
                     a.not_before,
                     a.not_after,
-                    a.now
+                    a.now,
+                    serde_json::Value::from(a.permitted_dns.to_vec()).to_string()
                 ],
             )
             .map_err(|e| self.err(e))?;
