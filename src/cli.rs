@@ -114,6 +114,38 @@ pub enum Command {
         profile: Option<String>,
     },
 
+    /// Re-issue a certificate with the same subject, SANs, profile and issuer.
+    #[command(after_help = "Examples:\n  \
+        pkictl renew api.example.com --rekey --revoke-old --out ./tls\n  \
+        pkictl renew 4f1a09c3... --key ./tls/api.example.com.key --validity 30d\n\n\
+        Without --rekey the new certificate keeps the old public key: pass the old key with\n\
+        --key (pkictl never keeps generated keys), unless the key came from a CSR.")]
+    Renew {
+        /// Serial (hex), SHA-256 fingerprint or NAME of the certificate to renew.
+        certificate: String,
+        /// Generate a new key (written to --out) instead of keeping the old one.
+        #[arg(long)]
+        rekey: bool,
+        /// Key type for --rekey [default: the old key's type].
+        #[arg(long, value_name = "T")]
+        key_type: Option<KeyType>,
+        /// The old private key (PKCS#8 PEM), to keep the same key.
+        #[arg(long, value_name = "FILE")]
+        key: Option<PathBuf>,
+        /// Lifetime of the new certificate [default: the old one's].
+        #[arg(long, value_name = "D")]
+        validity: Option<String>,
+        /// Revoke the old certificate as superseded and refresh the CRL.
+        #[arg(long)]
+        revoke_old: bool,
+        /// Directory for the new files.
+        #[arg(long, default_value = ".", value_name = "DIR")]
+        out: PathBuf,
+        /// Overwrite existing output files.
+        #[arg(long)]
+        force: bool,
+    },
+
     /// Show one certificate: by serial, SHA-256 fingerprint or name.
     #[command(after_help = "Examples:\n  \
         pkictl show api.example.com\n  \

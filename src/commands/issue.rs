@@ -13,7 +13,7 @@ use crate::engine::leaf::{LeafRequest, build_leaf};
 use crate::engine::profile::Profile;
 use crate::engine::{self, Signed, format_time};
 use crate::error::{Error, Result};
-use crate::home::{self, KEY_MODE, PUBLIC_MODE};
+use crate::home::{self, Home, KEY_MODE, PUBLIC_MODE};
 use crate::keys::{KeyPair, KeyType, PublicKey};
 use crate::ledger::{Authority, Ledger, LedgerError, NewCertificate};
 use crate::names::{self, MAX_SANS, San};
@@ -60,6 +60,8 @@ impl NameFlags<'_> {
 pub enum KeySource {
     Generate(KeyType),
     Csr(Box<VerifiedCsr>),
+    /// A key certified before (renewal without rekey); `origin` is how it first came in.
+    Existing { key: PublicKey, origin: &'static str },
 }
 
 /// A fully validated leaf request.
@@ -73,6 +75,8 @@ pub struct LeafPlan {
     pub out: PathBuf,
     pub force: bool,
     pub warnings: Vec<String>,
+    /// The ledger id of the certificate this one renews.
+    pub renewed_from: Option<i64>,
 }
 
 pub fn run(ctx: &Context, command: &IssueCommand) -> Result<i32> {
@@ -149,7 +153,18 @@ pub fn plan(
         }
         None => KeySource::Generate(key_type),
     };
-    Ok(LeafPlan { profile, common_name, sans, key, validity, ca, out: out.to_path_buf(), force, warnings })
+    Ok(LeafPlan {
+        profile,
+        common_name,
+        sans,
+        key,
+        validity,
+        ca,
+        out: out.to_path_buf(),
+        force,
+        warnings,
+        renewed_from: None,
+    })
 }
 
 fn validate_common_name(name: &str) -> Result<String> {
@@ -219,7 +234,7 @@ fn check_sans(profile: Profile, name: &str, sans: &[San]) -> Result<()> {
 }
 
 /// The four files one issuance writes.
-struct OutputFiles {
+pub struct OutputFiles {
     certificate: PathBuf,
     key: Option<PathBuf>,
     chain: PathBuf,
@@ -237,7 +252,16 @@ impl OutputFiles {
         }
     }
 
-    fn all(&self) -> Vec<&Path> {
+    pub fn to_json(&self) -> serde_json::Value {
+        json!({
+            "certificate": self.certificate,
+            "key": self.key,
+            "chain": self.chain,
+            "fullchain": self.fullchain,
+        })
+    }
+
+    pub fn all(&self) -> Vec<&Path> {
         let mut all = vec![self.certificate.as_path()];
         all.extend(self.key.as_deref());
         all.extend([self.chain.as_path(), self.fullchain.as_path()]);
@@ -269,16 +293,34 @@ fn file_stem(name: &str) -> String {
     if stem.is_empty() { "cert".into() } else { stem.replace('*', "wildcard") }
 }
 
-/// Signs, records and writes one leaf.
+/// Signs, records and writes one leaf, then reports it.
 pub fn issue(ctx: &Context, plan: LeafPlan) -> Result<i32> {
     let (home, mut ledger) = ctx.open()?;
-    let authority = find_authority(&ledger, plan.ca.as_deref())?;
+    let issued = issue_leaf(ctx, &home, &mut ledger, &plan)?;
+    for warning in &plan.warnings {
+        eprintln!("warning: {warning}");
+    }
+    report(ctx, &plan, &issued);
+    Ok(0)
+}
+
+/// A leaf that is signed, in the ledger and on disk.
+pub struct IssuedLeaf {
+    pub signed: Signed,
+    pub authority: Authority,
+    pub public_key: PublicKey,
+    pub files: OutputFiles,
+}
+
+/// Check, sign, commit to the ledger, then write the files.
+pub fn issue_leaf(ctx: &Context, home: &Home, ledger: &mut Ledger, plan: &LeafPlan) -> Result<IssuedLeaf> {
+    let authority = find_authority(ledger, plan.ca.as_deref())?;
     let now = engine::now();
     check_can_issue(&authority, now.unix_timestamp())?;
     let files = OutputFiles::new(&plan.out, &plan.common_name, matches!(plan.key, KeySource::Generate(_)));
     home::create_private_dir(&plan.out)?;
     files.check_free(plan.force)?;
-    let signing_ca = load_signing_ca(ctx, &home, &ledger, &authority)?;
+    let signing_ca = load_signing_ca(ctx, home, ledger, &authority)?;
     let (generated, public_key, key_source) = match &plan.key {
         KeySource::Generate(t) => {
             let key = KeyPair::generate(*t).map_err(|source| Error::Key { what: plan.common_name.clone(), source })?;
@@ -286,6 +328,7 @@ pub fn issue(ctx: &Context, plan: LeafPlan) -> Result<i32> {
             (Some(key), public, "generated")
         }
         KeySource::Csr(c) => (None, c.public_key.clone(), "csr"),
+        KeySource::Existing { key, origin } => (None, key.clone(), *origin),
     };
     let request = LeafRequest {
         profile: plan.profile,
@@ -295,14 +338,10 @@ pub fn issue(ctx: &Context, plan: LeafPlan) -> Result<i32> {
         validity: plan.validity,
         now,
     };
-    let signed = sign_and_record(&mut ledger, &request, &signing_ca, &authority, key_source)?;
-    let chain = chain_der(&ledger, &authority)?;
+    let signed = sign_and_record(ledger, &request, &signing_ca, &authority, key_source, plan.renewed_from)?;
+    let chain = chain_der(ledger, &authority)?;
     write_files(&files, &signed, generated.as_ref(), &chain)?;
-    for warning in &plan.warnings {
-        eprintln!("warning: {warning}");
-    }
-    report(ctx, &plan, &authority, &signed, &public_key, &files);
-    Ok(0)
+    Ok(IssuedLeaf { signed, authority, public_key, files })
 }
 
 /// A revoked or expired CA signs nothing.
@@ -328,10 +367,11 @@ fn sign_and_record(
     signing_ca: &engine::SigningCa,
     authority: &Authority,
     key_source: &str,
+    renewed_from: Option<i64>,
 ) -> Result<Signed> {
     for _ in 0..SERIAL_ATTEMPTS {
         let signed = build_leaf(request, signing_ca)?;
-        match record(ledger, &signed, request, authority, key_source) {
+        match record(ledger, &signed, request, authority, key_source, renewed_from) {
             Ok(()) => return Ok(signed),
             Err(LedgerError::DuplicateSerial { .. }) => continue,
             Err(e) => return Err(e.into()),
@@ -346,6 +386,7 @@ fn record(
     request: &LeafRequest<'_>,
     authority: &Authority,
     key_source: &str,
+    renewed_from: Option<i64>,
 ) -> std::result::Result<(), LedgerError> {
     let info = &signed.info;
     let sans: Vec<String> = request.sans.iter().map(San::to_string).collect();
@@ -365,7 +406,7 @@ fn record(
             not_after: info.not_after,
             fingerprint_sha256: &info.fingerprint_sha256,
             der: &signed.der,
-            renewed_from: None,
+            renewed_from,
             authority_id: None,
             now,
         })?;
@@ -375,6 +416,7 @@ fn record(
             &info.serial.hex(),
             &json!({
                 "ca": authority.name,
+                "renewed_from": renewed_from,
                 "profile": request.profile.as_str(),
                 "subject": info.subject,
                 "sans": sans,
@@ -411,7 +453,8 @@ fn write_files(files: &OutputFiles, signed: &Signed, key: Option<&KeyPair>, chai
     home::write_atomic(&files.fullchain, format!("{leaf_pem}{chain_pem}").as_bytes(), PUBLIC_MODE)
 }
 
-fn report(ctx: &Context, plan: &LeafPlan, authority: &Authority, signed: &Signed, key: &PublicKey, files: &OutputFiles) {
+pub fn report(ctx: &Context, plan: &LeafPlan, issued: &IssuedLeaf) {
+    let (authority, signed, key, files) = (&issued.authority, &issued.signed, &issued.public_key, &issued.files);
     let info = &signed.info;
     let sans: Vec<String> = plan.sans.iter().map(San::to_string).collect();
     let days = (info.not_after - engine::now().unix_timestamp()) / 86_400;
@@ -427,12 +470,7 @@ fn report(ctx: &Context, plan: &LeafPlan, authority: &Authority, signed: &Signed
             "not_before": format_time(info.not_before),
             "not_after": format_time(info.not_after),
             "fingerprint_sha256": info.fingerprint_sha256,
-            "files": {
-                "certificate": files.certificate,
-                "key": files.key,
-                "chain": files.chain,
-                "fullchain": files.fullchain,
-            },
+            "files": files.to_json(),
             "warnings": plan.warnings,
         }));
         return;

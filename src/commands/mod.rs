@@ -7,6 +7,7 @@ mod crl;
 mod init;
 mod issue;
 mod list;
+mod renew;
 mod revoke;
 mod show;
 mod sign;
@@ -82,6 +83,19 @@ pub fn run(cli: Cli) -> Result<i32> {
             },
         ),
         Command::Show { certificate, pem } => show::run(&ctx, &certificate, pem),
+        Command::Renew { certificate, rekey, key_type, key, validity, revoke_old, out, force } => renew::run(
+            &ctx,
+            &renew::RenewArgs {
+                certificate: &certificate,
+                rekey,
+                key_type,
+                key: key.as_ref(),
+                validity: validity.as_deref(),
+                revoke_old,
+                out: &out,
+                force,
+            },
+        ),
     }
 }
 

@@ -2,36 +2,69 @@
 
 use serde_json::json;
 
-use super::crl::{publish, published_json, summary};
+use super::crl::{Published, publish, published_json, summary};
 use super::{Context, CertRef, find_authority, load_signing_ca, parse_cert_ref, print_json};
 use crate::engine::crl::Reason;
 use crate::engine::{self, format_time};
 use crate::error::{Error, Result};
-use crate::ledger::{CertSelector, CertificateRecord, Ledger};
+use crate::home::Home;
+use crate::ledger::{Authority, CertSelector, CertificateRecord, Ledger};
 
 pub fn run(ctx: &Context, serial: &str, reason: &str, ca: Option<&str>) -> Result<i32> {
     let reason: Reason = reason.parse().map_err(Error::Usage)?;
     let (home, mut ledger) = ctx.open()?;
     let issuer_filter = ca.map(|name| find_authority(&ledger, Some(name))).transpose()?;
     let target = find_target(&ledger, serial, issuer_filter.as_ref().map(|a| a.id))?;
-    check_revocable(&target)?;
+    let revoked = revoke_and_publish(ctx, &home, &mut ledger, &target, reason)?;
+    if ctx.json {
+        print_json(&json!({
+            "serial": display_serial(&target),
+            "subject": target.subject,
+            "ca": target.issuer_name,
+            "reason": reason.as_str(),
+            "revoked_at": format_time(revoked.at),
+            "crl": published_json(&revoked.issuer, &revoked.crl, None),
+        }));
+    } else {
+        println!("Revoked {} ({}) as {}", display_serial(&target), target.subject, reason);
+        println!("{}", summary(&revoked.issuer, &revoked.crl));
+    }
+    Ok(0)
+}
+
+/// A recorded revocation and the CRL published after it.
+pub struct Revoked {
+    pub at: i64,
+    pub issuer: Authority,
+    pub crl: Published,
+}
+
+/// Revokes `target` (one transaction with its audit event), then publishes the issuer's CRL.
+/// The issuer's key is unlocked first: a wrong passphrase leaves no trace.
+pub fn revoke_and_publish(
+    ctx: &Context,
+    home: &Home,
+    ledger: &mut Ledger,
+    target: &CertificateRecord,
+    reason: Reason,
+) -> Result<Revoked> {
+    check_revocable(target)?;
     let issuer = ledger
         .authority_by_id(target.issuer_id)?
-        .ok_or_else(|| Error::Internal(format!("the issuer of {serial} is missing from the ledger")))?;
-    // Unlock the issuer's key before changing anything: a wrong passphrase leaves no trace.
-    let signing_ca = load_signing_ca(ctx, &home, &ledger, &issuer)?;
+        .ok_or_else(|| Error::Internal(format!("the issuer of {} is missing from the ledger", display_serial(target))))?;
+    let signing_ca = load_signing_ca(ctx, home, ledger, &issuer)?;
     let now = engine::now().unix_timestamp();
     ledger.write(|tx| {
         if !tx.revoke_certificate(target.id, now, reason.as_str())? {
             return Err(crate::ledger::LedgerError::Aborted(format!(
                 "certificate {} was revoked by another process just now",
-                display_serial(&target)
+                display_serial(target)
             )));
         }
         tx.record_event(
             now,
             "certificate.revoke",
-            &display_serial(&target),
+            &display_serial(target),
             &json!({
                 "ca": target.issuer_name,
                 "subject": target.subject,
@@ -40,29 +73,11 @@ pub fn run(ctx: &Context, serial: &str, reason: &str, ca: Option<&str>) -> Resul
             }),
         )
     })?;
-    let published = publish(&home, &mut ledger, &issuer, &signing_ca, None)?;
-    for warning in &published.warnings {
+    let crl = publish(home, ledger, &issuer, &signing_ca, None)?;
+    for warning in &crl.warnings {
         eprintln!("warning: {warning}");
     }
-    if ctx.json {
-        print_json(&json!({
-            "serial": display_serial(&target),
-            "subject": target.subject,
-            "ca": target.issuer_name,
-            "reason": reason.as_str(),
-            "revoked_at": format_time(now),
-            "crl": published_json(&issuer, &published, None),
-        }));
-    } else {
-        println!(
-            "Revoked {} ({}) as {}",
-            display_serial(&target),
-            target.subject,
-            reason
-        );
-        println!("{}", summary(&issuer, &published));
-    }
-    Ok(0)
+    Ok(Revoked { at: now, issuer, crl })
 }
 
 fn display_serial(record: &CertificateRecord) -> String {
