@@ -146,6 +146,32 @@ pub enum Command {
         force: bool,
     },
 
+    /// Hand a certificate out as PEM, DER, chain, fullchain or PKCS#12, from the ledger.
+    #[command(after_help = "Examples:\n  \
+        pkictl export api.example.com --format fullchain --out api.fullchain.pem\n  \
+        pkictl export 4f1a09c3... --format der --out api.der\n  \
+        PKICTL_EXPORT_PASSPHRASE=... pkictl export billing --format p12 --key billing.key --out billing.p12\n\n\
+        chain = the issuing CAs up to, not including, the root; fullchain = the certificate + chain.\n\
+        The p12 password comes from --passphrase-file, else $PKICTL_EXPORT_PASSPHRASE, else a\n\
+        prompt; p12 is AES-256-CBC + PBKDF2-SHA256 with an HMAC-SHA256 MAC as OpenSSL 3 writes,\n\
+        or 3DES + SHA-1 with --legacy for old readers.")]
+    Export {
+        /// Serial (hex), SHA-256 fingerprint or NAME.
+        certificate: String,
+        /// pem, der, chain, fullchain or p12.
+        #[arg(long, value_enum)]
+        format: crate::commands::ExportFormat,
+        /// The private key to bundle (p12 only).
+        #[arg(long, value_name = "FILE")]
+        key: Option<PathBuf>,
+        /// Write to FILE instead of stdout (p12 files are created 0600).
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// p12 for legacy readers: 3DES and an SHA-1 MAC.
+        #[arg(long)]
+        legacy: bool,
+    },
+
     /// Show one certificate: by serial, SHA-256 fingerprint or name.
     #[command(after_help = "Examples:\n  \
         pkictl show api.example.com\n  \

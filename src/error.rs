@@ -25,8 +25,8 @@ pub enum Error {
     #[error("wrong passphrase for {ca}")]
     WrongPassphrase { ca: String },
 
-    #[error("no passphrase for {what}: pass --passphrase-file FILE or set PKICTL_PASSPHRASE (there is no terminal to prompt on)")]
-    NoPassphrase { what: String },
+    #[error("no passphrase for {what}: pass --passphrase-file FILE or set {env_var} (there is no terminal to prompt on)")]
+    NoPassphrase { what: String, env_var: &'static str },
 
     #[error("no CA named \"{name}\" in this home; `pkictl ca list` shows the names")]
     UnknownCa { name: String },

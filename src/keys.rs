@@ -199,6 +199,11 @@ impl KeyPair {
             .map_err(|e| KeyError::Encode(e.to_string()))
     }
 
+    /// Plain PKCS#8 DER, zeroized on drop.
+    pub fn to_pkcs8_der(&self) -> Result<Zeroizing<Vec<u8>>, KeyError> {
+        Ok(Zeroizing::new(self.pkcs8_der()?.as_bytes().to_vec()))
+    }
+
     fn pkcs8_der(&self) -> Result<pkcs8::SecretDocument, KeyError> {
         match &self.signer {
             Signer::P256(k) => k.to_pkcs8_der(),

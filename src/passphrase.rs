@@ -12,9 +12,18 @@ pub const ENV_VAR: &str = "PKICTL_PASSPHRASE";
 /// Shorter passphrases are refused when a key is created.
 pub const MIN_LEN: usize = 8;
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct PassphraseSource {
     pub file: Option<PathBuf>,
+    /// The environment variable consulted when there is no file.
+    pub env_var: &'static str,
+}
+
+impl PassphraseSource {
+    /// The CA passphrase: `--passphrase-file`, else `$PKICTL_PASSPHRASE`.
+    pub fn ca(file: Option<PathBuf>) -> PassphraseSource {
+        PassphraseSource { file, env_var: ENV_VAR }
+    }
 }
 
 impl PassphraseSource {
@@ -23,8 +32,8 @@ impl PassphraseSource {
         let passphrase = match self.non_interactive()? {
             Some(p) => p,
             None => {
-                let first = prompt(&format!("New passphrase for {what}: "), what)?;
-                let second = prompt(&format!("Repeat the passphrase for {what}: "), what)?;
+                let first = prompt(&format!("New passphrase for {what}: "), what, self.env_var)?;
+                let second = prompt(&format!("Repeat the passphrase for {what}: "), what, self.env_var)?;
                 if *first != *second {
                     return Err(Error::usage("the two passphrases differ; nothing was created"));
                 }
@@ -43,7 +52,7 @@ impl PassphraseSource {
     pub fn for_existing_key(&self, what: &str) -> Result<Zeroizing<String>> {
         match self.non_interactive()? {
             Some(p) => Ok(p),
-            None => prompt(&format!("Passphrase for {what}: "), what),
+            None => prompt(&format!("Passphrase for {what}: "), what, self.env_var),
         }
     }
 
@@ -51,10 +60,10 @@ impl PassphraseSource {
         if let Some(path) = &self.file {
             return read_passphrase_file(path).map(Some);
         }
-        match std::env::var(ENV_VAR) {
+        match std::env::var(self.env_var) {
             Ok(value) => Ok(Some(Zeroizing::new(value))),
             Err(std::env::VarError::NotUnicode(_)) => {
-                Err(Error::usage(format!("${ENV_VAR} is not valid UTF-8")))
+                Err(Error::usage(format!("${} is not valid UTF-8", self.env_var)))
             }
             Err(std::env::VarError::NotPresent) => Ok(None),
         }
@@ -76,11 +85,10 @@ fn read_passphrase_file(path: &Path) -> Result<Zeroizing<String>> {
     Ok(Zeroizing::new(line.to_string()))
 }
 
-fn prompt(text: &str, what: &str) -> Result<Zeroizing<String>> {
+fn prompt(text: &str, what: &str, env_var: &'static str) -> Result<Zeroizing<String>> {
+    let unavailable = || Error::NoPassphrase { what: what.to_string(), env_var };
     if !std::io::stdin().is_terminal() {
-        return Err(Error::NoPassphrase { what: what.to_string() });
+        return Err(unavailable());
     }
-    rpassword::prompt_password(text)
-        .map(Zeroizing::new)
-        .map_err(|_| Error::NoPassphrase { what: what.to_string() })
+    rpassword::prompt_password(text).map(Zeroizing::new).map_err(|_| unavailable())
 }

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::json;
 
-use super::{Context, find_authority, load_signing_ca, print_json};
+use super::{Context, chain_der, find_authority, load_signing_ca, print_json};
 use crate::cli::{ClientArgs, IssueCommand, IssueOptions, PeerArgs, ServerArgs};
 use crate::duration::parse_duration;
 use crate::engine::csr::{self, RequestedSan, VerifiedCsr};
@@ -426,19 +426,6 @@ fn record(
             }),
         )
     })
-}
-
-/// The issuing CA and its parents up to, not including, the root.
-fn chain_der(ledger: &Ledger, issuing: &Authority) -> Result<Vec<Vec<u8>>> {
-    let mut chain = Vec::new();
-    let mut current = issuing.clone();
-    while let Some(parent_id) = current.parent_id {
-        chain.push(current.cert_der.clone());
-        current = ledger
-            .authority_by_id(parent_id)?
-            .ok_or_else(|| Error::Internal(format!("the parent of CA {} is missing from the ledger", current.name)))?;
-    }
-    Ok(chain)
 }
 
 fn write_files(files: &OutputFiles, signed: &Signed, key: Option<&KeyPair>, chain: &[Vec<u8>]) -> Result<()> {

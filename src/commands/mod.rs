@@ -4,6 +4,7 @@ mod add_intermediate;
 mod authority;
 mod ca;
 mod crl;
+mod export;
 mod init;
 mod issue;
 mod list;
@@ -23,6 +24,8 @@ use crate::engine::SigningCa;
 use crate::engine::policy::DnsConstraint;
 use crate::keys::{KeyError, KeyPair};
 use zeroize::Zeroizing;
+
+pub use export::Format as ExportFormat;
 
 /// What every command gets from the global flags.
 pub struct Context {
@@ -45,7 +48,7 @@ pub fn run(cli: Cli) -> Result<i32> {
     let ctx = Context {
         home: cli.home,
         json: cli.json,
-        passphrase: PassphraseSource { file: cli.passphrase_file },
+        passphrase: PassphraseSource::ca(cli.passphrase_file),
     };
     match cli.command {
         Command::Init(args) => init::run(&ctx, &args),
@@ -83,6 +86,10 @@ pub fn run(cli: Cli) -> Result<i32> {
             },
         ),
         Command::Show { certificate, pem } => show::run(&ctx, &certificate, pem),
+        Command::Export { certificate, format, key, out, legacy } => export::run(
+            &ctx,
+            &export::ExportArgs { certificate: &certificate, format, key: key.as_ref(), out: out.as_ref(), legacy },
+        ),
         Command::Renew { certificate, rekey, key_type, key, validity, revoke_old, out, force } => renew::run(
             &ctx,
             &renew::RenewArgs {
@@ -220,3 +227,17 @@ fn display_status(record: &crate::ledger::CertificateRecord, now: i64) -> &'stat
         "valid"
     }
 }
+
+/// The issuing CA and its parents up to, not including, the root.
+fn chain_der(ledger: &Ledger, issuing: &Authority) -> Result<Vec<Vec<u8>>> {
+    let mut chain = Vec::new();
+    let mut current = issuing.clone();
+    while let Some(parent_id) = current.parent_id {
+        chain.push(current.cert_der.clone());
+        current = ledger
+            .authority_by_id(parent_id)?
+            .ok_or_else(|| Error::Internal(format!("the parent of CA {} is missing from the ledger", current.name)))?;
+    }
+    Ok(chain)
+}
+
