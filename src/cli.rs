@@ -172,6 +172,27 @@ pub enum Command {
         legacy: bool,
     },
 
+    /// Print a shell completion script.
+    #[command(after_help = "Examples:\n  \
+        pkictl completions bash > /etc/bash_completion.d/pkictl\n  \
+        pkictl completions zsh > \"${fpath[1]}/_pkictl\"\n  \
+        pkictl completions fish > ~/.config/fish/completions/pkictl.fish")]
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+
+    /// Print the man page (or write one page per command with --out).
+    #[command(after_help = "Examples:\n  \
+        pkictl man | man -l -\n  \
+        pkictl man --out /usr/local/share/man/man1")]
+    Man {
+        /// Write pkictl.1, pkictl-issue.1, … into DIR.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
+
     /// Show one certificate: by serial, SHA-256 fingerprint or name.
     #[command(after_help = "Examples:\n  \
         pkictl show api.example.com\n  \

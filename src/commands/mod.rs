@@ -3,6 +3,7 @@
 mod add_intermediate;
 mod authority;
 mod ca;
+mod completions;
 mod crl;
 mod export;
 mod init;
@@ -86,6 +87,8 @@ pub fn run(cli: Cli) -> Result<i32> {
             },
         ),
         Command::Show { certificate, pem } => show::run(&ctx, &certificate, pem),
+        Command::Completions { shell } => completions::completions(shell),
+        Command::Man { out } => completions::man(out.as_deref()),
         Command::Export { certificate, format, key, out, legacy } => export::run(
             &ctx,
             &export::ExportArgs { certificate: &certificate, format, key: key.as_ref(), out: out.as_ref(), legacy },
