@@ -172,6 +172,37 @@ pub enum Command {
         legacy: bool,
     },
 
+    /// Say, layer by layer, whether and why a TLS peer would accept CERT.
+    #[command(after_help = "Examples:\n  \
+        pkictl verify tls/api.example.com.fullchain.pem --purpose server --host api.example.com\n  \
+        pkictl verify client.crt --chain client.chain.pem --purpose client\n  \
+        pkictl verify api.crt --chain api.chain.pem --at 2027-03-01 --json\n\n\
+        Layers, in the order a peer checks them: parse, chain (to a root of this home, signatures\n\
+        checked), validity, constraints (basicConstraints, pathLen, name constraints), usage\n\
+        (keyUsage/extKeyUsage for --purpose), host (--host against the SANs), revocation (the\n\
+        ledger and the CA's latest CRL, which must itself be current). Exit 0: a peer would\n\
+        accept; 1: it would refuse. Intermediates must come with CERT or --chain, as a peer\n\
+        only gets what is sent.")]
+    Verify {
+        /// The certificate (PEM or DER); a PEM bundle's other certificates count as sent along.
+        cert: PathBuf,
+        /// Intermediates (PEM), as the peer would receive them.
+        #[arg(long, value_name = "FILE")]
+        chain: Option<PathBuf>,
+        /// Trust this CA of the home instead of the home's root.
+        #[arg(long, value_name = "NAME")]
+        ca: Option<String>,
+        /// Check keyUsage/extKeyUsage for a TLS server or client certificate.
+        #[arg(long, value_enum)]
+        purpose: Option<crate::verify::Purpose>,
+        /// Check that this host name or IP address is in the subjectAltName.
+        #[arg(long, value_name = "H")]
+        host: Option<String>,
+        /// Verify as of this time instead of now (2027-01-31 or RFC 3339).
+        #[arg(long, value_name = "TIME")]
+        at: Option<String>,
+    },
+
     /// Print a shell completion script.
     #[command(after_help = "Examples:\n  \
         pkictl completions bash > /etc/bash_completion.d/pkictl\n  \

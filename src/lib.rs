@@ -13,4 +13,6 @@ pub mod keys;
 pub mod ledger;
 pub mod names;
 pub mod passphrase;
+pub mod signature;
+pub mod verify;
 pub mod x509;

@@ -9,7 +9,7 @@ use x509_cert::Certificate;
 use x509_cert::ext::pkix::name::{DistributionPointName, GeneralName};
 use x509_cert::ext::pkix::{
     AuthorityKeyIdentifier, BasicConstraints, CrlDistributionPoints, ExtendedKeyUsage, KeyUsage,
-    KeyUsages, SubjectAltName, SubjectKeyIdentifier,
+    KeyUsages, NameConstraints, SubjectAltName, SubjectKeyIdentifier,
 };
 
 use crate::engine::serial::Serial;
@@ -45,7 +45,12 @@ pub struct CertInfo {
     pub subject_key_id: Option<Vec<u8>>,
     pub authority_key_id: Option<Vec<u8>>,
     pub crl_distribution_points: Vec<String>,
+    /// Permitted DNS subtrees from nameConstraints (None: no such extension).
+    pub permitted_dns: Option<Vec<String>>,
     pub fingerprint_sha256: String,
+    /// The signature value and the signed tbsCertificate bytes, as received.
+    pub signature: Vec<u8>,
+    pub signed_bytes: Vec<u8>,
 }
 
 /// An extension's decoded value and whether it was marked critical.
@@ -118,12 +123,25 @@ impl CertInfo {
                 .map_err(bad)?
                 .map(|(_, dps)| distribution_point_uris(&dps))
                 .unwrap_or_default(),
+            permitted_dns: tbs
+                .get_extension::<NameConstraints>()
+                .map_err(bad)?
+                .map(|(_, nc)| permitted_dns_names(&nc)),
             fingerprint_sha256: fingerprint_sha256(der),
+            signature: cert.signature().raw_bytes().to_vec(),
+            signed_bytes: crate::signature::signed_part(der)
+                .map_err(|e| ParseError(e.to_string()))?
+                .to_vec(),
         })
     }
 
     pub fn is_self_issued(&self) -> bool {
         self.subject_der == self.issuer_der
+    }
+
+    /// Whether `issuer_spki_der` verifies this certificate's signature.
+    pub fn verify_signature(&self, issuer_spki_der: &[u8]) -> Result<(), crate::signature::SignatureError> {
+        crate::signature::verify(issuer_spki_der, &self.signature_algorithm, &self.signed_bytes, &self.signature)
     }
 }
 
@@ -187,6 +205,17 @@ fn ip_from_octets(octets: &[u8]) -> Option<IpAddr> {
         16 => <[u8; 16]>::try_from(octets).ok().map(IpAddr::from),
         _ => None,
     }
+}
+
+fn permitted_dns_names(nc: &NameConstraints) -> Vec<String> {
+    nc.permitted_subtrees
+        .iter()
+        .flatten()
+        .filter_map(|subtree| match &subtree.base {
+            GeneralName::DnsName(d) => Some(d.as_str().to_string()),
+            _ => None,
+        })
+        .collect()
 }
 
 fn distribution_point_uris(dps: &CrlDistributionPoints) -> Vec<String> {

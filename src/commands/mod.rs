@@ -13,6 +13,7 @@ mod renew;
 mod revoke;
 mod show;
 mod sign;
+mod verify;
 
 use std::path::PathBuf;
 
@@ -87,6 +88,17 @@ pub fn run(cli: Cli) -> Result<i32> {
             },
         ),
         Command::Show { certificate, pem } => show::run(&ctx, &certificate, pem),
+        Command::Verify { cert, chain, ca, purpose, host, at } => verify::run(
+            &ctx,
+            &verify::VerifyArgs {
+                cert: &cert,
+                chain: chain.as_ref(),
+                ca: ca.as_deref(),
+                purpose,
+                host: host.as_deref(),
+                at: at.as_deref(),
+            },
+        ),
         Command::Completions { shell } => completions::completions(shell),
         Command::Man { out } => completions::man(out.as_deref()),
         Command::Export { certificate, format, key, out, legacy } => export::run(

@@ -1,20 +1,14 @@
 //! PKCS#10 requests: parse, prove possession (verify the self-signature on the bytes as
 //! received), and extract only what a leaf may take from a CSR — the key, the CN and SANs.
 
-use der::{Decode, Encode, Header, Reader, SliceReader};
-use sha2::{Digest, Sha256, Sha384, Sha512};
+use der::{Decode, Encode};
 use x509_cert::ext::pkix::name::GeneralName;
 use x509_cert::ext::pkix::{BasicConstraints, KeyUsage, KeyUsages, SubjectAltName};
 use x509_cert::request::{CertReq, ExtensionReq};
 
 use crate::keys::{KeyError, PublicKey};
+use crate::signature::{self, SignatureError};
 
-const ECDSA_SHA256: &str = "1.2.840.10045.4.3.2";
-const ECDSA_SHA384: &str = "1.2.840.10045.4.3.3";
-const ECDSA_SHA512: &str = "1.2.840.10045.4.3.4";
-const RSA_SHA256: &str = "1.2.840.113549.1.1.11";
-const RSA_SHA384: &str = "1.2.840.113549.1.1.12";
-const RSA_SHA512: &str = "1.2.840.113549.1.1.13";
 const EXTENSION_REQUEST: &str = "1.2.840.113549.1.9.14";
 const SUBJECT_ALT_NAME: &str = "2.5.29.17";
 
@@ -99,71 +93,19 @@ fn to_der(input: &[u8]) -> Result<Vec<u8>, CsrError> {
     }
 }
 
-/// The signed bytes are the certificationRequestInfo exactly as received: the first TLV
-/// inside the outer SEQUENCE. Re-encoding could "repair" what the requester signed.
-fn signed_bytes(der: &[u8]) -> Result<&[u8], CsrError> {
-    let malformed = |e: der::Error| CsrError::Malformed(e.to_string());
-    let mut outer = SliceReader::new(der).map_err(malformed)?;
-    let header = Header::decode(&mut outer).map_err(malformed)?;
-    let start = u32::from(outer.position()) as usize;
-    let content = der.get(start..).ok_or_else(|| CsrError::Malformed("truncated".into()))?;
-    let mut inner = SliceReader::new(content).map_err(malformed)?;
-    let info_header = Header::decode(&mut inner).map_err(malformed)?;
-    let info_len = u32::from(inner.position()) as usize + u32::from(info_header.length()) as usize;
-    let _ = header;
-    content.get(..info_len).ok_or_else(|| CsrError::Malformed("truncated".into()))
-}
-
 fn verify_signature(der: &[u8], req: &CertReq) -> Result<(), CsrError> {
-    let message = signed_bytes(der)?;
-    let signature = req
+    let message = signature::signed_part(der).map_err(|e| CsrError::Malformed(e.to_string()))?;
+    let sig = req
         .signature
         .as_bytes()
         .ok_or_else(|| CsrError::Malformed("the signature is not a whole number of bytes".into()))?;
     let spki_der = req.info.public_key.to_der().map_err(|e| CsrError::Malformed(e.to_string()))?;
-    let algorithm = req.algorithm.oid.to_string();
-    match algorithm.as_str() {
-        ECDSA_SHA256 => verify_ecdsa(&spki_der, &Sha256::digest(message), signature),
-        ECDSA_SHA384 => verify_ecdsa(&spki_der, &Sha384::digest(message), signature),
-        ECDSA_SHA512 => verify_ecdsa(&spki_der, &Sha512::digest(message), signature),
-        RSA_SHA256 => verify_rsa::<Sha256>(&spki_der, message, signature),
-        RSA_SHA384 => verify_rsa::<Sha384>(&spki_der, message, signature),
-        RSA_SHA512 => verify_rsa::<Sha512>(&spki_der, message, signature),
-        other => Err(CsrError::UnsupportedSignature(other.to_string())),
-    }
-}
-
-fn verify_ecdsa(spki_der: &[u8], prehash: &[u8], signature: &[u8]) -> Result<(), CsrError> {
-    use p256::ecdsa::signature::hazmat::PrehashVerifier;
-    use pkcs8::DecodePublicKey;
-    if let Ok(key) = p256::ecdsa::VerifyingKey::from_public_key_der(spki_der) {
-        let sig = p256::ecdsa::Signature::from_der(signature).map_err(|_| CsrError::BadSignature)?;
-        return key.verify_prehash(prehash, &sig).map_err(|_| CsrError::BadSignature);
-    }
-    if let Ok(key) = p384::ecdsa::VerifyingKey::from_public_key_der(spki_der) {
-        let sig = p384::ecdsa::Signature::from_der(signature).map_err(|_| CsrError::BadSignature)?;
-        return key.verify_prehash(prehash, &sig).map_err(|_| CsrError::BadSignature);
-    }
-    // Not a key we can verify with: report the key problem, which is more useful.
-    match PublicKey::from_spki_der(spki_der) {
-        Err(e) => Err(CsrError::Key(e)),
-        Ok(_) => Err(CsrError::BadSignature),
-    }
-}
-
-fn verify_rsa<D>(spki_der: &[u8], message: &[u8], signature: &[u8]) -> Result<(), CsrError>
-where
-    D: Digest + pkcs8::AssociatedOid,
-{
-    use pkcs8::DecodePublicKey;
-    use rsa::signature::Verifier;
-    // Check the size first: a 1024-bit key should be refused as weak, not as "bad signature".
-    PublicKey::from_spki_der(spki_der).map_err(CsrError::Key)?;
-    let key = rsa::PublicKey::from_public_key_der(spki_der)
-        .map_err(|e| CsrError::Key(KeyError::Unsupported(e.to_string())))?;
-    let verifier = rsa::pkcs1v15::VerifyingKey::<D>::new(key);
-    let sig = rsa::pkcs1v15::Signature::try_from(signature).map_err(|_| CsrError::BadSignature)?;
-    verifier.verify(message, &sig).map_err(|_| CsrError::BadSignature)
+    signature::verify(&spki_der, &req.algorithm.oid.to_string(), message, sig).map_err(|e| match e {
+        SignatureError::Invalid => CsrError::BadSignature,
+        SignatureError::UnsupportedAlgorithm(oid) => CsrError::UnsupportedSignature(oid),
+        SignatureError::Key(k) => CsrError::Key(k),
+        SignatureError::Malformed(m) => CsrError::Malformed(m),
+    })
 }
 
 /// Splits the extensionRequest into the SANs we will consider and everything we ignore.

@@ -68,6 +68,13 @@ fn violations(info: &CertInfo, expected: &Expected<'_>) -> Vec<String> {
 }
 
 fn check_issuer(info: &CertInfo, expected: &Expected<'_>, require: &mut impl FnMut(bool, String)) {
+    let signer_spki = match expected.issuer {
+        Some(ca) => ca.cert.spki_der.as_slice(),
+        None => info.spki_der.as_slice(),
+    };
+    if let Err(e) = info.verify_signature(signer_spki) {
+        require(false, format!("the signature does not verify with the issuer's key ({e})"));
+    }
     match expected.issuer {
         None => {
             require(info.is_self_issued(), "a root must be self-issued".into());

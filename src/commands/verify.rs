@@ -1,0 +1,212 @@
+//! `pkictl verify CERT`: say, layer by layer, whether and why a TLS peer would accept CERT.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::json;
+
+use super::{Context, find_authority, print_json};
+use crate::engine::serial::Serial;
+use crate::error::{EXIT_FAILED, Error, Result};
+use crate::home::{self, Home};
+use crate::ledger::{CertSelector, Ledger};
+use crate::verify::revocation::{Facts, LedgerState, RevocationSource};
+use crate::verify::{self, Purpose, Report, Request, Status};
+
+pub struct VerifyArgs<'a> {
+    pub cert: &'a Path,
+    pub chain: Option<&'a PathBuf>,
+    pub ca: Option<&'a str>,
+    pub purpose: Option<Purpose>,
+    pub host: Option<&'a str>,
+    pub at: Option<&'a str>,
+}
+
+pub fn run(ctx: &Context, args: &VerifyArgs<'_>) -> Result<i32> {
+    let at = match args.at {
+        Some(text) => parse_time(text)?,
+        None => crate::engine::now().unix_timestamp(),
+    };
+    let presented = certificates_in(&home::read_user_file(args.cert)?);
+    let chain = match args.chain {
+        Some(path) => {
+            let ders = certificates_in(&home::read_user_file(path)?);
+            if ders.is_empty() {
+                return Err(Error::usage(format!("{} holds no certificate", path.display())));
+            }
+            ders
+        }
+        None => Vec::new(),
+    };
+    let ledger = match Home::open(&ctx.home) {
+        Ok(home) => Some(Ledger::open(&home.ledger_path())?),
+        Err(_) if args.ca.is_none() => None,
+        Err(e) => return Err(e),
+    };
+    let (anchors, known_ca_subjects) = trust(ledger.as_ref(), args.ca, &presented, &chain)?;
+    let source = LedgerSource { ledger: ledger.as_ref() };
+    let report = verify::verify(&Request {
+        presented,
+        chain,
+        anchors,
+        known_ca_subjects,
+        purpose: args.purpose,
+        host: args.host,
+        at,
+        revocation: &source,
+    });
+    if ctx.json {
+        print_json(&report_json(&report));
+    } else {
+        print_report(&report, args.purpose);
+    }
+    Ok(if report.accepted() { 0 } else { EXIT_FAILED })
+}
+
+/// Every certificate in a PEM bundle, or the one DER certificate. Anything else yields the
+/// raw bytes, so that the parse layer reports what is wrong with them.
+fn certificates_in(bytes: &[u8]) -> Vec<Vec<u8>> {
+    let Ok(text) = std::str::from_utf8(bytes) else { return vec![bytes.to_vec()] };
+    if !text.contains("-----BEGIN") {
+        return vec![bytes.to_vec()];
+    }
+    let mut ders = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("-----BEGIN CERTIFICATE-----") {
+        let block = &rest[start..];
+        let end_marker = "-----END CERTIFICATE-----";
+        let Some(end) = block.find(end_marker) else {
+            ders.push(block.as_bytes().to_vec());
+            break;
+        };
+        let pem = &block[..end + end_marker.len()];
+        match der::pem::decode_vec(pem.as_bytes()) {
+            Ok((_, der)) => ders.push(der),
+            Err(_) => ders.push(pem.as_bytes().to_vec()),
+        }
+        rest = &block[end + end_marker.len()..];
+    }
+    if ders.is_empty() {
+        ders.push(bytes.to_vec());
+    }
+    ders
+}
+
+/// Trust anchors: --ca, else the home's roots, else (no home) the self-signed certificates
+/// that were given.
+fn trust(
+    ledger: Option<&Ledger>,
+    ca: Option<&str>,
+    presented: &[Vec<u8>],
+    chain: &[Vec<u8>],
+) -> Result<(Vec<(String, Vec<u8>)>, Vec<Vec<u8>>)> {
+    let Some(ledger) = ledger else {
+        let anchors: Vec<(String, Vec<u8>)> = presented
+            .iter()
+            .chain(chain)
+            .skip(1)
+            .filter(|der| crate::x509::CertInfo::from_der(der).is_ok_and(|i| i.is_self_issued()))
+            .map(|der| ("the root given with --chain".to_string(), der.clone()))
+            .collect();
+        if anchors.is_empty() {
+            return Err(Error::usage(
+                "there is no pkictl home here to trust; point --home at one, or include the root in --chain",
+            ));
+        }
+        return Ok((anchors, Vec::new()));
+    };
+    let authorities = ledger.authorities()?;
+    let known = authorities
+        .iter()
+        .filter_map(|a| crate::x509::CertInfo::from_der(&a.cert_der).ok().map(|i| i.subject_der))
+        .collect();
+    let anchors = match ca {
+        Some(name) => {
+            let a = find_authority(ledger, Some(name))?;
+            vec![(format!("CA {} of this home", a.name), a.cert_der)]
+        }
+        None => authorities
+            .into_iter()
+            .filter(|a| a.parent_id.is_none())
+            .map(|a| (format!("root {} of this home", a.name), a.cert_der))
+            .collect(),
+    };
+    Ok((anchors, known))
+}
+
+struct LedgerSource<'a> {
+    ledger: Option<&'a Ledger>,
+}
+
+impl RevocationSource for LedgerSource<'_> {
+    fn lookup(&self, issuer_der: &[u8], serial: &Serial) -> Option<Facts> {
+        let ledger = self.ledger?;
+        let authority = ledger.authorities().ok()?.into_iter().find(|a| a.cert_der == issuer_der)?;
+        let records = ledger
+            .find_certificates(CertSelector::Serial(&serial.ledger_hex()), Some(authority.id))
+            .ok()?;
+        let state = records.first().map(|r| match (r.status.as_str(), r.revoked_at) {
+            ("revoked", Some(at)) => LedgerState::Revoked {
+                at,
+                reason: r.revocation_reason.clone().unwrap_or_else(|| "unspecified".into()),
+            },
+            _ => LedgerState::Valid,
+        });
+        Some(Facts {
+            ca_name: authority.name.clone(),
+            ledger: state,
+            latest_crl: ledger.latest_crl_der(authority.id).ok().flatten(),
+        })
+    }
+}
+
+/// RFC 3339 ("2027-01-31T12:00:00Z") or a date ("2027-01-31", midnight UTC).
+fn parse_time(text: &str) -> Result<i64> {
+    use time::format_description::well_known::Rfc3339;
+    if let Ok(t) = time::OffsetDateTime::parse(text, &Rfc3339) {
+        return Ok(t.unix_timestamp());
+    }
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    time::Date::parse(text, &format)
+        .map(|d| d.midnight().assume_utc().unix_timestamp())
+        .map_err(|_| Error::usage(format!("--at \"{text}\" is not a time; use 2027-01-31 or 2027-01-31T12:00:00Z")))
+}
+
+fn report_json(report: &Report) -> serde_json::Value {
+    let layers: Vec<serde_json::Value> = report
+        .layers
+        .iter()
+        .map(|l| {
+            json!({
+                "layer": l.name,
+                "status": l.status.to_string().to_lowercase(),
+                "detail": l.detail,
+                "fix": l.problem.as_ref().map(|p| p.fix()),
+                "notes": l.notes,
+            })
+        })
+        .collect();
+    json!({ "accepted": report.accepted(), "layers": layers })
+}
+
+fn print_report(report: &Report, purpose: Option<Purpose>) {
+    for layer in &report.layers {
+        println!("{:<12} {:<8} {}", layer.name, layer.status, layer.detail);
+        for note in &layer.notes {
+            println!("{:<21} note: {note}", "");
+        }
+        if let Some(problem) = &layer.problem {
+            println!("{:<21} fix: {}", "", problem.fix());
+        }
+    }
+    let peer = match purpose {
+        Some(Purpose::Server) => "A TLS client",
+        Some(Purpose::Client) => "A TLS server",
+        None => "A TLS peer",
+    };
+    if report.accepted() {
+        println!("{peer} would accept this certificate.");
+    } else {
+        let failed = report.layers.iter().find(|l| l.status == Status::Failed).map(|l| l.name).unwrap_or("?");
+        println!("{peer} would REFUSE this certificate ({failed}).");
+    }
+}

@@ -1,0 +1,102 @@
+//! Why a TLS peer would refuse a certificate: one variant per reason, each with the fix.
+
+use crate::engine::format_time;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Problem {
+    #[error("not a certificate: {reason}")]
+    Unparseable { reason: String },
+
+    #[error("no path to a trusted CA: the issuer \"{issuer}\" is not a CA this home trusts")]
+    UnknownIssuer { issuer: String },
+
+    #[error("the intermediate \"{issuer}\" is missing: the peer only trusts the root and needs the intermediate sent with the certificate")]
+    IntermediateMissing { issuer: String },
+
+    #[error("the signature of \"{subject}\" does not verify with the key of \"{issuer}\"")]
+    BadSignature { subject: String, issuer: String },
+
+    #[error("\"{subject}\" is not valid before {}, and the time is {}", format_time(*not_before), format_time(*now))]
+    NotYetValid { subject: String, not_before: i64, now: i64 },
+
+    #[error("\"{subject}\" expired {}, and the time is {}", format_time(*not_after), format_time(*now))]
+    Expired { subject: String, not_after: i64, now: i64 },
+
+    #[error("\"{subject}\" signs other certificates but is not a CA (basicConstraints CA:TRUE and keyCertSign are required)")]
+    IssuerNotCa { subject: String },
+
+    #[error("\"{ca}\" allows {path_len} CA(s) below it (pathLenConstraint) but the chain has {below}")]
+    PathLength { ca: String, path_len: u8, below: usize },
+
+    #[error("{name} is outside the names \"{ca}\" may certify ({permitted})")]
+    NameConstraint { name: String, ca: String, permitted: String },
+
+    #[error("\"{subject}\" is a CA certificate; TLS peers refuse CA certificates as end entities")]
+    CaAsEndEntity { subject: String },
+
+    #[error("\"{subject}\" has extKeyUsage {have}; a TLS {purpose} needs {need}")]
+    WrongExtendedKeyUsage { subject: String, have: String, need: &'static str, purpose: &'static str },
+
+    #[error("the keyUsage of \"{subject}\" ({have}) lacks {need}")]
+    WrongKeyUsage { subject: String, have: String, need: &'static str },
+
+    #[error("{host} is not among the names of the certificate ({names})")]
+    HostMismatch { host: String, names: String },
+
+    #[error("\"{subject}\" (serial {serial}) was revoked {} as {reason} ({origin})", format_time(*revoked_at))]
+    Revoked { subject: String, serial: String, revoked_at: i64, reason: String, origin: String },
+
+    #[error("the latest CRL of {ca} (#{number}) expired {}, and the time is {}: peers that check CRLs refuse every certificate of that CA", format_time(*next_update), format_time(*now))]
+    CrlExpired { ca: String, number: String, next_update: i64, now: i64 },
+
+    #[error("the latest CRL of {ca} is unusable: {reason}")]
+    CrlUnusable { ca: String, reason: String },
+}
+
+impl Problem {
+    /// What the operator should do about it.
+    pub fn fix(&self) -> String {
+        match self {
+            Problem::Unparseable { .. } => {
+                "give a PEM or DER certificate (`pkictl show NAME --pem` prints one from the ledger)".into()
+            }
+            Problem::UnknownIssuer { .. } => {
+                "check --home, or name the CA that should have issued it with --ca; a certificate from another CA cannot be made to chain here".into()
+            }
+            Problem::IntermediateMissing { .. } => {
+                "pass --chain NAME.chain.pem here, and configure the peer to send NAME.fullchain.pem, not the bare certificate".into()
+            }
+            Problem::BadSignature { .. } => {
+                "the certificate was altered or was not signed by that CA: re-issue it".into()
+            }
+            Problem::NotYetValid { .. } => {
+                "check the clocks of both machines (pkictl backdates notBefore by 5 minutes), or wait".into()
+            }
+            Problem::Expired { .. } => {
+                "renew it: `pkictl renew SERIAL --rekey`, then deploy the new files; `pkictl list --expiring-within 30d` warns in time".into()
+            }
+            Problem::IssuerNotCa { .. } | Problem::PathLength { .. } => {
+                "issue from a proper CA of this home (`pkictl ca list`)".into()
+            }
+            Problem::NameConstraint { ca, .. } => {
+                format!("issue it from a CA whose name constraints cover the name, not from \"{ca}\"")
+            }
+            Problem::CaAsEndEntity { .. } => "use a server, client or peer certificate: `pkictl issue …`".into(),
+            Problem::WrongExtendedKeyUsage { purpose, .. } => format!(
+                "issue a certificate for this purpose: `pkictl issue {} NAME` (or `issue peer` for both)",
+                if *purpose == "server" { "server" } else { "client" }
+            ),
+            Problem::WrongKeyUsage { .. } => "re-issue it with pkictl, whose profiles set keyUsage correctly".into(),
+            Problem::HostMismatch { host, .. } => {
+                format!("issue a certificate that names it: `pkictl issue server {host}` (or add --dns/--ip)")
+            }
+            Problem::Revoked { .. } => {
+                "a revoked certificate never becomes valid again: issue a new one (`pkictl renew SERIAL --rekey`)".into()
+            }
+            Problem::CrlExpired { ca, .. } => {
+                format!("publish a fresh CRL now: `pkictl crl --ca \"{ca}\"`, and schedule it well inside nextUpdate")
+            }
+            Problem::CrlUnusable { ca, .. } => format!("publish a fresh CRL: `pkictl crl --ca \"{ca}\"`"),
+        }
+    }
+}

@@ -1,0 +1,127 @@
+//! Revocation: what the ledger says, and what the CA's latest CRL says (and whether that CRL
+//! is itself signed, current and usable, since peers that check CRLs need all three).
+
+use der::{Decode, Encode};
+use x509_cert::crl::CertificateList;
+use x509_cert::ext::pkix::crl::CrlNumber;
+
+use super::path::Cert;
+use super::problem::Problem;
+use crate::engine::serial::Serial;
+
+/// What the home knows about a certificate issued by one of its CAs.
+#[derive(Debug, Clone)]
+pub struct Facts {
+    pub ca_name: String,
+    /// None when the ledger has no record of this serial.
+    pub ledger: Option<LedgerState>,
+    pub latest_crl: Option<Vec<u8>>,
+}
+
+#[derive(Debug, Clone)]
+pub enum LedgerState {
+    Valid,
+    Revoked { at: i64, reason: String },
+}
+
+/// Where the verifier looks up revocation; the command layer implements it over the ledger.
+pub trait RevocationSource {
+    /// Facts about `serial` issued by the CA whose certificate is `issuer_der`; None when that
+    /// CA is not one of this home's.
+    fn lookup(&self, issuer_der: &[u8], serial: &Serial) -> Option<Facts>;
+}
+
+/// The outcome for one certificate, with notes that do not make a peer refuse it.
+pub struct Checked {
+    pub notes: Vec<String>,
+}
+
+pub fn check(cert: &Cert, issuer: &Cert, source: &dyn RevocationSource, at: i64) -> Result<Checked, Problem> {
+    let subject = cert.info.subject.clone();
+    let serial = cert.info.serial.hex();
+    let Some(facts) = source.lookup(&issuer.der, &cert.info.serial) else {
+        return Ok(Checked {
+            notes: vec![format!("{subject}: issuer is not a CA of this home; revocation not checked")],
+        });
+    };
+    let mut notes = Vec::new();
+    match &facts.ledger {
+        Some(LedgerState::Revoked { at: revoked_at, reason }) => {
+            return Err(Problem::Revoked {
+                subject,
+                serial,
+                revoked_at: *revoked_at,
+                reason: reason.clone(),
+                origin: "recorded in the ledger".into(),
+            });
+        }
+        Some(LedgerState::Valid) => {}
+        None => notes.push(format!("{subject}: serial {serial} is not in this home's ledger")),
+    }
+    match &facts.latest_crl {
+        None => notes.push(format!(
+            "{} has published no CRL yet: peers that check CRLs refuse its certificates (run `pkictl crl --ca \"{}\"`)",
+            facts.ca_name, facts.ca_name
+        )),
+        Some(der) => {
+            let note = check_crl(der, cert, issuer, &facts.ca_name, at)?;
+            notes.push(note);
+        }
+    }
+    Ok(Checked { notes })
+}
+
+fn check_crl(der: &[u8], cert: &Cert, issuer: &Cert, ca: &str, at: i64) -> Result<String, Problem> {
+    let unusable = |reason: String| Problem::CrlUnusable { ca: ca.to_string(), reason };
+    let crl = CertificateList::from_der(der).map_err(|e| unusable(e.to_string()))?;
+    let signed = crate::signature::signed_part(der).map_err(|e| unusable(e.to_string()))?;
+    crate::signature::verify(
+        &issuer.info.spki_der,
+        &crl.signature_algorithm.oid.to_string(),
+        signed,
+        crl.signature.raw_bytes(),
+    )
+    .map_err(|e| unusable(format!("its signature: {e}")))?;
+    let tbs = &crl.tbs_cert_list;
+    if tbs.issuer.to_der().map_err(|e| unusable(e.to_string()))? != issuer.info.subject_der {
+        return Err(unusable("it names another issuer".into()));
+    }
+    let number = crl_number(&crl);
+    let next_update = tbs
+        .next_update
+        .map(|t| t.to_unix_duration().as_secs() as i64)
+        .ok_or_else(|| unusable("it has no nextUpdate".into()))?;
+    if next_update <= at {
+        return Err(Problem::CrlExpired { ca: ca.to_string(), number, next_update, now: at });
+    }
+    let listed = tbs
+        .revoked_certificates
+        .iter()
+        .flatten()
+        .find(|entry| Serial::from_be_bytes(entry.serial_number.as_bytes()) == cert.info.serial);
+    if let Some(entry) = listed {
+        return Err(Problem::Revoked {
+            subject: cert.info.subject.clone(),
+            serial: cert.info.serial.hex(),
+            revoked_at: entry.revocation_date.to_unix_duration().as_secs() as i64,
+            reason: "listed".into(),
+            origin: format!("on CRL #{number} of {ca}"),
+        });
+    }
+    Ok(format!(
+        "not on CRL #{number} of {ca}, current until {}",
+        crate::engine::format_time(next_update)
+    ))
+}
+
+fn crl_number(crl: &CertificateList) -> String {
+    crl.tbs_cert_list
+        .crl_extensions
+        .iter()
+        .flatten()
+        .find(|ext| ext.extn_id == <CrlNumber as der::oid::AssociatedOid>::OID)
+        .and_then(|ext| CrlNumber::from_der(ext.extn_value.as_bytes()).ok())
+        .map(|n| crate::x509::hex(n.0.as_bytes()).trim_start_matches('0').to_string())
+        .map(|hex| u64::from_str_radix(&hex, 16).map(|n| n.to_string()).unwrap_or(hex))
+        .unwrap_or_else(|| "?".into())
+}
