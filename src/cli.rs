@@ -203,6 +203,17 @@ pub enum Command {
         at: Option<String>,
     },
 
+    /// The main job in one command: a throwaway CA, certificates, a revocation, and three
+    /// mutual-TLS handshakes judged by rustls.
+    #[command(after_help = "Examples:\n  \
+        pkictl demo\n  \
+        pkictl demo --dir ./demo   # keep the home and the certificates to look at")]
+    Demo {
+        /// Keep everything in DIR (new or empty) instead of a temporary directory.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
+
     /// Print a shell completion script.
     #[command(after_help = "Examples:\n  \
         pkictl completions bash > /etc/bash_completion.d/pkictl\n  \

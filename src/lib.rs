@@ -14,5 +14,6 @@ pub mod ledger;
 pub mod names;
 pub mod passphrase;
 pub mod signature;
+pub mod tls;
 pub mod verify;
 pub mod x509;

@@ -5,6 +5,7 @@ mod authority;
 mod ca;
 mod completions;
 mod crl;
+mod demo;
 mod export;
 mod init;
 mod issue;
@@ -99,6 +100,7 @@ pub fn run(cli: Cli) -> Result<i32> {
                 at: at.as_deref(),
             },
         ),
+        Command::Demo { dir } => demo::run(&ctx, dir.as_deref()),
         Command::Completions { shell } => completions::completions(shell),
         Command::Man { out } => completions::man(out.as_deref()),
         Command::Export { certificate, format, key, out, legacy } => export::run(
