@@ -203,6 +203,25 @@ pub enum Command {
         at: Option<String>,
     },
 
+    /// Check a home: the ledger is sound and every file agrees with it; exit 1 on problems.
+    #[command(after_help = "Examples:\n  \
+        pkictl doctor\n  \
+        pkictl doctor --scan ./tls --scan /etc/nginx/certs\n  \
+        pkictl doctor --repair\n\n\
+        Checks: SQLite integrity; home and key file permissions; each CA key readable and\n\
+        encrypted when the ledger says so; each CA certificate file and latest CRL file equal to\n\
+        the ledger's copy; each CRL correctly signed and current; every stored certificate\n\
+        matching its serial and fingerprint; interrupted writes; and, with --scan DIR, that every\n\
+        NAME.crt there is complete and recorded in the ledger.")]
+    Doctor {
+        /// Also check the certificate files (*.crt) in DIR against the ledger (repeatable).
+        #[arg(long, value_name = "DIR")]
+        scan: Vec<PathBuf>,
+        /// Rewrite CA certificate and CRL files from the ledger; remove interrupted writes.
+        #[arg(long)]
+        repair: bool,
+    },
+
     /// The main job in one command: a throwaway CA, certificates, a revocation, and three
     /// mutual-TLS handshakes judged by rustls.
     #[command(after_help = "Examples:\n  \

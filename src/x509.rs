@@ -233,6 +233,60 @@ fn distribution_point_uris(dps: &CrlDistributionPoints) -> Vec<String> {
         .collect()
 }
 
+/// A CRL, decoded once: what `verify` and `doctor` check.
+#[derive(Debug, Clone)]
+pub struct CrlInfo {
+    pub issuer_der: Vec<u8>,
+    pub this_update: i64,
+    pub next_update: Option<i64>,
+    /// The CRL number in decimal ("?" when absent).
+    pub number: String,
+    /// (serial, revocation date) of each entry.
+    pub entries: Vec<(Serial, i64)>,
+    signature_algorithm: String,
+    signature: Vec<u8>,
+    signed_bytes: Vec<u8>,
+}
+
+impl CrlInfo {
+    pub fn from_der(der: &[u8]) -> Result<CrlInfo, ParseError> {
+        use x509_cert::crl::CertificateList;
+        use x509_cert::ext::pkix::crl::CrlNumber;
+        let crl: CertificateList = CertificateList::from_der(der).map_err(|e| ParseError(e.to_string()))?;
+        let tbs = &crl.tbs_cert_list;
+        let seconds = |t: &x509_cert::time::Time| t.to_unix_duration().as_secs() as i64;
+        let number = tbs
+            .crl_extensions
+            .iter()
+            .flatten()
+            .find(|ext| ext.extn_id == <CrlNumber as der::oid::AssociatedOid>::OID)
+            .and_then(|ext| CrlNumber::from_der(ext.extn_value.as_bytes()).ok())
+            .and_then(|n| u128::from_str_radix(&hex(n.0.as_bytes()), 16).ok())
+            .map(|n| n.to_string())
+            .unwrap_or_else(|| "?".into());
+        Ok(CrlInfo {
+            issuer_der: tbs.issuer.to_der().map_err(|e| ParseError(e.to_string()))?,
+            this_update: seconds(&tbs.this_update),
+            next_update: tbs.next_update.as_ref().map(seconds),
+            number,
+            entries: tbs
+                .revoked_certificates
+                .iter()
+                .flatten()
+                .map(|e| (Serial::from_be_bytes(e.serial_number.as_bytes()), seconds(&e.revocation_date)))
+                .collect(),
+            signature_algorithm: crl.signature_algorithm.oid.to_string(),
+            signature: crl.signature.raw_bytes().to_vec(),
+            signed_bytes: crate::signature::signed_part(der).map_err(|e| ParseError(e.to_string()))?.to_vec(),
+        })
+    }
+
+    /// Whether the issuer's key (SPKI DER) verifies this CRL's signature.
+    pub fn verify_signature(&self, issuer_spki_der: &[u8]) -> Result<(), crate::signature::SignatureError> {
+        crate::signature::verify(issuer_spki_der, &self.signature_algorithm, &self.signed_bytes, &self.signature)
+    }
+}
+
 /// PEM-encodes a certificate.
 pub fn certificate_pem(der: &[u8]) -> String {
     der::pem::encode_string("CERTIFICATE", der::pem::LineEnding::LF, der).unwrap_or_default()

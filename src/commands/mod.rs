@@ -6,6 +6,7 @@ mod ca;
 mod completions;
 mod crl;
 mod demo;
+mod doctor;
 mod export;
 mod init;
 mod issue;
@@ -100,6 +101,7 @@ pub fn run(cli: Cli) -> Result<i32> {
                 at: at.as_deref(),
             },
         ),
+        Command::Doctor { scan, repair } => doctor::run(&ctx, &scan, repair),
         Command::Demo { dir } => demo::run(&ctx, dir.as_deref()),
         Command::Completions { shell } => completions::completions(shell),
         Command::Man { out } => completions::man(out.as_deref()),

@@ -158,6 +158,22 @@ impl Ledger {
         rows.collect::<rusqlite::Result<Vec<_>>>().map_err(|e| self.err(e))
     }
 
+    /// Calls `visit` with (serial, fingerprint, DER) of every certificate, one row at a time.
+    pub fn scan_certificates(&self, mut visit: impl FnMut(&str, &str, &[u8])) -> LedgerResult<()> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT serial, fingerprint_sha256, der FROM certificates ORDER BY id")
+            .map_err(|e| self.err(e))?;
+        let mut rows = stmt.query([]).map_err(|e| self.err(e))?;
+        while let Some(row) = rows.next().map_err(|e| self.err(e))? {
+            let serial = row.get_ref(0).and_then(|v| v.as_str().map_err(Into::into)).map_err(|e| self.err(e))?;
+            let fingerprint = row.get_ref(1).and_then(|v| v.as_str().map_err(Into::into)).map_err(|e| self.err(e))?;
+            let der = row.get_ref(2).and_then(|v| v.as_blob().map_err(Into::into)).map_err(|e| self.err(e))?;
+            visit(serial, fingerprint, der);
+        }
+        Ok(())
+    }
+
     /// `list`: certificates matching the filter, soonest notAfter first.
     pub fn list_certificates(&self, filter: &CertFilter<'_>) -> LedgerResult<Vec<CertificateRecord>> {
         let status_clause = match filter.status {

@@ -101,6 +101,14 @@ impl Ledger {
             .map_err(|e| self.err(e))
     }
 
+    /// SQLite's own consistency check: empty when the database is sound.
+    pub fn integrity_problems(&self) -> LedgerResult<Vec<String>> {
+        let mut stmt = self.conn.prepare("PRAGMA integrity_check").map_err(|e| self.err(e))?;
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0)).map_err(|e| self.err(e))?;
+        let found = rows.collect::<rusqlite::Result<Vec<_>>>().map_err(|e| self.err(e))?;
+        Ok(found.into_iter().filter(|line| line != "ok").collect())
+    }
+
     pub fn schema_version(&self) -> LedgerResult<u32> {
         self.conn
             .pragma_query_value(None, "user_version", |row| row.get(0))

@@ -1,13 +1,11 @@
 //! Revocation: what the ledger says, and what the CA's latest CRL says (and whether that CRL
 //! is itself signed, current and usable, since peers that check CRLs need all three).
 
-use der::{Decode, Encode};
-use x509_cert::crl::CertificateList;
-use x509_cert::ext::pkix::crl::CrlNumber;
 
 use super::path::Cert;
 use super::problem::Problem;
 use crate::engine::serial::Serial;
+use crate::x509::CrlInfo;
 
 /// What the home knows about a certificate issued by one of its CAs.
 #[derive(Debug, Clone)]
@@ -73,55 +71,27 @@ pub fn check(cert: &Cert, issuer: &Cert, source: &dyn RevocationSource, at: i64)
 
 fn check_crl(der: &[u8], cert: &Cert, issuer: &Cert, ca: &str, at: i64) -> Result<String, Problem> {
     let unusable = |reason: String| Problem::CrlUnusable { ca: ca.to_string(), reason };
-    let crl = CertificateList::from_der(der).map_err(|e| unusable(e.to_string()))?;
-    let signed = crate::signature::signed_part(der).map_err(|e| unusable(e.to_string()))?;
-    crate::signature::verify(
-        &issuer.info.spki_der,
-        &crl.signature_algorithm.oid.to_string(),
-        signed,
-        crl.signature.raw_bytes(),
-    )
-    .map_err(|e| unusable(format!("its signature: {e}")))?;
-    let tbs = &crl.tbs_cert_list;
-    if tbs.issuer.to_der().map_err(|e| unusable(e.to_string()))? != issuer.info.subject_der {
+    let crl = CrlInfo::from_der(der).map_err(|e| unusable(e.to_string()))?;
+    crl.verify_signature(&issuer.info.spki_der).map_err(|e| unusable(format!("its signature: {e}")))?;
+    if crl.issuer_der != issuer.info.subject_der {
         return Err(unusable("it names another issuer".into()));
     }
-    let number = crl_number(&crl);
-    let next_update = tbs
-        .next_update
-        .map(|t| t.to_unix_duration().as_secs() as i64)
-        .ok_or_else(|| unusable("it has no nextUpdate".into()))?;
+    let next_update = crl.next_update.ok_or_else(|| unusable("it has no nextUpdate".into()))?;
     if next_update <= at {
-        return Err(Problem::CrlExpired { ca: ca.to_string(), number, next_update, now: at });
+        return Err(Problem::CrlExpired { ca: ca.to_string(), number: crl.number, next_update, now: at });
     }
-    let listed = tbs
-        .revoked_certificates
-        .iter()
-        .flatten()
-        .find(|entry| Serial::from_be_bytes(entry.serial_number.as_bytes()) == cert.info.serial);
-    if let Some(entry) = listed {
+    if let Some((_, revoked_at)) = crl.entries.iter().find(|(serial, _)| *serial == cert.info.serial) {
         return Err(Problem::Revoked {
             subject: cert.info.subject.clone(),
             serial: cert.info.serial.hex(),
-            revoked_at: entry.revocation_date.to_unix_duration().as_secs() as i64,
+            revoked_at: *revoked_at,
             reason: "listed".into(),
-            origin: format!("on CRL #{number} of {ca}"),
+            origin: format!("on CRL #{} of {ca}", crl.number),
         });
     }
     Ok(format!(
-        "not on CRL #{number} of {ca}, current until {}",
+        "not on CRL #{} of {ca}, current until {}",
+        crl.number,
         crate::engine::format_time(next_update)
     ))
-}
-
-fn crl_number(crl: &CertificateList) -> String {
-    crl.tbs_cert_list
-        .crl_extensions
-        .iter()
-        .flatten()
-        .find(|ext| ext.extn_id == <CrlNumber as der::oid::AssociatedOid>::OID)
-        .and_then(|ext| CrlNumber::from_der(ext.extn_value.as_bytes()).ok())
-        .map(|n| crate::x509::hex(n.0.as_bytes()).trim_start_matches('0').to_string())
-        .map(|hex| u64::from_str_radix(&hex, 16).map(|n| n.to_string()).unwrap_or(hex))
-        .unwrap_or_else(|| "?".into())
 }

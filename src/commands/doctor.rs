@@ -1,0 +1,239 @@
+//! `pkictl doctor`: check that a home is consistent — the ledger is sound, every file the home
+//! holds agrees with it, keys are private — and that certificate files elsewhere are known.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use serde_json::json;
+
+use super::{Context, print_json};
+use crate::engine::serial::Serial;
+use crate::error::{EXIT_FAILED, Result};
+use crate::home::{self, Home, PUBLIC_MODE};
+use crate::keys::KeyPair;
+use crate::ledger::{Authority, CertSelector, Ledger};
+use crate::x509::{CertInfo, CrlInfo, fingerprint_sha256};
+
+#[derive(Default)]
+struct Findings {
+    problems: Vec<String>,
+    warnings: Vec<String>,
+    repaired: Vec<String>,
+}
+
+impl Findings {
+    fn problem(&mut self, text: String) {
+        self.problems.push(text);
+    }
+
+    fn warning(&mut self, text: String) {
+        self.warnings.push(text);
+    }
+}
+
+pub fn run(ctx: &Context, scan: &[PathBuf], repair: bool) -> Result<i32> {
+    let (home, ledger) = ctx.open()?;
+    let mut findings = Findings::default();
+    check_home_mode(&home, &mut findings);
+    for problem in ledger.integrity_problems()? {
+        findings.problem(format!("the ledger database is damaged: {problem}"));
+    }
+    let authorities = ledger.authorities()?;
+    for authority in &authorities {
+        check_authority(&home, &ledger, authority, repair, &mut findings)?;
+    }
+    let certificates = check_certificates(&ledger, &mut findings)?;
+    check_leftovers(home.root(), repair, &mut findings);
+    for dir in scan {
+        check_scanned_dir(&ledger, dir, &mut findings)?;
+    }
+    report(ctx, &findings, authorities.len(), certificates);
+    Ok(if findings.problems.is_empty() { 0 } else { EXIT_FAILED })
+}
+
+fn check_home_mode(home: &Home, findings: &mut Findings) {
+    if let Ok(meta) = fs::metadata(home.root()) {
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            findings.problem(format!(
+                "{} has mode {mode:o}; run `chmod 700 {}`",
+                home.root().display(),
+                home.root().display()
+            ));
+        }
+    }
+}
+
+fn check_authority(home: &Home, ledger: &Ledger, a: &Authority, repair: bool, findings: &mut Findings) -> Result<()> {
+    let key_path = home.resolve(&a.key_file);
+    match fs::read(&key_path) {
+        Err(e) => findings.problem(format!("CA {}: its key {} cannot be read ({e})", a.name, key_path.display())),
+        Ok(bytes) => {
+            let mode = fs::metadata(&key_path).map(|m| m.permissions().mode() & 0o777).unwrap_or(0);
+            if mode & 0o077 != 0 {
+                findings.problem(format!(
+                    "CA {}: {} has mode {mode:o}; run `chmod 600 {}` and consider the key exposed",
+                    a.name,
+                    key_path.display(),
+                    key_path.display()
+                ));
+            }
+            let encrypted = KeyPair::is_encrypted_pem(&String::from_utf8_lossy(&bytes));
+            if a.key_encrypted && !encrypted {
+                findings.problem(format!("CA {}: the ledger says its key is encrypted, but {} is not", a.name, key_path.display()));
+            }
+        }
+    }
+    let cert_path = home.resolve(&Home::ca_cert_relative(&a.slug));
+    let pem = crate::x509::certificate_pem(&a.cert_der);
+    if fs::read(&cert_path).ok().as_deref() != Some(pem.as_bytes()) {
+        repair_or_report(&cert_path, pem.as_bytes(), repair, &format!("CA {}: its certificate file", a.name), findings)?;
+    }
+    if let Some(crl) = ledger.latest_crl_der(a.id)? {
+        check_crl(home, a, &crl, repair, findings)?;
+    }
+    Ok(())
+}
+
+/// The published CRL files must be the ledger's latest CRL, complete and correctly signed.
+fn check_crl(home: &Home, a: &Authority, der: &[u8], repair: bool, findings: &mut Findings) -> Result<()> {
+    if let Err(e) = verify_crl(a, der) {
+        findings.problem(format!("CA {}: the ledger's latest CRL is unusable: {e}", a.name));
+        return Ok(());
+    }
+    let pem = super::crl::crl_pem(der);
+    let der_path = home.crl_path(&a.slug, true);
+    let pem_path = home.crl_path(&a.slug, false);
+    if fs::read(&der_path).ok().as_deref() != Some(der) {
+        repair_or_report(&der_path, der, repair, &format!("CA {}: its CRL (DER)", a.name), findings)?;
+    }
+    if fs::read(&pem_path).ok().as_deref() != Some(pem.as_bytes()) {
+        repair_or_report(&pem_path, pem.as_bytes(), repair, &format!("CA {}: its CRL (PEM)", a.name), findings)?;
+    }
+    Ok(())
+}
+
+fn verify_crl(a: &Authority, der: &[u8]) -> std::result::Result<(), String> {
+    let crl = CrlInfo::from_der(der).map_err(|e| e.to_string())?;
+    let ca = CertInfo::from_der(&a.cert_der).map_err(|e| e.to_string())?;
+    crl.verify_signature(&ca.spki_der).map_err(|e| e.to_string())?;
+    let next = crl.next_update.unwrap_or(0);
+    if next <= crate::engine::now().unix_timestamp() {
+        return Err(format!("it expired {}; run `pkictl crl --ca \"{}\"`", crate::engine::format_time(next), a.name));
+    }
+    Ok(())
+}
+
+fn repair_or_report(path: &Path, bytes: &[u8], repair: bool, what: &str, findings: &mut Findings) -> Result<()> {
+    if repair {
+        home::write_atomic(path, bytes, PUBLIC_MODE)?;
+        findings.repaired.push(format!("{what} {} was rewritten from the ledger", path.display()));
+    } else {
+        findings.problem(format!(
+            "{what} {} is missing or differs from the ledger; `pkictl doctor --repair` rewrites it",
+            path.display()
+        ));
+    }
+    Ok(())
+}
+
+/// Every stored certificate parses and matches its recorded serial and fingerprint.
+fn check_certificates(ledger: &Ledger, findings: &mut Findings) -> Result<u64> {
+    let mut count = 0u64;
+    ledger.scan_certificates(|serial, fingerprint, der| {
+        count += 1;
+        if fingerprint_sha256(der) != fingerprint {
+            findings.problem(format!("certificate {serial}: its DER does not match the recorded fingerprint"));
+            return;
+        }
+        match CertInfo::from_der(der) {
+            Ok(info) if info.serial.ledger_hex() == serial => {}
+            Ok(_) => findings.problem(format!("certificate {serial}: its DER carries another serial")),
+            Err(e) => findings.problem(format!("certificate {serial}: its DER does not parse ({e})")),
+        }
+    })?;
+    Ok(count)
+}
+
+/// Temp files that a killed pkictl left behind: harmless (never under a final name), but
+/// clutter.
+fn check_leftovers(root: &Path, repair: bool, findings: &mut Findings) {
+    for dir in [root.to_path_buf(), root.join(home::CA_DIR), root.join(home::PRIVATE_DIR), root.join(home::CRL_DIR)] {
+        for path in leftover_temp_files(&dir) {
+            if repair && fs::remove_file(&path).is_ok() {
+                findings.repaired.push(format!("removed the interrupted write {}", path.display()));
+            } else {
+                findings.warning(format!("{} is an interrupted write; `pkictl doctor --repair` removes it", path.display()));
+            }
+        }
+    }
+}
+
+fn leftover_temp_files(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = fs::read_dir(dir) else { return Vec::new() };
+    entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            let name = p.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+            name.starts_with(".pkictl-") && p.is_file()
+        })
+        .collect()
+}
+
+/// Certificate files in `dir` (NAME.crt, as `issue` writes them) must be complete and known
+/// to the ledger: nothing may leave the CA that it cannot revoke.
+fn check_scanned_dir(ledger: &Ledger, dir: &Path, findings: &mut Findings) -> Result<()> {
+    let entries = fs::read_dir(dir).map_err(|source| crate::error::Error::Read { path: dir.to_path_buf(), source })?;
+    for path in entries.flatten().map(|e| e.path()) {
+        let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+        if name.starts_with(".pkictl-") {
+            findings.warning(format!("{} is an interrupted write (never a final file name)", path.display()));
+            continue;
+        }
+        if !name.ends_with(".crt") {
+            continue;
+        }
+        let bytes = fs::read(&path).map_err(|source| crate::error::Error::Read { path: path.clone(), source })?;
+        let Ok((_, der)) = der::pem::decode_vec(&bytes) else {
+            findings.problem(format!("{} is not a complete PEM certificate", path.display()));
+            continue;
+        };
+        let fingerprint = fingerprint_sha256(&der);
+        if ledger.find_certificates(CertSelector::Fingerprint(&fingerprint), None)?.is_empty() {
+            let serial = CertInfo::from_der(&der).map(|i| i.serial).unwrap_or_else(|_| Serial::from_be_bytes(&[]));
+            findings.problem(format!("{} (serial {}) is not in the ledger", path.display(), serial.hex()));
+        }
+    }
+    Ok(())
+}
+
+fn report(ctx: &Context, findings: &Findings, authorities: usize, certificates: u64) {
+    if ctx.json {
+        print_json(&json!({
+            "ok": findings.problems.is_empty(),
+            "authorities": authorities,
+            "certificates": certificates,
+            "problems": findings.problems,
+            "warnings": findings.warnings,
+            "repaired": findings.repaired,
+        }));
+        return;
+    }
+    for line in &findings.repaired {
+        println!("repaired: {line}");
+    }
+    for line in &findings.warnings {
+        println!("warning:  {line}");
+    }
+    for line in &findings.problems {
+        println!("PROBLEM:  {line}");
+    }
+    println!(
+        "{}: ledger sound, {authorities} CAs and {certificates} certificates checked, {} problem(s), {} warning(s)",
+        if findings.problems.is_empty() { "ok" } else { "NOT OK" },
+        findings.problems.len(),
+        findings.warnings.len()
+    );
+}
