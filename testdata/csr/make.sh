@@ -4,6 +4,9 @@
 set -eu
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+# `sh make.sh` re-creates everything; `sh make.sh extra` only the requests added for
+# tests/issue.rs (at the end), leaving the original corpus byte for byte as it is.
+if [ "${1:-}" != extra ]; then
 req() { # name, -newkey spec, extra args...
     name=$1; spec=$2; shift 2
     openssl req -new -newkey "$spec" "$@" -nodes -keyout "$tmp/$name.key" \
@@ -37,3 +40,25 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$t
 printf 'this is not a CSR\n' > garbage.csr
 : > empty.csr
 head -c 200 p256.csr > truncated.csr
+fi
+
+# Added for tests/issue.rs.
+# RSA-PSS and SHA-1 signatures: algorithms pkictl does not accept.
+openssl req -new -newkey rsa:2048 -nodes -keyout "$tmp/pss.key" -sigopt rsa_padding_mode:pss -sha256 \
+    -subj "/CN=pss.example.com" -addext "subjectAltName=DNS:pss.example.com" -out rsa-pss.csr
+openssl req -new -newkey rsa:2048 -nodes -keyout "$tmp/sha1.key" -sha1 \
+    -subj "/CN=sha1.example.com" -addext "subjectAltName=DNS:sha1.example.com" -out sha1.csr
+# A SAN that is not a valid DNS name: refused like the same name on the command line.
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$tmp/badsan.key" \
+    -subj "/CN=bad-san.example.com" -addext "subjectAltName=DNS:bad-san.example.com,DNS:foo_bar.example" \
+    -out bad-san.csr
+# A client request: a CN that is no host name, an email and a SPIFFE ID.
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$tmp/client.key" \
+    -subj "/CN=Billing Service" \
+    -addext "subjectAltName=email:billing@example.com,URI:spiffe://example.org/ns/billing/sa/api" \
+    -out client-names.csr
+# Upper-case and duplicate DNS names: lower-cased and de-duplicated.
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$tmp/mixed.key" \
+    -subj "/CN=Mixed.Example.COM" \
+    -addext "subjectAltName=DNS:API.Example.COM,DNS:api.example.com,DNS:mixed.example.com" \
+    -out mixed-case.csr
