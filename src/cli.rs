@@ -302,9 +302,9 @@ pub struct IssueOptions {
     #[arg(long, default_value = "90d", value_name = "D")]
     pub validity: String,
 
-    /// Type of the new key: p256, p384, rsa2048, rsa3072, rsa4096 (ignored with --csr).
-    #[arg(long, default_value = "p256", value_name = "T")]
-    pub key_type: KeyType,
+    /// Type of the new key: p256 (default), p384, rsa2048, rsa3072, rsa4096; not with --csr.
+    #[arg(long, value_name = "T")]
+    pub key_type: Option<KeyType>,
 
     /// Certify the key of this PKCS#10 request (PEM or DER) instead of generating one.
     #[arg(long, value_name = "FILE")]

@@ -260,7 +260,10 @@ impl KeyPair {
         if let Ok(k) = p384::ecdsa::SigningKey::from_pkcs8_der(der) {
             return KeyPair::from_signer(KeyType::P384, Signer::P384(k));
         }
-        Err(KeyError::Unsupported(format!("key algorithm {oid} (use P-256, P-384 or RSA)")))
+        Err(KeyError::Unsupported(format!(
+            "key algorithm {} (use P-256, P-384 or RSA)",
+            algorithm_name(&oid.to_string())
+        )))
     }
 }
 
@@ -278,6 +281,30 @@ pub mod oids {
     pub const EC_PUBLIC_KEY: &str = "1.2.840.10045.2.1";
     pub const SECP256R1: &str = "1.2.840.10045.3.1.7";
     pub const SECP384R1: &str = "1.3.132.0.34";
+}
+
+/// A readable name for an algorithm or curve OID pkictl refuses ("P-521", "Ed25519"), with
+/// the OID itself for anything unknown.
+pub fn algorithm_name(oid: &str) -> String {
+    let name = match oid {
+        "1.3.132.0.35" => "P-521",
+        "1.3.132.0.10" => "secp256k1",
+        "1.2.840.10045.3.1.1" => "P-192",
+        "1.3.132.0.33" => "P-224",
+        "1.3.36.3.3.2.8.1.1.7" => "brainpoolP256r1",
+        "1.3.101.112" => "Ed25519",
+        "1.3.101.113" => "Ed448",
+        "1.3.101.110" => "X25519",
+        "1.2.840.10040.4.1" => "DSA",
+        "1.2.840.113549.1.1.10" => "RSASSA-PSS",
+        "1.2.840.113549.1.1.5" => "SHA-1 with RSA",
+        "1.2.840.113549.1.1.4" => "MD5 with RSA",
+        "1.2.840.10045.4.1" => "ECDSA with SHA-1",
+        "1.2.840.10045.4.3.1" => "ECDSA with SHA-224",
+        "1.2.840.113549.1.1.14" => "SHA-224 with RSA",
+        _ => return format!("OID {oid}"),
+    };
+    format!("{name} ({oid})")
 }
 
 impl PublicKey {
@@ -321,14 +348,16 @@ impl PublicKey {
                     }
                     other => {
                         return Err(KeyError::Unsupported(format!(
-                            "elliptic curve {other} (use P-256 or P-384)"
+                            "elliptic curve {} (use P-256 or P-384)",
+                            algorithm_name(other)
                         )));
                     }
                 }
             }
             other => {
                 return Err(KeyError::Unsupported(format!(
-                    "key algorithm {other} (use P-256, P-384 or RSA)"
+                    "key algorithm {} (use P-256, P-384 or RSA)",
+                    algorithm_name(other)
                 )));
             }
         };

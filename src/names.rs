@@ -72,6 +72,9 @@ pub fn parse_dns(input: &str) -> Result<String, String> {
         return refuse("it is an IP address; pass it with --ip");
     }
     let labels: Vec<&str> = name.split('.').collect();
+    if labels.len() > 1 && labels.last().is_some_and(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_digit())) {
+        return refuse("its last label is all digits, so it is no host name (a mistyped IP address? pass it with --ip)");
+    }
     for (index, label) in labels.iter().enumerate() {
         if *label == "*" {
             if index != 0 {
@@ -193,7 +196,12 @@ pub fn san_from_name(name: &str, allow_email_and_uri: bool) -> Option<San> {
             return parse_email(name).ok().map(San::Email);
         }
     }
-    parse_dns(name).ok().map(San::Dns)
+    let dns = parse_dns(name).ok()?;
+    // A one-word client NAME ("billing") names a service, not a host: it stays the CN only.
+    if allow_email_and_uri && !dns.contains('.') {
+        return None;
+    }
+    Some(San::Dns(dns))
 }
 
 /// Adds `san` unless it is already there (names are compared after normalisation).
@@ -214,7 +222,8 @@ mod tests {
         assert_eq!(parse_dns("xn--bcher-kva.example").unwrap(), "xn--bcher-kva.example");
         assert!(parse_dns("localhost").is_ok());
         for bad in ["a..b", "-a.com", "a-.com", "*.*.x", "*.com", "a.*.com", "foo*.example.com",
-            "bücher.example", "a_b.example", "", ".", "example.com.", "1.2.3.4", &"a".repeat(64), "a b.com"] {
+            "bücher.example", "a_b.example", "", ".", "example.com.", "1.2.3.4", &"a".repeat(64), "a b.com",
+            "10.0.0.256", "1.2.3", "host.123"] {
             assert!(parse_dns(bad).is_err(), "{bad:?} was accepted");
         }
         let long = vec!["a".repeat(63); 4].join(".");
@@ -246,5 +255,7 @@ mod tests {
         assert_eq!(san_from_name("Billing Service", true), None);
         assert_eq!(san_from_name("bob@example.com", true), Some(San::Email("bob@example.com".into())));
         assert_eq!(san_from_name("bob@example.com", false), None);
+        assert_eq!(san_from_name("billing", true), None);
+        assert_eq!(san_from_name("localhost", false), Some(San::Dns("localhost".into())));
     }
 }

@@ -48,7 +48,7 @@ pub fn verify(spki_der: &[u8], algorithm_oid: &str, message: &[u8], signature: &
         RSA_SHA256 => verify_rsa::<Sha256>(spki_der, message, signature),
         RSA_SHA384 => verify_rsa::<Sha384>(spki_der, message, signature),
         RSA_SHA512 => verify_rsa::<Sha512>(spki_der, message, signature),
-        other => Err(SignatureError::UnsupportedAlgorithm(other.to_string())),
+        other => Err(SignatureError::UnsupportedAlgorithm(crate::keys::algorithm_name(other))),
     }
 }
 

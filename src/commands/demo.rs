@@ -13,8 +13,8 @@ use crate::tls::{Handshake, HandshakeError, Identity, mutual_tls};
 
 const ROOT_NAME: &str = "Demo Root CA";
 const SERVER: &str = "localhost";
-const GOOD_CLIENT: &str = "demo-client";
-const REVOKED_CLIENT: &str = "revoked-client";
+const GOOD_CLIENT: &str = "good-client.demo.test";
+const REVOKED_CLIENT: &str = "revoked-client.demo.test";
 
 pub fn run(ctx: &Context, dir: Option<&Path>) -> Result<i32> {
     let temp;

@@ -98,14 +98,18 @@ pub fn run(ctx: &Context, command: &IssueCommand) -> Result<i32> {
 }
 
 fn plan_from_issue(profile: Profile, name: &str, flags: &NameFlags<'_>, options: &IssueOptions) -> Result<LeafPlan> {
+    if options.csr.is_some() && options.key_type.is_some() {
+        return Err(Error::usage("--key-type makes a new key; with --csr the CSR's key is certified, so leave --key-type out"));
+    }
     let csr = options.csr.as_deref().map(read_csr).transpose()?;
-    plan(profile, Some(name), flags, csr, options.key_type, &options.validity, options.ca.clone(), &options.out, options.force)
+    let key_type = options.key_type.unwrap_or(KeyType::P256);
+    plan(profile, Some(name), flags, csr, key_type, &options.validity, options.ca.clone(), &options.out, options.force)
 }
 
 /// Reads and verifies a CSR file; every failure names the file.
 pub fn read_csr(path: &Path) -> Result<VerifiedCsr> {
     let bytes = home::read_user_file(path)?;
-    csr::parse_and_verify(&bytes)
+    csr::parse_and_verify(&bytes, &path.display().to_string())
         .map_err(|e| Error::usage(format!("CSR {} is refused: {e}", path.display())))
 }
 
@@ -143,7 +147,10 @@ pub fn plan(
     for san in extra {
         names::push_unique(&mut sans, san);
     }
-    check_sans(profile, &common_name, &sans)?;
+    check_sans(profile, &common_name, &sans).map_err(|e| match (&csr, e) {
+        (Some(c), Error::Usage(m)) => Error::Usage(format!("CSR {}: {m}", c.origin)),
+        (_, e) => e,
+    })?;
     let key = match csr {
         Some(c) => {
             warnings.extend(c.ignored.iter().map(|what| {
@@ -187,7 +194,7 @@ fn validate_common_name(name: &str) -> Result<String> {
 fn sans_from_csr(c: &VerifiedCsr, profile: Profile, warnings: &mut Vec<String>) -> Result<Vec<San>> {
     let mut sans = Vec::new();
     for requested in &c.requested_sans {
-        let refused = |e: String| Error::usage(format!("the CSR requests a bad name: {e}"));
+        let refused = |e: String| Error::usage(format!("CSR {} is refused: it requests a bad name: {e}", c.origin));
         let san = match requested {
             RequestedSan::Dns(d) => San::Dns(names::parse_dns(d).map_err(refused)?),
             RequestedSan::Ip(ip) => San::Ip(*ip),
@@ -235,8 +242,11 @@ fn check_sans(profile: Profile, name: &str, sans: &[San]) -> Result<()> {
 
 /// The four files one issuance writes.
 pub struct OutputFiles {
+    dir: PathBuf,
     certificate: PathBuf,
     key: Option<PathBuf>,
+    /// NAME.key when the key is not ours to write: an old one there would not match.
+    stale_key: Option<PathBuf>,
     chain: PathBuf,
     fullchain: PathBuf,
 }
@@ -244,9 +254,12 @@ pub struct OutputFiles {
 impl OutputFiles {
     fn new(out: &Path, common_name: &str, with_key: bool) -> OutputFiles {
         let stem = file_stem(common_name);
+        let key = out.join(format!("{stem}.key"));
         OutputFiles {
+            dir: out.to_path_buf(),
             certificate: out.join(format!("{stem}.crt")),
-            key: with_key.then(|| out.join(format!("{stem}.key"))),
+            stale_key: (!with_key).then(|| key.clone()),
+            key: with_key.then_some(key),
             chain: out.join(format!("{stem}.chain.pem")),
             fullchain: out.join(format!("{stem}.fullchain.pem")),
         }
@@ -273,9 +286,11 @@ impl OutputFiles {
         if force {
             return Ok(());
         }
-        match self.all().into_iter().find(|p| p.exists()) {
+        let mut paths = self.all();
+        paths.extend(self.stale_key.as_deref());
+        match paths.into_iter().find(|p| p.exists()) {
             Some(existing) => Err(Error::usage(format!(
-                "{} already exists; pass --force to overwrite, or choose another --out",
+                "{} already exists; pass --force to overwrite (an old key there is removed), or choose another --out",
                 existing.display()
             ))),
             None => Ok(()),
@@ -284,13 +299,16 @@ impl OutputFiles {
 }
 
 /// NAME as a file name: letters, digits, '.', '-', '_' and '@' kept, anything else '-'.
+/// NAME as a file name: a wildcard label becomes "wildcard" (no file name starts with '-'),
+/// letters, digits, '.', '-', '_' and '@' are kept, anything else becomes '-'.
 fn file_stem(name: &str) -> String {
     let stem: String = name
+        .replace('*', "wildcard")
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() || ".-_@".contains(c) { c } else { '-' })
         .collect();
-    let stem = stem.trim_matches('.').to_string();
-    if stem.is_empty() { "cert".into() } else { stem.replace('*', "wildcard") }
+    let stem = stem.trim_matches(|c| c == '.' || c == '-').to_string();
+    if stem.is_empty() { "cert".into() } else { stem }
 }
 
 /// Signs, records and writes one leaf, then reports it.
@@ -318,7 +336,6 @@ pub fn issue_leaf(ctx: &Context, home: &Home, ledger: &mut Ledger, plan: &LeafPl
     let now = engine::now();
     check_can_issue(&authority, now.unix_timestamp())?;
     let files = OutputFiles::new(&plan.out, &plan.common_name, matches!(plan.key, KeySource::Generate(_)));
-    home::create_private_dir(&plan.out)?;
     files.check_free(plan.force)?;
     let signing_ca = load_signing_ca(ctx, home, ledger, &authority)?;
     let (generated, public_key, key_source) = match &plan.key {
@@ -428,7 +445,18 @@ fn record(
     })
 }
 
+/// Creates --out only now, so that a refused request leaves no trace; with --force, an old
+/// NAME.key that does not belong to the new certificate is removed.
 fn write_files(files: &OutputFiles, signed: &Signed, key: Option<&KeyPair>, chain: &[Vec<u8>]) -> Result<()> {
+    home::create_private_dir(&files.dir)?;
+    if let Some(stale) = &files.stale_key {
+        match std::fs::remove_file(stale) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(Error::Write { path: stale.clone(), source: e });
+            }
+            _ => {}
+        }
+    }
     let leaf_pem = certificate_pem(&signed.der);
     let chain_pem: String = chain.iter().map(|der| certificate_pem(der)).collect();
     if let (Some(path), Some(key)) = (&files.key, key) {

@@ -38,6 +38,8 @@ pub enum CsrError {
 /// A CSR whose signature verified.
 #[derive(Debug)]
 pub struct VerifiedCsr {
+    /// Where the request came from (a file name), for messages.
+    pub origin: String,
     pub public_key: PublicKey,
     pub common_name: Option<String>,
     /// SANs requested, as given (they are validated again like command-line names).
@@ -56,7 +58,7 @@ pub enum RequestedSan {
 }
 
 /// Reads a CSR in PEM or DER form and verifies its self-signature.
-pub fn parse_and_verify(input: &[u8]) -> Result<VerifiedCsr, CsrError> {
+pub fn parse_and_verify(input: &[u8], origin: &str) -> Result<VerifiedCsr, CsrError> {
     if input.iter().all(u8::is_ascii_whitespace) {
         return Err(CsrError::Empty);
     }
@@ -76,7 +78,7 @@ pub fn parse_and_verify(input: &[u8]) -> Result<VerifiedCsr, CsrError> {
     let public_key = PublicKey::from_spki_der(&spki_der).map_err(CsrError::Key)?;
     let common_name = req.info.subject.common_name().ok().flatten().map(|cn| cn.value().into_owned());
     let (requested_sans, ignored) = requested_extensions(&req)?;
-    Ok(VerifiedCsr { public_key, common_name, requested_sans, ignored })
+    Ok(VerifiedCsr { origin: origin.to_string(), public_key, common_name, requested_sans, ignored })
 }
 
 fn to_der(input: &[u8]) -> Result<Vec<u8>, CsrError> {
