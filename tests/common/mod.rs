@@ -12,6 +12,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command as StdCommand, Output, Stdio};
 
+pub mod tls;
+
 /// The passphrase the helpers give pkictl (at least 8 characters, as pkictl requires).
 pub const PASSPHRASE: &str = "correct horse battery staple";
 /// The root name `init_home` uses when the caller passes no `--name`.
