@@ -716,10 +716,6 @@ fn spawn_pkictl(home: &Path, args: &[&str]) -> std::process::Child {
 /// revocation and CRL publishers running at once (an operator revoking while cron publishes),
 /// the files must end up holding the newest CRL, which lists the revoked certificate.
 #[test]
-#[ignore = "bug (a race; here most runs of this test hit it within 100 rounds): `publish` signs inside the ledger transaction but \
-            writes <slug>.crl.der and .crl.pem after it commits, unordered, so a slower publisher of \
-            an older CRL overwrites the newest one: the home's CRL files can lag the ledger and miss \
-            a revocation, and .pem and .der can hold different CRLs"]
 fn concurrent_publishers_leave_the_newest_crl_in_the_home() {
     let pki = Pki::new();
     for round in 0..100 {
@@ -1057,8 +1053,6 @@ fn a_root_cannot_be_revoked() {
 /// decides (record the revocation and say the CRL could not be refreshed, or refuse), an exit 2
 /// must mean that nothing changed.
 #[test]
-#[ignore = "bug: `revoke` of a leaf whose issuer is revoked commits the revocation, then fails to \
-            publish the CRL and exits 2 (\"CA … is revoked and cannot sign CRLs\"): exit 2 with the ledger changed"]
 fn revoking_a_leaf_of_a_revoked_intermediate_is_all_or_nothing() {
     let f = fixture();
     let pki = &f.pki;

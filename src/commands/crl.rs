@@ -144,12 +144,7 @@ pub fn publish(
         )?;
         Ok((number, count, der))
     })?;
-    let slug = &authority.slug;
-    let pem_path = home.crl_path(slug, false);
-    let der_path = home.crl_path(slug, true);
-    home::create_private_dir(pem_path.parent().unwrap_or(home.root()))?;
-    home::write_atomic(&der_path, &der, PUBLIC_MODE)?;
-    home::write_atomic(&pem_path, crl_pem(&der).as_bytes(), PUBLIC_MODE)?;
+    let (pem_path, der_path) = write_latest_crl(home, ledger, authority)?;
     Ok(Published {
         number,
         this_update: now.unix_timestamp(),
@@ -162,8 +157,33 @@ pub fn publish(
     })
 }
 
+/// Writes the CA's newest CRL *from the ledger* into the home, under an exclusive lock: two
+/// publishers that commit #29 and #30 may reach this point in either order, and the files
+/// must end up holding #30 whatever that order.
+fn write_latest_crl(home: &Home, ledger: &Ledger, authority: &Authority) -> Result<(PathBuf, PathBuf)> {
+    let pem_path = home.crl_path(&authority.slug, false);
+    let der_path = home.crl_path(&authority.slug, true);
+    let dir = pem_path.parent().unwrap_or(home.root()).to_path_buf();
+    home::create_private_dir(&dir)?;
+    let lock_path = dir.join(".publish.lock");
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|source| Error::Write { path: lock_path.clone(), source })?;
+    lock.lock().map_err(|source| Error::Write { path: lock_path.clone(), source })?;
+    let latest = ledger
+        .latest_crl_der(authority.id)?
+        .ok_or_else(|| Error::Internal(format!("the CRL of {} just recorded is missing", authority.name)))?;
+    home::write_atomic(&der_path, &latest, PUBLIC_MODE)?;
+    home::write_atomic(&pem_path, crl_pem(&latest).as_bytes(), PUBLIC_MODE)?;
+    drop(lock);
+    Ok((pem_path, der_path))
+}
+
 /// A revoked or expired CA's CRLs would not be trusted; refuse rather than mislead.
-fn check_can_sign(authority: &Authority, now: i64) -> Result<()> {
+pub fn check_can_sign(authority: &Authority, now: i64) -> Result<()> {
     if authority.status == "revoked" {
         return Err(Error::usage(format!("CA {} is revoked and cannot sign CRLs", authority.name)));
     }

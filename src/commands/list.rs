@@ -39,11 +39,14 @@ pub fn run(ctx: &Context, args: &ListArgs<'_>) -> Result<i32> {
         now,
     })?;
     // A CRL past its nextUpdate locks every client out, so the expiry report covers CRLs too.
+    // A revoked CA's CRL cannot be refreshed and its certificates are invalid anyway.
+    let revoked_cas: Vec<i64> =
+        ledger.authorities()?.into_iter().filter(|a| a.status == "revoked").map(|a| a.id).collect();
     let crls: Vec<CrlRecord> = match expiring_before {
         Some(limit) => ledger
             .latest_crls()?
             .into_iter()
-            .filter(|c| c.next_update <= limit)
+            .filter(|c| c.next_update <= limit && !revoked_cas.contains(&c.issuer_id))
             .filter(|c| issuer.as_ref().is_none_or(|a| a.id == c.issuer_id))
             .collect(),
         None => Vec::new(),

@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use super::crl::{Published, publish, published_json, summary};
+use super::crl::{Published, check_can_sign, publish, published_json, summary};
 use super::{Context, CertRef, find_authority, load_signing_ca, parse_cert_ref, print_json};
 use crate::engine::crl::Reason;
 use crate::engine::{self, format_time};
@@ -52,8 +52,23 @@ pub fn revoke_and_publish(
     let issuer = ledger
         .authority_by_id(target.issuer_id)?
         .ok_or_else(|| Error::Internal(format!("the issuer of {} is missing from the ledger", display_serial(target))))?;
-    let signing_ca = load_signing_ca(ctx, home, ledger, &issuer)?;
     let now = engine::now().unix_timestamp();
+    // Refuse before changing anything when no fresh CRL could follow the revocation.
+    check_can_sign(&issuer, now).map_err(|_| {
+        Error::usage(format!(
+            "{} was issued by {}, which is revoked or expired: every certificate it issued is already invalid and it can sign no new CRL",
+            display_serial(target),
+            issuer.name
+        ))
+    })?;
+    let signing_ca = load_signing_ca(ctx, home, ledger, &issuer)?;
+    if target.not_after <= now {
+        eprintln!(
+            "warning: {} expired {}; it is recorded as revoked, but CRLs only list certificates that have not expired",
+            display_serial(target),
+            format_time(target.not_after)
+        );
+    }
     ledger.write(|tx| {
         if !tx.revoke_certificate(target.id, now, reason.as_str())? {
             return Err(crate::ledger::LedgerError::Aborted(format!(
