@@ -116,6 +116,27 @@ pub fn write_atomic_new(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
     sync_dir(parent_dir(path)).map_err(|e| write_error(path, e))
 }
 
+/// Several files in one directory, each atomically (as `write_atomic`), with one directory
+/// fsync for all of them instead of one per file.
+pub fn write_atomic_all(files: &[(&Path, &[u8], u32)]) -> Result<()> {
+    let staged = files
+        .iter()
+        .map(|(path, bytes, mode)| staged_temp_file(path, bytes, *mode).map(|tmp| (*path, tmp)))
+        .collect::<Result<Vec<_>>>()?;
+    let mut dirs: Vec<&Path> = Vec::new();
+    for (path, tmp) in staged {
+        tmp.persist(path).map_err(|e| write_error(path, e.error))?;
+        let dir = parent_dir(path);
+        if !dirs.contains(&dir) {
+            dirs.push(dir);
+        }
+    }
+    for dir in dirs {
+        sync_dir(dir).map_err(|e| write_error(dir, e))?;
+    }
+    Ok(())
+}
+
 fn staged_temp_file(path: &Path, bytes: &[u8], mode: u32) -> Result<tempfile::NamedTempFile> {
     let mut tmp = tempfile::Builder::new()
         .prefix(".pkictl-")

@@ -459,13 +459,21 @@ fn write_files(files: &OutputFiles, signed: &Signed, key: Option<&KeyPair>, chai
     }
     let leaf_pem = certificate_pem(&signed.der);
     let chain_pem: String = chain.iter().map(|der| certificate_pem(der)).collect();
-    if let (Some(path), Some(key)) = (&files.key, key) {
-        let pem = key.to_pkcs8_pem().map_err(|source| Error::Key { what: path.display().to_string(), source })?;
-        home::write_atomic(path, pem.as_bytes(), KEY_MODE)?;
+    let fullchain_pem = format!("{leaf_pem}{chain_pem}");
+    let key_pem = match (&files.key, key) {
+        (Some(path), Some(key)) => {
+            Some(key.to_pkcs8_pem().map_err(|source| Error::Key { what: path.display().to_string(), source })?)
+        }
+        _ => None,
+    };
+    let mut writes: Vec<(&Path, &[u8], u32)> = Vec::new();
+    if let (Some(path), Some(pem)) = (&files.key, &key_pem) {
+        writes.push((path, pem.as_bytes(), KEY_MODE));
     }
-    home::write_atomic(&files.certificate, leaf_pem.as_bytes(), PUBLIC_MODE)?;
-    home::write_atomic(&files.chain, chain_pem.as_bytes(), PUBLIC_MODE)?;
-    home::write_atomic(&files.fullchain, format!("{leaf_pem}{chain_pem}").as_bytes(), PUBLIC_MODE)
+    writes.push((&files.certificate, leaf_pem.as_bytes(), PUBLIC_MODE));
+    writes.push((&files.chain, chain_pem.as_bytes(), PUBLIC_MODE));
+    writes.push((&files.fullchain, fullchain_pem.as_bytes(), PUBLIC_MODE));
+    home::write_atomic_all(&writes)
 }
 
 pub fn report(ctx: &Context, plan: &LeafPlan, issued: &IssuedLeaf) {
