@@ -6,12 +6,12 @@ use serde_json::json;
 
 use super::{Context, find_authority, load_signing_ca, print_json};
 use crate::duration::parse_duration;
-use crate::engine::crl::{CrlRequest, Reason, RevokedEntry, build_crl};
+use crate::engine::crl::{CrlRequest, EntrySource, Reason, RevokedEntry, build_crl};
 use crate::engine::serial::Serial;
-use crate::engine::{self, SigningCa, format_time};
+use crate::engine::{self, EngineError, SigningCa, format_time};
 use crate::error::{Error, Result};
 use crate::home::{self, Home, PUBLIC_MODE};
-use crate::ledger::{Authority, Ledger, NewCrl};
+use crate::ledger::{Authority, Ledger, LedgerError, NewCrl, Tx};
 
 pub struct CrlArgs<'a> {
     pub ca: Option<&'a str>,
@@ -111,38 +111,24 @@ pub fn publish(
     }
     let (number, entries, der) = ledger.write(|tx| {
         let number = tx.allocate_crl_number(authority.id)?;
-        let rows = tx.revoked_for_crl(authority.id, now.unix_timestamp())?;
-        let entries = rows
-            .iter()
-            .map(|r| {
-                let serial = Serial::from_ledger_hex(&r.serial).ok_or_else(|| {
-                    crate::ledger::LedgerError::Aborted(format!("the ledger holds a malformed serial \"{}\"", r.serial))
-                })?;
-                Ok(RevokedEntry {
-                    serial,
-                    revoked_at: r.revoked_at,
-                    reason: r.reason.parse().unwrap_or(Reason::Unspecified),
-                })
-            })
-            .collect::<Result<Vec<_>, crate::ledger::LedgerError>>()?;
-        let count = entries.len();
-        let request = CrlRequest { number: number as u64, this_update: now, next_update: next, entries };
-        let der = build_crl(request, ca).map_err(|e| crate::ledger::LedgerError::Aborted(e.to_string()))?;
+        let request = CrlRequest { number: number as u64, this_update: now, next_update: next };
+        let mut source = LedgerEntries { tx, issuer_id: authority.id, now: now.unix_timestamp() };
+        let crl = build_crl(&request, ca, &mut source).map_err(|e| LedgerError::Aborted(e.to_string()))?;
         tx.insert_crl(&NewCrl {
             issuer_id: authority.id,
             number,
             this_update: now.unix_timestamp(),
             next_update: next.unix_timestamp(),
-            entries: count as i64,
-            der: &der,
+            entries: crl.entries as i64,
+            der: &crl.der,
         })?;
         tx.record_event(
             now.unix_timestamp(),
             "crl.publish",
             &authority.name,
-            &json!({ "number": number, "entries": count, "next_update": format_time(next.unix_timestamp()) }),
+            &json!({ "number": number, "entries": crl.entries, "next_update": format_time(next.unix_timestamp()) }),
         )?;
-        Ok((number, count, der))
+        Ok((number, crl.entries as usize, crl.der))
     })?;
     let (pem_path, der_path) = write_latest_crl(home, ledger, authority)?;
     Ok(Published {
@@ -155,6 +141,28 @@ pub fn publish(
         der_path,
         warnings,
     })
+}
+
+/// The revoked certificates of one CA, read from the ledger inside the CRL's transaction.
+struct LedgerEntries<'a, 'b> {
+    tx: &'a Tx<'b>,
+    issuer_id: i64,
+    now: i64,
+}
+
+impl EntrySource for LedgerEntries<'_, '_> {
+    fn for_each(&mut self, emit: &mut dyn FnMut(&RevokedEntry) -> Result<(), EngineError>) -> Result<(), EngineError> {
+        self.tx.for_each_revoked(
+            self.issuer_id,
+            self.now,
+            |serial, revoked_at, reason| {
+                let serial = Serial::from_ledger_hex(serial)
+                    .ok_or_else(|| EngineError::Sign(format!("the ledger holds a malformed serial \"{serial}\"")))?;
+                emit(&RevokedEntry { serial, revoked_at, reason: reason.parse().unwrap_or(Reason::Unspecified) })
+            },
+            |e| EngineError::Sign(e.to_string()),
+        )
+    }
 }
 
 /// Writes the CA's newest CRL *from the ledger* into the home, under an exclusive lock: two

@@ -4,8 +4,14 @@
 use std::fmt;
 use std::str::FromStr;
 
-use rcgen::{CertificateRevocationListParams, KeyIdMethod, RevocationReason, RevokedCertParams, SerialNumber};
+use der::asn1::{BitString, GeneralizedTime, OctetString, Uint, UtcTime};
+use der::{Encode, Header, Length, Tag, TagNumber};
 use time::OffsetDateTime;
+use x509_cert::ext::Extension;
+use x509_cert::ext::pkix::crl::{CrlNumber, CrlReason};
+use der::oid::AssociatedOid;
+use x509_cert::ext::pkix::AuthorityKeyIdentifier;
+use x509_cert::time::Time;
 
 use super::serial::Serial;
 use super::{EngineError, SigningCa, sign_error};
@@ -52,17 +58,17 @@ impl Reason {
     }
 
     /// The reasonCode to put in a CRL entry; none for `unspecified`, as RFC 5280 advises.
-    fn crl_reason(self) -> Option<RevocationReason> {
+    fn crl_reason(self) -> Option<CrlReason> {
         Some(match self {
             Reason::Unspecified => return None,
-            Reason::KeyCompromise => RevocationReason::KeyCompromise,
-            Reason::CaCompromise => RevocationReason::CaCompromise,
-            Reason::AffiliationChanged => RevocationReason::AffiliationChanged,
-            Reason::Superseded => RevocationReason::Superseded,
-            Reason::CessationOfOperation => RevocationReason::CessationOfOperation,
-            Reason::CertificateHold => RevocationReason::CertificateHold,
-            Reason::PrivilegeWithdrawn => RevocationReason::PrivilegeWithdrawn,
-            Reason::AaCompromise => RevocationReason::AaCompromise,
+            Reason::KeyCompromise => CrlReason::KeyCompromise,
+            Reason::CaCompromise => CrlReason::CaCompromise,
+            Reason::AffiliationChanged => CrlReason::AffiliationChanged,
+            Reason::Superseded => CrlReason::Superseded,
+            Reason::CessationOfOperation => CrlReason::CessationOfOperation,
+            Reason::CertificateHold => CrlReason::CertificateHold,
+            Reason::PrivilegeWithdrawn => CrlReason::PrivilegeWithdrawn,
+            Reason::AaCompromise => CrlReason::AaCompromise,
         })
     }
 }
@@ -96,45 +102,158 @@ pub struct CrlRequest {
     pub number: u64,
     pub this_update: OffsetDateTime,
     pub next_update: OffsetDateTime,
-    /// In serial order.
-    pub entries: Vec<RevokedEntry>,
 }
 
-/// Signs a CRL for `ca`. A CRL whose nextUpdate is not after thisUpdate is never made.
-pub fn build_crl(request: CrlRequest, ca: &SigningCa) -> Result<Vec<u8>, EngineError> {
+/// Produces the entries of a CRL, in serial order, by calling `emit` for each. It is called
+/// twice (once to size the CRL, once to write it) and must yield the same entries both times,
+/// so that a CRL of a million entries is encoded into one buffer of its own size instead of
+/// being held as a list first.
+pub trait EntrySource {
+    fn for_each(&mut self, emit: &mut dyn FnMut(&RevokedEntry) -> Result<(), EngineError>) -> Result<(), EngineError>;
+}
+
+/// A signed CRL and the number of entries in it.
+pub struct SignedCrl {
+    pub der: Vec<u8>,
+    pub entries: u64,
+}
+
+/// Room left in front of the TBS for the outer SEQUENCE header (tag + up to 5 length octets).
+const OUTER_HEADER_ROOM: usize = 6;
+
+/// Signs a v2 CRL for `ca` (RFC 5280 §5): version, signature algorithm, the CA's subject as
+/// issuer (its exact bytes), thisUpdate, nextUpdate, the entries, and the AKI (the CA's SKI)
+/// and CRL number extensions. A CRL whose nextUpdate is not after thisUpdate is never made.
+pub fn build_crl(request: &CrlRequest, ca: &SigningCa, source: &mut dyn EntrySource) -> Result<SignedCrl, EngineError> {
     if request.next_update <= request.this_update {
         return Err(EngineError::BadRequest("a CRL's nextUpdate must be after its thisUpdate".into()));
     }
-    let revoked_certs = request
-        .entries
-        .into_iter()
-        .map(|e| {
-            Ok(RevokedCertParams {
-                serial_number: SerialNumber::from_slice(e.serial.as_bytes()),
-                revocation_time: OffsetDateTime::from_unix_timestamp(e.revoked_at)
-                    .map_err(|err| EngineError::BadRequest(err.to_string()))?,
-                reason_code: e.reason.crl_reason(),
-                invalidity_date: None,
-            })
-        })
-        .collect::<Result<Vec<_>, EngineError>>()?;
-    let params = CertificateRevocationListParams {
-        this_update: request.this_update,
-        next_update: request.next_update,
-        crl_number: SerialNumber::from_slice(&number_bytes(request.number)),
-        issuing_distribution_point: None,
-        revoked_certs,
-        key_identifier_method: KeyIdMethod::PreSpecified(ca.ski.clone()),
-    };
-    let crl = params.signed_by(&ca.issuer()).map_err(sign_error)?;
-    Ok(crl.der().to_vec())
+    let algorithm = signature_algorithm_der(ca.key.key_type())?;
+    let mut entry = Vec::with_capacity(64);
+    let (mut entries_len, mut count) = (0usize, 0u64);
+    source.for_each(&mut |e| {
+        encode_entry(e, &mut entry)?;
+        entries_len += entry.len();
+        count += 1;
+        Ok(())
+    })?;
+    let prefix = tbs_prefix(request, ca, &algorithm)?;
+    let revoked_header = if count > 0 { header(Tag::Sequence, entries_len)? } else { Vec::new() };
+    let extensions = crl_extensions(request.number, &ca.ski)?;
+    let tbs_content_len = prefix.len() + revoked_header.len() + entries_len + extensions.len();
+    let tbs_header = header(Tag::Sequence, tbs_content_len)?;
+    let tbs_len = tbs_header.len() + tbs_content_len;
+
+    let mut out = Vec::with_capacity(OUTER_HEADER_ROOM + tbs_len + algorithm.len() + 600);
+    out.resize(OUTER_HEADER_ROOM, 0);
+    out.extend_from_slice(&tbs_header);
+    out.extend_from_slice(&prefix);
+    out.extend_from_slice(&revoked_header);
+    let mut written = 0u64;
+    source.for_each(&mut |e| {
+        encode_entry(e, &mut entry)?;
+        out.extend_from_slice(&entry);
+        written += 1;
+        Ok(())
+    })?;
+    if written != count {
+        return Err(EngineError::Sign("the revoked certificates changed while the CRL was built".into()));
+    }
+    out.extend_from_slice(&extensions);
+    let signature = rcgen::SigningKey::sign(&ca.key, &out[OUTER_HEADER_ROOM..]).map_err(sign_error)?;
+    out.extend_from_slice(&algorithm);
+    let bit_string = BitString::from_bytes(&signature).and_then(|b| b.to_der()).map_err(der_error)?;
+    out.extend_from_slice(&bit_string);
+    let outer = header(Tag::Sequence, out.len() - OUTER_HEADER_ROOM)?;
+    let start = OUTER_HEADER_ROOM - outer.len();
+    out[start..OUTER_HEADER_ROOM].copy_from_slice(&outer);
+    out.drain(..start);
+    Ok(SignedCrl { der: out, entries: count })
 }
 
-/// Big-endian bytes of a positive number, without leading zeros.
-fn number_bytes(n: u64) -> Vec<u8> {
-    let bytes = n.to_be_bytes();
-    let start = bytes.iter().position(|b| *b != 0).unwrap_or(bytes.len() - 1);
-    bytes[start..].to_vec()
+/// version v2, signature, issuer, thisUpdate, nextUpdate.
+fn tbs_prefix(request: &CrlRequest, ca: &SigningCa, algorithm: &[u8]) -> Result<Vec<u8>, EngineError> {
+    let mut prefix = Vec::with_capacity(256);
+    prefix.extend_from_slice(&Uint::new(&[1]).and_then(|v| v.to_der()).map_err(der_error)?);
+    prefix.extend_from_slice(algorithm);
+    prefix.extend_from_slice(&ca.cert.subject_der);
+    prefix.extend_from_slice(&time_der(request.this_update.unix_timestamp())?);
+    prefix.extend_from_slice(&time_der(request.next_update.unix_timestamp())?);
+    Ok(prefix)
+}
+
+/// [0] EXPLICIT Extensions: authorityKeyIdentifier (the CA's own SKI) and cRLNumber.
+fn crl_extensions(number: u64, ski: &[u8]) -> Result<Vec<u8>, EngineError> {
+    let aki = AuthorityKeyIdentifier {
+        key_identifier: Some(OctetString::new(ski).map_err(der_error)?),
+        authority_cert_issuer: None,
+        authority_cert_serial_number: None,
+    };
+    let number = CrlNumber(Uint::new(&number.to_be_bytes()).map_err(der_error)?);
+    let extensions = vec![
+        Extension { extn_id: AuthorityKeyIdentifier::OID, critical: false, extn_value: octets(&aki)? },
+        Extension { extn_id: CrlNumber::OID, critical: false, extn_value: octets(&number)? },
+    ];
+    let sequence = extensions.to_der().map_err(der_error)?;
+    let mut explicit = header(Tag::ContextSpecific { constructed: true, number: TagNumber(0) }, sequence.len())?;
+    explicit.extend_from_slice(&sequence);
+    Ok(explicit)
+}
+
+/// SEQUENCE { userCertificate, revocationDate, crlEntryExtensions (reasonCode) }.
+fn encode_entry(e: &RevokedEntry, buf: &mut Vec<u8>) -> Result<(), EngineError> {
+    let serial = Uint::new(e.serial.as_bytes()).and_then(|s| s.to_der()).map_err(der_error)?;
+    let date = time_der(e.revoked_at)?;
+    let extensions = match e.reason.crl_reason() {
+        Some(reason) => {
+            let ext = Extension { extn_id: CrlReason::OID, critical: false, extn_value: octets(&reason)? };
+            vec![ext].to_der().map_err(der_error)?
+        }
+        None => Vec::new(),
+    };
+    buf.clear();
+    buf.extend_from_slice(&header(Tag::Sequence, serial.len() + date.len() + extensions.len())?);
+    buf.extend_from_slice(&serial);
+    buf.extend_from_slice(&date);
+    buf.extend_from_slice(&extensions);
+    Ok(())
+}
+
+/// UTCTime through 2049, GeneralizedTime from 2050 (RFC 5280 §5.1.2.4).
+fn time_der(unix: i64) -> Result<Vec<u8>, EngineError> {
+    let duration = std::time::Duration::from_secs(u64::try_from(unix).map_err(|_| EngineError::BadRequest("a time before 1970".into()))?);
+    let time = match UtcTime::from_unix_duration(duration) {
+        Ok(utc) => Time::UtcTime(utc),
+        Err(_) => Time::GeneralTime(GeneralizedTime::from_unix_duration(duration).map_err(der_error)?),
+    };
+    time.to_der().map_err(der_error)
+}
+
+fn header(tag: Tag, len: usize) -> Result<Vec<u8>, EngineError> {
+    let length = Length::try_from(len).map_err(der_error)?;
+    Header::new(tag, length).to_der().map_err(der_error)
+}
+
+fn octets(value: &impl Encode) -> Result<OctetString, EngineError> {
+    OctetString::new(value.to_der().map_err(der_error)?).map_err(der_error)
+}
+
+/// The AlgorithmIdentifier this CA key signs with (what rcgen writes in certificates).
+fn signature_algorithm_der(key_type: crate::keys::KeyType) -> Result<Vec<u8>, EngineError> {
+    let (oid, null_parameters) = match key_type {
+        crate::keys::KeyType::P256 => (crate::signature::ECDSA_SHA256, false),
+        crate::keys::KeyType::P384 => (crate::signature::ECDSA_SHA384, false),
+        _ => (crate::signature::RSA_SHA256, true),
+    };
+    let algorithm = spki::AlgorithmIdentifierOwned {
+        oid: oid.parse().map_err(|e: der::oid::Error| EngineError::Sign(e.to_string()))?,
+        parameters: null_parameters.then(der::asn1::Any::null),
+    };
+    algorithm.to_der().map_err(der_error)
+}
+
+fn der_error(e: der::Error) -> EngineError {
+    EngineError::Sign(format!("CRL encoding: {e}"))
 }
 
 #[cfg(test)]
@@ -153,9 +272,8 @@ mod tests {
     }
 
     #[test]
-    fn crl_numbers_encode_minimally() {
-        assert_eq!(number_bytes(1), vec![1]);
-        assert_eq!(number_bytes(256), vec![1, 0]);
-        assert_eq!(number_bytes(0), vec![0]);
+    fn times_switch_to_generalized_in_2050() {
+        assert_eq!(time_der(2_524_607_999).unwrap()[0], 0x17); // 2049-12-31T23:59:59Z: UTCTime
+        assert_eq!(time_der(2_524_608_000).unwrap()[0], 0x18); // 2050-01-01: GeneralizedTime
     }
 }

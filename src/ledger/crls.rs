@@ -2,15 +2,10 @@
 
 use rusqlite::{OptionalExtension, params};
 
-use super::{Ledger, LedgerResult, Tx};
+use super::{Ledger, LedgerError, LedgerResult, Tx};
 
-/// A revoked certificate as a CRL lists it.
-pub struct RevokedRow {
-    /// Ledger form (40 hex digits).
-    pub serial: String,
-    pub revoked_at: i64,
-    pub reason: String,
-}
+/// How many of each CA's newest CRLs keep their DER in the ledger.
+const KEEP_CRL_DER: i64 = 10;
 
 #[derive(Debug, Clone)]
 pub struct CrlRecord {
@@ -45,8 +40,15 @@ impl Tx<'_> {
             .map_err(|e| self.err(e))
     }
 
-    /// Revoked certificates of this issuer that have not yet expired at `now`, in serial order.
-    pub fn revoked_for_crl(&self, issuer_id: i64, now: i64) -> LedgerResult<Vec<RevokedRow>> {
+    /// Visits the revoked certificates of this issuer that have not yet expired at `now`, in
+    /// serial order, one row at a time (serial in ledger form, revocation time, reason).
+    pub fn for_each_revoked<E>(
+        &self,
+        issuer_id: i64,
+        now: i64,
+        mut visit: impl FnMut(&str, i64, &str) -> Result<(), E>,
+        ledger_error: impl Fn(LedgerError) -> E,
+    ) -> Result<(), E> {
         let mut stmt = self
             .tx
             .prepare_cached(
@@ -54,17 +56,16 @@ impl Tx<'_> {
                  WHERE issuer_id = ?1 AND status = 'revoked' AND not_after > ?2
                  ORDER BY serial",
             )
-            .map_err(|e| self.err(e))?;
-        let rows = stmt
-            .query_map(params![issuer_id, now], |r| {
-                Ok(RevokedRow {
-                    serial: r.get(0)?,
-                    revoked_at: r.get(1)?,
-                    reason: r.get::<_, Option<String>>(2)?.unwrap_or_else(|| "unspecified".into()),
-                })
-            })
-            .map_err(|e| self.err(e))?;
-        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(|e| self.err(e))
+            .map_err(|e| ledger_error(self.err(e)))?;
+        let mut rows = stmt.query(params![issuer_id, now]).map_err(|e| ledger_error(self.err(e)))?;
+        while let Some(row) = rows.next().map_err(|e| ledger_error(self.err(e)))? {
+            let read = |e: rusqlite::Error| ledger_error(self.err(e));
+            let serial = row.get_ref(0).and_then(|v| v.as_str().map_err(Into::into)).map_err(read)?;
+            let revoked_at: i64 = row.get(1).map_err(read)?;
+            let reason = row.get_ref(2).map_err(read)?.as_str_or_null().map_err(|e| read(e.into()))?.unwrap_or("unspecified");
+            visit(serial, revoked_at, reason)?;
+        }
+        Ok(())
     }
 
     pub fn insert_crl(&self, crl: &NewCrl<'_>) -> LedgerResult<()> {
@@ -73,6 +74,14 @@ impl Tx<'_> {
                 "INSERT INTO crls (issuer_id, number, this_update, next_update, entries, der)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 params![crl.issuer_id, crl.number, crl.this_update, crl.next_update, crl.entries, crl.der],
+            )
+            .map_err(|e| self.err(e))?;
+        // Keep the DER of the newest CRLs only: a large CRL is tens of megabytes, and only the
+        // latest is ever served; the metadata of every CRL stays.
+        self.tx
+            .execute(
+                "UPDATE crls SET der = x'' WHERE issuer_id = ?1 AND number <= ?2 AND length(der) > 0",
+                params![crl.issuer_id, crl.number - KEEP_CRL_DER],
             )
             .map_err(|e| self.err(e))?;
         Ok(())

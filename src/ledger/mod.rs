@@ -16,7 +16,7 @@ use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 
 pub use authorities::{Authority, NewAuthority};
 pub use certificates::{CertFilter, CertSelector, CertificateRecord, NewCertificate, StatusFilter};
-pub use crls::{CrlRecord, NewCrl, RevokedRow};
+pub use crls::{CrlRecord, NewCrl};
 
 /// Embedded migrations: (version, SQL). Append only; never edit a released one.
 const MIGRATIONS: &[(u32, &str)] = &[(1, include_str!("../../migrations/0001_init.sql"))];
