@@ -281,7 +281,8 @@ pub enum IssueCommand {
     #[command(after_help = "Examples:\n  \
         pkictl issue client alice@example.com\n  \
         pkictl issue client billing --uri spiffe://acme.internal/ns/prod/sa/billing\n  \
-        pkictl issue client device-42.fleet.example.com --key-type p384 --validity 30d")]
+        pkictl issue client device-42.fleet.example.com --key-type p384 --validity 30d\n  \
+        pkictl issue client --batch devices.txt --out ./devices --json > issued.jsonl")]
     Client(ClientArgs),
 
     /// serverAuth + clientAuth certificate for service-to-service mTLS.
@@ -307,8 +308,13 @@ pub struct IssueOptions {
     pub key_type: Option<KeyType>,
 
     /// Certify the key of this PKCS#10 request (PEM or DER) instead of generating one.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with = "batch")]
     pub csr: Option<PathBuf>,
+
+    /// Issue one certificate per line of FILE (- for stdin): `NAME` or `NAME,SAN,SAN…`.
+    /// With --json, one JSON object per certificate (JSON lines).
+    #[arg(long, value_name = "FILE")]
+    pub batch: Option<PathBuf>,
 
     /// Directory for NAME.crt, NAME.key, NAME.chain.pem and NAME.fullchain.pem.
     #[arg(long, default_value = ".", value_name = "DIR")]
@@ -322,12 +328,13 @@ pub struct IssueOptions {
 #[derive(Debug, Args)]
 pub struct ServerArgs {
     /// Common name; also a DNS (or IP) SAN when it is a host name (or an IP address).
-    pub name: String,
+    #[arg(required_unless_present = "batch")]
+    pub name: Option<String>,
     /// Additional DNS name (repeatable); a wildcard only as the whole left-most label.
-    #[arg(long, value_name = "D")]
+    #[arg(long, value_name = "D", conflicts_with = "batch")]
     pub dns: Vec<String>,
     /// IP address SAN, v4 or v6 (repeatable).
-    #[arg(long, value_name = "IP")]
+    #[arg(long, value_name = "IP", conflicts_with = "batch")]
     pub ip: Vec<String>,
     #[command(flatten)]
     pub options: IssueOptions,
@@ -336,15 +343,16 @@ pub struct ServerArgs {
 #[derive(Debug, Args)]
 pub struct ClientArgs {
     /// Common name; also a SAN when it is a host name, an email address or a URI.
-    pub name: String,
+    #[arg(required_unless_present = "batch")]
+    pub name: Option<String>,
     /// Email (rfc822Name) SAN (repeatable).
-    #[arg(long, value_name = "E")]
+    #[arg(long, value_name = "E", conflicts_with = "batch")]
     pub email: Vec<String>,
     /// URI SAN, e.g. a SPIFFE ID (repeatable).
-    #[arg(long, value_name = "U")]
+    #[arg(long, value_name = "U", conflicts_with = "batch")]
     pub uri: Vec<String>,
     /// DNS name SAN (repeatable).
-    #[arg(long, value_name = "D")]
+    #[arg(long, value_name = "D", conflicts_with = "batch")]
     pub dns: Vec<String>,
     #[command(flatten)]
     pub options: IssueOptions,
@@ -353,15 +361,16 @@ pub struct ClientArgs {
 #[derive(Debug, Args)]
 pub struct PeerArgs {
     /// Common name; also a DNS (or IP) SAN when it is a host name (or an IP address).
-    pub name: String,
+    #[arg(required_unless_present = "batch")]
+    pub name: Option<String>,
     /// Additional DNS name (repeatable).
-    #[arg(long, value_name = "D")]
+    #[arg(long, value_name = "D", conflicts_with = "batch")]
     pub dns: Vec<String>,
     /// IP address SAN (repeatable).
-    #[arg(long, value_name = "IP")]
+    #[arg(long, value_name = "IP", conflicts_with = "batch")]
     pub ip: Vec<String>,
     /// URI SAN, e.g. a SPIFFE ID (repeatable).
-    #[arg(long, value_name = "U")]
+    #[arg(long, value_name = "U", conflicts_with = "batch")]
     pub uri: Vec<String>,
     #[command(flatten)]
     pub options: IssueOptions,

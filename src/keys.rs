@@ -206,11 +206,10 @@ impl KeyPair {
 
     fn pkcs8_der(&self) -> Result<pkcs8::SecretDocument, KeyError> {
         match &self.signer {
-            Signer::P256(k) => k.to_pkcs8_der(),
-            Signer::P384(k) => k.to_pkcs8_der(),
-            Signer::Rsa(k) => k.as_ref().as_ref().to_pkcs8_der(),
+            Signer::P256(k) => ec_pkcs8_der(&k.to_bytes(), oids::SECP256R1, &self.public_key_bits),
+            Signer::P384(k) => ec_pkcs8_der(&k.to_bytes(), oids::SECP384R1, &self.public_key_bits),
+            Signer::Rsa(k) => k.as_ref().as_ref().to_pkcs8_der().map_err(|e| KeyError::Encode(e.to_string())),
         }
-        .map_err(|e| KeyError::Encode(e.to_string()))
     }
 
     /// Reads a PKCS#8 PEM key, decrypting it when it is encrypted.
@@ -393,6 +392,22 @@ impl rcgen::PublicKeyData for PublicKey {
     fn algorithm(&self) -> &'static rcgen::SignatureAlgorithm {
         signature_algorithm(self.key_type)
     }
+}
+
+/// PKCS#8 (RFC 5958) around an RFC 5915 ECPrivateKey, with the public key we already hold: the
+/// curve crates' own encoder recomputes it, a scalar multiplication per key written.
+fn ec_pkcs8_der(scalar: &[u8], curve: &str, public_key_bits: &[u8]) -> Result<pkcs8::SecretDocument, KeyError> {
+    use pkcs8::der::Encode;
+    let encode = |e: pkcs8::der::Error| KeyError::Encode(e.to_string());
+    let curve: spki::ObjectIdentifier = curve.parse().map_err(|e: pkcs8::der::oid::Error| KeyError::Encode(e.to_string()))?;
+    let ec_key = sec1::EcPrivateKey { private_key: scalar, parameters: None, public_key: Some(public_key_bits) };
+    let ec_der = Zeroizing::new(ec_key.to_der().map_err(encode)?);
+    let algorithm = spki::AlgorithmIdentifierRef {
+        oid: oids::EC_PUBLIC_KEY.parse().map_err(|e: pkcs8::der::oid::Error| KeyError::Encode(e.to_string()))?,
+        parameters: Some(pkcs8::der::asn1::AnyRef::from(&curve)),
+    };
+    let info = PrivateKeyInfoRef::new(algorithm, pkcs8::der::asn1::OctetStringRef::new(&ec_der).map_err(encode)?);
+    pkcs8::SecretDocument::try_from(&info).map_err(|e| KeyError::Encode(e.to_string()))
 }
 
 /// RFC 7093 method 1 key identifier of a subjectPublicKey BIT STRING's contents.

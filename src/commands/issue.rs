@@ -15,12 +15,15 @@ use crate::engine::{self, Signed, format_time};
 use crate::error::{Error, Result};
 use crate::home::{self, Home, KEY_MODE, PUBLIC_MODE};
 use crate::keys::{KeyPair, KeyType, PublicKey};
-use crate::ledger::{Authority, Ledger, LedgerError, NewCertificate};
+use crate::ledger::{Authority, Ledger, LedgerError, NewCertificate, Tx};
 use crate::names::{self, MAX_SANS, San};
 use crate::x509::certificate_pem;
+use zeroize::Zeroizing;
 
 /// X.520 upper bound for a commonName.
 const MAX_CN_LEN: usize = 64;
+/// Beyond this many files, one syncfs beats an fsync per file.
+const MANY_FILES: usize = 16;
 /// A serial collision is astronomically rare; retrying a few times makes it harmless.
 const SERIAL_ATTEMPTS: usize = 3;
 
@@ -80,6 +83,14 @@ pub struct LeafPlan {
 }
 
 pub fn run(ctx: &Context, command: &IssueCommand) -> Result<i32> {
+    let (profile, options) = match command {
+        IssueCommand::Server(a) => (Profile::Server, &a.options),
+        IssueCommand::Client(a) => (Profile::Client, &a.options),
+        IssueCommand::Peer(a) => (Profile::Peer, &a.options),
+    };
+    if let Some(source) = &options.batch {
+        return super::batch::run(ctx, profile, source, options);
+    }
     let plan = match command {
         IssueCommand::Server(ServerArgs { name, dns, ip, options }) => {
             let flags = NameFlags { dns, ip, ..Default::default() };
@@ -97,7 +108,8 @@ pub fn run(ctx: &Context, command: &IssueCommand) -> Result<i32> {
     issue(ctx, plan)
 }
 
-fn plan_from_issue(profile: Profile, name: &str, flags: &NameFlags<'_>, options: &IssueOptions) -> Result<LeafPlan> {
+fn plan_from_issue(profile: Profile, name: &Option<String>, flags: &NameFlags<'_>, options: &IssueOptions) -> Result<LeafPlan> {
+    let name = name.as_deref().ok_or_else(|| Error::usage("a NAME is required (or --batch FILE)"))?;
     if options.csr.is_some() && options.key_type.is_some() {
         return Err(Error::usage("--key-type makes a new key; with --csr the CSR's key is certified, so leave --key-type out"));
     }
@@ -174,7 +186,7 @@ pub fn plan(
     })
 }
 
-fn validate_common_name(name: &str) -> Result<String> {
+pub(super) fn validate_common_name(name: &str) -> Result<String> {
     if name.trim().is_empty() {
         return Err(Error::usage("NAME must not be empty"));
     }
@@ -214,7 +226,7 @@ fn sans_from_csr(c: &VerifiedCsr, profile: Profile, warnings: &mut Vec<String>) 
     Ok(sans)
 }
 
-fn allowed_in(profile: Profile, san: &San) -> bool {
+pub(super) fn allowed_in(profile: Profile, san: &San) -> bool {
     match profile {
         Profile::Server => san.is_dns_or_ip(),
         Profile::Peer => !matches!(san, San::Email(_)),
@@ -222,7 +234,7 @@ fn allowed_in(profile: Profile, san: &San) -> bool {
     }
 }
 
-fn check_sans(profile: Profile, name: &str, sans: &[San]) -> Result<()> {
+pub(super) fn check_sans(profile: Profile, name: &str, sans: &[San]) -> Result<()> {
     if sans.len() > MAX_SANS {
         return Err(Error::usage(format!("{} subjectAltNames requested; the limit is {MAX_SANS}", sans.len())));
     }
@@ -242,17 +254,17 @@ fn check_sans(profile: Profile, name: &str, sans: &[San]) -> Result<()> {
 
 /// The four files one issuance writes.
 pub struct OutputFiles {
-    dir: PathBuf,
+    pub(super) dir: PathBuf,
     certificate: PathBuf,
     key: Option<PathBuf>,
     /// NAME.key when the key is not ours to write: an old one there would not match.
-    stale_key: Option<PathBuf>,
+    pub(super) stale_key: Option<PathBuf>,
     chain: PathBuf,
     fullchain: PathBuf,
 }
 
 impl OutputFiles {
-    fn new(out: &Path, common_name: &str, with_key: bool) -> OutputFiles {
+    pub(super) fn new(out: &Path, common_name: &str, with_key: bool) -> OutputFiles {
         let stem = file_stem(common_name);
         let key = out.join(format!("{stem}.key"));
         OutputFiles {
@@ -263,6 +275,22 @@ impl OutputFiles {
             chain: out.join(format!("{stem}.chain.pem")),
             fullchain: out.join(format!("{stem}.fullchain.pem")),
         }
+    }
+
+    /// The bytes of each file: key (when generated), leaf, chain, leaf + chain.
+    pub(super) fn contents(&self, signed: &Signed, key: Option<&KeyPair>, chain: &[Vec<u8>]) -> Result<Vec<PendingFile>> {
+        let leaf_pem = certificate_pem(&signed.der);
+        let chain_pem: String = chain.iter().map(|der| certificate_pem(der)).collect();
+        let mut pending = Vec::with_capacity(4);
+        if let (Some(path), Some(key)) = (&self.key, key) {
+            let pem = key.to_pkcs8_pem().map_err(|source| Error::Key { what: path.display().to_string(), source })?;
+            pending.push((path.clone(), Zeroizing::new(pem.as_bytes().to_vec()), KEY_MODE));
+        }
+        let fullchain = format!("{leaf_pem}{chain_pem}").into_bytes();
+        pending.push((self.certificate.clone(), Zeroizing::new(leaf_pem.into_bytes()), PUBLIC_MODE));
+        pending.push((self.chain.clone(), Zeroizing::new(chain_pem.into_bytes()), PUBLIC_MODE));
+        pending.push((self.fullchain.clone(), Zeroizing::new(fullchain), PUBLIC_MODE));
+        Ok(pending)
     }
 
     pub fn to_json(&self) -> serde_json::Value {
@@ -282,7 +310,7 @@ impl OutputFiles {
     }
 
     /// Refuses up front, before anything is signed or recorded, to clobber files.
-    fn check_free(&self, force: bool) -> Result<()> {
+    pub(super) fn check_free(&self, force: bool) -> Result<()> {
         if force {
             return Ok(());
         }
@@ -354,6 +382,7 @@ pub fn issue_leaf(ctx: &Context, home: &Home, ledger: &mut Ledger, plan: &LeafPl
         public_key: &public_key,
         validity: plan.validity,
         now,
+        verify_signature: true,
     };
     let signed = sign_and_record(ledger, &request, &signing_ca, &authority, key_source, plan.renewed_from)?;
     let chain = chain_der(ledger, &authority)?;
@@ -362,7 +391,7 @@ pub fn issue_leaf(ctx: &Context, home: &Home, ledger: &mut Ledger, plan: &LeafPl
 }
 
 /// A revoked or expired CA signs nothing.
-fn check_can_issue(authority: &Authority, now: i64) -> Result<()> {
+pub(super) fn check_can_issue(authority: &Authority, now: i64) -> Result<()> {
     if authority.status == "revoked" {
         return Err(Error::usage(format!("CA {} is revoked and cannot issue certificates", authority.name)));
     }
@@ -388,7 +417,8 @@ fn sign_and_record(
 ) -> Result<Signed> {
     for _ in 0..SERIAL_ATTEMPTS {
         let signed = build_leaf(request, signing_ca)?;
-        match record(ledger, &signed, request, authority, key_source, renewed_from) {
+        let now = engine::now().unix_timestamp();
+        match ledger.write(|tx| record_leaf(tx, &signed, request, authority, key_source, renewed_from, now)) {
             Ok(()) => return Ok(signed),
             Err(LedgerError::DuplicateSerial { .. }) => continue,
             Err(e) => return Err(e.into()),
@@ -397,19 +427,20 @@ fn sign_and_record(
     Err(Error::Internal("could not draw a unique serial number".into()))
 }
 
-fn record(
-    ledger: &mut Ledger,
+/// Records one leaf and its audit event in the caller's transaction.
+pub fn record_leaf(
+    tx: &Tx<'_>,
     signed: &Signed,
     request: &LeafRequest<'_>,
     authority: &Authority,
     key_source: &str,
     renewed_from: Option<i64>,
+    now: i64,
 ) -> std::result::Result<(), LedgerError> {
     let info = &signed.info;
     let sans: Vec<String> = request.sans.iter().map(San::to_string).collect();
     let serial = info.serial.ledger_hex();
-    let now = engine::now().unix_timestamp();
-    ledger.write(|tx| {
+    {
         tx.insert_certificate(&NewCertificate {
             issuer_id: authority.id,
             serial: &serial,
@@ -442,38 +473,36 @@ fn record(
                 "fingerprint_sha256": info.fingerprint_sha256,
             }),
         )
-    })
+    }
 }
 
 /// Creates --out only now, so that a refused request leaves no trace; with --force, an old
 /// NAME.key that does not belong to the new certificate is removed.
-fn write_files(files: &OutputFiles, signed: &Signed, key: Option<&KeyPair>, chain: &[Vec<u8>]) -> Result<()> {
-    home::create_private_dir(&files.dir)?;
-    if let Some(stale) = &files.stale_key {
-        match std::fs::remove_file(stale) {
+pub(super) fn write_files(files: &OutputFiles, signed: &Signed, key: Option<&KeyPair>, chain: &[Vec<u8>]) -> Result<()> {
+    let pending = files.contents(signed, key, chain)?;
+    write_pending(&files.dir, &pending, files.stale_key.iter())
+}
+
+/// A file to write: path, bytes (zeroized: one of them may be a private key), mode.
+pub(super) type PendingFile = (PathBuf, Zeroizing<Vec<u8>>, u32);
+
+/// Writes many files into `dir` atomically with one directory fsync, after removing stale keys.
+pub(super) fn write_pending<'a>(dir: &Path, pending: &[PendingFile], stale: impl Iterator<Item = &'a PathBuf>) -> Result<()> {
+    home::create_private_dir(dir)?;
+    for path in stale {
+        match std::fs::remove_file(path) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                return Err(Error::Write { path: stale.clone(), source: e });
+                return Err(Error::Write { path: path.clone(), source: e });
             }
             _ => {}
         }
     }
-    let leaf_pem = certificate_pem(&signed.der);
-    let chain_pem: String = chain.iter().map(|der| certificate_pem(der)).collect();
-    let fullchain_pem = format!("{leaf_pem}{chain_pem}");
-    let key_pem = match (&files.key, key) {
-        (Some(path), Some(key)) => {
-            Some(key.to_pkcs8_pem().map_err(|source| Error::Key { what: path.display().to_string(), source })?)
-        }
-        _ => None,
-    };
-    let mut writes: Vec<(&Path, &[u8], u32)> = Vec::new();
-    if let (Some(path), Some(pem)) = (&files.key, &key_pem) {
-        writes.push((path, pem.as_bytes(), KEY_MODE));
+    let writes: Vec<(&Path, &[u8], u32)> = pending.iter().map(|(p, b, m)| (p.as_path(), b.as_slice(), *m)).collect();
+    if writes.len() > MANY_FILES {
+        home::write_atomic_many(&writes)
+    } else {
+        home::write_atomic_all(&writes)
     }
-    writes.push((&files.certificate, leaf_pem.as_bytes(), PUBLIC_MODE));
-    writes.push((&files.chain, chain_pem.as_bytes(), PUBLIC_MODE));
-    writes.push((&files.fullchain, fullchain_pem.as_bytes(), PUBLIC_MODE));
-    home::write_atomic_all(&writes)
 }
 
 pub fn report(ctx: &Context, plan: &LeafPlan, issued: &IssuedLeaf) {

@@ -2,6 +2,7 @@
 
 mod add_intermediate;
 mod authority;
+mod batch;
 mod ca;
 mod completions;
 mod crl;

@@ -59,6 +59,7 @@ pub fn build_root(req: &CaRequest<'_>) -> Result<Signed, EngineError> {
             sans: vec![],
             path_len: req.path_len,
             issuer: None,
+            verify_signature: true,
         },
     )?;
     Ok(Signed { der, info })
@@ -84,6 +85,7 @@ pub fn build_intermediate(req: &CaRequest<'_>, issuer: &SigningCa) -> Result<Sig
             sans: vec![],
             path_len: req.path_len,
             issuer: Some(issuer),
+            verify_signature: true,
         },
     )?;
     Ok(Signed { der, info })
