@@ -59,12 +59,22 @@ pub enum Command {
     /// Revoke a certificate (RFC 5280 reason), then refresh its issuer's CRL.
     #[command(after_help = "Examples:\n  \
         pkictl revoke 4f:1a:09:... --reason key-compromise\n  \
-        pkictl revoke 3c0e9a5b77d14e2f --reason superseded --ca \"Acme Issuing CA\"\n\n\
+        pkictl revoke 3c0e9a5b77d14e2f --reason superseded --ca \"Acme Issuing CA\"\n  \
+        pkictl revoke --from-file compromised.txt --reason key-compromise\n\n\
         Reasons: unspecified, key-compromise, ca-compromise, affiliation-changed, superseded,\n\
         cessation-of-operation, certificate-hold, privilege-withdrawn, aa-compromise.")]
     Revoke {
         /// Serial number in hex (colons and case do not matter) or a SHA-256 fingerprint.
-        serial: String,
+        #[arg(required_unless_present = "from_file", conflicts_with = "from_file")]
+        serial: Option<String>,
+        /// Revoke every serial (or fingerprint) in FILE, one per line (- for stdin), in one
+        /// transaction, then publish each affected CA's CRL once.
+        #[arg(long, value_name = "FILE")]
+        from_file: Option<PathBuf>,
+        /// With --from-file: skip unknown and already revoked serials (listed as warnings)
+        /// instead of revoking nothing.
+        #[arg(long, requires = "from_file")]
+        skip_unknown: bool,
         /// Why: an RFC 5280 reason in kebab case.
         #[arg(long, value_name = "R")]
         reason: String,

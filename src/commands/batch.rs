@@ -3,7 +3,7 @@
 //! unlocked once; keys are made and signed on every core; the ledger commits in chunks, each
 //! chunk before its files are written.
 
-use std::io::{IsTerminal, Read};
+use std::io::IsTerminal;
 use std::path::Path;
 use std::time::Instant;
 
@@ -12,7 +12,7 @@ use serde_json::json;
 use super::issue::{
     OutputFiles, PendingFile, allowed_in, check_can_issue, check_sans, record_leaf, validate_common_name, write_pending,
 };
-use super::{Context, chain_der, find_authority, load_signing_ca};
+use super::{Context, chain_der, find_authority, list_lines, load_signing_ca, read_text_input};
 use crate::cli::IssueOptions;
 use crate::duration::parse_duration;
 use crate::engine::leaf::{LeafRequest, build_leaf};
@@ -25,8 +25,6 @@ use crate::names::{self, San};
 
 /// Certificates per ledger transaction (and per directory fsync).
 const CHUNK: usize = 512;
-/// A batch larger than this is a mistake or an attack on the disk.
-const MAX_INPUT_BYTES: usize = 256 * 1024 * 1024;
 
 /// One validated line.
 struct Item {
@@ -41,7 +39,7 @@ struct Made {
 }
 
 pub fn run(ctx: &Context, profile: Profile, source: &Path, options: &IssueOptions) -> Result<i32> {
-    let text = read_input(source)?;
+    let text = read_text_input(source)?;
     let items = parse_lines(&text, profile)?;
     if items.is_empty() {
         return Err(Error::usage(format!("{} holds no names", display_source(source))));
@@ -100,25 +98,6 @@ pub fn run(ctx: &Context, profile: Profile, source: &Path, options: &IssueOption
     Ok(0)
 }
 
-fn read_input(source: &Path) -> Result<String> {
-    let bytes = if source == Path::new("-") {
-        let mut buf = Vec::new();
-        std::io::stdin()
-            .take(MAX_INPUT_BYTES as u64 + 1)
-            .read_to_end(&mut buf)
-            .map_err(|e| Error::Read { path: "<stdin>".into(), source: e })?;
-        buf
-    } else {
-        crate::home::read_user_file(source)?
-    };
-    if bytes.len() > MAX_INPUT_BYTES {
-        return Err(Error::usage(format!("{} is larger than 256 MiB", display_source(source))));
-    }
-    String::from_utf8(bytes).map_err(|e| {
-        Error::usage(format!("{} is not UTF-8 text (byte {})", display_source(source), e.utf8_error().valid_up_to()))
-    })
-}
-
 fn display_source(source: &Path) -> String {
     if source == Path::new("-") { "standard input".into() } else { source.display().to_string() }
 }
@@ -127,12 +106,7 @@ fn display_source(source: &Path) -> String {
 fn parse_lines(text: &str, profile: Profile) -> Result<Vec<Item>> {
     let mut items = Vec::new();
     let mut seen = std::collections::HashMap::new();
-    for (index, raw) in text.lines().enumerate() {
-        let number = index + 1;
-        let line = raw.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
+    for (number, line) in list_lines(text) {
         let item = parse_line(line, profile).map_err(|e| Error::usage(format!("line {number}: {}", message(e))))?;
         let key = item.common_name.to_ascii_lowercase();
         if let Some(first) = seen.insert(key, number) {

@@ -76,7 +76,11 @@ pub fn run(cli: Cli) -> Result<i32> {
         }
         Command::Issue(command) => issue::run(&ctx, &command),
         Command::Sign(args) => sign::run(&ctx, &args),
-        Command::Revoke { serial, reason, ca } => revoke::run(&ctx, &serial, &reason, ca.as_deref()),
+        Command::Revoke { serial, from_file, skip_unknown, reason, ca } => match (serial, from_file) {
+            (Some(serial), None) => revoke::run(&ctx, &serial, &reason, ca.as_deref()),
+            (None, Some(file)) => revoke::run_many(&ctx, &file, &reason, ca.as_deref(), skip_unknown),
+            _ => Err(Error::usage("give either a SERIAL or --from-file FILE")),
+        },
         Command::Crl { ca, out, der, next_update } => crl::run(
             &ctx,
             &crl::CrlArgs { ca: ca.as_deref(), out: out.as_ref(), der, next_update: next_update.as_deref() },
@@ -261,3 +265,34 @@ fn chain_der(ledger: &Ledger, issuing: &Authority) -> Result<Vec<Vec<u8>>> {
     Ok(chain)
 }
 
+
+/// Reads a list given as FILE or `-` (stdin), as UTF-8 text of at most 256 MiB.
+fn read_text_input(source: &std::path::Path) -> Result<String> {
+    use std::io::Read;
+    const MAX_INPUT_BYTES: u64 = 256 * 1024 * 1024;
+    let name = || if source == std::path::Path::new("-") { "standard input".to_string() } else { source.display().to_string() };
+    let bytes = if source == std::path::Path::new("-") {
+        let mut buf = Vec::new();
+        std::io::stdin()
+            .take(MAX_INPUT_BYTES + 1)
+            .read_to_end(&mut buf)
+            .map_err(|e| Error::Read { path: "<stdin>".into(), source: e })?;
+        buf
+    } else {
+        crate::home::read_user_file(source)?
+    };
+    if bytes.len() as u64 > MAX_INPUT_BYTES {
+        return Err(Error::usage(format!("{} is larger than 256 MiB", name())));
+    }
+    String::from_utf8(bytes)
+        .map_err(|e| Error::usage(format!("{} is not UTF-8 text (byte {})", name(), e.utf8_error().valid_up_to())))
+}
+
+/// The lines of a list that carry something: trimmed, without blanks and `#` comments, with
+/// their 1-based line numbers.
+fn list_lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
+    text.lines()
+        .enumerate()
+        .map(|(i, l)| (i + 1, l.trim()))
+        .filter(|(_, l)| !l.is_empty() && !l.starts_with('#'))
+}

@@ -3,12 +3,15 @@
 use serde_json::json;
 
 use super::crl::{Published, check_can_sign, publish, published_json, summary};
-use super::{Context, CertRef, find_authority, load_signing_ca, parse_cert_ref, print_json};
+use super::{CertRef, Context, find_authority, list_lines, load_signing_ca, parse_cert_ref, print_json, read_text_input};
 use crate::engine::crl::Reason;
 use crate::engine::{self, format_time};
 use crate::error::{Error, Result};
 use crate::home::Home;
-use crate::ledger::{Authority, CertSelector, CertificateRecord, Ledger};
+use std::path::Path;
+
+use crate::engine::SigningCa;
+use crate::ledger::{Authority, CertSelector, CertificateRecord, Ledger, LedgerError};
 
 pub fn run(ctx: &Context, serial: &str, reason: &str, ca: Option<&str>) -> Result<i32> {
     let reason: Reason = reason.parse().map_err(Error::Usage)?;
@@ -30,6 +33,124 @@ pub fn run(ctx: &Context, serial: &str, reason: &str, ca: Option<&str>) -> Resul
         println!("{}", summary(&revoked.issuer, &revoked.crl));
     }
     Ok(0)
+}
+
+/// `revoke --from-file`: every listed certificate in one transaction (all or nothing unless
+/// `--skip-unknown`), then one CRL per CA concerned.
+pub fn run_many(ctx: &Context, source: &Path, reason: &str, ca: Option<&str>, skip_unknown: bool) -> Result<i32> {
+    let reason: Reason = reason.parse().map_err(Error::Usage)?;
+    let text = read_text_input(source)?;
+    let (home, mut ledger) = ctx.open()?;
+    let issuer_filter = ca.map(|name| find_authority(&ledger, Some(name))).transpose()?;
+    let (targets, problems) = resolve_all(&ledger, &text, issuer_filter.as_ref().map(|a| a.id));
+    if targets.is_empty() && problems.is_empty() {
+        return Err(Error::usage(format!("{} lists no serial", source.display())));
+    }
+    if !problems.is_empty() && !skip_unknown {
+        return Err(Error::usage(format!(
+            "nothing was revoked: {} of the listed certificates cannot be revoked ({}); fix the list or pass --skip-unknown",
+            problems.len(),
+            summarize(&problems)
+        )));
+    }
+    for problem in &problems {
+        eprintln!("warning: skipped {problem}");
+    }
+    let mut issuers: Vec<Authority> = Vec::new();
+    for target in &targets {
+        if issuers.iter().all(|a| a.id != target.issuer_id) {
+            let issuer = ledger
+                .authority_by_id(target.issuer_id)?
+                .ok_or_else(|| Error::Internal("an issuer is missing from the ledger".into()))?;
+            issuers.push(issuer);
+        }
+    }
+    let now = engine::now().unix_timestamp();
+    for issuer in &issuers {
+        check_can_sign(issuer, now).map_err(|_| {
+            Error::usage(format!(
+                "nothing was revoked: CA {} is revoked or expired, so no fresh CRL could follow; leave its certificates out",
+                issuer.name
+            ))
+        })?;
+    }
+    let signing: Vec<SigningCa> =
+        issuers.iter().map(|issuer| load_signing_ca(ctx, &home, &ledger, issuer)).collect::<Result<_>>()?;
+    ledger.write(|tx| {
+        for target in &targets {
+            if !tx.revoke_certificate(target.id, now, reason.as_str())? {
+                return Err(LedgerError::Aborted(format!(
+                    "nothing was revoked: certificate {} was revoked by another process just now",
+                    display_serial(target)
+                )));
+            }
+            tx.record_event(
+                now,
+                "certificate.revoke",
+                &display_serial(target),
+                &json!({ "ca": target.issuer_name, "subject": target.subject, "reason": reason.as_str(), "batch": true }),
+            )?;
+        }
+        Ok(())
+    })?;
+    let mut crls = Vec::new();
+    for (issuer, signing_ca) in issuers.iter().zip(&signing) {
+        let crl = publish(&home, &mut ledger, issuer, signing_ca, None)?;
+        for warning in &crl.warnings {
+            eprintln!("warning: {warning}");
+        }
+        crls.push((issuer, crl));
+    }
+    if ctx.json {
+        print_json(&json!({
+            "revoked": targets.len(),
+            "reason": reason.as_str(),
+            "revoked_at": format_time(now),
+            "skipped": problems,
+            "crls": crls.iter().map(|(issuer, crl)| published_json(issuer, crl, None)).collect::<Vec<_>>(),
+        }));
+    } else {
+        println!("Revoked {} certificates as {reason}", targets.len());
+        for (issuer, crl) in &crls {
+            println!("{}", summary(issuer, crl));
+        }
+    }
+    Ok(0)
+}
+
+/// Each listed certificate, or why it cannot be revoked ("line 7: …"); duplicates count once.
+fn resolve_all(ledger: &Ledger, text: &str, issuer_id: Option<i64>) -> (Vec<CertificateRecord>, Vec<String>) {
+    let mut targets: Vec<CertificateRecord> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    let mut problems = Vec::new();
+    for (number, line) in list_lines(text) {
+        match find_target(ledger, line, issuer_id).and_then(|t| check_revocable(&t).map(|()| t)) {
+            Ok(target) => {
+                if seen.insert(target.id) {
+                    targets.push(target);
+                }
+            }
+            Err(e) => problems.push(format!("line {number} ({line}): {}", usage_message(e))),
+        }
+    }
+    (targets, problems)
+}
+
+fn usage_message(e: Error) -> String {
+    match e {
+        Error::Usage(m) => m,
+        other => other.to_string(),
+    }
+}
+
+/// The first few problems, and how many more.
+fn summarize(problems: &[String]) -> String {
+    const SHOWN: usize = 5;
+    let mut text = problems.iter().take(SHOWN).cloned().collect::<Vec<_>>().join("; ");
+    if problems.len() > SHOWN {
+        text.push_str(&format!("; and {} more", problems.len() - SHOWN));
+    }
+    text
 }
 
 /// A recorded revocation and the CRL published after it.
