@@ -473,14 +473,18 @@ pub enum CaCommand {
     List,
 
     /// Show one CA in detail.
-    #[command(after_help = "Examples:\n  pkictl ca show \"Acme Root CA\"\n  pkictl ca show acme-root-ca --json")]
+    #[command(
+        after_help = "Examples:\n  pkictl ca show \"Acme Root CA\"\n  pkictl ca show acme-root-ca --json"
+    )]
     Show {
         /// CA name or its slug (as `ca list` prints).
         name: String,
     },
 
     /// Print a CA certificate as PEM (default: the issuing CA).
-    #[command(after_help = "Examples:\n  pkictl ca cert > issuing.pem\n  pkictl ca cert \"Acme Root CA\" > root.pem")]
+    #[command(
+        after_help = "Examples:\n  pkictl ca cert > issuing.pem\n  pkictl ca cert \"Acme Root CA\" > root.pem"
+    )]
     Cert {
         /// CA name or slug [default: the home's issuing CA].
         name: Option<String>,

@@ -9,16 +9,12 @@ pub const MAX_DAYS: i64 = 100 * 365;
 /// a year is 365 days).
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let trimmed = text.trim();
-    let split = trimmed
-        .find(|c: char| !c.is_ascii_digit())
-        .ok_or_else(|| invalid(text, "it has no unit"))?;
+    let split = trimmed.find(|c: char| !c.is_ascii_digit()).ok_or_else(|| invalid(text, "it has no unit"))?;
     let (digits, unit) = trimmed.split_at(split);
     if digits.is_empty() {
         return Err(invalid(text, "it must start with a positive whole number"));
     }
-    let amount: i64 = digits
-        .parse()
-        .map_err(|_| invalid(text, "the number is too large"))?;
+    let amount: i64 = digits.parse().map_err(|_| invalid(text, "the number is too large"))?;
     let seconds_per_unit: i64 = match unit {
         "s" => 1,
         "m" => 60,
@@ -69,7 +65,9 @@ mod tests {
 
     #[test]
     fn refuses_nonsense() {
-        for bad in ["", "d", "-1d", "0d", "99999y", "10", "1.5d", "1 d x", "1D", "1dd", "99999999999999999999d"] {
+        for bad in
+            ["", "d", "-1d", "0d", "99999y", "10", "1.5d", "1 d x", "1D", "1dd", "99999999999999999999d"]
+        {
             assert!(parse_duration(bad).is_err(), "{bad} was accepted");
         }
     }

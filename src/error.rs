@@ -25,7 +25,9 @@ pub enum Error {
     #[error("wrong passphrase for {ca}")]
     WrongPassphrase { ca: String },
 
-    #[error("no passphrase for {what}: pass --passphrase-file FILE or set {env_var} (there is no terminal to prompt on)")]
+    #[error(
+        "no passphrase for {what}: pass --passphrase-file FILE or set {env_var} (there is no terminal to prompt on)"
+    )]
     NoPassphrase { what: String, env_var: &'static str },
 
     #[error("no CA named \"{name}\" in this home; `pkictl ca list` shows the names")]
@@ -66,9 +68,7 @@ impl Error {
             Error::Key { source, .. } if !matches!(source, KeyError::Generate(_) | KeyError::Encode(_)) => {
                 EXIT_USAGE
             }
-            Error::Write { .. } | Error::Key { .. } | Error::Ledger(_) | Error::Internal(_) => {
-                EXIT_FAILED
-            }
+            Error::Write { .. } | Error::Key { .. } | Error::Ledger(_) | Error::Internal(_) => EXIT_FAILED,
         }
     }
 }
@@ -81,9 +81,7 @@ impl From<crate::engine::EngineError> for Error {
             crate::engine::EngineError::ValidityBeyondIssuer { .. }
             | crate::engine::EngineError::BadRequest(_)
             | crate::engine::EngineError::NameConstraint { .. }
-            | crate::engine::EngineError::PathLength { .. } => {
-                Error::Usage(e.to_string())
-            }
+            | crate::engine::EngineError::PathLength { .. } => Error::Usage(e.to_string()),
             other => Error::Internal(other.to_string()),
         }
     }

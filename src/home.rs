@@ -224,9 +224,7 @@ pub fn read_private_file(path: &Path) -> Result<Vec<u8>> {
             path.display()
         )));
     }
-    std::io::Read::bytes(file)
-        .collect::<std::io::Result<Vec<u8>>>()
-        .map_err(read_err)
+    std::io::Read::bytes(file).collect::<std::io::Result<Vec<u8>>>().map_err(read_err)
 }
 
 #[cfg(test)]

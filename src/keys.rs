@@ -7,10 +7,10 @@ use std::fmt;
 use std::str::FromStr;
 
 use getrandom::SysRng;
+use p256::elliptic_curve::Generate;
 use pkcs8::der::Decode;
 use pkcs8::der::pem::LineEnding;
 use pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey, PrivateKeyInfoRef};
-use p256::elliptic_curve::Generate;
 use sha2::{Digest, Sha256};
 use spki::SubjectPublicKeyInfoRef;
 use zeroize::Zeroizing;
@@ -28,13 +28,8 @@ pub enum KeyType {
 }
 
 impl KeyType {
-    pub const ALL: [KeyType; 5] = [
-        KeyType::P256,
-        KeyType::P384,
-        KeyType::Rsa2048,
-        KeyType::Rsa3072,
-        KeyType::Rsa4096,
-    ];
+    pub const ALL: [KeyType; 5] =
+        [KeyType::P256, KeyType::P384, KeyType::Rsa2048, KeyType::Rsa3072, KeyType::Rsa4096];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -79,12 +74,9 @@ impl FromStr for KeyType {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        KeyType::ALL
-            .into_iter()
-            .find(|t| t.as_str().eq_ignore_ascii_case(s))
-            .ok_or_else(|| {
-                format!("unknown key type \"{s}\"; use one of p256, p384, rsa2048, rsa3072, rsa4096")
-            })
+        KeyType::ALL.into_iter().find(|t| t.as_str().eq_ignore_ascii_case(s)).ok_or_else(|| {
+            format!("unknown key type \"{s}\"; use one of p256, p384, rsa2048, rsa3072, rsa4096")
+        })
     }
 }
 
@@ -124,15 +116,15 @@ impl KeyPair {
     pub fn generate(key_type: KeyType) -> Result<KeyPair, KeyError> {
         let rng_failed = |e: getrandom::Error| KeyError::Generate(e.to_string());
         let signer = match key_type.rsa_bits() {
-            None if key_type == KeyType::P256 => Signer::P256(
-                p256::ecdsa::SigningKey::try_generate_from_rng(&mut SysRng).map_err(rng_failed)?,
-            ),
-            None => Signer::P384(
-                p384::ecdsa::SigningKey::try_generate_from_rng(&mut SysRng).map_err(rng_failed)?,
-            ),
+            None if key_type == KeyType::P256 => {
+                Signer::P256(p256::ecdsa::SigningKey::try_generate_from_rng(&mut SysRng).map_err(rng_failed)?)
+            }
+            None => {
+                Signer::P384(p384::ecdsa::SigningKey::try_generate_from_rng(&mut SysRng).map_err(rng_failed)?)
+            }
             Some(bits) => {
-                let key = rsa::PrivateKey::new(&mut SysRng, bits)
-                    .map_err(|e| KeyError::Generate(e.to_string()))?;
+                let key =
+                    rsa::PrivateKey::new(&mut SysRng, bits).map_err(|e| KeyError::Generate(e.to_string()))?;
                 Signer::Rsa(Box::new(rsa::pkcs1v15::SigningKey::new(key)))
             }
         };
@@ -179,24 +171,20 @@ impl KeyPair {
     /// Plain (unencrypted) PKCS#8 PEM.
     pub fn to_pkcs8_pem(&self) -> Result<Zeroizing<String>, KeyError> {
         let doc = self.pkcs8_der()?;
-        doc.to_pem("PRIVATE KEY", LineEnding::LF)
-            .map_err(|e| KeyError::Encode(e.to_string()))
+        doc.to_pem("PRIVATE KEY", LineEnding::LF).map_err(|e| KeyError::Encode(e.to_string()))
     }
 
     /// PKCS#8 encrypted with PBES2 (scrypt, log2 N = 14, r = 8, p = 1, AES-256-CBC): the
     /// parameters OpenSSL 3 accepts within its default scrypt memory limit.
     pub fn to_encrypted_pkcs8_pem(&self, passphrase: &[u8]) -> Result<Zeroizing<String>, KeyError> {
         let doc = self.pkcs8_der()?;
-        let info = PrivateKeyInfoRef::from_der(doc.as_bytes())
-            .map_err(|e| KeyError::Encode(e.to_string()))?;
+        let info =
+            PrivateKeyInfoRef::from_der(doc.as_bytes()).map_err(|e| KeyError::Encode(e.to_string()))?;
         let params = pkcs8::pkcs5::pbes2::Parameters::generate_scrypt(&mut SysRng)
             .map_err(|e| KeyError::Encode(e.to_string()))?;
-        let encrypted = info
-            .encrypt_with_params(params, passphrase)
-            .map_err(|e| KeyError::Encode(e.to_string()))?;
-        encrypted
-            .to_pem(ENCRYPTED_LABEL, LineEnding::LF)
-            .map_err(|e| KeyError::Encode(e.to_string()))
+        let encrypted =
+            info.encrypt_with_params(params, passphrase).map_err(|e| KeyError::Encode(e.to_string()))?;
+        encrypted.to_pem(ENCRYPTED_LABEL, LineEnding::LF).map_err(|e| KeyError::Encode(e.to_string()))
     }
 
     /// Plain PKCS#8 DER, zeroized on drop.
@@ -214,16 +202,13 @@ impl KeyPair {
 
     /// Reads a PKCS#8 PEM key, decrypting it when it is encrypted.
     pub fn from_pkcs8_pem(pem: &str, passphrase: Option<&[u8]>) -> Result<KeyPair, KeyError> {
-        let (label, der) = pkcs8::der::pem::decode_vec(pem.as_bytes())
-            .map_err(|_| KeyError::NotPkcs8)?;
+        let (label, der) = pkcs8::der::pem::decode_vec(pem.as_bytes()).map_err(|_| KeyError::NotPkcs8)?;
         let der = Zeroizing::new(der);
         if label == ENCRYPTED_LABEL {
             let passphrase = passphrase.ok_or(KeyError::PassphraseRequired)?;
-            let encrypted = pkcs8::EncryptedPrivateKeyInfoRef::from_der(&der)
-                .map_err(|_| KeyError::NotPkcs8)?;
-            let plain = encrypted
-                .decrypt(passphrase)
-                .map_err(|_| KeyError::WrongPassphrase)?;
+            let encrypted =
+                pkcs8::EncryptedPrivateKeyInfoRef::from_der(&der).map_err(|_| KeyError::NotPkcs8)?;
+            let plain = encrypted.decrypt(passphrase).map_err(|_| KeyError::WrongPassphrase)?;
             // A wrong passphrase can still yield valid padding by chance; then the
             // plaintext is not DER, which is the same failure to the user.
             KeyPair::from_pkcs8_der(plain.as_bytes()).map_err(|e| match e {
@@ -245,8 +230,8 @@ impl KeyPair {
         let info = PrivateKeyInfoRef::from_der(der).map_err(|_| KeyError::NotPkcs8)?;
         let oid = info.algorithm.oid;
         if oid == rsa::pkcs1::ALGORITHM_OID {
-            let key = rsa::PrivateKey::from_pkcs8_der(der)
-                .map_err(|e| KeyError::Unsupported(e.to_string()))?;
+            let key =
+                rsa::PrivateKey::from_pkcs8_der(der).map_err(|e| KeyError::Unsupported(e.to_string()))?;
             let bits = rsa::traits::PublicKeyParts::n_bits_precision(&key) as usize;
             let key_type = KeyType::from_rsa_bits(bits).ok_or_else(|| {
                 KeyError::Unsupported(format!("RSA keys of {bits} bits (use 2048, 3072 or 4096)"))
@@ -396,17 +381,26 @@ impl rcgen::PublicKeyData for PublicKey {
 
 /// PKCS#8 (RFC 5958) around an RFC 5915 ECPrivateKey, with the public key we already hold: the
 /// curve crates' own encoder recomputes it, a scalar multiplication per key written.
-fn ec_pkcs8_der(scalar: &[u8], curve: &str, public_key_bits: &[u8]) -> Result<pkcs8::SecretDocument, KeyError> {
+fn ec_pkcs8_der(
+    scalar: &[u8],
+    curve: &str,
+    public_key_bits: &[u8],
+) -> Result<pkcs8::SecretDocument, KeyError> {
     use pkcs8::der::Encode;
     let encode = |e: pkcs8::der::Error| KeyError::Encode(e.to_string());
-    let curve: spki::ObjectIdentifier = curve.parse().map_err(|e: pkcs8::der::oid::Error| KeyError::Encode(e.to_string()))?;
-    let ec_key = sec1::EcPrivateKey { private_key: scalar, parameters: None, public_key: Some(public_key_bits) };
+    let curve: spki::ObjectIdentifier =
+        curve.parse().map_err(|e: pkcs8::der::oid::Error| KeyError::Encode(e.to_string()))?;
+    let ec_key =
+        sec1::EcPrivateKey { private_key: scalar, parameters: None, public_key: Some(public_key_bits) };
     let ec_der = Zeroizing::new(ec_key.to_der().map_err(encode)?);
     let algorithm = spki::AlgorithmIdentifierRef {
-        oid: oids::EC_PUBLIC_KEY.parse().map_err(|e: pkcs8::der::oid::Error| KeyError::Encode(e.to_string()))?,
+        oid: oids::EC_PUBLIC_KEY
+            .parse()
+            .map_err(|e: pkcs8::der::oid::Error| KeyError::Encode(e.to_string()))?,
         parameters: Some(pkcs8::der::asn1::AnyRef::from(&curve)),
     };
-    let info = PrivateKeyInfoRef::new(algorithm, pkcs8::der::asn1::OctetStringRef::new(&ec_der).map_err(encode)?);
+    let info =
+        PrivateKeyInfoRef::new(algorithm, pkcs8::der::asn1::OctetStringRef::new(&ec_der).map_err(encode)?);
     pkcs8::SecretDocument::try_from(&info).map_err(|e| KeyError::Encode(e.to_string()))
 }
 
@@ -464,14 +458,8 @@ mod tests {
         assert!(KeyPair::is_encrypted_pem(&pem));
         let back = KeyPair::from_pkcs8_pem(&pem, Some(b"correct horse")).unwrap();
         assert_eq!(back.spki_der(), key.spki_der());
-        assert!(matches!(
-            KeyPair::from_pkcs8_pem(&pem, Some(b"wrong")),
-            Err(KeyError::WrongPassphrase)
-        ));
-        assert!(matches!(
-            KeyPair::from_pkcs8_pem(&pem, None),
-            Err(KeyError::PassphraseRequired)
-        ));
+        assert!(matches!(KeyPair::from_pkcs8_pem(&pem, Some(b"wrong")), Err(KeyError::WrongPassphrase)));
+        assert!(matches!(KeyPair::from_pkcs8_pem(&pem, None), Err(KeyError::PassphraseRequired)));
     }
 
     #[test]

@@ -38,8 +38,7 @@ impl San {
 
     pub fn to_rcgen(&self) -> Result<rcgen::SanType, String> {
         let ia5 = |s: &str| {
-            rcgen::string::Ia5String::try_from(s.to_string())
-                .map_err(|_| format!("\"{s}\" is not ASCII"))
+            rcgen::string::Ia5String::try_from(s.to_string()).map_err(|_| format!("\"{s}\" is not ASCII"))
         };
         Ok(match self {
             San::Dns(d) => rcgen::SanType::DnsName(ia5(d)?),
@@ -72,8 +71,12 @@ pub fn parse_dns(input: &str) -> Result<String, String> {
         return refuse("it is an IP address; pass it with --ip");
     }
     let labels: Vec<&str> = name.split('.').collect();
-    if labels.len() > 1 && labels.last().is_some_and(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_digit())) {
-        return refuse("its last label is all digits, so it is no host name (a mistyped IP address? pass it with --ip)");
+    if labels.len() > 1
+        && labels.last().is_some_and(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_digit()))
+    {
+        return refuse(
+            "its last label is all digits, so it is no host name (a mistyped IP address? pass it with --ip)",
+        );
     }
     for (index, label) in labels.iter().enumerate() {
         if *label == "*" {
@@ -103,7 +106,10 @@ fn check_label(label: &str) -> Result<(), String> {
         return Err("a wildcard may only be the whole left-most label".into());
     }
     if let Some(c) = label.chars().find(|c| !(c.is_ascii_alphanumeric() || *c == '-')) {
-        return Err(format!("label \"{label}\" contains '{}'; only letters, digits and '-' are allowed", c.escape_default()));
+        return Err(format!(
+            "label \"{label}\" contains '{}'; only letters, digits and '-' are allowed",
+            c.escape_default()
+        ));
     }
     if label.starts_with('-') || label.ends_with('-') {
         return Err(format!("label \"{label}\" starts or ends with '-'"));
@@ -155,10 +161,10 @@ pub fn parse_uri(input: &str) -> Result<String, String> {
     if !scheme_ok || rest.is_empty() {
         return refuse("it has no valid scheme");
     }
-    if scheme.eq_ignore_ascii_case("spiffe") {
-        if let Err(why) = check_spiffe(rest) {
-            return refuse(&why);
-        }
+    if scheme.eq_ignore_ascii_case("spiffe")
+        && let Err(why) = check_spiffe(rest)
+    {
+        return refuse(&why);
     }
     Ok(input.to_string())
 }
@@ -221,9 +227,26 @@ mod tests {
         assert_eq!(parse_dns("*.example.com").unwrap(), "*.example.com");
         assert_eq!(parse_dns("xn--bcher-kva.example").unwrap(), "xn--bcher-kva.example");
         assert!(parse_dns("localhost").is_ok());
-        for bad in ["a..b", "-a.com", "a-.com", "*.*.x", "*.com", "a.*.com", "foo*.example.com",
-            "bücher.example", "a_b.example", "", ".", "example.com.", "1.2.3.4", &"a".repeat(64), "a b.com",
-            "10.0.0.256", "1.2.3", "host.123"] {
+        for bad in [
+            "a..b",
+            "-a.com",
+            "a-.com",
+            "*.*.x",
+            "*.com",
+            "a.*.com",
+            "foo*.example.com",
+            "bücher.example",
+            "a_b.example",
+            "",
+            ".",
+            "example.com.",
+            "1.2.3.4",
+            &"a".repeat(64),
+            "a b.com",
+            "10.0.0.256",
+            "1.2.3",
+            "host.123",
+        ] {
             assert!(parse_dns(bad).is_err(), "{bad:?} was accepted");
         }
         let long = vec!["a".repeat(63); 4].join(".");
@@ -243,7 +266,14 @@ mod tests {
         }
         assert!(parse_uri("spiffe://example.org/ns/app/sa/web").is_ok());
         assert!(parse_uri("https://example.com/x").is_ok());
-        for bad in ["no-scheme", "spiffe://Example.org/x", "spiffe://example.org", "spiffe://example.org/a//b", "http://a b", "1http://x"] {
+        for bad in [
+            "no-scheme",
+            "spiffe://Example.org/x",
+            "spiffe://example.org",
+            "spiffe://example.org/a//b",
+            "http://a b",
+            "1http://x",
+        ] {
             assert!(parse_uri(bad).is_err(), "{bad}");
         }
     }

@@ -40,7 +40,12 @@ pub fn signed_part(der: &[u8]) -> Result<&[u8], SignatureError> {
 }
 
 /// Checks `signature` over `message` with the key in `spki_der`, for the algorithm `oid`.
-pub fn verify(spki_der: &[u8], algorithm_oid: &str, message: &[u8], signature: &[u8]) -> Result<(), SignatureError> {
+pub fn verify(
+    spki_der: &[u8],
+    algorithm_oid: &str,
+    message: &[u8],
+    signature: &[u8],
+) -> Result<(), SignatureError> {
     match algorithm_oid {
         ECDSA_SHA256 => verify_ecdsa(spki_der, &Sha256::digest(message), signature),
         ECDSA_SHA384 => verify_ecdsa(spki_der, &Sha384::digest(message), signature),

@@ -8,8 +8,8 @@ use sha2::{Digest, Sha256};
 use x509_cert::Certificate;
 use x509_cert::ext::pkix::name::{DistributionPointName, GeneralName};
 use x509_cert::ext::pkix::{
-    AuthorityKeyIdentifier, BasicConstraints, CrlDistributionPoints, ExtendedKeyUsage, KeyUsage,
-    KeyUsages, NameConstraints, SubjectAltName, SubjectKeyIdentifier,
+    AuthorityKeyIdentifier, BasicConstraints, CrlDistributionPoints, ExtendedKeyUsage, KeyUsage, KeyUsages,
+    NameConstraints, SubjectAltName, SubjectKeyIdentifier,
 };
 
 use crate::engine::serial::Serial;
@@ -88,28 +88,19 @@ impl CertInfo {
             public_key_bits: tbs.subject_public_key_info().subject_public_key.raw_bytes().to_vec(),
             spki_der,
             signature_algorithm: cert.signature_algorithm().oid.to_string(),
-            basic_constraints: tbs.get_extension::<BasicConstraints>().map_err(bad)?.map(
-                |(critical, bc)| Ext {
-                    critical,
-                    value: BasicConstraintsInfo { ca: bc.ca, path_len: bc.path_len_constraint },
-                },
-            ),
+            basic_constraints: tbs.get_extension::<BasicConstraints>().map_err(bad)?.map(|(critical, bc)| {
+                Ext { critical, value: BasicConstraintsInfo { ca: bc.ca, path_len: bc.path_len_constraint } }
+            }),
             key_usage: tbs
                 .get_extension::<KeyUsage>()
                 .map_err(bad)?
                 .map(|(critical, ku)| Ext { critical, value: key_usage_names(&ku) }),
             extended_key_usage: tbs.get_extension::<ExtendedKeyUsage>().map_err(bad)?.map(
-                |(critical, eku)| Ext {
-                    critical,
-                    value: eku.0.iter().map(|oid| oid.to_string()).collect(),
-                },
+                |(critical, eku)| Ext { critical, value: eku.0.iter().map(|oid| oid.to_string()).collect() },
             ),
-            subject_alt_names: tbs.get_extension::<SubjectAltName>().map_err(bad)?.map(
-                |(critical, san)| Ext {
-                    critical,
-                    value: san.0.iter().map(general_name_text).collect(),
-                },
-            ),
+            subject_alt_names: tbs.get_extension::<SubjectAltName>().map_err(bad)?.map(|(critical, san)| {
+                Ext { critical, value: san.0.iter().map(general_name_text).collect() }
+            }),
             subject_key_id: tbs
                 .get_extension::<SubjectKeyIdentifier>()
                 .map_err(bad)?
@@ -129,9 +120,7 @@ impl CertInfo {
                 .map(|(_, nc)| permitted_dns_names(&nc)),
             fingerprint_sha256: fingerprint_sha256(der),
             signature: cert.signature().raw_bytes().to_vec(),
-            signed_bytes: crate::signature::signed_part(der)
-                .map_err(|e| ParseError(e.to_string()))?
-                .to_vec(),
+            signed_bytes: crate::signature::signed_part(der).map_err(|e| ParseError(e.to_string()))?.to_vec(),
         })
     }
 
@@ -141,7 +130,12 @@ impl CertInfo {
 
     /// Whether `issuer_spki_der` verifies this certificate's signature.
     pub fn verify_signature(&self, issuer_spki_der: &[u8]) -> Result<(), crate::signature::SignatureError> {
-        crate::signature::verify(issuer_spki_der, &self.signature_algorithm, &self.signed_bytes, &self.signature)
+        crate::signature::verify(
+            issuer_spki_der,
+            &self.signature_algorithm,
+            &self.signed_bytes,
+            &self.signature,
+        )
     }
 }
 
@@ -283,7 +277,12 @@ impl CrlInfo {
 
     /// Whether the issuer's key (SPKI DER) verifies this CRL's signature.
     pub fn verify_signature(&self, issuer_spki_der: &[u8]) -> Result<(), crate::signature::SignatureError> {
-        crate::signature::verify(issuer_spki_der, &self.signature_algorithm, &self.signed_bytes, &self.signature)
+        crate::signature::verify(
+            issuer_spki_der,
+            &self.signature_algorithm,
+            &self.signed_bytes,
+            &self.signature,
+        )
     }
 }
 

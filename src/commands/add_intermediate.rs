@@ -32,11 +32,8 @@ pub struct AddIntermediateArgs<'a> {
 
 pub fn run(ctx: &Context, args: &AddIntermediateArgs<'_>) -> Result<i32> {
     let name = validate_ca_name(args.name, "--name")?;
-    let permitted: Vec<String> = args
-        .permit_dns
-        .iter()
-        .map(|d| permitted_subtree(d))
-        .collect::<Result<_>>()?;
+    let permitted: Vec<String> =
+        args.permit_dns.iter().map(|d| permitted_subtree(d)).collect::<Result<_>>()?;
     let (home, mut ledger) = ctx.open()?;
     check_name_is_free(&ledger, &name)?;
     let parent = match args.parent {
@@ -45,7 +42,10 @@ pub fn run(ctx: &Context, args: &AddIntermediateArgs<'_>) -> Result<i32> {
     };
     let now = engine::now();
     if parent.status == "revoked" || parent.not_after <= now.unix_timestamp() {
-        return Err(Error::usage(format!("CA {} is revoked or expired and cannot sign a sub-CA", parent.name)));
+        return Err(Error::usage(format!(
+            "CA {} is revoked or expired and cannot sign a sub-CA",
+            parent.name
+        )));
     }
     let validity = match args.validity {
         Some(text) => parse_duration(text).map_err(|e| Error::usage(format!("--validity: {e}")))?,
@@ -84,7 +84,8 @@ pub fn run(ctx: &Context, args: &AddIntermediateArgs<'_>) -> Result<i32> {
 
 /// A permitted DNS subtree: a DNS name without wildcard (a leading dot is accepted and dropped).
 fn permitted_subtree(text: &str) -> Result<String> {
-    let name = names::parse_dns(text.trim_start_matches('.')).map_err(|e| Error::usage(format!("--permit-dns: {e}")))?;
+    let name = names::parse_dns(text.trim_start_matches('.'))
+        .map_err(|e| Error::usage(format!("--permit-dns: {e}")))?;
     if name.starts_with("*.") {
         return Err(Error::usage(format!(
             "--permit-dns \"{text}\": give the domain (example.com), which covers every name below it"
@@ -95,10 +96,8 @@ fn permitted_subtree(text: &str) -> Result<String> {
 
 fn check_name_is_free(ledger: &Ledger, name: &str) -> Result<()> {
     let slug = home::slug(name);
-    let clash = ledger
-        .authorities()?
-        .into_iter()
-        .find(|a| a.name.eq_ignore_ascii_case(name) || a.slug == slug);
+    let clash =
+        ledger.authorities()?.into_iter().find(|a| a.name.eq_ignore_ascii_case(name) || a.slug == slug);
     match clash {
         Some(existing) => Err(Error::usage(format!(
             "a CA named \"{}\" already exists in this home; choose another --name",

@@ -10,7 +10,8 @@ use std::time::Instant;
 use serde_json::json;
 
 use super::issue::{
-    OutputFiles, PendingFile, allowed_in, check_can_issue, check_sans, record_leaf, validate_common_name, write_pending,
+    OutputFiles, PendingFile, allowed_in, check_can_issue, check_sans, record_leaf, validate_common_name,
+    write_pending,
 };
 use super::{Context, chain_der, find_authority, list_lines, load_signing_ca, read_text_input};
 use crate::cli::IssueOptions;
@@ -46,7 +47,8 @@ pub fn run(ctx: &Context, profile: Profile, source: &Path, options: &IssueOption
     }
     let validity = parse_duration(&options.validity).map_err(|e| Error::usage(format!("--validity: {e}")))?;
     let key_type = options.key_type.unwrap_or(KeyType::P256);
-    let files: Vec<OutputFiles> = items.iter().map(|i| OutputFiles::new(&options.out, &i.common_name, true)).collect();
+    let files: Vec<OutputFiles> =
+        items.iter().map(|i| OutputFiles::new(&options.out, &i.common_name, true)).collect();
     for (number, f) in files.iter().enumerate() {
         f.check_free(options.force).map_err(|e| Error::usage(format!("line {}: {e}", number + 1)))?;
     }
@@ -72,7 +74,8 @@ pub fn run(ctx: &Context, profile: Profile, source: &Path, options: &IssueOption
             }
         });
         for (chunk, chunk_files) in items.chunks(CHUNK).zip(files.chunks(CHUNK)) {
-            let mut made = receiver.recv().map_err(|_| Error::Internal("the signing thread stopped".into()))??;
+            let mut made =
+                receiver.recv().map_err(|_| Error::Internal("the signing thread stopped".into()))??;
             batch.record(&mut ledger, chunk, &mut made)?;
             batch.write(chunk_files, &made)?;
             if ctx.json {
@@ -107,7 +110,8 @@ fn parse_lines(text: &str, profile: Profile) -> Result<Vec<Item>> {
     let mut items = Vec::new();
     let mut seen = std::collections::HashMap::new();
     for (number, line) in list_lines(text) {
-        let item = parse_line(line, profile).map_err(|e| Error::usage(format!("line {number}: {}", message(e))))?;
+        let item =
+            parse_line(line, profile).map_err(|e| Error::usage(format!("line {number}: {}", message(e))))?;
         let key = item.common_name.to_ascii_lowercase();
         if let Some(first) = seen.insert(key, number) {
             return Err(Error::usage(format!(
@@ -173,7 +177,8 @@ struct Batch<'a> {
 impl Batch<'_> {
     /// Keys and signatures for a chunk, on every core.
     fn make(&self, chunk: &[Item]) -> Result<Vec<Made>> {
-        let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(chunk.len()).max(1);
+        let workers =
+            std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(chunk.len()).max(1);
         let per_worker = chunk.len().div_ceil(workers);
         std::thread::scope(|scope| {
             let handles: Vec<_> = chunk
@@ -182,13 +187,17 @@ impl Batch<'_> {
                 .map(|(part_index, part)| {
                     scope.spawn(move || {
                         let verify_first = |i: usize| part_index == 0 && i == 0;
-                        part.iter().enumerate().map(|(i, item)| self.make_one(item, verify_first(i))).collect::<Result<Vec<_>>>()
+                        part.iter()
+                            .enumerate()
+                            .map(|(i, item)| self.make_one(item, verify_first(i)))
+                            .collect::<Result<Vec<_>>>()
                     })
                 })
                 .collect();
             let mut made = Vec::with_capacity(chunk.len());
             for handle in handles {
-                let part = handle.join().map_err(|_| Error::Internal("a signing thread panicked".into()))??;
+                let part =
+                    handle.join().map_err(|_| Error::Internal("a signing thread panicked".into()))??;
                 made.extend(part);
             }
             Ok(made)
@@ -197,12 +206,18 @@ impl Batch<'_> {
 
     /// One key and certificate; `verify` also checks the new signature (once per chunk).
     fn make_one(&self, item: &Item, verify: bool) -> Result<Made> {
-        let key = KeyPair::generate(self.key_type).map_err(|source| Error::Key { what: item.common_name.clone(), source })?;
+        let key = KeyPair::generate(self.key_type)
+            .map_err(|source| Error::Key { what: item.common_name.clone(), source })?;
         let signed = build_leaf(&self.request(item, &key.public_key(), verify), self.ca)?;
         Ok(Made { key, signed })
     }
 
-    fn request<'r>(&self, item: &'r Item, public_key: &'r crate::keys::PublicKey, verify: bool) -> LeafRequest<'r> {
+    fn request<'r>(
+        &self,
+        item: &'r Item,
+        public_key: &'r crate::keys::PublicKey,
+        verify: bool,
+    ) -> LeafRequest<'r> {
         LeafRequest {
             profile: self.profile,
             common_name: &item.common_name,
@@ -222,7 +237,15 @@ impl Batch<'_> {
             let outcome = ledger.write(|tx| {
                 for (item, m) in chunk.iter().zip(made.iter()) {
                     let public_key = m.key.public_key();
-                    record_leaf(tx, &m.signed, &self.request(item, &public_key, false), self.authority, "generated", None, now)?;
+                    record_leaf(
+                        tx,
+                        &m.signed,
+                        &self.request(item, &public_key, false),
+                        self.authority,
+                        "generated",
+                        None,
+                        now,
+                    )?;
                 }
                 Ok(())
             });
@@ -230,9 +253,12 @@ impl Batch<'_> {
                 Ok(()) => return Ok(()),
                 Err(LedgerError::DuplicateSerial { serial }) => {
                     let index = made.iter().position(|m| m.signed.info.serial.ledger_hex() == serial);
-                    let Some(index) = index else { return Err(LedgerError::DuplicateSerial { serial }.into()) };
+                    let Some(index) = index else {
+                        return Err(LedgerError::DuplicateSerial { serial }.into());
+                    };
                     let public_key = made[index].key.public_key();
-                    made[index].signed = build_leaf(&self.request(&chunk[index], &public_key, true), self.ca)?;
+                    made[index].signed =
+                        build_leaf(&self.request(&chunk[index], &public_key, true), self.ca)?;
                 }
                 Err(e) => return Err(e.into()),
             }
@@ -250,7 +276,13 @@ impl Batch<'_> {
     }
 }
 
-fn certificate_json(profile: Profile, item: &Item, m: &Made, authority: &Authority, files: &OutputFiles) -> serde_json::Value {
+fn certificate_json(
+    profile: Profile,
+    item: &Item,
+    m: &Made,
+    authority: &Authority,
+    files: &OutputFiles,
+) -> serde_json::Value {
     let info = &m.signed.info;
     json!({
         "profile": profile.as_str(),
@@ -275,7 +307,9 @@ impl Progress {
             return Progress(None);
         }
         let bar = indicatif::ProgressBar::new(total as u64);
-        if let Ok(style) = indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} certificates, {per_sec}, {eta} left") {
+        if let Ok(style) = indicatif::ProgressStyle::with_template(
+            "{bar:40} {pos}/{len} certificates, {per_sec}, {eta} left",
+        ) {
             bar.set_style(style);
         }
         Progress(Some(bar))

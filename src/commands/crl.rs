@@ -102,7 +102,8 @@ pub fn publish(
     let mut warnings = Vec::new();
     let mut next = now + validity;
     if next.unix_timestamp() > authority.not_after {
-        next = time::OffsetDateTime::from_unix_timestamp(authority.not_after).map_err(|e| Error::Internal(e.to_string()))?;
+        next = time::OffsetDateTime::from_unix_timestamp(authority.not_after)
+            .map_err(|e| Error::Internal(e.to_string()))?;
         warnings.push(format!(
             "nextUpdate shortened to {}, when {}'s certificate expires",
             format_time(authority.not_after),
@@ -151,14 +152,22 @@ struct LedgerEntries<'a, 'b> {
 }
 
 impl EntrySource for LedgerEntries<'_, '_> {
-    fn for_each(&mut self, emit: &mut dyn FnMut(&RevokedEntry) -> Result<(), EngineError>) -> Result<(), EngineError> {
+    fn for_each(
+        &mut self,
+        emit: &mut dyn FnMut(&RevokedEntry) -> Result<(), EngineError>,
+    ) -> Result<(), EngineError> {
         self.tx.for_each_revoked(
             self.issuer_id,
             self.now,
             |serial, revoked_at, reason| {
-                let serial = Serial::from_ledger_hex(serial)
-                    .ok_or_else(|| EngineError::Sign(format!("the ledger holds a malformed serial \"{serial}\"")))?;
-                emit(&RevokedEntry { serial, revoked_at, reason: reason.parse().unwrap_or(Reason::Unspecified) })
+                let serial = Serial::from_ledger_hex(serial).ok_or_else(|| {
+                    EngineError::Sign(format!("the ledger holds a malformed serial \"{serial}\""))
+                })?;
+                emit(&RevokedEntry {
+                    serial,
+                    revoked_at,
+                    reason: reason.parse().unwrap_or(Reason::Unspecified),
+                })
             },
             |e| EngineError::Sign(e.to_string()),
         )

@@ -21,12 +21,16 @@ pub fn run(ctx: &Context, dir: Option<&Path>) -> Result<i32> {
     let base = match dir {
         Some(d) => {
             if !home::is_missing_or_empty(d)? {
-                return Err(Error::usage(format!("{} is not empty; give --dir a new or empty directory", d.display())));
+                return Err(Error::usage(format!(
+                    "{} is not empty; give --dir a new or empty directory",
+                    d.display()
+                )));
             }
             d.to_path_buf()
         }
         None => {
-            temp = tempfile::tempdir().map_err(|source| Error::Write { path: std::env::temp_dir(), source })?;
+            temp =
+                tempfile::tempdir().map_err(|source| Error::Write { path: std::env::temp_dir(), source })?;
             temp.path().to_path_buf()
         }
     };
@@ -97,19 +101,23 @@ impl Demo {
                 String::from_utf8_lossy(&output.stderr).trim()
             )));
         }
-        serde_json::from_slice(&output.stdout)
-            .map_err(|e| Error::Internal(format!("demo step `pkictl {}` printed no JSON: {e}", args.join(" "))))
+        serde_json::from_slice(&output.stdout).map_err(|e| {
+            Error::Internal(format!("demo step `pkictl {}` printed no JSON: {e}", args.join(" ")))
+        })
     }
 
     fn build_pki(&self) -> Result<()> {
         let certs = self.certs.to_string_lossy().to_string();
         let init = self.pkictl(&["init", "--name", ROOT_NAME, "--no-passphrase"])?;
-        let names: Vec<&str> = init["authorities"].as_array().into_iter().flatten().filter_map(|a| a["name"].as_str()).collect();
+        let names: Vec<&str> =
+            init["authorities"].as_array().into_iter().flatten().filter_map(|a| a["name"].as_str()).collect();
         self.say(&format!("  1. pkictl init: {}", names.join(" -> ")));
         self.pkictl(&["issue", "server", SERVER, "--ip", "127.0.0.1", "--out", &certs])?;
         self.pkictl(&["issue", "client", GOOD_CLIENT, "--out", &certs])?;
         let revoked = self.pkictl(&["issue", "client", REVOKED_CLIENT, "--out", &certs])?;
-        self.say(&format!("  2. pkictl issue: server {SERVER}, clients {GOOD_CLIENT} and {REVOKED_CLIENT} (in {certs})"));
+        self.say(&format!(
+            "  2. pkictl issue: server {SERVER}, clients {GOOD_CLIENT} and {REVOKED_CLIENT} (in {certs})"
+        ));
         let serial = revoked["serial"].as_str().unwrap_or_default().to_string();
         let revocation = self.pkictl(&["revoke", &serial, "--reason", "key-compromise"])?;
         self.pkictl(&["crl", "--ca", ROOT_NAME])?;
@@ -133,10 +141,12 @@ impl Demo {
     }
 
     fn handshakes(&self) -> Result<Vec<Outcome>> {
-        let root = pem_body(&self.read(&self.home.join("ca").join(format!("{}.pem", home::slug(ROOT_NAME))))?)?;
+        let root =
+            pem_body(&self.read(&self.home.join("ca").join(format!("{}.pem", home::slug(ROOT_NAME))))?)?;
         let mut crls = Vec::new();
         let crl_dir = self.home.join(home::CRL_DIR);
-        let entries = std::fs::read_dir(&crl_dir).map_err(|source| Error::Read { path: crl_dir.clone(), source })?;
+        let entries =
+            std::fs::read_dir(&crl_dir).map_err(|source| Error::Read { path: crl_dir.clone(), source })?;
         for entry in entries.flatten() {
             if entry.path().to_string_lossy().ends_with(".crl.der") {
                 crls.push(self.read(&entry.path())?);

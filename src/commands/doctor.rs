@@ -65,10 +65,18 @@ fn check_home_mode(home: &Home, findings: &mut Findings) {
     }
 }
 
-fn check_authority(home: &Home, ledger: &Ledger, a: &Authority, repair: bool, findings: &mut Findings) -> Result<()> {
+fn check_authority(
+    home: &Home,
+    ledger: &Ledger,
+    a: &Authority,
+    repair: bool,
+    findings: &mut Findings,
+) -> Result<()> {
     let key_path = home.resolve(&a.key_file);
     match fs::read(&key_path) {
-        Err(e) => findings.problem(format!("CA {}: its key {} cannot be read ({e})", a.name, key_path.display())),
+        Err(e) => {
+            findings.problem(format!("CA {}: its key {} cannot be read ({e})", a.name, key_path.display()))
+        }
         Ok(bytes) => {
             let mode = fs::metadata(&key_path).map(|m| m.permissions().mode() & 0o777).unwrap_or(0);
             if mode & 0o077 != 0 {
@@ -81,14 +89,24 @@ fn check_authority(home: &Home, ledger: &Ledger, a: &Authority, repair: bool, fi
             }
             let encrypted = KeyPair::is_encrypted_pem(&String::from_utf8_lossy(&bytes));
             if a.key_encrypted && !encrypted {
-                findings.problem(format!("CA {}: the ledger says its key is encrypted, but {} is not", a.name, key_path.display()));
+                findings.problem(format!(
+                    "CA {}: the ledger says its key is encrypted, but {} is not",
+                    a.name,
+                    key_path.display()
+                ));
             }
         }
     }
     let cert_path = home.resolve(&Home::ca_cert_relative(&a.slug));
     let pem = crate::x509::certificate_pem(&a.cert_der);
     if fs::read(&cert_path).ok().as_deref() != Some(pem.as_bytes()) {
-        repair_or_report(&cert_path, pem.as_bytes(), repair, &format!("CA {}: its certificate file", a.name), findings)?;
+        repair_or_report(
+            &cert_path,
+            pem.as_bytes(),
+            repair,
+            &format!("CA {}: its certificate file", a.name),
+            findings,
+        )?;
     }
     if let Some(crl) = ledger.latest_crl_der(a.id)? {
         check_crl(home, a, &crl, repair, findings)?;
@@ -109,7 +127,13 @@ fn check_crl(home: &Home, a: &Authority, der: &[u8], repair: bool, findings: &mu
         repair_or_report(&der_path, der, repair, &format!("CA {}: its CRL (DER)", a.name), findings)?;
     }
     if fs::read(&pem_path).ok().as_deref() != Some(pem.as_bytes()) {
-        repair_or_report(&pem_path, pem.as_bytes(), repair, &format!("CA {}: its CRL (PEM)", a.name), findings)?;
+        repair_or_report(
+            &pem_path,
+            pem.as_bytes(),
+            repair,
+            &format!("CA {}: its CRL (PEM)", a.name),
+            findings,
+        )?;
     }
     Ok(())
 }
@@ -120,12 +144,22 @@ fn verify_crl(a: &Authority, der: &[u8]) -> std::result::Result<(), String> {
     crl.verify_signature(&ca.spki_der).map_err(|e| e.to_string())?;
     let next = crl.next_update.unwrap_or(0);
     if next <= crate::engine::now().unix_timestamp() {
-        return Err(format!("it expired {}; run `pkictl crl --ca \"{}\"`", crate::engine::format_time(next), a.name));
+        return Err(format!(
+            "it expired {}; run `pkictl crl --ca \"{}\"`",
+            crate::engine::format_time(next),
+            a.name
+        ));
     }
     Ok(())
 }
 
-fn repair_or_report(path: &Path, bytes: &[u8], repair: bool, what: &str, findings: &mut Findings) -> Result<()> {
+fn repair_or_report(
+    path: &Path,
+    bytes: &[u8],
+    repair: bool,
+    what: &str,
+    findings: &mut Findings,
+) -> Result<()> {
     if repair {
         home::write_atomic(path, bytes, PUBLIC_MODE)?;
         findings.repaired.push(format!("{what} {} was rewritten from the ledger", path.display()));
@@ -144,7 +178,8 @@ fn check_certificates(ledger: &Ledger, findings: &mut Findings) -> Result<u64> {
     ledger.scan_certificates(|serial, fingerprint, der| {
         count += 1;
         if fingerprint_sha256(der) != fingerprint {
-            findings.problem(format!("certificate {serial}: its DER does not match the recorded fingerprint"));
+            findings
+                .problem(format!("certificate {serial}: its DER does not match the recorded fingerprint"));
             return;
         }
         match CertInfo::from_der(der) {
@@ -159,12 +194,17 @@ fn check_certificates(ledger: &Ledger, findings: &mut Findings) -> Result<u64> {
 /// Temp files that a killed pkictl left behind: harmless (never under a final name), but
 /// clutter.
 fn check_leftovers(root: &Path, repair: bool, findings: &mut Findings) {
-    for dir in [root.to_path_buf(), root.join(home::CA_DIR), root.join(home::PRIVATE_DIR), root.join(home::CRL_DIR)] {
+    for dir in
+        [root.to_path_buf(), root.join(home::CA_DIR), root.join(home::PRIVATE_DIR), root.join(home::CRL_DIR)]
+    {
         for path in leftover_temp_files(&dir) {
             if repair && fs::remove_file(&path).is_ok() {
                 findings.repaired.push(format!("removed the interrupted write {}", path.display()));
             } else {
-                findings.warning(format!("{} is an interrupted write; `pkictl doctor --repair` removes it", path.display()));
+                findings.warning(format!(
+                    "{} is an interrupted write; `pkictl doctor --repair` removes it",
+                    path.display()
+                ));
             }
         }
     }
@@ -185,7 +225,8 @@ fn leftover_temp_files(dir: &Path) -> Vec<PathBuf> {
 /// Certificate files in `dir` (NAME.crt, as `issue` writes them) must be complete and known
 /// to the ledger: nothing may leave the CA that it cannot revoke.
 fn check_scanned_dir(ledger: &Ledger, dir: &Path, findings: &mut Findings) -> Result<()> {
-    let entries = fs::read_dir(dir).map_err(|source| crate::error::Error::Read { path: dir.to_path_buf(), source })?;
+    let entries =
+        fs::read_dir(dir).map_err(|source| crate::error::Error::Read { path: dir.to_path_buf(), source })?;
     for path in entries.flatten().map(|e| e.path()) {
         let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
         if name.starts_with(".pkictl-") {
@@ -195,14 +236,16 @@ fn check_scanned_dir(ledger: &Ledger, dir: &Path, findings: &mut Findings) -> Re
         if !name.ends_with(".crt") {
             continue;
         }
-        let bytes = fs::read(&path).map_err(|source| crate::error::Error::Read { path: path.clone(), source })?;
+        let bytes =
+            fs::read(&path).map_err(|source| crate::error::Error::Read { path: path.clone(), source })?;
         let Ok((_, der)) = der::pem::decode_vec(&bytes) else {
             findings.problem(format!("{} is not a complete PEM certificate", path.display()));
             continue;
         };
         let fingerprint = fingerprint_sha256(&der);
         if ledger.find_certificates(CertSelector::Fingerprint(&fingerprint), None)?.is_empty() {
-            let serial = CertInfo::from_der(&der).map(|i| i.serial).unwrap_or_else(|_| Serial::from_be_bytes(&[]));
+            let serial =
+                CertInfo::from_der(&der).map(|i| i.serial).unwrap_or_else(|_| Serial::from_be_bytes(&[]));
             findings.problem(format!("{} (serial {}) is not in the ledger", path.display(), serial.hex()));
         }
     }

@@ -50,7 +50,9 @@ pub fn run(ctx: &Context, args: &ExportArgs<'_>) -> Result<i32> {
     let bytes = match args.format {
         Format::Pem => Zeroizing::new(certificate_pem(&der).into_bytes()),
         Format::Der => Zeroizing::new(der.clone()),
-        Format::Chain => Zeroizing::new(pem_bundle(&chain_of(&ledger, record.issuer_id, record.authority_id)?).into_bytes()),
+        Format::Chain => Zeroizing::new(
+            pem_bundle(&chain_of(&ledger, record.issuer_id, record.authority_id)?).into_bytes(),
+        ),
         Format::Fullchain => {
             let mut all = vec![der.clone()];
             all.extend(chain_of(&ledger, record.issuer_id, record.authority_id)?);
@@ -114,7 +116,8 @@ fn p12(
         Error::usage("--format p12 needs the private key: --key FILE (pkictl never keeps leaf keys)")
     })?;
     let pem = Zeroizing::new(home::read_private_file(key_path)?);
-    let text = std::str::from_utf8(&pem).map_err(|_| Error::usage(format!("{} is not a PEM key file", key_path.display())))?;
+    let text = std::str::from_utf8(&pem)
+        .map_err(|_| Error::usage(format!("{} is not a PEM key file", key_path.display())))?;
     let key = KeyPair::from_pkcs8_pem(text, None)
         .map_err(|source| Error::Key { what: key_path.display().to_string(), source })?;
     let info = CertInfo::from_der(der).map_err(|e| Error::Internal(e.to_string()))?;
@@ -128,7 +131,8 @@ fn p12(
     let source = PassphraseSource { file: ctx.passphrase.file.clone(), env_var: EXPORT_PASSPHRASE_ENV };
     let password = source.for_new_key("the PKCS#12 file")?;
     let p12_err = |e: p12_keystore::error::Error| Error::Internal(format!("PKCS#12 encoding failed: {e}"));
-    let key_der = key.to_pkcs8_der().map_err(|source| Error::Key { what: key_path.display().to_string(), source })?;
+    let key_der =
+        key.to_pkcs8_der().map_err(|source| Error::Key { what: key_path.display().to_string(), source })?;
     let private_key = p12_keystore::PrivateKey::from_der(&key_der).map_err(p12_err)?;
     let mut certs = vec![p12_keystore::Certificate::from_der(der).map_err(p12_err)?];
     for ca in chain_of(ledger, record.issuer_id, record.authority_id)? {

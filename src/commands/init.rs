@@ -6,6 +6,7 @@ use std::path::Path;
 use serde_json::json;
 use zeroize::Zeroizing;
 
+use super::authority::{NewCa, record_ca, validate_ca_name};
 use super::{Context, print_json};
 use crate::cli::InitArgs;
 use crate::duration::parse_duration;
@@ -15,7 +16,6 @@ use crate::error::{Error, Result};
 use crate::home::{self, Home, KEY_MODE, PUBLIC_MODE};
 use crate::keys::KeyPair;
 use crate::ledger::{Ledger, Tx};
-use super::authority::{NewCa, record_ca, validate_ca_name};
 
 /// Five years, or the root's lifetime when that is shorter.
 const DEFAULT_INTERMEDIATE_VALIDITY: time::Duration = time::Duration::days(5 * 365);
@@ -61,14 +61,15 @@ impl Plan {
             let name = args.intermediate.clone().unwrap_or_else(|| format!("{root_name} Issuing CA"));
             Some(validate_ca_name(&name, "--intermediate")?)
         };
-        if let Some(name) = &intermediate_name {
-            if home::slug(name) == home::slug(&root_name) {
-                return Err(Error::usage(format!(
-                    "--intermediate \"{name}\" is too close to the root's name \"{root_name}\"; pick a distinct name"
-                )));
-            }
+        if let Some(name) = &intermediate_name
+            && home::slug(name) == home::slug(&root_name)
+        {
+            return Err(Error::usage(format!(
+                "--intermediate \"{name}\" is too close to the root's name \"{root_name}\"; pick a distinct name"
+            )));
         }
-        let root_validity = parse_duration(&args.validity).map_err(|e| Error::usage(format!("--validity: {e}")))?;
+        let root_validity =
+            parse_duration(&args.validity).map_err(|e| Error::usage(format!("--validity: {e}")))?;
         let intermediate_validity = match &args.intermediate_validity {
             None => DEFAULT_INTERMEDIATE_VALIDITY.min(root_validity),
             Some(text) => {
@@ -176,7 +177,11 @@ fn generate(key_type: crate::keys::KeyType, name: &str) -> Result<KeyPair> {
 fn validate_crl_url(url: &str) -> Result<String> {
     let ok_scheme = url.starts_with("http://") || url.starts_with("https://");
     let host_part = url.split("://").nth(1).unwrap_or("");
-    if !ok_scheme || host_part.is_empty() || !url.is_ascii() || url.chars().any(|c| c.is_ascii_whitespace() || c.is_ascii_control()) {
+    if !ok_scheme
+        || host_part.is_empty()
+        || !url.is_ascii()
+        || url.chars().any(|c| c.is_ascii_whitespace() || c.is_ascii_control())
+    {
         return Err(Error::usage(format!(
             "--crl-url \"{url}\" is not an http:// or https:// URL (example: http://pki.example.com/crl)"
         )));
@@ -224,7 +229,11 @@ fn populate(dir: &Path, cas: &[NewCa], passphrase: Option<&Zeroizing<String>>) -
     drop(ledger);
     for ca in cas {
         let pem = crate::x509::certificate_pem(&ca.signed.der);
-        home::write_atomic_new(&staged.resolve(&Home::ca_cert_relative(&ca.slug)), pem.as_bytes(), PUBLIC_MODE)?;
+        home::write_atomic_new(
+            &staged.resolve(&Home::ca_cert_relative(&ca.slug)),
+            pem.as_bytes(),
+            PUBLIC_MODE,
+        )?;
     }
     Ok(())
 }
@@ -312,5 +321,9 @@ fn report(ctx: &Context, cas: &[NewCa], encrypted: bool) {
         );
     }
     println!("  ledger        {}", home.ledger_path().display());
-    println!("  CA keys       {} ({})", ctx.home.join(home::PRIVATE_DIR).display(), if encrypted { "encrypted" } else { "NOT encrypted" });
+    println!(
+        "  CA keys       {} ({})",
+        ctx.home.join(home::PRIVATE_DIR).display(),
+        if encrypted { "encrypted" } else { "NOT encrypted" }
+    );
 }

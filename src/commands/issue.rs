@@ -64,7 +64,10 @@ pub enum KeySource {
     Generate(KeyType),
     Csr(Box<VerifiedCsr>),
     /// A key certified before (renewal without rekey); `origin` is how it first came in.
-    Existing { key: PublicKey, origin: &'static str },
+    Existing {
+        key: PublicKey,
+        origin: &'static str,
+    },
 }
 
 /// A fully validated leaf request.
@@ -108,14 +111,31 @@ pub fn run(ctx: &Context, command: &IssueCommand) -> Result<i32> {
     issue(ctx, plan)
 }
 
-fn plan_from_issue(profile: Profile, name: &Option<String>, flags: &NameFlags<'_>, options: &IssueOptions) -> Result<LeafPlan> {
+fn plan_from_issue(
+    profile: Profile,
+    name: &Option<String>,
+    flags: &NameFlags<'_>,
+    options: &IssueOptions,
+) -> Result<LeafPlan> {
     let name = name.as_deref().ok_or_else(|| Error::usage("a NAME is required (or --batch FILE)"))?;
     if options.csr.is_some() && options.key_type.is_some() {
-        return Err(Error::usage("--key-type makes a new key; with --csr the CSR's key is certified, so leave --key-type out"));
+        return Err(Error::usage(
+            "--key-type makes a new key; with --csr the CSR's key is certified, so leave --key-type out",
+        ));
     }
     let csr = options.csr.as_deref().map(read_csr).transpose()?;
     let key_type = options.key_type.unwrap_or(KeyType::P256);
-    plan(profile, Some(name), flags, csr, key_type, &options.validity, options.ca.clone(), &options.out, options.force)
+    plan(
+        profile,
+        Some(name),
+        flags,
+        csr,
+        key_type,
+        &options.validity,
+        options.ca.clone(),
+        &options.out,
+        options.force,
+    )
 }
 
 /// Reads and verifies a CSR file; every failure names the file.
@@ -142,9 +162,10 @@ pub fn plan(
     let mut warnings = Vec::new();
     let name = match (name, &csr) {
         (Some(n), _) => n.to_string(),
-        (None, Some(c)) => c.common_name.clone().ok_or_else(|| {
-            Error::usage("the CSR has no common name; give one with --name")
-        })?,
+        (None, Some(c)) => c
+            .common_name
+            .clone()
+            .ok_or_else(|| Error::usage("the CSR has no common name; give one with --name"))?,
         (None, None) => return Err(Error::usage("a NAME is required")),
     };
     let common_name = validate_common_name(&name)?;
@@ -206,21 +227,25 @@ pub(super) fn validate_common_name(name: &str) -> Result<String> {
 fn sans_from_csr(c: &VerifiedCsr, profile: Profile, warnings: &mut Vec<String>) -> Result<Vec<San>> {
     let mut sans = Vec::new();
     for requested in &c.requested_sans {
-        let refused = |e: String| Error::usage(format!("CSR {} is refused: it requests a bad name: {e}", c.origin));
+        let refused =
+            |e: String| Error::usage(format!("CSR {} is refused: it requests a bad name: {e}", c.origin));
         let san = match requested {
             RequestedSan::Dns(d) => San::Dns(names::parse_dns(d).map_err(refused)?),
             RequestedSan::Ip(ip) => San::Ip(*ip),
             RequestedSan::Email(e) => San::Email(names::parse_email(e).map_err(refused)?),
             RequestedSan::Uri(u) => San::Uri(names::parse_uri(u).map_err(refused)?),
             RequestedSan::Other(text) => {
-                warnings.push(format!("the CSR asked for SAN {text}; pkictl does not issue that kind, ignored"));
+                warnings
+                    .push(format!("the CSR asked for SAN {text}; pkictl does not issue that kind, ignored"));
                 continue;
             }
         };
         if allowed_in(profile, &san) {
             names::push_unique(&mut sans, san);
         } else {
-            warnings.push(format!("the CSR asked for SAN {san}; a {profile} certificate does not carry it, ignored"));
+            warnings.push(format!(
+                "the CSR asked for SAN {san}; a {profile} certificate does not carry it, ignored"
+            ));
         }
     }
     Ok(sans)
@@ -236,7 +261,10 @@ pub(super) fn allowed_in(profile: Profile, san: &San) -> bool {
 
 pub(super) fn check_sans(profile: Profile, name: &str, sans: &[San]) -> Result<()> {
     if sans.len() > MAX_SANS {
-        return Err(Error::usage(format!("{} subjectAltNames requested; the limit is {MAX_SANS}", sans.len())));
+        return Err(Error::usage(format!(
+            "{} subjectAltNames requested; the limit is {MAX_SANS}",
+            sans.len()
+        )));
     }
     let needs_host = matches!(profile, Profile::Server | Profile::Peer);
     if needs_host && !sans.iter().any(San::is_dns_or_ip) {
@@ -278,12 +306,19 @@ impl OutputFiles {
     }
 
     /// The bytes of each file: key (when generated), leaf, chain, leaf + chain.
-    pub(super) fn contents(&self, signed: &Signed, key: Option<&KeyPair>, chain: &[Vec<u8>]) -> Result<Vec<PendingFile>> {
+    pub(super) fn contents(
+        &self,
+        signed: &Signed,
+        key: Option<&KeyPair>,
+        chain: &[Vec<u8>],
+    ) -> Result<Vec<PendingFile>> {
         let leaf_pem = certificate_pem(&signed.der);
         let chain_pem: String = chain.iter().map(|der| certificate_pem(der)).collect();
         let mut pending = Vec::with_capacity(4);
         if let (Some(path), Some(key)) = (&self.key, key) {
-            let pem = key.to_pkcs8_pem().map_err(|source| Error::Key { what: path.display().to_string(), source })?;
+            let pem = key
+                .to_pkcs8_pem()
+                .map_err(|source| Error::Key { what: path.display().to_string(), source })?;
             pending.push((path.clone(), Zeroizing::new(pem.as_bytes().to_vec()), KEY_MODE));
         }
         let fullchain = format!("{leaf_pem}{chain_pem}").into_bytes();
@@ -368,7 +403,8 @@ pub fn issue_leaf(ctx: &Context, home: &Home, ledger: &mut Ledger, plan: &LeafPl
     let signing_ca = load_signing_ca(ctx, home, ledger, &authority)?;
     let (generated, public_key, key_source) = match &plan.key {
         KeySource::Generate(t) => {
-            let key = KeyPair::generate(*t).map_err(|source| Error::Key { what: plan.common_name.clone(), source })?;
+            let key = KeyPair::generate(*t)
+                .map_err(|source| Error::Key { what: plan.common_name.clone(), source })?;
             let public = key.public_key();
             (Some(key), public, "generated")
         }
@@ -478,7 +514,12 @@ pub fn record_leaf(
 
 /// Creates --out only now, so that a refused request leaves no trace; with --force, an old
 /// NAME.key that does not belong to the new certificate is removed.
-pub(super) fn write_files(files: &OutputFiles, signed: &Signed, key: Option<&KeyPair>, chain: &[Vec<u8>]) -> Result<()> {
+pub(super) fn write_files(
+    files: &OutputFiles,
+    signed: &Signed,
+    key: Option<&KeyPair>,
+    chain: &[Vec<u8>],
+) -> Result<()> {
     let pending = files.contents(signed, key, chain)?;
     write_pending(&files.dir, &pending, files.stale_key.iter())
 }
@@ -487,7 +528,11 @@ pub(super) fn write_files(files: &OutputFiles, signed: &Signed, key: Option<&Key
 pub(super) type PendingFile = (PathBuf, Zeroizing<Vec<u8>>, u32);
 
 /// Writes many files into `dir` atomically with one directory fsync, after removing stale keys.
-pub(super) fn write_pending<'a>(dir: &Path, pending: &[PendingFile], stale: impl Iterator<Item = &'a PathBuf>) -> Result<()> {
+pub(super) fn write_pending<'a>(
+    dir: &Path,
+    pending: &[PendingFile],
+    stale: impl Iterator<Item = &'a PathBuf>,
+) -> Result<()> {
     home::create_private_dir(dir)?;
     for path in stale {
         match std::fs::remove_file(path) {
@@ -497,16 +542,14 @@ pub(super) fn write_pending<'a>(dir: &Path, pending: &[PendingFile], stale: impl
             _ => {}
         }
     }
-    let writes: Vec<(&Path, &[u8], u32)> = pending.iter().map(|(p, b, m)| (p.as_path(), b.as_slice(), *m)).collect();
-    if writes.len() > MANY_FILES {
-        home::write_atomic_many(&writes)
-    } else {
-        home::write_atomic_all(&writes)
-    }
+    let writes: Vec<(&Path, &[u8], u32)> =
+        pending.iter().map(|(p, b, m)| (p.as_path(), b.as_slice(), *m)).collect();
+    if writes.len() > MANY_FILES { home::write_atomic_many(&writes) } else { home::write_atomic_all(&writes) }
 }
 
 pub fn report(ctx: &Context, plan: &LeafPlan, issued: &IssuedLeaf) {
-    let (authority, signed, key, files) = (&issued.authority, &issued.signed, &issued.public_key, &issued.files);
+    let (authority, signed, key, files) =
+        (&issued.authority, &issued.signed, &issued.public_key, &issued.files);
     let info = &signed.info;
     let sans: Vec<String> = plan.sans.iter().map(San::to_string).collect();
     let days = (info.not_after - engine::now().unix_timestamp()) / 86_400;

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use super::{Context, display_status, find_authority, ledger_serial_hex, print_json};
 use crate::duration::parse_duration;
 use crate::engine::{self, format_time};
-use crate::error::{Error, EXIT_FAILED, Result};
+use crate::error::{EXIT_FAILED, Error, Result};
 use crate::ledger::{CertFilter, CertificateRecord, CrlRecord, StatusFilter};
 
 pub struct ListArgs<'a> {
@@ -69,9 +69,9 @@ fn parse_status(text: &str) -> Result<StatusFilter> {
         "revoked" => Ok(StatusFilter::Revoked),
         "expired" => Ok(StatusFilter::Expired),
         "all" => Ok(StatusFilter::All),
-        other => Err(Error::usage(format!(
-            "--status \"{other}\" is unknown; use valid, revoked, expired or all"
-        ))),
+        other => {
+            Err(Error::usage(format!("--status \"{other}\" is unknown; use valid, revoked, expired or all")))
+        }
     }
 }
 
@@ -110,7 +110,10 @@ fn crl_json(c: &CrlRecord, now: i64) -> Value {
 }
 
 fn print_table(certificates: &[CertificateRecord], crls: &[CrlRecord], now: i64) {
-    println!("{:<32}  {:<30}  {:<12}  {:<20}  {:<8}  {:>9}", "SERIAL", "NAME", "PROFILE", "NOT AFTER", "STATUS", "DAYS LEFT");
+    println!(
+        "{:<32}  {:<30}  {:<12}  {:<20}  {:<8}  {:>9}",
+        "SERIAL", "NAME", "PROFILE", "NOT AFTER", "STATUS", "DAYS LEFT"
+    );
     for c in certificates {
         println!(
             "{:<32}  {:<30}  {:<12}  {:<20}  {:<8}  {:>9}",

@@ -21,13 +21,13 @@ mod verify;
 use std::path::PathBuf;
 
 use crate::cli::{CaCommand, Cli, Command};
-use crate::error::{Error, Result};
-use crate::home::Home;
-use crate::ledger::{Authority, Ledger};
-use crate::passphrase::PassphraseSource;
 use crate::engine::SigningCa;
 use crate::engine::policy::DnsConstraint;
+use crate::error::{Error, Result};
+use crate::home::Home;
 use crate::keys::{KeyError, KeyPair};
+use crate::ledger::{Authority, Ledger};
+use crate::passphrase::PassphraseSource;
 use zeroize::Zeroizing;
 
 pub use export::Format as ExportFormat;
@@ -50,30 +50,33 @@ impl Context {
 
 /// Runs the command; returns the exit code for success paths (0, or 1 for a "no" verdict).
 pub fn run(cli: Cli) -> Result<i32> {
-    let ctx = Context {
-        home: cli.home,
-        json: cli.json,
-        passphrase: PassphraseSource::ca(cli.passphrase_file),
-    };
+    let ctx =
+        Context { home: cli.home, json: cli.json, passphrase: PassphraseSource::ca(cli.passphrase_file) };
     match cli.command {
         Command::Init(args) => init::run(&ctx, &args),
         Command::Ca(CaCommand::List) => ca::list(&ctx),
         Command::Ca(CaCommand::Show { name }) => ca::show(&ctx, &name),
         Command::Ca(CaCommand::Cert { name }) => ca::cert(&ctx, name.as_deref()),
-        Command::Ca(CaCommand::AddIntermediate { name, parent, path_len, permit_dns, key_type, validity, default }) => {
-            add_intermediate::run(
-                &ctx,
-                &add_intermediate::AddIntermediateArgs {
-                    name: &name,
-                    parent: parent.as_deref(),
-                    path_len,
-                    permit_dns: &permit_dns,
-                    key_type,
-                    validity: validity.as_deref(),
-                    make_default: default,
-                },
-            )
-        }
+        Command::Ca(CaCommand::AddIntermediate {
+            name,
+            parent,
+            path_len,
+            permit_dns,
+            key_type,
+            validity,
+            default,
+        }) => add_intermediate::run(
+            &ctx,
+            &add_intermediate::AddIntermediateArgs {
+                name: &name,
+                parent: parent.as_deref(),
+                path_len,
+                permit_dns: &permit_dns,
+                key_type,
+                validity: validity.as_deref(),
+                make_default: default,
+            },
+        ),
         Command::Issue(command) => issue::run(&ctx, &command),
         Command::Sign(args) => sign::run(&ctx, &args),
         Command::Revoke { serial, from_file, skip_unknown, reason, ca } => match (serial, from_file) {
@@ -112,7 +115,13 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Man { out } => completions::man(out.as_deref()),
         Command::Export { certificate, format, key, out, legacy } => export::run(
             &ctx,
-            &export::ExportArgs { certificate: &certificate, format, key: key.as_ref(), out: out.as_ref(), legacy },
+            &export::ExportArgs {
+                certificate: &certificate,
+                format,
+                key: key.as_ref(),
+                out: out.as_ref(),
+                legacy,
+            },
         ),
         Command::Renew { certificate, rekey, key_type, key, validity, revoke_old, out, force } => renew::run(
             &ctx,
@@ -133,9 +142,9 @@ pub fn run(cli: Cli) -> Result<i32> {
 /// A CA by name, or the home's default issuing CA when no name is given.
 fn find_authority(ledger: &Ledger, name: Option<&str>) -> Result<Authority> {
     match name {
-        Some(name) => ledger
-            .authority_by_name(name)?
-            .ok_or_else(|| Error::UnknownCa { name: name.to_string() }),
+        Some(name) => {
+            ledger.authority_by_name(name)?.ok_or_else(|| Error::UnknownCa { name: name.to_string() })
+        }
         None => ledger
             .default_authority()?
             .ok_or_else(|| Error::usage("this home has no default issuing CA; name one explicitly")),
@@ -169,10 +178,11 @@ fn unlock_ca(
     } else {
         None
     };
-    let key = KeyPair::from_pkcs8_pem(pem, passphrase.as_ref().map(|p| p.as_bytes())).map_err(|e| match e {
-        KeyError::WrongPassphrase => Error::WrongPassphrase { ca: authority.name.clone() },
-        source => Error::Key { what: format!("CA {} ({})", authority.name, path.display()), source },
-    })?;
+    let key =
+        KeyPair::from_pkcs8_pem(pem, passphrase.as_ref().map(|p| p.as_bytes())).map_err(|e| match e {
+            KeyError::WrongPassphrase => Error::WrongPassphrase { ca: authority.name.clone() },
+            source => Error::Key { what: format!("CA {} ({})", authority.name, path.display()), source },
+        })?;
     let ca = crate::engine::ca::load_signing_ca(
         &authority.name,
         key,
@@ -186,12 +196,13 @@ fn unlock_ca(
 
 /// The DNS name constraints of a CA and each of its ancestors.
 fn name_constraints(ledger: &Ledger, authority: &Authority) -> Result<Vec<DnsConstraint>> {
-    let mut chain = vec![DnsConstraint { ca: authority.name.clone(), permitted: authority.permitted_dns.clone() }];
+    let mut chain =
+        vec![DnsConstraint { ca: authority.name.clone(), permitted: authority.permitted_dns.clone() }];
     let mut parent = authority.parent_id;
     while let Some(id) = parent {
-        let ancestor = ledger
-            .authority_by_id(id)?
-            .ok_or_else(|| Error::Internal(format!("a parent of CA {} is missing from the ledger", authority.name)))?;
+        let ancestor = ledger.authority_by_id(id)?.ok_or_else(|| {
+            Error::Internal(format!("a parent of CA {} is missing from the ledger", authority.name))
+        })?;
         chain.push(DnsConstraint { ca: ancestor.name.clone(), permitted: ancestor.permitted_dns.clone() });
         parent = ancestor.parent_id;
     }
@@ -258,19 +269,24 @@ fn chain_der(ledger: &Ledger, issuing: &Authority) -> Result<Vec<Vec<u8>>> {
     let mut current = issuing.clone();
     while let Some(parent_id) = current.parent_id {
         chain.push(current.cert_der.clone());
-        current = ledger
-            .authority_by_id(parent_id)?
-            .ok_or_else(|| Error::Internal(format!("the parent of CA {} is missing from the ledger", current.name)))?;
+        current = ledger.authority_by_id(parent_id)?.ok_or_else(|| {
+            Error::Internal(format!("the parent of CA {} is missing from the ledger", current.name))
+        })?;
     }
     Ok(chain)
 }
-
 
 /// Reads a list given as FILE or `-` (stdin), as UTF-8 text of at most 256 MiB.
 fn read_text_input(source: &std::path::Path) -> Result<String> {
     use std::io::Read;
     const MAX_INPUT_BYTES: u64 = 256 * 1024 * 1024;
-    let name = || if source == std::path::Path::new("-") { "standard input".to_string() } else { source.display().to_string() };
+    let name = || {
+        if source == std::path::Path::new("-") {
+            "standard input".to_string()
+        } else {
+            source.display().to_string()
+        }
+    };
     let bytes = if source == std::path::Path::new("-") {
         let mut buf = Vec::new();
         std::io::stdin()
@@ -284,8 +300,9 @@ fn read_text_input(source: &std::path::Path) -> Result<String> {
     if bytes.len() as u64 > MAX_INPUT_BYTES {
         return Err(Error::usage(format!("{} is larger than 256 MiB", name())));
     }
-    String::from_utf8(bytes)
-        .map_err(|e| Error::usage(format!("{} is not UTF-8 text (byte {})", name(), e.utf8_error().valid_up_to())))
+    String::from_utf8(bytes).map_err(|e| {
+        Error::usage(format!("{} is not UTF-8 text (byte {})", name(), e.utf8_error().valid_up_to()))
+    })
 }
 
 /// The lines of a list that carry something: trimmed, without blanks and `#` comments, with

@@ -82,7 +82,12 @@ pub fn run(ctx: &Context, args: &RenewArgs<'_>) -> Result<i32> {
         report(ctx, &plan, &issued);
         println!("  renews      {}", ledger_serial_hex(&old.serial));
         if let Some(r) = revoked {
-            println!("  revoked old {} as superseded (CRL #{} of {})", ledger_serial_hex(&old.serial), r.crl.number, r.issuer.name);
+            println!(
+                "  revoked old {} as superseded (CRL #{} of {})",
+                ledger_serial_hex(&old.serial),
+                r.crl.number,
+                r.issuer.name
+            );
         }
     }
     Ok(0)
@@ -105,7 +110,8 @@ fn key_source(args: &RenewArgs<'_>, old: &CertificateRecord, old_info: &CertInfo
         .map_err(|source| Error::Key { what: "the old certificate".into(), source })?;
     if let Some(path) = args.key {
         let pem = zeroize::Zeroizing::new(crate::home::read_private_file(path)?);
-        let text = std::str::from_utf8(&pem).map_err(|_| Error::usage(format!("{} is not a PEM key file", path.display())))?;
+        let text = std::str::from_utf8(&pem)
+            .map_err(|_| Error::usage(format!("{} is not a PEM key file", path.display())))?;
         let key = KeyPair::from_pkcs8_pem(text, None)
             .map_err(|source| Error::Key { what: path.display().to_string(), source })?;
         if key.public_key().bits() != old_key.bits() {

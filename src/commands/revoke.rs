@@ -3,7 +3,10 @@
 use serde_json::json;
 
 use super::crl::{Published, check_can_sign, publish, published_json, summary};
-use super::{CertRef, Context, find_authority, list_lines, load_signing_ca, parse_cert_ref, print_json, read_text_input};
+use super::{
+    CertRef, Context, find_authority, list_lines, load_signing_ca, parse_cert_ref, print_json,
+    read_text_input,
+};
 use crate::engine::crl::Reason;
 use crate::engine::{self, format_time};
 use crate::error::{Error, Result};
@@ -37,7 +40,13 @@ pub fn run(ctx: &Context, serial: &str, reason: &str, ca: Option<&str>) -> Resul
 
 /// `revoke --from-file`: every listed certificate in one transaction (all or nothing unless
 /// `--skip-unknown`), then one CRL per CA concerned.
-pub fn run_many(ctx: &Context, source: &Path, reason: &str, ca: Option<&str>, skip_unknown: bool) -> Result<i32> {
+pub fn run_many(
+    ctx: &Context,
+    source: &Path,
+    reason: &str,
+    ca: Option<&str>,
+    skip_unknown: bool,
+) -> Result<i32> {
     let reason: Reason = reason.parse().map_err(Error::Usage)?;
     let text = read_text_input(source)?;
     let (home, mut ledger) = ctx.open()?;
@@ -170,9 +179,9 @@ pub fn revoke_and_publish(
     reason: Reason,
 ) -> Result<Revoked> {
     check_revocable(target)?;
-    let issuer = ledger
-        .authority_by_id(target.issuer_id)?
-        .ok_or_else(|| Error::Internal(format!("the issuer of {} is missing from the ledger", display_serial(target))))?;
+    let issuer = ledger.authority_by_id(target.issuer_id)?.ok_or_else(|| {
+        Error::Internal(format!("the issuer of {} is missing from the ledger", display_serial(target)))
+    })?;
     let now = engine::now().unix_timestamp();
     // Refuse before changing anything when no fresh CRL could follow the revocation.
     check_can_sign(&issuer, now).map_err(|_| {

@@ -16,11 +16,13 @@ pub fn run(ctx: &Context, text: &str, pem: bool) -> Result<i32> {
         print!("{}", certificate_pem(&der));
         return Ok(0);
     }
-    let info = CertInfo::from_der(&der).map_err(|e| Error::Internal(format!("the ledger's copy of {text} is damaged: {e}")))?;
+    let info = CertInfo::from_der(&der)
+        .map_err(|e| Error::Internal(format!("the ledger's copy of {text} is damaged: {e}")))?;
     let renewed_from = record.renewed_from.map(|id| ledger.certificate_by_id(id)).transpose()?.flatten();
     let renewals = ledger.renewals_of(record.id)?;
     let now = engine::now().unix_timestamp();
-    let view = View { record: &record, info: &info, renewed_from: renewed_from.as_ref(), renewals: &renewals, now };
+    let view =
+        View { record: &record, info: &info, renewed_from: renewed_from.as_ref(), renewals: &renewals, now };
     if ctx.json {
         let mut value = view.json();
         if pem {
@@ -161,7 +163,8 @@ impl View<'_> {
 
     fn print(&self) {
         let r = self.record;
-        let sans = self.info.subject_alt_names.as_ref().map(|s| s.value.join(", ")).unwrap_or_else(|| "-".into());
+        let sans =
+            self.info.subject_alt_names.as_ref().map(|s| s.value.join(", ")).unwrap_or_else(|| "-".into());
         let mut rows: Vec<(&str, String)> = vec![
             ("Subject", self.info.subject.clone()),
             ("Issuer", format!("{} ({})", self.info.issuer, r.issuer_name)),
@@ -170,7 +173,10 @@ impl View<'_> {
             ("Status", display_status(r, self.now).to_string()),
         ];
         if let Some(at) = r.revoked_at {
-            rows.push(("Revoked", format!("{} ({})", format_time(at), r.revocation_reason.as_deref().unwrap_or("unspecified"))));
+            rows.push((
+                "Revoked",
+                format!("{} ({})", format_time(at), r.revocation_reason.as_deref().unwrap_or("unspecified")),
+            ));
         }
         rows.extend([
             ("Not before", format_time(self.info.not_before)),
@@ -179,10 +185,30 @@ impl View<'_> {
             ("SANs", sans),
             ("Basic constr.", self.basic_constraints()),
             ("Key usage", self.key_usage()),
-            ("Ext. key usage", if self.extended_key_usage().is_empty() { "-".into() } else { self.extended_key_usage().join(", ") }),
-            ("Subject key ID", self.info.subject_key_id.as_deref().map(colon_hex).unwrap_or_else(|| "-".into())),
-            ("Auth. key ID", self.info.authority_key_id.as_deref().map(colon_hex).unwrap_or_else(|| "-".into())),
-            ("CRL DP", if self.info.crl_distribution_points.is_empty() { "-".into() } else { self.info.crl_distribution_points.join(", ") }),
+            (
+                "Ext. key usage",
+                if self.extended_key_usage().is_empty() {
+                    "-".into()
+                } else {
+                    self.extended_key_usage().join(", ")
+                },
+            ),
+            (
+                "Subject key ID",
+                self.info.subject_key_id.as_deref().map(colon_hex).unwrap_or_else(|| "-".into()),
+            ),
+            (
+                "Auth. key ID",
+                self.info.authority_key_id.as_deref().map(colon_hex).unwrap_or_else(|| "-".into()),
+            ),
+            (
+                "CRL DP",
+                if self.info.crl_distribution_points.is_empty() {
+                    "-".into()
+                } else {
+                    self.info.crl_distribution_points.join(", ")
+                },
+            ),
             ("SHA-256", r.fingerprint_sha256.clone()),
         ]);
         if let Some(old) = self.renewed_from {

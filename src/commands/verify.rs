@@ -91,6 +91,9 @@ fn certificates_in(bytes: &[u8]) -> Vec<Vec<u8>> {
     ders
 }
 
+/// A trusted CA: how to name it, and its certificate (DER).
+type Anchor = (String, Vec<u8>);
+
 /// Trust anchors: --ca, else the home's roots, else (no home) the self-signed certificates
 /// that were given.
 fn trust(
@@ -98,9 +101,9 @@ fn trust(
     ca: Option<&str>,
     presented: &[Vec<u8>],
     chain: &[Vec<u8>],
-) -> Result<(Vec<(String, Vec<u8>)>, Vec<Vec<u8>>)> {
+) -> Result<(Vec<Anchor>, Vec<Vec<u8>>)> {
     let Some(ledger) = ledger else {
-        let anchors: Vec<(String, Vec<u8>)> = presented
+        let anchors: Vec<Anchor> = presented
             .iter()
             .chain(chain)
             .skip(1)
@@ -141,9 +144,8 @@ impl RevocationSource for LedgerSource<'_> {
     fn lookup(&self, issuer_der: &[u8], serial: &Serial) -> Option<Facts> {
         let ledger = self.ledger?;
         let authority = ledger.authorities().ok()?.into_iter().find(|a| a.cert_der == issuer_der)?;
-        let records = ledger
-            .find_certificates(CertSelector::Serial(&serial.ledger_hex()), Some(authority.id))
-            .ok()?;
+        let records =
+            ledger.find_certificates(CertSelector::Serial(&serial.ledger_hex()), Some(authority.id)).ok()?;
         let state = records.first().map(|r| match (r.status.as_str(), r.revoked_at) {
             ("revoked", Some(at)) => LedgerState::Revoked {
                 at,
@@ -166,9 +168,9 @@ fn parse_time(text: &str) -> Result<i64> {
         return Ok(t.unix_timestamp());
     }
     let format = time::macros::format_description!("[year]-[month]-[day]");
-    time::Date::parse(text, &format)
-        .map(|d| d.midnight().assume_utc().unix_timestamp())
-        .map_err(|_| Error::usage(format!("--at \"{text}\" is not a time; use 2027-01-31 or 2027-01-31T12:00:00Z")))
+    time::Date::parse(text, &format).map(|d| d.midnight().assume_utc().unix_timestamp()).map_err(|_| {
+        Error::usage(format!("--at \"{text}\" is not a time; use 2027-01-31 or 2027-01-31T12:00:00Z"))
+    })
 }
 
 fn report_json(report: &Report) -> serde_json::Value {

@@ -1,6 +1,8 @@
 //! Building CA certificates: the self-signed root and the intermediates under it.
 
-use rcgen::{BasicConstraints, CertificateParams, GeneralSubtree, IsCa, KeyIdMethod, NameConstraints, SerialNumber};
+use rcgen::{
+    BasicConstraints, CertificateParams, GeneralSubtree, IsCa, KeyIdMethod, NameConstraints, SerialNumber,
+};
 use time::{Duration, OffsetDateTime};
 
 use super::lint::{self, Expected};
@@ -37,7 +39,11 @@ fn ca_params(req: &CaRequest<'_>) -> Result<CertificateParams, EngineError> {
     params.key_identifier_method = KeyIdMethod::PreSpecified(req.key.key_id());
     if !req.permitted_dns.is_empty() {
         params.name_constraints = Some(NameConstraints {
-            permitted_subtrees: req.permitted_dns.iter().map(|d| GeneralSubtree::DnsName(d.clone())).collect(),
+            permitted_subtrees: req
+                .permitted_dns
+                .iter()
+                .map(|d| GeneralSubtree::DnsName(d.clone()))
+                .collect(),
             excluded_subtrees: Vec::new(),
         });
     }
@@ -55,7 +61,7 @@ pub fn build_root(req: &CaRequest<'_>) -> Result<Signed, EngineError> {
             profile: Profile::Root,
             key_type: req.key.key_type(),
             ski: req.key.key_id(),
-            public_key_bits: &req.key.public_key().bits().to_vec(),
+            public_key_bits: req.key.public_key().bits(),
             sans: vec![],
             path_len: req.path_len,
             issuer: None,
@@ -81,7 +87,7 @@ pub fn build_intermediate(req: &CaRequest<'_>, issuer: &SigningCa) -> Result<Sig
             profile: Profile::Intermediate,
             key_type: req.key.key_type(),
             ski: req.key.key_id(),
-            public_key_bits: &req.key.public_key().bits().to_vec(),
+            public_key_bits: req.key.public_key().bits(),
             sans: vec![],
             path_len: req.path_len,
             issuer: Some(issuer),

@@ -5,12 +5,12 @@ use std::fmt;
 use std::str::FromStr;
 
 use der::asn1::{BitString, GeneralizedTime, OctetString, Uint, UtcTime};
+use der::oid::AssociatedOid;
 use der::{Encode, Header, Length, Tag, TagNumber};
 use time::OffsetDateTime;
 use x509_cert::ext::Extension;
-use x509_cert::ext::pkix::crl::{CrlNumber, CrlReason};
-use der::oid::AssociatedOid;
 use x509_cert::ext::pkix::AuthorityKeyIdentifier;
+use x509_cert::ext::pkix::crl::{CrlNumber, CrlReason};
 use x509_cert::time::Time;
 
 use super::serial::Serial;
@@ -109,7 +109,10 @@ pub struct CrlRequest {
 /// so that a CRL of a million entries is encoded into one buffer of its own size instead of
 /// being held as a list first.
 pub trait EntrySource {
-    fn for_each(&mut self, emit: &mut dyn FnMut(&RevokedEntry) -> Result<(), EngineError>) -> Result<(), EngineError>;
+    fn for_each(
+        &mut self,
+        emit: &mut dyn FnMut(&RevokedEntry) -> Result<(), EngineError>,
+    ) -> Result<(), EngineError>;
 }
 
 /// A signed CRL and the number of entries in it.
@@ -124,7 +127,11 @@ const OUTER_HEADER_ROOM: usize = 6;
 /// Signs a v2 CRL for `ca` (RFC 5280 §5): version, signature algorithm, the CA's subject as
 /// issuer (its exact bytes), thisUpdate, nextUpdate, the entries, and the AKI (the CA's SKI)
 /// and CRL number extensions. A CRL whose nextUpdate is not after thisUpdate is never made.
-pub fn build_crl(request: &CrlRequest, ca: &SigningCa, source: &mut dyn EntrySource) -> Result<SignedCrl, EngineError> {
+pub fn build_crl(
+    request: &CrlRequest,
+    ca: &SigningCa,
+    source: &mut dyn EntrySource,
+) -> Result<SignedCrl, EngineError> {
     if request.next_update <= request.this_update {
         return Err(EngineError::BadRequest("a CRL's nextUpdate must be after its thisUpdate".into()));
     }
@@ -195,7 +202,8 @@ fn crl_extensions(number: u64, ski: &[u8]) -> Result<Vec<u8>, EngineError> {
         Extension { extn_id: CrlNumber::OID, critical: false, extn_value: octets(&number)? },
     ];
     let sequence = extensions.to_der().map_err(der_error)?;
-    let mut explicit = header(Tag::ContextSpecific { constructed: true, number: TagNumber(0) }, sequence.len())?;
+    let mut explicit =
+        header(Tag::ContextSpecific { constructed: true, number: TagNumber(0) }, sequence.len())?;
     explicit.extend_from_slice(&sequence);
     Ok(explicit)
 }
@@ -221,7 +229,9 @@ fn encode_entry(e: &RevokedEntry, buf: &mut Vec<u8>) -> Result<(), EngineError> 
 
 /// UTCTime through 2049, GeneralizedTime from 2050 (RFC 5280 §5.1.2.4).
 fn time_der(unix: i64) -> Result<Vec<u8>, EngineError> {
-    let duration = std::time::Duration::from_secs(u64::try_from(unix).map_err(|_| EngineError::BadRequest("a time before 1970".into()))?);
+    let duration = std::time::Duration::from_secs(
+        u64::try_from(unix).map_err(|_| EngineError::BadRequest("a time before 1970".into()))?,
+    );
     let time = match UtcTime::from_unix_duration(duration) {
         Ok(utc) => Time::UtcTime(utc),
         Err(_) => Time::GeneralTime(GeneralizedTime::from_unix_duration(duration).map_err(der_error)?),

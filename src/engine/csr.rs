@@ -29,7 +29,9 @@ pub enum CsrError {
     Malformed(String),
     #[error("its signature does not verify: the requester did not prove possession of the key")]
     BadSignature,
-    #[error("it is signed with {0}, which pkictl does not accept (use ECDSA or RSA PKCS#1 v1.5 with SHA-256/384/512)")]
+    #[error(
+        "it is signed with {0}, which pkictl does not accept (use ECDSA or RSA PKCS#1 v1.5 with SHA-256/384/512)"
+    )]
     UnsupportedSignature(String),
     #[error("its key is not acceptable: {0}")]
     Key(KeyError),
@@ -121,12 +123,14 @@ fn requested_extensions(req: &CertReq) -> Result<(Vec<RequestedSan>, Vec<String>
         }
         for value in attr.values.iter() {
             let bytes = value.to_der().map_err(|e| CsrError::Malformed(e.to_string()))?;
-            let extensions = ExtensionReq::from_der(&bytes).map_err(|e| CsrError::Malformed(e.to_string()))?;
+            let extensions =
+                ExtensionReq::from_der(&bytes).map_err(|e| CsrError::Malformed(e.to_string()))?;
             for ext in extensions.0 {
                 let raw = ext.extn_value.as_bytes();
                 match ext.extn_id.to_string().as_str() {
                     SUBJECT_ALT_NAME => {
-                        let san = SubjectAltName::from_der(raw).map_err(|e| CsrError::Malformed(e.to_string()))?;
+                        let san =
+                            SubjectAltName::from_der(raw).map_err(|e| CsrError::Malformed(e.to_string()))?;
                         sans.extend(san.0.iter().map(requested_san));
                     }
                     _ => ignored.push(describe_ignored(&ext.extn_id.to_string(), raw)),
@@ -158,15 +162,17 @@ fn requested_san(name: &GeneralName) -> RequestedSan {
 
 /// Names a requested extension the leaf will not carry, loudly for the dangerous ones.
 fn describe_ignored(oid: &str, raw: &[u8]) -> String {
-    if let Ok(bc) = BasicConstraints::from_der(raw) {
-        if oid == "2.5.29.19" && bc.ca {
-            return "basicConstraints CA:TRUE (a leaf is never a CA)".to_string();
-        }
+    if let Ok(bc) = BasicConstraints::from_der(raw)
+        && oid == "2.5.29.19"
+        && bc.ca
+    {
+        return "basicConstraints CA:TRUE (a leaf is never a CA)".to_string();
     }
-    if let Ok(ku) = KeyUsage::from_der(raw) {
-        if oid == "2.5.29.15" && (ku.0.contains(KeyUsages::KeyCertSign) || ku.0.contains(KeyUsages::CRLSign)) {
-            return "keyUsage keyCertSign/cRLSign (the profile decides key usage)".to_string();
-        }
+    if let Ok(ku) = KeyUsage::from_der(raw)
+        && oid == "2.5.29.15"
+        && (ku.0.contains(KeyUsages::KeyCertSign) || ku.0.contains(KeyUsages::CRLSign))
+    {
+        return "keyUsage keyCertSign/cRLSign (the profile decides key usage)".to_string();
     }
     match oid {
         "2.5.29.15" => "keyUsage (the profile decides)".to_string(),

@@ -64,12 +64,8 @@ fn leaf_params(req: &LeafRequest<'_>) -> Result<CertificateParams, EngineError> 
     params.is_ca = IsCa::ExplicitNoCa;
     params.key_usages = req.profile.key_usages(req.public_key.key_type());
     params.extended_key_usages = req.profile.extended_key_usages();
-    params.subject_alt_names = req
-        .sans
-        .iter()
-        .map(San::to_rcgen)
-        .collect::<Result<_, _>>()
-        .map_err(EngineError::BadRequest)?;
+    params.subject_alt_names =
+        req.sans.iter().map(San::to_rcgen).collect::<Result<_, _>>().map_err(EngineError::BadRequest)?;
     params.key_identifier_method = KeyIdMethod::PreSpecified(req.public_key.key_id());
     params.use_authority_key_identifier_extension = true;
     Ok(params)

@@ -33,11 +33,7 @@ pub struct Expected<'a> {
 pub fn check(der: &[u8], expected: &Expected<'_>) -> Result<CertInfo, EngineError> {
     let info = CertInfo::from_der(der).map_err(|e| EngineError::Lint(e.to_string()))?;
     let violations = violations(&info, expected);
-    if violations.is_empty() {
-        Ok(info)
-    } else {
-        Err(EngineError::Lint(violations.join("; ")))
-    }
+    if violations.is_empty() { Ok(info) } else { Err(EngineError::Lint(violations.join("; "))) }
 }
 
 fn violations(info: &CertInfo, expected: &Expected<'_>) -> Vec<String> {
@@ -49,8 +45,7 @@ fn violations(info: &CertInfo, expected: &Expected<'_>) -> Vec<String> {
     };
     require(info.version == 3, format!("version is v{}, not v3", info.version));
     require(
-        !info.serial_negative
-            && (MIN_SERIAL_OCTETS..=MAX_SERIAL_OCTETS).contains(&info.serial_der_len),
+        !info.serial_negative && (MIN_SERIAL_OCTETS..=MAX_SERIAL_OCTETS).contains(&info.serial_der_len),
         format!("serial {} is not a positive 8-20 octet integer", info.serial.hex()),
     );
     require(info.not_before < info.not_after, "notBefore is not before notAfter".into());
@@ -75,10 +70,10 @@ fn check_issuer(info: &CertInfo, expected: &Expected<'_>, require: &mut impl FnM
         Some(ca) => ca.cert.spki_der.as_slice(),
         None => info.spki_der.as_slice(),
     };
-    if expected.verify_signature {
-        if let Err(e) = info.verify_signature(signer_spki) {
-            require(false, format!("the signature does not verify with the issuer's key ({e})"));
-        }
+    if expected.verify_signature
+        && let Err(e) = info.verify_signature(signer_spki)
+    {
+        require(false, format!("the signature does not verify with the issuer's key ({e})"));
     }
     match expected.issuer {
         None => {
@@ -94,10 +89,7 @@ fn check_issuer(info: &CertInfo, expected: &Expected<'_>, require: &mut impl FnM
                 info.authority_key_id.as_deref() == Some(ca.ski.as_slice()),
                 format!("authorityKeyIdentifier is not {}'s SKI", ca.name),
             );
-            require(
-                info.not_after <= ca.cert.not_after,
-                format!("notAfter is past {}'s notAfter", ca.name),
-            );
+            require(info.not_after <= ca.cert.not_after, format!("notAfter is past {}'s notAfter", ca.name));
             let expected_dps: Vec<String> = ca.crl_url.iter().cloned().collect();
             require(
                 info.crl_distribution_points == expected_dps,
@@ -107,11 +99,7 @@ fn check_issuer(info: &CertInfo, expected: &Expected<'_>, require: &mut impl FnM
     }
 }
 
-fn check_basic_constraints(
-    info: &CertInfo,
-    expected: &Expected<'_>,
-    require: &mut impl FnMut(bool, String),
-) {
+fn check_basic_constraints(info: &CertInfo, expected: &Expected<'_>, require: &mut impl FnMut(bool, String)) {
     let Some(bc) = &info.basic_constraints else {
         require(false, "basicConstraints is missing".into());
         return;

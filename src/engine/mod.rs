@@ -69,10 +69,7 @@ impl SigningCa {
     }
 
     fn crl_distribution_points(&self) -> Vec<CrlDistributionPoint> {
-        self.crl_url
-            .iter()
-            .map(|url| CrlDistributionPoint { uris: vec![url.clone()] })
-            .collect()
+        self.crl_url.iter().map(|url| CrlDistributionPoint { uris: vec![url.clone()] }).collect()
     }
 
     /// Refuses a notAfter past this CA's own: a chain is only as valid as its shortest link.

@@ -21,14 +21,14 @@ pub fn dns_name_within(name: &str, subtree: &str) -> bool {
 pub fn check_dns_sans(sans: &[San], chain: &[DnsConstraint]) -> Result<(), EngineError> {
     for constraint in chain.iter().filter(|c| !c.permitted.is_empty()) {
         for san in sans {
-            if let San::Dns(name) = san {
-                if !constraint.permitted.iter().any(|p| dns_name_within(name, p)) {
-                    return Err(EngineError::NameConstraint {
-                        name: name.clone(),
-                        ca: constraint.ca.clone(),
-                        permitted: constraint.permitted.join(", "),
-                    });
-                }
+            if let San::Dns(name) = san
+                && !constraint.permitted.iter().any(|p| dns_name_within(name, p))
+            {
+                return Err(EngineError::NameConstraint {
+                    name: name.clone(),
+                    ca: constraint.ca.clone(),
+                    permitted: constraint.permitted.join(", "),
+                });
             }
         }
     }

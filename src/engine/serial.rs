@@ -88,6 +88,8 @@ mod tests {
         assert_eq!(s.hex(), "01ff");
         assert_eq!(s.ledger_hex().len(), 40);
         assert_eq!(Serial::from_ledger_hex(&s.ledger_hex()), Some(s));
-        assert!(Serial::from_be_bytes(&[0x02]).ledger_hex() < Serial::from_be_bytes(&[0x01, 0x00]).ledger_hex());
+        assert!(
+            Serial::from_be_bytes(&[0x02]).ledger_hex() < Serial::from_be_bytes(&[0x01, 0x00]).ledger_hex()
+        );
     }
 }

@@ -107,9 +107,7 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<CertificateRecord> {
 
 impl Ledger {
     pub fn certificate_count(&self) -> LedgerResult<i64> {
-        self.conn
-            .query_row("SELECT count(*) FROM certificates", [], |r| r.get(0))
-            .map_err(|e| self.err(e))
+        self.conn.query_row("SELECT count(*) FROM certificates", [], |r| r.get(0)).map_err(|e| self.err(e))
     }
 
     /// Every certificate the selector matches, optionally only from one issuer.
@@ -166,9 +164,12 @@ impl Ledger {
             .map_err(|e| self.err(e))?;
         let mut rows = stmt.query([]).map_err(|e| self.err(e))?;
         while let Some(row) = rows.next().map_err(|e| self.err(e))? {
-            let serial = row.get_ref(0).and_then(|v| v.as_str().map_err(Into::into)).map_err(|e| self.err(e))?;
-            let fingerprint = row.get_ref(1).and_then(|v| v.as_str().map_err(Into::into)).map_err(|e| self.err(e))?;
-            let der = row.get_ref(2).and_then(|v| v.as_blob().map_err(Into::into)).map_err(|e| self.err(e))?;
+            let serial =
+                row.get_ref(0).and_then(|v| v.as_str().map_err(Into::into)).map_err(|e| self.err(e))?;
+            let fingerprint =
+                row.get_ref(1).and_then(|v| v.as_str().map_err(Into::into)).map_err(|e| self.err(e))?;
+            let der =
+                row.get_ref(2).and_then(|v| v.as_blob().map_err(Into::into)).map_err(|e| self.err(e))?;
             visit(serial, fingerprint, der);
         }
         Ok(())

@@ -62,7 +62,12 @@ impl Tx<'_> {
             let read = |e: rusqlite::Error| ledger_error(self.err(e));
             let serial = row.get_ref(0).and_then(|v| v.as_str().map_err(Into::into)).map_err(read)?;
             let revoked_at: i64 = row.get(1).map_err(read)?;
-            let reason = row.get_ref(2).map_err(read)?.as_str_or_null().map_err(|e| read(e.into()))?.unwrap_or("unspecified");
+            let reason = row
+                .get_ref(2)
+                .map_err(read)?
+                .as_str_or_null()
+                .map_err(|e| read(e.into()))?
+                .unwrap_or("unspecified");
             visit(serial, revoked_at, reason)?;
         }
         Ok(())

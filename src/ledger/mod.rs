@@ -71,10 +71,7 @@ impl Ledger {
             .map_err(|e| LedgerError::Io { path: path.to_path_buf(), source: e })?;
         let mut ledger = Ledger { conn, path: path.to_path_buf() };
         ledger.configure()?;
-        ledger
-            .conn
-            .pragma_update(None, "journal_mode", "WAL")
-            .map_err(|e| sqlite(path, e))?;
+        ledger.conn.pragma_update(None, "journal_mode", "WAL").map_err(|e| sqlite(path, e))?;
         ledger.migrate()?;
         Ok(ledger)
     }
@@ -110,9 +107,7 @@ impl Ledger {
     }
 
     pub fn schema_version(&self) -> LedgerResult<u32> {
-        self.conn
-            .pragma_query_value(None, "user_version", |row| row.get(0))
-            .map_err(|e| self.err(e))
+        self.conn.pragma_query_value(None, "user_version", |row| row.get(0)).map_err(|e| self.err(e))
     }
 
     fn migrate(&mut self) -> LedgerResult<()> {
@@ -130,9 +125,8 @@ impl Ledger {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|e| sqlite(&path, e))?;
         // Another process may have migrated while we waited for the lock.
-        let current: u32 = tx
-            .pragma_query_value(None, "user_version", |row| row.get(0))
-            .map_err(|e| sqlite(&path, e))?;
+        let current: u32 =
+            tx.pragma_query_value(None, "user_version", |row| row.get(0)).map_err(|e| sqlite(&path, e))?;
         for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > current) {
             tx.execute_batch(sql).map_err(|e| sqlite(&path, e))?;
             tx.pragma_update(None, "user_version", version).map_err(|e| sqlite(&path, e))?;
@@ -172,10 +166,10 @@ impl Tx<'_> {
 }
 
 fn sqlite(path: &Path, e: rusqlite::Error) -> LedgerError {
-    if let rusqlite::Error::SqliteFailure(code, _) = &e {
-        if code.code == rusqlite::ErrorCode::NotADatabase {
-            return LedgerError::NotALedger { path: path.to_path_buf() };
-        }
+    if let rusqlite::Error::SqliteFailure(code, _) = &e
+        && code.code == rusqlite::ErrorCode::NotADatabase
+    {
+        return LedgerError::NotALedger { path: path.to_path_buf() };
     }
     LedgerError::Sqlite { path: path.to_path_buf(), source: e }
 }

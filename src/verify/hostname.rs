@@ -19,9 +19,7 @@ pub fn matches(host: &str, sans: &[String]) -> bool {
 
 fn dns_matches(host: &str, pattern: &str) -> bool {
     match pattern.strip_prefix("*.") {
-        Some(suffix) => host
-            .split_once('.')
-            .is_some_and(|(label, rest)| !label.is_empty() && rest == suffix),
+        Some(suffix) => host.split_once('.').is_some_and(|(label, rest)| !label.is_empty() && rest == suffix),
         None => host == pattern,
     }
 }

@@ -98,7 +98,13 @@ impl Report {
 
     fn push(&mut self, name: &'static str, outcome: Result<Passed, Problem>) -> bool {
         let layer = match outcome {
-            Ok(passed) => Layer { name, status: passed.status, detail: passed.detail, problem: None, notes: passed.notes },
+            Ok(passed) => Layer {
+                name,
+                status: passed.status,
+                detail: passed.detail,
+                problem: None,
+                notes: passed.notes,
+            },
             Err(problem) => Layer {
                 name,
                 status: Status::Failed,
@@ -144,7 +150,9 @@ pub fn verify(req: &Request<'_>) -> Report {
     let anchors: Vec<Anchor> = req
         .anchors
         .iter()
-        .filter_map(|(name, der)| Cert::from_der(der.clone()).ok().map(|cert| Anchor { name: name.clone(), cert }))
+        .filter_map(|(name, der)| {
+            Cert::from_der(der.clone()).ok().map(|cert| Anchor { name: name.clone(), cert })
+        })
         .collect();
     let built = path::build(&leaf, &untrusted, &anchors, &req.known_ca_subjects);
     let chain_outcome = built.as_ref().map(chain_detail).map_err(Clone::clone);
@@ -162,7 +170,9 @@ pub fn verify(req: &Request<'_>) -> Report {
 
 fn parse(req: &Request<'_>) -> Result<(Cert, Vec<Cert>), Problem> {
     let mut presented = req.presented.iter();
-    let leaf_der = presented.next().ok_or_else(|| Problem::Unparseable { reason: "the file holds no certificate".into() })?;
+    let leaf_der = presented
+        .next()
+        .ok_or_else(|| Problem::Unparseable { reason: "the file holds no certificate".into() })?;
     let leaf = Cert::from_der(leaf_der.clone())?;
     let mut untrusted = Vec::new();
     for der in presented.chain(req.chain.iter()) {
@@ -189,10 +199,18 @@ fn validity(path: &Path, at: i64) -> Result<Passed, Problem> {
     for cert in &path.certs {
         let info = &cert.info;
         if at < info.not_before {
-            return Err(Problem::NotYetValid { subject: info.subject.clone(), not_before: info.not_before, now: at });
+            return Err(Problem::NotYetValid {
+                subject: info.subject.clone(),
+                not_before: info.not_before,
+                now: at,
+            });
         }
         if at > info.not_after {
-            return Err(Problem::Expired { subject: info.subject.clone(), not_after: info.not_after, now: at });
+            return Err(Problem::Expired {
+                subject: info.subject.clone(),
+                not_after: info.not_after,
+                now: at,
+            });
         }
     }
     let leaf = &path.certs[0].info;
@@ -219,10 +237,10 @@ fn constraints(path: &Path, purpose: Option<Purpose>) -> Result<Passed, Problem>
             return Err(Problem::IssuerNotCa { subject: info.subject.clone() });
         }
         let below = path.certs[1..index].iter().filter(|c| !c.info.is_self_issued()).count();
-        if let Some(limit) = info.basic_constraints.as_ref().and_then(|bc| bc.value.path_len) {
-            if below > limit as usize {
-                return Err(Problem::PathLength { ca: info.subject.clone(), path_len: limit, below });
-            }
+        if let Some(limit) = info.basic_constraints.as_ref().and_then(|bc| bc.value.path_len)
+            && below > limit as usize
+        {
+            return Err(Problem::PathLength { ca: info.subject.clone(), path_len: limit, below });
         }
         if let Some(permitted) = &info.permitted_dns {
             check_name_constraints(leaf, &info.subject, permitted)?;

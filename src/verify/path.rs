@@ -40,7 +40,12 @@ pub struct Path {
 
 /// Builds and checks the chain. `known_ca_subjects` are the DER subjects of every CA of the
 /// home, to tell "intermediate not sent" apart from "unknown CA".
-pub fn build(leaf: &Cert, untrusted: &[Cert], anchors: &[Anchor], known_ca_subjects: &[Vec<u8>]) -> Result<Path, Problem> {
+pub fn build(
+    leaf: &Cert,
+    untrusted: &[Cert],
+    anchors: &[Anchor],
+    known_ca_subjects: &[Vec<u8>],
+) -> Result<Path, Problem> {
     let mut certs = vec![leaf.clone()];
     let mut bad_signature = None;
     'climb: while certs.len() < MAX_DEPTH {
@@ -78,9 +83,7 @@ pub fn build(leaf: &Cert, untrusted: &[Cert], anchors: &[Anchor], known_ca_subje
             Problem::UnknownIssuer { issuer: current.info.issuer.clone() }
         });
     }
-    Err(Problem::UnknownIssuer {
-        issuer: certs.last().map(|c| c.info.issuer.clone()).unwrap_or_default(),
-    })
+    Err(Problem::UnknownIssuer { issuer: certs.last().map(|c| c.info.issuer.clone()).unwrap_or_default() })
 }
 
 fn signature_problem(cert: &Cert, issuer: &Cert) -> Problem {

@@ -10,7 +10,9 @@ pub enum Problem {
     #[error("no path to a trusted CA: the issuer \"{issuer}\" is not a CA this home trusts")]
     UnknownIssuer { issuer: String },
 
-    #[error("the intermediate \"{issuer}\" is missing: the peer only trusts the root and needs the intermediate sent with the certificate")]
+    #[error(
+        "the intermediate \"{issuer}\" is missing: the peer only trusts the root and needs the intermediate sent with the certificate"
+    )]
     IntermediateMissing { issuer: String },
 
     #[error("the signature of \"{subject}\" does not verify with the key of \"{issuer}\"")]
@@ -22,7 +24,9 @@ pub enum Problem {
     #[error("\"{subject}\" expired {}, and the time is {}", format_time(*not_after), format_time(*now))]
     Expired { subject: String, not_after: i64, now: i64 },
 
-    #[error("\"{subject}\" signs other certificates but is not a CA (basicConstraints CA:TRUE and keyCertSign are required)")]
+    #[error(
+        "\"{subject}\" signs other certificates but is not a CA (basicConstraints CA:TRUE and keyCertSign are required)"
+    )]
     IssuerNotCa { subject: String },
 
     #[error("\"{ca}\" allows {path_len} CA(s) below it (pathLenConstraint) but the chain has {below}")]

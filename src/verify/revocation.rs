@@ -1,7 +1,6 @@
 //! Revocation: what the ledger says, and what the CA's latest CRL says (and whether that CRL
 //! is itself signed, current and usable, since peers that check CRLs need all three).
 
-
 use super::path::Cert;
 use super::problem::Problem;
 use crate::engine::serial::Serial;
