@@ -123,18 +123,7 @@ pub fn write_atomic_all(files: &[(&Path, &[u8], u32)]) -> Result<()> {
         .iter()
         .map(|(path, bytes, mode)| staged_temp_file(path, bytes, *mode).map(|tmp| (*path, tmp)))
         .collect::<Result<Vec<_>>>()?;
-    let mut dirs: Vec<&Path> = Vec::new();
-    for (path, tmp) in staged {
-        tmp.persist(path).map_err(|e| write_error(path, e.error))?;
-        let dir = parent_dir(path);
-        if !dirs.contains(&dir) {
-            dirs.push(dir);
-        }
-    }
-    for dir in dirs {
-        sync_dir(dir).map_err(|e| write_error(dir, e))?;
-    }
-    Ok(())
+    persist_all(staged)
 }
 
 /// Like `write_atomic_all` for hundreds of files at once: the temp files are made durable with
@@ -149,6 +138,11 @@ pub fn write_atomic_many(files: &[(&Path, &[u8], u32)]) -> Result<()> {
     if let Some((path, tmp)) = staged.first() {
         rustix::fs::syncfs(tmp.as_file()).map_err(|e| write_error(path, e.into()))?;
     }
+    persist_all(staged)
+}
+
+/// Renames durable temp files to their final names, then fsyncs each directory once.
+fn persist_all(staged: Vec<(&Path, tempfile::NamedTempFile)>) -> Result<()> {
     let mut dirs: Vec<&Path> = Vec::new();
     for (path, tmp) in staged {
         tmp.persist(path).map_err(|e| write_error(path, e.error))?;
