@@ -51,14 +51,17 @@ pub struct Authority {
     pub serial: String,
 }
 
+/// The CA's own certificate row is read through the unique index on authority_id (a join
+/// lets SQLite's planner walk every certificate instead).
 const SELECT: &str = "
     SELECT a.id, a.name, a.slug, a.parent_id, p.name, a.subject, a.cert_der, a.ski, a.key_file,
            a.key_type, a.key_encrypted, a.path_len, a.crl_url, a.crl_validity_secs,
            a.next_crl_number, a.is_default, a.not_before, a.not_after, a.created_at,
-           c.status, c.serial, a.permitted_dns
+           (SELECT status FROM certificates WHERE authority_id = a.id),
+           (SELECT serial FROM certificates WHERE authority_id = a.id),
+           a.permitted_dns
     FROM authorities a
-    LEFT JOIN authorities p ON p.id = a.parent_id
-    JOIN certificates c ON c.authority_id = a.id";
+    LEFT JOIN authorities p ON p.id = a.parent_id";
 
 fn from_row(row: &Row<'_>) -> rusqlite::Result<Authority> {
     Ok(Authority {

@@ -175,29 +175,39 @@ impl Ledger {
         Ok(())
     }
 
-    /// `list`: certificates matching the filter, soonest notAfter first.
+    /// `list`: certificates matching the filter, soonest notAfter first. The WHERE clause is
+    /// built from the conditions actually asked for, so that SQLite plans an index range scan
+    /// (a generic `?x IS NULL OR …` clause would make it walk every valid certificate).
     pub fn list_certificates(&self, filter: &CertFilter<'_>) -> LedgerResult<Vec<CertificateRecord>> {
-        let status_clause = match filter.status {
-            StatusFilter::Valid => "c.status = 'valid' AND c.not_after > ?1",
+        let mut conditions = vec![match filter.status {
+            StatusFilter::Valid => "c.status = 'valid' AND c.not_after > :now",
             StatusFilter::Revoked => "c.status = 'revoked'",
-            StatusFilter::Expired => "c.status = 'valid' AND c.not_after <= ?1",
+            StatusFilter::Expired => "c.status = 'valid' AND c.not_after <= :now",
             StatusFilter::All => "1",
-        };
+        }];
+        let mut values: Vec<(&str, &dyn rusqlite::ToSql)> = vec![(":now", &filter.now)];
+        if let Some(limit) = &filter.expiring_before {
+            conditions.push("c.status = 'valid' AND c.not_after > :now AND c.not_after <= :limit");
+            values.push((":limit", limit));
+        }
+        if let Some(issuer) = &filter.issuer_id {
+            conditions.push("c.issuer_id = :issuer");
+            values.push((":issuer", issuer));
+        }
+        if let Some(profile) = &filter.profile {
+            conditions.push("c.profile = :profile");
+            values.push((":profile", profile));
+        }
         let sql = format!(
             "SELECT {COLUMNS} FROM certificates c JOIN authorities a ON a.id = c.issuer_id
-             WHERE {status_clause}
-               AND (?2 IS NULL OR (c.status = 'valid' AND c.not_after > ?1 AND c.not_after <= ?2))
-               AND (?3 IS NULL OR c.issuer_id = ?3)
-               AND (?4 IS NULL OR c.profile = ?4)
-             ORDER BY c.not_after, c.id"
+             WHERE {} ORDER BY c.not_after, c.id",
+            conditions.join(" AND ")
         );
-        let mut stmt = self.conn.prepare_cached(&sql).map_err(|e| self.err(e))?;
-        let rows = stmt
-            .query_map(
-                params![filter.now, filter.expiring_before, filter.issuer_id, filter.profile],
-                from_row,
-            )
-            .map_err(|e| self.err(e))?;
+        let mut stmt = self.conn.prepare(&sql).map_err(|e| self.err(e))?;
+        // Only the parameters the statement uses may be bound.
+        let used: Vec<(&str, &dyn rusqlite::ToSql)> =
+            values.into_iter().filter(|(name, _)| sql.contains(name)).collect();
+        let rows = stmt.query_map(used.as_slice(), from_row).map_err(|e| self.err(e))?;
         rows.collect::<rusqlite::Result<Vec<_>>>().map_err(|e| self.err(e))
     }
 }
