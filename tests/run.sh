@@ -1,24 +1,95 @@
 #!/usr/bin/env bash
 # The one test command: installs what the interop tests need on a fresh Debian/Ubuntu
-# machine, then runs the whole suite. A missing tool fails the run; nothing is skipped.
+# machine, then runs the whole suite (arguments go to `cargo test`, e.g. `--test interop`).
+# A missing tool fails the run; nothing is skipped.
+#
+# - apt (as root; otherwise a message saying what to install): openssl, curl, nginx, python3
+#   and python3-venv, each only when missing.
+# - a Python venv at target/interop-venv with pkilint and cryptography at the pinned versions
+#   below, created or upgraded only when it is missing or differs.
+# - exports PKICTL_INTEROP_PYTHON, PKICTL_INTEROP_PKILINT_BIN and PKICTL_INTEROP_NGINX for
+#   tests/interop.rs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Pinned so that a new release cannot change the outcome of a run by itself; bump deliberately
+# (tests/interop.rs pins pkilint's known findings, which a new pkilint may change).
+PY_PACKAGES=(pkilint==0.13.3 cryptography==50.0.2)
+VENV=target/interop-venv
+
+have() { command -v "$1" >/dev/null 2>&1; }
+have_nginx() { have nginx || [[ -x /usr/sbin/nginx ]]; }
+
+# True when the venv runs, has the pinned packages and pkilint's entry points.
+venv_ok() {
+    [[ -x $VENV/bin/python && -x $VENV/bin/lint_pkix_cert && -x $VENV/bin/lint_crl ]] || return 1
+    "$VENV/bin/python" - "${PY_PACKAGES[@]}" <<'EOF' >/dev/null 2>&1
+import sys
+from importlib.metadata import version
+import cryptography.x509.verification, pkilint  # noqa: F401 (importable)
+for spec in sys.argv[1:]:
+    name, wanted = spec.split("==")
+    if version(name) != wanted:
+        sys.exit(1)
+EOF
+}
+
 need_apt=()
-command -v openssl >/dev/null || need_apt+=(openssl)
-command -v python3 >/dev/null || need_apt+=(python3)
-if ((${#need_apt[@]})); then
-    if [[ $(id -u) -ne 0 ]]; then
-        echo "tests/run.sh: missing ${need_apt[*]}; install them (apt-get install ${need_apt[*]}) and re-run" >&2
-        exit 1
+have openssl || need_apt+=(openssl)
+have curl || need_apt+=(curl)
+have_nginx || need_apt+=(nginx)
+if ! venv_ok; then
+    have python3 || need_apt+=(python3)
+    # Debian's python3 cannot make a venv without python3-venv (ensurepip).
+    if ! have python3 || ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
+        need_apt+=(python3-venv)
     fi
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}"
 fi
 
-for tool in openssl cargo; do
-    command -v "$tool" >/dev/null || { echo "tests/run.sh: $tool is required" >&2; exit 1; }
+if ((${#need_apt[@]})); then
+    if [[ $(id -u) -ne 0 ]]; then
+        echo "tests/run.sh: missing ${need_apt[*]}; install them (sudo apt-get install ${need_apt[*]}) and re-run" >&2
+        exit 1
+    fi
+    echo "tests/run.sh: installing ${need_apt[*]}" >&2
+    # Do not let the nginx package start a system-wide nginx on port 80: the tests run their own.
+    added_policy=
+    if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+        printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+        chmod 755 /usr/sbin/policy-rc.d
+        added_policy=1
+        trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+    fi
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_apt[@]}"
+    if [[ -n $added_policy ]]; then
+        rm -f /usr/sbin/policy-rc.d
+        trap - EXIT
+    fi
+fi
+
+for tool in openssl curl cargo python3; do
+    have "$tool" || { echo "tests/run.sh: $tool is required but was not found on PATH" >&2; exit 1; }
 done
+have_nginx || { echo "tests/run.sh: nginx is required but was not found" >&2; exit 1; }
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+
+if ! venv_ok; then
+    echo "tests/run.sh: setting up $VENV with ${PY_PACKAGES[*]}" >&2
+    if ! "$VENV/bin/python" -c 'import sys' >/dev/null 2>&1; then
+        python3 -m venv --clear "$VENV"
+    fi
+    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "${PY_PACKAGES[@]}"
+    venv_ok || { echo "tests/run.sh: $VENV does not have ${PY_PACKAGES[*]} after pip install" >&2; exit 1; }
+fi
+
+export PKICTL_INTEROP_PYTHON="$PWD/$VENV/bin/python"
+export PKICTL_INTEROP_PKILINT_BIN="$PWD/$VENV/bin"
+export PKICTL_INTEROP_NGINX="$NGINX"
+
 openssl version
+"$NGINX" -v 2>&1
+curl --version | head -n 1
+"$PKICTL_INTEROP_PYTHON" -c 'from importlib.metadata import version as v; print("pkilint", v("pkilint"), "/ cryptography", v("cryptography"))'
 
 cargo test --locked "$@"

@@ -4,6 +4,7 @@
 //! Every test file does `mod common;` and uses what it needs, hence the `dead_code` allowance.
 #![allow(dead_code)]
 
+pub mod interop;
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::fs;
