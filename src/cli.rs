@@ -40,12 +40,21 @@ pub enum Command {
         pkictl --home ./lab init --name \"Lab CA\" --no-passphrase --no-intermediate")]
     Init(InitArgs),
 
-    /// Inspect the CAs of this home.
-    #[command(subcommand)]
+    /// Inspect the CAs of this home, and add intermediates.
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  pkictl ca list\n  pkictl ca show \"Acme Root CA\"\n  pkictl ca cert > issuing.pem\n  \
+        pkictl ca add-intermediate --name \"Acme Partners CA\" --permit-dns partners.acme.com"
+    )]
     Ca(CaCommand),
 
     /// Issue a server, client or peer certificate (a new key, or a CSR's key).
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  pkictl issue server api.example.com --ip 10.0.0.7 --out ./tls\n  \
+        pkictl issue client alice@example.com\n  pkictl issue peer node1.cluster.local\n  \
+        pkictl issue client --batch devices.txt --out ./devices"
+    )]
     Issue(IssueCommand),
 
     /// Sign a CSR after checking its signature (proof of possession).

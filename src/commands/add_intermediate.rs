@@ -170,12 +170,12 @@ fn report(ctx: &Context, home: &Home, ca: &NewCa, parent: &Authority) {
         }));
         return;
     }
-    println!("Created intermediate CA \"{}\" under \"{}\"", ca.name, parent.name);
-    println!("  serial       {}", info.serial.hex());
-    println!("  not after    {}", format_time(info.not_after));
-    println!("  path length  {}", ca.path_len.map(|n| n.to_string()).unwrap_or_default());
+    outln!("Created intermediate CA \"{}\" under \"{}\"", ca.name, parent.name);
+    outln!("  serial       {}", info.serial.hex());
+    outln!("  not after    {}", format_time(info.not_after));
+    outln!("  path length  {}", ca.path_len.map(|n| n.to_string()).unwrap_or_default());
     if !ca.permitted_dns.is_empty() {
-        println!("  permitted    {}", ca.permitted_dns.join(", "));
+        outln!("  permitted    {}", ca.permitted_dns.join(", "));
     }
-    println!("  certificate  {}", home.resolve(&Home::ca_cert_relative(&ca.slug)).display());
+    outln!("  certificate  {}", home.resolve(&Home::ca_cert_relative(&ca.slug)).display());
 }

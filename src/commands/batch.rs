@@ -80,7 +80,7 @@ pub fn run(ctx: &Context, profile: Profile, source: &Path, options: &IssueOption
             batch.write(chunk_files, &made)?;
             if ctx.json {
                 for ((item, m), f) in chunk.iter().zip(&made).zip(chunk_files) {
-                    println!("{}", certificate_json(profile, item, m, &authority, f));
+                    outln!("{}", certificate_json(profile, item, m, &authority, f));
                 }
             }
             progress.advance(chunk.len());
@@ -90,7 +90,7 @@ pub fn run(ctx: &Context, profile: Profile, source: &Path, options: &IssueOption
     progress.finish();
     if !ctx.json {
         let seconds = started.elapsed().as_secs_f64();
-        println!(
+        outln!(
             "Issued {} {profile} certificates from {} in {seconds:.2} s ({:.0}/s); files in {}",
             items.len(),
             authority.name,

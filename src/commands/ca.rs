@@ -49,9 +49,9 @@ pub fn list(ctx: &Context) -> Result<i32> {
         print_json(&json!({ "authorities": list }));
         return Ok(0);
     }
-    println!("{:<1} {:<32} {:<13} {:<8} {:<8} {:<20}", "", "NAME", "ROLE", "KEY", "STATUS", "NOT AFTER");
+    outln!("{:<1} {:<32} {:<13} {:<8} {:<8} {:<20}", "", "NAME", "ROLE", "KEY", "STATUS", "NOT AFTER");
     for a in &authorities {
-        println!(
+        outln!(
             "{:<1} {:<32} {:<13} {:<8} {:<8} {:<20}",
             if a.is_default { "*" } else { "" },
             a.name,
@@ -61,7 +61,7 @@ pub fn list(ctx: &Context) -> Result<i32> {
             format_time(a.not_after)
         );
     }
-    println!("(* = default issuing CA)");
+    outln!("(* = default issuing CA)");
     Ok(0)
 }
 
@@ -91,7 +91,7 @@ pub fn show(ctx: &Context, name: &str) -> Result<i32> {
         ("SHA-256", fingerprint),
     ];
     for (label, value) in rows {
-        println!("{:<16} {}", format!("{label}:"), value);
+        outln!("{:<16} {}", format!("{label}:"), value);
     }
     Ok(0)
 }
@@ -103,7 +103,7 @@ pub fn cert(ctx: &Context, name: Option<&str>) -> Result<i32> {
     if ctx.json {
         print_json(&json!({ "name": a.name, "pem": pem }));
     } else {
-        print!("{pem}");
+        out!("{pem}");
     }
     Ok(0)
 }

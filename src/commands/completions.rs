@@ -12,7 +12,10 @@ use crate::home::{self, PUBLIC_MODE};
 
 pub fn completions(shell: clap_complete::Shell) -> Result<i32> {
     let mut command = Cli::command();
-    clap_complete::generate(shell, &mut command, "pkictl", &mut std::io::stdout());
+    // Into a buffer: clap_complete panics when it cannot write (a closed pipe).
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut command, "pkictl", &mut script);
+    out!("{}", String::from_utf8_lossy(&script));
     Ok(0)
 }
 

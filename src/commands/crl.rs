@@ -54,7 +54,7 @@ pub fn run(ctx: &Context, args: &CrlArgs<'_>) -> Result<i32> {
     if ctx.json {
         print_json(&published_json(&authority, &published, args.out));
     } else if args.out.is_none() {
-        print!("{}", crl_pem(&published.der));
+        out!("{}", crl_pem(&published.der));
     } else {
         eprintln!("{}", summary(&authority, &published));
     }

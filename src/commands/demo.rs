@@ -51,13 +51,13 @@ pub fn run(ctx: &Context, dir: Option<&Path>) -> Result<i32> {
             })).collect::<Vec<_>>(),
         }));
     } else {
-        println!("mTLS handshakes (rustls server that requires a client certificate, checks CRLs):");
+        outln!("mTLS handshakes (rustls server that requires a client certificate, checks CRLs):");
         for o in &outcomes {
             let verdict = if o.accepted { "ACCEPTED" } else { "REFUSED" };
-            println!("  {:<28} {verdict:<9} {}", o.label, o.detail);
+            outln!("  {:<28} {verdict:<9} {}", o.label, o.detail);
         }
         if dir.is_none() {
-            println!("(the demo home is deleted; run `pkictl demo --dir DIR` to keep it)");
+            outln!("(the demo home is deleted; run `pkictl demo --dir DIR` to keep it)");
         }
     }
     Ok(if as_expected { 0 } else { EXIT_FAILED })
@@ -79,7 +79,7 @@ struct Outcome {
 impl Demo {
     fn say(&self, line: &str) {
         if !self.quiet {
-            println!("{line}");
+            outln!("{line}");
         }
     }
 

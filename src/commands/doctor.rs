@@ -265,15 +265,15 @@ fn report(ctx: &Context, findings: &Findings, authorities: usize, certificates: 
         return;
     }
     for line in &findings.repaired {
-        println!("repaired: {line}");
+        outln!("repaired: {line}");
     }
     for line in &findings.warnings {
-        println!("warning:  {line}");
+        outln!("warning:  {line}");
     }
     for line in &findings.problems {
-        println!("PROBLEM:  {line}");
+        outln!("PROBLEM:  {line}");
     }
-    println!(
+    outln!(
         "{}: ledger sound, {authorities} CAs and {certificates} certificates checked, {} problem(s), {} warning(s)",
         if findings.problems.is_empty() { "ok" } else { "NOT OK" },
         findings.problems.len(),

@@ -308,10 +308,10 @@ fn report(ctx: &Context, cas: &[NewCa], encrypted: bool) {
         }));
         return;
     }
-    println!("Created pkictl home {}", ctx.home.display());
+    outln!("Created pkictl home {}", ctx.home.display());
     for ca in cas {
         let info = &ca.signed.info;
-        println!(
+        outln!(
             "  {:<13} {}  ({}, serial {}, expires {})",
             ca.profile,
             ca.name,
@@ -320,8 +320,8 @@ fn report(ctx: &Context, cas: &[NewCa], encrypted: bool) {
             format_time(info.not_after)
         );
     }
-    println!("  ledger        {}", home.ledger_path().display());
-    println!(
+    outln!("  ledger        {}", home.ledger_path().display());
+    outln!(
         "  CA keys       {} ({})",
         ctx.home.join(home::PRIVATE_DIR).display(),
         if encrypted { "encrypted" } else { "NOT encrypted" }

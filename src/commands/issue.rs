@@ -344,6 +344,17 @@ impl OutputFiles {
         all
     }
 
+    /// A NAME.key already in --out that holds the certified key belongs with the new
+    /// certificate (`renew --key DIR/NAME.key --out DIR`): it is neither a conflict nor removed.
+    pub(super) fn keep_matching_key(&mut self, certified: &PublicKey) {
+        let Some(path) = &self.stale_key else { return };
+        let Ok(bytes) = std::fs::read(path) else { return };
+        let text = String::from_utf8_lossy(&bytes);
+        if KeyPair::from_pkcs8_pem(&text, None).is_ok_and(|k| k.public_key().bits() == certified.bits()) {
+            self.stale_key = None;
+        }
+    }
+
     /// Refuses up front, before anything is signed or recorded, to clobber files.
     pub(super) fn check_free(&self, force: bool) -> Result<()> {
         if force {
@@ -398,7 +409,12 @@ pub fn issue_leaf(ctx: &Context, home: &Home, ledger: &mut Ledger, plan: &LeafPl
     let authority = find_authority(ledger, plan.ca.as_deref())?;
     let now = engine::now();
     check_can_issue(&authority, now.unix_timestamp())?;
-    let files = OutputFiles::new(&plan.out, &plan.common_name, matches!(plan.key, KeySource::Generate(_)));
+    let mut files = OutputFiles::new(&plan.out, &plan.common_name, matches!(plan.key, KeySource::Generate(_)));
+    match &plan.key {
+        KeySource::Csr(c) => files.keep_matching_key(&c.public_key),
+        KeySource::Existing { key, .. } => files.keep_matching_key(key),
+        KeySource::Generate(_) => {}
+    }
     files.check_free(plan.force)?;
     let signing_ca = load_signing_ca(ctx, home, ledger, &authority)?;
     let (generated, public_key, key_source) = match &plan.key {
@@ -570,15 +586,15 @@ pub fn report(ctx: &Context, plan: &LeafPlan, issued: &IssuedLeaf) {
         }));
         return;
     }
-    println!("Issued {} certificate \"{}\"", plan.profile, plan.common_name);
-    println!("  subject     {}", info.subject);
-    println!("  SANs        {}", sans.join(", "));
-    println!("  issuer      {}", authority.name);
-    println!("  key         {}", key.key_type());
-    println!("  serial      {}", info.serial.hex());
-    println!("  not after   {} ({days} days)", format_time(info.not_after));
-    println!("  SHA-256     {}", info.fingerprint_sha256);
+    outln!("Issued {} certificate \"{}\"", plan.profile, plan.common_name);
+    outln!("  subject     {}", info.subject);
+    outln!("  SANs        {}", sans.join(", "));
+    outln!("  issuer      {}", authority.name);
+    outln!("  key         {}", key.key_type());
+    outln!("  serial      {}", info.serial.hex());
+    outln!("  not after   {} ({days} days)", format_time(info.not_after));
+    outln!("  SHA-256     {}", info.fingerprint_sha256);
     for path in files.all() {
-        println!("  wrote       {}", path.display());
+        outln!("  wrote       {}", path.display());
     }
 }

@@ -110,12 +110,12 @@ fn crl_json(c: &CrlRecord, now: i64) -> Value {
 }
 
 fn print_table(certificates: &[CertificateRecord], crls: &[CrlRecord], now: i64) {
-    println!(
+    outln!(
         "{:<32}  {:<30}  {:<12}  {:<20}  {:<8}  {:>9}",
         "SERIAL", "NAME", "PROFILE", "NOT AFTER", "STATUS", "DAYS LEFT"
     );
     for c in certificates {
-        println!(
+        outln!(
             "{:<32}  {:<30}  {:<12}  {:<20}  {:<8}  {:>9}",
             ledger_serial_hex(&c.serial),
             c.common_name.as_deref().unwrap_or("-"),
@@ -127,7 +127,7 @@ fn print_table(certificates: &[CertificateRecord], crls: &[CrlRecord], now: i64)
     }
     for c in crls {
         let state = if c.next_update <= now { "EXPIRED" } else { "expiring" };
-        println!(
+        outln!(
             "CRL #{} of {}: nextUpdate {} ({state}); run `pkictl crl --ca \"{}\"`",
             c.number,
             c.issuer_name,
@@ -136,6 +136,6 @@ fn print_table(certificates: &[CertificateRecord], crls: &[CrlRecord], now: i64)
         );
     }
     if certificates.is_empty() && crls.is_empty() {
-        println!("(none)");
+        outln!("(none)");
     }
 }

@@ -1,5 +1,19 @@
 //! One module per command: read the arguments, call the engine and the ledger, print.
 
+/// `println!` for command output, without its panic on a closed pipe.
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::commands::write_stdout(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
+/// `print!` for command output, without its panic on a closed pipe.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::commands::write_stdout(format_args!($($arg)*))
+    };
+}
+
 mod add_intermediate;
 mod authority;
 mod batch;
@@ -152,7 +166,19 @@ fn find_authority(ledger: &Ledger, name: Option<&str>) -> Result<Authority> {
 }
 
 fn print_json(value: &serde_json::Value) {
-    println!("{value}");
+    outln!("{value}");
+}
+
+/// Writes to stdout. A closed pipe (`pkictl list | head -1`) ends the process quietly with
+/// exit status 1 where `println!` would panic; another write error is reported on stderr.
+pub(crate) fn write_stdout(args: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    if let Err(e) = std::io::stdout().lock().write_fmt(args) {
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            eprintln!("pkictl: cannot write to standard output: {e}");
+        }
+        std::process::exit(crate::error::EXIT_FAILED);
+    }
 }
 
 /// Unlocks a CA's key (asking for the passphrase only when the key is encrypted) and pairs

@@ -80,9 +80,9 @@ pub fn run(ctx: &Context, args: &RenewArgs<'_>) -> Result<i32> {
         }));
     } else {
         report(ctx, &plan, &issued);
-        println!("  renews      {}", ledger_serial_hex(&old.serial));
+        outln!("  renews      {}", ledger_serial_hex(&old.serial));
         if let Some(r) = revoked {
-            println!(
+            outln!(
                 "  revoked old {} as superseded (CRL #{} of {})",
                 ledger_serial_hex(&old.serial),
                 r.crl.number,

@@ -32,8 +32,8 @@ pub fn run(ctx: &Context, serial: &str, reason: &str, ca: Option<&str>) -> Resul
             "crl": published_json(&revoked.issuer, &revoked.crl, None),
         }));
     } else {
-        println!("Revoked {} ({}) as {}", display_serial(&target), target.subject, reason);
-        println!("{}", summary(&revoked.issuer, &revoked.crl));
+        outln!("Revoked {} ({}) as {}", display_serial(&target), target.subject, reason);
+        outln!("{}", summary(&revoked.issuer, &revoked.crl));
     }
     Ok(0)
 }
@@ -119,9 +119,9 @@ pub fn run_many(
             "crls": crls.iter().map(|(issuer, crl)| published_json(issuer, crl, None)).collect::<Vec<_>>(),
         }));
     } else {
-        println!("Revoked {} certificates as {reason}", targets.len());
+        outln!("Revoked {} certificates as {reason}", targets.len());
         for (issuer, crl) in &crls {
-            println!("{}", summary(issuer, crl));
+            outln!("{}", summary(issuer, crl));
         }
     }
     Ok(0)

@@ -13,7 +13,7 @@ pub fn run(ctx: &Context, text: &str, pem: bool) -> Result<i32> {
     let record = find_one(&ledger, text)?;
     let der = ledger.certificate_der(record.id)?;
     if pem && !ctx.json {
-        print!("{}", certificate_pem(&der));
+        out!("{}", certificate_pem(&der));
         return Ok(0);
     }
     let info = CertInfo::from_der(&der)
@@ -218,7 +218,7 @@ impl View<'_> {
             rows.push(("Renewed by", ledger_serial_hex(&newer.serial)));
         }
         for (label, value) in rows {
-            println!("{:<15} {}", format!("{label}:"), value);
+            outln!("{:<15} {}", format!("{label}:"), value);
         }
     }
 }

@@ -192,12 +192,12 @@ fn report_json(report: &Report) -> serde_json::Value {
 
 fn print_report(report: &Report, purpose: Option<Purpose>) {
     for layer in &report.layers {
-        println!("{:<12} {:<8} {}", layer.name, layer.status, layer.detail);
+        outln!("{:<12} {:<8} {}", layer.name, layer.status, layer.detail);
         for note in &layer.notes {
-            println!("{:<21} note: {note}", "");
+            outln!("{:<21} note: {note}", "");
         }
         if let Some(problem) = &layer.problem {
-            println!("{:<21} fix: {}", "", problem.fix());
+            outln!("{:<21} fix: {}", "", problem.fix());
         }
     }
     let peer = match purpose {
@@ -206,9 +206,9 @@ fn print_report(report: &Report, purpose: Option<Purpose>) {
         None => "A TLS peer",
     };
     if report.accepted() {
-        println!("{peer} would accept this certificate.");
+        outln!("{peer} would accept this certificate.");
     } else {
         let failed = report.layers.iter().find(|l| l.status == Status::Failed).map(|l| l.name).unwrap_or("?");
-        println!("{peer} would REFUSE this certificate ({failed}).");
+        outln!("{peer} would REFUSE this certificate ({failed}).");
     }
 }
