@@ -31,7 +31,8 @@ pub fn man(out: Option<&Path>) -> Result<i32> {
                 .map_err(|source| Error::Write { path: "<stdout>".into(), source })?;
         }
         Some(dir) => {
-            home::create_private_dir(dir)?;
+            // Man pages are for everyone: ordinary directory permissions, not the home's 0700.
+            std::fs::create_dir_all(dir).map_err(|source| Error::Write { path: dir.to_path_buf(), source })?;
             write_pages(&command, "pkictl", dir)?;
         }
     }

@@ -10,6 +10,7 @@ use crate::error::{EXIT_FAILED, Error, Result};
 use crate::home::{self, Home};
 use crate::ledger::{CertSelector, Ledger};
 use crate::verify::revocation::{Facts, LedgerState, RevocationSource};
+use crate::verify::path::KnownCa;
 use crate::verify::{self, Purpose, Report, Request, Status};
 
 pub struct VerifyArgs<'a> {
@@ -42,13 +43,13 @@ pub fn run(ctx: &Context, args: &VerifyArgs<'_>) -> Result<i32> {
         Err(_) if args.ca.is_none() => None,
         Err(e) => return Err(e),
     };
-    let (anchors, known_ca_subjects) = trust(ledger.as_ref(), args.ca, &presented, &chain)?;
+    let (anchors, known_cas) = trust(ledger.as_ref(), args.ca, &presented, &chain)?;
     let source = LedgerSource { ledger: ledger.as_ref() };
     let report = verify::verify(&Request {
         presented,
         chain,
         anchors,
-        known_ca_subjects,
+        known_cas,
         purpose: args.purpose,
         host: args.host,
         at,
@@ -101,7 +102,7 @@ fn trust(
     ca: Option<&str>,
     presented: &[Vec<u8>],
     chain: &[Vec<u8>],
-) -> Result<(Vec<Anchor>, Vec<Vec<u8>>)> {
+) -> Result<(Vec<Anchor>, Vec<KnownCa>)> {
     let Some(ledger) = ledger else {
         let anchors: Vec<Anchor> = presented
             .iter()
@@ -120,7 +121,7 @@ fn trust(
     let authorities = ledger.authorities()?;
     let known = authorities
         .iter()
-        .filter_map(|a| crate::x509::CertInfo::from_der(&a.cert_der).ok().map(|i| i.subject_der))
+        .filter_map(|a| crate::x509::CertInfo::from_der(&a.cert_der).ok().map(|i| (i.subject_der, i.subject_key_id)))
         .collect();
     let anchors = match ca {
         Some(name) => {

@@ -53,8 +53,8 @@ pub struct Request<'a> {
     /// Extra untrusted certificates (--chain).
     pub chain: Vec<Vec<u8>>,
     pub anchors: Vec<(String, Vec<u8>)>,
-    /// The DER subjects of every CA of the home (to recognise a missing intermediate).
-    pub known_ca_subjects: Vec<Vec<u8>>,
+    /// Every CA of the home (to recognise a missing intermediate).
+    pub known_cas: Vec<path::KnownCa>,
     pub purpose: Option<Purpose>,
     pub host: Option<&'a str>,
     pub at: i64,
@@ -154,7 +154,7 @@ pub fn verify(req: &Request<'_>) -> Report {
             Cert::from_der(der.clone()).ok().map(|cert| Anchor { name: name.clone(), cert })
         })
         .collect();
-    let built = path::build(&leaf, &untrusted, &anchors, &req.known_ca_subjects);
+    let built = path::build(&leaf, &untrusted, &anchors, &req.known_cas);
     let chain_outcome = built.as_ref().map(chain_detail).map_err(Clone::clone);
     if !report.push("chain", chain_outcome) {
         return report;

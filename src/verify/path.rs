@@ -19,8 +19,17 @@ impl Cert {
         Ok(Cert { der, info })
     }
 
+    /// Whether `issuer` could have signed this: its subject is our issuer name and, when both
+    /// carry key identifiers, its SKI is our AKI (two CAs may share a name, never a key).
     fn issued(&self, issuer: &Cert) -> bool {
-        self.info.issuer_der == issuer.info.subject_der
+        self.info.issuer_der == issuer.info.subject_der && self.key_id_matches(issuer.info.subject_key_id.as_deref())
+    }
+
+    fn key_id_matches(&self, issuer_ski: Option<&[u8]>) -> bool {
+        match (self.info.authority_key_id.as_deref(), issuer_ski) {
+            (Some(aki), Some(ski)) => aki == ski,
+            _ => true,
+        }
     }
 }
 
@@ -38,13 +47,16 @@ pub struct Path {
     pub anchor: String,
 }
 
-/// Builds and checks the chain. `known_ca_subjects` are the DER subjects of every CA of the
-/// home, to tell "intermediate not sent" apart from "unknown CA".
+/// A CA of the home: its subject (DER) and subjectKeyIdentifier.
+pub type KnownCa = (Vec<u8>, Option<Vec<u8>>);
+
+/// Builds and checks the chain. `known_cas` are the CAs of the home, to tell "intermediate
+/// not sent" apart from "unknown CA".
 pub fn build(
     leaf: &Cert,
     untrusted: &[Cert],
     anchors: &[Anchor],
-    known_ca_subjects: &[Vec<u8>],
+    known_cas: &[KnownCa],
 ) -> Result<Path, Problem> {
     let mut certs = vec![leaf.clone()];
     let mut bad_signature = None;
@@ -77,7 +89,10 @@ pub fn build(
         if let Some(problem) = bad_signature {
             return Err(problem);
         }
-        return Err(if known_ca_subjects.contains(&current.info.issuer_der) {
+        let known = known_cas
+            .iter()
+            .any(|(subject, ski)| *subject == current.info.issuer_der && current.key_id_matches(ski.as_deref()));
+        return Err(if known {
             Problem::IntermediateMissing { issuer: current.info.issuer.clone() }
         } else {
             Problem::UnknownIssuer { issuer: current.info.issuer.clone() }
