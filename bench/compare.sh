@@ -13,8 +13,13 @@ RUNS=${RUNS:-100}
 W2=${W2:-"1000 10000 100000 1000000"}
 W3=${W3:-"10000 100000 1000000"}
 BATCH=${BATCH:-10000}
+if ! command -v hyperfine >/dev/null || [[ ! -x /usr/bin/time ]]; then
+    if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq hyperfine time >/dev/null
+    fi
+fi
 for tool in cargo openssl python3 hyperfine /usr/bin/time; do
-    command -v "$tool" >/dev/null || { echo "bench/compare.sh: $tool is required" >&2; exit 1; }
+    command -v "$tool" >/dev/null || { echo "bench/compare.sh: $tool is required (apt-get install hyperfine time)" >&2; exit 1; }
 done
 
 cargo build --release --locked -q
