@@ -116,6 +116,28 @@ pub fn write_atomic_new(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
     sync_dir(parent_dir(path)).map_err(|e| write_error(path, e))
 }
 
+/// Like `write_atomic`, for content produced piece by piece (a large CRL's PEM is never
+/// built as one string).
+pub fn write_atomic_streamed(
+    path: &Path,
+    mode: u32,
+    produce: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> Result<()> {
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".pkictl-")
+        .suffix(".tmp")
+        .permissions(fs::Permissions::from_mode(mode))
+        .tempfile_in(parent_dir(path))
+        .map_err(|e| write_error(path, e))?;
+    {
+        let mut buffered = std::io::BufWriter::with_capacity(1 << 16, tmp.as_file_mut());
+        produce(&mut buffered).and_then(|()| buffered.flush()).map_err(|e| write_error(path, e))?;
+    }
+    tmp.as_file().sync_all().map_err(|e| write_error(path, e))?;
+    tmp.persist(path).map_err(|e| write_error(path, e.error))?;
+    sync_dir(parent_dir(path)).map_err(|e| write_error(path, e))
+}
+
 /// Several files in one directory, each atomically (as `write_atomic`), with one directory
 /// fsync for all of them instead of one per file.
 pub fn write_atomic_all(files: &[(&Path, &[u8], u32)]) -> Result<()> {

@@ -45,8 +45,11 @@ pub fn run(ctx: &Context, args: &CrlArgs<'_>) -> Result<i32> {
     let signing_ca = load_signing_ca(ctx, &home, &ledger, &authority)?;
     let published = publish(&home, &mut ledger, &authority, &signing_ca, next_update)?;
     if let Some(out) = args.out {
-        let bytes = if args.der { published.der.clone() } else { crl_pem(&published.der).into_bytes() };
-        home::write_atomic(out, &bytes, PUBLIC_MODE)?;
+        if args.der {
+            home::write_atomic(out, &published.der, PUBLIC_MODE)?;
+        } else {
+            home::write_atomic_streamed(out, PUBLIC_MODE, |w| write_crl_pem(&published.der, w))?;
+        }
     }
     for warning in &published.warnings {
         eprintln!("warning: {warning}");
@@ -84,7 +87,23 @@ pub fn published_json(authority: &Authority, p: &Published, out: Option<&PathBuf
 }
 
 pub fn crl_pem(der: &[u8]) -> String {
-    der::pem::encode_string("X509 CRL", der::pem::LineEnding::LF, der).unwrap_or_default()
+    let mut pem = Vec::with_capacity(der.len() * 4 / 3 + 64);
+    // Writing into a Vec cannot fail.
+    let _ = write_crl_pem(der, &mut pem);
+    String::from_utf8_lossy(&pem).into_owned()
+}
+
+/// PEM ("X509 CRL", 64-character lines) written out as it is encoded.
+fn write_crl_pem(der: &[u8], out: &mut dyn std::io::Write) -> std::io::Result<()> {
+    use base64ct::{Base64, Encoding};
+    out.write_all(b"-----BEGIN X509 CRL-----\n")?;
+    let mut line = [0u8; 64];
+    for chunk in der.chunks(48) {
+        let encoded = Base64::encode(chunk, &mut line).map_err(|e| std::io::Error::other(e.to_string()))?;
+        out.write_all(encoded.as_bytes())?;
+        out.write_all(b"\n")?;
+    }
+    out.write_all(b"-----END X509 CRL-----\n")
 }
 
 /// Signs the CA's next CRL in one ledger transaction (number, entries and record together),
@@ -131,7 +150,7 @@ pub fn publish(
         )?;
         Ok((number, crl.entries as usize, crl.der))
     })?;
-    let (pem_path, der_path) = write_latest_crl(home, ledger, authority)?;
+    let (pem_path, der_path) = write_latest_crl(home, ledger, authority, (number, &der))?;
     Ok(Published {
         number,
         this_update: now.unix_timestamp(),
@@ -154,20 +173,18 @@ struct LedgerEntries<'a, 'b> {
 impl EntrySource for LedgerEntries<'_, '_> {
     fn for_each(
         &mut self,
-        emit: &mut dyn FnMut(&RevokedEntry) -> Result<(), EngineError>,
+        emit: &mut dyn FnMut(&RevokedEntry<'_>) -> Result<(), EngineError>,
     ) -> Result<(), EngineError> {
+        let mut bytes = [0u8; 20];
         self.tx.for_each_revoked(
             self.issuer_id,
             self.now,
             |serial, revoked_at, reason| {
-                let serial = Serial::from_ledger_hex(serial).ok_or_else(|| {
+                let serial = Serial::decode_ledger_hex(serial, &mut bytes).ok_or_else(|| {
                     EngineError::Sign(format!("the ledger holds a malformed serial \"{serial}\""))
                 })?;
-                emit(&RevokedEntry {
-                    serial,
-                    revoked_at,
-                    reason: reason.parse().unwrap_or(Reason::Unspecified),
-                })
+                let reason = reason.parse().unwrap_or(Reason::Unspecified);
+                emit(&RevokedEntry { serial, revoked_at, reason })
             },
             |e| EngineError::Sign(e.to_string()),
         )
@@ -177,7 +194,7 @@ impl EntrySource for LedgerEntries<'_, '_> {
 /// Writes the CA's newest CRL *from the ledger* into the home, under an exclusive lock: two
 /// publishers that commit #29 and #30 may reach this point in either order, and the files
 /// must end up holding #30 whatever that order.
-fn write_latest_crl(home: &Home, ledger: &Ledger, authority: &Authority) -> Result<(PathBuf, PathBuf)> {
+fn write_latest_crl(home: &Home, ledger: &Ledger, authority: &Authority, ours: (i64, &[u8])) -> Result<(PathBuf, PathBuf)> {
     let pem_path = home.crl_path(&authority.slug, false);
     let der_path = home.crl_path(&authority.slug, true);
     let dir = pem_path.parent().unwrap_or(home.root()).to_path_buf();
@@ -190,11 +207,19 @@ fn write_latest_crl(home: &Home, ledger: &Ledger, authority: &Authority) -> Resu
         .open(&lock_path)
         .map_err(|source| Error::Write { path: lock_path.clone(), source })?;
     lock.lock().map_err(|source| Error::Write { path: lock_path.clone(), source })?;
-    let latest = ledger
-        .latest_crl_der(authority.id)?
-        .ok_or_else(|| Error::Internal(format!("the CRL of {} just recorded is missing", authority.name)))?;
-    home::write_atomic(&der_path, &latest, PUBLIC_MODE)?;
-    home::write_atomic(&pem_path, crl_pem(&latest).as_bytes(), PUBLIC_MODE)?;
+    // Ours is usually still the newest; only when another publisher overtook us is the
+    // newest read back (so a large CRL is not held twice).
+    let newer;
+    let latest: &[u8] = if ledger.latest_crl_number(authority.id)? == Some(ours.0) {
+        ours.1
+    } else {
+        newer = ledger
+            .latest_crl_der(authority.id)?
+            .ok_or_else(|| Error::Internal(format!("the CRL of {} just recorded is missing", authority.name)))?;
+        &newer
+    };
+    home::write_atomic(&der_path, latest, PUBLIC_MODE)?;
+    home::write_atomic_streamed(&pem_path, PUBLIC_MODE, |out| write_crl_pem(latest, out))?;
     drop(lock);
     Ok((pem_path, der_path))
 }

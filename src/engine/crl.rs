@@ -4,7 +4,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use der::asn1::{BitString, GeneralizedTime, OctetString, Uint, UtcTime};
+use der::asn1::{BitString, GeneralizedTime, OctetString, Uint, UintRef, UtcTime};
 use der::oid::AssociatedOid;
 use der::{Encode, Header, Length, Tag, TagNumber};
 use time::OffsetDateTime;
@@ -13,7 +13,6 @@ use x509_cert::ext::pkix::AuthorityKeyIdentifier;
 use x509_cert::ext::pkix::crl::{CrlNumber, CrlReason};
 use x509_cert::time::Time;
 
-use super::serial::Serial;
 use super::{EngineError, SigningCa, sign_error};
 
 /// RFC 5280 reason codes an operator may give (removeFromCRL only exists in delta CRLs).
@@ -83,6 +82,10 @@ impl FromStr for Reason {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
+        // The ledger's own spelling first: CRLs parse one reason per entry.
+        if let Some(exact) = Reason::ALL.into_iter().find(|r| r.as_str() == s) {
+            return Ok(exact);
+        }
         let wanted = s.trim().to_ascii_lowercase().replace('_', "-");
         Reason::ALL.into_iter().find(|r| r.as_str() == wanted).ok_or_else(|| {
             let names: Vec<&str> = Reason::ALL.iter().map(|r| r.as_str()).collect();
@@ -92,8 +95,9 @@ impl FromStr for Reason {
 }
 
 /// One CRL entry.
-pub struct RevokedEntry {
-    pub serial: Serial,
+pub struct RevokedEntry<'a> {
+    /// The serial's big-endian magnitude bytes.
+    pub serial: &'a [u8],
     pub revoked_at: i64,
     pub reason: Reason,
 }
@@ -111,7 +115,7 @@ pub struct CrlRequest {
 pub trait EntrySource {
     fn for_each(
         &mut self,
-        emit: &mut dyn FnMut(&RevokedEntry) -> Result<(), EngineError>,
+        emit: &mut dyn FnMut(&RevokedEntry<'_>) -> Result<(), EngineError>,
     ) -> Result<(), EngineError>;
 }
 
@@ -136,10 +140,12 @@ pub fn build_crl(
         return Err(EngineError::BadRequest("a CRL's nextUpdate must be after its thisUpdate".into()));
     }
     let algorithm = signature_algorithm_der(ca.key.key_type())?;
+    let mut encoder = EntryEncoder::default();
     let mut entry = Vec::with_capacity(64);
     let (mut entries_len, mut count) = (0usize, 0u64);
     source.for_each(&mut |e| {
-        encode_entry(e, &mut entry)?;
+        entry.clear();
+        encoder.encode(e, &mut entry)?;
         entries_len += entry.len();
         count += 1;
         Ok(())
@@ -158,8 +164,7 @@ pub fn build_crl(
     out.extend_from_slice(&revoked_header);
     let mut written = 0u64;
     source.for_each(&mut |e| {
-        encode_entry(e, &mut entry)?;
-        out.extend_from_slice(&entry);
+        encoder.encode(e, &mut out)?;
         written += 1;
         Ok(())
     })?;
@@ -208,23 +213,62 @@ fn crl_extensions(number: u64, ski: &[u8]) -> Result<Vec<u8>, EngineError> {
     Ok(explicit)
 }
 
-/// SEQUENCE { userCertificate, revocationDate, crlEntryExtensions (reasonCode) }.
-fn encode_entry(e: &RevokedEntry, buf: &mut Vec<u8>) -> Result<(), EngineError> {
-    let serial = Uint::new(e.serial.as_bytes()).and_then(|s| s.to_der()).map_err(der_error)?;
-    let date = time_der(e.revoked_at)?;
-    let extensions = match e.reason.crl_reason() {
-        Some(reason) => {
-            let ext = Extension { extn_id: CrlReason::OID, critical: false, extn_value: octets(&reason)? };
-            vec![ext].to_der().map_err(der_error)?
+/// Encodes CRL entries without allocating per entry: the revocation date of a mass revocation
+/// repeats, and a reasonCode extension is the same bytes for every entry with that reason.
+#[derive(Default)]
+struct EntryEncoder {
+    last_time: Option<(i64, Vec<u8>)>,
+    reason_extensions: Vec<(Reason, Vec<u8>)>,
+}
+
+impl EntryEncoder {
+    /// Appends SEQUENCE { userCertificate, revocationDate, crlEntryExtensions } to `out`.
+    fn encode(&mut self, e: &RevokedEntry<'_>, out: &mut Vec<u8>) -> Result<(), EngineError> {
+        let mut serial_buf = [0u8; 32];
+        let serial = UintRef::new(e.serial).and_then(|s| s.encode_to_slice(&mut serial_buf)).map_err(der_error)?;
+        let serial_len = serial.len();
+        self.cache_time(e.revoked_at)?;
+        self.cache_reason(e.reason)?;
+        let time = self.last_time.as_ref().map(|(_, der)| der.as_slice()).unwrap_or_default();
+        let extension = self
+            .reason_extensions
+            .iter()
+            .find(|(r, _)| *r == e.reason)
+            .map(|(_, der)| der.as_slice())
+            .unwrap_or_default();
+        let mut header_buf = [0u8; 8];
+        let content_len = Length::try_from(serial_len + time.len() + extension.len()).map_err(der_error)?;
+        let header = Header::new(Tag::Sequence, content_len).encode_to_slice(&mut header_buf).map_err(der_error)?;
+        out.extend_from_slice(header);
+        out.extend_from_slice(&serial_buf[..serial_len]);
+        out.extend_from_slice(time);
+        out.extend_from_slice(extension);
+        Ok(())
+    }
+
+    fn cache_time(&mut self, unix: i64) -> Result<(), EngineError> {
+        if self.last_time.as_ref().is_none_or(|(t, _)| *t != unix) {
+            self.last_time = Some((unix, time_der(unix)?));
         }
-        None => Vec::new(),
-    };
-    buf.clear();
-    buf.extend_from_slice(&header(Tag::Sequence, serial.len() + date.len() + extensions.len())?);
-    buf.extend_from_slice(&serial);
-    buf.extend_from_slice(&date);
-    buf.extend_from_slice(&extensions);
-    Ok(())
+        Ok(())
+    }
+
+    /// crlEntryExtensions with the reasonCode; empty for `unspecified` (RFC 5280 advises
+    /// leaving the code out).
+    fn cache_reason(&mut self, reason: Reason) -> Result<(), EngineError> {
+        if self.reason_extensions.iter().any(|(r, _)| *r == reason) {
+            return Ok(());
+        }
+        let der = match reason.crl_reason() {
+            Some(code) => {
+                let ext = Extension { extn_id: CrlReason::OID, critical: false, extn_value: octets(&code)? };
+                vec![ext].to_der().map_err(der_error)?
+            }
+            None => Vec::new(),
+        };
+        self.reason_extensions.push((reason, der));
+        Ok(())
+    }
 }
 
 /// UTCTime through 2049, GeneralizedTime from 2050 (RFC 5280 §5.1.2.4).

@@ -47,6 +47,20 @@ impl Serial {
         self.0.iter().map(|b| format!("{b:02x}")).collect()
     }
 
+    /// Decodes the ledger form into `buf` without allocating and returns the significant bytes
+    /// (no leading zeros): the CRL builder does this a million times.
+    pub fn decode_ledger_hex<'b>(hex: &str, buf: &'b mut [u8; 20]) -> Option<&'b [u8]> {
+        let digits = hex.as_bytes();
+        if digits.len() != LEDGER_HEX_WIDTH {
+            return None;
+        }
+        for (byte, pair) in buf.iter_mut().zip(digits.chunks_exact(2)) {
+            *byte = (hex_value(pair[0])? << 4) | hex_value(pair[1])?;
+        }
+        let start = buf.iter().position(|b| *b != 0).unwrap_or(buf.len());
+        Some(&buf[start..])
+    }
+
     /// Parses the ledger form back.
     pub fn from_ledger_hex(hex: &str) -> Option<Serial> {
         let trimmed = hex.trim_start_matches('0');
@@ -56,6 +70,15 @@ impl Serial {
             .map(|i| u8::from_str_radix(padded.get(i..i + 2)?, 16).ok())
             .collect::<Option<Vec<u8>>>()?;
         Some(Serial(bytes))
+    }
+}
+
+fn hex_value(digit: u8) -> Option<u8> {
+    match digit {
+        b'0'..=b'9' => Some(digit - b'0'),
+        b'a'..=b'f' => Some(digit - b'a' + 10),
+        b'A'..=b'F' => Some(digit - b'A' + 10),
+        _ => None,
     }
 }
 

@@ -19,7 +19,10 @@ pub use certificates::{CertFilter, CertSelector, CertificateRecord, NewCertifica
 pub use crls::{CrlRecord, NewCrl};
 
 /// Embedded migrations: (version, SQL). Append only; never edit a released one.
-const MIGRATIONS: &[(u32, &str)] = &[(1, include_str!("../../migrations/0001_init.sql"))];
+const MIGRATIONS: &[(u32, &str)] = &[
+    (1, include_str!("../../migrations/0001_init.sql")),
+    (2, include_str!("../../migrations/0002_revoked_index.sql")),
+];
 
 /// How long a command waits for another pkictl process holding the write lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -196,6 +199,27 @@ mod tests {
         let again = Ledger::open(&path).unwrap();
         assert_eq!(schema(&again), before);
         assert_eq!(again.schema_version().unwrap(), latest_schema_version());
+    }
+
+    #[test]
+    fn a_schema_1_ledger_is_upgraded_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ledger.db");
+        let old = Connection::open(&path).unwrap();
+        old.execute_batch(MIGRATIONS[0].1).unwrap();
+        old.pragma_update(None, "user_version", 1).unwrap();
+        drop(old);
+        let ledger = Ledger::open(&path).unwrap();
+        assert_eq!(ledger.schema_version().unwrap(), latest_schema_version());
+        let index: i64 = ledger
+            .conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'certificates_crl_entries'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(index, 1);
     }
 
     #[test]
