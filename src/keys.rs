@@ -194,8 +194,12 @@ impl KeyPair {
 
     fn pkcs8_der(&self) -> Result<pkcs8::SecretDocument, KeyError> {
         match &self.signer {
-            Signer::P256(k) => ec_pkcs8_der(&k.to_bytes(), oids::SECP256R1, &self.public_key_bits),
-            Signer::P384(k) => ec_pkcs8_der(&k.to_bytes(), oids::SECP384R1, &self.public_key_bits),
+            Signer::P256(k) => {
+                ec_pkcs8_der(&Zeroizing::new(k.to_bytes().to_vec()), oids::SECP256R1, &self.public_key_bits)
+            }
+            Signer::P384(k) => {
+                ec_pkcs8_der(&Zeroizing::new(k.to_bytes().to_vec()), oids::SECP384R1, &self.public_key_bits)
+            }
             Signer::Rsa(k) => k.as_ref().as_ref().to_pkcs8_der().map_err(|e| KeyError::Encode(e.to_string())),
         }
     }
