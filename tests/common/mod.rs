@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command as StdCommand, Output, Stdio};
 
 pub mod tls;
+pub mod hardening;
 
 /// The passphrase the helpers give pkictl (at least 8 characters, as pkictl requires).
 pub const PASSPHRASE: &str = "correct horse battery staple";

@@ -1,0 +1,318 @@
+//! Crash safety: pkictl processes are SIGKILLed at random points (0–15 ms after they start; an
+//! uncontended `issue client` takes about 10 ms in a debug build, so the kills land before,
+//! during and after the ledger commit and the file writes). Then the state must be one a
+//! later pkictl can trust:
+//!
+//! * the ledger passes `PRAGMA integrity_check` (checked every 10 kills and at the end);
+//! * every file under its final name in the output directory is complete (parsed by
+//!   `openssl`), and every NAME.crt is in the ledger: `pkictl doctor --scan` reports no
+//!   PROBLEM (warnings about leftover `.pkictl-*.tmp` files are fine);
+//! * the CRL files in the home are complete, correctly signed CRLs (`openssl crl -CAfile`);
+//! * `pkictl export SERIAL --format pem` re-creates each NAME.crt byte for byte.
+//!
+//! The random seed is printed; `PKICTL_CRASH_SEED=<n>` replays a run, `PKICTL_CRASH_KILLS`
+//! changes the number of kills (default 100).
+
+mod common;
+
+use std::collections::hash_map::RandomState;
+use std::ffi::OsStr;
+use std::fs;
+use std::hash::{BuildHasher, Hasher};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use common::hardening::*;
+use common::openssl;
+
+const ROOT: &str = "Crash Root CA";
+const ISSUING_SLUG: &str = "crash-root-ca-issuing-ca";
+const ROOT_SLUG: &str = "crash-root-ca";
+
+/// xorshift64*: enough randomness for kill delays, and replayable from its seed.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+fn seed() -> u64 {
+    if let Some(s) = std::env::var("PKICTL_CRASH_SEED").ok().and_then(|v| v.parse().ok()) {
+        return s;
+    }
+    let mut h = RandomState::new().build_hasher();
+    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos());
+    h.finish() | 1
+}
+
+fn integrity(home: &Path) -> String {
+    let db = rusqlite::Connection::open(home.join("ledger.db")).expect("open the ledger");
+    db.query_row("PRAGMA integrity_check", [], |r| r.get::<_, String>(0)).expect("integrity_check")
+}
+
+fn files_with_suffix(dir: &Path, suffix: &str) -> Vec<PathBuf> {
+    let Ok(entries) = fs::read_dir(dir) else { return Vec::new() };
+    let mut v: Vec<PathBuf> = entries
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            let name = p.file_name().unwrap().to_string_lossy();
+            name.ends_with(suffix) && !name.starts_with(".pkictl-")
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+fn openssl_ok(args: &[&OsStr], what: &str) -> String {
+    let out = openssl(args);
+    assert!(
+        out.status.success(),
+        "{what}: openssl {:?} failed:\n{}{}",
+        args,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}
+
+#[test]
+fn sigkill_at_random_points_leaves_a_consistent_home() {
+    let kills = std::env::var("PKICTL_CRASH_KILLS").ok().and_then(|v| v.parse().ok()).unwrap_or(100usize);
+    let seed = seed();
+    eprintln!("crash: seed {seed} (PKICTL_CRASH_SEED={seed} replays it)");
+    let mut rng = Rng(seed);
+    let dir = scratch("crash-");
+    let home = dir.path().join("home");
+    let out = dir.path().join("out");
+    let init = run_command({
+        let mut c = command(Some(&home));
+        c.args(["init", "--name", ROOT, "--no-passphrase"]);
+        c
+    }, None, "init");
+    assert!(init.status.success(), "init: {}", String::from_utf8_lossy(&init.stderr));
+
+    // Calibrate: how long an issue takes here (the fastest of 3). Kills are spread over
+    // 0–15 ms, or over 1.5 times that duration when it is longer (a loaded machine), so that
+    // they land in every phase: start-up, signing, the ledger commit, the file writes, exit.
+    let mut fastest = Duration::MAX;
+    for i in 0..3 {
+        let t = Instant::now();
+        let calib = run_command({
+            let mut c = command(Some(&home));
+            c.args(["issue", "client", &format!("calibrate{i}.crash.example.com"), "--out"]).arg(&out);
+            c
+        }, None, "calibrate");
+        assert!(calib.status.success(), "calibrate: {}", String::from_utf8_lossy(&calib.stderr));
+        fastest = fastest.min(t.elapsed());
+    }
+    let window = Duration::from_millis(15).max(fastest * 3 / 2);
+
+    let started = Instant::now();
+    let mut exited_before_kill = 0;
+    let mut kinds = std::collections::BTreeMap::<&str, usize>::new();
+    // What each killed `issue` left: nothing, a ledger row only, some files, all four files.
+    let mut outcomes = std::collections::BTreeMap::<&str, usize>::new();
+    for i in 0..kills {
+        let mut cmd = command(Some(&home));
+        let name = format!("c{i}.crash.example.com");
+        let kind = match i % 6 {
+            3 => {
+                cmd.args(["crl"]);
+                "crl"
+            }
+            5 => {
+                // A batch of 8 writes 32 files: the syncfs path of the atomic writes.
+                let list = dir.path().join(format!("batch-{i}.txt"));
+                let names: String = (0..8).map(|j| format!("b{i}-{j}.crash.example.com\n")).collect();
+                fs::write(&list, names).unwrap();
+                cmd.args(["issue", "client", "--batch"]).arg(&list).arg("--out").arg(&out);
+                "batch"
+            }
+            _ => {
+                cmd.args(["issue", "client", &name, "--out"]).arg(&out);
+                "issue"
+            }
+        };
+        *kinds.entry(kind).or_default() += 1;
+        let delay = Duration::from_micros(rng.below(window.as_micros() as u64 + 1));
+        let mut child = cmd.spawn().expect("spawn pkictl");
+        std::thread::sleep(delay);
+        if child.try_wait().unwrap().is_some() {
+            exited_before_kill += 1;
+        }
+        let _ = child.kill(); // SIGKILL
+        child.wait().unwrap();
+        if kind == "issue" {
+            let in_ledger: i64 = rusqlite::Connection::open(home.join("ledger.db"))
+                .unwrap()
+                .query_row("SELECT count(*) FROM certificates WHERE common_name = ?1", [&name], |r| r.get(0))
+                .unwrap();
+            let files = ["crt", "key", "chain.pem", "fullchain.pem"]
+                .iter()
+                .filter(|ext| out.join(format!("{name}.{ext}")).exists())
+                .count();
+            let outcome = match (in_ledger, files) {
+                (0, 0) => "nothing",
+                (0, _) => "FILES WITHOUT LEDGER ROW",
+                (_, 0) => "ledger row only",
+                (_, 4) => "complete",
+                _ => "some files",
+            };
+            *outcomes.entry(outcome).or_default() += 1;
+            assert_ne!(outcome, "FILES WITHOUT LEDGER ROW", "{name}: files were written before the ledger commit");
+        }
+        if i % 10 == 9 {
+            assert_eq!(integrity(&home), "ok", "integrity_check after kill {i}");
+        }
+    }
+    let killing = started.elapsed();
+
+    // 1. The ledger is sound.
+    assert_eq!(integrity(&home), "ok", "integrity_check at the end");
+
+    // 2. Every file under its final name is complete, and every NAME.crt is in the ledger.
+    let crts = files_with_suffix(&out, ".crt");
+    for crt in &crts {
+        openssl_ok(&[OsStr::new("x509"), OsStr::new("-in"), crt.as_os_str(), OsStr::new("-noout")], "certificate file");
+    }
+    for key in files_with_suffix(&out, ".key") {
+        openssl_ok(&[OsStr::new("pkey"), OsStr::new("-in"), key.as_os_str(), OsStr::new("-noout")], "key file");
+    }
+    for pem in files_with_suffix(&out, ".pem") {
+        let text = fs::read_to_string(&pem).unwrap();
+        assert!(
+            text.starts_with("-----BEGIN CERTIFICATE-----") && text.ends_with("-----END CERTIFICATE-----\n"),
+            "{} is not a complete PEM bundle",
+            pem.display()
+        );
+        openssl_ok(&[OsStr::new("x509"), OsStr::new("-in"), pem.as_os_str(), OsStr::new("-noout")], "chain file");
+    }
+    let doctor = run_command({
+        let mut c = command(Some(&home));
+        c.args(["doctor", "--scan"]).arg(&out);
+        c
+    }, None, "doctor");
+    let report = String::from_utf8_lossy(&doctor.stdout).into_owned();
+    let cert_problems: Vec<&str> =
+        report.lines().filter(|l| l.starts_with("PROBLEM") && !l.contains("its CRL")).collect();
+    assert!(cert_problems.is_empty(), "doctor --scan after the kills:\n{report}");
+
+    // 3. The CRL files in the home are complete, correctly signed CRLs.
+    let mut crl_files = 0;
+    for slug in [ISSUING_SLUG, ROOT_SLUG] {
+        let ca = home.join("ca").join(format!("{slug}.pem"));
+        for (file, form) in [(format!("{slug}.crl.pem"), "PEM"), (format!("{slug}.crl.der"), "DER")] {
+            let path = home.join("crl").join(file);
+            if !path.exists() {
+                continue;
+            }
+            crl_files += 1;
+            let text = openssl_ok(
+                &[
+                    OsStr::new("crl"),
+                    OsStr::new("-in"),
+                    path.as_os_str(),
+                    OsStr::new("-inform"),
+                    OsStr::new(form),
+                    OsStr::new("-CAfile"),
+                    ca.as_os_str(),
+                    OsStr::new("-noout"),
+                ],
+                "CRL file",
+            );
+            assert!(text.contains("verify OK"), "{}: {text}", path.display());
+        }
+    }
+
+    // 4. export re-creates each certificate file byte for byte.
+    for crt in &crts {
+        let serial = openssl_ok(
+            &[OsStr::new("x509"), OsStr::new("-in"), crt.as_os_str(), OsStr::new("-noout"), OsStr::new("-serial")],
+            "serial",
+        );
+        let serial = serial.trim().trim_start_matches("serial=").to_ascii_lowercase();
+        let export = run_command({
+            let mut c = command(Some(&home));
+            c.args(["export", &serial, "--format", "pem"]);
+            c
+        }, None, "export");
+        assert!(export.status.success(), "export {serial}: {}", String::from_utf8_lossy(&export.stderr));
+        assert_eq!(export.stdout, fs::read(crt).unwrap(), "export {serial} differs from {}", crt.display());
+    }
+
+    let leftovers = fs::read_dir(&out).map(|e| e.filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with(".pkictl-")).count()).unwrap_or(0);
+    eprintln!(
+        "crash: {kills} kills ({kinds:?}) spread over 0-{} ms in {:.1} s, {exited_before_kill} had already exited; issue outcomes {outcomes:?}; {} certificate files, {leftovers} leftover temp files, {crl_files} CRL files checked",
+        window.as_millis(),
+        killing.as_secs_f64(),
+        crts.len()
+    );
+    // Kills must have landed on running processes, not only on finished ones.
+    assert!(exited_before_kill < kills, "every process finished before its kill: the test proves nothing");
+
+    // 5. The published CRL files catch up with the ledger: see the test below.
+    let stale: Vec<&str> = report.lines().filter(|l| l.starts_with("PROBLEM") && l.contains("its CRL")).collect();
+    if !stale.is_empty() {
+        eprintln!("crash: doctor reports stale CRL files after a killed publisher (known bug):\n{}", stale.join("\n"));
+    }
+}
+
+/// A `crl` killed after its transaction committed but before it wrote the files leaves the
+/// home's CRL files one CRL behind the ledger, and `doctor` calls that a PROBLEM until the
+/// next publication or `doctor --repair`. Reproduced deterministically by killing the
+/// publisher while another process holds the `.publish.lock` it takes before writing.
+#[test]
+#[ignore = "bug: a crl/revoke killed between its ledger commit and its file writes leaves <home>/crl/*.crl.{pem,der} one CRL behind the ledger; `doctor` then reports a PROBLEM (the README promises the files always end up holding the newest CRL)"]
+fn killed_publisher_leaves_crl_files_behind_the_ledger() {
+    let dir = scratch("crash-crl-");
+    let home = dir.path().join("home");
+    let init = run_command({
+        let mut c = command(Some(&home));
+        c.args(["init", "--name", ROOT, "--no-passphrase"]);
+        c
+    }, None, "init");
+    assert!(init.status.success());
+    let first = run_command({
+        let mut c = command(Some(&home));
+        c.args(["crl"]);
+        c
+    }, None, "crl");
+    assert!(first.status.success());
+    // Hold the publish lock so the next publisher blocks right after its commit.
+    let lock = fs::OpenOptions::new().write(true).open(home.join("crl/.publish.lock")).unwrap();
+    lock.lock().unwrap();
+    let mut child = command(Some(&home)).arg("crl").spawn().unwrap();
+    let db = rusqlite::Connection::open(home.join("ledger.db")).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let n: i64 = db.query_row("SELECT count(*) FROM crls", [], |r| r.get(0)).unwrap();
+        if n >= 2 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the second CRL was never committed");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    drop(lock);
+    drop(db);
+    let doctor = run_command({
+        let mut c = command(Some(&home));
+        c.arg("doctor");
+        c
+    }, None, "doctor");
+    assert!(
+        doctor.status.success(),
+        "doctor after a killed publisher:\n{}",
+        String::from_utf8_lossy(&doctor.stdout)
+    );
+}

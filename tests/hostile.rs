@@ -1,0 +1,1030 @@
+//! Hostile and broken input, through the binary only: every case must be refused with exit 2
+//! (exit 1 only where the command's answer is a "no" verdict: `verify`, `doctor`), with one
+//! `pkictl: …` line on stderr (or clap's `error: …` report for argument-parser refusals),
+//! never a panic, a backtrace hint or a Rust debug dump, and without changing a single byte
+//! under the case's directory: the home (ledger.db and any -wal/-shm), the issued files, the
+//! input files, and the output directory (which must not even be created).
+//!
+//! The corpus is `testdata/hostile/` (re-created by `python3 testdata/hostile/make.py`). Each
+//! case runs on its own copy of a home made once per run (`common::hardening::Template`).
+//! Cases that expose a bug in pkictl are `#[ignore = "bug: …"]`; run them with
+//! `cargo test --test hostile -- --ignored`.
+
+mod common;
+
+use std::ffi::OsString;
+use std::fs;
+use std::os::unix::fs::{PermissionsExt, symlink};
+
+use common::PASSPHRASE;
+use common::hardening::*;
+
+const NAME: &str = "hostile.example.com";
+const CA_KEY: &str = "private/hostile-root-ca-issuing-ca.key";
+const ROOT_KEY: &str = "private/hostile-root-ca.key";
+
+// ---------------------------------------------------------------------------------------------
+// CSRs and ASN.1: `issue client NAME --csr FILE` and `sign FILE --profile client`
+// ---------------------------------------------------------------------------------------------
+
+fn refuse_csr_via_issue(c: &Case, file: &str) -> String {
+    let f = c.input(file);
+    c.refuses(2, &args!["issue", "client", NAME, "--csr", f, "--out", c.out])
+}
+
+fn refuse_csr_via_sign(c: &Case, file: &str) -> String {
+    let f = c.input(file);
+    c.refuses(2, &args!["sign", f, "--profile", "client", "--out", c.out])
+}
+
+/// Both commands that read a CSR refuse it; the message names the file.
+macro_rules! csr_cases {
+    ($($(#[$meta:meta])* $name:ident => $file:literal),* $(,)?) => {$(
+        #[test]
+        $(#[$meta])*
+        fn $name() {
+            let c = Case::plain();
+            let issue = refuse_csr_via_issue(&c, $file);
+            let sign = refuse_csr_via_sign(&c, $file);
+            for stderr in [issue, sign] {
+                assert!(stderr.contains($file), "the message does not name the CSR file: {stderr}");
+            }
+        }
+    )*};
+}
+
+csr_cases! {
+    csr_truncated_pem_body => "csr-truncated-pem-body.csr",
+    csr_truncated_pem_without_end_line => "csr-truncated-pem-no-end.csr",
+    csr_truncated_der_half => "csr-truncated-der-half.der",
+    csr_truncated_der_one_byte => "csr-truncated-der-one-byte.der",
+    csr_truncated_der_last_byte => "csr-truncated-der-last-byte.der",
+    csr_oversized_pem => "csr-oversized-pem.csr",
+    csr_oversized_der => "csr-oversized-der.der",
+    csr_oversized_leading_whitespace => "csr-oversized-whitespace.csr",
+    csr_pem_label_private_key => "csr-label-private-key.csr",
+    csr_pem_label_certificate => "csr-label-certificate.csr",
+    csr_pem_label_x509_crl => "csr-label-x509-crl.csr",
+    csr_pem_begin_end_labels_differ => "csr-label-mismatch.csr",
+    csr_pem_label_empty => "csr-label-empty.csr",
+    csr_pem_bad_base64 => "csr-pem-bad-base64.csr",
+    csr_pem_utf16 => "csr-pem-utf16.csr",
+    csr_signature_one_bit_flipped => "csr-bad-signature-flipped.der",
+    csr_signature_by_another_key => "csr-bad-signature-other-key.der",
+    csr_signature_empty => "csr-bad-signature-empty.der",
+    csr_signature_r_s_zero => "csr-bad-signature-zeros.der",
+    csr_signature_rsa_oid_on_ec_key => "csr-bad-signature-rsa-oid.der",
+    csr_signature_hash_differs_from_oid => "csr-bad-signature-hash-mismatch.der",
+    csr_signature_bitstring_unused_bits => "csr-bad-signature-bitstring-unused-bits.der",
+    csr_trailing_garbage_der => "csr-trailing-garbage.der",
+    csr_trailing_zero_byte => "csr-trailing-zero.der",
+    csr_trailing_second_csr => "csr-trailing-second-csr.der",
+    csr_trailing_garbage_after_pem => "csr-trailing-garbage-pem.csr",
+    csr_trailing_second_pem_block => "csr-trailing-second-block.csr",
+    csr_empty_file => "csr-empty.csr",
+    csr_whitespace_only => "csr-whitespace.csr",
+    csr_nul_bytes => "csr-nul-bytes.der",
+    csr_with_10000_sans_der => "csr-san-10000.der",
+    csr_with_10000_sans_pem => "csr-san-10000.csr",
+    csr_san_dns_not_ascii => "csr-san-dns-non-ascii.der",
+    csr_san_dns_control_character => "csr-san-dns-control.der",
+    #[ignore = "bug: the CSR's SAN is echoed raw in the error, so its newline splits stderr into two lines (names.rs formats input with \"{input}\" instead of escaping it)"]
+    csr_san_dns_newline => "csr-san-dns-newline.der",
+    csr_san_dns_empty => "csr-san-dns-empty.der",
+    csr_san_dns_70000_bytes => "csr-san-dns-huge.der",
+    csr_san_uri_with_space => "csr-san-uri-space.der",
+    csr_san_email_without_at => "csr-san-email-no-at.der",
+    asn1_length_4_gib => "asn1-length-4gib.der",
+    asn1_length_8_octets => "asn1-length-8-octets.der",
+    asn1_length_126_octets => "asn1-length-127-octets.der",
+    asn1_indefinite_length => "asn1-length-indefinite.der",
+    asn1_non_minimal_length => "asn1-length-non-minimal.der",
+    asn1_inner_length_past_the_end => "asn1-inner-length-too-long.der",
+    asn1_zero_length_sequence => "asn1-zero-length.der",
+    asn1_set_instead_of_sequence => "asn1-wrong-outer-tag.der",
+    asn1_high_tag_number => "asn1-high-tag-number.der",
+    asn1_10000_nested_sequences_der => "asn1-nested-10000.der",
+    asn1_10000_nested_sequences_pem => "asn1-nested-10000.csr",
+    asn1_10000_nested_sequences_as_tbs => "asn1-nested-10000-in-tbs.der",
+    asn1_5000_nested_sequences_in_a_signed_san => "asn1-nested-in-signed-san.der",
+    asn1_signed_version_99 => "asn1-signed-version-99.der",
+    asn1_random_bytes => "asn1-random-4k.der",
+}
+
+/// The CSR's CN is only used by `sign` without --name (`issue` takes NAME from the command
+/// line), so these go through `sign`.
+macro_rules! csr_cn_cases {
+    ($($(#[$meta:meta])* $name:ident => $file:literal),* $(,)?) => {$(
+        #[test]
+        $(#[$meta])*
+        fn $name() {
+            let c = Case::plain();
+            refuse_csr_via_sign(&c, $file);
+        }
+    )*};
+}
+
+csr_cn_cases! {
+    csr_cn_not_utf8 => "csr-cn-non-utf8.der",
+    csr_cn_overlong_utf8 => "csr-cn-overlong-utf8.der",
+    csr_cn_escape_sequence => "csr-cn-escape.der",
+    csr_cn_newline => "csr-cn-newline.der",
+    csr_cn_nul => "csr-cn-nul.der",
+    csr_cn_bell => "csr-cn-bell.der",
+    csr_cn_del => "csr-cn-del.der",
+    csr_cn_c1_control => "csr-cn-c1.der",
+    csr_cn_bad_printable_string => "csr-cn-printable-bad.der",
+    csr_cn_odd_length_bmp_string => "csr-cn-bmp-odd.der",
+    csr_cn_65_characters => "csr-cn-too-long.der",
+}
+
+/// The corpus's own construction, unbroken, is accepted: what the cases above break is what
+/// makes them fail, not the generator.
+#[test]
+fn control_the_unbroken_csr_is_accepted() {
+    let c = Case::plain();
+    for file in ["control-valid.csr", "control-valid.der"] {
+        let f = c.input(file);
+        let out = c.root.join(format!("ok-{file}"));
+        c.succeeds(&args!["issue", "client", NAME, "--csr", f, "--out", out]);
+        c.succeeds(&args!["sign", f, "--profile", "client", "--out", out, "--force"]);
+    }
+}
+
+/// The snapshot sees what a successful command changes (so an unchanged snapshot means
+/// something): the ledger, and the output directory with its four files.
+#[test]
+fn control_the_snapshot_sees_a_change() {
+    let c = Case::plain();
+    let before = snapshot(&c.root);
+    c.succeeds(&args!["issue", "client", NAME, "--out", c.out]);
+    let after = snapshot(&c.root);
+    assert_ne!(before.get(std::path::Path::new("home/ledger.db")), after.get(std::path::Path::new("home/ledger.db")));
+    let new: Vec<_> = after.keys().filter(|p| !before.contains_key(*p)).collect();
+    assert_eq!(new.len(), 5, "out/ and its four files: {new:?}");
+    let result = std::panic::catch_unwind(|| assert_unchanged(&before, &after, "control"));
+    assert!(result.is_err(), "assert_unchanged did not notice the change");
+}
+
+// ---------------------------------------------------------------------------------------------
+// NAME arguments
+// ---------------------------------------------------------------------------------------------
+
+macro_rules! name_cases {
+    ($($(#[$meta:meta])* $name:ident => $arg:literal),* $(,)?) => {$(
+        #[test]
+        $(#[$meta])*
+        fn $name() {
+            let c = Case::plain();
+            let name = corpus_arg($arg);
+            c.refuses(2, &args!["issue", "client", name, "--out", c.out]);
+            c.refuses(2, &args!["issue", "server", name, "--out", c.out]);
+        }
+    )*};
+}
+
+name_cases! {
+    name_not_utf8 => "name-non-utf8",
+    name_escape_sequence => "name-escape",
+    name_newline => "name-newline",
+    name_tab => "name-tab",
+    name_bell => "name-bell",
+    name_del => "name-del",
+    name_c1_control => "name-c1",
+    name_empty => "name-empty",
+    name_spaces_only => "name-spaces",
+    name_65_characters => "name-65-chars",
+    name_10000_characters => "name-10k-chars",
+}
+
+// ---------------------------------------------------------------------------------------------
+// Durations: --validity (issue, init), --next-update (crl), --expiring-within (list)
+// ---------------------------------------------------------------------------------------------
+
+macro_rules! duration_cases {
+    ($($(#[$meta:meta])* $name:ident => $arg:literal),* $(,)?) => {$(
+        #[test]
+        $(#[$meta])*
+        fn $name() {
+            let c = Case::plain();
+            let text = corpus_arg($arg);
+            let eq = |flag: &str| -> OsString {
+                let mut s = OsString::from(format!("{flag}="));
+                s.push(&text);
+                s
+            };
+            c.refuses(2, &args!["issue", "client", NAME, eq("--validity"), "--out", c.out]);
+            c.refuses(2, &args!["crl", eq("--next-update")]);
+            c.refuses(2, &args!["list", eq("--expiring-within")]);
+            c.refuses(2, &args!["renew", c.known_serial(), "--rekey", eq("--validity"), "--out", c.out]);
+            let new_home = c.root.join("new-home");
+            c.refuses_in(Some(&new_home), 2, &args!["init", "--name", "New Root", "--no-passphrase", eq("--validity")]);
+            assert!(!new_home.exists());
+        }
+    )*};
+}
+
+duration_cases! {
+    duration_negative => "validity-negative",
+    duration_99999_years => "validity-99999y",
+    duration_exponent => "validity-exponent",
+    duration_fraction => "validity-fraction",
+    duration_zero => "validity-zero",
+    duration_empty => "validity-empty",
+    duration_unit_only => "validity-no-number",
+    duration_number_only => "validity-no-unit",
+    duration_i64_max_days => "validity-i64-max",
+    duration_past_u64 => "validity-overflow",
+    duration_arabic_indic_digits => "validity-arabic-digits",
+    duration_upper_case_unit => "validity-upper-unit",
+    duration_100_years_and_a_day => "validity-100y-and-a-day",
+    duration_with_space => "validity-space",
+    duration_not_utf8 => "validity-non-utf8",
+}
+
+/// `--validity -1d` (without `=`) is an unknown flag to clap: still a clean exit 2.
+#[test]
+fn duration_negative_as_separate_argument() {
+    let c = Case::plain();
+    c.refuses(2, &args!["issue", "client", NAME, "--validity", "-1d", "--out", c.out]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Serials for `revoke`
+// ---------------------------------------------------------------------------------------------
+
+macro_rules! serial_cases {
+    ($($(#[$meta:meta])* $name:ident => $arg:literal),* $(,)?) => {$(
+        #[test]
+        $(#[$meta])*
+        fn $name() {
+            let c = Case::plain();
+            let serial = corpus_arg($arg);
+            c.refuses(2, &args!["revoke", "--reason", "superseded", "--", serial]);
+        }
+    )*};
+}
+
+serial_cases! {
+    serial_negative => "serial-negative",
+    serial_zero => "serial-zero",
+    serial_zero_with_colons => "serial-zeros",
+    serial_41_hex_digits => "serial-41-digits",
+    serial_bare_0x => "serial-0x",
+    serial_not_hex => "serial-non-hex",
+    serial_unknown => "serial-unknown-40-digits",
+    serial_unknown_fingerprint => "serial-unknown-fingerprint",
+    #[ignore = "bug: the serial is echoed raw in \"\\\"{text}\\\" is not a serial number\", so a newline in it splits stderr into two lines"]
+    serial_with_newline => "serial-newline",
+    serial_not_utf8 => "serial-non-utf8",
+    serial_colons_only => "serial-colons-only",
+}
+
+/// `revoke -1` without `--`: clap sees an unknown flag.
+#[test]
+fn serial_negative_as_flag() {
+    let c = Case::plain();
+    c.refuses(2, &args!["revoke", "-1", "--reason", "superseded"]);
+}
+
+#[test]
+fn revoke_already_revoked() {
+    let c = Case::plain();
+    let stderr = c.refuses(2, &args!["revoke", c.revoked_serial(), "--reason", "key-compromise"]);
+    assert!(stderr.contains("already revoked"), "{stderr}");
+}
+
+#[test]
+fn revoke_the_root() {
+    let c = Case::plain();
+    let root_serial = {
+        let db = rusqlite::Connection::open(c.home.join("ledger.db")).unwrap();
+        db.query_row("SELECT serial FROM certificates WHERE profile = 'root'", [], |r| r.get::<_, String>(0)).unwrap()
+    };
+    c.refuses(2, &args!["revoke", root_serial, "--reason", "key-compromise"]);
+}
+
+#[test]
+fn revoke_unknown_reason() {
+    let c = Case::plain();
+    c.refuses(2, &args!["revoke", c.known_serial(), "--reason", "because"]);
+}
+
+#[test]
+fn revoke_unknown_ca() {
+    let c = Case::plain();
+    c.refuses(2, &args!["revoke", c.known_serial(), "--reason", "superseded", "--ca", "No Such CA"]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 10,000 SANs on the command line
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn sans_10000_dns_on_the_command_line() {
+    let c = Case::plain();
+    let many = corpus_args("dns-10000");
+    assert_eq!(many.len(), 20_000);
+    for profile in ["client", "server", "peer"] {
+        let mut a = args!["issue", profile, NAME, "--out", c.out];
+        a.extend(many.iter().cloned());
+        let stderr = c.refuses(2, &a);
+        assert!(stderr.contains("the limit is 100"), "{stderr}");
+    }
+}
+
+#[test]
+fn sans_10000_uris_on_the_command_line() {
+    let c = Case::plain();
+    let mut a = args!["issue", "client", "many", "--out", c.out];
+    a.extend(corpus_args("uri-10000"));
+    c.refuses(2, &a);
+}
+
+#[test]
+fn sans_10000_dns_on_the_sign_command_line() {
+    let c = Case::plain();
+    let csr = c.input("control-valid.csr");
+    let mut a = args!["sign", csr, "--profile", "server", "--out", c.out];
+    a.extend(corpus_args("dns-10000"));
+    c.refuses(2, &a);
+}
+
+// ---------------------------------------------------------------------------------------------
+// issue --batch
+// ---------------------------------------------------------------------------------------------
+
+macro_rules! batch_cases {
+    ($($(#[$meta:meta])* $name:ident => $file:literal $(, $needle:literal)?);* $(;)?) => {$(
+        #[test]
+        $(#[$meta])*
+        fn $name() {
+            let c = Case::plain();
+            let f = c.input($file);
+            let _stderr = c.refuses(2, &args!["issue", "client", "--batch", f, "--out", c.out]);
+            $(assert!(_stderr.contains($needle), "stderr lacks {:?}: {}", $needle, _stderr);)?
+        }
+    )*};
+}
+
+batch_cases! {
+    batch_bad_line_in_the_middle => "batch-bad-line-middle.txt", "line 21";
+    batch_bad_san_in_the_middle => "batch-bad-san-middle.txt", "line 21";
+    batch_duplicate_name => "batch-duplicate.txt", "line 11";
+    batch_not_utf8 => "batch-non-utf8.txt";
+    batch_control_character => "batch-control-char.txt", "line 6";
+    batch_nul_byte => "batch-nul.txt", "line 6";
+    batch_line_with_10000_sans => "batch-10000-sans.txt", "line 1";
+    batch_comments_only => "batch-comments-only.txt";
+    batch_name_too_long => "batch-long-name.txt", "line 6";
+    batch_bad_last_line => "batch-bad-last-line.txt", "line 41";
+}
+
+#[test]
+fn batch_from_stdin_with_a_bad_line_in_the_middle() {
+    let mut c = Case::plain();
+    c.stdin(&fs::read(corpus("batch-bad-line-middle.txt")).unwrap());
+    let stderr = c.refuses(2, &args!["issue", "client", "--batch", "-", "--out", c.out]);
+    assert!(stderr.contains("line 21"), "{stderr}");
+}
+
+/// A batch whose files would clobber an existing one is refused before anything is signed.
+#[test]
+fn batch_would_overwrite_an_issued_file() {
+    let c = Case::plain();
+    let f = c.write_input("batch.txt", b"a.example.com\nknown.example.com\nb.example.com\n", 0o644);
+    c.refuses(2, &args!["issue", "client", "--batch", f, "--out", c.issued]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// revoke --from-file
+// ---------------------------------------------------------------------------------------------
+
+macro_rules! revoke_list_cases {
+    ($($(#[$meta:meta])* $name:ident => $file:literal),* $(,)?) => {$(
+        #[test]
+        $(#[$meta])*
+        fn $name() {
+            let c = Case::plain();
+            let f = c.input($file);
+            c.refuses(2, &args!["revoke", "--from-file", f, "--reason", "key-compromise"]);
+        }
+    )*};
+}
+
+revoke_list_cases! {
+    revoke_list_unknown_serials => "revoke-unknown.txt",
+    revoke_list_malformed_serials => "revoke-malformed.txt",
+    revoke_list_unknown_fingerprint => "revoke-unknown-fingerprint.txt",
+    revoke_list_not_utf8 => "revoke-non-utf8.txt",
+    revoke_list_comments_only => "revoke-comments-only.txt",
+}
+
+/// All or nothing: one unknown serial next to a known one revokes neither.
+#[test]
+fn revoke_list_known_and_unknown() {
+    let c = Case::plain();
+    let unknown = fs::read_to_string(corpus("revoke-unknown.txt")).unwrap();
+    let text = format!("{}\n{unknown}", c.known_serial());
+    let f = c.write_input("mixed.txt", text.as_bytes(), 0o644);
+    let stderr = c.refuses(2, &args!["revoke", "--from-file", f, "--reason", "key-compromise"]);
+    assert!(stderr.contains("nothing was revoked"), "{stderr}");
+}
+
+#[test]
+fn revoke_list_known_and_already_revoked() {
+    let c = Case::plain();
+    let text = format!("{}\n{}\n", c.known_serial(), c.revoked_serial());
+    let f = c.write_input("mixed.txt", text.as_bytes(), 0o644);
+    c.refuses(2, &args!["revoke", "--from-file", f, "--reason", "key-compromise"]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The ledger: not SQLite, from the future, truncated, empty
+// ---------------------------------------------------------------------------------------------
+
+/// Every command that opens the ledger refuses it.
+fn refuse_ledger(c: &Case) {
+    let known = c.known_serial().to_string();
+    for a in [
+        args!["list"],
+        args!["issue", "client", NAME, "--out", c.out],
+        args!["crl"],
+        args!["revoke", known, "--reason", "superseded"],
+        args!["show", known],
+        args!["export", known, "--format", "pem"],
+        args!["doctor"],
+        args!["ca", "list"],
+    ] {
+        c.refuses(2, &a);
+    }
+}
+
+macro_rules! ledger_cases {
+    ($($(#[$meta:meta])* $name:ident => $file:literal),* $(,)?) => {$(
+        #[test]
+        $(#[$meta])*
+        fn $name() {
+            let c = Case::plain();
+            fs::copy(corpus($file), c.home.join("ledger.db")).unwrap();
+            refuse_ledger(&c);
+        }
+    )*};
+}
+
+ledger_cases! {
+    ledger_random_bytes => "ledger-random.db",
+    ledger_zeros => "ledger-zeros.db",
+    ledger_text => "ledger-text.db",
+    ledger_sqlite_header_then_garbage => "ledger-sqlite-header-garbage.db",
+    #[ignore = "bug: a 0-byte ledger.db is taken for a new database: pkictl runs the migrations into it (the file changes), `list` and `doctor` exit 0 (\"ok: ledger sound, 0 CAs\") on a home whose ledger is gone"]
+    ledger_empty_file => "ledger-empty.db",
+}
+
+#[test]
+fn ledger_from_a_future_schema() {
+    let c = Case::plain();
+    {
+        let db = rusqlite::Connection::open(c.home.join("ledger.db")).unwrap();
+        db.pragma_update(None, "user_version", 99).unwrap();
+    }
+    refuse_ledger(&c);
+    let stderr = c.refuses(2, &args!["list"]);
+    assert!(stderr.contains("schema version 99"), "{stderr}");
+}
+
+#[test]
+#[ignore = "bug: a truncated (malformed) SQLite ledger is exit 1 (\"database disk image is malformed\") while a non-SQLite ledger is exit 2; the contract says 2 for bad input with nothing changed"]
+fn ledger_truncated() {
+    let c = Case::plain();
+    let path = c.home.join("ledger.db");
+    let bytes = fs::read(&path).unwrap();
+    fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
+    refuse_ledger(&c);
+}
+
+#[test]
+fn ledger_is_a_directory() {
+    let c = Case::plain();
+    let path = c.home.join("ledger.db");
+    fs::remove_file(&path).unwrap();
+    fs::create_dir(&path).unwrap();
+    c.refuses(2, &args!["list"]);
+    c.refuses(2, &args!["issue", "client", NAME, "--out", c.out]);
+}
+
+#[test]
+fn ledger_is_a_dangling_symlink() {
+    let c = Case::plain();
+    let path = c.home.join("ledger.db");
+    fs::remove_file(&path).unwrap();
+    symlink(c.root.join("nowhere/ledger.db"), &path).unwrap();
+    c.refuses(2, &args!["list"]);
+    c.refuses(2, &args!["crl"]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Paths that are directories, dangling symlinks or lead through a file. (Tests run as root,
+// where chmod 000 does not stop a read, so "unreadable" is made of these instead; a FIFO
+// without a writer would hang the reader and is left out on purpose.)
+// ---------------------------------------------------------------------------------------------
+
+/// A directory, a dangling symlink and a path through a regular file, under `inputs/`.
+fn unreadable_paths(c: &Case) -> Vec<std::path::PathBuf> {
+    let dir = c.inputs.join("a-directory");
+    fs::create_dir(&dir).unwrap();
+    let dangling = c.inputs.join("dangling");
+    symlink(c.root.join("nowhere"), &dangling).unwrap();
+    let file = c.write_input("plain-file", b"x", 0o644);
+    vec![dir, dangling, file.join("child")]
+}
+
+#[test]
+fn unreadable_csr() {
+    let c = Case::plain();
+    for p in unreadable_paths(&c) {
+        c.refuses(2, &args!["issue", "client", NAME, "--csr", p, "--out", c.out]);
+        c.refuses(2, &args!["sign", p, "--profile", "client", "--out", c.out]);
+    }
+}
+
+#[test]
+fn unreadable_batch_file() {
+    let c = Case::plain();
+    for p in unreadable_paths(&c) {
+        c.refuses(2, &args!["issue", "client", "--batch", p, "--out", c.out]);
+    }
+}
+
+#[test]
+fn unreadable_revoke_list() {
+    let c = Case::plain();
+    for p in unreadable_paths(&c) {
+        c.refuses(2, &args!["revoke", "--from-file", p, "--reason", "superseded"]);
+    }
+}
+
+#[test]
+fn unreadable_certificate_to_verify() {
+    let c = Case::plain();
+    for p in unreadable_paths(&c) {
+        c.refuses(2, &args!["verify", p]);
+    }
+}
+
+#[test]
+fn unreadable_scan_directory() {
+    let c = Case::plain();
+    for p in unreadable_paths(&c).into_iter().skip(1) {
+        c.refuses(2, &args!["doctor", "--scan", p]);
+    }
+    let file = c.inputs.join("plain-file");
+    c.refuses(2, &args!["doctor", "--scan", file]);
+}
+
+#[test]
+fn unreadable_passphrase_file() {
+    let c = Case::encrypted();
+    for p in unreadable_paths(&c) {
+        c.refuses(2, &args!["--passphrase-file", p, "issue", "client", NAME, "--out", c.out]);
+    }
+}
+
+#[test]
+fn unreadable_key_for_p12() {
+    let mut c = Case::plain();
+    c.env("PKICTL_EXPORT_PASSPHRASE", PASSPHRASE);
+    let out = c.root.join("out.p12");
+    for p in unreadable_paths(&c) {
+        c.refuses(2, &args!["export", c.known_serial(), "--format", "p12", "--key", p, "--out", out]);
+    }
+    // A private (0700) directory passes the mode check and fails on read.
+    let private_dir = c.inputs.join("private-dir");
+    fs::create_dir(&private_dir).unwrap();
+    fs::set_permissions(&private_dir, fs::Permissions::from_mode(0o700)).unwrap();
+    c.refuses(2, &args!["export", c.known_serial(), "--format", "p12", "--key", private_dir, "--out", out]);
+}
+
+#[test]
+fn home_is_a_file_or_missing() {
+    let c = Case::plain();
+    let file = c.write_input("not-a-home", b"x", 0o644);
+    c.refuses_in(Some(&file), 2, &args!["list"]);
+    let missing = c.root.join("missing-home");
+    c.refuses_in(Some(&missing), 2, &args!["issue", "client", NAME, "--out", c.out]);
+    c.refuses_in(Some(&missing), 2, &args!["crl"]);
+    assert!(!missing.exists(), "a command other than init created the home");
+}
+
+/// `--out` that cannot be a directory must be refused before anything is signed.
+#[test]
+#[ignore = "bug: issue --out FILE (or a dangling symlink, or a path through a file) signs the certificate and commits it to the ledger with its audit event, then fails to write (exit 1, \"cannot write …: File exists\"): the ledger holds a certificate nobody has"]
+fn issue_out_is_not_a_directory() {
+    let c = Case::plain();
+    let file = c.write_input("plain-file", b"x", 0o644);
+    let dangling = c.inputs.join("dangling-out");
+    symlink(c.root.join("nowhere/out"), &dangling).unwrap();
+    for out in [file.clone(), dangling, file.join("sub")] {
+        c.refuses(2, &args!["issue", "client", NAME, "--out", out]);
+    }
+}
+
+#[test]
+#[ignore = "bug: crl --out DIR (or a FILE in a missing directory) signs the CRL, records it (its number is used up) and publishes it in the home, then fails to write --out (exit 1)"]
+fn crl_out_is_a_directory() {
+    let c = Case::plain();
+    let dir = c.inputs.join("a-directory");
+    fs::create_dir(&dir).unwrap();
+    c.refuses(2, &args!["crl", "--out", dir]);
+    c.refuses(2, &args!["crl", "--out", c.root.join("missing/dir/crl.pem")]);
+}
+
+#[test]
+#[ignore = "bug: export --out DIR is exit 1 (\"cannot write DIR: Is a directory\"), not 2; nothing is changed"]
+fn export_out_is_a_directory() {
+    let c = Case::plain();
+    let dir = c.inputs.join("a-directory");
+    fs::create_dir(&dir).unwrap();
+    c.refuses(2, &args!["export", c.known_serial(), "--format", "pem", "--out", dir]);
+}
+
+/// Files that exist are never overwritten without --force.
+#[test]
+fn issue_would_overwrite_issued_files() {
+    let c = Case::plain();
+    c.refuses(2, &args!["issue", "client", "known.example.com", "--out", c.issued]);
+    c.refuses(2, &args!["renew", c.known_serial(), "--rekey", "--out", c.issued]);
+}
+
+/// An endless input (a device, a pipe, a mistaken multi-gigabyte file) must be refused after
+/// reading at most the size limit, not read to the end first. Run under a 1 GiB address-space
+/// limit so that the unbounded read fails fast instead of eating the machine's memory.
+#[test]
+#[ignore = "bug: --csr, --batch FILE, --from-file, verify CERT and --passphrase-file read the whole file before checking its size (fs::read): /dev/zero is read until memory runs out (\"cannot read /dev/zero: out of memory\" under a 1 GiB limit, the OOM killer without one); only stdin (-) is read with a bound"]
+fn endless_inputs_are_read_with_a_bound() {
+    let c = Case::encrypted();
+    for a in [
+        args!["issue", "client", NAME, "--csr", "/dev/zero", "--out", c.out],
+        args!["sign", "/dev/zero", "--profile", "client", "--out", c.out],
+        args!["issue", "client", "--batch", "/dev/zero", "--out", c.out],
+        args!["revoke", "--from-file", "/dev/zero", "--reason", "superseded"],
+        args!["verify", "/dev/zero"],
+        args!["--passphrase-file", "/dev/zero", "crl"],
+    ] {
+        let mut cmd = std::process::Command::new("sh");
+        cmd.arg("-c").arg("ulimit -v 1048576 && exec \"$0\" \"$@\"").arg(pkictl_bin()).arg("--home").arg(&c.home).args(&a);
+        cmd.env_remove("PKICTL_PASSPHRASE").env_remove("RUST_BACKTRACE");
+        cmd.stdin(std::process::Stdio::null()).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+        let what = format!("pkictl {}", describe(&a));
+        let before = snapshot(&c.root);
+        let output = run_command(cmd, None, &what);
+        let stderr = assert_refusal(&output, 2, &what);
+        assert!(!stderr.contains("out of memory"), "{what}: read until memory ran out: {stderr}");
+        assert_unchanged(&before, &snapshot(&c.root), &what);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Passphrases (encrypted home)
+// ---------------------------------------------------------------------------------------------
+
+macro_rules! passphrase_cases {
+    ($($(#[$meta:meta])* $name:ident => $file:literal),* $(,)?) => {$(
+        #[test]
+        $(#[$meta])*
+        fn $name() {
+            let c = Case::encrypted();
+            let f = c.input_private($file);
+            c.refuses(2, &args!["--passphrase-file", f, "issue", "client", NAME, "--out", c.out]);
+            c.refuses(2, &args!["--passphrase-file", f, "crl"]);
+            c.refuses(2, &args!["--passphrase-file", f, "revoke", c.known_serial(), "--reason", "superseded"]);
+        }
+    )*};
+}
+
+passphrase_cases! {
+    passphrase_file_empty => "pass-empty.txt",
+    passphrase_file_newline_only => "pass-newline-only.txt",
+    passphrase_file_not_utf8 => "pass-non-utf8.txt",
+    passphrase_file_wrong => "pass-wrong.txt",
+}
+
+#[test]
+fn passphrase_env_not_utf8() {
+    use std::os::unix::ffi::OsStringExt;
+    let mut c = Case::encrypted();
+    c.env("PKICTL_PASSPHRASE", OsString::from_vec(b"\xff\xfe\xfd\xfc\xfb\xfa\xf9\xf8".to_vec()));
+    c.refuses(2, &args!["issue", "client", NAME, "--out", c.out]);
+}
+
+#[test]
+fn passphrase_missing_without_a_terminal() {
+    let c = Case::encrypted();
+    c.refuses(2, &args!["issue", "client", NAME, "--out", c.out]);
+    c.refuses(2, &args!["crl"]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Key files given to export p12 and renew --key
+// ---------------------------------------------------------------------------------------------
+
+macro_rules! key_cases {
+    ($($(#[$meta:meta])* $name:ident => $file:literal),* $(,)?) => {$(
+        #[test]
+        $(#[$meta])*
+        fn $name() {
+            let mut c = Case::plain();
+            c.env("PKICTL_EXPORT_PASSPHRASE", PASSPHRASE);
+            let key = c.input_private($file);
+            let p12 = c.root.join("out.p12");
+            c.refuses(2, &args!["export", c.known_serial(), "--format", "p12", "--key", key, "--out", p12]);
+            c.refuses(2, &args!["renew", c.known_serial(), "--key", key, "--out", c.out]);
+        }
+    )*};
+}
+
+key_cases! {
+    key_truncated => "key-truncated.pem",
+    key_random_bytes => "key-random.pem",
+    key_wrong_pem_label => "key-wrong-label.pem",
+    key_sec1_not_pkcs8 => "key-sec1.pem",
+    key_10000_nested_sequences => "key-nested-10000.pem",
+    key_of_another_certificate => "key-not-the-certificates.pem",
+    key_of_another_type => "key-p384-not-the-certificates.pem",
+    key_encrypted => "key-encrypted.pem",
+    key_not_utf8 => "key-non-utf8.pem",
+}
+
+#[test]
+fn key_readable_by_others() {
+    let mut c = Case::plain();
+    c.env("PKICTL_EXPORT_PASSPHRASE", PASSPHRASE);
+    let key = c.issued.join("known.example.com.key");
+    fs::set_permissions(&key, fs::Permissions::from_mode(0o644)).unwrap();
+    let stderr = c.refuses(
+        2,
+        &args!["export", c.known_serial(), "--format", "p12", "--key", key, "--out", c.root.join("o.p12")],
+    );
+    assert!(stderr.contains("chmod 600"), "{stderr}");
+}
+
+#[test]
+fn p12_password_too_short() {
+    let mut c = Case::plain();
+    c.env("PKICTL_EXPORT_PASSPHRASE", "short");
+    let key = c.issued.join("known.example.com.key");
+    c.refuses(2, &args!["export", c.known_serial(), "--format", "p12", "--key", key, "--out", c.root.join("o.p12")]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// A damaged home: the CA key file
+// ---------------------------------------------------------------------------------------------
+
+/// The commands that need the issuing CA's key.
+fn refuse_without_ca_key(c: &Case) -> Vec<String> {
+    vec![
+        c.refuses(2, &args!["issue", "client", NAME, "--out", c.out]),
+        c.refuses(2, &args!["crl"]),
+        c.refuses(2, &args!["revoke", c.known_serial(), "--reason", "superseded"]),
+        c.refuses(2, &args!["renew", c.known_serial(), "--rekey", "--out", c.out]),
+    ]
+}
+
+#[test]
+fn ca_key_readable_by_group() {
+    let c = Case::plain();
+    fs::set_permissions(c.home.join(CA_KEY), fs::Permissions::from_mode(0o640)).unwrap();
+    for stderr in refuse_without_ca_key(&c) {
+        assert!(stderr.contains("chmod 600"), "{stderr}");
+    }
+}
+
+#[test]
+fn root_key_readable_by_others() {
+    let c = Case::plain();
+    fs::set_permissions(c.home.join(ROOT_KEY), fs::Permissions::from_mode(0o604)).unwrap();
+    let stderr = c.refuses(2, &args!["ca", "add-intermediate", "--name", "Another CA"]);
+    assert!(stderr.contains("chmod 600"), "{stderr}");
+    c.refuses(2, &args!["crl", "--ca", "Hostile Root CA"]);
+}
+
+#[test]
+fn ca_key_is_a_directory() {
+    let c = Case::plain();
+    let key = c.home.join(CA_KEY);
+    fs::remove_file(&key).unwrap();
+    fs::create_dir(&key).unwrap();
+    fs::set_permissions(&key, fs::Permissions::from_mode(0o700)).unwrap();
+    refuse_without_ca_key(&c);
+}
+
+#[test]
+fn ca_key_is_a_dangling_symlink() {
+    let c = Case::plain();
+    let key = c.home.join(CA_KEY);
+    fs::remove_file(&key).unwrap();
+    symlink(c.root.join("nowhere.key"), &key).unwrap();
+    refuse_without_ca_key(&c);
+}
+
+#[test]
+fn ca_key_is_missing() {
+    let c = Case::plain();
+    fs::remove_file(c.home.join(CA_KEY)).unwrap();
+    refuse_without_ca_key(&c);
+}
+
+#[test]
+fn ca_key_is_garbage() {
+    let c = Case::plain();
+    let key = c.home.join(CA_KEY);
+    fs::write(&key, fs::read(corpus("key-random.pem")).unwrap()).unwrap();
+    refuse_without_ca_key(&c);
+}
+
+#[test]
+fn ca_key_is_truncated() {
+    let c = Case::plain();
+    let key = c.home.join(CA_KEY);
+    let bytes = fs::read(&key).unwrap();
+    fs::write(&key, &bytes[..bytes.len() / 2]).unwrap();
+    refuse_without_ca_key(&c);
+}
+
+#[test]
+#[ignore = "bug: a CA key file that holds another CA's key is only caught after signing, by the post-signing lint: exit 1 \"internal error, nothing was issued\" instead of exit 2 naming the mismatched key file"]
+fn ca_key_belongs_to_another_ca() {
+    let c = Case::plain();
+    fs::copy(c.home.join(ROOT_KEY), c.home.join(CA_KEY)).unwrap();
+    refuse_without_ca_key(&c);
+}
+
+// ---------------------------------------------------------------------------------------------
+// init: a refused init creates nothing
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn init_refusals_leave_nothing_behind() {
+    let mut c = Case::plain();
+    let new_home = c.root.join("new-home");
+    for a in [
+        args!["init", "--name", corpus_arg("name-newline"), "--no-passphrase"],
+        args!["init", "--name", corpus_arg("name-escape"), "--no-passphrase"],
+        args!["init", "--name", corpus_arg("name-non-utf8"), "--no-passphrase"],
+        args!["init", "--name", "", "--no-passphrase"],
+        args!["init", "--name", "X", "--crl-url", "not a url", "--no-passphrase"],
+        args!["init", "--name", "X", "--validity", "1y", "--intermediate-validity", "5y", "--no-passphrase"],
+        args!["init", "--name", "X", "--key-type", "rsa1024", "--no-passphrase"],
+        args!["init", "--name", "X"], // no passphrase and no terminal
+    ] {
+        c.refuses_in(Some(&new_home), 2, &a);
+        assert!(!new_home.exists());
+    }
+    c.env("PKICTL_PASSPHRASE", "short");
+    c.refuses_in(Some(&new_home), 2, &args!["init", "--name", "X"]);
+    assert!(!new_home.exists());
+    // An existing home is never re-initialised.
+    c.refuses(2, &args!["init", "--name", "X", "--no-passphrase"]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// "No" verdicts: verify and doctor answer on stdout with exit 1
+// ---------------------------------------------------------------------------------------------
+
+macro_rules! verify_cases {
+    ($($(#[$meta:meta])* $name:ident => $file:literal),* $(,)?) => {$(
+        #[test]
+        $(#[$meta])*
+        fn $name() {
+            let c = Case::plain();
+            let f = c.input($file);
+            c.says_no(&args!["verify", f], "FAILED");
+            c.says_no(&args!["verify", f, "--purpose", "client", "--host", NAME], "FAILED");
+        }
+    )*};
+}
+
+verify_cases! {
+    verify_truncated_pem => "cert-truncated.pem",
+    verify_truncated_der => "cert-truncated.der",
+    verify_10000_nested_sequences => "cert-nested-10000.der",
+    verify_random_bytes => "cert-random.der",
+    verify_length_4_gib => "cert-length-4gib.der",
+    verify_trailing_garbage => "cert-trailing-garbage.pem",
+}
+
+#[test]
+fn doctor_scan_finds_broken_certificate_files() {
+    let c = Case::plain();
+    let scan = c.inputs.join("scan");
+    fs::create_dir(&scan).unwrap();
+    for (i, file) in ["cert-truncated.pem", "cert-nested-10000.der", "cert-random.der", "csr-label-certificate.csr"]
+        .iter()
+        .enumerate()
+    {
+        fs::copy(corpus(file), scan.join(format!("broken-{i}.crt"))).unwrap();
+    }
+    let stdout = c.says_no(&args!["doctor", "--scan", scan], "PROBLEM");
+    assert_eq!(stdout.matches("PROBLEM").count(), 4, "{stdout}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// User input echoed in error messages: one line, no raw control characters
+// ---------------------------------------------------------------------------------------------
+
+/// Runs one refusal whose input carries a newline; "OUT" stands for the case's --out.
+fn echo_case(a: &[&str]) {
+    let c = Case::plain();
+    let a: Vec<OsString> = a.iter().map(|s| if *s == "OUT" { c.out.clone().into_os_string() } else { OsString::from(s) }).collect();
+    c.refuses(2, &a);
+}
+
+macro_rules! one_line_cases {
+    ($($(#[$meta:meta])* $name:ident => [$($arg:expr),* $(,)?]),* $(,)?) => {$(
+        #[test]
+        $(#[$meta])*
+        fn $name() {
+            echo_case(&[$($arg),*]);
+        }
+    )*};
+}
+
+one_line_cases! {
+    #[ignore = "bug: error messages echo user input raw (\"{input}\"), so a newline in --dns/--uri/--email/--ip/--ca/--reason/--status or a SERIAL/NAME to look up splits stderr into several lines (and an ESC reaches the terminal)"]
+    echo_dns_with_newline => ["issue", "client", NAME, "--dns", "a\nb.example.com", "--out", "OUT"],
+    #[ignore = "bug: error messages echo user input raw; see echo_dns_with_newline"]
+    echo_uri_with_newline => ["issue", "client", NAME, "--uri", "spiffe://a/\nb", "--out", "OUT"],
+    #[ignore = "bug: error messages echo user input raw; see echo_dns_with_newline"]
+    echo_email_with_newline => ["issue", "client", NAME, "--email", "a\n@b.example.com", "--out", "OUT"],
+    #[ignore = "bug: error messages echo user input raw; see echo_dns_with_newline"]
+    echo_ip_with_newline => ["issue", "server", NAME, "--ip", "10.0.0.1\nx", "--out", "OUT"],
+    #[ignore = "bug: error messages echo user input raw; see echo_dns_with_newline"]
+    echo_ca_with_newline => ["crl", "--ca", "a\nb"],
+    #[ignore = "bug: error messages echo user input raw; see echo_dns_with_newline"]
+    echo_reason_with_newline => ["revoke", "0123", "--reason", "a\nb"],
+    #[ignore = "bug: error messages echo user input raw; see echo_dns_with_newline"]
+    echo_status_with_newline => ["list", "--status", "a\nb"],
+    #[ignore = "bug: error messages echo user input raw; see echo_dns_with_newline"]
+    echo_show_with_newline => ["show", "a\nb"],
+    echo_name_with_newline => ["issue", "client", "a\nb.example.com", "--out", "OUT"],
+}
+
+/// No stderr may carry a raw control character (other than its final newline) that came
+/// from the input: an ESC sequence in a CSR, a batch file or an argument must not reach the
+/// operator's terminal.
+#[test]
+#[ignore = "bug: DNS/URI/email parse errors, revoke --from-file problems and CSR SAN errors echo control characters raw to stderr (ESC, \\x01)"]
+fn stderr_never_carries_raw_control_characters() {
+    let c = Case::plain();
+    let esc = "esc\u{1b}[2J.example.com";
+    let batch = c.write_input("esc-batch.txt", format!("ok.example.com,{esc}\n").as_bytes(), 0o644);
+    let revoke = c.write_input("esc-revoke.txt", format!("{esc}\n").as_bytes(), 0o644);
+    let csr = c.input("csr-san-dns-control.der");
+    let cases = [
+        args!["issue", "client", NAME, "--dns", esc, "--out", c.out],
+        args!["issue", "client", NAME, "--uri", format!("spiffe://{esc}/x"), "--out", c.out],
+        args!["issue", "client", NAME, "--email", format!("a@{esc}"), "--out", c.out],
+        args!["issue", "client", "--batch", batch, "--out", c.out],
+        args!["revoke", "--from-file", revoke, "--reason", "superseded"],
+        args!["issue", "client", NAME, "--csr", csr, "--out", c.out],
+        args!["issue", "client", esc, "--out", c.out],
+    ];
+    let mut offenders = Vec::new();
+    for a in &cases {
+        let stderr = c.refuses(2, a);
+        let body = stderr.strip_suffix('\n').unwrap_or(&stderr);
+        if body.chars().any(|ch| ch.is_control() && ch != '\n') {
+            offenders.push(format!("pkictl {}: {stderr:?}", describe(a)));
+        }
+    }
+    assert!(offenders.is_empty(), "raw control characters on stderr:\n{}", offenders.join("\n"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// The corpus itself
+// ---------------------------------------------------------------------------------------------
+
+/// Every file of testdata/hostile is used by a case above, and there are at least 50.
+#[test]
+fn every_corpus_file_is_used() {
+    let source = include_str!("hostile.rs");
+    let mut count = 0;
+    let mut unused = Vec::new();
+    let root = corpus("");
+    for dir in [root.clone(), root.join("args")] {
+        for entry in fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() || path.file_name().unwrap() == "make.py" {
+                continue;
+            }
+            count += 1;
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            let key = if dir == root { format!("\"{name}\"") } else { format!("\"{}\"", path.file_stem().unwrap().to_string_lossy()) };
+            if !source.contains(&key) {
+                unused.push(name);
+            }
+        }
+    }
+    assert!(count >= 50, "only {count} corpus files");
+    assert!(unused.is_empty(), "corpus files no case uses: {unused:?}");
+}
