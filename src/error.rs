@@ -75,13 +75,27 @@ impl Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// A message as one line of plain text: control characters that came with user input (a
+/// newline in an argument, an ESC in a CSR) are shown escaped, never sent to the terminal.
+pub fn one_line(text: &str) -> String {
+    text.chars().flat_map(|c| if c.is_control() { c.escape_default().collect::<Vec<_>>() } else { vec![c] }).collect()
+}
+
+impl Error {
+    /// The message to print: one line, whatever the input it quotes.
+    pub fn one_line(&self) -> String {
+        one_line(&self.to_string())
+    }
+}
+
 impl From<crate::engine::EngineError> for Error {
     fn from(e: crate::engine::EngineError) -> Error {
         match e {
             crate::engine::EngineError::ValidityBeyondIssuer { .. }
             | crate::engine::EngineError::BadRequest(_)
             | crate::engine::EngineError::NameConstraint { .. }
-            | crate::engine::EngineError::PathLength { .. } => Error::Usage(e.to_string()),
+            | crate::engine::EngineError::PathLength { .. }
+            | crate::engine::EngineError::KeyMismatch { .. } => Error::Usage(e.to_string()),
             other => Error::Internal(other.to_string()),
         }
     }

@@ -212,8 +212,67 @@ fn sync_dir(dir: &Path) -> std::io::Result<()> {
 }
 
 /// Reads a file the user named, with an error that names it.
-pub fn read_user_file(path: &Path) -> Result<Vec<u8>> {
-    fs::read(path).map_err(|source| Error::Read { path: path.to_path_buf(), source })
+/// Reads a file the user named, refusing more than `max` bytes before reading them all (a
+/// device such as /dev/zero never ends).
+pub fn read_user_file(path: &Path, max: u64) -> Result<Vec<u8>> {
+    let read_err = |source| Error::Read { path: path.to_path_buf(), source };
+    let file = File::open(path).map_err(read_err)?;
+    if file.metadata().map_err(read_err)?.is_dir() {
+        return Err(Error::usage(format!("{} is a directory, not a file", path.display())));
+    }
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut std::io::Read::take(file, max + 1), &mut bytes).map_err(read_err)?;
+    if bytes.len() as u64 > max {
+        return Err(Error::usage(format!("{} is larger than {} bytes; it cannot be what pkictl expects", path.display(), max)));
+    }
+    Ok(bytes)
+}
+
+/// Limits of what pkictl reads from files it is given.
+pub mod limits {
+    /// A CSR, a certificate file, a key file.
+    pub const SMALL_FILE: u64 = 1024 * 1024;
+    /// A certificate bundle to verify.
+    pub const BUNDLE: u64 = 16 * 1024 * 1024;
+    /// A list for `--batch` or `--from-file`.
+    pub const LIST: u64 = 256 * 1024 * 1024;
+}
+
+/// Checks, before anything is signed, that files can be written into `dir`: it is a directory,
+/// or it does not exist yet and its nearest existing ancestor is one.
+pub fn check_output_dir(dir: &Path) -> Result<()> {
+    let not_a_dir = |p: &Path| Error::usage(format!("{} is not a directory; give --out a directory", p.display()));
+    let mut probe = dir.to_path_buf();
+    loop {
+        match fs::symlink_metadata(&probe) {
+            Ok(_) => {
+                // Follows a symlink: a dangling one fails here.
+                return match fs::metadata(&probe) {
+                    Ok(meta) if meta.is_dir() => Ok(()),
+                    _ => Err(not_a_dir(&probe)),
+                };
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotADirectory => return Err(not_a_dir(&probe)),
+            Err(source) => return Err(Error::Read { path: probe, source }),
+        }
+        if !probe.pop() || probe.as_os_str().is_empty() {
+            return Ok(()); // a relative path under the working directory
+        }
+    }
+}
+
+/// Checks, before anything is signed, that `file` can be written: not a directory, and in an
+/// existing directory.
+pub fn check_output_file(file: &Path) -> Result<()> {
+    if file.is_dir() {
+        return Err(Error::usage(format!("{} is a directory; give --out a file name", file.display())));
+    }
+    let dir = parent_dir(file);
+    match fs::metadata(dir) {
+        Ok(meta) if meta.is_dir() => Ok(()),
+        _ => Err(Error::usage(format!("{} is not an existing directory; create it first", dir.display()))),
+    }
 }
 
 /// True when the directory does not exist or exists and holds nothing.

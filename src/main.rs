@@ -5,7 +5,7 @@ fn main() {
     let code = match pkictl::commands::run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("pkictl: {e}");
+            eprintln!("pkictl: {}", e.one_line());
             e.exit_code()
         }
     };

@@ -72,7 +72,7 @@ impl PassphraseSource {
 
 /// Reads the first line of the file; a trailing newline is not part of the passphrase.
 fn read_passphrase_file(path: &Path) -> Result<Zeroizing<String>> {
-    let bytes = Zeroizing::new(crate::home::read_user_file(path)?);
+    let bytes = Zeroizing::new(crate::home::read_user_file(path, crate::home::limits::SMALL_FILE)?);
     let text = std::str::from_utf8(&bytes)
         .map_err(|_| Error::usage(format!("passphrase file {} is not UTF-8 text", path.display())))?;
     let line = text.lines().next().unwrap_or("");

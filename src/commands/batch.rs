@@ -47,6 +47,7 @@ pub fn run(ctx: &Context, profile: Profile, source: &Path, options: &IssueOption
     }
     let validity = parse_duration(&options.validity).map_err(|e| Error::usage(format!("--validity: {e}")))?;
     let key_type = options.key_type.unwrap_or(KeyType::P256);
+    crate::home::check_output_dir(&options.out)?;
     let files: Vec<OutputFiles> =
         items.iter().map(|i| OutputFiles::new(&options.out, &i.common_name, true)).collect();
     for (number, f) in files.iter().enumerate() {

@@ -40,6 +40,9 @@ pub fn run(ctx: &Context, args: &CrlArgs<'_>) -> Result<i32> {
         .next_update
         .map(|d| parse_duration(d).map_err(|e| Error::usage(format!("--next-update: {e}"))))
         .transpose()?;
+    if let Some(out) = args.out {
+        home::check_output_file(out)?;
+    }
     let (home, mut ledger) = ctx.open()?;
     let authority = find_authority(&ledger, args.ca)?;
     let signing_ca = load_signing_ca(ctx, &home, &ledger, &authority)?;
@@ -52,7 +55,7 @@ pub fn run(ctx: &Context, args: &CrlArgs<'_>) -> Result<i32> {
         }
     }
     for warning in &published.warnings {
-        eprintln!("warning: {warning}");
+        eprintln!("warning: {}", crate::error::one_line(warning));
     }
     if ctx.json {
         print_json(&published_json(&authority, &published, args.out));

@@ -46,7 +46,7 @@ pub fn run(ctx: &Context, scan: &[PathBuf], repair: bool) -> Result<i32> {
     let certificates = check_certificates(&ledger, &mut findings)?;
     check_leftovers(home.root(), repair, &mut findings);
     for dir in scan {
-        check_scanned_dir(&ledger, dir, &mut findings)?;
+        check_scanned_dir(&ledger, dir, repair, &mut findings)?;
     }
     report(ctx, &findings, authorities.len(), certificates);
     Ok(if findings.problems.is_empty() { 0 } else { EXIT_FAILED })
@@ -225,12 +225,20 @@ fn leftover_temp_files(dir: &Path) -> Vec<PathBuf> {
 /// Certificate files in `dir` (`*.crt` and `*.pem`, as `issue` writes them: every certificate
 /// in them, leaves and chains) must be complete and known to the ledger: nothing may leave the
 /// CA that it cannot revoke.
-fn check_scanned_dir(ledger: &Ledger, dir: &Path, findings: &mut Findings) -> Result<()> {
+fn check_scanned_dir(ledger: &Ledger, dir: &Path, repair: bool, findings: &mut Findings) -> Result<()> {
     let entries = fs::read_dir(dir).map_err(|source| crate::error::Error::Read { path: dir.to_path_buf(), source })?;
     for path in entries.flatten().map(|e| e.path()) {
         let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
         if name.starts_with(".pkictl-") {
-            findings.warning(format!("{} is an interrupted write (never a final file name)", path.display()));
+            // An interrupted write may hold a private key: remove it on --repair.
+            if repair && fs::remove_file(&path).is_ok() {
+                findings.repaired.push(format!("removed the interrupted write {}", path.display()));
+            } else {
+                findings.warning(format!(
+                    "{} is an interrupted write (never a final file name); `pkictl doctor --scan DIR --repair` removes it",
+                    path.display()
+                ));
+            }
             continue;
         }
         if !(name.ends_with(".crt") || name.ends_with(".pem")) || !path.is_file() {

@@ -44,6 +44,9 @@ pub fn run(ctx: &Context, args: &ExportArgs<'_>) -> Result<i32> {
     if args.format != Format::P12 && (args.key.is_some() || args.legacy) {
         return Err(Error::usage("--key and --legacy only apply to --format p12"));
     }
+    if let Some(out) = args.out {
+        home::check_output_file(out)?;
+    }
     let (_, ledger) = ctx.open()?;
     let record = find_one(&ledger, args.certificate)?;
     let der = ledger.certificate_der(record.id)?;

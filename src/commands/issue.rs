@@ -140,7 +140,7 @@ fn plan_from_issue(
 
 /// Reads and verifies a CSR file; every failure names the file.
 pub fn read_csr(path: &Path) -> Result<VerifiedCsr> {
-    let bytes = home::read_user_file(path)?;
+    let bytes = home::read_user_file(path, home::limits::SMALL_FILE)?;
     csr::parse_and_verify(&bytes, &path.display().to_string())
         .map_err(|e| Error::usage(format!("CSR {} is refused: {e}", path.display())))
 }
@@ -390,7 +390,7 @@ pub fn issue(ctx: &Context, plan: LeafPlan) -> Result<i32> {
     let (home, mut ledger) = ctx.open()?;
     let issued = issue_leaf(ctx, &home, &mut ledger, &plan)?;
     for warning in &plan.warnings {
-        eprintln!("warning: {warning}");
+        eprintln!("warning: {}", crate::error::one_line(warning));
     }
     report(ctx, &plan, &issued);
     Ok(0)
@@ -415,6 +415,7 @@ pub fn issue_leaf(ctx: &Context, home: &Home, ledger: &mut Ledger, plan: &LeafPl
         KeySource::Existing { key, .. } => files.keep_matching_key(key),
         KeySource::Generate(_) => {}
     }
+    home::check_output_dir(&plan.out)?;
     files.check_free(plan.force)?;
     let signing_ca = load_signing_ca(ctx, home, ledger, &authority)?;
     let (generated, public_key, key_source) = match &plan.key {

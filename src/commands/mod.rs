@@ -321,7 +321,7 @@ fn read_text_input(source: &std::path::Path) -> Result<String> {
             .map_err(|e| Error::Read { path: "<stdin>".into(), source: e })?;
         buf
     } else {
-        crate::home::read_user_file(source)?
+        crate::home::read_user_file(source, crate::home::limits::LIST)?
     };
     if bytes.len() as u64 > MAX_INPUT_BYTES {
         return Err(Error::usage(format!("{} is larger than 256 MiB", name())));

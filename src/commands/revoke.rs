@@ -63,7 +63,7 @@ pub fn run_many(
         )));
     }
     for problem in &problems {
-        eprintln!("warning: skipped {problem}");
+        eprintln!("warning: skipped {}", crate::error::one_line(problem));
     }
     let mut issuers: Vec<Authority> = Vec::new();
     for target in &targets {
@@ -106,7 +106,7 @@ pub fn run_many(
     for (issuer, signing_ca) in issuers.iter().zip(&signing) {
         let crl = publish(&home, &mut ledger, issuer, signing_ca, None)?;
         for warning in &crl.warnings {
-            eprintln!("warning: {warning}");
+            eprintln!("warning: {}", crate::error::one_line(warning));
         }
         crls.push((issuer, crl));
     }
@@ -220,7 +220,7 @@ pub fn revoke_and_publish(
     })?;
     let crl = publish(home, ledger, &issuer, &signing_ca, None)?;
     for warning in &crl.warnings {
-        eprintln!("warning: {warning}");
+        eprintln!("warning: {}", crate::error::one_line(warning));
     }
     Ok(Revoked { at: now, issuer, crl })
 }

@@ -27,10 +27,10 @@ pub fn run(ctx: &Context, args: &VerifyArgs<'_>) -> Result<i32> {
         Some(text) => parse_time(text)?,
         None => crate::engine::now().unix_timestamp(),
     };
-    let presented = certificates_in(&home::read_user_file(args.cert)?);
+    let presented = certificates_in(&home::read_user_file(args.cert, home::limits::BUNDLE)?);
     let chain = match args.chain {
         Some(path) => {
-            let ders = certificates_in(&home::read_user_file(path)?);
+            let ders = certificates_in(&home::read_user_file(path, home::limits::BUNDLE)?);
             if ders.is_empty() {
                 return Err(Error::usage(format!("{} holds no certificate", path.display())));
             }

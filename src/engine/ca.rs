@@ -108,7 +108,7 @@ pub fn load_signing_ca(
 ) -> Result<SigningCa, EngineError> {
     let cert = CertInfo::from_der(cert_der).map_err(|e| EngineError::Lint(e.to_string()))?;
     if cert.public_key_bits != key_public_bits(&key) {
-        return Err(EngineError::Lint(format!("the key file of {name} does not match its certificate")));
+        return Err(EngineError::KeyMismatch { ca: name.to_string() });
     }
     Ok(SigningCa { name: name.to_string(), key, ski, cert, crl_url, name_constraints })
 }

@@ -28,6 +28,8 @@ pub enum EngineError {
     ValidityBeyondIssuer { requested: String, issuer: String, issuer_not_after: String },
     #[error("{0}")]
     BadRequest(String),
+    #[error("the key file of CA {ca} does not hold the key of its certificate; restore the right key file")]
+    KeyMismatch { ca: String },
     #[error("{name} is outside the names CA {ca} may certify ({permitted}); nothing was issued")]
     NameConstraint { name: String, ca: String, permitted: String },
     #[error("CA {ca} has pathLen {path_len}: it may not have a sub-CA{detail}")]

@@ -33,8 +33,10 @@ pub fn latest_schema_version() -> u32 {
 
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
-    #[error("{} is not a pkictl ledger (not an SQLite database); restore it from a backup", path.display())]
+    #[error("{} is not a pkictl ledger (empty, or not a database pkictl made); restore it from a backup", path.display())]
     NotALedger { path: PathBuf },
+    #[error("{} is damaged ({reason}); restore it from a backup", path.display())]
+    Damaged { path: PathBuf, reason: String },
     #[error("{} has schema version {found}, newer than this pkictl understands ({supported}); upgrade pkictl", path.display())]
     FutureSchema { path: PathBuf, found: u32, supported: u32 },
     #[error("ledger {}: {source}", path.display())]
@@ -51,7 +53,7 @@ pub enum LedgerError {
 impl LedgerError {
     /// Errors that come from what the user pointed us at rather than from a failure.
     pub fn is_bad_input(&self) -> bool {
-        matches!(self, LedgerError::NotALedger { .. } | LedgerError::FutureSchema { .. })
+        matches!(self, LedgerError::NotALedger { .. } | LedgerError::Damaged { .. } | LedgerError::FutureSchema { .. })
     }
 }
 
@@ -79,12 +81,16 @@ impl Ledger {
         Ok(ledger)
     }
 
-    /// Opens an existing ledger and brings its schema up to date.
+    /// Opens an existing ledger and brings its schema up to date. A database that `init` did
+    /// not make (an empty file: schema version 0) is refused, never silently initialised.
     pub fn open(path: &Path) -> LedgerResult<Ledger> {
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn = Connection::open_with_flags(path, flags).map_err(|e| sqlite(path, e))?;
         let mut ledger = Ledger { conn, path: path.to_path_buf() };
         ledger.configure()?;
+        if ledger.schema_version()? == 0 {
+            return Err(LedgerError::NotALedger { path: path.to_path_buf() });
+        }
         ledger.migrate()?;
         Ok(ledger)
     }
@@ -169,12 +175,17 @@ impl Tx<'_> {
 }
 
 fn sqlite(path: &Path, e: rusqlite::Error) -> LedgerError {
-    if let rusqlite::Error::SqliteFailure(code, _) = &e
-        && code.code == rusqlite::ErrorCode::NotADatabase
-    {
-        return LedgerError::NotALedger { path: path.to_path_buf() };
+    let code = match &e {
+        rusqlite::Error::SqliteFailure(failure, _) => Some(failure.code),
+        _ => None,
+    };
+    match code {
+        Some(rusqlite::ErrorCode::NotADatabase) => LedgerError::NotALedger { path: path.to_path_buf() },
+        Some(rusqlite::ErrorCode::DatabaseCorrupt) => {
+            LedgerError::Damaged { path: path.to_path_buf(), reason: e.to_string() }
+        }
+        _ => LedgerError::Sqlite { path: path.to_path_buf(), source: e },
     }
-    LedgerError::Sqlite { path: path.to_path_buf(), source: e }
 }
 
 #[cfg(test)]
