@@ -77,13 +77,31 @@ impl Tx<'_> {
     }
 
     pub fn insert_crl(&self, crl: &NewCrl<'_>) -> LedgerResult<()> {
+        // The DER goes in through incremental blob I/O: binding it as a parameter would make
+        // SQLite copy a CRL of tens of megabytes before writing it.
+        let size = crl.der.len() as u64;
         self.tx
             .execute(
                 "INSERT INTO crls (issuer_id, number, this_update, next_update, entries, der)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![crl.issuer_id, crl.number, crl.this_update, crl.next_update, crl.entries, crl.der],
+                params![
+                    crl.issuer_id,
+                    crl.number,
+                    crl.this_update,
+                    crl.next_update,
+                    crl.entries,
+                    rusqlite::blob::ZeroBlob(size)
+                ],
             )
             .map_err(|e| self.err(e))?;
+        let row = self.tx.last_insert_rowid();
+        let mut blob = self
+            .tx
+            .blob_open(rusqlite::MAIN_DB, "crls", "der", row, false)
+            .map_err(|e| self.err(e))?;
+        std::io::Write::write_all(&mut blob, crl.der)
+            .map_err(|e| LedgerError::Io { path: self.path.clone(), source: e })?;
+        blob.close().map_err(|e| self.err(e))?;
         // Keep the DER of the newest CRLs only: a large CRL is tens of megabytes, and only the
         // latest is ever served; the metadata of every CRL stays.
         self.tx
