@@ -499,6 +499,18 @@ pub enum CaCommand {
         name: Option<String>,
     },
 
+    /// Change a CA's settings: how long its CRLs stay valid.
+    #[command(after_help = "Examples:\n  \
+        pkictl ca configure \"Acme Root CA Issuing CA\" --crl-next-update 2d\n  \
+        pkictl ca configure acme-root-ca --crl-next-update 30d")]
+    Configure {
+        /// CA name or slug.
+        name: String,
+        /// nextUpdate of this CA's future CRLs (default for a new CA: 7d).
+        #[arg(long, value_name = "D")]
+        crl_next_update: String,
+    },
+
     /// Add an issuing CA under a parent (default: the root), optionally name-constrained.
     #[command(after_help = "Examples:\n  \
         pkictl ca add-intermediate --name \"Acme Partners CA\" --permit-dns partners.acme.com\n  \

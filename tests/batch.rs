@@ -208,3 +208,42 @@ fn revoke_from_file_is_one_transaction_and_one_crl() {
     assert!(stderr_of(&output).contains("warning: skipped"), "{}", stderr_of(&output));
     assert_eq!(crl_serials(&home).len(), 4);
 }
+
+#[test]
+fn ca_configure_sets_the_crl_lifetime_of_one_ca() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = unencrypted_home(dir.path());
+    let output = pkictl(&home)
+        .args(["--json", "ca", "configure", "Test Root CA Issuing CA", "--crl-next-update", "2d"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    assert_eq!(json_object(&output)["crl_next_update"], "2d");
+    let out = dir.path().join("c.pem");
+    let crl = pkictl(&home).arg("crl").arg("--out").arg(&out).output().unwrap();
+    assert!(crl.status.success(), "{}", stderr_of(&crl));
+    let text = openssl_ok(["crl", "-in", out.to_str().unwrap(), "-noout", "-lastupdate", "-nextupdate"]);
+    // "Nov 30 21:12:33 2026 GMT" (OpenSSL pads the day with a space).
+    let date = |key: &str| -> i64 {
+        let line = text.lines().find(|l| l.starts_with(key)).unwrap();
+        let value = line.split_once('=').unwrap().1.split_whitespace().collect::<Vec<_>>().join(" ");
+        let format = time::macros::format_description!(
+            "[month repr:short] [day padding:none] [hour]:[minute]:[second] [year] GMT"
+        );
+        time::PrimitiveDateTime::parse(&value, &format).unwrap().assume_utc().unix_timestamp()
+    };
+    assert_eq!(date("nextUpdate") - date("lastUpdate"), 2 * 86_400, "{text}");
+    // The root keeps the default 7 days.
+    let root = pkictl(&home).args(["--json", "ca", "show", "Test Root CA"]).output().unwrap();
+    assert_eq!(json_object(&root)["crl_next_update"], "1w");
+    // Bad input changes nothing.
+    let before = snapshot_dir(&home);
+    for args in [
+        vec!["ca", "configure", "No Such CA", "--crl-next-update", "2d"],
+        vec!["ca", "configure", "Test Root CA", "--crl-next-update", "0d"],
+        vec!["ca", "configure", "Test Root CA", "--crl-next-update", "-1d"],
+    ] {
+        assert_error(&pkictl(&home).args(&args).output().unwrap(), 2);
+    }
+    assert_eq!(snapshot_dir(&home), before);
+}

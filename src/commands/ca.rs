@@ -34,6 +34,7 @@ fn authority_json(a: &Authority) -> Value {
         "path_len": a.path_len,
         "crl_url": a.crl_url,
         "next_crl_number": a.next_crl_number,
+        "crl_next_update": crate::duration::format_duration(time::Duration::seconds(a.crl_validity_secs)),
         "not_before": format_time(a.not_before),
         "not_after": format_time(a.not_after),
         "subject_key_id": colon_hex(&a.ski),
@@ -87,6 +88,7 @@ pub fn show(ctx: &Context, name: &str) -> Result<i32> {
         ("Path length", a.path_len.map(|n| n.to_string()).unwrap_or_else(|| "unconstrained".into())),
         ("CRL URL", a.crl_url.clone().unwrap_or_else(|| "-".into())),
         ("Next CRL number", a.next_crl_number.to_string()),
+        ("CRL lifetime", crate::duration::format_duration(time::Duration::seconds(a.crl_validity_secs))),
         ("Subject key ID", colon_hex(&a.ski)),
         ("SHA-256", fingerprint),
     ];
@@ -104,6 +106,35 @@ pub fn cert(ctx: &Context, name: Option<&str>) -> Result<i32> {
         print_json(&json!({ "name": a.name, "pem": pem }));
     } else {
         out!("{pem}");
+    }
+    Ok(0)
+}
+
+/// `ca configure NAME --crl-next-update D`: a CA's CRL lifetime, kept in the ledger.
+pub fn configure(ctx: &Context, name: &str, crl_next_update: &str) -> Result<i32> {
+    let validity = crate::duration::parse_duration(crl_next_update)
+        .map_err(|e| crate::error::Error::usage(format!("--crl-next-update: {e}")))?;
+    let (_, mut ledger) = ctx.open()?;
+    let authority = find_authority(&ledger, Some(name))?;
+    let seconds = validity.whole_seconds();
+    let now = crate::engine::now().unix_timestamp();
+    ledger.write(|tx| {
+        tx.set_crl_validity(authority.id, seconds)?;
+        tx.record_event(
+            now,
+            "ca.configure",
+            &authority.name,
+            &json!({ "crl_next_update": crate::duration::format_duration(validity) }),
+        )
+    })?;
+    if ctx.json {
+        print_json(&json!({ "name": authority.name, "crl_next_update": crate::duration::format_duration(validity) }));
+    } else {
+        outln!(
+            "CRLs of {} now stay valid for {} (from the next `pkictl crl`)",
+            authority.name,
+            crate::duration::format_duration(validity)
+        );
     }
     Ok(0)
 }

@@ -121,6 +121,14 @@ impl Ledger {
 }
 
 impl Tx<'_> {
+    /// How long the CA's future CRLs stay valid.
+    pub fn set_crl_validity(&self, id: i64, seconds: i64) -> LedgerResult<()> {
+        self.tx
+            .execute("UPDATE authorities SET crl_validity_secs = ?2 WHERE id = ?1", params![id, seconds])
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
     /// Unmarks the default issuing CA (before another one becomes it).
     pub fn clear_default_authority(&self) -> LedgerResult<()> {
         self.tx
