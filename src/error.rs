@@ -78,7 +78,9 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// A message as one line of plain text: control characters that came with user input (a
 /// newline in an argument, an ESC in a CSR) are shown escaped, never sent to the terminal.
 pub fn one_line(text: &str) -> String {
-    text.chars().flat_map(|c| if c.is_control() { c.escape_default().collect::<Vec<_>>() } else { vec![c] }).collect()
+    text.chars()
+        .flat_map(|c| if c.is_control() { c.escape_default().collect::<Vec<_>>() } else { vec![c] })
+        .collect()
 }
 
 impl Error {

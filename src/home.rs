@@ -223,7 +223,11 @@ pub fn read_user_file(path: &Path, max: u64) -> Result<Vec<u8>> {
     let mut bytes = Vec::new();
     std::io::Read::read_to_end(&mut std::io::Read::take(file, max + 1), &mut bytes).map_err(read_err)?;
     if bytes.len() as u64 > max {
-        return Err(Error::usage(format!("{} is larger than {} bytes; it cannot be what pkictl expects", path.display(), max)));
+        return Err(Error::usage(format!(
+            "{} is larger than {} bytes; it cannot be what pkictl expects",
+            path.display(),
+            max
+        )));
     }
     Ok(bytes)
 }
@@ -241,7 +245,8 @@ pub mod limits {
 /// Checks, before anything is signed, that files can be written into `dir`: it is a directory,
 /// or it does not exist yet and its nearest existing ancestor is one.
 pub fn check_output_dir(dir: &Path) -> Result<()> {
-    let not_a_dir = |p: &Path| Error::usage(format!("{} is not a directory; give --out a directory", p.display()));
+    let not_a_dir =
+        |p: &Path| Error::usage(format!("{} is not a directory; give --out a directory", p.display()));
     let mut probe = dir.to_path_buf();
     loop {
         match fs::symlink_metadata(&probe) {

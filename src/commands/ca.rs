@@ -128,7 +128,9 @@ pub fn configure(ctx: &Context, name: &str, crl_next_update: &str) -> Result<i32
         )
     })?;
     if ctx.json {
-        print_json(&json!({ "name": authority.name, "crl_next_update": crate::duration::format_duration(validity) }));
+        print_json(
+            &json!({ "name": authority.name, "crl_next_update": crate::duration::format_duration(validity) }),
+        );
     } else {
         outln!(
             "CRLs of {} now stay valid for {} (from the next `pkictl crl`)",

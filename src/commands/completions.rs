@@ -32,7 +32,8 @@ pub fn man(out: Option<&Path>) -> Result<i32> {
         }
         Some(dir) => {
             // Man pages are for everyone: ordinary directory permissions, not the home's 0700.
-            std::fs::create_dir_all(dir).map_err(|source| Error::Write { path: dir.to_path_buf(), source })?;
+            std::fs::create_dir_all(dir)
+                .map_err(|source| Error::Write { path: dir.to_path_buf(), source })?;
             write_pages(&command, "pkictl", dir)?;
         }
     }

@@ -197,7 +197,12 @@ impl EntrySource for LedgerEntries<'_, '_> {
 /// Writes the CA's newest CRL *from the ledger* into the home, under an exclusive lock: two
 /// publishers that commit #29 and #30 may reach this point in either order, and the files
 /// must end up holding #30 whatever that order.
-fn write_latest_crl(home: &Home, ledger: &Ledger, authority: &Authority, ours: (i64, &[u8])) -> Result<(PathBuf, PathBuf)> {
+fn write_latest_crl(
+    home: &Home,
+    ledger: &Ledger,
+    authority: &Authority,
+    ours: (i64, &[u8]),
+) -> Result<(PathBuf, PathBuf)> {
     let pem_path = home.crl_path(&authority.slug, false);
     let der_path = home.crl_path(&authority.slug, true);
     let dir = pem_path.parent().unwrap_or(home.root()).to_path_buf();
@@ -216,9 +221,9 @@ fn write_latest_crl(home: &Home, ledger: &Ledger, authority: &Authority, ours: (
     let latest: &[u8] = if ledger.latest_crl_number(authority.id)? == Some(ours.0) {
         ours.1
     } else {
-        newer = ledger
-            .latest_crl_der(authority.id)?
-            .ok_or_else(|| Error::Internal(format!("the CRL of {} just recorded is missing", authority.name)))?;
+        newer = ledger.latest_crl_der(authority.id)?.ok_or_else(|| {
+            Error::Internal(format!("the CRL of {} just recorded is missing", authority.name))
+        })?;
         &newer
     };
     home::write_atomic(&der_path, latest, PUBLIC_MODE)?;

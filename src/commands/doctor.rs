@@ -226,7 +226,8 @@ fn leftover_temp_files(dir: &Path) -> Vec<PathBuf> {
 /// in them, leaves and chains) must be complete and known to the ledger: nothing may leave the
 /// CA that it cannot revoke.
 fn check_scanned_dir(ledger: &Ledger, dir: &Path, repair: bool, findings: &mut Findings) -> Result<()> {
-    let entries = fs::read_dir(dir).map_err(|source| crate::error::Error::Read { path: dir.to_path_buf(), source })?;
+    let entries =
+        fs::read_dir(dir).map_err(|source| crate::error::Error::Read { path: dir.to_path_buf(), source })?;
     for path in entries.flatten().map(|e| e.path()) {
         let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
         if name.starts_with(".pkictl-") {
@@ -244,7 +245,8 @@ fn check_scanned_dir(ledger: &Ledger, dir: &Path, repair: bool, findings: &mut F
         if !(name.ends_with(".crt") || name.ends_with(".pem")) || !path.is_file() {
             continue;
         }
-        let bytes = fs::read(&path).map_err(|source| crate::error::Error::Read { path: path.clone(), source })?;
+        let bytes =
+            fs::read(&path).map_err(|source| crate::error::Error::Read { path: path.clone(), source })?;
         check_certificate_file(ledger, &path, &bytes, findings)?;
     }
     Ok(())
@@ -252,7 +254,10 @@ fn check_scanned_dir(ledger: &Ledger, dir: &Path, repair: bool, findings: &mut F
 
 fn check_certificate_file(ledger: &Ledger, path: &Path, bytes: &[u8], findings: &mut Findings) -> Result<()> {
     let text = String::from_utf8_lossy(bytes);
-    let blocks: Vec<&str> = text.split_inclusive("-----END CERTIFICATE-----").filter(|b| b.contains("-----BEGIN CERTIFICATE-----")).collect();
+    let blocks: Vec<&str> = text
+        .split_inclusive("-----END CERTIFICATE-----")
+        .filter(|b| b.contains("-----BEGIN CERTIFICATE-----"))
+        .collect();
     if blocks.is_empty() && name_says_certificate(path) && !text.trim().is_empty() {
         findings.problem(format!("{} is not a complete PEM certificate", path.display()));
     }
@@ -264,8 +269,13 @@ fn check_certificate_file(ledger: &Ledger, path: &Path, bytes: &[u8], findings: 
         };
         let fingerprint = fingerprint_sha256(&der);
         if ledger.find_certificates(CertSelector::Fingerprint(&fingerprint), None)?.is_empty() {
-            let serial = CertInfo::from_der(&der).map(|i| i.serial).unwrap_or_else(|_| Serial::from_be_bytes(&[]));
-            findings.problem(format!("{} holds a certificate (serial {}) that is not in the ledger", path.display(), serial.hex()));
+            let serial =
+                CertInfo::from_der(&der).map(|i| i.serial).unwrap_or_else(|_| Serial::from_be_bytes(&[]));
+            findings.problem(format!(
+                "{} holds a certificate (serial {}) that is not in the ledger",
+                path.display(),
+                serial.hex()
+            ));
         }
     }
     Ok(())

@@ -409,7 +409,8 @@ pub fn issue_leaf(ctx: &Context, home: &Home, ledger: &mut Ledger, plan: &LeafPl
     let authority = find_authority(ledger, plan.ca.as_deref())?;
     let now = engine::now();
     check_can_issue(&authority, now.unix_timestamp())?;
-    let mut files = OutputFiles::new(&plan.out, &plan.common_name, matches!(plan.key, KeySource::Generate(_)));
+    let mut files =
+        OutputFiles::new(&plan.out, &plan.common_name, matches!(plan.key, KeySource::Generate(_)));
     match &plan.key {
         KeySource::Csr(c) => files.keep_matching_key(&c.public_key),
         KeySource::Existing { key, .. } => files.keep_matching_key(key),

@@ -112,7 +112,12 @@ fn crl_json(c: &CrlRecord, now: i64) -> Value {
 fn print_table(certificates: &[CertificateRecord], crls: &[CrlRecord], now: i64) {
     outln!(
         "{:<32}  {:<30}  {:<12}  {:<20}  {:<8}  {:>9}",
-        "SERIAL", "NAME", "PROFILE", "NOT AFTER", "STATUS", "DAYS LEFT"
+        "SERIAL",
+        "NAME",
+        "PROFILE",
+        "NOT AFTER",
+        "STATUS",
+        "DAYS LEFT"
     );
     for c in certificates {
         outln!(

@@ -71,7 +71,9 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Ca(CaCommand::List) => ca::list(&ctx),
         Command::Ca(CaCommand::Show { name }) => ca::show(&ctx, &name),
         Command::Ca(CaCommand::Cert { name }) => ca::cert(&ctx, name.as_deref()),
-        Command::Ca(CaCommand::Configure { name, crl_next_update }) => ca::configure(&ctx, &name, &crl_next_update),
+        Command::Ca(CaCommand::Configure { name, crl_next_update }) => {
+            ca::configure(&ctx, &name, &crl_next_update)
+        }
         Command::Ca(CaCommand::AddIntermediate {
             name,
             parent,

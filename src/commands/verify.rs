@@ -9,8 +9,8 @@ use crate::engine::serial::Serial;
 use crate::error::{EXIT_FAILED, Error, Result};
 use crate::home::{self, Home};
 use crate::ledger::{CertSelector, Ledger};
-use crate::verify::revocation::{Facts, LedgerState, RevocationSource};
 use crate::verify::path::KnownCa;
+use crate::verify::revocation::{Facts, LedgerState, RevocationSource};
 use crate::verify::{self, Purpose, Report, Request, Status};
 
 pub struct VerifyArgs<'a> {
@@ -121,7 +121,9 @@ fn trust(
     let authorities = ledger.authorities()?;
     let known = authorities
         .iter()
-        .filter_map(|a| crate::x509::CertInfo::from_der(&a.cert_der).ok().map(|i| (i.subject_der, i.subject_key_id)))
+        .filter_map(|a| {
+            crate::x509::CertInfo::from_der(&a.cert_der).ok().map(|i| (i.subject_der, i.subject_key_id))
+        })
         .collect();
     let anchors = match ca {
         Some(name) => {

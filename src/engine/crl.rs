@@ -225,7 +225,8 @@ impl EntryEncoder {
     /// Appends SEQUENCE { userCertificate, revocationDate, crlEntryExtensions } to `out`.
     fn encode(&mut self, e: &RevokedEntry<'_>, out: &mut Vec<u8>) -> Result<(), EngineError> {
         let mut serial_buf = [0u8; 32];
-        let serial = UintRef::new(e.serial).and_then(|s| s.encode_to_slice(&mut serial_buf)).map_err(der_error)?;
+        let serial =
+            UintRef::new(e.serial).and_then(|s| s.encode_to_slice(&mut serial_buf)).map_err(der_error)?;
         let serial_len = serial.len();
         self.cache_time(e.revoked_at)?;
         self.cache_reason(e.reason)?;
@@ -238,7 +239,8 @@ impl EntryEncoder {
             .unwrap_or_default();
         let mut header_buf = [0u8; 8];
         let content_len = Length::try_from(serial_len + time.len() + extension.len()).map_err(der_error)?;
-        let header = Header::new(Tag::Sequence, content_len).encode_to_slice(&mut header_buf).map_err(der_error)?;
+        let header =
+            Header::new(Tag::Sequence, content_len).encode_to_slice(&mut header_buf).map_err(der_error)?;
         out.extend_from_slice(header);
         out.extend_from_slice(&serial_buf[..serial_len]);
         out.extend_from_slice(time);

@@ -95,10 +95,8 @@ impl Tx<'_> {
             )
             .map_err(|e| self.err(e))?;
         let row = self.tx.last_insert_rowid();
-        let mut blob = self
-            .tx
-            .blob_open(rusqlite::MAIN_DB, "crls", "der", row, false)
-            .map_err(|e| self.err(e))?;
+        let mut blob =
+            self.tx.blob_open(rusqlite::MAIN_DB, "crls", "der", row, false).map_err(|e| self.err(e))?;
         std::io::Write::write_all(&mut blob, crl.der)
             .map_err(|e| LedgerError::Io { path: self.path.clone(), source: e })?;
         blob.close().map_err(|e| self.err(e))?;

@@ -53,7 +53,10 @@ pub enum LedgerError {
 impl LedgerError {
     /// Errors that come from what the user pointed us at rather than from a failure.
     pub fn is_bad_input(&self) -> bool {
-        matches!(self, LedgerError::NotALedger { .. } | LedgerError::Damaged { .. } | LedgerError::FutureSchema { .. })
+        matches!(
+            self,
+            LedgerError::NotALedger { .. } | LedgerError::Damaged { .. } | LedgerError::FutureSchema { .. }
+        )
     }
 }
 

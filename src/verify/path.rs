@@ -22,7 +22,8 @@ impl Cert {
     /// Whether `issuer` could have signed this: its subject is our issuer name and, when both
     /// carry key identifiers, its SKI is our AKI (two CAs may share a name, never a key).
     fn issued(&self, issuer: &Cert) -> bool {
-        self.info.issuer_der == issuer.info.subject_der && self.key_id_matches(issuer.info.subject_key_id.as_deref())
+        self.info.issuer_der == issuer.info.subject_der
+            && self.key_id_matches(issuer.info.subject_key_id.as_deref())
     }
 
     fn key_id_matches(&self, issuer_ski: Option<&[u8]>) -> bool {
@@ -89,9 +90,9 @@ pub fn build(
         if let Some(problem) = bad_signature {
             return Err(problem);
         }
-        let known = known_cas
-            .iter()
-            .any(|(subject, ski)| *subject == current.info.issuer_der && current.key_id_matches(ski.as_deref()));
+        let known = known_cas.iter().any(|(subject, ski)| {
+            *subject == current.info.issuer_der && current.key_id_matches(ski.as_deref())
+        });
         return Err(if known {
             Problem::IntermediateMissing { issuer: current.info.issuer.clone() }
         } else {
