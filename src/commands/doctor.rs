@@ -263,7 +263,7 @@ fn check_certificate_file(ledger: &Ledger, path: &Path, bytes: &[u8], findings: 
     }
     for block in blocks {
         let start = block.find("-----BEGIN").unwrap_or(0);
-        let Ok((_, der)) = der::pem::decode_vec(block[start..].as_bytes()) else {
+        let Ok((_, der)) = der::pem::decode_vec(&block.as_bytes()[start..]) else {
             findings.problem(format!("{} holds an incomplete PEM certificate", path.display()));
             continue;
         };
