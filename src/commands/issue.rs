@@ -494,40 +494,38 @@ pub fn record_leaf(
     let info = &signed.info;
     let sans: Vec<String> = request.sans.iter().map(San::to_string).collect();
     let serial = info.serial.ledger_hex();
-    {
-        tx.insert_certificate(&NewCertificate {
-            issuer_id: authority.id,
-            serial: &serial,
-            profile: request.profile.as_str(),
-            subject: &info.subject,
-            common_name: Some(request.common_name),
-            sans: &sans,
-            key_type: request.public_key.key_type().as_str(),
-            key_source,
-            not_before: info.not_before,
-            not_after: info.not_after,
-            fingerprint_sha256: &info.fingerprint_sha256,
-            der: &signed.der,
-            renewed_from,
-            authority_id: None,
-            now,
-        })?;
-        tx.record_event(
-            now,
-            "certificate.issue",
-            &info.serial.hex(),
-            &json!({
-                "ca": authority.name,
-                "renewed_from": renewed_from,
-                "profile": request.profile.as_str(),
-                "subject": info.subject,
-                "sans": sans,
-                "key_source": key_source,
-                "not_after": format_time(info.not_after),
-                "fingerprint_sha256": info.fingerprint_sha256,
-            }),
-        )
-    }
+    tx.insert_certificate(&NewCertificate {
+        issuer_id: authority.id,
+        serial: &serial,
+        profile: request.profile.as_str(),
+        subject: &info.subject,
+        common_name: Some(request.common_name),
+        sans: &sans,
+        key_type: request.public_key.key_type().as_str(),
+        key_source,
+        not_before: info.not_before,
+        not_after: info.not_after,
+        fingerprint_sha256: &info.fingerprint_sha256,
+        der: &signed.der,
+        renewed_from,
+        authority_id: None,
+        now,
+    })?;
+    tx.record_event(
+        now,
+        "certificate.issue",
+        &info.serial.hex(),
+        &json!({
+            "ca": authority.name,
+            "renewed_from": renewed_from,
+            "profile": request.profile.as_str(),
+            "subject": info.subject,
+            "sans": sans,
+            "key_source": key_source,
+            "not_after": format_time(info.not_after),
+            "fingerprint_sha256": info.fingerprint_sha256,
+        }),
+    )
 }
 
 /// Creates --out only now, so that a refused request leaves no trace; with --force, an old
