@@ -123,12 +123,7 @@ pub fn write_atomic_streamed(
     mode: u32,
     produce: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
 ) -> Result<()> {
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".pkictl-")
-        .suffix(".tmp")
-        .permissions(fs::Permissions::from_mode(mode))
-        .tempfile_in(parent_dir(path))
-        .map_err(|e| write_error(path, e))?;
+    let mut tmp = empty_temp_file(path, mode)?;
     {
         let mut buffered = std::io::BufWriter::with_capacity(1 << 16, tmp.as_file_mut());
         produce(&mut buffered).and_then(|()| buffered.flush()).map_err(|e| write_error(path, e))?;
@@ -179,13 +174,19 @@ fn persist_all(staged: Vec<(&Path, tempfile::NamedTempFile)>) -> Result<()> {
     Ok(())
 }
 
-fn unsynced_temp_file(path: &Path, bytes: &[u8], mode: u32) -> Result<tempfile::NamedTempFile> {
-    let mut tmp = tempfile::Builder::new()
+/// A temp file next to `path`, created with `mode` (never wider, not even for a moment), named
+/// `.pkictl-*.tmp` so that `doctor` recognises an interrupted write.
+fn empty_temp_file(path: &Path, mode: u32) -> Result<tempfile::NamedTempFile> {
+    tempfile::Builder::new()
         .prefix(".pkictl-")
         .suffix(".tmp")
         .permissions(fs::Permissions::from_mode(mode))
         .tempfile_in(parent_dir(path))
-        .map_err(|e| write_error(path, e))?;
+        .map_err(|e| write_error(path, e))
+}
+
+fn unsynced_temp_file(path: &Path, bytes: &[u8], mode: u32) -> Result<tempfile::NamedTempFile> {
+    let mut tmp = empty_temp_file(path, mode)?;
     tmp.write_all(bytes).map_err(|e| write_error(path, e))?;
     Ok(tmp)
 }
