@@ -222,6 +222,17 @@ pub enum Command {
         at: Option<String>,
     },
 
+    /// Copy the whole home (ledger, CA keys and certificates, CRLs) consistently into DIR.
+    #[command(after_help = "Examples:\n  \
+        pkictl backup /mnt/offline/pki-2026-11-28\n  \
+        pkictl --home /srv/pki backup ./pki-backup && pkictl --home ./pki-backup doctor\n\n\
+        The ledger is copied with SQLite's online backup, so other pkictl commands may run\n\
+        meanwhile; copying ledger.db by hand could miss what is still in ledger.db-wal.")]
+    Backup {
+        /// A new or empty directory (created 0700).
+        dir: PathBuf,
+    },
+
     /// Check a home: the ledger is sound and every file agrees with it; exit 1 on problems.
     #[command(after_help = "Examples:\n  \
         pkictl doctor\n  \

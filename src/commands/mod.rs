@@ -16,6 +16,7 @@ macro_rules! out {
 
 mod add_intermediate;
 mod authority;
+mod backup;
 mod batch;
 mod ca;
 mod completions;
@@ -126,6 +127,7 @@ pub fn run(cli: Cli) -> Result<i32> {
                 at: at.as_deref(),
             },
         ),
+        Command::Backup { dir } => backup::run(&ctx, &dir),
         Command::Doctor { scan, repair } => doctor::run(&ctx, &scan, repair),
         Command::Demo { dir } => demo::run(&ctx, dir.as_deref()),
         Command::Completions { shell } => completions::completions(shell),

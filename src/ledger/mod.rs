@@ -110,6 +110,21 @@ impl Ledger {
             .map_err(|e| self.err(e))
     }
 
+    /// A consistent copy of the whole ledger at `dest` (a new file, 0600), made with SQLite's
+    /// online backup in one step: other pkictl processes may keep working meanwhile.
+    pub fn backup_to(&self, dest: &Path) -> LedgerResult<()> {
+        let mut copy = Connection::open(dest).map_err(|e| sqlite(dest, e))?;
+        std::fs::set_permissions(dest, std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| LedgerError::Io { path: dest.to_path_buf(), source: e })?;
+        {
+            let backup = rusqlite::backup::Backup::new(&self.conn, &mut copy).map_err(|e| sqlite(dest, e))?;
+            // -1: every page in one step, under one read lock: a consistent snapshot.
+            backup.step(-1).map_err(|e| sqlite(dest, e))?;
+        }
+        copy.pragma_update(None, "journal_mode", "WAL").map_err(|e| sqlite(dest, e))?;
+        Ok(())
+    }
+
     /// SQLite's own consistency check: empty when the database is sound.
     pub fn integrity_problems(&self) -> LedgerResult<Vec<String>> {
         let mut stmt = self.conn.prepare("PRAGMA integrity_check").map_err(|e| self.err(e))?;
