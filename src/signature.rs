@@ -25,6 +25,27 @@ pub enum SignatureError {
     Malformed(String),
 }
 
+/// What any signed X.509 structure (certificate, CRL) carries to be checked: the algorithm,
+/// the signature value, and the signed bytes exactly as received.
+#[derive(Debug, Clone)]
+pub struct SignedData {
+    pub algorithm: String,
+    pub value: Vec<u8>,
+    pub message: Vec<u8>,
+}
+
+impl SignedData {
+    /// From the DER of the whole structure and its signatureAlgorithm and signature fields.
+    pub fn from_der(der: &[u8], algorithm: String, value: &[u8]) -> Result<SignedData, SignatureError> {
+        Ok(SignedData { algorithm, value: value.to_vec(), message: signed_part(der)?.to_vec() })
+    }
+
+    /// Whether the signer's key (SPKI DER) verifies the signature.
+    pub fn verify(&self, signer_spki_der: &[u8]) -> Result<(), SignatureError> {
+        verify(signer_spki_der, &self.algorithm, &self.message, &self.value)
+    }
+}
+
 /// The first element inside the outer SEQUENCE of a signed structure (tbsCertificate,
 /// tbsCertList, certificationRequestInfo), exactly as it appears in `der`.
 pub fn signed_part(der: &[u8]) -> Result<&[u8], SignatureError> {

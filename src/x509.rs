@@ -13,6 +13,7 @@ use x509_cert::ext::pkix::{
 };
 
 use crate::engine::serial::Serial;
+use crate::signature::SignedData;
 
 pub const OID_SERVER_AUTH: &str = "1.3.6.1.5.5.7.3.1";
 pub const OID_CLIENT_AUTH: &str = "1.3.6.1.5.5.7.3.2";
@@ -37,7 +38,6 @@ pub struct CertInfo {
     pub not_after: i64,
     pub spki_der: Vec<u8>,
     pub public_key_bits: Vec<u8>,
-    pub signature_algorithm: String,
     pub basic_constraints: Option<Ext<BasicConstraintsInfo>>,
     pub key_usage: Option<Ext<Vec<&'static str>>>,
     pub extended_key_usage: Option<Ext<Vec<String>>>,
@@ -48,9 +48,8 @@ pub struct CertInfo {
     /// Permitted DNS subtrees from nameConstraints (None: no such extension).
     pub permitted_dns: Option<Vec<String>>,
     pub fingerprint_sha256: String,
-    /// The signature value and the signed tbsCertificate bytes, as received.
-    pub signature: Vec<u8>,
-    pub signed_bytes: Vec<u8>,
+    /// The signature and the signed tbsCertificate, as received.
+    pub signed: SignedData,
 }
 
 /// An extension's decoded value and whether it was marked critical.
@@ -87,7 +86,6 @@ impl CertInfo {
             not_after: unix_seconds(&tbs.validity().not_after),
             public_key_bits: tbs.subject_public_key_info().subject_public_key.raw_bytes().to_vec(),
             spki_der,
-            signature_algorithm: cert.signature_algorithm().oid.to_string(),
             basic_constraints: tbs.get_extension::<BasicConstraints>().map_err(bad)?.map(|(critical, bc)| {
                 Ext { critical, value: BasicConstraintsInfo { ca: bc.ca, path_len: bc.path_len_constraint } }
             }),
@@ -119,23 +117,17 @@ impl CertInfo {
                 .map_err(bad)?
                 .map(|(_, nc)| permitted_dns_names(&nc)),
             fingerprint_sha256: fingerprint_sha256(der),
-            signature: cert.signature().raw_bytes().to_vec(),
-            signed_bytes: crate::signature::signed_part(der).map_err(|e| ParseError(e.to_string()))?.to_vec(),
+            signed: SignedData::from_der(
+                der,
+                cert.signature_algorithm().oid.to_string(),
+                cert.signature().raw_bytes(),
+            )
+            .map_err(|e| ParseError(e.to_string()))?,
         })
     }
 
     pub fn is_self_issued(&self) -> bool {
         self.subject_der == self.issuer_der
-    }
-
-    /// Whether `issuer_spki_der` verifies this certificate's signature.
-    pub fn verify_signature(&self, issuer_spki_der: &[u8]) -> Result<(), crate::signature::SignatureError> {
-        crate::signature::verify(
-            issuer_spki_der,
-            &self.signature_algorithm,
-            &self.signed_bytes,
-            &self.signature,
-        )
     }
 }
 
@@ -237,9 +229,8 @@ pub struct CrlInfo {
     pub number: String,
     /// (serial, revocation date) of each entry.
     pub entries: Vec<(Serial, i64)>,
-    signature_algorithm: String,
-    signature: Vec<u8>,
-    signed_bytes: Vec<u8>,
+    /// The signature and the signed tbsCertList, as received.
+    pub signed: SignedData,
 }
 
 impl CrlInfo {
@@ -269,20 +260,13 @@ impl CrlInfo {
                 .flatten()
                 .map(|e| (Serial::from_be_bytes(e.serial_number.as_bytes()), seconds(&e.revocation_date)))
                 .collect(),
-            signature_algorithm: crl.signature_algorithm.oid.to_string(),
-            signature: crl.signature.raw_bytes().to_vec(),
-            signed_bytes: crate::signature::signed_part(der).map_err(|e| ParseError(e.to_string()))?.to_vec(),
+            signed: SignedData::from_der(
+                der,
+                crl.signature_algorithm.oid.to_string(),
+                crl.signature.raw_bytes(),
+            )
+            .map_err(|e| ParseError(e.to_string()))?,
         })
-    }
-
-    /// Whether the issuer's key (SPKI DER) verifies this CRL's signature.
-    pub fn verify_signature(&self, issuer_spki_der: &[u8]) -> Result<(), crate::signature::SignatureError> {
-        crate::signature::verify(
-            issuer_spki_der,
-            &self.signature_algorithm,
-            &self.signed_bytes,
-            &self.signature,
-        )
     }
 }
 

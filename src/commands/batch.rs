@@ -10,10 +10,11 @@ use std::time::Instant;
 use serde_json::json;
 
 use super::issue::{
-    OutputFiles, PendingFile, allowed_in, check_can_issue, check_sans, record_leaf, validate_common_name,
-    write_pending,
+    OutputFiles, PendingFile, allowed_in, check_sans, record_leaf, validate_common_name, write_pending,
 };
-use super::{Context, chain_der, find_authority, list_lines, load_signing_ca, read_text_input};
+use super::{
+    Context, chain_der, check_ca_usable, find_authority, list_lines, load_signing_ca, read_text_input,
+};
 use crate::cli::IssueOptions;
 use crate::duration::parse_duration;
 use crate::engine::leaf::{LeafRequest, build_leaf};
@@ -56,7 +57,7 @@ pub fn run(ctx: &Context, profile: Profile, source: &Path, options: &IssueOption
     let (home, mut ledger) = ctx.open()?;
     let authority = find_authority(&ledger, options.ca.as_deref())?;
     let now = engine::now();
-    check_can_issue(&authority, now.unix_timestamp())?;
+    check_ca_usable(&authority, now.unix_timestamp(), "issue certificates")?;
     let ca = load_signing_ca(ctx, &home, &ledger, &authority)?;
     let chain = chain_der(&ledger, &authority)?;
     let batch = Batch { profile, key_type, validity, now, ca: &ca, authority: &authority, chain: &chain };

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use serde_json::json;
 
-use super::{Context, find_authority, load_signing_ca, print_json};
+use super::{Context, check_ca_usable, find_authority, load_signing_ca, print_json};
 use crate::duration::parse_duration;
 use crate::engine::crl::{CrlRequest, EntrySource, Reason, RevokedEntry, build_crl};
 use crate::engine::serial::Serial;
@@ -119,7 +119,7 @@ pub fn publish(
     next_update: Option<time::Duration>,
 ) -> Result<Published> {
     let now = engine::now();
-    check_can_sign(authority, now.unix_timestamp())?;
+    check_ca_usable(authority, now.unix_timestamp(), "sign CRLs")?;
     let validity = next_update.unwrap_or(time::Duration::seconds(authority.crl_validity_secs));
     let mut warnings = Vec::new();
     let mut next = now + validity;
@@ -230,19 +230,4 @@ fn write_latest_crl(
     home::write_atomic_streamed(&pem_path, PUBLIC_MODE, |out| write_crl_pem(latest, out))?;
     drop(lock);
     Ok((pem_path, der_path))
-}
-
-/// A revoked or expired CA's CRLs would not be trusted; refuse rather than mislead.
-pub fn check_can_sign(authority: &Authority, now: i64) -> Result<()> {
-    if authority.status == "revoked" {
-        return Err(Error::usage(format!("CA {} is revoked and cannot sign CRLs", authority.name)));
-    }
-    if authority.not_after <= now {
-        return Err(Error::usage(format!(
-            "CA {} expired {} and cannot sign CRLs",
-            authority.name,
-            format_time(authority.not_after)
-        )));
-    }
-    Ok(())
 }

@@ -99,15 +99,13 @@ fn check_authority(
     }
     let cert_path = home.resolve(&Home::ca_cert_relative(&a.slug));
     let pem = crate::x509::certificate_pem(&a.cert_der);
-    if fs::read(&cert_path).ok().as_deref() != Some(pem.as_bytes()) {
-        repair_or_report(
-            &cert_path,
-            pem.as_bytes(),
-            repair,
-            &format!("CA {}: its certificate file", a.name),
-            findings,
-        )?;
-    }
+    ensure_file(
+        &cert_path,
+        pem.as_bytes(),
+        repair,
+        &format!("CA {}: its certificate file", a.name),
+        findings,
+    )?;
     if let Some(crl) = ledger.latest_crl_der(a.id)? {
         check_crl(home, a, &crl, repair, findings)?;
     }
@@ -123,25 +121,14 @@ fn check_crl(home: &Home, a: &Authority, der: &[u8], repair: bool, findings: &mu
     let pem = super::crl::crl_pem(der);
     let der_path = home.crl_path(&a.slug, true);
     let pem_path = home.crl_path(&a.slug, false);
-    if fs::read(&der_path).ok().as_deref() != Some(der) {
-        repair_or_report(&der_path, der, repair, &format!("CA {}: its CRL (DER)", a.name), findings)?;
-    }
-    if fs::read(&pem_path).ok().as_deref() != Some(pem.as_bytes()) {
-        repair_or_report(
-            &pem_path,
-            pem.as_bytes(),
-            repair,
-            &format!("CA {}: its CRL (PEM)", a.name),
-            findings,
-        )?;
-    }
-    Ok(())
+    ensure_file(&der_path, der, repair, &format!("CA {}: its CRL (DER)", a.name), findings)?;
+    ensure_file(&pem_path, pem.as_bytes(), repair, &format!("CA {}: its CRL (PEM)", a.name), findings)
 }
 
 fn verify_crl(a: &Authority, der: &[u8]) -> std::result::Result<(), String> {
     let crl = CrlInfo::from_der(der).map_err(|e| e.to_string())?;
     let ca = CertInfo::from_der(&a.cert_der).map_err(|e| e.to_string())?;
-    crl.verify_signature(&ca.spki_der).map_err(|e| e.to_string())?;
+    crl.signed.verify(&ca.spki_der).map_err(|e| e.to_string())?;
     let next = crl.next_update.unwrap_or(0);
     if next <= crate::engine::now().unix_timestamp() {
         return Err(format!(
@@ -153,13 +140,11 @@ fn verify_crl(a: &Authority, der: &[u8]) -> std::result::Result<(), String> {
     Ok(())
 }
 
-fn repair_or_report(
-    path: &Path,
-    bytes: &[u8],
-    repair: bool,
-    what: &str,
-    findings: &mut Findings,
-) -> Result<()> {
+/// A file of the home must hold exactly what the ledger says; `--repair` rewrites it.
+fn ensure_file(path: &Path, bytes: &[u8], repair: bool, what: &str, findings: &mut Findings) -> Result<()> {
+    if fs::read(path).ok().as_deref() == Some(bytes) {
+        return Ok(());
+    }
     if repair {
         home::write_atomic(path, bytes, PUBLIC_MODE)?;
         findings.repaired.push(format!("{what} {} was rewritten from the ledger", path.display()));

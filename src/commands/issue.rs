@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::json;
 
-use super::{Context, chain_der, find_authority, load_signing_ca, print_json};
+use super::{Context, chain_der, check_ca_usable, find_authority, load_signing_ca, print_json};
 use crate::cli::{ClientArgs, IssueCommand, IssueOptions, PeerArgs, ServerArgs};
 use crate::duration::parse_duration;
 use crate::engine::csr::{self, RequestedSan, VerifiedCsr};
@@ -408,7 +408,7 @@ pub struct IssuedLeaf {
 pub fn issue_leaf(ctx: &Context, home: &Home, ledger: &mut Ledger, plan: &LeafPlan) -> Result<IssuedLeaf> {
     let authority = find_authority(ledger, plan.ca.as_deref())?;
     let now = engine::now();
-    check_can_issue(&authority, now.unix_timestamp())?;
+    check_ca_usable(&authority, now.unix_timestamp(), "issue certificates")?;
     let mut files =
         OutputFiles::new(&plan.out, &plan.common_name, matches!(plan.key, KeySource::Generate(_)));
     match &plan.key {
@@ -442,21 +442,6 @@ pub fn issue_leaf(ctx: &Context, home: &Home, ledger: &mut Ledger, plan: &LeafPl
     let chain = chain_der(ledger, &authority)?;
     write_files(&files, &signed, generated.as_ref(), &chain)?;
     Ok(IssuedLeaf { signed, authority, public_key, files })
-}
-
-/// A revoked or expired CA signs nothing.
-pub(super) fn check_can_issue(authority: &Authority, now: i64) -> Result<()> {
-    if authority.status == "revoked" {
-        return Err(Error::usage(format!("CA {} is revoked and cannot issue certificates", authority.name)));
-    }
-    if authority.not_after <= now {
-        return Err(Error::usage(format!(
-            "CA {} expired {} and cannot issue certificates",
-            authority.name,
-            format_time(authority.not_after)
-        )));
-    }
-    Ok(())
 }
 
 /// Signs and commits in one transaction with its audit event; a serial that collides in the

@@ -344,3 +344,18 @@ fn list_lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
         .map(|(i, l)| (i + 1, l.trim()))
         .filter(|(_, l)| !l.is_empty() && !l.starts_with('#'))
 }
+
+/// A revoked or expired CA signs nothing (certificates or CRLs) that anyone should trust.
+fn check_ca_usable(authority: &Authority, now: i64, action: &str) -> Result<()> {
+    if authority.status == "revoked" {
+        return Err(Error::usage(format!("CA {} is revoked and cannot {action}", authority.name)));
+    }
+    if authority.not_after <= now {
+        return Err(Error::usage(format!(
+            "CA {} expired {} and cannot {action}",
+            authority.name,
+            crate::engine::format_time(authority.not_after)
+        )));
+    }
+    Ok(())
+}

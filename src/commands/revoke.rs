@@ -2,10 +2,10 @@
 
 use serde_json::json;
 
-use super::crl::{Published, check_can_sign, publish, published_json, summary};
+use super::crl::{Published, publish, published_json, summary};
 use super::{
-    CertRef, Context, find_authority, list_lines, load_signing_ca, parse_cert_ref, print_json,
-    read_text_input,
+    CertRef, Context, check_ca_usable, find_authority, list_lines, load_signing_ca, parse_cert_ref,
+    print_json, read_text_input,
 };
 use crate::engine::crl::Reason;
 use crate::engine::{self, format_time};
@@ -76,7 +76,7 @@ pub fn run_many(
     }
     let now = engine::now().unix_timestamp();
     for issuer in &issuers {
-        check_can_sign(issuer, now).map_err(|_| {
+        check_ca_usable(issuer, now, "sign CRLs").map_err(|_| {
             Error::usage(format!(
                 "nothing was revoked: CA {} is revoked or expired, so no fresh CRL could follow; leave its certificates out",
                 issuer.name
@@ -184,7 +184,7 @@ pub fn revoke_and_publish(
     })?;
     let now = engine::now().unix_timestamp();
     // Refuse before changing anything when no fresh CRL could follow the revocation.
-    check_can_sign(&issuer, now).map_err(|_| {
+    check_ca_usable(&issuer, now, "sign CRLs").map_err(|_| {
         Error::usage(format!(
             "{} was issued by {}, which is revoked or expired: every certificate it issued is already invalid and it can sign no new CRL",
             display_serial(target),

@@ -71,7 +71,7 @@ fn check_issuer(info: &CertInfo, expected: &Expected<'_>, require: &mut impl FnM
         None => info.spki_der.as_slice(),
     };
     if expected.verify_signature
-        && let Err(e) = info.verify_signature(signer_spki)
+        && let Err(e) = info.signed.verify(signer_spki)
     {
         require(false, format!("the signature does not verify with the issuer's key ({e})"));
     }

@@ -67,7 +67,7 @@ pub fn build(
             return Ok(Path { certs, anchor: anchor.name.clone() });
         }
         for anchor in anchors.iter().filter(|a| current.issued(&a.cert)) {
-            match current.info.verify_signature(&anchor.cert.info.spki_der) {
+            match current.info.signed.verify(&anchor.cert.info.spki_der) {
                 Ok(()) => {
                     certs.push(anchor.cert.clone());
                     return Ok(Path { certs, anchor: anchor.name.clone() });
@@ -79,7 +79,7 @@ pub fn build(
             if certs.iter().any(|c| c.der == candidate.der) {
                 continue;
             }
-            match current.info.verify_signature(&candidate.info.spki_der) {
+            match current.info.signed.verify(&candidate.info.spki_der) {
                 Ok(()) => {
                     certs.push(candidate.clone());
                     continue 'climb;

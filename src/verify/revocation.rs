@@ -71,7 +71,7 @@ pub fn check(cert: &Cert, issuer: &Cert, source: &dyn RevocationSource, at: i64)
 fn check_crl(der: &[u8], cert: &Cert, issuer: &Cert, ca: &str, at: i64) -> Result<String, Problem> {
     let unusable = |reason: String| Problem::CrlUnusable { ca: ca.to_string(), reason };
     let crl = CrlInfo::from_der(der).map_err(|e| unusable(e.to_string()))?;
-    crl.verify_signature(&issuer.info.spki_der).map_err(|e| unusable(format!("its signature: {e}")))?;
+    crl.signed.verify(&issuer.info.spki_der).map_err(|e| unusable(format!("its signature: {e}")))?;
     if crl.issuer_der != issuer.info.subject_der {
         return Err(unusable("it names another issuer".into()));
     }
