@@ -1,47 +1,393 @@
-//! The one error type commands return; each variant knows its exit code.
+//! The library's error: variants carry the facts, [`Error::kind`] sorts them. Messages are
+//! plain sentences that name no command-line flag; front-ends word their own hints.
 
 use std::path::PathBuf;
 
+use crate::engine::crl::Reason;
+use crate::engine::profile::Profile;
 use crate::keys::KeyError;
 use crate::ledger::LedgerError;
 
-/// Exit code for "the operation was refused or failed" (verification said no, I/O broke).
-pub const EXIT_FAILED: i32 = 1;
-/// Exit code for bad usage or bad input: nothing was changed.
-pub const EXIT_USAGE: i32 = 2;
+/// What sort of failure an [`Error`] is: the CLI maps it to an exit code, a server to an
+/// HTTP status or an ACME problem type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The request or an input file is wrong; nothing was changed.
+    InvalidInput,
+    /// What the request names does not exist.
+    NotFound,
+    /// The request collides with the current state (already revoked, file exists, raced).
+    Conflict,
+    /// Policy forbids it (a revoked CA, a name outside constraints, validity past the issuer).
+    Refused,
+    /// The ledger or the file system failed.
+    Storage,
+    /// A key could not be read, unlocked or used.
+    Key,
+    /// A bug or a failed self-check: nothing was issued.
+    Internal,
+}
 
+/// A part of a request that was refused; lets a front-end name its own flag or field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Field {
+    /// The root CA's name.
+    RootName,
+    /// The intermediate CA's name.
+    IntermediateName,
+    /// A new CA's name.
+    CaName,
+    /// A lifetime.
+    Validity,
+    /// The CRL distribution point base URL.
+    CrlUrl,
+    /// A permitted DNS subtree.
+    PermittedDns,
+}
+
+/// Why a CA cannot sign.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CaState {
+    /// Its own certificate is revoked.
+    Revoked,
+    /// Its certificate expired at this time (Unix seconds).
+    Expired {
+        /// notAfter of the CA certificate.
+        at: i64,
+    },
+}
+
+/// What a CA was asked to sign.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CaAction {
+    /// Leaf certificates.
+    Issue,
+    /// A CRL.
+    SignCrl,
+    /// A subordinate CA.
+    SignSubCa,
+}
+
+impl CaAction {
+    fn words(self) -> &'static str {
+        match self {
+            CaAction::Issue => "issue certificates",
+            CaAction::SignCrl => "sign CRLs",
+            CaAction::SignSubCa => "sign a sub-CA",
+        }
+    }
+}
+
+/// Every way a library call can fail.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
-    /// Bad input the user can fix; the message names the input and what to do.
+    /// Bad input in words that name no flag.
     #[error("{0}")]
-    Usage(String),
+    Invalid(String),
 
-    #[error("{} already holds files; `init` only creates a new home in an empty or missing directory (pick another --home, or move those files away)", path.display())]
-    HomeNotEmpty { path: PathBuf },
+    /// A field of the request is wrong.
+    #[error("{field:?}: {problem}")]
+    InvalidField {
+        /// Which field.
+        field: Field,
+        /// What is wrong with it.
+        problem: String,
+    },
 
-    #[error("{} is not a pkictl home (no ledger.db); run `pkictl init --name \"My Root CA\"` first, or point --home / PKICTL_HOME at an existing home", path.display())]
-    NoHome { path: PathBuf },
+    /// `init` found files where the new home should go.
+    #[error("{} already holds files; a new home needs an empty or missing directory", path.display())]
+    HomeNotEmpty {
+        /// The home directory.
+        path: PathBuf,
+    },
 
+    /// The directory is not a home.
+    #[error("{} is not a pkictl home (no ledger.db)", path.display())]
+    NoHome {
+        /// The directory.
+        path: PathBuf,
+    },
+
+    /// No CA by that name.
+    #[error("no CA named \"{name}\" in this home")]
+    UnknownCa {
+        /// The name asked for.
+        name: String,
+    },
+
+    /// The home has no default issuing CA and none was named.
+    #[error("this home has no default issuing CA; name one explicitly")]
+    NoDefaultCa,
+
+    /// A CA by that name exists already.
+    #[error("a CA named \"{existing}\" already exists in this home")]
+    CaNameTaken {
+        /// The CA that holds the name.
+        existing: String,
+    },
+
+    /// The passphrase does not decrypt the CA key.
     #[error("wrong passphrase for {ca}")]
-    WrongPassphrase { ca: String },
+    WrongPassphrase {
+        /// The CA.
+        ca: String,
+    },
 
-    #[error(
-        "no passphrase for {what}: pass --passphrase-file FILE or set {env_var} (there is no terminal to prompt on)"
-    )]
-    NoPassphrase { what: String, env_var: &'static str },
+    /// The front-end could not supply a passphrase; its own words.
+    #[error("{0}")]
+    Unlock(String),
 
-    #[error("no CA named \"{name}\" in this home; `pkictl ca list` shows the names")]
-    UnknownCa { name: String },
+    /// The CA cannot sign in its state.
+    #[error("CA {ca} {} and cannot {}", state_words(.state), .action.words())]
+    CaUnusable {
+        /// The CA.
+        ca: String,
+        /// Why.
+        state: CaState,
+        /// What it was asked to do.
+        action: CaAction,
+    },
 
+    /// A requested notAfter lies past the issuer's.
+    #[error("the requested validity ends {requested}, after {issuer}'s own certificate expires ({issuer_not_after})")]
+    ValidityBeyondIssuer {
+        /// The requested notAfter, RFC 3339.
+        requested: String,
+        /// The issuing CA.
+        issuer: String,
+        /// The issuer's notAfter, RFC 3339.
+        issuer_not_after: String,
+    },
+
+    /// A DNS name is outside the name constraints of a CA of the chain.
+    #[error("{name} is outside the names CA {ca} may certify ({permitted}); nothing was issued")]
+    NameOutsideConstraints {
+        /// The name.
+        name: String,
+        /// The constraining CA.
+        ca: String,
+        /// Its permitted subtrees.
+        permitted: String,
+    },
+
+    /// The parent's pathLenConstraint forbids the new CA.
+    #[error("CA {ca} has pathLen {path_len}: it may not have a sub-CA{}", path_words(*.path_len, *.requested))]
+    PathLength {
+        /// The parent CA.
+        ca: String,
+        /// Its pathLenConstraint.
+        path_len: u8,
+        /// The pathLen asked for the new CA (None: unconstrained).
+        requested: Option<u8>,
+    },
+
+    /// The key file of a CA holds another key.
+    #[error("the key file of CA {ca} does not hold the key of its certificate; restore the right key file")]
+    KeyMismatch {
+        /// The CA.
+        ca: String,
+    },
+
+    /// A common name is longer than X.520 allows.
+    #[error("NAME \"{name}\" is longer than {max} characters, the limit for a common name")]
+    CommonNameTooLong {
+        /// The name.
+        name: String,
+        /// The limit.
+        max: usize,
+    },
+
+    /// A server or peer certificate without a host name.
+    #[error("a {profile} certificate needs a DNS name or IP address: \"{name}\" is not a host name")]
+    NeedsHostName {
+        /// The profile.
+        profile: Profile,
+        /// The name given.
+        name: String,
+    },
+
+    /// A leaf without any subjectAltName.
+    #[error("a {profile} certificate needs a subjectAltName (strict verifiers require one): \"{name}\" is not a host name, email or URI")]
+    NeedsSan {
+        /// The profile.
+        profile: Profile,
+        /// The name given.
+        name: String,
+    },
+
+    /// A CSR without a common name and no name given.
+    #[error("the CSR has no common name; give the certificate a name")]
+    CsrWithoutName,
+
+    /// An output file exists and overwriting was not allowed.
+    #[error("{} already exists", path.display())]
+    FileExists {
+        /// The file.
+        path: PathBuf,
+    },
+
+    /// No certificate matches a serial or fingerprint.
+    #[error("no certificate with serial or fingerprint {reference} in this home{}", if *from_ca { " from that CA" } else { "" })]
+    CertificateNotFound {
+        /// What was asked for.
+        reference: String,
+        /// Whether the search was limited to one CA.
+        from_ca: bool,
+    },
+
+    /// No certificate matches a serial, fingerprint or name.
+    #[error("no certificate with serial, fingerprint or name \"{reference}\" in this home")]
+    NoSuchCertificate {
+        /// What was asked for.
+        reference: String,
+    },
+
+    /// Text that should be a serial or fingerprint is neither.
+    #[error("\"{text}\" is not a serial number or SHA-256 fingerprint in hex")]
+    NotASerial {
+        /// The text.
+        text: String,
+    },
+
+    /// The serial exists under several CAs.
+    #[error("serial {reference} was issued by more than one CA ({})", quoted(.issuers))]
+    AmbiguousSerial {
+        /// What was asked for.
+        reference: String,
+        /// The CAs that issued it.
+        issuers: Vec<String>,
+    },
+
+    /// The certificate is revoked already.
+    #[error("certificate {serial} is already revoked ({reason} on {at})")]
+    AlreadyRevoked {
+        /// Its serial, hex.
+        serial: String,
+        /// The recorded reason.
+        reason: Reason,
+        /// When, RFC 3339.
+        at: String,
+    },
+
+    /// Roots are not revoked by CRLs they sign themselves.
+    #[error("a root CA cannot be revoked by a CRL it signs itself; remove it from every trust store instead")]
+    RootNotRevocable,
+
+    /// The issuer of the certificate can sign no CRL any more.
+    #[error("{serial} was issued by {ca}, which is revoked or expired: every certificate it issued is already invalid and it can sign no new CRL")]
+    IssuerCannotRevoke {
+        /// The certificate's serial, hex.
+        serial: String,
+        /// Its issuer.
+        ca: String,
+    },
+
+    /// Renewal asked for a CA certificate.
+    #[error("{serial} is a CA certificate; renew CAs by adding a new intermediate")]
+    RenewCa {
+        /// Its serial, hex.
+        serial: String,
+    },
+
+    /// Renewal without a new key, but pkictl does not hold the old one.
+    #[error("pkictl generated the key of {serial} and does not keep it")]
+    OldKeyNotKept {
+        /// Its serial, hex.
+        serial: String,
+    },
+
+    /// The key given for a renewal is not the certificate's.
+    #[error("{} is not the key of certificate {serial}", path.display())]
+    NotTheCertifiedKey {
+        /// The key file.
+        path: PathBuf,
+        /// The certificate's serial, hex.
+        serial: String,
+    },
+
+    /// Output was to go into something that is not a directory.
+    #[error("{} is not a directory", path.display())]
+    NotADirectory {
+        /// The path.
+        path: PathBuf,
+    },
+
+    /// Output was to go to a file, but the path is a directory.
+    #[error("{} is a directory", path.display())]
+    IsADirectory {
+        /// The path.
+        path: PathBuf,
+    },
+
+    /// A key file that group or others can read: treated as exposed, not used.
+    #[error("{} is readable by group or others (mode {mode:o}); run `chmod 600 {}` and consider the key exposed", path.display(), path.display())]
+    KeyExposed {
+        /// The key file.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
+
+    /// A problem with the names or key of a CSR.
+    #[error("CSR {origin}: {problem}")]
+    InCsr {
+        /// Where the CSR came from.
+        origin: String,
+        /// What is wrong.
+        problem: Box<Error>,
+    },
+
+    /// A problem at one line of a list.
+    #[error("line {line}: {problem}")]
+    AtLine {
+        /// The 1-based line number.
+        line: usize,
+        /// What is wrong.
+        problem: Box<Error>,
+    },
+
+    /// Some listed certificates cannot be revoked, so none was.
+    #[error("nothing was revoked: {} of the listed certificates cannot be revoked", problems.len())]
+    NotAllRevocable {
+        /// Each one and why.
+        problems: Vec<crate::authority::Skipped>,
+    },
+
+    /// The intermediate asked to live longer than the root.
+    #[error("the intermediate's validity is longer than the root's; an intermediate cannot outlive its root")]
+    IntermediateOutlivesRoot,
+
+    /// A file could not be read.
     #[error("cannot read {}: {source}", path.display())]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
 
+    /// A file could not be written.
     #[error("cannot write {}: {source}", path.display())]
-    Write { path: PathBuf, source: std::io::Error },
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
 
+    /// A key could not be made, read or used.
     #[error("the key of {what} is unusable: {source}")]
-    Key { what: String, source: KeyError },
+    Key {
+        /// Whose key.
+        what: String,
+        /// Why.
+        source: KeyError,
+    },
 
+    /// The ledger failed or refused.
     #[error("{0}")]
     Ledger(#[from] LedgerError),
 
@@ -50,29 +396,82 @@ pub enum Error {
     Internal(String),
 }
 
+fn state_words(state: &CaState) -> String {
+    match state {
+        CaState::Revoked => "is revoked".into(),
+        CaState::Expired { at } => format!("expired {}", crate::engine::format_time(*at)),
+    }
+}
+
+fn path_words(limit: u8, requested: Option<u8>) -> String {
+    match requested {
+        _ if limit == 0 => String::new(),
+        Some(n) => format!(" with pathLen {n} (at most {})", limit - 1),
+        None => format!(" without a pathLen (at most {})", limit - 1),
+    }
+}
+
+fn quoted(names: &[String]) -> String {
+    names.iter().map(|n| format!("\"{n}\"")).collect::<Vec<_>>().join(", ")
+}
+
 impl Error {
-    pub fn usage(message: impl Into<String>) -> Error {
-        Error::Usage(message.into())
+    /// Bad input, in words that name no flag.
+    pub fn invalid(message: impl Into<String>) -> Error {
+        Error::Invalid(message.into())
     }
 
-    pub fn exit_code(&self) -> i32 {
+    /// The sort of failure.
+    pub fn kind(&self) -> ErrorKind {
         match self {
-            Error::Usage(_)
+            Error::InCsr { problem, .. } | Error::AtLine { problem, .. } => problem.kind(),
+            Error::Invalid(_)
+            | Error::InvalidField { .. }
             | Error::HomeNotEmpty { .. }
             | Error::NoHome { .. }
             | Error::WrongPassphrase { .. }
-            | Error::NoPassphrase { .. }
-            | Error::UnknownCa { .. }
-            | Error::Read { .. } => EXIT_USAGE,
-            Error::Ledger(e) if e.is_bad_input() => EXIT_USAGE,
-            Error::Key { source, .. } if !matches!(source, KeyError::Generate(_) | KeyError::Encode(_)) => {
-                EXIT_USAGE
+            | Error::Unlock(_)
+            | Error::CommonNameTooLong { .. }
+            | Error::NeedsHostName { .. }
+            | Error::NeedsSan { .. }
+            | Error::CsrWithoutName
+            | Error::NotTheCertifiedKey { .. }
+            | Error::NotADirectory { .. }
+            | Error::IsADirectory { .. }
+            | Error::KeyExposed { .. }
+            | Error::NotASerial { .. }
+            | Error::NotAllRevocable { .. }
+            | Error::IntermediateOutlivesRoot
+            | Error::Read { .. } => ErrorKind::InvalidInput,
+            Error::UnknownCa { .. }
+            | Error::NoDefaultCa
+            | Error::CertificateNotFound { .. }
+            | Error::NoSuchCertificate { .. }
+            | Error::AmbiguousSerial { .. } => ErrorKind::NotFound,
+            Error::CaNameTaken { .. } | Error::FileExists { .. } | Error::AlreadyRevoked { .. } => {
+                ErrorKind::Conflict
             }
-            Error::Write { .. } | Error::Key { .. } | Error::Ledger(_) | Error::Internal(_) => EXIT_FAILED,
+            Error::CaUnusable { .. }
+            | Error::ValidityBeyondIssuer { .. }
+            | Error::NameOutsideConstraints { .. }
+            | Error::PathLength { .. }
+            | Error::RootNotRevocable
+            | Error::IssuerCannotRevoke { .. }
+            | Error::RenewCa { .. }
+            | Error::OldKeyNotKept { .. } => ErrorKind::Refused,
+            Error::KeyMismatch { .. } => ErrorKind::Key,
+            Error::Key { source, .. } => match source {
+                KeyError::Generate(_) | KeyError::Encode(_) => ErrorKind::Internal,
+                _ => ErrorKind::Key,
+            },
+            Error::Ledger(e) if e.is_bad_input() => ErrorKind::InvalidInput,
+            Error::Write { .. } | Error::Ledger(_) => ErrorKind::Storage,
+            Error::Internal(_) => ErrorKind::Internal,
         }
     }
 }
 
+/// The library's result.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// A message as one line of plain text: control characters that came with user input (a
@@ -83,21 +482,17 @@ pub fn one_line(text: &str) -> String {
         .collect()
 }
 
-impl Error {
-    /// The message to print: one line, whatever the input it quotes.
-    pub fn one_line(&self) -> String {
-        one_line(&self.to_string())
-    }
-}
-
 impl From<crate::engine::EngineError> for Error {
     fn from(e: crate::engine::EngineError) -> Error {
+        use crate::engine::EngineError as E;
         match e {
-            crate::engine::EngineError::ValidityBeyondIssuer { .. }
-            | crate::engine::EngineError::BadRequest(_)
-            | crate::engine::EngineError::NameConstraint { .. }
-            | crate::engine::EngineError::PathLength { .. }
-            | crate::engine::EngineError::KeyMismatch { .. } => Error::Usage(e.to_string()),
+            E::ValidityBeyondIssuer { requested, issuer, issuer_not_after } => {
+                Error::ValidityBeyondIssuer { requested, issuer, issuer_not_after }
+            }
+            E::BadRequest(message) => Error::Invalid(message),
+            E::NameConstraint { name, ca, permitted } => Error::NameOutsideConstraints { name, ca, permitted },
+            E::PathLength { ca, path_len, requested } => Error::PathLength { ca, path_len, requested },
+            E::KeyMismatch { ca } => Error::KeyMismatch { ca },
             other => Error::Internal(other.to_string()),
         }
     }

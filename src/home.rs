@@ -219,12 +219,12 @@ pub fn read_user_file(path: &Path, max: u64) -> Result<Vec<u8>> {
     let read_err = |source| Error::Read { path: path.to_path_buf(), source };
     let file = File::open(path).map_err(read_err)?;
     if file.metadata().map_err(read_err)?.is_dir() {
-        return Err(Error::usage(format!("{} is a directory, not a file", path.display())));
+        return Err(Error::invalid(format!("{} is a directory, not a file", path.display())));
     }
     let mut bytes = Vec::new();
     std::io::Read::read_to_end(&mut std::io::Read::take(file, max + 1), &mut bytes).map_err(read_err)?;
     if bytes.len() as u64 > max {
-        return Err(Error::usage(format!(
+        return Err(Error::invalid(format!(
             "{} is larger than {} bytes; it cannot be what pkictl expects",
             path.display(),
             max
@@ -246,8 +246,7 @@ pub mod limits {
 /// Checks, before anything is signed, that files can be written into `dir`: it is a directory,
 /// or it does not exist yet and its nearest existing ancestor is one.
 pub fn check_output_dir(dir: &Path) -> Result<()> {
-    let not_a_dir =
-        |p: &Path| Error::usage(format!("{} is not a directory; give --out a directory", p.display()));
+    let not_a_dir = |p: &Path| Error::NotADirectory { path: p.to_path_buf() };
     let mut probe = dir.to_path_buf();
     loop {
         match fs::symlink_metadata(&probe) {
@@ -272,12 +271,12 @@ pub fn check_output_dir(dir: &Path) -> Result<()> {
 /// existing directory.
 pub fn check_output_file(file: &Path) -> Result<()> {
     if file.is_dir() {
-        return Err(Error::usage(format!("{} is a directory; give --out a file name", file.display())));
+        return Err(Error::IsADirectory { path: file.to_path_buf() });
     }
     let dir = parent_dir(file);
     match fs::metadata(dir) {
         Ok(meta) if meta.is_dir() => Ok(()),
-        _ => Err(Error::usage(format!("{} is not an existing directory; create it first", dir.display()))),
+        _ => Err(Error::invalid(format!("{} is not an existing directory; create it first", dir.display()))),
     }
 }
 
@@ -298,12 +297,7 @@ pub fn read_private_file(path: &Path) -> Result<Vec<u8>> {
     let file = OpenOptions::new().read(true).open(path).map_err(read_err)?;
     let mode = file.metadata().map_err(read_err)?.permissions().mode();
     if mode & 0o077 != 0 {
-        return Err(Error::usage(format!(
-            "{} is readable by group or others (mode {:o}); run `chmod 600 {}` and consider the key exposed",
-            path.display(),
-            mode & 0o777,
-            path.display()
-        )));
+        return Err(Error::KeyExposed { path: path.to_path_buf(), mode: mode & 0o777 });
     }
     std::io::Read::bytes(file).collect::<std::io::Result<Vec<u8>>>().map_err(read_err)
 }

@@ -1,19 +1,85 @@
 //! pkictl: a private certificate authority for mutual TLS.
 //!
-//! The binary is a thin layer over this library: `cli` describes the arguments, `commands`
-//! runs them, `engine` signs, `ledger` records, `home` lays out files, `keys` handles keys.
+//! The library's service API is [`Authority`]: open a home (or create one with
+//! [`Authority::init`]) and issue, sign, renew, revoke and publish CRLs with typed requests;
+//! every outcome and [`Error`] is typed. Passphrases come in through [`Unlock`]. The `pkictl`
+//! binary, `pkictl serve` and the workload agent are front-ends over this one API.
+//!
+//! ```
+//! # fn main() -> Result<(), pkictl::Error> {
+//! # let dir = tempfile::tempdir().unwrap();
+//! # let home = dir.path().join("pki");
+//! use pkictl::{Authority, InitRequest, IssueRequest, KeySource, KeyType, Profile, San, Unlock};
+//! # struct NoPassphrase;
+//! # impl Unlock for NoPassphrase {
+//! #     fn passphrase(&self, _: &str) -> pkictl::Result<zeroize::Zeroizing<String>> { unreachable!() }
+//! #     fn new_passphrase(&self, _: &str) -> pkictl::Result<zeroize::Zeroizing<String>> { unreachable!() }
+//! # }
+//! let init = InitRequest::new(&home, "Example Root CA").without_passphrase();
+//! Authority::init(&init, &NoPassphrase)?;
+//! let mut ca = Authority::open(&home, Box::new(NoPassphrase))?;
+//! let issued = ca.issue(IssueRequest::new(Profile::Client, "billing.example.com", KeySource::Generate(KeyType::P256)))?;
+//! assert_eq!(issued.sans, [San::Dns("billing.example.com".into())]);
+//! assert!(issued.private_key.is_some()); // no files were asked for: the key is handed back
+//! # Ok(()) }
+//! ```
+#![deny(missing_docs)]
 
-pub mod cli;
-pub mod commands;
-pub mod duration;
-pub mod engine;
-pub mod error;
-pub mod home;
-pub mod keys;
-pub mod ledger;
-pub mod names;
-pub mod passphrase;
-pub mod signature;
+mod authority;
+// The CLI front-end: clap turns doc comments into help text, so these keep their own wording.
+#[allow(missing_docs)]
+mod cli_args;
+#[allow(missing_docs)]
+mod commands;
+mod duration;
+mod engine;
+mod error;
+mod home;
+mod keys;
+mod ledger;
+mod names;
+mod signature;
+mod verify;
+#[allow(missing_docs)]
+mod x509;
+
+pub use authority::{
+    AddIntermediateRequest, Authority, BatchIssued, BatchItem, BatchRequest, CaCreated, CertRef, CrlRequest,
+    InitRequest, Initialized, IssueRequest, Issued, KeySource, OutputDir, OutputFiles, PublishedCrl, RenewKey,
+    RenewRequest, Renewed, RevokeManyRequest, RevokeRequest, Revoked, RevokedMany, Skipped, Warning, leaf_names,
+    parse_cert_ref, read_csr, validate_common_name,
+};
+pub use duration::{format_duration, parse_duration};
+pub use engine::crl::Reason;
+pub use engine::profile::Profile;
+pub use engine::serial::Serial;
+pub use error::{CaAction, CaState, Error, ErrorKind, Field, Result};
+pub use keys::{CaSigner, FileKeyStore, KeyError, KeyPair, KeyType, MemorySigner, PublicKey, Unlock, UnlockedKey};
+pub use ledger::{
+    CaRecord, CertFilter, CertSelector, CertState, CertStatus, CertificateRecord, CrlRecord, Event, EventKind,
+    KeyOrigin, Ledger, LedgerError, LedgerResult, LedgerTx, NewAuthority, NewCertificate, NewCrl, SqliteLedger,
+    StatusFilter,
+};
+pub use names::San;
+
+/// The command-line front-end, for the `pkictl` binary (not a stable API).
+#[doc(hidden)]
+pub mod cli {
+    pub use crate::cli_args::*;
+    pub use crate::commands::{Outcome, describe, run, stdout_failed};
+    pub use crate::error::one_line;
+}
+
+/// In-process TLS handshakes (rustls), used by `pkictl demo` and the interop tests.
+#[doc(hidden)]
+#[allow(missing_docs)]
 pub mod tls;
-pub mod verify;
-pub mod x509;
+
+/// Parser entry points for the fuzz targets (not a stable API).
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use crate::duration::MAX_DAYS;
+    pub use crate::engine::csr::{CsrError, MAX_CSR_BYTES, RequestedSan, parse_and_verify};
+    pub use crate::names::{parse_dns, parse_email, parse_ip, parse_uri, san_from_name};
+    pub use crate::x509::{CertInfo, CrlInfo, fingerprint_sha256};
+}

@@ -1,13 +1,33 @@
 use clap::Parser;
+use pkictl::ErrorKind;
+use pkictl::cli::{Cli, Outcome, describe, one_line, run, stdout_failed};
+
+/// "The operation was refused or failed", or the answer is "no".
+const EXIT_FAILED: i32 = 1;
+/// Bad usage or bad input: nothing was changed.
+const EXIT_USAGE: i32 = 2;
 
 fn main() {
-    let cli = pkictl::cli::Cli::parse();
-    let code = match pkictl::commands::run(cli) {
-        Ok(code) => code,
+    let cli = Cli::parse();
+    let code = match run(cli) {
+        Ok(Outcome::Success) => 0,
+        Ok(Outcome::Negative) => EXIT_FAILED,
         Err(e) => {
-            eprintln!("pkictl: {}", e.one_line());
-            e.exit_code()
+            eprintln!("pkictl: {}", one_line(&describe(&e)));
+            exit_code(e.kind())
         }
     };
-    std::process::exit(code);
+    // A closed standard output (`pkictl list | head -1`) ends the run quietly, with failure.
+    std::process::exit(if stdout_failed() && code == 0 { EXIT_FAILED } else { code });
+}
+
+fn exit_code(kind: ErrorKind) -> i32 {
+    match kind {
+        ErrorKind::InvalidInput
+        | ErrorKind::NotFound
+        | ErrorKind::Conflict
+        | ErrorKind::Refused
+        | ErrorKind::Key => EXIT_USAGE,
+        _ => EXIT_FAILED,
+    }
 }

@@ -11,11 +11,16 @@ const MAX_LABEL_LEN: usize = 63;
 const MAX_URI_LEN: usize = 2048;
 const MAX_EMAIL_LOCAL_LEN: usize = 64;
 
+/// A subjectAltName, validated and normalised.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum San {
+    /// A DNS name (lower case; a wildcard only as the whole left-most label).
     Dns(String),
+    /// An IPv4 or IPv6 address.
     Ip(IpAddr),
+    /// An email address (rfc822Name).
     Email(String),
+    /// A URI (SPIFFE IDs among them).
     Uri(String),
 }
 
@@ -31,11 +36,30 @@ impl fmt::Display for San {
     }
 }
 
+impl std::str::FromStr for San {
+    type Err = String;
+
+    /// The ledger form back into a name ("DNS:x", "IP:y", "email:z", "URI:u").
+    fn from_str(text: &str) -> Result<San, String> {
+        let bad = || format!("unreadable SAN \"{text}\"");
+        let (kind, value) = text.split_once(':').ok_or_else(bad)?;
+        Ok(match kind {
+            "DNS" => San::Dns(value.to_string()),
+            "IP" => San::Ip(value.parse().map_err(|_| bad())?),
+            "email" => San::Email(value.to_string()),
+            "URI" => San::Uri(value.to_string()),
+            _ => return Err(bad()),
+        })
+    }
+}
+
 impl San {
+    /// Whether it names a host (what server certificates need).
     pub fn is_dns_or_ip(&self) -> bool {
         matches!(self, San::Dns(_) | San::Ip(_))
     }
 
+    /// The name as rcgen writes it.
     pub fn to_rcgen(&self) -> Result<rcgen::SanType, String> {
         let ia5 = |s: &str| {
             rcgen::string::Ia5String::try_from(s.to_string()).map_err(|_| format!("\"{s}\" is not ASCII"))
@@ -117,6 +141,7 @@ fn check_label(label: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// An IP address, v4 or v6.
 pub fn parse_ip(input: &str) -> Result<IpAddr, String> {
     input
         .trim()

@@ -1,24 +1,16 @@
 //! `pkictl ca add-intermediate`: another issuing CA under a parent, optionally constrained
 //! to DNS subtrees.
 
-use std::fs;
-
 use serde_json::json;
 
-use super::authority::{NewCa, record_ca, validate_ca_name};
-use super::{Context, find_authority, print_json, unlock_ca};
+use super::{Outcome, Context, print_json};
+use crate::authority::{AddIntermediateRequest, CaCreated};
 use crate::duration::parse_duration;
-use crate::engine::ca::{CaRequest, build_intermediate};
-use crate::engine::{self, format_time};
+use crate::engine::format_time;
 use crate::error::{Error, Result};
-use crate::home::{self, Home, KEY_MODE, PUBLIC_MODE};
-use crate::keys::{KeyPair, KeyType};
-use crate::ledger::{Authority, Ledger};
-use crate::names;
-use crate::x509::certificate_pem;
-
-/// Five years, or what is left of the parent's lifetime when that is shorter.
-const DEFAULT_VALIDITY: time::Duration = time::Duration::days(5 * 365);
+use crate::home::Home;
+use crate::keys::KeyType;
+use crate::ledger::CaRecord;
 
 pub struct AddIntermediateArgs<'a> {
     pub name: &'a str,
@@ -30,130 +22,26 @@ pub struct AddIntermediateArgs<'a> {
     pub make_default: bool,
 }
 
-pub fn run(ctx: &Context, args: &AddIntermediateArgs<'_>) -> Result<i32> {
-    let name = validate_ca_name(args.name, "--name")?;
-    let permitted: Vec<String> =
-        args.permit_dns.iter().map(|d| permitted_subtree(d)).collect::<Result<_>>()?;
-    let (home, mut ledger) = ctx.open()?;
-    check_name_is_free(&ledger, &name)?;
-    let parent = match args.parent {
-        Some(p) => find_authority(&ledger, Some(p))?,
-        None => root_of(&ledger)?,
-    };
-    let now = engine::now();
-    if parent.status == "revoked" || parent.not_after <= now.unix_timestamp() {
-        return Err(Error::usage(format!(
-            "CA {} is revoked or expired and cannot sign a sub-CA",
-            parent.name
-        )));
-    }
-    let validity = match args.validity {
-        Some(text) => parse_duration(text).map_err(|e| Error::usage(format!("--validity: {e}")))?,
-        None => DEFAULT_VALIDITY.min(time::Duration::seconds(parent.not_after - now.unix_timestamp())),
-    };
-    let (issuer, passphrase) = unlock_ca(ctx, &home, &ledger, &parent)?;
-    let key_type = match args.key_type {
-        Some(t) => t,
-        None => parent.key_type.parse().map_err(Error::Usage)?,
-    };
-    let key = KeyPair::generate(key_type).map_err(|source| Error::Key { what: name.clone(), source })?;
-    let request = CaRequest {
-        name: &name,
-        key: &key,
+pub fn run(ctx: &Context, args: &AddIntermediateArgs<'_>) -> Result<Outcome> {
+    let validity = args
+        .validity
+        .map(|text| parse_duration(text).map_err(|e| Error::invalid(format!("--validity: {e}"))))
+        .transpose()?;
+    let mut authority = ctx.authority()?;
+    let (ca, parent) = authority.add_intermediate(&AddIntermediateRequest {
+        name: args.name.to_string(),
+        parent: args.parent.map(str::to_string),
+        path_len: args.path_len,
+        permit_dns: args.permit_dns.to_vec(),
+        key_type: args.key_type,
         validity,
-        path_len: Some(args.path_len),
-        permitted_dns: &permitted,
-        now,
-    };
-    let signed = build_intermediate(&request, &issuer)?;
-    let slug = home::slug(&name);
-    let ca = NewCa {
-        crl_url: sibling_crl_url(&parent, &slug),
-        name,
-        slug,
-        profile: "intermediate",
-        key,
-        signed,
-        path_len: Some(args.path_len),
-        permitted_dns: permitted,
-    };
-    store(&home, &mut ledger, &ca, &parent, passphrase.as_deref().map(String::as_str), args.make_default)?;
-    report(ctx, &home, &ca, &parent);
-    Ok(0)
+        make_default: args.make_default,
+    })?;
+    report(ctx, authority.home(), &ca, &parent);
+    Ok(Outcome::Success)
 }
 
-/// A permitted DNS subtree: a DNS name without wildcard (a leading dot is accepted and dropped).
-fn permitted_subtree(text: &str) -> Result<String> {
-    let name = names::parse_dns(text.trim_start_matches('.'))
-        .map_err(|e| Error::usage(format!("--permit-dns: {e}")))?;
-    if name.starts_with("*.") {
-        return Err(Error::usage(format!(
-            "--permit-dns \"{text}\": give the domain (example.com), which covers every name below it"
-        )));
-    }
-    Ok(name)
-}
-
-fn check_name_is_free(ledger: &Ledger, name: &str) -> Result<()> {
-    let slug = home::slug(name);
-    let clash =
-        ledger.authorities()?.into_iter().find(|a| a.name.eq_ignore_ascii_case(name) || a.slug == slug);
-    match clash {
-        Some(existing) => Err(Error::usage(format!(
-            "a CA named \"{}\" already exists in this home; choose another --name",
-            existing.name
-        ))),
-        None => Ok(()),
-    }
-}
-
-fn root_of(ledger: &Ledger) -> Result<Authority> {
-    ledger
-        .authorities()?
-        .into_iter()
-        .find(|a| a.parent_id.is_none())
-        .ok_or_else(|| Error::Internal("this home has no root CA".into()))
-}
-
-/// The new CA publishes its CRL next to its parent's, when the parent publishes one.
-fn sibling_crl_url(parent: &Authority, slug: &str) -> Option<String> {
-    let url = parent.crl_url.as_deref()?;
-    let base = url.strip_suffix(&format!("/{}.crl", parent.slug))?;
-    Some(format!("{base}/{slug}.crl"))
-}
-
-/// Key file first (removed again if the ledger refuses), then the ledger, then the certificate.
-fn store(
-    home: &Home,
-    ledger: &mut Ledger,
-    ca: &NewCa,
-    parent: &Authority,
-    passphrase: Option<&str>,
-    make_default: bool,
-) -> Result<()> {
-    let key_pem = match passphrase {
-        Some(p) => ca.key.to_encrypted_pkcs8_pem(p.as_bytes()),
-        None => ca.key.to_pkcs8_pem(),
-    }
-    .map_err(|source| Error::Key { what: ca.name.clone(), source })?;
-    let key_path = home.resolve(&Home::ca_key_relative(&ca.slug));
-    home::write_atomic_new(&key_path, key_pem.as_bytes(), KEY_MODE)?;
-    let now = engine::now().unix_timestamp();
-    let recorded = ledger.write(|tx| {
-        if make_default {
-            tx.clear_default_authority()?;
-        }
-        record_ca(tx, ca, Some(parent.id), make_default, passphrase.is_some(), now)
-    });
-    if let Err(e) = recorded {
-        let _ = fs::remove_file(&key_path);
-        return Err(e.into());
-    }
-    let cert_path = home.resolve(&Home::ca_cert_relative(&ca.slug));
-    home::write_atomic(&cert_path, certificate_pem(&ca.signed.der).as_bytes(), PUBLIC_MODE)
-}
-
-fn report(ctx: &Context, home: &Home, ca: &NewCa, parent: &Authority) {
+fn report(ctx: &Context, home: &Home, ca: &CaCreated, parent: &CaRecord) {
     let info = &ca.signed.info;
     if ctx.json {
         print_json(&json!({

@@ -6,14 +6,13 @@ use std::path::Path;
 
 use serde_json::json;
 
-use super::{Context, print_json};
+use super::{Outcome, Context, print_json};
 use crate::error::{Error, Result};
 use crate::home::{self, Home, KEY_MODE, PUBLIC_MODE};
-use crate::ledger::Ledger;
 
-pub fn run(ctx: &Context, dest: &Path) -> Result<i32> {
+pub fn run(ctx: &Context, dest: &Path) -> Result<Outcome> {
     if !home::is_missing_or_empty(dest)? {
-        return Err(Error::usage(format!(
+        return Err(Error::invalid(format!(
             "{} is not empty; back up into a new or empty directory",
             dest.display()
         )));
@@ -24,7 +23,7 @@ pub fn run(ctx: &Context, dest: &Path) -> Result<i32> {
     copy.create_layout()?;
     ledger.backup_to(&copy.ledger_path())?;
     // The files are copied from what the copied ledger names, so both describe one moment.
-    let copied = Ledger::open(&copy.ledger_path())?;
+    let copied = crate::ledger::open(&copy.ledger_path())?;
     let authorities = copied.authorities()?;
     for a in &authorities {
         let key = home::read_private_file(&home.resolve(&a.key_file))?;
@@ -39,7 +38,7 @@ pub fn run(ctx: &Context, dest: &Path) -> Result<i32> {
             home::write_atomic_new(&copy.crl_path(&a.slug, true), &crl, PUBLIC_MODE)?;
             home::write_atomic_new(
                 &copy.crl_path(&a.slug, false),
-                super::crl::crl_pem(&crl).as_bytes(),
+                crate::authority::crl_pem(&crl).as_bytes(),
                 PUBLIC_MODE,
             )?;
         }
@@ -70,5 +69,5 @@ pub fn run(ctx: &Context, dest: &Path) -> Result<i32> {
             dest.display()
         );
     }
-    Ok(0)
+    Ok(Outcome::Success)
 }

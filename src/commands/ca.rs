@@ -2,22 +2,21 @@
 
 use serde_json::{Value, json};
 
-use super::{Context, find_authority, print_json};
+use super::{Outcome, Context, find_authority, print_json};
 use crate::engine::format_time;
-use crate::engine::serial::Serial;
 use crate::error::Result;
-use crate::ledger::Authority;
+use crate::ledger::CaRecord;
 use crate::x509::{CertInfo, certificate_pem, colon_hex};
 
-fn role(a: &Authority) -> &'static str {
+fn role(a: &CaRecord) -> &'static str {
     if a.parent_id.is_none() { "root" } else { "intermediate" }
 }
 
-fn display_serial(a: &Authority) -> String {
-    Serial::from_ledger_hex(&a.serial).map(|s| s.hex()).unwrap_or_else(|| a.serial.clone())
+fn display_serial(a: &CaRecord) -> String {
+    a.serial.hex()
 }
 
-fn authority_json(a: &Authority) -> Value {
+fn authority_json(a: &CaRecord) -> Value {
     let info = CertInfo::from_der(&a.cert_der).ok();
     json!({
         "name": a.name,
@@ -27,8 +26,8 @@ fn authority_json(a: &Authority) -> Value {
         "default": a.is_default,
         "subject": a.subject,
         "serial": display_serial(a),
-        "status": a.status,
-        "key_type": a.key_type,
+        "status": a.status.as_str(),
+        "key_type": a.key_type.as_str(),
         "key_file": a.key_file,
         "key_encrypted": a.key_encrypted,
         "path_len": a.path_len,
@@ -42,13 +41,13 @@ fn authority_json(a: &Authority) -> Value {
     })
 }
 
-pub fn list(ctx: &Context) -> Result<i32> {
+pub fn list(ctx: &Context) -> Result<Outcome> {
     let (_, ledger) = ctx.open()?;
     let authorities = ledger.authorities()?;
     if ctx.json {
         let list: Vec<Value> = authorities.iter().map(authority_json).collect();
         print_json(&json!({ "authorities": list }));
-        return Ok(0);
+        return Ok(Outcome::Success);
     }
     outln!("{:<1} {:<32} {:<13} {:<8} {:<8} {:<20}", "", "NAME", "ROLE", "KEY", "STATUS", "NOT AFTER");
     for a in &authorities {
@@ -58,20 +57,20 @@ pub fn list(ctx: &Context) -> Result<i32> {
             a.name,
             role(a),
             a.key_type,
-            a.status,
+            a.status.as_str(),
             format_time(a.not_after)
         );
     }
     outln!("(* = default issuing CA)");
-    Ok(0)
+    Ok(Outcome::Success)
 }
 
-pub fn show(ctx: &Context, name: &str) -> Result<i32> {
+pub fn show(ctx: &Context, name: &str) -> Result<Outcome> {
     let (home, ledger) = ctx.open()?;
-    let a = find_authority(&ledger, Some(name))?;
+    let a = find_authority(ledger.as_ref(), Some(name))?;
     if ctx.json {
         print_json(&authority_json(&a));
-        return Ok(0);
+        return Ok(Outcome::Success);
     }
     let fingerprint = CertInfo::from_der(&a.cert_der).map(|i| i.fingerprint_sha256).unwrap_or_default();
     let rows: Vec<(&str, String)> = vec![
@@ -80,7 +79,7 @@ pub fn show(ctx: &Context, name: &str) -> Result<i32> {
         ("Parent", a.parent_name.clone().unwrap_or_else(|| "-".into())),
         ("Subject", a.subject.clone()),
         ("Serial", display_serial(&a)),
-        ("Status", a.status.clone()),
+        ("Status", a.status.as_str().to_string()),
         ("Not before", format_time(a.not_before)),
         ("Not after", format_time(a.not_after)),
         ("Key", format!("{} ({})", a.key_type, if a.key_encrypted { "encrypted" } else { "NOT encrypted" })),
@@ -95,48 +94,31 @@ pub fn show(ctx: &Context, name: &str) -> Result<i32> {
     for (label, value) in rows {
         outln!("{:<16} {}", format!("{label}:"), value);
     }
-    Ok(0)
+    Ok(Outcome::Success)
 }
 
-pub fn cert(ctx: &Context, name: Option<&str>) -> Result<i32> {
+pub fn cert(ctx: &Context, name: Option<&str>) -> Result<Outcome> {
     let (_, ledger) = ctx.open()?;
-    let a = find_authority(&ledger, name)?;
+    let a = find_authority(ledger.as_ref(), name)?;
     let pem = certificate_pem(&a.cert_der);
     if ctx.json {
         print_json(&json!({ "name": a.name, "pem": pem }));
     } else {
         out!("{pem}");
     }
-    Ok(0)
+    Ok(Outcome::Success)
 }
 
 /// `ca configure NAME --crl-next-update D`: a CA's CRL lifetime, kept in the ledger.
-pub fn configure(ctx: &Context, name: &str, crl_next_update: &str) -> Result<i32> {
+pub fn configure(ctx: &Context, name: &str, crl_next_update: &str) -> Result<Outcome> {
     let validity = crate::duration::parse_duration(crl_next_update)
-        .map_err(|e| crate::error::Error::usage(format!("--crl-next-update: {e}")))?;
-    let (_, mut ledger) = ctx.open()?;
-    let authority = find_authority(&ledger, Some(name))?;
-    let seconds = validity.whole_seconds();
-    let now = crate::engine::now().unix_timestamp();
-    ledger.write(|tx| {
-        tx.set_crl_validity(authority.id, seconds)?;
-        tx.record_event(
-            now,
-            "ca.configure",
-            &authority.name,
-            &json!({ "crl_next_update": crate::duration::format_duration(validity) }),
-        )
-    })?;
+        .map_err(|e| crate::error::Error::invalid(format!("--crl-next-update: {e}")))?;
+    let authority = ctx.authority()?.configure_crl_validity(name, validity)?;
+    let lifetime = crate::duration::format_duration(validity);
     if ctx.json {
-        print_json(
-            &json!({ "name": authority.name, "crl_next_update": crate::duration::format_duration(validity) }),
-        );
+        print_json(&json!({ "name": authority.name, "crl_next_update": lifetime }));
     } else {
-        outln!(
-            "CRLs of {} now stay valid for {} (from the next `pkictl crl`)",
-            authority.name,
-            crate::duration::format_duration(validity)
-        );
+        outln!("CRLs of {} now stay valid for {lifetime} (from the next `pkictl crl`)", authority.name);
     }
-    Ok(0)
+    Ok(Outcome::Success)
 }

@@ -1,26 +1,27 @@
 //! `pkictl completions SHELL` and `pkictl man`: generated from the clap definitions, so they
 //! never drift from the real flags.
 
+use super::Outcome;
 use std::io::Write;
 use std::path::Path;
 
 use clap::CommandFactory;
 
-use crate::cli::Cli;
+use crate::cli_args::Cli;
 use crate::error::{Error, Result};
 use crate::home::{self, PUBLIC_MODE};
 
-pub fn completions(shell: clap_complete::Shell) -> Result<i32> {
+pub fn completions(shell: clap_complete::Shell) -> Result<Outcome> {
     let mut command = Cli::command();
     // Into a buffer: clap_complete panics when it cannot write (a closed pipe).
     let mut script = Vec::new();
     clap_complete::generate(shell, &mut command, "pkictl", &mut script);
     out!("{}", String::from_utf8_lossy(&script));
-    Ok(0)
+    Ok(Outcome::Success)
 }
 
 /// The man page of pkictl on stdout, or with `out` one page per command in that directory.
-pub fn man(out: Option<&Path>) -> Result<i32> {
+pub fn man(out: Option<&Path>) -> Result<Outcome> {
     let command = Cli::command();
     match out {
         None => {
@@ -37,7 +38,7 @@ pub fn man(out: Option<&Path>) -> Result<i32> {
             write_pages(&command, "pkictl", dir)?;
         }
     }
-    Ok(0)
+    Ok(Outcome::Success)
 }
 
 fn render(command: &clap::Command, into: &mut Vec<u8>) -> Result<()> {

@@ -7,7 +7,8 @@ use std::process::Command;
 use serde_json::{Value, json};
 
 use super::{Context, print_json};
-use crate::error::{EXIT_FAILED, Error, Result};
+use super::Outcome as Verdict;
+use crate::error::{Error, Result};
 use crate::home;
 use crate::tls::{Handshake, HandshakeError, Identity, mutual_tls};
 
@@ -16,12 +17,12 @@ const SERVER: &str = "localhost";
 const GOOD_CLIENT: &str = "good-client.demo.test";
 const REVOKED_CLIENT: &str = "revoked-client.demo.test";
 
-pub fn run(ctx: &Context, dir: Option<&Path>) -> Result<i32> {
+pub fn run(ctx: &Context, dir: Option<&Path>) -> Result<Verdict> {
     let temp;
     let base = match dir {
         Some(d) => {
             if !home::is_missing_or_empty(d)? {
-                return Err(Error::usage(format!(
+                return Err(Error::invalid(format!(
                     "{} is not empty; give --dir a new or empty directory",
                     d.display()
                 )));
@@ -60,7 +61,7 @@ pub fn run(ctx: &Context, dir: Option<&Path>) -> Result<i32> {
             outln!("(the demo home is deleted; run `pkictl demo --dir DIR` to keep it)");
         }
     }
-    Ok(if as_expected { 0 } else { EXIT_FAILED })
+    Ok(if as_expected { Verdict::Success } else { Verdict::Negative })
 }
 
 struct Demo {
@@ -91,7 +92,7 @@ impl Demo {
             .arg(&self.home)
             .arg("--json")
             .args(args)
-            .env_remove(crate::passphrase::ENV_VAR)
+            .env_remove(super::unlock::ENV_VAR)
             .output()
             .map_err(|source| Error::Read { path: exe.clone(), source })?;
         if !output.status.success() {

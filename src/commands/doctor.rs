@@ -7,12 +7,12 @@ use std::path::{Path, PathBuf};
 
 use serde_json::json;
 
-use super::{Context, print_json};
+use super::{Outcome, Context, print_json};
 use crate::engine::serial::Serial;
-use crate::error::{EXIT_FAILED, Result};
+use crate::error::{Result};
 use crate::home::{self, Home, PUBLIC_MODE};
 use crate::keys::KeyPair;
-use crate::ledger::{Authority, CertSelector, Ledger};
+use crate::ledger::{CaRecord, CertSelector, Ledger};
 use crate::x509::{CertInfo, CrlInfo, fingerprint_sha256};
 
 #[derive(Default)]
@@ -32,7 +32,7 @@ impl Findings {
     }
 }
 
-pub fn run(ctx: &Context, scan: &[PathBuf], repair: bool) -> Result<i32> {
+pub fn run(ctx: &Context, scan: &[PathBuf], repair: bool) -> Result<Outcome> {
     let (home, ledger) = ctx.open()?;
     let mut findings = Findings::default();
     check_home_mode(&home, &mut findings);
@@ -41,15 +41,15 @@ pub fn run(ctx: &Context, scan: &[PathBuf], repair: bool) -> Result<i32> {
     }
     let authorities = ledger.authorities()?;
     for authority in &authorities {
-        check_authority(&home, &ledger, authority, repair, &mut findings)?;
+        check_authority(&home, ledger.as_ref(), authority, repair, &mut findings)?;
     }
-    let certificates = check_certificates(&ledger, &mut findings)?;
+    let certificates = check_certificates(ledger.as_ref(), &mut findings)?;
     check_leftovers(home.root(), repair, &mut findings);
     for dir in scan {
-        check_scanned_dir(&ledger, dir, repair, &mut findings)?;
+        check_scanned_dir(ledger.as_ref(), dir, repair, &mut findings)?;
     }
     report(ctx, &findings, authorities.len(), certificates);
-    Ok(if findings.problems.is_empty() { 0 } else { EXIT_FAILED })
+    Ok(if findings.problems.is_empty() { Outcome::Success } else { Outcome::Negative })
 }
 
 fn check_home_mode(home: &Home, findings: &mut Findings) {
@@ -67,8 +67,8 @@ fn check_home_mode(home: &Home, findings: &mut Findings) {
 
 fn check_authority(
     home: &Home,
-    ledger: &Ledger,
-    a: &Authority,
+    ledger: &dyn Ledger,
+    a: &CaRecord,
     repair: bool,
     findings: &mut Findings,
 ) -> Result<()> {
@@ -113,19 +113,19 @@ fn check_authority(
 }
 
 /// The published CRL files must be the ledger's latest CRL, complete and correctly signed.
-fn check_crl(home: &Home, a: &Authority, der: &[u8], repair: bool, findings: &mut Findings) -> Result<()> {
+fn check_crl(home: &Home, a: &CaRecord, der: &[u8], repair: bool, findings: &mut Findings) -> Result<()> {
     if let Err(e) = verify_crl(a, der) {
         findings.problem(format!("CA {}: the ledger's latest CRL is unusable: {e}", a.name));
         return Ok(());
     }
-    let pem = super::crl::crl_pem(der);
+    let pem = crate::authority::crl_pem(der);
     let der_path = home.crl_path(&a.slug, true);
     let pem_path = home.crl_path(&a.slug, false);
     ensure_file(&der_path, der, repair, &format!("CA {}: its CRL (DER)", a.name), findings)?;
     ensure_file(&pem_path, pem.as_bytes(), repair, &format!("CA {}: its CRL (PEM)", a.name), findings)
 }
 
-fn verify_crl(a: &Authority, der: &[u8]) -> std::result::Result<(), String> {
+fn verify_crl(a: &CaRecord, der: &[u8]) -> std::result::Result<(), String> {
     let crl = CrlInfo::from_der(der).map_err(|e| e.to_string())?;
     let ca = CertInfo::from_der(&a.cert_der).map_err(|e| e.to_string())?;
     crl.signed.verify(&ca.spki_der).map_err(|e| e.to_string())?;
@@ -158,9 +158,9 @@ fn ensure_file(path: &Path, bytes: &[u8], repair: bool, what: &str, findings: &m
 }
 
 /// Every stored certificate parses and matches its recorded serial and fingerprint.
-fn check_certificates(ledger: &Ledger, findings: &mut Findings) -> Result<u64> {
+fn check_certificates(ledger: &dyn Ledger, findings: &mut Findings) -> Result<u64> {
     let mut count = 0u64;
-    ledger.scan_certificates(|serial, fingerprint, der| {
+    ledger.scan_certificates(&mut |serial, fingerprint, der| {
         count += 1;
         if fingerprint_sha256(der) != fingerprint {
             findings
@@ -210,7 +210,7 @@ fn leftover_temp_files(dir: &Path) -> Vec<PathBuf> {
 /// Certificate files in `dir` (`*.crt` and `*.pem`, as `issue` writes them: every certificate
 /// in them, leaves and chains) must be complete and known to the ledger: nothing may leave the
 /// CA that it cannot revoke.
-fn check_scanned_dir(ledger: &Ledger, dir: &Path, repair: bool, findings: &mut Findings) -> Result<()> {
+fn check_scanned_dir(ledger: &dyn Ledger, dir: &Path, repair: bool, findings: &mut Findings) -> Result<()> {
     let entries =
         fs::read_dir(dir).map_err(|source| crate::error::Error::Read { path: dir.to_path_buf(), source })?;
     for path in entries.flatten().map(|e| e.path()) {
@@ -237,7 +237,7 @@ fn check_scanned_dir(ledger: &Ledger, dir: &Path, repair: bool, findings: &mut F
     Ok(())
 }
 
-fn check_certificate_file(ledger: &Ledger, path: &Path, bytes: &[u8], findings: &mut Findings) -> Result<()> {
+fn check_certificate_file(ledger: &dyn Ledger, path: &Path, bytes: &[u8], findings: &mut Findings) -> Result<()> {
     let text = String::from_utf8_lossy(bytes);
     let blocks: Vec<&str> = text
         .split_inclusive("-----END CERTIFICATE-----")

@@ -7,13 +7,10 @@ use std::path::PathBuf;
 use p12_keystore::{EncryptionAlgorithm, KeyStore, KeyStoreEntry, MacAlgorithm, PrivateKeyChain};
 use zeroize::Zeroizing;
 
-use super::show::find_one;
-use super::{Context, chain_der, ledger_serial_hex, print_json};
+use super::{Context, Outcome, PassphraseSource, print_json};
+use crate::authority::Authority;
 use crate::error::{Error, Result};
 use crate::home::{self, KEY_MODE, PUBLIC_MODE};
-use crate::keys::KeyPair;
-use crate::ledger::Ledger;
-use crate::passphrase::PassphraseSource;
 use crate::x509::{CertInfo, certificate_pem};
 
 /// Environment variable for the PKCS#12 password (kept apart from the CA passphrase).
@@ -40,28 +37,28 @@ pub struct ExportArgs<'a> {
     pub legacy: bool,
 }
 
-pub fn run(ctx: &Context, args: &ExportArgs<'_>) -> Result<i32> {
+pub fn run(ctx: &Context, args: &ExportArgs<'_>) -> Result<Outcome> {
     if args.format != Format::P12 && (args.key.is_some() || args.legacy) {
-        return Err(Error::usage("--key and --legacy only apply to --format p12"));
+        return Err(Error::invalid("--key and --legacy only apply to --format p12"));
     }
     if let Some(out) = args.out {
         home::check_output_file(out)?;
     }
-    let (_, ledger) = ctx.open()?;
-    let record = find_one(&ledger, args.certificate)?;
-    let der = ledger.certificate_der(record.id)?;
+    let authority = ctx.authority()?;
+    let record = authority.find_one(args.certificate)?;
+    let der = authority.ledger().certificate_der(record.id)?;
     let bytes = match args.format {
         Format::Pem => Zeroizing::new(certificate_pem(&der).into_bytes()),
         Format::Der => Zeroizing::new(der.clone()),
         Format::Chain => Zeroizing::new(
-            pem_bundle(&chain_of(&ledger, record.issuer_id, record.authority_id)?).into_bytes(),
+            pem_bundle(&chain_of(&authority, record.issuer_id, record.authority_id)?).into_bytes(),
         ),
         Format::Fullchain => {
             let mut all = vec![der.clone()];
-            all.extend(chain_of(&ledger, record.issuer_id, record.authority_id)?);
+            all.extend(chain_of(&authority, record.issuer_id, record.authority_id)?);
             Zeroizing::new(pem_bundle(&all).into_bytes())
         }
-        Format::P12 => p12(ctx, &ledger, &record, &der, args)?,
+        Format::P12 => p12(ctx, &authority, &record, &der, args)?,
     };
     let binary = matches!(args.format, Format::Der | Format::P12);
     match args.out {
@@ -70,17 +67,17 @@ pub fn run(ctx: &Context, args: &ExportArgs<'_>) -> Result<i32> {
             home::write_atomic(path, &bytes, mode)?;
             if ctx.json {
                 print_json(&serde_json::json!({
-                    "serial": ledger_serial_hex(&record.serial),
+                    "serial": record.serial.hex(),
                     "format": format!("{:?}", args.format).to_lowercase(),
                     "out": path,
                 }));
             }
         }
         None if ctx.json => {
-            return Err(Error::usage("--json needs --out FILE: the export itself would be on stdout"));
+            return Err(Error::invalid("--json needs --out FILE: the export itself would be on stdout"));
         }
         None if binary && std::io::stdout().is_terminal() => {
-            return Err(Error::usage("this format is binary; give --out FILE or redirect stdout"));
+            return Err(Error::invalid("this format is binary; give --out FILE or redirect stdout"));
         }
         None => {
             std::io::stdout()
@@ -88,7 +85,7 @@ pub fn run(ctx: &Context, args: &ExportArgs<'_>) -> Result<i32> {
                 .map_err(|source| Error::Write { path: PathBuf::from("<stdout>"), source })?;
         }
     }
-    Ok(0)
+    Ok(Outcome::Success)
 }
 
 fn pem_bundle(ders: &[Vec<u8>]) -> String {
@@ -97,38 +94,35 @@ fn pem_bundle(ders: &[Vec<u8>]) -> String {
 
 /// The CAs above a certificate up to, not including, the root. For a CA's own certificate
 /// the chain starts at its parent.
-fn chain_of(ledger: &Ledger, issuer_id: i64, authority_id: Option<i64>) -> Result<Vec<Vec<u8>>> {
-    let issuer = ledger
+fn chain_of(authority: &Authority, issuer_id: i64, authority_id: Option<i64>) -> Result<Vec<Vec<u8>>> {
+    let issuer = authority
+        .ledger()
         .authority_by_id(issuer_id)?
         .ok_or_else(|| Error::Internal("the issuer is missing from the ledger".into()))?;
     if authority_id == Some(issuer_id) {
         return Ok(Vec::new()); // a root's own certificate
     }
-    chain_der(ledger, &issuer)
+    authority.chain_der(&issuer)
 }
 
 /// A PKCS#12 bundle of the certificate, its chain (not the root) and its private key.
 fn p12(
     ctx: &Context,
-    ledger: &Ledger,
+    authority: &Authority,
     record: &crate::ledger::CertificateRecord,
     der: &[u8],
     args: &ExportArgs<'_>,
 ) -> Result<Zeroizing<Vec<u8>>> {
     let key_path = args.key.ok_or_else(|| {
-        Error::usage("--format p12 needs the private key: --key FILE (pkictl never keeps leaf keys)")
+        Error::invalid("--format p12 needs the private key: --key FILE (pkictl never keeps leaf keys)")
     })?;
-    let pem = Zeroizing::new(home::read_private_file(key_path)?);
-    let text = std::str::from_utf8(&pem)
-        .map_err(|_| Error::usage(format!("{} is not a PEM key file", key_path.display())))?;
-    let key = KeyPair::from_pkcs8_pem(text, None)
-        .map_err(|source| Error::Key { what: key_path.display().to_string(), source })?;
+    let key = crate::keys::read_plain_key(key_path)?;
     let info = CertInfo::from_der(der).map_err(|e| Error::Internal(e.to_string()))?;
     if key.public_key().bits() != info.public_key_bits.as_slice() {
-        return Err(Error::usage(format!(
+        return Err(Error::invalid(format!(
             "{} is not the key of certificate {}",
             key_path.display(),
-            ledger_serial_hex(&record.serial)
+            record.serial.hex()
         )));
     }
     let source = PassphraseSource { file: ctx.passphrase.file.clone(), env_var: EXPORT_PASSPHRASE_ENV };
@@ -138,7 +132,7 @@ fn p12(
         key.to_pkcs8_der().map_err(|source| Error::Key { what: key_path.display().to_string(), source })?;
     let private_key = p12_keystore::PrivateKey::from_der(&key_der).map_err(p12_err)?;
     let mut certs = vec![p12_keystore::Certificate::from_der(der).map_err(p12_err)?];
-    for ca in chain_of(ledger, record.issuer_id, record.authority_id)? {
+    for ca in chain_of(authority, record.issuer_id, record.authority_id)? {
         certs.push(p12_keystore::Certificate::from_der(&ca).map_err(p12_err)?);
     }
     let chain = PrivateKeyChain::new(info.subject_key_id.clone().unwrap_or_default(), private_key, certs);

@@ -3,11 +3,12 @@
 
 use serde_json::{Value, json};
 
-use super::{Context, display_status, find_authority, ledger_serial_hex, print_json};
+use super::{Context, Outcome, find_authority, print_json};
 use crate::duration::parse_duration;
 use crate::engine::{self, format_time};
-use crate::error::{EXIT_FAILED, Error, Result};
-use crate::ledger::{CertFilter, CertificateRecord, CrlRecord, StatusFilter};
+use crate::error::{Error, Result};
+use crate::engine::profile::Profile;
+use crate::ledger::{CertFilter, CertStatus, CertificateRecord, CrlRecord, StatusFilter};
 
 pub struct ListArgs<'a> {
     pub status: &'a str,
@@ -16,32 +17,35 @@ pub struct ListArgs<'a> {
     pub profile: Option<&'a str>,
 }
 
-pub fn run(ctx: &Context, args: &ListArgs<'_>) -> Result<i32> {
+pub fn run(ctx: &Context, args: &ListArgs<'_>) -> Result<Outcome> {
     let status = parse_status(args.status)?;
     let window = args
         .expiring_within
-        .map(|w| parse_duration(w).map_err(|e| Error::usage(format!("--expiring-within: {e}"))))
+        .map(|w| parse_duration(w).map_err(|e| Error::invalid(format!("--expiring-within: {e}"))))
         .transpose()?;
-    if let Some(p) = args.profile {
-        p.parse::<crate::engine::profile::Profile>().map_err(|e| {
-            Error::usage(format!("--profile: {e}; use root, intermediate, server, client or peer"))
-        })?;
-    }
+    let profile = args
+        .profile
+        .map(|p| {
+            p.parse::<Profile>().map_err(|e| {
+                Error::invalid(format!("--profile: {e}; use root, intermediate, server, client or peer"))
+            })
+        })
+        .transpose()?;
     let (_, ledger) = ctx.open()?;
-    let issuer = args.ca.map(|name| find_authority(&ledger, Some(name))).transpose()?;
+    let issuer = args.ca.map(|name| find_authority(ledger.as_ref(), Some(name))).transpose()?;
     let now = engine::now().unix_timestamp();
     let expiring_before = window.map(|w| now + w.whole_seconds());
     let certificates = ledger.list_certificates(&CertFilter {
         status,
         expiring_before,
         issuer_id: issuer.as_ref().map(|a| a.id),
-        profile: args.profile,
+        profile,
         now,
     })?;
     // A CRL past its nextUpdate locks every client out, so the expiry report covers CRLs too.
     // A revoked CA's CRL cannot be refreshed and its certificates are invalid anyway.
     let revoked_cas: Vec<i64> =
-        ledger.authorities()?.into_iter().filter(|a| a.status == "revoked").map(|a| a.id).collect();
+        ledger.authorities()?.into_iter().filter(|a| a.status == CertStatus::Revoked).map(|a| a.id).collect();
     let crls: Vec<CrlRecord> = match expiring_before {
         Some(limit) => ledger
             .latest_crls()?
@@ -60,7 +64,7 @@ pub fn run(ctx: &Context, args: &ListArgs<'_>) -> Result<i32> {
         print_table(&certificates, &crls, now);
     }
     let alert = expiring_before.is_some() && (!certificates.is_empty() || !crls.is_empty());
-    Ok(if alert { EXIT_FAILED } else { 0 })
+    Ok(if alert { Outcome::Negative } else { Outcome::Success })
 }
 
 fn parse_status(text: &str) -> Result<StatusFilter> {
@@ -70,7 +74,7 @@ fn parse_status(text: &str) -> Result<StatusFilter> {
         "expired" => Ok(StatusFilter::Expired),
         "all" => Ok(StatusFilter::All),
         other => {
-            Err(Error::usage(format!("--status \"{other}\" is unknown; use valid, revoked, expired or all")))
+            Err(Error::invalid(format!("--status \"{other}\" is unknown; use valid, revoked, expired or all")))
         }
     }
 }
@@ -81,19 +85,19 @@ fn days_left(not_after: i64, now: i64) -> i64 {
 
 pub fn certificate_json(c: &CertificateRecord, now: i64) -> Value {
     json!({
-        "serial": ledger_serial_hex(&c.serial),
+        "serial": c.serial.hex(),
         "common_name": c.common_name,
         "subject": c.subject,
-        "profile": c.profile,
+        "profile": c.profile.as_str(),
         "issuer": c.issuer_name,
-        "sans": c.sans,
-        "key_type": c.key_type,
+        "sans": c.sans.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        "key_type": c.key_type.as_str(),
         "not_before": format_time(c.not_before),
         "not_after": format_time(c.not_after),
         "days_left": days_left(c.not_after, now),
-        "status": display_status(c, now),
+        "status": c.state_at(now).as_str(),
         "revoked_at": c.revoked_at.map(format_time),
-        "revocation_reason": c.revocation_reason,
+        "revocation_reason": c.revocation_reason.map(|r| r.as_str()),
         "fingerprint_sha256": c.fingerprint_sha256,
     })
 }
@@ -122,11 +126,11 @@ fn print_table(certificates: &[CertificateRecord], crls: &[CrlRecord], now: i64)
     for c in certificates {
         outln!(
             "{:<32}  {:<30}  {:<12}  {:<20}  {:<8}  {:>9}",
-            ledger_serial_hex(&c.serial),
+            c.serial.hex(),
             c.common_name.as_deref().unwrap_or("-"),
-            c.profile,
+            c.profile.as_str(),
             format_time(c.not_after),
-            display_status(c, now),
+            c.state_at(now).as_str(),
             days_left(c.not_after, now)
         );
     }

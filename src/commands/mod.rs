@@ -1,4 +1,4 @@
-//! One module per command: read the arguments, call the engine and the ledger, print.
+//! One module per command: arguments → typed request → `Authority` → rendered outcome.
 
 /// `println!` for command output, without its panic on a closed pipe.
 macro_rules! outln {
@@ -15,7 +15,6 @@ macro_rules! out {
 }
 
 mod add_intermediate;
-mod authority;
 mod backup;
 mod batch;
 mod ca;
@@ -33,19 +32,30 @@ mod show;
 mod sign;
 mod verify;
 
-use std::path::PathBuf;
+mod unlock;
+mod words;
 
-use crate::cli::{CaCommand, Cli, Command};
-use crate::engine::SigningCa;
-use crate::engine::policy::DnsConstraint;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::authority::Authority;
+use crate::cli_args::{CaCommand, Cli, Command};
 use crate::error::{Error, Result};
 use crate::home::Home;
-use crate::keys::{KeyError, KeyPair};
-use crate::ledger::{Authority, Ledger};
-use crate::passphrase::PassphraseSource;
-use zeroize::Zeroizing;
+use crate::ledger::{CaRecord, Ledger};
 
 pub use export::Format as ExportFormat;
+pub use unlock::{CliUnlock, PassphraseSource};
+pub use words::describe;
+
+/// How a command that ran to its end came out: `main` turns it into the exit status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Done, or the answer is "yes".
+    Success,
+    /// The answer is "no" (a peer would refuse, a check found problems, something expires).
+    Negative,
+}
 
 /// What every command gets from the global flags.
 pub struct Context {
@@ -55,16 +65,21 @@ pub struct Context {
 }
 
 impl Context {
-    /// Opens the existing home and its ledger.
-    fn open(&self) -> Result<(Home, Ledger)> {
+    /// Opens the home's CA; CA passphrases come from the CLI's sources when a key is needed.
+    fn authority(&self) -> Result<Authority> {
+        Authority::open(&self.home, Box::new(CliUnlock::new(self.passphrase.clone())))
+    }
+
+    /// Opens the existing home and its ledger, for commands that only read.
+    fn open(&self) -> Result<(Home, Box<dyn Ledger>)> {
         let home = Home::open(&self.home)?;
-        let ledger = Ledger::open(&home.ledger_path())?;
+        let ledger = crate::ledger::open(&home.ledger_path())?;
         Ok((home, ledger))
     }
 }
 
 /// Runs the command; returns the exit code for success paths (0, or 1 for a "no" verdict).
-pub fn run(cli: Cli) -> Result<i32> {
+pub fn run(cli: Cli) -> Result<Outcome> {
     let ctx =
         Context { home: cli.home, json: cli.json, passphrase: PassphraseSource::ca(cli.passphrase_file) };
     match cli.command {
@@ -100,7 +115,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Revoke { serial, from_file, skip_unknown, reason, ca } => match (serial, from_file) {
             (Some(serial), None) => revoke::run(&ctx, &serial, &reason, ca.as_deref()),
             (None, Some(file)) => revoke::run_many(&ctx, &file, &reason, ca.as_deref(), skip_unknown),
-            _ => Err(Error::usage("give either a SERIAL or --from-file FILE")),
+            _ => Err(Error::invalid("give either a SERIAL or --from-file FILE")),
         },
         Command::Crl { ca, out, der, next_update } => crl::run(
             &ctx,
@@ -159,14 +174,10 @@ pub fn run(cli: Cli) -> Result<i32> {
 }
 
 /// A CA by name, or the home's default issuing CA when no name is given.
-fn find_authority(ledger: &Ledger, name: Option<&str>) -> Result<Authority> {
+fn find_authority(ledger: &dyn Ledger, name: Option<&str>) -> Result<CaRecord> {
     match name {
-        Some(name) => {
-            ledger.authority_by_name(name)?.ok_or_else(|| Error::UnknownCa { name: name.to_string() })
-        }
-        None => ledger
-            .default_authority()?
-            .ok_or_else(|| Error::usage("this home has no default issuing CA; name one explicitly")),
+        Some(name) => ledger.authority_by_name(name)?.ok_or_else(|| Error::UnknownCa { name: name.to_string() }),
+        None => ledger.default_authority()?.ok_or(Error::NoDefaultCa),
     }
 }
 
@@ -174,137 +185,27 @@ fn print_json(value: &serde_json::Value) {
     outln!("{value}");
 }
 
-/// Writes to stdout. A closed pipe (`pkictl list | head -1`) ends the process quietly with
-/// exit status 1 where `println!` would panic; another write error is reported on stderr.
+/// Set when standard output is closed or broken: `main` then exits 1 quietly.
+static STDOUT_FAILED: AtomicBool = AtomicBool::new(false);
+
+/// Whether a write to standard output failed (a closed pipe: `pkictl list | head -1`).
+pub fn stdout_failed() -> bool {
+    STDOUT_FAILED.load(Ordering::Relaxed)
+}
+
+/// Writes to stdout without `println!`'s panic on a closed pipe: the first failure is
+/// remembered (and reported on stderr unless the pipe was closed), later output is dropped.
 pub(crate) fn write_stdout(args: std::fmt::Arguments<'_>) {
     use std::io::Write;
+    if stdout_failed() {
+        return;
+    }
     if let Err(e) = std::io::stdout().lock().write_fmt(args) {
         if e.kind() != std::io::ErrorKind::BrokenPipe {
             eprintln!("pkictl: cannot write to standard output: {e}");
         }
-        std::process::exit(crate::error::EXIT_FAILED);
+        STDOUT_FAILED.store(true, Ordering::Relaxed);
     }
-}
-
-/// Unlocks a CA's key (asking for the passphrase only when the key is encrypted) and pairs
-/// it with the CA's certificate.
-fn load_signing_ca(ctx: &Context, home: &Home, ledger: &Ledger, authority: &Authority) -> Result<SigningCa> {
-    unlock_ca(ctx, home, ledger, authority).map(|(ca, _)| ca)
-}
-
-/// `load_signing_ca`, also handing back the passphrase that unlocked the key (None when the
-/// key is stored unencrypted) so a new CA key can be protected the same way.
-fn unlock_ca(
-    ctx: &Context,
-    home: &Home,
-    ledger: &Ledger,
-    authority: &Authority,
-) -> Result<(SigningCa, Option<Zeroizing<String>>)> {
-    let path = home.resolve(&authority.key_file);
-    let bytes = Zeroizing::new(crate::home::read_private_file(&path)?);
-    let pem = std::str::from_utf8(&bytes)
-        .map_err(|_| Error::usage(format!("{} is not a PEM key file", path.display())))?;
-    let passphrase = if KeyPair::is_encrypted_pem(pem) {
-        Some(ctx.passphrase.for_existing_key(&authority.name)?)
-    } else {
-        None
-    };
-    let key =
-        KeyPair::from_pkcs8_pem(pem, passphrase.as_ref().map(|p| p.as_bytes())).map_err(|e| match e {
-            KeyError::WrongPassphrase => Error::WrongPassphrase { ca: authority.name.clone() },
-            source => Error::Key { what: format!("CA {} ({})", authority.name, path.display()), source },
-        })?;
-    let ca = crate::engine::ca::load_signing_ca(
-        &authority.name,
-        key,
-        authority.ski.clone(),
-        &authority.cert_der,
-        authority.crl_url.clone(),
-        name_constraints(ledger, authority)?,
-    )?;
-    Ok((ca, passphrase))
-}
-
-/// The DNS name constraints of a CA and each of its ancestors.
-fn name_constraints(ledger: &Ledger, authority: &Authority) -> Result<Vec<DnsConstraint>> {
-    let mut chain =
-        vec![DnsConstraint { ca: authority.name.clone(), permitted: authority.permitted_dns.clone() }];
-    let mut parent = authority.parent_id;
-    while let Some(id) = parent {
-        let ancestor = ledger.authority_by_id(id)?.ok_or_else(|| {
-            Error::Internal(format!("a parent of CA {} is missing from the ledger", authority.name))
-        })?;
-        chain.push(DnsConstraint { ca: ancestor.name.clone(), permitted: ancestor.permitted_dns.clone() });
-        parent = ancestor.parent_id;
-    }
-    Ok(chain)
-}
-
-/// What a user typed to name a certificate, after normalisation.
-pub enum CertRef {
-    /// Ledger form: 40 lower-case hex digits.
-    Serial(String),
-    /// 64 lower-case hex digits.
-    Fingerprint(String),
-    /// Not hex: can only be a name.
-    NameOnly,
-}
-
-/// Reads a serial (hex, colons allowed, any case) or a SHA-256 fingerprint. Text that is not
-/// hex is `NameOnly`; hex that cannot be a serial (zero, over 20 octets) is an error.
-fn parse_cert_ref(text: &str) -> Result<CertRef> {
-    let cleaned: String = text.trim().chars().filter(|c| *c != ':').collect::<String>().to_ascii_lowercase();
-    let cleaned = cleaned.strip_prefix("0x").unwrap_or(&cleaned).to_string();
-    if cleaned.starts_with('-') {
-        return Err(Error::usage(format!("serial {text} is negative; serials are positive hex numbers")));
-    }
-    if cleaned.is_empty() || !cleaned.chars().all(|c| c.is_ascii_hexdigit()) {
-        return Ok(CertRef::NameOnly);
-    }
-    if cleaned.len() == 64 {
-        return Ok(CertRef::Fingerprint(cleaned));
-    }
-    let significant = cleaned.trim_start_matches('0');
-    if significant.is_empty() {
-        return Err(Error::usage(format!("serial {text} is zero; serials are positive")));
-    }
-    if significant.len() > crate::engine::serial::LEDGER_HEX_WIDTH {
-        return Err(Error::usage(format!(
-            "serial {text} is longer than 20 octets (40 hex digits), the RFC 5280 limit"
-        )));
-    }
-    Ok(CertRef::Serial(format!("{significant:0>40}")))
-}
-
-/// A ledger serial (40 zero-padded digits) as people read it: hex without leading zeros.
-fn ledger_serial_hex(serial: &str) -> String {
-    crate::engine::serial::Serial::from_ledger_hex(serial)
-        .map(|s| s.hex())
-        .unwrap_or_else(|| serial.to_string())
-}
-
-/// valid, revoked or expired (revoked wins: a revoked certificate stays revoked).
-fn display_status(record: &crate::ledger::CertificateRecord, now: i64) -> &'static str {
-    if record.status == "revoked" {
-        "revoked"
-    } else if record.not_after <= now {
-        "expired"
-    } else {
-        "valid"
-    }
-}
-
-/// The issuing CA and its parents up to, not including, the root.
-fn chain_der(ledger: &Ledger, issuing: &Authority) -> Result<Vec<Vec<u8>>> {
-    let mut chain = Vec::new();
-    let mut current = issuing.clone();
-    while let Some(parent_id) = current.parent_id {
-        chain.push(current.cert_der.clone());
-        current = ledger.authority_by_id(parent_id)?.ok_or_else(|| {
-            Error::Internal(format!("the parent of CA {} is missing from the ledger", current.name))
-        })?;
-    }
-    Ok(chain)
 }
 
 /// Reads a list given as FILE or `-` (stdin), as UTF-8 text of at most 256 MiB.
@@ -329,10 +230,10 @@ fn read_text_input(source: &std::path::Path) -> Result<String> {
         crate::home::read_user_file(source, crate::home::limits::LIST)?
     };
     if bytes.len() as u64 > MAX_INPUT_BYTES {
-        return Err(Error::usage(format!("{} is larger than 256 MiB", name())));
+        return Err(Error::invalid(format!("{} is larger than 256 MiB", name())));
     }
     String::from_utf8(bytes).map_err(|e| {
-        Error::usage(format!("{} is not UTF-8 text (byte {})", name(), e.utf8_error().valid_up_to()))
+        Error::invalid(format!("{} is not UTF-8 text (byte {})", name(), e.utf8_error().valid_up_to()))
     })
 }
 
@@ -345,17 +246,3 @@ fn list_lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
         .filter(|(_, l)| !l.is_empty() && !l.starts_with('#'))
 }
 
-/// A revoked or expired CA signs nothing (certificates or CRLs) that anyone should trust.
-fn check_ca_usable(authority: &Authority, now: i64, action: &str) -> Result<()> {
-    if authority.status == "revoked" {
-        return Err(Error::usage(format!("CA {} is revoked and cannot {action}", authority.name)));
-    }
-    if authority.not_after <= now {
-        return Err(Error::usage(format!(
-            "CA {} expired {} and cannot {action}",
-            authority.name,
-            crate::engine::format_time(authority.not_after)
-        )));
-    }
-    Ok(())
-}

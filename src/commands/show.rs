@@ -2,19 +2,21 @@
 
 use serde_json::{Value, json};
 
-use super::{CertRef, Context, display_status, ledger_serial_hex, parse_cert_ref, print_json};
+use super::{Outcome, Context, print_json};
 use crate::engine::{self, format_time};
 use crate::error::{Error, Result};
-use crate::ledger::{CertSelector, CertificateRecord, Ledger};
+use crate::engine::serial::Serial;
+use crate::ledger::CertificateRecord;
 use crate::x509::{CertInfo, certificate_pem, colon_hex};
 
-pub fn run(ctx: &Context, text: &str, pem: bool) -> Result<i32> {
-    let (_, ledger) = ctx.open()?;
-    let record = find_one(&ledger, text)?;
+pub fn run(ctx: &Context, text: &str, pem: bool) -> Result<Outcome> {
+    let authority = ctx.authority()?;
+    let ledger = authority.ledger();
+    let record = authority.find_one(text)?;
     let der = ledger.certificate_der(record.id)?;
     if pem && !ctx.json {
         out!("{}", certificate_pem(&der));
-        return Ok(0);
+        return Ok(Outcome::Success);
     }
     let info = CertInfo::from_der(&der)
         .map_err(|e| Error::Internal(format!("the ledger's copy of {text} is damaged: {e}")))?;
@@ -32,46 +34,7 @@ pub fn run(ctx: &Context, text: &str, pem: bool) -> Result<i32> {
     } else {
         view.print();
     }
-    Ok(0)
-}
-
-/// The certificate a serial, fingerprint or name designates; a name shared by several
-/// certificates lists them and asks for a serial.
-pub fn find_one(ledger: &Ledger, text: &str) -> Result<CertificateRecord> {
-    let mut found = match parse_cert_ref(text)? {
-        CertRef::Serial(s) => ledger.find_certificates(CertSelector::Serial(&s), None)?,
-        CertRef::Fingerprint(f) => ledger.find_certificates(CertSelector::Fingerprint(&f), None)?,
-        CertRef::NameOnly => Vec::new(),
-    };
-    if found.is_empty() {
-        found = ledger.find_certificates(CertSelector::Name(text.trim()), None)?;
-    }
-    match found.len() {
-        0 => Err(Error::usage(format!(
-            "no certificate with serial, fingerprint or name \"{text}\" in this home; `pkictl list --status all` shows them"
-        ))),
-        1 => Ok(found.remove(0)),
-        _ => {
-            let now = engine::now().unix_timestamp();
-            let lines: Vec<String> = found
-                .iter()
-                .map(|c| {
-                    format!(
-                        "{} ({}, {}, not after {})",
-                        ledger_serial_hex(&c.serial),
-                        c.issuer_name,
-                        display_status(c, now),
-                        format_time(c.not_after)
-                    )
-                })
-                .collect();
-            Err(Error::usage(format!(
-                "\"{text}\" matches {} certificates; give one serial: {}",
-                found.len(),
-                lines.join("; ")
-            )))
-        }
-    }
+    Ok(Outcome::Success)
 }
 
 struct View<'a> {
@@ -133,19 +96,19 @@ impl View<'_> {
     fn json(&self) -> Value {
         let r = self.record;
         json!({
-            "serial": ledger_serial_hex(&r.serial),
+            "serial": serial_hex(&r.serial),
             "subject": self.info.subject,
             "issuer": self.info.issuer,
             "issuer_ca": r.issuer_name,
-            "profile": r.profile,
+            "profile": r.profile.as_str(),
             "common_name": r.common_name,
             "sans": self.info.subject_alt_names.as_ref().map(|s| s.value.clone()).unwrap_or_default(),
             "not_before": format_time(self.info.not_before),
             "not_after": format_time(self.info.not_after),
             "seconds_left": self.info.not_after - self.now,
-            "key_type": r.key_type,
+            "key_type": r.key_type.as_str(),
             "key": self.key_description(),
-            "key_source": r.key_source,
+            "key_source": r.key_origin.as_str(),
             "basic_constraints": self.basic_constraints(),
             "key_usage": self.info.key_usage.as_ref().map(|k| k.value.clone()),
             "extended_key_usage": self.extended_key_usage(),
@@ -153,11 +116,11 @@ impl View<'_> {
             "authority_key_id": self.info.authority_key_id.as_deref().map(colon_hex),
             "crl_distribution_points": self.info.crl_distribution_points,
             "fingerprint_sha256": r.fingerprint_sha256,
-            "status": display_status(r, self.now),
+            "status": r.state_at(self.now).as_str(),
             "revoked_at": r.revoked_at.map(format_time),
-            "revocation_reason": r.revocation_reason,
-            "renewed_from": self.renewed_from.map(|c| ledger_serial_hex(&c.serial)),
-            "renewed_by": self.renewals.iter().map(|c| ledger_serial_hex(&c.serial)).collect::<Vec<_>>(),
+            "revocation_reason": r.revocation_reason.map(|r| r.as_str()),
+            "renewed_from": self.renewed_from.map(|c| serial_hex(&c.serial)),
+            "renewed_by": self.renewals.iter().map(|c| serial_hex(&c.serial)).collect::<Vec<_>>(),
         })
     }
 
@@ -168,20 +131,20 @@ impl View<'_> {
         let mut rows: Vec<(&str, String)> = vec![
             ("Subject", self.info.subject.clone()),
             ("Issuer", format!("{} ({})", self.info.issuer, r.issuer_name)),
-            ("Serial", ledger_serial_hex(&r.serial)),
-            ("Profile", r.profile.clone()),
-            ("Status", display_status(r, self.now).to_string()),
+            ("Serial", serial_hex(&r.serial)),
+            ("Profile", r.profile.to_string()),
+            ("Status", r.state_at(self.now).as_str().to_string()),
         ];
         if let Some(at) = r.revoked_at {
             rows.push((
                 "Revoked",
-                format!("{} ({})", format_time(at), r.revocation_reason.as_deref().unwrap_or("unspecified")),
+                format!("{} ({})", format_time(at), r.revocation_reason.map_or("unspecified", |r| r.as_str())),
             ));
         }
         rows.extend([
             ("Not before", format_time(self.info.not_before)),
             ("Not after", format!("{} ({})", format_time(self.info.not_after), self.time_left())),
-            ("Key", format!("{} from {}", self.key_description(), r.key_source)),
+            ("Key", format!("{} from {}", self.key_description(), r.key_origin)),
             ("SANs", sans),
             ("Basic constr.", self.basic_constraints()),
             ("Key usage", self.key_usage()),
@@ -212,10 +175,10 @@ impl View<'_> {
             ("SHA-256", r.fingerprint_sha256.clone()),
         ]);
         if let Some(old) = self.renewed_from {
-            rows.push(("Renewed from", ledger_serial_hex(&old.serial)));
+            rows.push(("Renewed from", serial_hex(&old.serial)));
         }
         for newer in self.renewals {
-            rows.push(("Renewed by", ledger_serial_hex(&newer.serial)));
+            rows.push(("Renewed by", serial_hex(&newer.serial)));
         }
         for (label, value) in rows {
             outln!("{:<15} {}", format!("{label}:"), value);
@@ -229,4 +192,8 @@ fn eku_name(oid: &str) -> String {
         crate::x509::OID_CLIENT_AUTH => "clientAuth".into(),
         other => other.to_string(),
     }
+}
+
+fn serial_hex(serial: &Serial) -> String {
+    serial.hex()
 }

@@ -4,9 +4,9 @@ use std::path::{Path, PathBuf};
 
 use serde_json::json;
 
-use super::{Context, find_authority, print_json};
+use super::{Outcome, Context, find_authority, print_json};
 use crate::engine::serial::Serial;
-use crate::error::{EXIT_FAILED, Error, Result};
+use crate::error::{Error, Result};
 use crate::home::{self, Home};
 use crate::ledger::{CertSelector, Ledger};
 use crate::verify::path::KnownCa;
@@ -22,7 +22,7 @@ pub struct VerifyArgs<'a> {
     pub at: Option<&'a str>,
 }
 
-pub fn run(ctx: &Context, args: &VerifyArgs<'_>) -> Result<i32> {
+pub fn run(ctx: &Context, args: &VerifyArgs<'_>) -> Result<Outcome> {
     let at = match args.at {
         Some(text) => parse_time(text)?,
         None => crate::engine::now().unix_timestamp(),
@@ -32,19 +32,19 @@ pub fn run(ctx: &Context, args: &VerifyArgs<'_>) -> Result<i32> {
         Some(path) => {
             let ders = certificates_in(&home::read_user_file(path, home::limits::BUNDLE)?);
             if ders.is_empty() {
-                return Err(Error::usage(format!("{} holds no certificate", path.display())));
+                return Err(Error::invalid(format!("{} holds no certificate", path.display())));
             }
             ders
         }
         None => Vec::new(),
     };
     let ledger = match Home::open(&ctx.home) {
-        Ok(home) => Some(Ledger::open(&home.ledger_path())?),
+        Ok(home) => Some(crate::ledger::open(&home.ledger_path())?),
         Err(_) if args.ca.is_none() => None,
         Err(e) => return Err(e),
     };
-    let (anchors, known_cas) = trust(ledger.as_ref(), args.ca, &presented, &chain)?;
-    let source = LedgerSource { ledger: ledger.as_ref() };
+    let (anchors, known_cas) = trust(ledger.as_deref(), args.ca, &presented, &chain)?;
+    let source = LedgerSource { ledger: ledger.as_deref() };
     let report = verify::verify(&Request {
         presented,
         chain,
@@ -60,7 +60,7 @@ pub fn run(ctx: &Context, args: &VerifyArgs<'_>) -> Result<i32> {
     } else {
         print_report(&report, args.purpose);
     }
-    Ok(if report.accepted() { 0 } else { EXIT_FAILED })
+    Ok(if report.accepted() { Outcome::Success } else { Outcome::Negative })
 }
 
 /// Every certificate in a PEM bundle, or the one DER certificate. Anything else yields the
@@ -98,7 +98,7 @@ type Anchor = (String, Vec<u8>);
 /// Trust anchors: --ca, else the home's roots, else (no home) the self-signed certificates
 /// that were given.
 fn trust(
-    ledger: Option<&Ledger>,
+    ledger: Option<&dyn Ledger>,
     ca: Option<&str>,
     presented: &[Vec<u8>],
     chain: &[Vec<u8>],
@@ -112,7 +112,7 @@ fn trust(
             .map(|der| ("the root given with --chain".to_string(), der.clone()))
             .collect();
         if anchors.is_empty() {
-            return Err(Error::usage(
+            return Err(Error::invalid(
                 "there is no pkictl home here to trust; point --home at one, or include the root in --chain",
             ));
         }
@@ -140,7 +140,7 @@ fn trust(
 }
 
 struct LedgerSource<'a> {
-    ledger: Option<&'a Ledger>,
+    ledger: Option<&'a dyn Ledger>,
 }
 
 impl RevocationSource for LedgerSource<'_> {
@@ -148,11 +148,11 @@ impl RevocationSource for LedgerSource<'_> {
         let ledger = self.ledger?;
         let authority = ledger.authorities().ok()?.into_iter().find(|a| a.cert_der == issuer_der)?;
         let records =
-            ledger.find_certificates(CertSelector::Serial(&serial.ledger_hex()), Some(authority.id)).ok()?;
+            ledger.find_certificates(CertSelector::Serial(&serial), Some(authority.id)).ok()?;
         let state = records.first().map(|r| match (r.status.as_str(), r.revoked_at) {
             ("revoked", Some(at)) => LedgerState::Revoked {
                 at,
-                reason: r.revocation_reason.clone().unwrap_or_else(|| "unspecified".into()),
+                reason: r.revocation_reason.map_or("unspecified", |r| r.as_str()).to_string(),
             },
             _ => LedgerState::Valid,
         });
@@ -172,7 +172,7 @@ fn parse_time(text: &str) -> Result<i64> {
     }
     let format = time::macros::format_description!("[year]-[month]-[day]");
     time::Date::parse(text, &format).map(|d| d.midnight().assume_utc().unix_timestamp()).map_err(|_| {
-        Error::usage(format!("--at \"{text}\" is not a time; use 2027-01-31 or 2027-01-31T12:00:00Z"))
+        Error::invalid(format!("--at \"{text}\" is not a time; use 2027-01-31 or 2027-01-31T12:00:00Z"))
     })
 }
 

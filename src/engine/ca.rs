@@ -8,14 +8,18 @@ use time::{Duration, OffsetDateTime};
 use super::lint::{self, Expected};
 use super::profile::Profile;
 use super::serial::Serial;
+use super::signer::RcgenSigner;
 use super::{BACKDATE, EngineError, Signed, SigningCa, ca_distinguished_name, sign_error};
-use crate::keys::KeyPair;
+use std::sync::Arc;
+
+use crate::keys::CaSigner;
 use crate::x509::CertInfo;
 
 /// What a new CA certificate should say.
 pub struct CaRequest<'a> {
     pub name: &'a str,
-    pub key: &'a KeyPair,
+    /// The new CA's own key (it signs only a root: itself).
+    pub key: &'a dyn CaSigner,
     pub validity: Duration,
     /// None: no pathLenConstraint.
     pub path_len: Option<u8>,
@@ -36,7 +40,7 @@ fn ca_params(req: &CaRequest<'_>) -> Result<CertificateParams, EngineError> {
         None => BasicConstraints::Unconstrained,
     });
     params.key_usages = Profile::Root.key_usages(req.key.key_type());
-    params.key_identifier_method = KeyIdMethod::PreSpecified(req.key.key_id());
+    params.key_identifier_method = KeyIdMethod::PreSpecified(req.key.public_key().key_id());
     if !req.permitted_dns.is_empty() {
         params.name_constraints = Some(NameConstraints {
             permitted_subtrees: req
@@ -53,14 +57,14 @@ fn ca_params(req: &CaRequest<'_>) -> Result<CertificateParams, EngineError> {
 /// A self-signed root: no AKI, no CRL distribution point (a root is trusted directly).
 pub fn build_root(req: &CaRequest<'_>) -> Result<Signed, EngineError> {
     let params = ca_params(req)?;
-    let cert = params.self_signed(req.key).map_err(sign_error)?;
+    let cert = params.self_signed(&RcgenSigner::new(req.key)).map_err(sign_error)?;
     let der = cert.der().to_vec();
     let info = lint::check(
         &der,
         &Expected {
             profile: Profile::Root,
             key_type: req.key.key_type(),
-            ski: req.key.key_id(),
+            ski: req.key.public_key().key_id(),
             public_key_bits: req.key.public_key().bits(),
             sans: vec![],
             path_len: req.path_len,
@@ -79,14 +83,14 @@ pub fn build_intermediate(req: &CaRequest<'_>, issuer: &SigningCa) -> Result<Sig
     issuer.check_not_after(params.not_after)?;
     params.use_authority_key_identifier_extension = true;
     params.crl_distribution_points = issuer.crl_distribution_points();
-    let cert = params.signed_by(req.key, &issuer.issuer()).map_err(sign_error)?;
+    let cert = params.signed_by(&RcgenSigner::new(req.key), &issuer.issuer()).map_err(sign_error)?;
     let der = cert.der().to_vec();
     let info = lint::check(
         &der,
         &Expected {
             profile: Profile::Intermediate,
             key_type: req.key.key_type(),
-            ski: req.key.key_id(),
+            ski: req.key.public_key().key_id(),
             public_key_bits: req.key.public_key().bits(),
             sans: vec![],
             path_len: req.path_len,
@@ -100,22 +104,17 @@ pub fn build_intermediate(req: &CaRequest<'_>, issuer: &SigningCa) -> Result<Sig
 /// Reads a CA certificate back for use as an issuer.
 pub fn load_signing_ca(
     name: &str,
-    key: KeyPair,
+    signer: Arc<dyn CaSigner>,
     ski: Vec<u8>,
     cert_der: &[u8],
     crl_url: Option<String>,
     name_constraints: Vec<super::policy::DnsConstraint>,
 ) -> Result<SigningCa, EngineError> {
     let cert = CertInfo::from_der(cert_der).map_err(|e| EngineError::Lint(e.to_string()))?;
-    if cert.public_key_bits != key_public_bits(&key) {
+    if cert.public_key_bits != signer.public_key().bits() {
         return Err(EngineError::KeyMismatch { ca: name.to_string() });
     }
-    Ok(SigningCa { name: name.to_string(), key, ski, cert, crl_url, name_constraints })
-}
-
-fn key_public_bits(key: &KeyPair) -> Vec<u8> {
-    use rcgen::PublicKeyData;
-    key.der_bytes().to_vec()
+    Ok(SigningCa { name: name.to_string(), signer, ski, cert, crl_url, name_constraints })
 }
 
 /// The issuer's pathLenConstraint bounds how many CAs may sit below it.
@@ -123,11 +122,8 @@ fn check_path_length(req: &CaRequest<'_>, issuer: &SigningCa) -> Result<(), Engi
     let Some(limit) = issuer.cert.basic_constraints.as_ref().and_then(|bc| bc.value.path_len) else {
         return Ok(());
     };
-    let detail = match req.path_len {
-        _ if limit == 0 => String::new(),
-        Some(n) if n < limit => return Ok(()),
-        Some(n) => format!(" with pathLen {n} (at most {})", limit - 1),
-        None => format!(" without a pathLen (give --path-len {} or less)", limit - 1),
-    };
-    Err(EngineError::PathLength { ca: issuer.name.clone(), path_len: limit, detail })
+    match req.path_len {
+        Some(n) if limit > 0 && n < limit => Ok(()),
+        requested => Err(EngineError::PathLength { ca: issuer.name.clone(), path_len: limit, requested }),
+    }
 }

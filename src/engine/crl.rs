@@ -13,23 +13,33 @@ use x509_cert::ext::pkix::AuthorityKeyIdentifier;
 use x509_cert::ext::pkix::crl::{CrlNumber, CrlReason};
 use x509_cert::time::Time;
 
-use super::{EngineError, SigningCa, sign_error};
+use super::{EngineError, SigningCa};
 
 /// RFC 5280 reason codes an operator may give (removeFromCRL only exists in delta CRLs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reason {
+    /// No reason given (RFC 5280 advises omitting the reasonCode).
     Unspecified,
+    /// The subject key may be known to others.
     KeyCompromise,
+    /// The CA key may be known to others.
     CaCompromise,
+    /// The subject's name or affiliation changed.
     AffiliationChanged,
+    /// A newer certificate replaces it.
     Superseded,
+    /// It is no longer needed.
     CessationOfOperation,
+    /// Suspended (it may be released again).
     CertificateHold,
+    /// A privilege it conveyed was withdrawn.
     PrivilegeWithdrawn,
+    /// The attribute authority was compromised.
     AaCompromise,
 }
 
 impl Reason {
+    /// Every reason, in RFC 5280 code order.
     pub const ALL: [Reason; 9] = [
         Reason::Unspecified,
         Reason::KeyCompromise,
@@ -42,6 +52,7 @@ impl Reason {
         Reason::AaCompromise,
     ];
 
+    /// The kebab-case spelling operators type and the ledger keeps.
     pub fn as_str(self) -> &'static str {
         match self {
             Reason::Unspecified => "unspecified",
@@ -139,7 +150,7 @@ pub fn build_crl(
     if request.next_update <= request.this_update {
         return Err(EngineError::BadRequest("a CRL's nextUpdate must be after its thisUpdate".into()));
     }
-    let algorithm = signature_algorithm_der(ca.key.key_type())?;
+    let algorithm = signature_algorithm_der(ca.signer.key_type())?;
     let mut encoder = EntryEncoder::default();
     let mut entry = Vec::with_capacity(64);
     let (mut entries_len, mut count) = (0usize, 0u64);
@@ -172,7 +183,7 @@ pub fn build_crl(
         return Err(EngineError::Sign("the revoked certificates changed while the CRL was built".into()));
     }
     out.extend_from_slice(&extensions);
-    let signature = rcgen::SigningKey::sign(&ca.key, &out[OUTER_HEADER_ROOM..]).map_err(sign_error)?;
+    let signature = ca.signer.sign(&out[OUTER_HEADER_ROOM..]).map_err(|e| EngineError::Sign(e.to_string()))?;
     out.extend_from_slice(&algorithm);
     let bit_string = BitString::from_bytes(&signature).and_then(|b| b.to_der()).map_err(der_error)?;
     out.extend_from_slice(&bit_string);

@@ -46,7 +46,7 @@ pub fn build_leaf(req: &LeafRequest<'_>, issuer: &SigningCa) -> Result<Signed, E
             issuer: Some(issuer),
             // RSA signatures are always checked: a fault in CRT signing would leak the key,
             // and RSA verification is cheap.
-            verify_signature: req.verify_signature || issuer.key.key_type().is_rsa(),
+            verify_signature: req.verify_signature || issuer.signer.key_type().is_rsa(),
         },
     )?;
     Ok(Signed { der, info })

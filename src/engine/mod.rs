@@ -3,17 +3,21 @@
 
 pub mod ca;
 pub mod crl;
+#[allow(missing_docs)]
 pub mod csr;
 pub mod leaf;
 pub mod lint;
 pub mod policy;
 pub mod profile;
 pub mod serial;
+mod signer;
 
 use rcgen::{CrlDistributionPoint, DistinguishedName, DnType, KeyIdMethod, KeyUsagePurpose};
 use time::{Duration, OffsetDateTime};
 
-use crate::keys::KeyPair;
+use std::sync::Arc;
+
+use crate::keys::CaSigner;
 use crate::x509::CertInfo;
 
 /// notBefore is set this far in the past so that peers whose clocks lag a little do not
@@ -23,7 +27,7 @@ pub const BACKDATE: Duration = Duration::minutes(5);
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
     #[error(
-        "the requested validity ends {requested}, after {issuer}'s own certificate expires ({issuer_not_after}); ask for a shorter --validity"
+        "the requested validity ends {requested}, after {issuer}'s own certificate expires ({issuer_not_after})"
     )]
     ValidityBeyondIssuer { requested: String, issuer: String, issuer_not_after: String },
     #[error("{0}")]
@@ -32,8 +36,8 @@ pub enum EngineError {
     KeyMismatch { ca: String },
     #[error("{name} is outside the names CA {ca} may certify ({permitted}); nothing was issued")]
     NameConstraint { name: String, ca: String, permitted: String },
-    #[error("CA {ca} has pathLen {path_len}: it may not have a sub-CA{detail}")]
-    PathLength { ca: String, path_len: u8, detail: String },
+    #[error("CA {ca} has pathLen {path_len}: it may not have a sub-CA")]
+    PathLength { ca: String, path_len: u8, requested: Option<u8> },
     #[error("signing failed: {0}")]
     Sign(String),
     #[error("the signed certificate fails its profile check ({0}); nothing was issued")]
@@ -51,7 +55,7 @@ pub struct Signed {
 /// A CA able to sign: its name, key, and what its certificate says.
 pub struct SigningCa {
     pub name: String,
-    pub key: KeyPair,
+    pub signer: Arc<dyn CaSigner>,
     /// The CA certificate's own subjectKeyIdentifier, as recorded in the ledger.
     pub ski: Vec<u8>,
     pub cert: CertInfo,
@@ -62,12 +66,12 @@ pub struct SigningCa {
 }
 
 impl SigningCa {
-    pub(crate) fn issuer(&self) -> rcgen::Issuer<'static, &KeyPair> {
+    pub(crate) fn issuer(&self) -> rcgen::Issuer<'static, signer::RcgenSigner<'_>> {
         let mut params = rcgen::CertificateParams::default();
         params.distinguished_name = ca_distinguished_name(&self.name);
         params.key_identifier_method = KeyIdMethod::PreSpecified(self.ski.clone());
         params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-        rcgen::Issuer::new(params, &self.key)
+        rcgen::Issuer::new(params, signer::RcgenSigner::new(self.signer.as_ref()))
     }
 
     fn crl_distribution_points(&self) -> Vec<CrlDistributionPoint> {

@@ -7,16 +7,23 @@ use rcgen::{ExtendedKeyUsagePurpose, KeyUsagePurpose};
 
 use crate::keys::KeyType;
 
+/// What kind of certificate: it fixes basicConstraints, keyUsage and extKeyUsage.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Profile {
+    /// A self-signed root CA.
     Root,
+    /// A CA signed by another CA.
     Intermediate,
+    /// A TLS server (serverAuth).
     Server,
+    /// A TLS client (clientAuth).
     Client,
+    /// Both ends of mutual TLS (serverAuth and clientAuth).
     Peer,
 }
 
 impl Profile {
+    /// The stored and displayed name.
     pub fn as_str(self) -> &'static str {
         match self {
             Profile::Root => "root",
@@ -27,6 +34,7 @@ impl Profile {
         }
     }
 
+    /// Whether certificates of this profile are CAs.
     pub fn is_ca(self) -> bool {
         matches!(self, Profile::Root | Profile::Intermediate)
     }
@@ -44,6 +52,7 @@ impl Profile {
         usages
     }
 
+    /// extKeyUsage purposes (none for CAs).
     pub fn extended_key_usages(self) -> Vec<ExtendedKeyUsagePurpose> {
         match self {
             Profile::Root | Profile::Intermediate => vec![],

@@ -9,6 +9,7 @@ const SERIAL_BYTES: usize = 16;
 /// Width of the ledger form: 20 octets, the RFC 5280 maximum, as hex.
 pub const LEDGER_HEX_WIDTH: usize = 40;
 
+/// A certificate serial number: the big-endian magnitude of a positive INTEGER.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Serial(Vec<u8>);
 
@@ -30,6 +31,7 @@ impl Serial {
         Serial(bytes[start..].to_vec())
     }
 
+    /// The big-endian magnitude bytes.
     pub fn as_bytes(&self) -> &[u8] {
         &self.0
     }

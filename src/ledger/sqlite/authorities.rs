@@ -2,54 +2,8 @@
 
 use rusqlite::{OptionalExtension, Row, params};
 
-use super::{Ledger, LedgerResult, Tx};
-
-/// A CA about to be recorded.
-pub struct NewAuthority<'a> {
-    pub name: &'a str,
-    pub slug: &'a str,
-    pub parent_id: Option<i64>,
-    pub subject: &'a str,
-    pub cert_der: &'a [u8],
-    pub ski: &'a [u8],
-    pub key_file: &'a str,
-    pub key_type: &'a str,
-    pub key_encrypted: bool,
-    pub path_len: Option<u8>,
-    pub permitted_dns: &'a [String],
-    pub crl_url: Option<&'a str>,
-    pub is_default: bool,
-    pub not_before: i64,
-    pub not_after: i64,
-    pub now: i64,
-}
-
-#[derive(Debug, Clone)]
-pub struct Authority {
-    pub id: i64,
-    pub name: String,
-    pub slug: String,
-    pub parent_id: Option<i64>,
-    pub parent_name: Option<String>,
-    pub subject: String,
-    pub cert_der: Vec<u8>,
-    pub ski: Vec<u8>,
-    pub key_file: String,
-    pub key_type: String,
-    pub key_encrypted: bool,
-    pub path_len: Option<u8>,
-    pub permitted_dns: Vec<String>,
-    pub crl_url: Option<String>,
-    pub crl_validity_secs: i64,
-    pub next_crl_number: i64,
-    pub is_default: bool,
-    pub not_before: i64,
-    pub not_after: i64,
-    pub created_at: i64,
-    /// 'valid' or 'revoked': the status of the CA's own certificate.
-    pub status: String,
-    pub serial: String,
-}
+use super::{CaRecord, LedgerResult, NewAuthority, SqliteLedger, Tx, parsed};
+use crate::engine::serial::Serial;
 
 /// The CA's own certificate row is read through the unique index on authority_id (a join
 /// lets SQLite's planner walk every certificate instead).
@@ -63,8 +17,8 @@ const SELECT: &str = "
     FROM authorities a
     LEFT JOIN authorities p ON p.id = a.parent_id";
 
-fn from_row(row: &Row<'_>) -> rusqlite::Result<Authority> {
-    Ok(Authority {
+fn from_row(row: &Row<'_>) -> rusqlite::Result<CaRecord> {
+    Ok(CaRecord {
         id: row.get(0)?,
         name: row.get(1)?,
         slug: row.get(2)?,
@@ -74,7 +28,7 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<Authority> {
         cert_der: row.get(6)?,
         ski: row.get(7)?,
         key_file: row.get(8)?,
-        key_type: row.get(9)?,
+        key_type: parsed(row, 9)?,
         key_encrypted: row.get(10)?,
         path_len: row.get(11)?,
         crl_url: row.get(12)?,
@@ -84,15 +38,15 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<Authority> {
         not_before: row.get(16)?,
         not_after: row.get(17)?,
         created_at: row.get(18)?,
-        status: row.get(19)?,
-        serial: row.get(20)?,
+        status: parsed(row, 19)?,
+        serial: ledger_serial(row, 20)?,
         permitted_dns: serde_json::from_str(&row.get::<_, String>(21)?).unwrap_or_default(),
     })
 }
 
-impl Ledger {
+impl SqliteLedger {
     /// Every CA, roots first, then in creation order.
-    pub fn authorities(&self) -> LedgerResult<Vec<Authority>> {
+    pub(super) fn authorities(&self) -> LedgerResult<Vec<CaRecord>> {
         let sql = format!("{SELECT} ORDER BY a.parent_id IS NOT NULL, a.id");
         let mut stmt = self.conn.prepare_cached(&sql).map_err(|e| self.err(e))?;
         let rows = stmt.query_map([], from_row).map_err(|e| self.err(e))?;
@@ -100,20 +54,20 @@ impl Ledger {
     }
 
     /// A CA by its exact name or, failing that, its slug ("acme-root-ca").
-    pub fn authority_by_name(&self, name: &str) -> LedgerResult<Option<Authority>> {
+    pub(super) fn authority_by_name(&self, name: &str) -> LedgerResult<Option<CaRecord>> {
         let sql = format!("{SELECT} WHERE a.name = ?1 OR a.slug = ?1 ORDER BY a.name = ?1 DESC LIMIT 1");
         let mut stmt = self.conn.prepare_cached(&sql).map_err(|e| self.err(e))?;
         stmt.query_row([name], from_row).optional().map_err(|e| self.err(e))
     }
 
-    pub fn authority_by_id(&self, id: i64) -> LedgerResult<Option<Authority>> {
+    pub(super) fn authority_by_id(&self, id: i64) -> LedgerResult<Option<CaRecord>> {
         let sql = format!("{SELECT} WHERE a.id = ?1");
         let mut stmt = self.conn.prepare_cached(&sql).map_err(|e| self.err(e))?;
         stmt.query_row([id], from_row).optional().map_err(|e| self.err(e))
     }
 
     /// The home's default issuing CA.
-    pub fn default_authority(&self) -> LedgerResult<Option<Authority>> {
+    pub(super) fn default_authority(&self) -> LedgerResult<Option<CaRecord>> {
         let sql = format!("{SELECT} WHERE a.is_default = 1");
         let mut stmt = self.conn.prepare_cached(&sql).map_err(|e| self.err(e))?;
         stmt.query_row([], from_row).optional().map_err(|e| self.err(e))
@@ -122,7 +76,7 @@ impl Ledger {
 
 impl Tx<'_> {
     /// How long the CA's future CRLs stay valid.
-    pub fn set_crl_validity(&self, id: i64, seconds: i64) -> LedgerResult<()> {
+    pub(super) fn set_crl_validity(&self, id: i64, seconds: i64) -> LedgerResult<()> {
         self.tx
             .execute("UPDATE authorities SET crl_validity_secs = ?2 WHERE id = ?1", params![id, seconds])
             .map_err(|e| self.err(e))?;
@@ -130,14 +84,14 @@ impl Tx<'_> {
     }
 
     /// Unmarks the default issuing CA (before another one becomes it).
-    pub fn clear_default_authority(&self) -> LedgerResult<()> {
+    pub(super) fn clear_default_authority(&self) -> LedgerResult<()> {
         self.tx
             .execute("UPDATE authorities SET is_default = 0 WHERE is_default = 1", [])
             .map_err(|e| self.err(e))?;
         Ok(())
     }
 
-    pub fn insert_authority(&self, a: &NewAuthority<'_>) -> LedgerResult<i64> {
+    pub(super) fn insert_authority(&self, a: &NewAuthority<'_>) -> LedgerResult<i64> {
         self.tx
             .execute(
                 "INSERT INTO authorities (name, slug, parent_id, subject, cert_der, ski, key_file,
@@ -152,7 +106,7 @@ impl Tx<'_> {
                     a.cert_der,
                     a.ski,
                     a.key_file,
-                    a.key_type,
+                    a.key_type.as_str(),
                     a.key_encrypted,
                     a.path_len,
                     a.crl_url,
@@ -166,4 +120,16 @@ impl Tx<'_> {
             .map_err(|e| self.err(e))?;
         Ok(self.tx.last_insert_rowid())
     }
+}
+
+/// A serial column in ledger form (40 hex digits).
+pub(super) fn ledger_serial(row: &Row<'_>, index: usize) -> rusqlite::Result<Serial> {
+    let text: String = row.get(index)?;
+    Serial::from_ledger_hex(&text).ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(
+            index,
+            rusqlite::types::Type::Text,
+            format!("malformed serial \"{text}\"").into(),
+        )
+    })
 }

@@ -2,34 +2,16 @@
 
 use rusqlite::{OptionalExtension, params};
 
-use super::{Ledger, LedgerError, LedgerResult, Tx};
+use super::{CrlRecord, LedgerError, LedgerResult, NewCrl, SqliteLedger, Tx};
+use crate::engine::crl::Reason;
 
 /// How many of each CA's newest CRLs keep their DER in the ledger.
 const KEEP_CRL_DER: i64 = 10;
 
-#[derive(Debug, Clone)]
-pub struct CrlRecord {
-    pub issuer_id: i64,
-    pub issuer_name: String,
-    pub number: i64,
-    pub this_update: i64,
-    pub next_update: i64,
-    pub entries: i64,
-}
-
-pub struct NewCrl<'a> {
-    pub issuer_id: i64,
-    pub number: i64,
-    pub this_update: i64,
-    pub next_update: i64,
-    pub entries: i64,
-    pub der: &'a [u8],
-}
-
 impl Tx<'_> {
     /// Takes the CA's next CRL number. Inside the write transaction, so numbers are strictly
     /// increasing even with several pkictl processes at once.
-    pub fn allocate_crl_number(&self, issuer_id: i64) -> LedgerResult<i64> {
+    pub(super) fn allocate_crl_number(&self, issuer_id: i64) -> LedgerResult<i64> {
         self.tx
             .query_row(
                 "UPDATE authorities SET next_crl_number = next_crl_number + 1 WHERE id = ?1
@@ -42,13 +24,13 @@ impl Tx<'_> {
 
     /// Visits the revoked certificates of this issuer that have not yet expired at `now`, in
     /// serial order, one row at a time (serial in ledger form, revocation time, reason).
-    pub fn for_each_revoked<E>(
+    pub(super) fn for_each_revoked(
         &self,
         issuer_id: i64,
         now: i64,
-        mut visit: impl FnMut(&str, i64, &str) -> Result<(), E>,
-        ledger_error: impl Fn(LedgerError) -> E,
-    ) -> Result<(), E> {
+        visit: &mut dyn FnMut(&str, i64, Reason) -> LedgerResult<()>,
+    ) -> LedgerResult<()> {
+        let ledger_error = |e: LedgerError| e;
         let mut stmt = self
             .tx
             .prepare_cached(
@@ -71,12 +53,13 @@ impl Tx<'_> {
                 .as_str_or_null()
                 .map_err(|e| read(e.into()))?
                 .unwrap_or("unspecified");
+            let reason = reason.parse().unwrap_or(Reason::Unspecified);
             visit(serial, revoked_at, reason)?;
         }
         Ok(())
     }
 
-    pub fn insert_crl(&self, crl: &NewCrl<'_>) -> LedgerResult<()> {
+    pub(super) fn insert_crl(&self, crl: &NewCrl<'_>) -> LedgerResult<()> {
         // The DER goes in through incremental blob I/O: binding it as a parameter would make
         // SQLite copy a CRL of tens of megabytes before writing it.
         let size = crl.der.len() as u64;
@@ -112,9 +95,9 @@ impl Tx<'_> {
     }
 }
 
-impl Ledger {
+impl SqliteLedger {
     /// The newest CRL of every CA that has one.
-    pub fn latest_crls(&self) -> LedgerResult<Vec<CrlRecord>> {
+    pub(super) fn latest_crls(&self) -> LedgerResult<Vec<CrlRecord>> {
         let mut stmt = self
             .conn
             .prepare_cached(
@@ -140,14 +123,14 @@ impl Ledger {
     }
 
     /// The number of a CA's newest CRL.
-    pub fn latest_crl_number(&self, issuer_id: i64) -> LedgerResult<Option<i64>> {
+    pub(super) fn latest_crl_number(&self, issuer_id: i64) -> LedgerResult<Option<i64>> {
         self.conn
             .query_row("SELECT max(number) FROM crls WHERE issuer_id = ?1", [issuer_id], |r| r.get(0))
             .map_err(|e| self.err(e))
     }
 
     /// The DER of a CA's newest CRL.
-    pub fn latest_crl_der(&self, issuer_id: i64) -> LedgerResult<Option<Vec<u8>>> {
+    pub(super) fn latest_crl_der(&self, issuer_id: i64) -> LedgerResult<Option<Vec<u8>>> {
         self.conn
             .query_row(
                 "SELECT der FROM crls WHERE issuer_id = ?1 ORDER BY number DESC LIMIT 1",

@@ -2,79 +2,14 @@
 
 use rusqlite::{OptionalExtension, Row, params};
 
-use super::{Ledger, LedgerError, LedgerResult, Tx};
-
-pub struct NewCertificate<'a> {
-    pub issuer_id: i64,
-    /// Lower-case hex, zero-padded to 40 digits.
-    pub serial: &'a str,
-    pub profile: &'a str,
-    pub subject: &'a str,
-    pub common_name: Option<&'a str>,
-    pub sans: &'a [String],
-    pub key_type: &'a str,
-    pub key_source: &'a str,
-    pub not_before: i64,
-    pub not_after: i64,
-    pub fingerprint_sha256: &'a str,
-    pub der: &'a [u8],
-    pub renewed_from: Option<i64>,
-    pub authority_id: Option<i64>,
-    pub now: i64,
-}
-
-#[derive(Debug, Clone)]
-pub struct CertificateRecord {
-    pub id: i64,
-    pub issuer_id: i64,
-    pub issuer_name: String,
-    pub serial: String,
-    pub profile: String,
-    pub subject: String,
-    pub common_name: Option<String>,
-    pub sans: Vec<String>,
-    pub key_type: String,
-    pub key_source: String,
-    pub not_before: i64,
-    pub not_after: i64,
-    pub fingerprint_sha256: String,
-    pub status: String,
-    pub revoked_at: Option<i64>,
-    pub revocation_reason: Option<String>,
-    pub renewed_from: Option<i64>,
-    pub authority_id: Option<i64>,
-    pub created_at: i64,
-}
-
-/// How a user named a certificate.
-#[derive(Debug, Clone, Copy)]
-pub enum CertSelector<'a> {
-    /// Ledger form: 40 lower-case hex digits.
-    Serial(&'a str),
-    /// 64 lower-case hex digits.
-    Fingerprint(&'a str),
-    /// The common name (NAME at issuance).
-    Name(&'a str),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StatusFilter {
-    Valid,
-    Revoked,
-    Expired,
-    All,
-}
-
-/// What `list` asks for. Every condition is served by an index.
-#[derive(Debug, Clone)]
-pub struct CertFilter<'a> {
-    pub status: StatusFilter,
-    /// Only valid certificates whose notAfter falls before this time.
-    pub expiring_before: Option<i64>,
-    pub issuer_id: Option<i64>,
-    pub profile: Option<&'a str>,
-    pub now: i64,
-}
+use super::authorities::ledger_serial;
+use super::{
+    CertFilter, CertSelector, CertificateRecord, LedgerError, LedgerResult, NewCertificate, SqliteLedger, Tx,
+    parsed,
+};
+use crate::engine::crl::Reason;
+use crate::ledger::StatusFilter;
+use crate::names::San;
 
 const COLUMNS: &str = "c.id, c.issuer_id, a.name, c.serial, c.profile, c.subject, c.common_name, c.sans,
     c.key_type, c.key_source, c.not_before, c.not_after, c.fingerprint_sha256, c.status,
@@ -82,42 +17,51 @@ const COLUMNS: &str = "c.id, c.issuer_id, a.name, c.serial, c.profile, c.subject
 
 fn from_row(row: &Row<'_>) -> rusqlite::Result<CertificateRecord> {
     let sans: String = row.get(7)?;
+    let sans: Vec<String> = serde_json::from_str(&sans).map_err(|e| conversion(7, e.to_string()))?;
+    let sans = sans.iter().map(|s| s.parse::<San>()).collect::<Result<Vec<_>, _>>().map_err(|e| conversion(7, e))?;
+    let reason: Option<String> = row.get(15)?;
+    let revocation_reason =
+        reason.map(|r| r.parse::<Reason>()).transpose().map_err(|e| conversion(15, e))?;
     Ok(CertificateRecord {
         id: row.get(0)?,
         issuer_id: row.get(1)?,
         issuer_name: row.get(2)?,
-        serial: row.get(3)?,
-        profile: row.get(4)?,
+        serial: ledger_serial(row, 3)?,
+        profile: parsed(row, 4)?,
         subject: row.get(5)?,
         common_name: row.get(6)?,
-        sans: serde_json::from_str(&sans).unwrap_or_default(),
-        key_type: row.get(8)?,
-        key_source: row.get(9)?,
+        sans,
+        key_type: parsed(row, 8)?,
+        key_origin: parsed(row, 9)?,
         not_before: row.get(10)?,
         not_after: row.get(11)?,
         fingerprint_sha256: row.get(12)?,
-        status: row.get(13)?,
+        status: parsed(row, 13)?,
         revoked_at: row.get(14)?,
-        revocation_reason: row.get(15)?,
+        revocation_reason,
         renewed_from: row.get(16)?,
         authority_id: row.get(17)?,
         created_at: row.get(18)?,
     })
 }
 
-impl Ledger {
-    pub fn certificate_count(&self) -> LedgerResult<i64> {
+impl SqliteLedger {
+    pub(super) fn certificate_count(&self) -> LedgerResult<i64> {
         self.conn.query_row("SELECT count(*) FROM certificates", [], |r| r.get(0)).map_err(|e| self.err(e))
     }
 
     /// Every certificate the selector matches, optionally only from one issuer.
-    pub fn find_certificates(
+    pub(super) fn find_certificates(
         &self,
         selector: CertSelector<'_>,
         issuer_id: Option<i64>,
     ) -> LedgerResult<Vec<CertificateRecord>> {
+        let serial;
         let (column, value) = match selector {
-            CertSelector::Serial(s) => ("c.serial", s),
+            CertSelector::Serial(s) => {
+                serial = s.ledger_hex();
+                ("c.serial", serial.as_str())
+            }
             CertSelector::Fingerprint(f) => ("c.fingerprint_sha256", f),
             CertSelector::Name(n) => ("c.common_name", n),
         };
@@ -130,7 +74,7 @@ impl Ledger {
         rows.collect::<rusqlite::Result<Vec<_>>>().map_err(|e| self.err(e))
     }
 
-    pub fn certificate_by_id(&self, id: i64) -> LedgerResult<Option<CertificateRecord>> {
+    pub(super) fn certificate_by_id(&self, id: i64) -> LedgerResult<Option<CertificateRecord>> {
         let sql = format!(
             "SELECT {COLUMNS} FROM certificates c JOIN authorities a ON a.id = c.issuer_id WHERE c.id = ?1"
         );
@@ -139,14 +83,14 @@ impl Ledger {
     }
 
     /// The full DER of one certificate.
-    pub fn certificate_der(&self, id: i64) -> LedgerResult<Vec<u8>> {
+    pub(super) fn certificate_der(&self, id: i64) -> LedgerResult<Vec<u8>> {
         self.conn
             .query_row("SELECT der FROM certificates WHERE id = ?1", [id], |r| r.get(0))
             .map_err(|e| self.err(e))
     }
 
     /// Certificates renewed from this one.
-    pub fn renewals_of(&self, id: i64) -> LedgerResult<Vec<CertificateRecord>> {
+    pub(super) fn renewals_of(&self, id: i64) -> LedgerResult<Vec<CertificateRecord>> {
         let sql = format!(
             "SELECT {COLUMNS} FROM certificates c JOIN authorities a ON a.id = c.issuer_id
              WHERE c.renewed_from = ?1 ORDER BY c.id"
@@ -157,7 +101,7 @@ impl Ledger {
     }
 
     /// Calls `visit` with (serial, fingerprint, DER) of every certificate, one row at a time.
-    pub fn scan_certificates(&self, mut visit: impl FnMut(&str, &str, &[u8])) -> LedgerResult<()> {
+    pub(super) fn scan_certificates(&self, visit: &mut dyn FnMut(&str, &str, &[u8])) -> LedgerResult<()> {
         let mut stmt = self
             .conn
             .prepare("SELECT serial, fingerprint_sha256, der FROM certificates ORDER BY id")
@@ -178,7 +122,7 @@ impl Ledger {
     /// `list`: certificates matching the filter, soonest notAfter first. The WHERE clause is
     /// built from the conditions actually asked for, so that SQLite plans an index range scan
     /// (a generic `?x IS NULL OR …` clause would make it walk every valid certificate).
-    pub fn list_certificates(&self, filter: &CertFilter<'_>) -> LedgerResult<Vec<CertificateRecord>> {
+    pub(super) fn list_certificates(&self, filter: &CertFilter) -> LedgerResult<Vec<CertificateRecord>> {
         let mut conditions = vec![match filter.status {
             StatusFilter::Valid => "c.status = 'valid' AND c.not_after > :now",
             StatusFilter::Revoked => "c.status = 'revoked'",
@@ -194,7 +138,8 @@ impl Ledger {
             conditions.push("c.issuer_id = :issuer");
             values.push((":issuer", issuer));
         }
-        if let Some(profile) = &filter.profile {
+        let profile = filter.profile.map(|p| p.as_str());
+        if let Some(profile) = &profile {
             conditions.push("c.profile = :profile");
             values.push((":profile", profile));
         }
@@ -213,8 +158,10 @@ impl Ledger {
 }
 
 impl Tx<'_> {
-    pub fn insert_certificate(&self, c: &NewCertificate<'_>) -> LedgerResult<i64> {
-        let sans = serde_json::Value::from(c.sans.to_vec()).to_string();
+    pub(super) fn insert_certificate(&self, c: &NewCertificate<'_>) -> LedgerResult<i64> {
+        let sans: Vec<String> = c.sans.iter().map(San::to_string).collect();
+        let sans = serde_json::Value::from(sans).to_string();
+        let serial = c.serial.ledger_hex();
         let inserted = self.tx.execute(
             "INSERT INTO certificates (issuer_id, serial, profile, subject, common_name, sans,
                  key_type, key_source, not_before, not_after, fingerprint_sha256, der,
@@ -222,13 +169,13 @@ impl Tx<'_> {
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
             params![
                 c.issuer_id,
-                c.serial,
-                c.profile,
+                serial,
+                c.profile.as_str(),
                 c.subject,
                 c.common_name,
                 sans,
-                c.key_type,
-                c.key_source,
+                c.key_type.as_str(),
+                c.key_origin.as_str(),
                 c.not_before,
                 c.not_after,
                 c.fingerprint_sha256,
@@ -241,20 +188,20 @@ impl Tx<'_> {
         match inserted {
             Ok(_) => Ok(self.tx.last_insert_rowid()),
             Err(e) if is_unique_violation(&e, "certificates.issuer_id, certificates.serial") => {
-                Err(LedgerError::DuplicateSerial { serial: c.serial.to_string() })
+                Err(LedgerError::DuplicateSerial { serial })
             }
             Err(e) => Err(self.err(e)),
         }
     }
 
     /// Marks a valid certificate revoked; false when it was not valid (already revoked).
-    pub fn revoke_certificate(&self, id: i64, at: i64, reason: &str) -> LedgerResult<bool> {
+    pub(super) fn revoke_certificate(&self, id: i64, at: i64, reason: Reason) -> LedgerResult<bool> {
         let changed = self
             .tx
             .execute(
                 "UPDATE certificates SET status = 'revoked', revoked_at = ?2, revocation_reason = ?3
                  WHERE id = ?1 AND status = 'valid'",
-                params![id, at, reason],
+                params![id, at, reason.as_str()],
             )
             .map_err(|e| self.err(e))?;
         Ok(changed == 1)
@@ -264,4 +211,8 @@ impl Tx<'_> {
 fn is_unique_violation(e: &rusqlite::Error, columns: &str) -> bool {
     matches!(e, rusqlite::Error::SqliteFailure(code, Some(msg))
         if code.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE && msg.contains(columns))
+}
+
+fn conversion(index: usize, message: String) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Text, message.into())
 }

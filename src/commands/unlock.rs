@@ -1,5 +1,5 @@
-//! Where CA passphrases come from: `--passphrase-file`, else `$PKICTL_PASSPHRASE`, else a
-//! prompt when stdin is a terminal, else a clear error.
+//! The CLI's side of [`Unlock`]: CA passphrases come from `--passphrase-file`, else
+//! `$PKICTL_PASSPHRASE`, else a prompt when stdin is a terminal, else a clear error.
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
+use crate::keys::Unlock;
 
 pub const ENV_VAR: &str = "PKICTL_PASSPHRASE";
 /// Shorter passphrases are refused when a key is created.
@@ -35,13 +36,13 @@ impl PassphraseSource {
                 let first = prompt(&format!("New passphrase for {what}: "), what, self.env_var)?;
                 let second = prompt(&format!("Repeat the passphrase for {what}: "), what, self.env_var)?;
                 if *first != *second {
-                    return Err(Error::usage("the two passphrases differ; nothing was created"));
+                    return Err(Error::invalid("the two passphrases differ; nothing was created"));
                 }
                 first
             }
         };
         if passphrase.chars().count() < MIN_LEN {
-            return Err(Error::usage(format!(
+            return Err(Error::invalid(format!(
                 "the passphrase for {what} is shorter than {MIN_LEN} characters; choose a longer one"
             )));
         }
@@ -63,7 +64,7 @@ impl PassphraseSource {
         match std::env::var(self.env_var) {
             Ok(value) => Ok(Some(Zeroizing::new(value))),
             Err(std::env::VarError::NotUnicode(_)) => {
-                Err(Error::usage(format!("${} is not valid UTF-8", self.env_var)))
+                Err(Error::invalid(format!("${} is not valid UTF-8", self.env_var)))
             }
             Err(std::env::VarError::NotPresent) => Ok(None),
         }
@@ -74,10 +75,10 @@ impl PassphraseSource {
 fn read_passphrase_file(path: &Path) -> Result<Zeroizing<String>> {
     let bytes = Zeroizing::new(crate::home::read_user_file(path, crate::home::limits::SMALL_FILE)?);
     let text = std::str::from_utf8(&bytes)
-        .map_err(|_| Error::usage(format!("passphrase file {} is not UTF-8 text", path.display())))?;
+        .map_err(|_| Error::invalid(format!("passphrase file {} is not UTF-8 text", path.display())))?;
     let line = text.lines().next().unwrap_or("");
     if line.is_empty() {
-        return Err(Error::usage(format!(
+        return Err(Error::invalid(format!(
             "passphrase file {} is empty; put the passphrase on its first line",
             path.display()
         )));
@@ -86,9 +87,34 @@ fn read_passphrase_file(path: &Path) -> Result<Zeroizing<String>> {
 }
 
 fn prompt(text: &str, what: &str, env_var: &'static str) -> Result<Zeroizing<String>> {
-    let unavailable = || Error::NoPassphrase { what: what.to_string(), env_var };
+    let unavailable = || {
+        Error::Unlock(format!(
+            "no passphrase for {what}: pass --passphrase-file FILE or set {env_var} (there is no terminal to prompt on)"
+        ))
+    };
     if !std::io::stdin().is_terminal() {
         return Err(unavailable());
     }
     rpassword::prompt_password(text).map(Zeroizing::new).map_err(|_| unavailable())
+}
+
+/// [`Unlock`] for the CLI: a [`PassphraseSource`] asked each time a key is unlocked.
+pub struct CliUnlock {
+    source: PassphraseSource,
+}
+
+impl CliUnlock {
+    pub fn new(source: PassphraseSource) -> CliUnlock {
+        CliUnlock { source }
+    }
+}
+
+impl Unlock for CliUnlock {
+    fn passphrase(&self, what: &str) -> Result<Zeroizing<String>> {
+        self.source.for_existing_key(what)
+    }
+
+    fn new_passphrase(&self, what: &str) -> Result<Zeroizing<String>> {
+        self.source.for_new_key(what)
+    }
 }

@@ -15,22 +15,36 @@ use sha2::{Digest, Sha256};
 use spki::SubjectPublicKeyInfoRef;
 use zeroize::Zeroizing;
 
+mod signer;
+mod store;
+
+pub use signer::{CaSigner, MemorySigner};
+pub use store::{FileKeyStore, Unlock, UnlockedKey, read_plain_key};
+
 /// PEM label of an encrypted PKCS#8 key; anything else is read as plain PKCS#8.
 const ENCRYPTED_LABEL: &str = "ENCRYPTED PRIVATE KEY";
 
+/// The key algorithms pkictl makes and certifies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyType {
+    /// ECDSA on P-256 (the default).
     P256,
+    /// ECDSA on P-384.
     P384,
+    /// RSA, 2048-bit modulus.
     Rsa2048,
+    /// RSA, 3072-bit modulus.
     Rsa3072,
+    /// RSA, 4096-bit modulus.
     Rsa4096,
 }
 
 impl KeyType {
+    /// Every type, in the order help lists them.
     pub const ALL: [KeyType; 5] =
         [KeyType::P256, KeyType::P384, KeyType::Rsa2048, KeyType::Rsa3072, KeyType::Rsa4096];
 
+    /// The name operators type (`p256`, `rsa3072`, …).
     pub fn as_str(self) -> &'static str {
         match self {
             KeyType::P256 => "p256",
@@ -41,6 +55,7 @@ impl KeyType {
         }
     }
 
+    /// Whether it is an RSA type.
     pub fn is_rsa(self) -> bool {
         matches!(self, KeyType::Rsa2048 | KeyType::Rsa3072 | KeyType::Rsa4096)
     }
@@ -80,20 +95,30 @@ impl FromStr for KeyType {
     }
 }
 
+/// Why a key could not be made, read or used.
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
+    /// Generation failed (the system RNG, or prime search).
     #[error("the key could not be generated: {0}")]
     Generate(String),
+    /// Encoding failed.
     #[error("the key could not be encoded: {0}")]
     Encode(String),
+    /// The passphrase does not decrypt the key.
     #[error("the passphrase does not decrypt the key")]
     WrongPassphrase,
+    /// The key is encrypted and no passphrase was given.
     #[error("the key is encrypted and no passphrase was given")]
     PassphraseRequired,
+    /// The bytes are not PKCS#8 PEM.
     #[error("the file is not a PKCS#8 private key in PEM form")]
     NotPkcs8,
+    /// An algorithm or size pkictl does not accept.
     #[error("unsupported key: {0}")]
     Unsupported(String),
+    /// The signer failed.
+    #[error("signing failed: {0}")]
+    Sign(String),
 }
 
 enum Signer {
@@ -113,6 +138,7 @@ pub struct KeyPair {
 }
 
 impl KeyPair {
+    /// A fresh key of this type from the system RNG.
     pub fn generate(key_type: KeyType) -> Result<KeyPair, KeyError> {
         let rng_failed = |e: getrandom::Error| KeyError::Generate(e.to_string());
         let signer = match key_type.rsa_bits() {
@@ -147,14 +173,17 @@ impl KeyPair {
         Ok(KeyPair { key_type, signer, spki_der, public_key_bits })
     }
 
+    /// The key's type.
     pub fn key_type(&self) -> KeyType {
         self.key_type
     }
 
+    /// The SubjectPublicKeyInfo, DER.
     pub fn spki_der(&self) -> &[u8] {
         &self.spki_der
     }
 
+    /// The public half.
     pub fn public_key(&self) -> PublicKey {
         PublicKey {
             key_type: self.key_type,
@@ -226,10 +255,12 @@ impl KeyPair {
         }
     }
 
+    /// Whether a PEM key is encrypted PKCS#8.
     pub fn is_encrypted_pem(pem: &str) -> bool {
         pem.contains("-----BEGIN ENCRYPTED PRIVATE KEY-----")
     }
 
+    /// Reads plain PKCS#8 DER.
     pub fn from_pkcs8_der(der: &[u8]) -> Result<KeyPair, KeyError> {
         let info = PrivateKeyInfoRef::from_der(der).map_err(|_| KeyError::NotPkcs8)?;
         let oid = info.algorithm.oid;
@@ -356,18 +387,22 @@ impl PublicKey {
         })
     }
 
+    /// The key's type.
     pub fn key_type(&self) -> KeyType {
         self.key_type
     }
 
+    /// The SubjectPublicKeyInfo, DER.
     pub fn spki_der(&self) -> &[u8] {
         &self.spki_der
     }
 
+    /// The subjectPublicKey BIT STRING contents.
     pub fn bits(&self) -> &[u8] {
         &self.public_key_bits
     }
 
+    /// RFC 7093 method 1 key identifier (SKI/AKI value).
     pub fn key_id(&self) -> Vec<u8> {
         key_id_of(&self.public_key_bits)
     }

@@ -1,0 +1,89 @@
+//! The CLI's words for library errors: the library states the facts, the CLI adds what to
+//! type next (its own flags and commands).
+
+use crate::error::{Error, Field};
+
+/// The message the CLI prints for `e`: one sentence that names the input and what to do.
+pub fn describe(e: &Error) -> String {
+    match e {
+        Error::InvalidField { field, problem } => field_message(*field, problem),
+        Error::HomeNotEmpty { path } => format!(
+            "{} already holds files; `init` only creates a new home in an empty or missing directory (pick another --home, or move those files away)",
+            path.display()
+        ),
+        Error::NoHome { path } => format!(
+            "{} is not a pkictl home (no ledger.db); run `pkictl init --name \"My Root CA\"` first, or point --home / PKICTL_HOME at an existing home",
+            path.display()
+        ),
+        Error::UnknownCa { .. } => format!("{e}; `pkictl ca list` shows the names"),
+        Error::CaNameTaken { .. } => format!("{e}; choose another --name"),
+        Error::ValidityBeyondIssuer { .. } => format!("{e}; ask for a shorter --validity"),
+        Error::PathLength { ca, path_len, requested: None } if *path_len > 0 => format!(
+            "CA {ca} has pathLen {path_len}: it may not have a sub-CA without a pathLen (give --path-len {} or less)",
+            path_len - 1
+        ),
+        Error::CommonNameTooLong { .. } => {
+            format!("{e}; use a short NAME and pass long names with --dns/--uri")
+        }
+        Error::NeedsHostName { .. } => format!("{e}, so add --dns NAME or --ip ADDRESS"),
+        Error::NeedsSan { .. } => format!("{e}, so add --dns, --email or --uri"),
+        Error::CsrWithoutName => "the CSR has no common name; give one with --name".into(),
+        Error::FileExists { path } => format!(
+            "{} already exists; pass --force to overwrite (an old key there is removed), or choose another --out",
+            path.display()
+        ),
+        Error::NotADirectory { path } => format!("{} is not a directory; give --out a directory", path.display()),
+        Error::IsADirectory { path } => format!("{} is a directory; give --out a file name", path.display()),
+        Error::CertificateNotFound { .. } => format!("{e}; `pkictl list --status all` shows them"),
+        Error::NoSuchCertificate { .. } => format!("{e}; `pkictl list --status all` shows them"),
+        Error::NotASerial { .. } => format!("{e}; `pkictl list` shows serials"),
+        Error::AmbiguousSerial { .. } => format!("{e}; choose one with --ca"),
+        Error::RenewCa { serial } => format!(
+            "{serial} is a CA certificate; renew CAs by adding a new one with `pkictl ca add-intermediate`"
+        ),
+        Error::OldKeyNotKept { .. } => {
+            format!("{e}; pass it with --key FILE to keep it, or --rekey for a new one")
+        }
+        Error::NotTheCertifiedKey { .. } => format!("{e}; pass its own key, or --rekey"),
+        Error::NotAllRevocable { problems } => format!(
+            "{e} ({}); fix the list or pass --skip-unknown",
+            summarize(&problems.iter().map(skipped_line).collect::<Vec<_>>())
+        ),
+        Error::InCsr { origin, problem } => format!("CSR {origin}: {}", describe(problem)),
+        Error::AtLine { line, problem } => format!("line {line}: {}", describe(problem)),
+        _ => e.to_string(),
+    }
+}
+
+/// One skipped line of a bulk revocation, as `revoke --from-file` reports it.
+pub fn skipped_line(skipped: &crate::authority::Skipped) -> String {
+    format!("line {} ({}): {}", skipped.line, skipped.text, describe(&skipped.problem))
+}
+
+fn field_message(field: Field, problem: &str) -> String {
+    let flag = match field {
+        Field::RootName => "--name",
+        Field::IntermediateName => "--intermediate",
+        Field::CaName => "--name",
+        Field::Validity => "--validity",
+        Field::CrlUrl => "--crl-url",
+        Field::PermittedDns => "--permit-dns",
+    };
+    // Messages about a value quote it ("--crl-url \"x\" is not…"); a parser's complaint
+    // about a list value follows a colon ("--permit-dns: invalid DNS name …").
+    if field == Field::PermittedDns && !problem.starts_with('"') {
+        format!("{flag}: {problem}")
+    } else {
+        format!("{flag} {problem}")
+    }
+}
+
+/// The first few problems, and how many more.
+pub fn summarize(problems: &[String]) -> String {
+    const SHOWN: usize = 5;
+    let mut text = problems.iter().take(SHOWN).cloned().collect::<Vec<_>>().join("; ");
+    if problems.len() > SHOWN {
+        text.push_str(&format!("; and {} more", problems.len() - SHOWN));
+    }
+    text
+}

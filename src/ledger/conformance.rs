@@ -1,0 +1,280 @@
+//! The conformance suite every ledger backend must pass, written against the [`Ledger`]
+//! and [`LedgerTx`] traits only. A backend's tests call [`run_all`] with a constructor of
+//! empty ledgers.
+
+use super::{
+    CertFilter, CertSelector, CertStatus, EventKind, KeyOrigin, Ledger, LedgerError, NewAuthority,
+    NewCertificate, NewCrl, StatusFilter,
+};
+use crate::engine::crl::Reason;
+use crate::engine::profile::Profile;
+use crate::engine::serial::Serial;
+use crate::keys::KeyType;
+use crate::names::San;
+
+const NOW: i64 = 1_800_000_000;
+const DAY: i64 = 86_400;
+
+/// Runs every check on fresh ledgers from `make`.
+pub fn run_all(make: &dyn Fn() -> Box<dyn Ledger>) {
+    let checks: [(&str, fn(&mut dyn Ledger)); 8] = [
+        ("authorities round trip", authorities_round_trip),
+        ("certificates round trip", certificates_round_trip),
+        ("duplicate serial is refused", duplicate_serial_is_refused),
+        ("revocation happens once", revocation_happens_once),
+        ("CRL numbers increase", crl_numbers_increase),
+        ("revoked entries in serial order", revoked_entries_in_serial_order),
+        ("aborted transaction leaves nothing", aborted_transaction_leaves_nothing),
+        ("list filters", list_filters),
+    ];
+    for (name, check) in checks {
+        let mut ledger = make();
+        eprintln!("conformance: {name}");
+        check(ledger.as_mut());
+    }
+}
+
+/// A root CA and its own certificate row, as `init` records them.
+fn new_root(ledger: &mut dyn Ledger) -> i64 {
+    let serial = Serial::from_be_bytes(&[0x11; 16]);
+    ledger
+        .write(|tx| {
+            let id = tx.insert_authority(&NewAuthority {
+                name: "Root",
+                slug: "root",
+                parent_id: None,
+                subject: "CN=Root",
+                cert_der: b"root-der",
+                ski: &[1; 20],
+                key_file: "private/root.key",
+                key_type: KeyType::P256,
+                key_encrypted: true,
+                path_len: None,
+                permitted_dns: &["example.com".to_string()],
+                crl_url: Some("http://pki.example/crl/root.crl"),
+                is_default: true,
+                not_before: NOW - DAY,
+                not_after: NOW + 3650 * DAY,
+                now: NOW,
+            })?;
+            tx.insert_certificate(&NewCertificate {
+                issuer_id: id,
+                serial: &serial,
+                profile: Profile::Root,
+                subject: "CN=Root",
+                common_name: Some("Root"),
+                sans: &[],
+                key_type: KeyType::P256,
+                key_origin: KeyOrigin::Ca,
+                not_before: NOW - DAY,
+                not_after: NOW + 3650 * DAY,
+                fingerprint_sha256: &"a".repeat(64),
+                der: b"root-der",
+                renewed_from: None,
+                authority_id: Some(id),
+                now: NOW,
+            })?;
+            Ok(id)
+        })
+        .expect("insert a CA")
+}
+
+fn serial(n: u8) -> Serial {
+    Serial::from_be_bytes(&[0x40, n, n, n])
+}
+
+fn new_leaf(ledger: &mut dyn Ledger, issuer_id: i64, n: u8, not_after: i64) -> LedgerResultId {
+    let sans = [San::Dns(format!("host{n}.example.com"))];
+    let fingerprint = format!("{n:064x}");
+    let der = vec![n; 8];
+    let serial = serial(n);
+    ledger.write(|tx| {
+        tx.insert_certificate(&NewCertificate {
+            issuer_id,
+            serial: &serial,
+            profile: Profile::Server,
+            subject: "CN=host",
+            common_name: Some("host"),
+            sans: &sans,
+            key_type: KeyType::P384,
+            key_origin: KeyOrigin::Csr,
+            not_before: NOW - DAY,
+            not_after,
+            fingerprint_sha256: &fingerprint,
+            der: &der,
+            renewed_from: None,
+            authority_id: None,
+            now: NOW,
+        })
+    })
+}
+
+type LedgerResultId = Result<i64, LedgerError>;
+
+fn authorities_round_trip(ledger: &mut dyn Ledger) {
+    let id = new_root(ledger);
+    let by_name = ledger.authority_by_name("Root").unwrap().expect("by name");
+    let by_slug = ledger.authority_by_name("root").unwrap().expect("by slug");
+    let default = ledger.default_authority().unwrap().expect("default");
+    for ca in [&by_name, &by_slug, &default] {
+        assert_eq!(ca.id, id);
+        assert_eq!(ca.key_type, KeyType::P256);
+        assert_eq!(ca.permitted_dns, ["example.com"]);
+        assert_eq!(ca.next_crl_number, 1);
+    }
+    assert!(ledger.authority_by_name("nope").unwrap().is_none());
+    assert_eq!(ledger.authorities().unwrap().len(), 1);
+    ledger.write(|tx| tx.set_crl_validity(id, 3600)).unwrap();
+    assert_eq!(ledger.authority_by_id(id).unwrap().unwrap().crl_validity_secs, 3600);
+}
+
+fn certificates_round_trip(ledger: &mut dyn Ledger) {
+    let ca = new_root(ledger);
+    let id = new_leaf(ledger, ca, 7, NOW + 90 * DAY).unwrap();
+    let found = ledger.find_certificates(CertSelector::Serial(&serial(7)), None).unwrap();
+    assert_eq!(found.len(), 1);
+    let record = &found[0];
+    assert_eq!(record.id, id);
+    assert_eq!(record.profile, Profile::Server);
+    assert_eq!(record.key_type, KeyType::P384);
+    assert_eq!(record.key_origin, KeyOrigin::Csr);
+    assert_eq!(record.status, CertStatus::Valid);
+    assert_eq!(record.sans, [San::Dns("host7.example.com".into())]);
+    assert_eq!(record.serial, serial(7));
+    assert_eq!(ledger.certificate_der(id).unwrap(), vec![7; 8]);
+    let by_fingerprint = ledger.find_certificates(CertSelector::Fingerprint(&format!("{:064x}", 7)), None).unwrap();
+    assert_eq!(by_fingerprint.len(), 1);
+    assert_eq!(ledger.find_certificates(CertSelector::Name("host"), Some(ca)).unwrap().len(), 1);
+    assert_eq!(ledger.certificate_count().unwrap(), 2);
+}
+
+fn duplicate_serial_is_refused(ledger: &mut dyn Ledger) {
+    let ca = new_root(ledger);
+    new_leaf(ledger, ca, 1, NOW + DAY).unwrap();
+    // Same serial, other fingerprint: the issuer's serial must be unique.
+    let sans = [San::Dns("other.example.com".into())];
+    let serial = serial(1);
+    let again = ledger.write(|tx| {
+        tx.insert_certificate(&NewCertificate {
+            issuer_id: ca,
+            serial: &serial,
+            profile: Profile::Client,
+            subject: "CN=other",
+            common_name: Some("other"),
+            sans: &sans,
+            key_type: KeyType::P256,
+            key_origin: KeyOrigin::Generated,
+            not_before: NOW,
+            not_after: NOW + DAY,
+            fingerprint_sha256: &"f".repeat(64),
+            der: b"other",
+            renewed_from: None,
+            authority_id: None,
+            now: NOW,
+        })
+    });
+    assert!(matches!(again, Err(LedgerError::DuplicateSerial { .. })), "{again:?}");
+    assert_eq!(ledger.certificate_count().unwrap(), 2);
+}
+
+fn revocation_happens_once(ledger: &mut dyn Ledger) {
+    let ca = new_root(ledger);
+    let id = new_leaf(ledger, ca, 2, NOW + DAY).unwrap();
+    assert!(ledger.write(|tx| tx.revoke_certificate(id, NOW, Reason::KeyCompromise)).unwrap());
+    assert!(!ledger.write(|tx| tx.revoke_certificate(id, NOW + 1, Reason::Superseded)).unwrap());
+    let record = ledger.certificate_by_id(id).unwrap().unwrap();
+    assert_eq!(record.status, CertStatus::Revoked);
+    assert_eq!(record.revoked_at, Some(NOW));
+    assert_eq!(record.revocation_reason, Some(Reason::KeyCompromise));
+}
+
+fn crl_numbers_increase(ledger: &mut dyn Ledger) {
+    let ca = new_root(ledger);
+    let mut last = 0;
+    for round in 0..3 {
+        let number = ledger
+            .write(|tx| {
+                let number = tx.allocate_crl_number(ca)?;
+                tx.insert_crl(&NewCrl {
+                    issuer_id: ca,
+                    number,
+                    this_update: NOW + round,
+                    next_update: NOW + round + DAY,
+                    entries: 0,
+                    der: &[round as u8; 4],
+                })?;
+                tx.record_event(&super::Event {
+                    at: NOW,
+                    kind: EventKind::CrlPublish,
+                    target: "Root",
+                    detail: serde_json::json!({ "number": number }),
+                })?;
+                Ok(number)
+            })
+            .unwrap();
+        assert!(number > last);
+        last = number;
+    }
+    assert_eq!(ledger.latest_crl_number(ca).unwrap(), Some(last));
+    assert_eq!(ledger.latest_crl_der(ca).unwrap(), Some(vec![2; 4]));
+    assert_eq!(ledger.latest_crls().unwrap().len(), 1);
+}
+
+fn revoked_entries_in_serial_order(ledger: &mut dyn Ledger) {
+    let ca = new_root(ledger);
+    let mut ids = Vec::new();
+    for n in [9u8, 3, 6] {
+        ids.push(new_leaf(ledger, ca, n, NOW + DAY).unwrap());
+    }
+    let expired = new_leaf(ledger, ca, 1, NOW - 1).unwrap();
+    ledger
+        .write(|tx| {
+            for id in ids.iter().chain([&expired]) {
+                tx.revoke_certificate(*id, NOW - 10, Reason::Superseded)?;
+            }
+            Ok(())
+        })
+        .unwrap();
+    let mut seen = Vec::new();
+    ledger
+        .write(|tx| {
+            tx.for_each_revoked(ca, NOW, &mut |serial, _, reason| {
+                assert_eq!(reason, Reason::Superseded);
+                seen.push(serial.to_string());
+                Ok(())
+            })
+        })
+        .unwrap();
+    let expected: Vec<String> = [3u8, 6, 9].iter().map(|n| serial(*n).ledger_hex()).collect();
+    assert_eq!(seen, expected, "unexpired revoked entries, in serial order");
+}
+
+fn aborted_transaction_leaves_nothing(ledger: &mut dyn Ledger) {
+    let ca = new_root(ledger);
+    let outcome: Result<(), LedgerError> = ledger.write(|tx| {
+        tx.allocate_crl_number(ca)?;
+        Err(LedgerError::Aborted("changed my mind".into()))
+    });
+    assert!(matches!(outcome, Err(LedgerError::Aborted(_))));
+    assert_eq!(ledger.authority_by_id(ca).unwrap().unwrap().next_crl_number, 1);
+}
+
+fn list_filters(ledger: &mut dyn Ledger) {
+    let ca = new_root(ledger);
+    let soon = new_leaf(ledger, ca, 1, NOW + DAY).unwrap();
+    new_leaf(ledger, ca, 2, NOW + 100 * DAY).unwrap();
+    new_leaf(ledger, ca, 3, NOW - DAY).unwrap();
+    let revoked = new_leaf(ledger, ca, 4, NOW + DAY).unwrap();
+    ledger.write(|tx| tx.revoke_certificate(revoked, NOW, Reason::Unspecified)).unwrap();
+    let count = |status, expiring_before| {
+        let filter =
+            CertFilter { status, expiring_before, issuer_id: Some(ca), profile: Some(Profile::Server), now: NOW };
+        ledger.list_certificates(&filter).unwrap()
+    };
+    assert_eq!(count(StatusFilter::Valid, None).len(), 2);
+    assert_eq!(count(StatusFilter::Expired, None).len(), 1);
+    assert_eq!(count(StatusFilter::Revoked, None).len(), 1);
+    assert_eq!(count(StatusFilter::All, None).len(), 4);
+    let expiring = count(StatusFilter::Valid, Some(NOW + 7 * DAY));
+    assert_eq!(expiring.iter().map(|c| c.id).collect::<Vec<_>>(), [soon]);
+}

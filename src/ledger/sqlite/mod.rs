@@ -1,0 +1,387 @@
+//! The SQLite backend of the ledger.
+//!
+//! The schema lives in `migrations/NNNN_*.sql`, embedded at build time and applied in order;
+//! the version is SQLite's `user_version`, so an up-to-date ledger costs one PRAGMA read.
+
+mod authorities;
+mod certificates;
+mod crls;
+mod events;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+
+use super::{
+    CaRecord, CertFilter, CertSelector, CertificateRecord, CrlRecord, Event, Ledger, LedgerError, LedgerResult,
+    LedgerTx, NewAuthority, NewCertificate, NewCrl,
+};
+use crate::engine::crl::Reason;
+
+/// Embedded migrations: (version, SQL). Append only; never edit a released one.
+const MIGRATIONS: &[(u32, &str)] = &[
+    (1, include_str!("../../../migrations/0001_init.sql")),
+    (2, include_str!("../../../migrations/0002_revoked_index.sql")),
+];
+
+/// How long a command waits for another pkictl process holding the write lock.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The schema version this build creates and understands.
+pub fn latest_schema_version() -> u32 {
+    MIGRATIONS.last().map(|(v, _)| *v).unwrap_or(0)
+}
+
+/// A ledger in one SQLite file (WAL, synchronous FULL).
+pub struct SqliteLedger {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl SqliteLedger {
+    /// Creates a new ledger file (it must not exist) and applies every migration.
+    pub fn create(path: &Path) -> LedgerResult<SqliteLedger> {
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(path, flags).map_err(|e| sqlite(path, e))?;
+        // SQLite creates the file 0644 and gives its -wal/-shm files the same mode.
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| LedgerError::Io { path: path.to_path_buf(), source: e })?;
+        let mut ledger = SqliteLedger { conn, path: path.to_path_buf() };
+        ledger.configure()?;
+        ledger.conn.pragma_update(None, "journal_mode", "WAL").map_err(|e| sqlite(path, e))?;
+        ledger.migrate()?;
+        Ok(ledger)
+    }
+
+    /// Opens an existing ledger and brings its schema up to date. A database that `init` did
+    /// not make (an empty file: schema version 0) is refused, never silently initialised.
+    pub fn open(path: &Path) -> LedgerResult<SqliteLedger> {
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(path, flags).map_err(|e| sqlite(path, e))?;
+        let mut ledger = SqliteLedger { conn, path: path.to_path_buf() };
+        ledger.configure()?;
+        if ledger.user_version()? == 0 {
+            return Err(LedgerError::NotALedger { path: path.to_path_buf() });
+        }
+        ledger.migrate()?;
+        Ok(ledger)
+    }
+
+    fn configure(&self) -> LedgerResult<()> {
+        self.conn.busy_timeout(BUSY_TIMEOUT).map_err(|e| self.err(e))?;
+        // FULL: a certificate that left the CA must survive a power cut, not only a crash.
+        self.conn
+            .execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;")
+            .map_err(|e| self.err(e))
+    }
+
+    /// SQLite's online backup in one step: other pkictl processes may keep working meanwhile.
+    fn backup_file(&self, dest: &Path) -> LedgerResult<()> {
+        let mut copy = Connection::open(dest).map_err(|e| sqlite(dest, e))?;
+        std::fs::set_permissions(dest, std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| LedgerError::Io { path: dest.to_path_buf(), source: e })?;
+        {
+            let backup = rusqlite::backup::Backup::new(&self.conn, &mut copy).map_err(|e| sqlite(dest, e))?;
+            // -1: every page in one step, under one read lock: a consistent snapshot.
+            backup.step(-1).map_err(|e| sqlite(dest, e))?;
+        }
+        copy.pragma_update(None, "journal_mode", "WAL").map_err(|e| sqlite(dest, e))?;
+        Ok(())
+    }
+
+    fn integrity_check(&self) -> LedgerResult<Vec<String>> {
+        let mut stmt = self.conn.prepare("PRAGMA integrity_check").map_err(|e| self.err(e))?;
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0)).map_err(|e| self.err(e))?;
+        let found = rows.collect::<rusqlite::Result<Vec<_>>>().map_err(|e| self.err(e))?;
+        Ok(found.into_iter().filter(|line| line != "ok").collect())
+    }
+
+    fn user_version(&self) -> LedgerResult<u32> {
+        self.conn.pragma_query_value(None, "user_version", |row| row.get(0)).map_err(|e| self.err(e))
+    }
+
+    fn migrate(&mut self) -> LedgerResult<()> {
+        let supported = latest_schema_version();
+        let found = self.user_version()?;
+        if found > supported {
+            return Err(LedgerError::FutureSchema { path: self.path.clone(), found, supported });
+        }
+        if found == supported {
+            return Ok(());
+        }
+        let path = self.path.clone();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| sqlite(&path, e))?;
+        // Another process may have migrated while we waited for the lock.
+        let current: u32 =
+            tx.pragma_query_value(None, "user_version", |row| row.get(0)).map_err(|e| sqlite(&path, e))?;
+        for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > current) {
+            tx.execute_batch(sql).map_err(|e| sqlite(&path, e))?;
+            tx.pragma_update(None, "user_version", version).map_err(|e| sqlite(&path, e))?;
+        }
+        tx.commit().map_err(|e| sqlite(&path, e))
+    }
+
+    /// One IMMEDIATE transaction (the write lock is taken up front, so two writers queue on
+    /// the busy timeout instead of failing to upgrade a read lock).
+    fn immediate(
+        &mut self,
+        work: &mut dyn FnMut(&dyn LedgerTx) -> LedgerResult<()>,
+    ) -> LedgerResult<()> {
+        let path = self.path.clone();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| sqlite(&path, e))?;
+        let wrapped = Tx { tx, path: path.clone() };
+        work(&wrapped)?;
+        wrapped.tx.commit().map_err(|e| sqlite(&path, e))
+    }
+
+    fn err(&self, e: rusqlite::Error) -> LedgerError {
+        sqlite(&self.path, e)
+    }
+}
+
+/// A write transaction of the SQLite ledger.
+struct Tx<'a> {
+    tx: rusqlite::Transaction<'a>,
+    path: PathBuf,
+}
+
+impl Tx<'_> {
+    fn err(&self, e: rusqlite::Error) -> LedgerError {
+        sqlite(&self.path, e)
+    }
+}
+
+impl Ledger for SqliteLedger {
+    fn location(&self) -> &Path {
+        &self.path
+    }
+
+    fn schema_version(&self) -> LedgerResult<u32> {
+        self.user_version()
+    }
+
+    fn integrity_problems(&self) -> LedgerResult<Vec<String>> {
+        self.integrity_check()
+    }
+
+    fn backup_to(&self, dest: &Path) -> LedgerResult<()> {
+        self.backup_file(dest)
+    }
+
+    fn authorities(&self) -> LedgerResult<Vec<CaRecord>> {
+        SqliteLedger::authorities(self)
+    }
+
+    fn authority_by_name(&self, name: &str) -> LedgerResult<Option<CaRecord>> {
+        SqliteLedger::authority_by_name(self, name)
+    }
+
+    fn authority_by_id(&self, id: i64) -> LedgerResult<Option<CaRecord>> {
+        SqliteLedger::authority_by_id(self, id)
+    }
+
+    fn default_authority(&self) -> LedgerResult<Option<CaRecord>> {
+        SqliteLedger::default_authority(self)
+    }
+
+    fn certificate_count(&self) -> LedgerResult<i64> {
+        SqliteLedger::certificate_count(self)
+    }
+
+    fn find_certificates(
+        &self,
+        selector: CertSelector<'_>,
+        issuer_id: Option<i64>,
+    ) -> LedgerResult<Vec<CertificateRecord>> {
+        SqliteLedger::find_certificates(self, selector, issuer_id)
+    }
+
+    fn certificate_by_id(&self, id: i64) -> LedgerResult<Option<CertificateRecord>> {
+        SqliteLedger::certificate_by_id(self, id)
+    }
+
+    fn certificate_der(&self, id: i64) -> LedgerResult<Vec<u8>> {
+        SqliteLedger::certificate_der(self, id)
+    }
+
+    fn renewals_of(&self, id: i64) -> LedgerResult<Vec<CertificateRecord>> {
+        SqliteLedger::renewals_of(self, id)
+    }
+
+    fn scan_certificates(&self, visit: &mut dyn FnMut(&str, &str, &[u8])) -> LedgerResult<()> {
+        SqliteLedger::scan_certificates(self, visit)
+    }
+
+    fn list_certificates(&self, filter: &CertFilter) -> LedgerResult<Vec<CertificateRecord>> {
+        SqliteLedger::list_certificates(self, filter)
+    }
+
+    fn latest_crls(&self) -> LedgerResult<Vec<CrlRecord>> {
+        SqliteLedger::latest_crls(self)
+    }
+
+    fn latest_crl_number(&self, issuer_id: i64) -> LedgerResult<Option<i64>> {
+        SqliteLedger::latest_crl_number(self, issuer_id)
+    }
+
+    fn latest_crl_der(&self, issuer_id: i64) -> LedgerResult<Option<Vec<u8>>> {
+        SqliteLedger::latest_crl_der(self, issuer_id)
+    }
+
+    fn transaction(&mut self, work: &mut dyn FnMut(&dyn LedgerTx) -> LedgerResult<()>) -> LedgerResult<()> {
+        self.immediate(work)
+    }
+}
+
+impl LedgerTx for Tx<'_> {
+    fn insert_authority(&self, authority: &NewAuthority<'_>) -> LedgerResult<i64> {
+        Tx::insert_authority(self, authority)
+    }
+
+    fn clear_default_authority(&self) -> LedgerResult<()> {
+        Tx::clear_default_authority(self)
+    }
+
+    fn set_crl_validity(&self, id: i64, seconds: i64) -> LedgerResult<()> {
+        Tx::set_crl_validity(self, id, seconds)
+    }
+
+    fn insert_certificate(&self, certificate: &NewCertificate<'_>) -> LedgerResult<i64> {
+        Tx::insert_certificate(self, certificate)
+    }
+
+    fn revoke_certificate(&self, id: i64, at: i64, reason: Reason) -> LedgerResult<bool> {
+        Tx::revoke_certificate(self, id, at, reason)
+    }
+
+    fn allocate_crl_number(&self, issuer_id: i64) -> LedgerResult<i64> {
+        Tx::allocate_crl_number(self, issuer_id)
+    }
+
+    fn for_each_revoked(
+        &self,
+        issuer_id: i64,
+        now: i64,
+        visit: &mut dyn FnMut(&str, i64, Reason) -> LedgerResult<()>,
+    ) -> LedgerResult<()> {
+        Tx::for_each_revoked(self, issuer_id, now, visit)
+    }
+
+    fn insert_crl(&self, crl: &NewCrl<'_>) -> LedgerResult<()> {
+        Tx::insert_crl(self, crl)
+    }
+
+    fn record_event(&self, event: &Event<'_>) -> LedgerResult<()> {
+        Tx::record_event(self, event)
+    }
+}
+
+/// A text column that must parse into a type; a value that does not is damage, reported as such.
+fn parsed<T: std::str::FromStr<Err = String>>(row: &rusqlite::Row<'_>, index: usize) -> rusqlite::Result<T> {
+    let text: String = row.get(index)?;
+    text.parse().map_err(|e: String| {
+        rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Text, e.into())
+    })
+}
+
+fn sqlite(path: &Path, e: rusqlite::Error) -> LedgerError {
+    let code = match &e {
+        rusqlite::Error::SqliteFailure(failure, _) => Some(failure.code),
+        _ => None,
+    };
+    if matches!(e, rusqlite::Error::FromSqlConversionFailure(..) | rusqlite::Error::InvalidColumnType(..)) {
+        return LedgerError::Damaged { path: path.to_path_buf(), reason: e.to_string() };
+    }
+    match code {
+        Some(rusqlite::ErrorCode::NotADatabase) => LedgerError::NotALedger { path: path.to_path_buf() },
+        Some(rusqlite::ErrorCode::DatabaseCorrupt) => {
+            LedgerError::Damaged { path: path.to_path_buf(), reason: e.to_string() }
+        }
+        _ => LedgerError::Backend { path: path.to_path_buf(), message: e.to_string() },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrating_twice_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ledger.db");
+        drop(SqliteLedger::create(&path).unwrap());
+        let schema = |l: &SqliteLedger| -> Vec<String> {
+            let mut stmt = l.conn.prepare("SELECT sql FROM sqlite_master ORDER BY name").unwrap();
+            stmt.query_map([], |r| r.get::<_, Option<String>>(0))
+                .unwrap()
+                .map(|r| r.unwrap().unwrap_or_default())
+                .collect()
+        };
+        let first = SqliteLedger::open(&path).unwrap();
+        let before = schema(&first);
+        drop(first);
+        let again = SqliteLedger::open(&path).unwrap();
+        assert_eq!(schema(&again), before);
+        assert_eq!(again.user_version().unwrap(), latest_schema_version());
+    }
+
+    #[test]
+    fn a_schema_1_ledger_is_upgraded_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ledger.db");
+        let old = Connection::open(&path).unwrap();
+        old.execute_batch(MIGRATIONS[0].1).unwrap();
+        old.pragma_update(None, "user_version", 1).unwrap();
+        drop(old);
+        let ledger = SqliteLedger::open(&path).unwrap();
+        assert_eq!(ledger.user_version().unwrap(), latest_schema_version());
+        let index: i64 = ledger
+            .conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'certificates_crl_entries'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(index, 1);
+    }
+
+    #[test]
+    fn future_schema_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ledger.db");
+        let l = SqliteLedger::create(&path).unwrap();
+        l.conn.pragma_update(None, "user_version", 99).unwrap();
+        drop(l);
+        assert!(matches!(SqliteLedger::open(&path), Err(LedgerError::FutureSchema { found: 99, .. })));
+    }
+
+    #[test]
+    fn passes_the_conformance_suite() {
+        let dir = tempfile::tempdir().unwrap();
+        let counter = std::cell::Cell::new(0);
+        crate::ledger::conformance::run_all(&|| {
+            counter.set(counter.get() + 1);
+            let path = dir.path().join(format!("ledger-{}.db", counter.get()));
+            Box::new(SqliteLedger::create(&path).unwrap())
+        });
+    }
+
+    #[test]
+    fn garbage_is_not_a_ledger() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ledger.db");
+        std::fs::write(&path, vec![b'x'; 4096]).unwrap();
+        assert!(matches!(SqliteLedger::open(&path), Err(LedgerError::NotALedger { .. })));
+    }
+}
