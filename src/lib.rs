@@ -17,3 +17,5 @@ pub mod signature;
 pub mod tls;
 pub mod verify;
 pub mod x509;
+
+#[doc(hidden)] pub use ledger::testing as ledger_testing;

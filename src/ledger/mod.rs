@@ -7,6 +7,7 @@ mod authorities;
 mod certificates;
 mod crls;
 mod events;
+#[doc(hidden)] pub mod testing;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
