@@ -50,28 +50,13 @@ fn assert_verifies(ca_file: &Path, cert: &Path) {
 }
 
 fn subject_and_issuer(cert: &Path) -> (String, String) {
-    let out = openssl_ok([os("x509"), os("-in"), cert.as_os_str(), os("-noout"), os("-subject"), os("-issuer")]);
-    let mut subject = None;
-    let mut issuer = None;
-    for line in out.lines() {
-        if let Some(v) = line.strip_prefix("subject=") {
-            subject = Some(v.trim().to_string());
-        } else if let Some(v) = line.strip_prefix("issuer=") {
-            issuer = Some(v.trim().to_string());
-        }
-    }
-    (subject.expect("subject line"), issuer.expect("issuer line"))
+    let mut fields = openssl_fields([os("x509"), os("-in"), cert.as_os_str(), os("-noout"), os("-subject"), os("-issuer")]);
+    (fields.remove("subject").expect("subject line"), fields.remove("issuer").expect("issuer line"))
 }
 
 fn assert_key_type(text: &str, key_type: &str, what: &str) {
-    let (bits, marker) = match key_type {
-        "p256" => ("256", "P-256"),
-        "p384" => ("384", "P-384"),
-        "rsa2048" => ("2048", "rsaEncryption"),
-        "rsa3072" => ("3072", "rsaEncryption"),
-        "rsa4096" => ("4096", "rsaEncryption"),
-        other => panic!("unknown key type {other}"),
-    };
+    let (bits, curve) = key_size_and_curve(key_type);
+    let marker = curve.unwrap_or("rsaEncryption");
     assert!(text.contains(&format!("Public-Key: ({bits} bit)")), "{what}: not a {bits}-bit key:\n{text}");
     assert!(text.contains(marker), "{what}: no {marker} in:\n{text}");
 }

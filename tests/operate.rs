@@ -78,11 +78,6 @@ impl Pki {
 // ---------------------------------------------------------------------------------------------
 // OpenSSL's view.
 
-fn x509_field(cert: &Path, flag: &str) -> String {
-    let out = openssl_ok([os("x509"), os("-in"), cert.as_os_str(), os("-noout"), os(flag)]);
-    out.trim().split_once('=').map(|(_, v)| v.trim().to_string()).unwrap_or_else(|| panic!("{flag}: {out:?}"))
-}
-
 /// notAfter − notBefore in seconds, read by openssl.
 fn lifetime(cert: &Path) -> i64 {
     openssl_date_unix(&x509_field(cert, "-enddate")) - openssl_date_unix(&x509_field(cert, "-startdate"))

@@ -120,17 +120,8 @@ fn crl_number(crl: &Path) -> u64 {
 
 /// lastUpdate and nextUpdate as Unix seconds (`openssl crl -lastupdate -nextupdate`).
 fn crl_times(crl: &Path) -> (i64, i64) {
-    let out = openssl_ok([os("crl"), os("-in"), crl.as_os_str(), os("-noout"), os("-lastupdate"), os("-nextupdate")]);
-    let mut last = None;
-    let mut next = None;
-    for line in out.lines() {
-        if let Some(v) = line.strip_prefix("lastUpdate=") {
-            last = Some(openssl_date_unix(v));
-        } else if let Some(v) = line.strip_prefix("nextUpdate=") {
-            next = Some(openssl_date_unix(v));
-        }
-    }
-    (last.expect("lastUpdate"), next.expect("nextUpdate"))
+    let fields = openssl_fields([os("crl"), os("-in"), crl.as_os_str(), os("-noout"), os("-lastupdate"), os("-nextupdate")]);
+    (openssl_date_unix(fields.get("lastUpdate").expect("lastUpdate")), openssl_date_unix(fields.get("nextUpdate").expect("nextUpdate")))
 }
 
 /// The entries of `openssl crl -text`: upper-case serial → reason name (None: no reasonCode),

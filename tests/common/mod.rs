@@ -151,30 +151,36 @@ pub fn extension(text: &str, name: &str) -> Option<(bool, String)> {
     Some((critical, value.join("\n")))
 }
 
+/// The `name=value` lines of a successful `openssl ARGS…` run (e.g. `x509 -noout -subject
+/// -issuer`, `crl -noout -lastupdate -nextupdate`), by name, with the values trimmed.
+pub fn openssl_fields<I, S>(args: I) -> BTreeMap<String, String>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    openssl_ok(args)
+        .lines()
+        .filter_map(|line| line.split_once('='))
+        .map(|(name, value)| (name.trim().to_string(), value.trim().to_string()))
+        .collect()
+}
+
+/// The value `openssl x509 -in CERT -noout FLAG` prints for one FLAG (`-subject`, `-serial`,
+/// `-enddate`…): what follows the `name=` of its one line, trimmed.
+pub fn x509_field(cert: &Path, flag: &str) -> String {
+    let out = openssl_ok([os("x509"), os("-in"), cert.as_os_str(), os("-noout"), os(flag)]);
+    out.trim().split_once('=').map(|(_, v)| v.trim().to_string()).unwrap_or_else(|| panic!("{flag}: {out:?}"))
+}
+
 /// The serial of a certificate as `openssl x509 -serial` prints it (upper-case hex).
 pub fn x509_serial(cert: &Path) -> String {
-    let out = openssl_ok([
-        OsStr::new("x509"),
-        OsStr::new("-in"),
-        cert.as_os_str(),
-        OsStr::new("-noout"),
-        OsStr::new("-serial"),
-    ]);
-    out.trim().strip_prefix("serial=").unwrap_or_else(|| panic!("unexpected -serial output {out:?}")).to_string()
+    x509_field(cert, "-serial")
 }
 
 /// notAfter of a certificate as a sortable (year, month, day, "hh:mm:ss") tuple, parsed from
 /// `openssl x509 -enddate` ("Nov 27 19:37:28 2031 GMT").
 pub fn x509_not_after(cert: &Path) -> (u32, u32, u32, String) {
-    let out = openssl_ok([
-        OsStr::new("x509"),
-        OsStr::new("-in"),
-        cert.as_os_str(),
-        OsStr::new("-noout"),
-        OsStr::new("-enddate"),
-    ]);
-    let value = out.trim().strip_prefix("notAfter=").unwrap_or_else(|| panic!("unexpected -enddate output {out:?}"));
-    parse_openssl_date(value)
+    parse_openssl_date(&x509_field(cert, "-enddate"))
 }
 
 /// Parses OpenSSL's default date format, "Nov  7 19:37:28 2031 GMT".
@@ -192,14 +198,7 @@ pub fn parse_openssl_date(value: &str) -> (u32, u32, u32, String) {
 
 /// SHA-256 fingerprint as lower-case hex without colons (the form pkictl prints).
 pub fn x509_sha256(cert: &Path) -> String {
-    let out = openssl_ok([
-        OsStr::new("x509"),
-        OsStr::new("-in"),
-        cert.as_os_str(),
-        OsStr::new("-noout"),
-        OsStr::new("-fingerprint"),
-        OsStr::new("-sha256"),
-    ]);
+    let out = openssl_ok([os("x509"), os("-in"), cert.as_os_str(), os("-noout"), os("-fingerprint"), os("-sha256")]);
     let value = out.trim().split_once('=').map(|(_, v)| v).unwrap_or_else(|| panic!("unexpected output {out:?}"));
     value.replace(':', "").to_ascii_lowercase()
 }
@@ -571,6 +570,20 @@ pub fn assert_good_serial(cert: &Path, text: &str) -> String {
     assert!(octets <= 20, "{}: serial {serial} has {octets} octets (> 20)", cert.display());
     assert!(serial.chars().any(|c| c != '0'), "{}: serial is zero", cert.display());
     serial
+}
+
+/// What `openssl x509 -text` shows of a pkictl key type: the key size in bits as it prints
+/// "Public-Key: (BITS bit)", and the curve name for EC keys (None for RSA: "rsaEncryption").
+/// Panics on a key type pkictl does not have.
+pub fn key_size_and_curve(key_type: &str) -> (&'static str, Option<&'static str>) {
+    match key_type {
+        "p256" => ("256", Some("P-256")),
+        "p384" => ("384", Some("P-384")),
+        "rsa2048" => ("2048", None),
+        "rsa3072" => ("3072", None),
+        "rsa4096" => ("4096", None),
+        other => panic!("unknown key type {other}"),
+    }
 }
 
 /// Checks the CRL's signature against `issuer` with `openssl crl -CAfile`: "verify OK" on
