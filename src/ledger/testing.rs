@@ -190,7 +190,15 @@ pub fn crls(home: &Path) -> Vec<CrlRow> {
         home,
         "SELECT k.id, k.issuer_id, a.name, k.number, k.der
          FROM crls k JOIN authorities a ON a.id = k.issuer_id ORDER BY k.id",
-        |r| Ok(CrlRow { id: r.get(0)?, issuer_id: r.get(1)?, issuer_name: r.get(2)?, number: r.get(3)?, der: r.get(4)? }),
+        |r| {
+            Ok(CrlRow {
+                id: r.get(0)?,
+                issuer_id: r.get(1)?,
+                issuer_name: r.get(2)?,
+                number: r.get(3)?,
+                der: r.get(4)?,
+            })
+        },
     )
 }
 
