@@ -70,6 +70,10 @@ pub mod cli {
     pub use crate::error::one_line;
 }
 
+/// Direct reads of a home's SQLite ledger for the test suite (not a stable API).
+#[doc(hidden)]
+pub use ledger::testing as ledger_testing;
+
 /// In-process TLS handshakes (rustls), used by `pkictl demo` and the interop tests.
 #[doc(hidden)]
 #[allow(missing_docs)]

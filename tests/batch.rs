@@ -1,5 +1,5 @@
 //! Batch issuance (`issue … --batch`) and mass revocation (`revoke --from-file`), through the
-//! binary, judged by OpenSSL and the ledger.
+//! binary, judged by OpenSSL and the ledger (pkictl's `--json` output and `pkictl::ledger_testing`).
 
 mod common;
 
@@ -8,41 +8,29 @@ use std::path::Path;
 
 use common::*;
 
-fn unencrypted_home(dir: &Path) -> std::path::PathBuf {
-    let home = dir.join("pki");
-    let out = pkictl(&home).args(["init", "--name", ROOT_NAME, "--no-passphrase"]).output().unwrap();
-    assert!(out.status.success(), "{}", stderr_of(&out));
-    home
-}
-
+/// Every certificate of the ledger (the two CAs included), as `pkictl list` counts them.
 fn certificate_rows(home: &Path) -> i64 {
-    let db = rusqlite::Connection::open(home.join("ledger.db")).unwrap();
-    db.query_row("SELECT count(*) FROM certificates", [], |r| r.get(0)).unwrap()
-}
-
-fn events(home: &Path, action: &str) -> i64 {
-    let db = rusqlite::Connection::open(home.join("ledger.db")).unwrap();
-    db.query_row("SELECT count(*) FROM events WHERE action = ?1", [action], |r| r.get(0)).unwrap()
+    listed_certificates(home, &[]).len() as i64
 }
 
 fn root_and_chain(home: &Path) -> (String, String) {
     (
-        home.join("ca/test-root-ca.pem").to_string_lossy().to_string(),
-        home.join("ca/test-root-ca-issuing-ca.pem").to_string_lossy().to_string(),
+        ca_cert_path(home, "test-root-ca").to_string_lossy().to_string(),
+        ca_cert_path(home, "test-root-ca-issuing-ca").to_string_lossy().to_string(),
     )
 }
 
 #[test]
 fn a_batch_issues_every_line_with_its_sans() {
-    let dir = tempfile::tempdir().unwrap();
-    let home = unencrypted_home(dir.path());
-    let out = dir.path().join("out");
+    let pki = Pki::init_unencrypted(ROOT_NAME);
+    let home = pki.home.clone();
+    let out = pki.path("out");
     let mut list = String::from("# devices of the fleet\n\n");
     for i in 0..40 {
         list.push_str(&format!("dev{i}.fleet.example.com\n"));
     }
     list.push_str("svc-a,spiffe://fleet.example.com/ns/a/sa/svc,ops@example.com\n");
-    let file = dir.path().join("names.txt");
+    let file = pki.path("names.txt");
     fs::write(&file, &list).unwrap();
     let output = pkictl(&home)
         .args(["--json", "issue", "client", "--batch"])
@@ -56,7 +44,7 @@ fn a_batch_issues_every_line_with_its_sans() {
         stdout_of(&output).lines().map(|l| serde_json::from_str(l).expect("each line is one JSON object")).collect();
     assert_eq!(lines.len(), 41, "one JSON line per certificate");
     assert_eq!(certificate_rows(&home), 2 + 41);
-    assert_eq!(events(&home, "certificate.issue"), 41, "one audit event per certificate");
+    assert_eq!(ledger_testing::event_count(&home, "certificate.issue"), 41, "one audit event per certificate");
     let serials: std::collections::HashSet<&str> = lines.iter().map(|l| l["serial"].as_str().unwrap()).collect();
     assert_eq!(serials.len(), 41);
     assert_eq!(fs::read_dir(&out).unwrap().count(), 41 * 4);
@@ -79,9 +67,9 @@ fn a_batch_issues_every_line_with_its_sans() {
 
 #[test]
 fn a_batch_reads_stdin_and_server_lines_take_ips() {
-    let dir = tempfile::tempdir().unwrap();
-    let home = unencrypted_home(dir.path());
-    let out = dir.path().join("out");
+    let pki = Pki::init_unencrypted(ROOT_NAME);
+    let home = pki.home.clone();
+    let out = pki.path("out");
     let output = pkictl(&home)
         .args(["issue", "server", "--batch", "-", "--out"])
         .arg(&out)
@@ -96,9 +84,9 @@ fn a_batch_reads_stdin_and_server_lines_take_ips() {
 
 #[test]
 fn a_bad_line_stops_the_batch_before_anything_is_issued() {
-    let dir = tempfile::tempdir().unwrap();
-    let home = unencrypted_home(dir.path());
-    let out = dir.path().join("out");
+    let pki = Pki::init_unencrypted(ROOT_NAME);
+    let home = pki.home.clone();
+    let out = pki.path("out");
     let cases = [
         ("ok.example.com\nalso-ok.example.com\nbad..name.example.com\nlast.example.com\n", "line 3"),
         ("a.example.com\nb.example.com\nA.example.com\n", "repeats line 1"),
@@ -108,7 +96,7 @@ fn a_bad_line_stops_the_batch_before_anything_is_issued() {
     ];
     let before = snapshot_dir(&home);
     for (list, expected) in cases {
-        let file = dir.path().join("bad.txt");
+        let file = pki.path("bad.txt");
         fs::write(&file, list).unwrap();
         let output = pkictl(&home).args(["issue", "client", "--batch"]).arg(&file).arg("--out").arg(&out).output().unwrap();
         let stderr = assert_error(&output, 2);
@@ -122,10 +110,10 @@ fn a_bad_line_stops_the_batch_before_anything_is_issued() {
 
 #[test]
 fn a_batch_refuses_to_overwrite_unless_forced() {
-    let dir = tempfile::tempdir().unwrap();
-    let home = unencrypted_home(dir.path());
-    let out = dir.path().join("out");
-    let file = dir.path().join("names.txt");
+    let pki = Pki::init_unencrypted(ROOT_NAME);
+    let home = pki.home.clone();
+    let out = pki.path("out");
+    let file = pki.path("names.txt");
     fs::write(&file, "a.example.com\nb.example.com\n").unwrap();
     let run = |force: bool| {
         let mut cmd = pkictl(&home);
@@ -160,7 +148,7 @@ fn issue_clients(home: &Path, out: &Path, n: usize) -> Vec<String> {
 }
 
 fn crl_serials(home: &Path) -> Vec<String> {
-    let crl = home.join("crl/test-root-ca-issuing-ca.crl.pem").to_string_lossy().to_string();
+    let crl = crl_pem_path(home, "test-root-ca-issuing-ca").to_string_lossy().to_string();
     let text = openssl_ok(["crl", "-in", &crl, "-noout", "-text"]);
     text.lines()
         .filter_map(|l| l.trim().strip_prefix("Serial Number: "))
@@ -170,11 +158,11 @@ fn crl_serials(home: &Path) -> Vec<String> {
 
 #[test]
 fn revoke_from_file_is_one_transaction_and_one_crl() {
-    let dir = tempfile::tempdir().unwrap();
-    let home = unencrypted_home(dir.path());
-    let out = dir.path().join("out");
+    let pki = Pki::init_unencrypted(ROOT_NAME);
+    let home = pki.home.clone();
+    let out = pki.path("out");
     let serials = issue_clients(&home, &out, 6);
-    let list = dir.path().join("revoke.txt");
+    let list = pki.path("revoke.txt");
     fs::write(&list, format!("# compromised\n{}\n{}\n{}\n{}\n", serials[0], serials[1].to_uppercase(), serials[2], serials[0]))
         .unwrap();
     let output =
@@ -188,7 +176,7 @@ fn revoke_from_file_is_one_transaction_and_one_crl() {
     let mut expected = serials[..3].to_vec();
     expected.sort();
     assert_eq!(on_crl, expected);
-    assert_eq!(events(&home, "crl.publish"), 1);
+    assert_eq!(ledger_testing::event_count(&home, "crl.publish"), 1);
 
     // An unknown or already revoked serial: nothing at all is revoked.
     fs::write(&list, format!("{}\n{}\ndeadbeef\n", serials[3], serials[0])).unwrap();
@@ -211,15 +199,15 @@ fn revoke_from_file_is_one_transaction_and_one_crl() {
 
 #[test]
 fn ca_configure_sets_the_crl_lifetime_of_one_ca() {
-    let dir = tempfile::tempdir().unwrap();
-    let home = unencrypted_home(dir.path());
+    let pki = Pki::init_unencrypted(ROOT_NAME);
+    let home = pki.home.clone();
     let output = pkictl(&home)
         .args(["--json", "ca", "configure", "Test Root CA Issuing CA", "--crl-next-update", "2d"])
         .output()
         .unwrap();
     assert!(output.status.success(), "{}", stderr_of(&output));
     assert_eq!(json_object(&output)["crl_next_update"], "2d");
-    let out = dir.path().join("c.pem");
+    let out = pki.path("c.pem");
     let crl = pkictl(&home).arg("crl").arg("--out").arg(&out).output().unwrap();
     assert!(crl.status.success(), "{}", stderr_of(&crl));
     let text = openssl_ok(["crl", "-in", out.to_str().unwrap(), "-noout", "-lastupdate", "-nextupdate"]);

@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use common::hardening::*;
-use common::openssl;
+use common::{ledger_testing, listed_certificates, openssl};
 
 const ROOT: &str = "Crash Root CA";
 const ISSUING_SLUG: &str = "crash-root-ca-issuing-ca";
@@ -52,11 +52,6 @@ fn seed() -> u64 {
     let mut h = RandomState::new().build_hasher();
     h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos());
     h.finish() | 1
-}
-
-fn integrity(home: &Path) -> String {
-    let db = rusqlite::Connection::open(home.join("ledger.db")).expect("open the ledger");
-    db.query_row("PRAGMA integrity_check", [], |r| r.get::<_, String>(0)).expect("integrity_check")
 }
 
 fn files_with_suffix(dir: &Path, suffix: &str) -> Vec<PathBuf> {
@@ -152,10 +147,8 @@ fn sigkill_at_random_points_leaves_a_consistent_home() {
         let _ = child.kill(); // SIGKILL
         child.wait().unwrap();
         if kind == "issue" {
-            let in_ledger: i64 = rusqlite::Connection::open(home.join("ledger.db"))
-                .unwrap()
-                .query_row("SELECT count(*) FROM certificates WHERE common_name = ?1", [&name], |r| r.get(0))
-                .unwrap();
+            let in_ledger =
+                listed_certificates(&home, &[]).iter().filter(|c| c["common_name"] == name.as_str()).count();
             let files = ["crt", "key", "chain.pem", "fullchain.pem"]
                 .iter()
                 .filter(|ext| out.join(format!("{name}.{ext}")).exists())
@@ -171,13 +164,13 @@ fn sigkill_at_random_points_leaves_a_consistent_home() {
             assert_ne!(outcome, "FILES WITHOUT LEDGER ROW", "{name}: files were written before the ledger commit");
         }
         if i % 10 == 9 {
-            assert_eq!(integrity(&home), "ok", "integrity_check after kill {i}");
+            assert_eq!(ledger_testing::integrity_check(&home), "ok", "integrity_check after kill {i}");
         }
     }
     let killing = started.elapsed();
 
     // 1. The ledger is sound.
-    assert_eq!(integrity(&home), "ok", "integrity_check at the end");
+    assert_eq!(ledger_testing::integrity_check(&home), "ok", "integrity_check at the end");
 
     // 2. Every file under its final name is complete, and every NAME.crt is in the ledger.
     let crts = files_with_suffix(&out, ".crt");
@@ -291,10 +284,9 @@ fn killed_publisher_is_reported_by_doctor_and_repaired() {
     let lock = fs::OpenOptions::new().write(true).open(home.join("crl/.publish.lock")).unwrap();
     lock.lock().unwrap();
     let mut child = command(Some(&home)).arg("crl").spawn().unwrap();
-    let db = rusqlite::Connection::open(home.join("ledger.db")).unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let n: i64 = db.query_row("SELECT count(*) FROM crls", [], |r| r.get(0)).unwrap();
+        let n = ledger_testing::crl_count(&home);
         if n >= 2 {
             break;
         }
@@ -304,7 +296,6 @@ fn killed_publisher_is_reported_by_doctor_and_repaired() {
     child.kill().unwrap();
     child.wait().unwrap();
     drop(lock);
-    drop(db);
     let doctor = run_command({
         let mut c = command(Some(&home));
         c.arg("doctor");

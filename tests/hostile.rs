@@ -15,7 +15,7 @@ use std::ffi::OsString;
 use std::fs;
 use std::os::unix::fs::{PermissionsExt, symlink};
 
-use common::PASSPHRASE;
+use common::{PASSPHRASE, ledger_testing, listed_certificates};
 use common::hardening::*;
 
 const NAME: &str = "hostile.example.com";
@@ -294,10 +294,10 @@ fn revoke_already_revoked() {
 #[test]
 fn revoke_the_root() {
     let c = Case::plain();
-    let root_serial = {
-        let db = rusqlite::Connection::open(c.home.join("ledger.db")).unwrap();
-        db.query_row("SELECT serial FROM certificates WHERE profile = 'root'", [], |r| r.get::<_, String>(0)).unwrap()
-    };
+    let root_serial = listed_certificates(&c.home, &["--profile", "root"])[0]["serial"]
+        .as_str()
+        .expect("the root's serial")
+        .to_string();
     c.refuses(2, &args!["revoke", root_serial, "--reason", "key-compromise"]);
 }
 
@@ -480,10 +480,7 @@ ledger_cases! {
 #[test]
 fn ledger_from_a_future_schema() {
     let c = Case::plain();
-    {
-        let db = rusqlite::Connection::open(c.home.join("ledger.db")).unwrap();
-        db.pragma_update(None, "user_version", 99).unwrap();
-    }
+    ledger_testing::set_schema_version(&c.home, 99);
     refuse_ledger(&c);
     let stderr = c.refuses(2, &args!["list"]);
     assert!(stderr.contains("schema version 99"), "{stderr}");

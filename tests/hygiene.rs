@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use common::hardening::*;
-use common::{PASSPHRASE, openssl, openssl_ok};
+use common::{PASSPHRASE, ledger_testing, mode, openssl, openssl_ok, os};
 
 const EXPORT_PASSWORD: &str = "p12 export password 123";
 
@@ -92,10 +92,6 @@ impl Session {
         let text = String::from_utf8_lossy(&out.stdout).into_owned();
         serde_json::from_str(text.lines().next().unwrap_or_default()).unwrap_or_else(|e| panic!("--json output ({e}): {text}"))
     }
-}
-
-fn os(s: &str) -> &OsStr {
-    OsStr::new(s)
 }
 
 /// The secret parts of a private key, as `openssl pkey -text` prints them.
@@ -190,9 +186,10 @@ fn key_files(dir: &Path) -> Vec<PathBuf> {
 }
 
 fn events_text(home: &Path) -> Vec<u8> {
-    let db = rusqlite::Connection::open(home.join("ledger.db")).unwrap();
-    let mut stmt = db.prepare("SELECT at || ' ' || action || ' ' || target || ' ' || detail FROM events ORDER BY id").unwrap();
-    let rows: Vec<String> = stmt.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect();
+    let rows: Vec<String> = ledger_testing::events(home)
+        .into_iter()
+        .map(|e| format!("{} {} {} {}", e.at, e.action, e.target, e.detail))
+        .collect();
     assert!(rows.len() >= 5, "the events table is nearly empty: {rows:?}");
     rows.join("\n").into_bytes()
 }
@@ -207,16 +204,14 @@ fn no_secret_leaves_its_key_file(encrypted: bool) {
     let batch_out = s.root.join("batch");
     // A reader kept open for the whole session: SQLite then never checkpoints and deletes the
     // -wal on close, so every page any command wrote stays there to be searched.
-    let mut keep_wal: Option<rusqlite::Connection> = None;
+    let mut keep_wal: Option<ledger_testing::OpenLedger> = None;
 
     let mut init = vec![os("init"), os("--name"), os("Hygiene Root CA"), os("--key-type"), os("p384")];
     if !encrypted {
         init.push(os("--no-passphrase"));
     }
     s.json(&init);
-    let reader = rusqlite::Connection::open(home.join("ledger.db")).unwrap();
-    let _: i64 = reader.query_row("SELECT count(*) FROM certificates", [], |r| r.get(0)).unwrap();
-    keep_wal.replace(reader);
+    keep_wal.replace(ledger_testing::hold_open(&home));
     let generated = s.json(&[os("issue"), os("client"), os("gen.example.com"), os("--out"), out.as_os_str()]);
     let rsa = s.json(&[os("issue"), os("server"), os("rsa.example.com"), os("--key-type"), os("rsa2048"), os("--out"), out.as_os_str()]);
     s.json(&[os("issue"), os("peer"), os("p384.example.com"), os("--key-type"), os("p384"), os("--out"), out.as_os_str()]);
@@ -318,10 +313,6 @@ fn no_secret_leaves_its_key_file(encrypted: bool) {
         let text = fs::read_to_string(&ca_key).unwrap();
         assert_eq!(text.contains("ENCRYPTED PRIVATE KEY"), encrypted, "{}", ca_key.display());
     }
-}
-
-fn mode(path: &Path) -> u32 {
-    fs::metadata(path).unwrap_or_else(|e| panic!("stat {}: {e}", path.display())).permissions().mode() & 0o777
 }
 
 #[test]

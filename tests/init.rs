@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::ffi::OsStr;
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -22,18 +21,6 @@ fn tempdir() -> TempDir {
     tempfile::tempdir().expect("create a temporary directory")
 }
 
-fn cert_path(home: &Path, slug: &str) -> PathBuf {
-    home.join("ca").join(format!("{slug}.pem"))
-}
-
-fn key_path(home: &Path, slug: &str) -> PathBuf {
-    home.join("private").join(format!("{slug}.key"))
-}
-
-fn os(s: &str) -> &OsStr {
-    OsStr::new(s)
-}
-
 /// Exit status and output of `openssl pkey -in KEY -passin pass:PASS -noout`.
 fn pkey_opens(key: &Path, pass: &str) -> bool {
     openssl([os("pkey"), os("-in"), key.as_os_str(), os("-passin"), os(&format!("pass:{pass}")), os("-noout")])
@@ -44,11 +31,6 @@ fn pkey_opens(key: &Path, pass: &str) -> bool {
 /// The public key of a private key file, as PEM (via openssl).
 fn pkey_public(key: &Path, pass: &str) -> String {
     openssl_ok([os("pkey"), os("-in"), key.as_os_str(), os("-passin"), os(&format!("pass:{pass}")), os("-pubout")])
-}
-
-/// The public key in a certificate, as PEM (via openssl).
-fn cert_public(cert: &Path) -> String {
-    openssl_ok([os("x509"), os("-in"), cert.as_os_str(), os("-noout"), os("-pubkey")])
 }
 
 fn verify_strict(ca_file: &Path, cert: &Path) -> std::process::Output {
@@ -68,46 +50,13 @@ fn assert_verifies(ca_file: &Path, cert: &Path) {
 }
 
 fn subject_and_issuer(cert: &Path) -> (String, String) {
-    let out = openssl_ok([os("x509"), os("-in"), cert.as_os_str(), os("-noout"), os("-subject"), os("-issuer")]);
-    let mut subject = None;
-    let mut issuer = None;
-    for line in out.lines() {
-        if let Some(v) = line.strip_prefix("subject=") {
-            subject = Some(v.trim().to_string());
-        } else if let Some(v) = line.strip_prefix("issuer=") {
-            issuer = Some(v.trim().to_string());
-        }
-    }
-    (subject.expect("subject line"), issuer.expect("issuer line"))
-}
-
-/// A key identifier as printed in `-text` (OpenSSL 1.1 prefixes the AKI with "keyid:").
-fn key_id(value: &str) -> String {
-    let v = value.lines().next().unwrap_or("").trim();
-    v.strip_prefix("keyid:").unwrap_or(v).to_ascii_uppercase()
-}
-
-/// Serial checks from RFC 5280 and the design: positive, 8..=20 octets of content.
-fn assert_good_serial(cert: &Path, text: &str) {
-    let serial = x509_serial(cert);
-    assert!(!serial.starts_with('-'), "{}: negative serial {serial}", cert.display());
-    assert!(!text.contains("(Negative)"), "{}: openssl reports a negative serial", cert.display());
-    assert!(serial.chars().all(|c| c.is_ascii_hexdigit()), "{}: serial {serial:?} is not hex", cert.display());
-    let octets = serial.len().div_ceil(2);
-    assert!(octets >= 8, "{}: serial {serial} has only {octets} octets (< 64 bits)", cert.display());
-    assert!(octets <= 20, "{}: serial {serial} has {octets} octets (> 20)", cert.display());
-    assert!(serial.chars().any(|c| c != '0'), "{}: serial is zero", cert.display());
+    let mut fields = openssl_fields([os("x509"), os("-in"), cert.as_os_str(), os("-noout"), os("-subject"), os("-issuer")]);
+    (fields.remove("subject").expect("subject line"), fields.remove("issuer").expect("issuer line"))
 }
 
 fn assert_key_type(text: &str, key_type: &str, what: &str) {
-    let (bits, marker) = match key_type {
-        "p256" => ("256", "P-256"),
-        "p384" => ("384", "P-384"),
-        "rsa2048" => ("2048", "rsaEncryption"),
-        "rsa3072" => ("3072", "rsaEncryption"),
-        "rsa4096" => ("4096", "rsaEncryption"),
-        other => panic!("unknown key type {other}"),
-    };
+    let (bits, curve) = key_size_and_curve(key_type);
+    let marker = curve.unwrap_or("rsaEncryption");
     assert!(text.contains(&format!("Public-Key: ({bits} bit)")), "{what}: not a {bits}-bit key:\n{text}");
     assert!(text.contains(marker), "{what}: no {marker} in:\n{text}");
 }
@@ -137,10 +86,10 @@ fn check_two_tier_home(key_type: &str, from: PassphraseFrom) {
     let out = cmd.args(["init", "--name", ROOT, "--key-type", key_type]).output().unwrap();
     assert!(out.status.success(), "init --key-type {key_type} ({from:?}) failed: {}", stderr_of(&out));
 
-    let root = cert_path(&home, ROOT_SLUG);
-    let inter = cert_path(&home, INTERMEDIATE_SLUG);
-    let root_key = key_path(&home, ROOT_SLUG);
-    let inter_key = key_path(&home, INTERMEDIATE_SLUG);
+    let root = ca_cert_path(&home, ROOT_SLUG);
+    let inter = ca_cert_path(&home, INTERMEDIATE_SLUG);
+    let root_key = ca_key_path(&home, ROOT_SLUG);
+    let inter_key = ca_key_path(&home, INTERMEDIATE_SLUG);
 
     // Layout and permissions.
     let files: Vec<PathBuf> = snapshot_dir(&home).into_keys().collect();
@@ -274,7 +223,7 @@ fn default_key_type_is_p256() {
     let home = dir.path().join("pki");
     init_home(&home, &["--name", ROOT]);
     for slug in [ROOT_SLUG, INTERMEDIATE_SLUG] {
-        assert_key_type(&x509_text(&cert_path(&home, slug)), "p256", slug);
+        assert_key_type(&x509_text(&ca_cert_path(&home, slug)), "p256", slug);
     }
 }
 
@@ -293,7 +242,7 @@ fn passphrase_file_wins_over_env_and_only_its_first_line_counts() {
         .unwrap();
     assert!(out.status.success(), "{}", stderr_of(&out));
     for slug in [ROOT_SLUG, INTERMEDIATE_SLUG] {
-        let key = key_path(&home, slug);
+        let key = ca_key_path(&home, slug);
         assert!(pkey_opens(&key, PASSPHRASE), "{slug}: the file's first line does not open the key");
         assert!(!pkey_opens(&key, WRONG_PASSPHRASE), "{slug}: $PKICTL_PASSPHRASE was used over --passphrase-file");
     }
@@ -318,9 +267,9 @@ fn init_json_reports_what_it_made() {
         assert_eq!(a["key_type"], "p256");
         assert_eq!(a["key_encrypted"], true);
         assert_eq!(a["crl_url"], Value::Null);
-        let cert = cert_path(&home, slug);
+        let cert = ca_cert_path(&home, slug);
         assert_eq!(a["certificate"], cert.to_str().unwrap());
-        assert_eq!(a["key"], key_path(&home, slug).to_str().unwrap());
+        assert_eq!(a["key"], ca_key_path(&home, slug).to_str().unwrap());
         assert_eq!(a["serial"], x509_serial(&cert).to_ascii_lowercase());
         assert_eq!(a["fingerprint_sha256"], x509_sha256(&cert));
     }
@@ -338,7 +287,7 @@ fn no_passphrase_writes_plain_keys_with_a_warning() {
 
     let ledger_bytes = fs::read(home.join("ledger.db")).unwrap();
     for slug in [ROOT_SLUG, INTERMEDIATE_SLUG] {
-        let key = key_path(&home, slug);
+        let key = ca_key_path(&home, slug);
         let pem = fs::read_to_string(&key).unwrap();
         assert!(pem.starts_with("-----BEGIN PRIVATE KEY-----\n"), "{slug} key is not plain PKCS#8:\n{pem}");
         assert_mode(&key, 0o600);
@@ -348,7 +297,7 @@ fn no_passphrase_writes_plain_keys_with_a_warning() {
             "openssl cannot read {slug}'s plain key: {}",
             String::from_utf8_lossy(&opened.stderr)
         );
-        assert_eq!(pkey_public(&key, "unused"), cert_public(&cert_path(&home, slug)));
+        assert_eq!(pkey_public(&key, "unused"), cert_public(&ca_cert_path(&home, slug)));
         // The ledger never holds a private key.
         let der = openssl([os("pkey"), os("-in"), key.as_os_str(), os("-outform"), os("DER")]).stdout;
         assert!(der.len() > 32);
@@ -357,7 +306,7 @@ fn no_passphrase_writes_plain_keys_with_a_warning() {
             "the ledger contains {slug}'s private key"
         );
     }
-    assert_verifies(&cert_path(&home, ROOT_SLUG), &cert_path(&home, INTERMEDIATE_SLUG));
+    assert_verifies(&ca_cert_path(&home, ROOT_SLUG), &ca_cert_path(&home, INTERMEDIATE_SLUG));
 
     let list = json_object(&pkictl(&home).args(["--json", "ca", "list"]).output().unwrap());
     for a in list["authorities"].as_array().unwrap() {
@@ -474,7 +423,7 @@ fn init_into_an_existing_empty_directory_makes_it_private() {
     init_home(&home, &["--name", ROOT]);
     assert_mode(&home, 0o700);
     assert!(home.join("ledger.db").is_file());
-    assert_verifies(&cert_path(&home, ROOT_SLUG), &cert_path(&home, INTERMEDIATE_SLUG));
+    assert_verifies(&ca_cert_path(&home, ROOT_SLUG), &ca_cert_path(&home, INTERMEDIATE_SLUG));
 }
 
 #[test]
@@ -500,7 +449,7 @@ fn no_intermediate_makes_only_a_root() {
             PathBuf::from(format!("private/{ROOT_SLUG}.key")),
         ]
     );
-    let root = cert_path(&home, ROOT_SLUG);
+    let root = ca_cert_path(&home, ROOT_SLUG);
     assert_verifies(&root, &root);
     let text = x509_text(&root);
     assert_eq!(extension(&text, "X509v3 Basic Constraints"), Some((true, "CA:TRUE".to_string())));
@@ -534,8 +483,8 @@ fn custom_names_and_validities() {
         &home,
         &["--name", ROOT, "--intermediate", "Acme Issuing CA 1", "--validity", "2y", "--intermediate-validity", "1y"],
     );
-    let root = cert_path(&home, ROOT_SLUG);
-    let inter = cert_path(&home, "acme-issuing-ca-1");
+    let root = ca_cert_path(&home, ROOT_SLUG);
+    let inter = ca_cert_path(&home, "acme-issuing-ca-1");
     assert_verifies(&root, &inter);
     assert_eq!(subject_and_issuer(&inter), ("CN = Acme Issuing CA 1".to_string(), format!("CN = {ROOT}")));
     let day = 86_400u64;
@@ -550,8 +499,8 @@ fn intermediate_may_end_with_the_root() {
     let dir = tempdir();
     let home = dir.path().join("pki");
     init_home(&home, &["--name", ROOT, "--validity", "1y", "--intermediate-validity", "1y"]);
-    let root = cert_path(&home, ROOT_SLUG);
-    let inter = cert_path(&home, INTERMEDIATE_SLUG);
+    let root = ca_cert_path(&home, ROOT_SLUG);
+    let inter = ca_cert_path(&home, INTERMEDIATE_SLUG);
     assert_verifies(&root, &inter);
     assert!(x509_not_after(&inter) <= x509_not_after(&root));
 }
@@ -561,8 +510,8 @@ fn a_short_root_shortens_the_default_intermediate() {
     let dir = tempdir();
     let home = dir.path().join("pki");
     init_home(&home, &["--name", ROOT, "--validity", "1y"]);
-    let root = cert_path(&home, ROOT_SLUG);
-    let inter = cert_path(&home, INTERMEDIATE_SLUG);
+    let root = ca_cert_path(&home, ROOT_SLUG);
+    let inter = ca_cert_path(&home, INTERMEDIATE_SLUG);
     assert_verifies(&root, &inter);
     let day = 86_400u64;
     assert!(checkend(&inter, 364 * day), "intermediate expires before 1y");
@@ -574,8 +523,8 @@ fn crl_url_goes_into_the_intermediate() {
     let dir = tempdir();
     let home = dir.path().join("pki");
     init_home(&home, &["--name", ROOT, "--crl-url", "http://pki.example.com/crl"]);
-    let root = cert_path(&home, ROOT_SLUG);
-    let inter = cert_path(&home, INTERMEDIATE_SLUG);
+    let root = ca_cert_path(&home, ROOT_SLUG);
+    let inter = ca_cert_path(&home, INTERMEDIATE_SLUG);
     assert_verifies(&root, &inter);
     let text = x509_text(&inter);
     let (_, dp) = extension(&text, "X509v3 CRL Distribution Points").expect("intermediate has a CRL DP");
@@ -594,7 +543,7 @@ fn crl_url_with_a_trailing_slash() {
     let dir = tempdir();
     let home = dir.path().join("pki");
     init_home(&home, &["--name", ROOT, "--crl-url", "https://pki.example.com/crl/"]);
-    let text = x509_text(&cert_path(&home, INTERMEDIATE_SLUG));
+    let text = x509_text(&ca_cert_path(&home, INTERMEDIATE_SLUG));
     let (_, dp) = extension(&text, "X509v3 CRL Distribution Points").expect("intermediate has a CRL DP");
     assert!(dp.contains(&format!("URI:https://pki.example.com/crl/{ROOT_SLUG}.crl")), "CRL DP:\n{dp}");
 }
@@ -639,8 +588,8 @@ fn ca_list_show_and_cert() {
     let dir = tempdir();
     let home = dir.path().join("pki");
     init_home(&home, &["--name", ROOT]);
-    let root = cert_path(&home, ROOT_SLUG);
-    let inter = cert_path(&home, INTERMEDIATE_SLUG);
+    let root = ca_cert_path(&home, ROOT_SLUG);
+    let inter = ca_cert_path(&home, INTERMEDIATE_SLUG);
     let before = snapshot_dir(&home);
     let ok = |args: &[&str]| {
         let out = pkictl(&home).args(args).output().unwrap();
@@ -748,60 +697,49 @@ fn ledger_records_the_cas() {
     let dir = tempdir();
     let home = dir.path().join("pki");
     init_home(&home, &["--name", ROOT]);
-    let root = cert_path(&home, ROOT_SLUG);
-    let inter = cert_path(&home, INTERMEDIATE_SLUG);
-    let der = |cert: &Path| {
-        let out = openssl([os("x509"), os("-in"), cert.as_os_str(), os("-outform"), os("DER")]);
-        assert!(out.status.success());
-        out.stdout
-    };
+    let root = ca_cert_path(&home, ROOT_SLUG);
+    let inter = ca_cert_path(&home, INTERMEDIATE_SLUG);
+    let der = |cert: &Path| cert_der(cert);
 
-    let db = rusqlite::Connection::open(home.join("ledger.db")).expect("open the ledger");
-    let version: i64 = db.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+    let version = i64::from(ledger_testing::schema_version(&home));
     let migrations = fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations")).unwrap().count();
     assert_eq!(version, migrations as i64, "the schema version is the number of the last migration");
-    let journal: String = db.pragma_query_value(None, "journal_mode", |r| r.get(0)).unwrap();
+    let journal = ledger_testing::journal_mode(&home);
     assert_eq!(journal.to_ascii_lowercase(), "wal");
 
-    let count = |sql: &str| -> i64 { db.query_row(sql, [], |r| r.get(0)).unwrap() };
-    assert_eq!(count("SELECT COUNT(*) FROM authorities"), 2);
-    assert_eq!(count("SELECT COUNT(*) FROM certificates"), 2);
-    assert!(count("SELECT COUNT(*) FROM events") >= 2);
-    assert_eq!(count("SELECT COUNT(*) FROM events WHERE action = 'ca.create'"), 2);
-    assert_eq!(count("SELECT COUNT(*) FROM crls"), 0);
+    let counts = ledger_testing::row_counts(&home);
+    assert_eq!(counts.authorities, 2);
+    assert_eq!(counts.certificates, 2);
+    assert!(counts.events >= 2);
+    assert_eq!(ledger_testing::event_count(&home, "ca.create"), 2);
+    assert_eq!(counts.crls, 0);
 
-    let mut stmt = db
-        .prepare(
-            "SELECT a.name, a.slug, a.parent_id IS NULL, a.is_default, a.key_encrypted, a.key_file, a.cert_der,
-                    c.profile, c.serial, c.der, c.status, c.fingerprint_sha256, c.key_source, c.issuer_id, a.id
-             FROM certificates c JOIN authorities a ON c.authority_id = a.id
-             ORDER BY c.id",
-        )
-        .unwrap();
+    // Each CA's own certificate row next to its authority row, in the order they were recorded.
+    let authorities = ledger_testing::authorities(&home);
     type Row =
         (String, String, bool, bool, bool, String, Vec<u8>, String, String, Vec<u8>, String, String, String, i64, i64);
-    let rows: Vec<Row> = stmt
-        .query_map([], |r| {
-            Ok((
-                r.get(0)?,
-                r.get(1)?,
-                r.get(2)?,
-                r.get(3)?,
-                r.get(4)?,
-                r.get(5)?,
-                r.get(6)?,
-                r.get(7)?,
-                r.get(8)?,
-                r.get(9)?,
-                r.get(10)?,
-                r.get(11)?,
-                r.get(12)?,
-                r.get(13)?,
-                r.get(14)?,
+    let rows: Vec<Row> = ledger_testing::certificates(&home)
+        .into_iter()
+        .filter_map(|c| {
+            let a = authorities.iter().find(|a| Some(a.id) == c.authority_id)?.clone();
+            Some((
+                a.name,
+                a.slug,
+                a.parent_id.is_none(),
+                a.is_default,
+                a.key_encrypted,
+                a.key_file,
+                a.cert_der,
+                c.profile,
+                c.serial,
+                c.der,
+                c.status,
+                c.fingerprint_sha256,
+                c.key_source,
+                c.issuer_id,
+                a.id,
             ))
         })
-        .unwrap()
-        .map(Result::unwrap)
         .collect();
     assert_eq!(rows.len(), 2);
     let profiles: Vec<&str> = rows.iter().map(|r| r.7.as_str()).collect();
@@ -854,7 +792,7 @@ fn init_into_the_current_empty_directory() {
         pkictl_with_passphrase(Path::new(".")).current_dir(&home).args(["init", "--name", ROOT]).output().unwrap();
     assert!(out.status.success(), "exit {}: {}", out.status, stderr_of(&out));
     assert!(home.join("ledger.db").is_file());
-    assert_verifies(&cert_path(&home, ROOT_SLUG), &cert_path(&home, INTERMEDIATE_SLUG));
+    assert_verifies(&ca_cert_path(&home, ROOT_SLUG), &ca_cert_path(&home, INTERMEDIATE_SLUG));
 }
 
 #[test]
@@ -868,5 +806,5 @@ fn init_through_a_symlink_to_an_empty_directory() {
     assert!(out.status.success(), "exit {}: {}", out.status, stderr_of(&out));
     assert!(fs::symlink_metadata(&link).unwrap().file_type().is_symlink(), "the symlink was replaced");
     assert!(target.join("ledger.db").is_file(), "the home was not created in the symlink's target");
-    assert_verifies(&cert_path(&link, ROOT_SLUG), &cert_path(&link, INTERMEDIATE_SLUG));
+    assert_verifies(&ca_cert_path(&link, ROOT_SLUG), &ca_cert_path(&link, INTERMEDIATE_SLUG));
 }

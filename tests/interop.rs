@@ -198,13 +198,6 @@ fn issue(home: &Path, out: &Path, profile: &str, name: &str, extra: &[&str]) -> 
     }
 }
 
-/// `pkictl --json ARGS…` in `home`, which must succeed; its JSON.
-fn pkictl_json(home: &Path, args: &[&str]) -> Value {
-    let output = pkictl_with_passphrase(home).arg("--json").args(args).output().expect("run pkictl");
-    assert!(output.status.success(), "pkictl {args:?} failed with {}:\n{}", output.status, stderr_of(&output));
-    json_object(&output)
-}
-
 /// `pkictl init` with a passphrase; the root's and the intermediate's certificate paths.
 fn init(home: &Path, name: &str, extra: &[&str]) -> (PathBuf, PathBuf) {
     let mut args = vec!["--json", "--name", name];

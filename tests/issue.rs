@@ -1,20 +1,16 @@
 //! End-to-end tests of `pkictl issue server|client|peer` and `pkictl sign`, through the binary
 //! only. Certificates, keys and chains are judged with the `openssl` binary (never with
-//! pkictl's own parser), the ledger with plain SQL.
+//! pkictl's own parser), the ledger through pkictl's `--json` output and `pkictl::ledger_testing`.
 
 mod common;
 
 use std::collections::BTreeSet;
-use std::ffi::OsStr;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::Output;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use common::*;
 use serde_json::Value;
-use tempfile::TempDir;
 
 const ROOT_SLUG: &str = "test-root-ca";
 const INTER: &str = "Test Root CA Issuing CA";
@@ -25,12 +21,8 @@ const DAY: i64 = 86_400;
 const BACKDATE: i64 = 300;
 
 // ---------------------------------------------------------------------------------------------
-// Helpers local to this file (tests/common/mod.rs is shared and left as it is).
+// Helpers local to this file (the shared fixture is tests/common).
 // ---------------------------------------------------------------------------------------------
-
-fn os(s: &str) -> &OsStr {
-    OsStr::new(s)
-}
 
 fn csr_file(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata").join("csr").join(name)
@@ -40,84 +32,24 @@ fn csr_arg(name: &str) -> String {
     csr_file(name).to_str().expect("UTF-8 path").to_string()
 }
 
-fn now_unix() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64
-}
-
-/// A temporary directory holding a home (`<dir>/pki`) and the output directories of a test.
-struct Pki {
-    dir: TempDir,
-    home: PathBuf,
-}
-
+/// What only these tests ask of the shared home fixture.
 impl Pki {
-    /// A home made by `init` with `PASSPHRASE`, plus `extra` init flags.
-    fn new(extra: &[&str]) -> Pki {
-        let dir = tempfile::tempdir().expect("create a temporary directory");
-        let home = dir.path().join("pki");
-        init_home(&home, extra);
-        Pki { dir, home }
-    }
-
-    /// A home whose CA keys are not encrypted (fast: no scrypt per command).
-    fn unencrypted() -> Pki {
-        let dir = tempfile::tempdir().expect("create a temporary directory");
-        let home = dir.path().join("pki");
-        let out = pkictl(&home).args(["init", "--name", ROOT_NAME, "--no-passphrase"]).output().unwrap();
-        assert!(out.status.success(), "init --no-passphrase failed: {}", stderr_of(&out));
-        Pki { dir, home }
-    }
-
-    /// `pkictl --home <home>` with `PKICTL_PASSPHRASE` set.
-    fn cmd(&self) -> assert_cmd::Command {
-        pkictl_with_passphrase(&self.home)
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.cmd().args(args).output().expect("run pkictl")
-    }
-
-    /// Runs pkictl and panics with its stderr unless it exits 0.
-    fn ok(&self, args: &[&str]) -> Output {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "pkictl {args:?} failed with {}:\nstdout: {}\nstderr: {}",
-            out.status,
-            stdout_of(&out),
-            stderr_of(&out)
-        );
-        out
-    }
-
-    /// A path under the test's directory (not yet created) as a string argument.
-    fn out(&self, name: &str) -> String {
-        self.dir.path().join(name).to_str().expect("UTF-8 path").to_string()
-    }
-
     fn root_pem(&self) -> PathBuf {
-        self.home.join("ca").join(format!("{ROOT_SLUG}.pem"))
+        self.ca_cert(ROOT_SLUG)
     }
 
     fn inter_pem(&self) -> PathBuf {
-        self.home.join("ca").join(format!("{INTER_SLUG}.pem"))
+        self.ca_cert(INTER_SLUG)
     }
 
     fn inter_key(&self) -> PathBuf {
-        self.home.join("private").join(format!("{INTER_SLUG}.key"))
-    }
-
-    fn db(&self) -> rusqlite::Connection {
-        rusqlite::Connection::open(self.home.join("ledger.db")).expect("open the ledger")
-    }
-
-    fn count(&self, sql: &str) -> i64 {
-        self.db().query_row(sql, [], |r| r.get(0)).expect(sql)
+        self.ca_key(INTER_SLUG)
     }
 
     /// (certificate rows, event rows).
     fn rows(&self) -> (i64, i64) {
-        (self.count("SELECT COUNT(*) FROM certificates"), self.count("SELECT COUNT(*) FROM events"))
+        let counts = self.counts();
+        (counts.certificates, counts.events)
     }
 
     /// Runs a command that must be refused as bad input: exit 2, one "pkictl: …" line on
@@ -167,17 +99,6 @@ fn files(out: &str, stem: &str) -> Files {
     }
 }
 
-/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = if y >= 0 { y } else { y - 399 } / 400;
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
 fn civil_from_days(z: i64) -> (i64, i64, i64) {
     let z = z + 719_468;
     let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
@@ -200,44 +121,18 @@ fn rfc3339(unix: i64) -> String {
     format!("{}T{:02}:{:02}:{:02}Z", date_of(unix), secs / 3600, secs % 3600 / 60, secs % 60)
 }
 
-/// OpenSSL's "Nov  7 19:37:28 2031 GMT" as Unix seconds.
-fn openssl_date_unix(value: &str) -> i64 {
-    let (y, m, d, hms) = parse_openssl_date(value);
-    let hms: Vec<i64> = hms.split(':').map(|p| p.parse().expect("hh:mm:ss")).collect();
-    days_from_civil(i64::from(y), i64::from(m), i64::from(d)) * DAY + hms[0] * 3600 + hms[1] * 60 + hms[2]
-}
-
 /// (notBefore, notAfter) of a certificate as Unix seconds, read by openssl.
 fn validity_of(cert: &Path) -> (i64, i64) {
-    let out = openssl_ok([os("x509"), os("-in"), cert.as_os_str(), os("-noout"), os("-startdate"), os("-enddate")]);
-    let mut not_before = None;
-    let mut not_after = None;
-    for line in out.lines() {
-        if let Some(v) = line.strip_prefix("notBefore=") {
-            not_before = Some(openssl_date_unix(v));
-        } else if let Some(v) = line.strip_prefix("notAfter=") {
-            not_after = Some(openssl_date_unix(v));
-        }
-    }
-    (not_before.expect("notBefore"), not_after.expect("notAfter"))
+    let fields = openssl_fields([os("x509"), os("-in"), cert.as_os_str(), os("-noout"), os("-startdate"), os("-enddate")]);
+    (openssl_date_unix(fields.get("notBefore").expect("notBefore")), openssl_date_unix(fields.get("notAfter").expect("notAfter")))
 }
 
 fn subject_of(cert: &Path) -> String {
-    let out = openssl_ok([os("x509"), os("-in"), cert.as_os_str(), os("-noout"), os("-subject")]);
-    out.trim().strip_prefix("subject=").expect("subject line").trim().to_string()
+    x509_field(cert, "-subject")
 }
 
 fn issuer_of(cert: &Path) -> String {
-    let out = openssl_ok([os("x509"), os("-in"), cert.as_os_str(), os("-noout"), os("-issuer")]);
-    out.trim().strip_prefix("issuer=").expect("issuer line").trim().to_string()
-}
-
-fn cert_public(cert: &Path) -> String {
-    openssl_ok([os("x509"), os("-in"), cert.as_os_str(), os("-noout"), os("-pubkey")])
-}
-
-fn key_public(key: &Path) -> String {
-    openssl_ok([os("pkey"), os("-in"), key.as_os_str(), os("-pubout")])
+    x509_field(cert, "-issuer")
 }
 
 fn csr_public(csr: &Path) -> String {
@@ -246,12 +141,6 @@ fn csr_public(csr: &Path) -> String {
         args.extend([os("-inform"), os("DER")]);
     }
     openssl_ok(args)
-}
-
-fn cert_der(cert: &Path) -> Vec<u8> {
-    let out = openssl([os("x509"), os("-in"), cert.as_os_str(), os("-outform"), os("DER")]);
-    assert!(out.status.success(), "openssl x509 -outform DER {}", cert.display());
-    out.stdout
 }
 
 /// The names of the X.509v3 extensions `openssl x509 -text` prints, in order.
@@ -294,25 +183,6 @@ fn sorted<S: AsRef<str>>(v: &[S]) -> Vec<String> {
 fn sorted_owned(mut v: Vec<String>) -> Vec<String> {
     v.sort();
     v
-}
-
-/// A key identifier as printed in `-text` (OpenSSL 1.1 prefixes the AKI with "keyid:").
-fn key_id(value: &str) -> String {
-    let v = value.lines().next().unwrap_or("").trim();
-    v.strip_prefix("keyid:").unwrap_or(v).to_ascii_uppercase()
-}
-
-/// Serial checks from RFC 5280 and the design: positive, 8..=20 octets, not zero.
-fn assert_good_serial(cert: &Path, text: &str) -> String {
-    let serial = x509_serial(cert);
-    assert!(!serial.starts_with('-'), "{}: negative serial {serial}", cert.display());
-    assert!(!text.contains("(Negative)"), "{}: openssl reports a negative serial", cert.display());
-    assert!(serial.chars().all(|c| c.is_ascii_hexdigit()), "{}: serial {serial:?} is not hex", cert.display());
-    let octets = serial.len().div_ceil(2);
-    assert!(octets >= 8, "{}: serial {serial} has only {octets} octets (< 64 bits)", cert.display());
-    assert!(octets <= 20, "{}: serial {serial} has {octets} octets (> 20)", cert.display());
-    assert!(serial.chars().any(|c| c != '0'), "{}: serial is zero", cert.display());
-    serial
 }
 
 /// `openssl verify -x509_strict -CAfile root -untrusted chain -purpose P cert`.
@@ -431,15 +301,9 @@ fn check_leaf(pki: &Pki, f: &Files, want: &Want<'_>) {
     }
 
     // Key.
-    let (bits, marker) = match want.key_type {
-        "p256" => ("256", "NIST CURVE: P-256"),
-        "p384" => ("384", "NIST CURVE: P-384"),
-        "rsa2048" => ("2048", "rsaEncryption"),
-        "rsa3072" => ("3072", "rsaEncryption"),
-        "rsa4096" => ("4096", "rsaEncryption"),
-        other => panic!("unknown key type {other}"),
-    };
-    assert!(text.contains(&format!("Public-Key: ({bits} bit)")) && text.contains(marker), "{what}: key:\n{text}");
+    let (bits, curve) = key_size_and_curve(want.key_type);
+    let marker = curve.map_or("rsaEncryption".to_string(), |c| format!("NIST CURVE: {c}"));
+    assert!(text.contains(&format!("Public-Key: ({bits} bit)")) && text.contains(&marker), "{what}: key:\n{text}");
     if want.generated_key {
         assert_mode(&f.key, 0o600);
         let pem = fs::read_to_string(&f.key).unwrap();
@@ -517,7 +381,7 @@ fn issue_and_check(pki: &Pki, profile: &str, key_type: &str, name: &str, extra: 
 
 #[test]
 fn server_certificates_for_each_key_type() {
-    let pki = Pki::new(&["--crl-url", CRL_BASE]);
+    let pki = Pki::init(&["--crl-url", CRL_BASE]);
     for key_type in ["p256", "p384", "rsa2048", "rsa3072"] {
         let name = format!("{key_type}.example.com");
         issue_and_check(
@@ -534,7 +398,7 @@ fn server_certificates_for_each_key_type() {
 
 #[test]
 fn client_certificates_for_each_key_type() {
-    let pki = Pki::new(&[]);
+    let pki = Pki::init(&[]);
     for key_type in ["p256", "p384", "rsa2048", "rsa4096"] {
         let name = format!("{key_type}@example.com");
         issue_and_check(
@@ -551,7 +415,7 @@ fn client_certificates_for_each_key_type() {
 
 #[test]
 fn peer_certificates_for_each_key_type() {
-    let pki = Pki::new(&["--crl-url", CRL_BASE]);
+    let pki = Pki::init(&["--crl-url", CRL_BASE]);
     for key_type in ["p256", "p384", "rsa2048"] {
         let name = format!("node-{key_type}.cluster.local");
         issue_and_check(
@@ -581,7 +445,7 @@ fn issued_sans(pki: &Pki, args: &[&str], out: &str, stem: &str) -> (Vec<String>,
 
 #[test]
 fn name_becomes_the_right_kind_of_san() {
-    let pki = Pki::unencrypted();
+    let pki = Pki::init_unencrypted(ROOT_NAME);
     let cases: Vec<(Vec<&str>, &str, Vec<&str>)> = vec![
         (vec!["issue", "server", "api.example.com"], "api.example.com", vec!["DNS:api.example.com"]),
         (vec!["issue", "server", "10.0.0.7"], "10.0.0.7", vec!["IP Address:10.0.0.7"]),
@@ -611,7 +475,7 @@ fn name_becomes_the_right_kind_of_san() {
 
 #[test]
 fn plain_words_need_an_explicit_san() {
-    let pki = Pki::unencrypted();
+    let pki = Pki::init_unencrypted(ROOT_NAME);
     for profile in ["client", "server", "peer"] {
         let out = pki.out(&format!("words-{profile}"));
         let stderr = pki.refused(&["issue", profile, "Billing Service", "--out", &out], &out);
@@ -647,7 +511,7 @@ fn plain_words_need_an_explicit_san() {
 
 #[test]
 fn duplicate_and_upper_case_names_are_normalised() {
-    let pki = Pki::unencrypted();
+    let pki = Pki::init_unencrypted(ROOT_NAME);
     let out = pki.out("dups");
     let (sans, subject) = issued_sans(
         &pki,
@@ -720,7 +584,7 @@ const BAD_DNS: [&str; 9] = [
 
 #[test]
 fn bad_dns_names_are_refused() {
-    let pki = Pki::new(&[]);
+    let pki = Pki::init(&[]);
     let long_label = format!("{}.example.com", "a".repeat(64));
     let too_long = vec!["a".repeat(63); 4].join(".");
     let mut names: Vec<&str> = BAD_DNS.to_vec();
@@ -756,7 +620,7 @@ fn bad_dns_names_are_refused() {
 
 #[test]
 fn bad_ip_addresses_are_refused() {
-    let pki = Pki::new(&[]);
+    let pki = Pki::init(&[]);
     for (i, ip) in ["10.0.0.256", "1.2.3", "fd00:::7", "10.0.0.1/24", "host.example.com", ""].iter().enumerate() {
         for profile in ["server", "peer"] {
             let out = pki.out(&format!("bad-ip-{profile}-{i}"));
@@ -780,7 +644,7 @@ fn bad_ip_addresses_are_refused() {
 /// certificate could never match. It is almost certainly a mistyped IP address.
 #[test]
 fn dotted_numbers_are_not_dns_names() {
-    let pki = Pki::unencrypted();
+    let pki = Pki::init_unencrypted(ROOT_NAME);
     for (i, name) in ["10.0.0.256", "1.2.3", "192.168.1"].iter().enumerate() {
         let out = pki.out(&format!("numeric-name-{i}"));
         let stderr = pki.refused(&["issue", "server", name, "--out", &out], &out);
@@ -793,7 +657,7 @@ fn dotted_numbers_are_not_dns_names() {
 
 #[test]
 fn bad_emails_and_uris_are_refused() {
-    let pki = Pki::new(&[]);
+    let pki = Pki::init(&[]);
     let cases = [
         ("--email", "alice"),
         ("--email", "@example.com"),
@@ -816,7 +680,7 @@ fn bad_emails_and_uris_are_refused() {
 
 #[test]
 fn bad_durations_are_refused() {
-    let pki = Pki::new(&[]);
+    let pki = Pki::init(&[]);
     for (i, d) in ["-1d", "0d", "99999y", "10", "1.5d", "1D", "", "d", "36501d"].iter().enumerate() {
         for profile in ["server", "client"] {
             let out = pki.out(&format!("bad-validity-{profile}-{i}"));
@@ -833,7 +697,7 @@ fn bad_durations_are_refused() {
 
 #[test]
 fn long_names_and_too_many_sans_are_refused() {
-    let pki = Pki::unencrypted();
+    let pki = Pki::init_unencrypted(ROOT_NAME);
     // The CN limit is 64 characters.
     let name65 = "n".repeat(65);
     let out = pki.out("cn-65");
@@ -868,7 +732,7 @@ fn long_names_and_too_many_sans_are_refused() {
 
 #[test]
 fn unknown_ca_is_refused() {
-    let pki = Pki::new(&[]);
+    let pki = Pki::init(&[]);
     let out = pki.out("unknown-ca");
     let stderr = pki.refused(&["issue", "server", "api.example.com", "--ca", "Nope CA", "--out", &out], &out);
     assert!(stderr.contains("Nope CA"), "{stderr}");
@@ -886,7 +750,7 @@ fn unknown_ca_is_refused() {
 
 #[test]
 fn validity_past_the_intermediate_is_refused_with_both_dates() {
-    let pki = Pki::new(&["--intermediate-validity", "30d"]);
+    let pki = Pki::init(&["--intermediate-validity", "30d"]);
     let (_, inter_not_after) = validity_of(&pki.inter_pem());
     for (i, validity) in ["60d", "90d", "31d"].iter().enumerate() {
         let out = pki.out(&format!("too-long-{i}"));
@@ -923,7 +787,7 @@ fn validity_past_the_intermediate_is_refused_with_both_dates() {
 
 #[test]
 fn sign_csrs_of_each_supported_key_type() {
-    let pki = Pki::new(&["--crl-url", CRL_BASE]);
+    let pki = Pki::init(&["--crl-url", CRL_BASE]);
     for (file, key_type, stem) in [
         ("p256.csr", "p256", "p256"),
         ("p384.csr", "p384", "p384"),
@@ -964,7 +828,7 @@ fn sign_csrs_of_each_supported_key_type() {
 
 #[test]
 fn sign_with_each_profile_and_issue_with_csr() {
-    let pki = Pki::new(&[]);
+    let pki = Pki::init(&[]);
     let p256 = csr_arg("p256.csr");
     let want_sans = ["DNS:p256.example.com", "DNS:alt-p256.example.com", "IP Address:10.1.1.1"];
     for profile in ["client", "peer"] {
@@ -1047,7 +911,7 @@ fn sign_with_each_profile_and_issue_with_csr() {
 
 #[test]
 fn sign_name_and_san_flags_override_the_csr() {
-    let pki = Pki::new(&[]);
+    let pki = Pki::init(&[]);
     let p256 = csr_arg("p256.csr");
     // --name replaces the CN (and file name); the CSR's SANs stay.
     let out = pki.out("override-name");
@@ -1102,7 +966,7 @@ fn sign_name_and_san_flags_override_the_csr() {
 
 #[test]
 fn a_csr_asking_for_ca_gets_a_leaf_and_a_warning() {
-    let pki = Pki::new(&[]);
+    let pki = Pki::init(&[]);
     let out = pki.out("wants-ca");
     let output = pki.ok(&["sign", &csr_arg("wants-ca.csr"), "--profile", "server", "--out", &out]);
     let stderr = stderr_of(&output);
@@ -1129,7 +993,7 @@ fn a_csr_asking_for_ca_gets_a_leaf_and_a_warning() {
 
 #[test]
 fn a_csr_without_san_needs_one_for_server() {
-    let pki = Pki::new(&[]);
+    let pki = Pki::init(&[]);
     let no_san = csr_arg("no-san.csr");
     for profile in ["server", "peer", "client"] {
         let out = pki.out(&format!("no-san-{profile}"));
@@ -1150,7 +1014,7 @@ fn a_csr_without_san_needs_one_for_server() {
 
 #[test]
 fn csr_sans_are_validated_and_filtered_by_profile() {
-    let pki = Pki::new(&[]);
+    let pki = Pki::init(&[]);
     // A bad DNS name inside the CSR is refused like on the command line.
     let out = pki.out("bad-san");
     let stderr = pki.refused(&["sign", &csr_arg("bad-san.csr"), "--profile", "server", "--out", &out], &out);
@@ -1192,7 +1056,7 @@ const BAD_CSRS: [(&str, &[&str]); 11] = [
 
 #[test]
 fn bad_csrs_are_refused_with_a_message_naming_the_file() {
-    let pki = Pki::new(&[]);
+    let pki = Pki::init(&[]);
     for (file, fragments) in BAD_CSRS {
         let path = csr_arg(file);
         for (n, (how, args)) in [
@@ -1223,7 +1087,7 @@ fn bad_csrs_are_refused_with_a_message_naming_the_file() {
 /// message naming them". Operators know curves and algorithms by name, not by OID.
 #[test]
 fn refused_csr_algorithms_are_named_in_words() {
-    let pki = Pki::new(&[]);
+    let pki = Pki::init(&[]);
     for (file, name) in
         [("p521.csr", "P-521"), ("ed25519.csr", "Ed25519"), ("rsa-pss.csr", "PSS"), ("sha1.csr", "SHA-1")]
     {
@@ -1239,11 +1103,12 @@ fn refused_csr_algorithms_are_named_in_words() {
 
 #[test]
 fn the_ledger_records_each_issuance_with_an_event() {
-    let pki = Pki::new(&[]);
+    let pki = Pki::init(&[]);
     let (certs_before, events_before) = pki.rows();
-    let inter_id: i64 = pki
-        .db()
-        .query_row("SELECT id FROM authorities WHERE name = ?1", [INTER], |r| r.get(0))
+    let inter_id: i64 = ledger_testing::authorities(&pki.home)
+        .into_iter()
+        .find(|a| a.name == INTER)
+        .map(|a| a.id)
         .expect("the intermediate is in the ledger");
     let out = pki.out("ledger");
     /// (arguments, CN, profile, key_source, key_type, ledger SANs)
@@ -1306,49 +1171,22 @@ fn the_ledger_records_each_issuance_with_an_event() {
         let fingerprint = x509_sha256(&crt);
         assert_eq!(pki.rows(), (certs_before + n as i64 + 1, events_before + n as i64 + 1), "{args:?}");
 
-        let db = pki.db();
-        type Row = (
-            String,
-            String,
-            String,
-            Option<String>,
-            String,
-            String,
-            String,
-            Vec<u8>,
-            String,
-            i64,
-            i64,
-            i64,
-            Option<i64>,
+        let row = ledger_testing::newest_certificate(&pki.home).expect("a certificate row");
+        let (l_serial, l_profile, l_subject, l_cn, l_sans, l_key_type, l_source, l_der, l_fp, l_issuer, nb, na, auth) = (
+            row.serial,
+            row.profile,
+            row.subject,
+            row.common_name,
+            row.sans,
+            row.key_type,
+            row.key_source,
+            row.der,
+            row.fingerprint_sha256,
+            row.issuer_id,
+            row.not_before,
+            row.not_after,
+            row.authority_id,
         );
-        let row: Row = db
-            .query_row(
-                "SELECT serial, profile, subject, common_name, sans, key_type, key_source, der,
-                        fingerprint_sha256, issuer_id, not_before, not_after, authority_id
-                 FROM certificates ORDER BY id DESC LIMIT 1",
-                [],
-                |r| {
-                    Ok((
-                        r.get(0)?,
-                        r.get(1)?,
-                        r.get(2)?,
-                        r.get(3)?,
-                        r.get(4)?,
-                        r.get(5)?,
-                        r.get(6)?,
-                        r.get(7)?,
-                        r.get(8)?,
-                        r.get(9)?,
-                        r.get(10)?,
-                        r.get(11)?,
-                        r.get(12)?,
-                    ))
-                },
-            )
-            .unwrap();
-        let (l_serial, l_profile, l_subject, l_cn, l_sans, l_key_type, l_source, l_der, l_fp, l_issuer, nb, na, auth) =
-            row;
         assert_eq!(l_serial, format!("{serial:0>40}"), "{args:?}: serial");
         assert_eq!(l_profile, *profile, "{args:?}");
         assert_eq!(l_subject, format!("CN={cn}"), "{args:?}");
@@ -1363,11 +1201,8 @@ fn the_ledger_records_each_issuance_with_an_event() {
         assert_eq!((nb, na), validity_of(&crt), "{args:?}: validity");
         assert_eq!(auth, None, "{args:?}: a leaf is no authority");
 
-        let (action, target, detail): (String, String, String) = db
-            .query_row("SELECT action, target, detail FROM events ORDER BY id DESC LIMIT 1", [], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-            })
-            .unwrap();
+        let event = ledger_testing::events(&pki.home).pop().expect("an event row");
+        let (action, target, detail) = (event.action, event.target, event.detail);
         assert_eq!(action, "certificate.issue");
         assert_eq!(format!("{target:0>40}"), l_serial, "{args:?}: event target");
         let detail: Value = serde_json::from_str(&detail).expect("event detail is JSON");
@@ -1377,7 +1212,7 @@ fn the_ledger_records_each_issuance_with_an_event() {
         assert_eq!(detail["fingerprint_sha256"], fingerprint, "{detail}");
         assert_eq!(detail["sans"], serde_json::json!(sans), "{detail}");
     }
-    assert_eq!(pki.count("SELECT COUNT(*) FROM events WHERE action = 'certificate.issue'"), cases.len() as i64);
+    assert_eq!(ledger_testing::event_count(&pki.home, "certificate.issue"), cases.len() as i64);
     // The ledger never holds a private key (neither the database nor its write-ahead log).
     let mut ledger = fs::read(pki.home.join("ledger.db")).unwrap();
     ledger.extend(fs::read(pki.home.join("ledger.db-wal")).unwrap_or_default());
@@ -1392,7 +1227,7 @@ fn the_ledger_records_each_issuance_with_an_event() {
 #[test]
 fn many_client_certificates_have_distinct_serials() {
     const N: usize = 200;
-    let pki = Pki::unencrypted();
+    let pki = Pki::init_unencrypted(ROOT_NAME);
     let (before, _) = pki.rows();
     let out = pki.out("many");
     let started = std::time::Instant::now();
@@ -1426,13 +1261,17 @@ fn many_client_certificates_have_distinct_serials() {
         assert!(serials.insert(serial.clone()), "serial {serial} issued twice");
     }
     assert_eq!(serials.len(), N, "openssl read {} serials from {N} certificates", serials.len());
-    let ledger_serials = pki.count("SELECT COUNT(DISTINCT serial) FROM certificates WHERE profile = 'client'");
+    let ledger_serials = listed_certificates(&pki.home, &["--profile", "client"])
+        .iter()
+        .map(|c| c["serial"].as_str().expect("serial").to_string())
+        .collect::<BTreeSet<_>>()
+        .len() as i64;
     assert_eq!(ledger_serials, N as i64);
 }
 
 #[test]
 fn existing_files_are_kept_unless_forced() {
-    let pki = Pki::new(&[]);
+    let pki = Pki::init(&[]);
     let out = pki.out("force");
     pki.ok(&["issue", "server", "api.example.com", "--out", &out]);
     let f = files(&out, "api.example.com");
@@ -1503,7 +1342,7 @@ fn existing_files_are_kept_unless_forced() {
 
 #[test]
 fn json_output_is_one_object_matching_the_certificate() {
-    let pki = Pki::new(&[]);
+    let pki = Pki::init(&[]);
     for (i, args) in [
         vec!["--json", "issue", "client", "alice@example.com", "--uri", "spiffe://example.org/ns/a/sa/alice"],
         vec!["issue", "server", "api.example.com", "--ip", "10.0.0.7", "--json"],
@@ -1573,7 +1412,7 @@ fn json_output_is_one_object_matching_the_certificate() {
 
 #[test]
 fn a_wrong_passphrase_is_refused_and_changes_nothing() {
-    let pki = Pki::new(&[]);
+    let pki = Pki::init(&[]);
     let out = pki.out("wrong-pass");
     let before = pki.rows();
     let output = pkictl(&pki.home)
@@ -1617,7 +1456,7 @@ fn a_wrong_passphrase_is_refused_and_changes_nothing() {
 
 #[test]
 fn no_passphrase_source_is_refused_and_changes_nothing() {
-    let pki = Pki::new(&[]);
+    let pki = Pki::init(&[]);
     let before = pki.rows();
     for (i, args) in [vec!["issue", "client", "alice@example.com"], vec!["sign", "CSR", "--profile", "server"]]
         .into_iter()
@@ -1640,7 +1479,7 @@ fn no_passphrase_source_is_refused_and_changes_nothing() {
 
 #[test]
 fn a_group_readable_ca_key_is_refused() {
-    let pki = Pki::new(&[]);
+    let pki = Pki::init(&[]);
     let key = pki.inter_key();
     for mode in [0o640, 0o604, 0o644] {
         fs::set_permissions(&key, fs::Permissions::from_mode(mode)).unwrap();
@@ -1662,7 +1501,7 @@ fn a_group_readable_ca_key_is_refused() {
 /// loaded (wrong passphrase, exposed key, validity past the CA) still creates `--out`.
 #[test]
 fn a_refused_issue_does_not_create_the_out_directory() {
-    let pki = Pki::new(&["--intermediate-validity", "30d"]);
+    let pki = Pki::init(&["--intermediate-validity", "30d"]);
     let out = pki.out("late-1");
     let output = pkictl(&pki.home)
         .env("PKICTL_PASSPHRASE", WRONG_PASSPHRASE)
@@ -1680,7 +1519,7 @@ fn a_refused_issue_does_not_create_the_out_directory() {
 /// server configured with the directory's pair then fails at start-up ("key values mismatch").
 #[test]
 fn sign_with_force_leaves_no_mismatched_key() {
-    let pki = Pki::unencrypted();
+    let pki = Pki::init_unencrypted(ROOT_NAME);
     let out = pki.out("stale-key");
     pki.ok(&["issue", "server", "p256.example.com", "--out", &out]);
     let output = pki.run(&["sign", &csr_arg("p256.csr"), "--profile", "server", "--force", "--out", &out]);

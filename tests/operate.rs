@@ -1,7 +1,7 @@
 //! End-to-end tests of the operating commands — `verify`, `renew`, `export`, `list`,
 //! `completions`/`man`, `doctor` and `demo` — through the binary only. What pkictl says and
 //! writes is judged by software we did not write: `openssl` (verify, x509, crl, pkcs12,
-//! s_server), curl and bash; the ledger is only counted with plain SQL.
+//! s_server), curl and bash; the ledger is only counted (`pkictl::ledger_testing`).
 
 mod common;
 
@@ -14,11 +14,10 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command as StdCommand, Output, Stdio};
 use std::sync::mpsc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use common::*;
 use serde_json::Value;
-use tempfile::TempDir;
 
 const ROOT: &str = "Operate Root CA";
 const ROOT_SLUG: &str = "operate-root-ca";
@@ -34,18 +33,6 @@ const LAYERS: [&str; 7] = ["parse", "chain", "validity", "constraints", "usage",
 const FAR_FUTURE: (&str, i64) = ("2040-01-01", 2_208_988_800);
 const LONG_AGO: (&str, i64) = ("2020-01-01", 1_577_836_800);
 
-fn os(s: &str) -> &OsStr {
-    OsStr::new(s)
-}
-
-fn arg(path: &Path) -> &str {
-    path.to_str().expect("UTF-8 path")
-}
-
-fn now() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64
-}
-
 /// A serial in a comparable form: no colons, lower case, no leading zeros.
 fn norm_serial(s: &str) -> String {
     let s: String = s.trim().chars().filter(|c| *c != ':').collect::<String>().to_ascii_lowercase();
@@ -55,136 +42,24 @@ fn norm_serial(s: &str) -> String {
 // ---------------------------------------------------------------------------------------------
 // A home and what was issued from it.
 
-/// A leaf pkictl issued, as its `issue --json` report describes it.
-#[derive(Clone, Debug)]
-struct Issued {
-    serial: String,
-    fingerprint: String,
-    crt: PathBuf,
-    key: Option<PathBuf>,
-    chain: PathBuf,
-    fullchain: PathBuf,
-}
-
-impl Issued {
-    fn key(&self) -> &Path {
-        self.key.as_deref().expect("pkictl generated this key")
-    }
-}
-
-fn issued_from(report: &Value) -> Issued {
-    let file = |k: &str| PathBuf::from(report["files"][k].as_str().unwrap_or_else(|| panic!("no files.{k} in {report}")));
-    Issued {
-        serial: report["serial"].as_str().expect("serial").to_string(),
-        fingerprint: report["fingerprint_sha256"].as_str().expect("fingerprint").to_string(),
-        crt: file("certificate"),
-        key: report["files"]["key"].as_str().map(PathBuf::from),
-        chain: file("chain"),
-        fullchain: file("fullchain"),
-    }
-}
-
-/// Ledger row counts: certificates, revoked certificates, CRLs, audit events.
-#[derive(Debug, PartialEq, Eq)]
-struct Counts {
-    certificates: i64,
-    revoked: i64,
-    crls: i64,
-    events: i64,
-}
-
-struct Pki {
-    dir: TempDir,
-    home: PathBuf,
-    encrypted: bool,
-}
-
+/// What only these tests ask of the shared home fixture.
 impl Pki {
     /// A home whose CA keys are encrypted with `PASSPHRASE` (common::init_home).
     fn new() -> Pki {
-        Pki::named(ROOT, true)
+        Pki::init(&["--name", ROOT])
     }
 
     /// A home with unencrypted CA keys: fast, for tests that sign a lot.
     fn fast() -> Pki {
-        Pki::named(ROOT, false)
-    }
-
-    fn named(root: &str, encrypted: bool) -> Pki {
-        let dir = tempfile::tempdir().expect("create a temporary directory");
-        let home = dir.path().join("pki");
-        if encrypted {
-            init_home(&home, &["--name", root]);
-        } else {
-            let out = pkictl(&home).args(["init", "--name", root, "--no-passphrase"]).output().unwrap();
-            assert!(out.status.success(), "init --no-passphrase failed: {}", stderr_of(&out));
-        }
-        Pki { dir, home, encrypted }
-    }
-
-    fn cmd(&self) -> assert_cmd::Command {
-        if self.encrypted { pkictl_with_passphrase(&self.home) } else { pkictl(&self.home) }
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.cmd().args(args).output().expect("run pkictl")
-    }
-
-    fn ok(&self, args: &[&str]) -> Output {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "pkictl {args:?} failed with {}:\nstdout: {}\nstderr: {}",
-            out.status,
-            stdout_of(&out),
-            stderr_of(&out)
-        );
-        out
-    }
-
-    fn json(&self, args: &[&str]) -> Value {
-        let mut all = vec!["--json"];
-        all.extend_from_slice(args);
-        json_object(&self.ok(&all))
-    }
-
-    /// A path in the test's directory (not created).
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn issue(&self, profile: &str, name: &str, extra: &[&str], out: &str) -> Issued {
-        let out = self.path(out);
-        let mut args = vec!["issue", profile, name, "--out", arg(&out)];
-        args.extend_from_slice(extra);
-        issued_from(&self.json(&args))
+        Pki::init_unencrypted(ROOT)
     }
 
     fn root_pem(&self) -> PathBuf {
-        self.home.join("ca").join(format!("{ROOT_SLUG}.pem"))
+        self.ca_cert(ROOT_SLUG)
     }
 
     fn inter_pem(&self) -> PathBuf {
-        self.home.join("ca").join(format!("{INTER_SLUG}.pem"))
-    }
-
-    fn crl_pem(&self, slug: &str) -> PathBuf {
-        self.home.join("crl").join(format!("{slug}.crl.pem"))
-    }
-
-    fn ca_serial(&self, name: &str) -> String {
-        self.json(&["ca", "show", name])["serial"].as_str().expect("ca show serial").to_string()
-    }
-
-    fn counts(&self) -> Counts {
-        let db = rusqlite::Connection::open(self.home.join("ledger.db")).expect("open the ledger");
-        let count = |sql: &str| -> i64 { db.query_row(sql, [], |r| r.get(0)).expect(sql) };
-        Counts {
-            certificates: count("SELECT count(*) FROM certificates"),
-            revoked: count("SELECT count(*) FROM certificates WHERE status = 'revoked'"),
-            crls: count("SELECT count(*) FROM crls"),
-            events: count("SELECT count(*) FROM events"),
-        }
+        self.ca_cert(INTER_SLUG)
     }
 
     /// A command that must be refused as bad input: exit 2, pkictl's one-line error, the ledger
@@ -202,28 +77,6 @@ impl Pki {
 
 // ---------------------------------------------------------------------------------------------
 // OpenSSL's view.
-
-fn cert_public(cert: &Path) -> String {
-    openssl_ok([os("x509"), os("-in"), cert.as_os_str(), os("-noout"), os("-pubkey")])
-}
-
-fn key_public(key: &Path) -> String {
-    openssl_ok([os("pkey"), os("-in"), key.as_os_str(), os("-pubout")])
-}
-
-fn x509_field(cert: &Path, flag: &str) -> String {
-    let out = openssl_ok([os("x509"), os("-in"), cert.as_os_str(), os("-noout"), os(flag)]);
-    out.trim().split_once('=').map(|(_, v)| v.trim().to_string()).unwrap_or_else(|| panic!("{flag}: {out:?}"))
-}
-
-fn openssl_date_unix(value: &str) -> i64 {
-    let (year, month, day, hms) = parse_openssl_date(value);
-    let month = time::Month::try_from(month as u8).unwrap();
-    let date = time::Date::from_calendar_date(year as i32, month, day as u8).unwrap();
-    let parts: Vec<u8> = hms.split(':').map(|p| p.parse().unwrap()).collect();
-    let t = time::Time::from_hms(parts[0], parts[1], parts[2]).unwrap();
-    time::PrimitiveDateTime::new(date, t).assume_utc().unix_timestamp()
-}
 
 /// notAfter − notBefore in seconds, read by openssl.
 fn lifetime(cert: &Path) -> i64 {
@@ -250,14 +103,6 @@ fn crl_entries(text: &str) -> Vec<(String, String)> {
         }
     }
     entries
-}
-
-/// `openssl crl -in CRL -CAfile ISSUER -noout -text`, asserting the signature verifies.
-fn crl_verified_text(crl: &Path, issuer: &Path) -> String {
-    let out = openssl([os("crl"), os("-in"), crl.as_os_str(), os("-CAfile"), issuer.as_os_str(), os("-noout"), os("-text")]);
-    let stderr = stderr_of(&out);
-    assert!(out.status.success() && stderr.contains("verify OK"), "CRL {} does not verify:\n{stderr}", crl.display());
-    stdout_of(&out)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -495,7 +340,7 @@ fn verify_refuses_a_not_yet_valid_certificate_at_validity() {
 #[test]
 fn verify_refuses_a_certificate_from_an_unknown_ca_at_chain() {
     let v = verify_home();
-    let stranger = Pki::named("Stranger Root CA", false);
+    let stranger = Pki::init_unencrypted("Stranger Root CA");
     let foreign = stranger.issue("server", SERVER, &[], "out");
     let case = Case {
         purpose: Some("server"),
@@ -627,7 +472,7 @@ fn renew_rekey_revoke_old_supersedes_and_links() {
     pki.ok(&["crl", "--ca", ROOT]);
     let out2 = pki.path("out2");
     let report = pki.json(&["renew", SERVER, "--rekey", "--revoke-old", "--out", arg(&out2)]);
-    let new = issued_from(&report);
+    let new = Issued::from_report(&old.name, &report);
     assert_eq!(norm_serial(report["renewed_from"].as_str().unwrap()), norm_serial(&old.serial), "{report}");
     assert_eq!(report["rekeyed"], Value::Bool(true), "{report}");
     assert_eq!(report["old_revoked"]["reason"], "superseded", "{report}");
@@ -744,7 +589,7 @@ fn renew_with_the_old_key_keeps_the_public_key() {
     let old = pki.issue("client", CLIENT, &[], "out");
     let dest = pki.path("renewed");
     let report = pki.json(&["renew", &old.serial, "--key", arg(old.key()), "--validity", "30d", "--out", arg(&dest)]);
-    let new = issued_from(&report);
+    let new = Issued::from_report(&old.name, &report);
     assert_eq!(report["rekeyed"], Value::Bool(false));
     assert_eq!(cert_public(&new.crt), cert_public(&old.crt), "the renewal does not certify the old key");
     assert_eq!(cert_public(&new.crt), key_public(old.key()));
@@ -768,7 +613,7 @@ fn renew_of_a_csr_certificate_keeps_the_csr_key_without_key() {
     ]);
     let old = pki.issue("server", "csr.operate.test", &["--csr", arg(&csr)], "out");
     let dest = pki.path("renewed");
-    let new = issued_from(&pki.json(&["renew", &old.serial, "--out", arg(&dest)]));
+    let new = Issued::from_report(&old.name, &pki.json(&["renew", &old.serial, "--out", arg(&dest)]));
     assert_eq!(cert_public(&new.crt), key_public(&key), "the renewal does not certify the CSR's key");
     assert_eq!(new.key, None);
     assert_eq!(x509_field(&new.crt, "-subject"), x509_field(&old.crt, "-subject"));
@@ -782,7 +627,7 @@ fn renew_with_key_and_force_in_the_same_directory_keeps_the_key() {
     let key = old.key().to_path_buf();
     let before = fs::read(&key).unwrap();
     let dir = key.parent().unwrap().to_path_buf();
-    let new = issued_from(&pki.json(&["renew", &old.serial, "--key", arg(&key), "--out", arg(&dir), "--force"]));
+    let new = Issued::from_report(&old.name, &pki.json(&["renew", &old.serial, "--key", arg(&key), "--out", arg(&dir), "--force"]));
     assert!(key.exists(), "renew --force removed {}, the key of the certificate it just issued", key.display());
     assert_eq!(fs::read(&key).unwrap(), before);
     assert_eq!(cert_public(&new.crt), key_public(&key));
@@ -1065,7 +910,7 @@ fn list_expiring_within_exit_codes_and_json() {
     let entry = &value["certificates"][0];
     assert_eq!(entry["status"], "valid");
     let not_after = openssl_date_unix(&x509_field(&server.crt, "-enddate"));
-    let days = (not_after - now()).div_euclid(86_400);
+    let days = (not_after - now_unix()).div_euclid(86_400);
     assert!((entry["days_left"].as_i64().unwrap() - days).abs() <= 1, "days_left {} vs openssl's {days}", entry["days_left"]);
     let text = pki.run(&["list", "--expiring-within", "100d"]);
     assert_eq!(text.status.code(), Some(1));
@@ -1346,7 +1191,7 @@ fn doctor_finds_and_repairs_problems() {
     // --scan: our own files pass, a certificate of another home does not.
     let (code, v) = doctor(&pki, &["--scan", arg(server.crt.parent().unwrap())]);
     assert_eq!(code, 0, "--scan of our own files: {v}");
-    let stranger = Pki::named("Stranger Root CA", false);
+    let stranger = Pki::init_unencrypted("Stranger Root CA");
     let foreign = stranger.issue("server", "foreign.operate.test", &[], "out");
     let scan = pki.path("scan");
     fs::create_dir(&scan).unwrap();

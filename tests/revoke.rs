@@ -1,21 +1,18 @@
 //! End-to-end tests of `pkictl revoke`, `crl`, `list` and `show`, through the binary only.
 //! The CRLs are judged by software we did not write: the `openssl` binary (`crl`, `verify
 //! -crl_check[_all]`) and rustls/webpki in an in-memory mutual-TLS handshake. The ledger is
-//! checked with plain SQL.
+//! checked through `pkictl::ledger_testing`.
 
 mod common;
 
 use std::collections::BTreeMap;
-use std::ffi::OsStr;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Output;
 
 use common::tls::{mtls_handshake, mtls_handshake_with_versions};
 use common::*;
 use rustls::{CertificateError, Error as TlsError};
 use serde_json::Value;
-use tempfile::TempDir;
 
 const ROOT: &str = "Revoke Root CA";
 const ROOT_SLUG: &str = "revoke-root-ca";
@@ -39,40 +36,17 @@ const REASONS: [(&str, Option<&str>); 9] = [
     ("aa-compromise", Some("AA Compromise")),
 ];
 
-fn os(s: &str) -> &OsStr {
-    OsStr::new(s)
-}
-
 // ---------------------------------------------------------------------------------------------
 // A home with a server and two clients.
-
-/// A leaf pkictl issued, as its `issue --json` report describes it.
-#[derive(Clone, Debug)]
-struct Issued {
-    name: String,
-    /// Lower-case hex, no colons (as pkictl prints it).
-    serial: String,
-    fingerprint: String,
-    crt: PathBuf,
-    key: PathBuf,
-    fullchain: PathBuf,
-}
 
 impl Issued {
     /// (chain, key) for `mtls_handshake`'s client side.
     fn client(&self) -> Option<(&Path, &Path)> {
-        Some((self.fullchain.as_path(), self.key.as_path()))
+        Some((self.fullchain.as_path(), self.key()))
     }
 }
 
-struct Pki {
-    _dir: TempDir,
-    home: PathBuf,
-    out: PathBuf,
-    /// Scratch space for CRL copies, chain files and the like.
-    work: PathBuf,
-}
-
+/// What only these tests ask of the shared home fixture.
 impl Pki {
     /// `init` with a passphrase (from PKICTL_PASSPHRASE) and a CRL URL.
     fn new() -> Pki {
@@ -80,82 +54,16 @@ impl Pki {
     }
 
     fn with_root(root_name: &str) -> Pki {
-        let dir = tempfile::tempdir().expect("create a temporary directory");
-        let home = dir.path().join("pki");
-        init_home(&home, &["--name", root_name, "--crl-url", CRL_URL]);
-        let out = dir.path().join("out");
-        let work = dir.path().join("work");
-        fs::create_dir(&work).unwrap();
-        Pki { _dir: dir, home, out, work }
-    }
-
-    /// `pkictl --home HOME ARGS…` with the right passphrase in the environment.
-    fn run(&self, args: &[&str]) -> Output {
-        pkictl_with_passphrase(&self.home).args(args).output().expect("run pkictl")
-    }
-
-    /// Runs and asserts exit 0.
-    fn ok(&self, args: &[&str]) -> Output {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "pkictl {args:?} failed with {}:\nstdout: {}\nstderr: {}",
-            out.status,
-            stdout_of(&out),
-            stderr_of(&out)
-        );
-        out
-    }
-
-    /// Runs with `--json`, asserts exit 0, returns the object.
-    fn json(&self, args: &[&str]) -> Value {
-        let mut all = vec!["--json"];
-        all.extend_from_slice(args);
-        json_object(&self.ok(&all))
-    }
-
-    fn issue(&self, profile: &str, name: &str) -> Issued {
-        let out = self.out.to_str().unwrap();
-        let report = self.json(&["issue", profile, name, "--out", out]);
-        let file = |k: &str| PathBuf::from(report["files"][k].as_str().unwrap_or_else(|| panic!("no files.{k}")));
-        Issued {
-            name: name.to_string(),
-            serial: report["serial"].as_str().expect("serial").to_string(),
-            fingerprint: report["fingerprint_sha256"].as_str().expect("fingerprint").to_string(),
-            crt: file("certificate"),
-            key: file("key"),
-            fullchain: file("fullchain"),
-        }
-    }
-
-    fn revoke(&self, serial: &str, reason: &str) -> Value {
-        self.json(&["revoke", serial, "--reason", reason])
-    }
-
-    fn ca_cert(&self, slug: &str) -> PathBuf {
-        self.home.join("ca").join(format!("{slug}.pem"))
-    }
-
-    fn crl_pem(&self, slug: &str) -> PathBuf {
-        self.home.join("crl").join(format!("{slug}.crl.pem"))
-    }
-
-    fn crl_der(&self, slug: &str) -> PathBuf {
-        self.home.join("crl").join(format!("{slug}.crl.der"))
+        Pki::init(&["--name", root_name, "--crl-url", CRL_URL])
     }
 
     /// root + intermediate in one PEM file, for `openssl verify -CAfile`.
     fn ca_bundle(&self) -> PathBuf {
-        let path = self.work.join("ca-bundle.pem");
+        let path = self.work().join("ca-bundle.pem");
         let mut pem = fs::read(self.ca_cert(ROOT_SLUG)).unwrap();
         pem.extend(fs::read(self.ca_cert(INTER_SLUG)).unwrap());
         fs::write(&path, pem).unwrap();
         path
-    }
-
-    /// The serial of a CA's own certificate, from `ca show --json`.
-    fn ca_serial(&self, name: &str) -> String {
-        self.json(&["ca", "show", name])["serial"].as_str().expect("ca show serial").to_string()
     }
 }
 
@@ -169,9 +77,9 @@ struct Fixture {
 
 fn fixture() -> Fixture {
     let pki = Pki::new();
-    let server = pki.issue("server", SERVER_NAME);
-    let alice = pki.issue("client", "alice@example.test");
-    let bob = pki.issue("client", "bob@example.test");
+    let server = pki.issue("server", SERVER_NAME, &[], "out");
+    let alice = pki.issue("client", "alice@example.test", &[], "out");
+    let bob = pki.issue("client", "bob@example.test", &[], "out");
     Fixture { pki, server, alice, bob }
 }
 
@@ -195,29 +103,6 @@ fn crl_text(crl: &Path) -> String {
     openssl_ok(args)
 }
 
-/// Checks the CRL's signature against `issuer` with `openssl crl -CAfile`: "verify OK" on
-/// stderr. Returns the `-text` output of the same run.
-fn crl_verified_text(crl: &Path, issuer: &Path) -> String {
-    let out = openssl([
-        os("crl"),
-        os("-in"),
-        crl.as_os_str(),
-        os("-CAfile"),
-        issuer.as_os_str(),
-        os("-noout"),
-        os("-text"),
-    ]);
-    let stderr = stderr_of(&out);
-    assert!(
-        out.status.success() && stderr.contains("verify OK"),
-        "openssl crl -in {} -CAfile {} did not verify:\n{stderr}{}",
-        crl.display(),
-        issuer.display(),
-        stdout_of(&out)
-    );
-    stdout_of(&out)
-}
-
 /// The CRL number (`openssl crl -crlnumber`).
 fn crl_number(crl: &Path) -> u64 {
     let mut args = vec![os("crl"), os("-in"), crl.as_os_str()];
@@ -235,34 +120,8 @@ fn crl_number(crl: &Path) -> u64 {
 
 /// lastUpdate and nextUpdate as Unix seconds (`openssl crl -lastupdate -nextupdate`).
 fn crl_times(crl: &Path) -> (i64, i64) {
-    let out = openssl_ok([os("crl"), os("-in"), crl.as_os_str(), os("-noout"), os("-lastupdate"), os("-nextupdate")]);
-    let mut last = None;
-    let mut next = None;
-    for line in out.lines() {
-        if let Some(v) = line.strip_prefix("lastUpdate=") {
-            last = Some(openssl_date_to_unix(v));
-        } else if let Some(v) = line.strip_prefix("nextUpdate=") {
-            next = Some(openssl_date_to_unix(v));
-        }
-    }
-    (last.expect("lastUpdate"), next.expect("nextUpdate"))
-}
-
-fn openssl_date_to_unix(value: &str) -> i64 {
-    date_tuple_to_unix(parse_openssl_date(value))
-}
-
-/// (year, month, day, "hh:mm:ss") as `parse_openssl_date` returns it → Unix seconds.
-fn date_tuple_to_unix((year, month, day, hms): (u32, u32, u32, String)) -> i64 {
-    let month = time::Month::try_from(month as u8).unwrap();
-    let date = time::Date::from_calendar_date(year as i32, month, day as u8).unwrap();
-    let parts: Vec<u8> = hms.split(':').map(|p| p.parse().unwrap()).collect();
-    let t = time::Time::from_hms(parts[0], parts[1], parts[2]).unwrap();
-    time::PrimitiveDateTime::new(date, t).assume_utc().unix_timestamp()
-}
-
-fn now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
+    let fields = openssl_fields([os("crl"), os("-in"), crl.as_os_str(), os("-noout"), os("-lastupdate"), os("-nextupdate")]);
+    (openssl_date_unix(fields.get("lastUpdate").expect("lastUpdate")), openssl_date_unix(fields.get("nextUpdate").expect("nextUpdate")))
 }
 
 /// The entries of `openssl crl -text`: upper-case serial → reason name (None: no reasonCode),
@@ -292,12 +151,6 @@ fn crl_entries(text: &str) -> Vec<(String, Option<String>)> {
 
 fn crl_has_no_entries(text: &str) -> bool {
     text.contains("No Revoked Certificates.")
-}
-
-/// A key identifier as `-text` prints it (OpenSSL 1.1 prefixes the AKI with "keyid:").
-fn key_id(value: &str) -> String {
-    let v = value.lines().next().unwrap_or("").trim();
-    v.strip_prefix("keyid:").unwrap_or(v).to_ascii_uppercase()
 }
 
 fn sorted(mut v: Vec<String>) -> Vec<String> {
@@ -342,7 +195,7 @@ fn assert_verify_revoked<P: AsRef<Path>>(flag: &str, ca_bundle: &Path, crls: &[P
 }
 
 // ---------------------------------------------------------------------------------------------
-// The ledger, with plain SQL.
+// The ledger, through pkictl::ledger_testing.
 
 /// id, serial, status, revoked_at, revocation_reason.
 type CertificateRow = (i64, String, String, Option<i64>, Option<String>);
@@ -363,30 +216,20 @@ struct LedgerState {
 }
 
 fn ledger_state(home: &Path) -> LedgerState {
-    let db = rusqlite::Connection::open(home.join("ledger.db")).expect("open the ledger");
-    let count = |sql: &str| -> i64 { db.query_row(sql, [], |r| r.get(0)).unwrap() };
-    let mut stmt = db
-        .prepare("SELECT id, serial, status, revoked_at, revocation_reason FROM certificates ORDER BY id")
-        .unwrap();
-    let certificates = stmt
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
-        .unwrap()
-        .collect::<Result<Vec<_>, _>>()
-        .unwrap();
-    let mut stmt = db.prepare("SELECT id, issuer_id, number FROM crls ORDER BY id").unwrap();
-    let crl_rows =
-        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).unwrap().collect::<Result<Vec<_>, _>>().unwrap();
-    let mut stmt = db.prepare("SELECT id, action, target FROM events ORDER BY id").unwrap();
-    let event_rows =
-        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).unwrap().collect::<Result<Vec<_>, _>>().unwrap();
-    let mut stmt = db.prepare("SELECT name, next_crl_number FROM authorities ORDER BY id").unwrap();
+    let counts = ledger_testing::row_counts(home);
+    let certificates = ledger_testing::certificates(home)
+        .into_iter()
+        .map(|c| (c.id, c.serial, c.status, c.revoked_at, c.revocation_reason))
+        .collect();
+    let crl_rows = ledger_testing::crls(home).into_iter().map(|k| (k.id, k.issuer_id, k.number)).collect();
+    let event_rows = ledger_testing::events(home).into_iter().map(|e| (e.id, e.action, e.target)).collect();
     let next_crl_numbers =
-        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().collect::<Result<Vec<_>, _>>().unwrap();
+        ledger_testing::authorities(home).into_iter().map(|a| (a.name, a.next_crl_number)).collect();
     let crl_dir = home.join("crl");
     LedgerState {
-        revoked: count("SELECT count(*) FROM certificates WHERE status = 'revoked'"),
-        crls: count("SELECT count(*) FROM crls"),
-        events: count("SELECT count(*) FROM events"),
+        revoked: counts.revoked,
+        crls: counts.crls,
+        events: counts.events,
         certificates,
         crl_rows,
         event_rows,
@@ -406,13 +249,9 @@ fn sha256_hex(bytes: &[u8]) -> String {
 
 /// (status, revoked_at, revocation_reason) of the certificate with this serial.
 fn certificate_row(home: &Path, serial: &str) -> (String, Option<i64>, Option<String>) {
-    let db = rusqlite::Connection::open(home.join("ledger.db")).expect("open the ledger");
-    db.query_row(
-        "SELECT status, revoked_at, revocation_reason FROM certificates WHERE serial = ?1",
-        [format!("{serial:0>40}")],
-        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-    )
-    .unwrap_or_else(|e| panic!("no ledger row for serial {serial}: {e}"))
+    let row = ledger_testing::certificate(home, serial)
+        .unwrap_or_else(|| panic!("no ledger row for serial {serial}: no such certificate"));
+    (row.status, row.revoked_at, row.revocation_reason)
 }
 
 /// Runs a command that must be refused: exit 2, one "pkictl:" line (or clap's usage report),
@@ -455,21 +294,16 @@ fn revoke_by_colon_serial_publishes_a_signed_crl() {
     // The ledger.
     let (status, revoked_at, reason) = certificate_row(&pki.home, &f.alice.serial);
     assert_eq!(status, "revoked");
-    assert!(revoked_at.is_some_and(|t| (t - now()).abs() < 120), "revoked_at {revoked_at:?}");
+    assert!(revoked_at.is_some_and(|t| (t - now_unix()).abs() < 120), "revoked_at {revoked_at:?}");
     assert_eq!(reason.as_deref(), Some("key-compromise"));
     for other in [&f.bob, &f.server] {
         assert_eq!(certificate_row(&pki.home, &other.serial).0, "valid", "{} was revoked too", other.name);
     }
-    let db = rusqlite::Connection::open(pki.home.join("ledger.db")).unwrap();
-    let events: i64 = db
-        .query_row(
-            "SELECT count(*) FROM events WHERE action = 'certificate.revoke' AND target = ?1",
-            [&f.alice.serial],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let events = ledger_testing::events(&pki.home)
+        .into_iter()
+        .filter(|e| e.action == "certificate.revoke" && e.target == f.alice.serial)
+        .count();
     assert_eq!(events, 1, "one audit event for the revocation");
-    drop(db);
 
     // The published CRL, judged by OpenSSL against the issuing CA.
     let inter = pki.ca_cert(INTER_SLUG);
@@ -490,7 +324,7 @@ fn revoke_by_colon_serial_publishes_a_signed_crl() {
         "CRL entries:\n{text}"
     );
     let (this_update, next_update) = crl_times(&crl);
-    assert!((this_update - now()).abs() < 120, "thisUpdate is not now:\n{text}");
+    assert!((this_update - now_unix()).abs() < 120, "thisUpdate is not now:\n{text}");
     assert!(((next_update - this_update) - 7 * 86_400).abs() <= 1, "nextUpdate is not thisUpdate + 7 days:\n{text}");
 
     // The .der is the same CRL as the .pem.
@@ -520,7 +354,7 @@ fn openssl_verify_rejects_the_revoked_client_only() {
     let (ok, text) = verify_with_crls("-crl_check_all", &bundle, &[&inter_crl], &f.bob.crt, "sslclient");
     assert!(!ok && text.contains("unable to get certificate CRL"), "without the root CRL:\n{text}");
 
-    let root_crl = pki.work.join("root.crl.pem");
+    let root_crl = pki.work().join("root.crl.pem");
     pki.ok(&["crl", "--ca", ROOT, "--out", root_crl.to_str().unwrap()]);
     let root_text = crl_verified_text(&root_crl, &pki.ca_cert(ROOT_SLUG));
     assert!(crl_has_no_entries(&root_text), "the root's CRL has entries:\n{root_text}");
@@ -547,7 +381,7 @@ fn rustls_mtls_honours_the_crls() {
     let inter_crl = pki.crl_pem(INTER_SLUG);
     let root_crl = pki.crl_der(ROOT_SLUG); // DER and PEM both work for rustls
     let crls = [inter_crl.as_path(), root_crl.as_path()];
-    let server = (&f.server.fullchain, &f.server.key);
+    let server = (&f.server.fullchain, f.server.key());
     let handshake = |client: Option<(&Path, &Path)>, crls: &[&Path]| {
         mtls_handshake(server.0, server.1, client, &root, crls, SERVER_NAME)
     };
@@ -576,13 +410,13 @@ fn rustls_mtls_honours_the_crls() {
 
     // A client from another, unrelated pkictl home.
     let other = Pki::with_root("Elsewhere Root CA");
-    let stranger = other.issue("client", "mallory@example.test");
+    let stranger = other.issue("client", "mallory@example.test", &[], "out");
     let err = handshake(stranger.client(), &crls).expect_err("a stranger is accepted");
     assert_eq!(err, TlsError::InvalidCertificate(CertificateError::UnknownIssuer), "foreign client: {err}");
     // Another home whose CAs have the very same names as ours: webpki builds the path by name,
     // finds our CA and rejects the signature.
     let twin = Pki::new();
-    let impostor = twin.issue("client", "mallory@example.test");
+    let impostor = twin.issue("client", "mallory@example.test", &[], "out");
     let err = handshake(impostor.client(), &crls).expect_err("a same-named foreign CA's client is accepted");
     assert_eq!(err, TlsError::InvalidCertificate(CertificateError::BadSignature), "same-named foreign CA: {err}");
 
@@ -597,8 +431,8 @@ fn crl_numbers_increase_and_out_formats() {
     let f = fixture();
     let pki = &f.pki;
     let inter = pki.ca_cert(INTER_SLUG);
-    let out_pem = pki.work.join("f.pem");
-    let out_der = pki.work.join("f.der");
+    let out_pem = pki.work().join("f.pem");
+    let out_der = pki.work().join("f.der");
     let out_pem_s = out_pem.to_str().unwrap();
 
     // Three CRLs of a CA that had none: numbers 1, 2, 3.
@@ -613,7 +447,7 @@ fn crl_numbers_increase_and_out_formats() {
 
     // Without --out the PEM goes to stdout; the number goes on.
     let out = pki.ok(&["crl"]);
-    let stdout_pem = pki.work.join("stdout.pem");
+    let stdout_pem = pki.work().join("stdout.pem");
     fs::write(&stdout_pem, &out.stdout).unwrap();
     assert!(stdout_of(&out).starts_with("-----BEGIN X509 CRL-----"), "stdout:\n{}", stdout_of(&out));
     assert_eq!(crl_number(&stdout_pem), 4);
@@ -631,36 +465,30 @@ fn crl_numbers_increase_and_out_formats() {
     assert_eq!(pem_crl_der(&pki.crl_pem(INTER_SLUG)), der, "the home's .pem and .der hold different CRLs");
 
     // Numbers are per CA: the root starts at 1.
-    let root_out = pki.work.join("root.pem");
+    let root_out = pki.work().join("root.pem");
     pki.ok(&["crl", "--ca", ROOT, "--out", root_out.to_str().unwrap()]);
     assert_eq!(crl_number(&root_out), 1, "the root's first CRL");
     pki.ok(&["crl", "--ca", ROOT_SLUG, "--out", root_out.to_str().unwrap()]);
     assert_eq!(crl_number(&root_out), 2, "the root's second CRL (named by slug)");
 
     // --next-update 24h.
-    let before = now();
+    let before = now_unix();
     pki.ok(&["crl", "--next-update", "24h", "--out", out_pem_s]);
     let (this_update, next_update) = crl_times(&out_pem);
-    assert!(this_update >= before - 2 && this_update <= now() + 2, "thisUpdate {this_update} is not now");
+    assert!(this_update >= before - 2 && this_update <= now_unix() + 2, "thisUpdate {this_update} is not now");
     assert_eq!(next_update - this_update, 86_400, "nextUpdate is not thisUpdate + 24h");
     assert_eq!(crl_number(&out_pem), 6);
 
     // The ledger keeps every CRL, numbered 1..=6 and 1..=2.
-    let db = rusqlite::Connection::open(pki.home.join("ledger.db")).unwrap();
-    let mut stmt = db
-        .prepare("SELECT a.name, k.number FROM crls k JOIN authorities a ON a.id = k.issuer_id ORDER BY k.id")
-        .unwrap();
     let rows: Vec<(String, i64)> =
-        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().collect::<Result<_, _>>().unwrap();
+        ledger_testing::crls(&pki.home).into_iter().map(|k| (k.issuer_name, k.number)).collect();
     let inter_numbers: Vec<i64> = rows.iter().filter(|(n, _)| n == INTER).map(|(_, k)| *k).collect();
     let root_numbers: Vec<i64> = rows.iter().filter(|(n, _)| n == ROOT).map(|(_, k)| *k).collect();
     assert_eq!(inter_numbers, vec![1, 2, 3, 4, 5, 6]);
     assert_eq!(root_numbers, vec![1, 2]);
-    drop(stmt);
-    drop(db);
 
     // Bad usage: exit 2, no CRL number used up, no file written.
-    let stray = pki.work.join("stray.der");
+    let stray = pki.work().join("stray.der");
     refused(pki, &["crl", "--der"]);
     assert_refused(pki, pkictl_with_passphrase(&pki.home).args(["crl", "--next-update", "-1d"]), "--next-update -1d");
     for bad in ["--next-update=-1d", "--next-update=0s", "--next-update=0d", "--next-update=1x", "--next-update=101y"] {
@@ -679,7 +507,7 @@ fn crl_numbers_stay_unique_under_concurrent_publishers() {
     let pki = Pki::new();
     let children: Vec<(PathBuf, std::process::Child)> = (0..6)
         .map(|i| {
-            let out = pki.work.join(format!("c{i}.pem"));
+            let out = pki.work().join(format!("c{i}.pem"));
             let child = spawn_pkictl(&pki.home, &["crl", "--out", out.to_str().unwrap()]);
             (out, child)
         })
@@ -719,22 +547,19 @@ fn spawn_pkictl(home: &Path, args: &[&str]) -> std::process::Child {
 fn concurrent_publishers_leave_the_newest_crl_in_the_home() {
     let pki = Pki::new();
     for round in 0..100 {
-        let victim = pki.issue("client", &format!("victim-{round}.example.test"));
+        let victim = pki.issue("client", &format!("victim-{round}.example.test"), &[], "out");
         let mut children = vec![spawn_pkictl(&pki.home, &["revoke", &victim.serial, "--reason", "superseded"])];
         children.extend((0..7).map(|_| spawn_pkictl(&pki.home, &["crl"])));
         for child in children {
             let out = child.wait_with_output().unwrap();
             assert!(out.status.success(), "round {round}: {}", stderr_of(&out));
         }
-        let db = rusqlite::Connection::open(pki.home.join("ledger.db")).unwrap();
-        let (newest, newest_der): (i64, Vec<u8>) = db
-            .query_row(
-                "SELECT k.number, k.der FROM crls k JOIN authorities a ON a.id = k.issuer_id
-                 WHERE a.name = ?1 ORDER BY k.number DESC LIMIT 1",
-                [INTER],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .unwrap();
+        let (newest, newest_der): (i64, Vec<u8>) = ledger_testing::crls(&pki.home)
+            .into_iter()
+            .filter(|k| k.issuer_name == INTER)
+            .max_by_key(|k| k.number)
+            .map(|k| (k.number, k.der))
+            .expect("a CRL of the issuing CA in the ledger");
         let listed: Vec<String> =
             crl_entries(&crl_text(&pki.crl_pem(INTER_SLUG))).into_iter().map(|(s, _)| s).collect();
         let victim_serial = victim.serial.to_ascii_uppercase();
@@ -773,18 +598,18 @@ fn next_update_never_passes_the_ca_not_after() {
 #[test]
 fn expired_revoked_certificates_leave_the_crl() {
     let pki = Pki::new();
-    let out = pki.out.to_str().unwrap();
+    let out: &str = &pki.out("out");
     let short = pki.json(&["issue", "client", "short.example.test", "--validity", "3s", "--out", out]);
     let short_serial = short["serial"].as_str().unwrap().to_string();
     let not_after = date_tuple_to_unix(x509_not_after(Path::new(short["files"]["certificate"].as_str().unwrap())));
-    let long = pki.issue("client", "long.example.test");
+    let long = pki.issue("client", "long.example.test", &[], "out");
     pki.revoke(&short_serial, "superseded");
     pki.revoke(&long.serial, "superseded");
-    if now() < not_after {
+    if now_unix() < not_after {
         let text = crl_text(&pki.crl_pem(INTER_SLUG));
         assert_eq!(crl_entries(&text).len(), 2, "both are listed while not expired:\n{text}");
     }
-    while now() <= not_after {
+    while now_unix() <= not_after {
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
     pki.ok(&["crl"]);
@@ -804,10 +629,10 @@ fn every_reason_and_serial_order() {
     let pki = Pki::new();
     let mut issued: Vec<(Issued, &str, Option<&str>)> = Vec::new();
     for (i, (reason, openssl_name)) in REASONS.iter().enumerate() {
-        let client = pki.issue("client", &format!("client-{i}.example.test"));
+        let client = pki.issue("client", &format!("client-{i}.example.test"), &[], "out");
         issued.push((client, reason, *openssl_name));
     }
-    let keep = pki.issue("client", "kept.example.test");
+    let keep = pki.issue("client", "kept.example.test", &[], "out");
     for (client, reason, _) in &issued {
         let report = pki.revoke(&client.serial, reason);
         assert_eq!(report["reason"], *reason);
@@ -850,7 +675,7 @@ fn every_reason_and_serial_order() {
             .nth(1)
             .expect("a revocation date line");
         let date = line.trim().strip_prefix("Revocation Date: ").expect("Revocation Date");
-        assert_eq!(Some(openssl_date_to_unix(date)), revoked_at, "revocation date of {}", client.serial);
+        assert_eq!(Some(openssl_date_unix(date)), revoked_at, "revocation date of {}", client.serial);
     }
 }
 
@@ -962,7 +787,7 @@ fn bad_revocations_are_refused_and_change_nothing() {
 
     assert_eq!(certificate_row(&pki.home, bob).0, "valid", "bob was revoked by a refused command");
     // And a home that does not exist.
-    let missing = pki.work.join("no-such-home");
+    let missing = pki.work().join("no-such-home");
     let out = pkictl_with_passphrase(&missing).args(["revoke", bob, "--reason", "superseded"]).output().unwrap();
     assert_error(&out, 2);
     assert!(!missing.exists(), "revoke created a home");
@@ -979,7 +804,7 @@ fn revoking_the_intermediate_puts_it_on_the_root_crl() {
     pki.ok(&["crl"]);
     pki.ok(&["crl", "--ca", ROOT]);
     let bundle = pki.ca_bundle();
-    let inter_crl = pki.work.join("inter.crl.pem");
+    let inter_crl = pki.work().join("inter.crl.pem");
     fs::copy(pki.crl_pem(INTER_SLUG), &inter_crl).unwrap();
     let root_crl = pki.crl_pem(ROOT_SLUG);
     assert_verify_ok("-crl_check_all", &bundle, &[&inter_crl, &root_crl], &f.server.crt, "sslserver");
@@ -1006,7 +831,7 @@ fn revoking_the_intermediate_puts_it_on_the_root_crl() {
     // So does rustls, for a client whose own certificate was never revoked.
     let err = mtls_handshake(
         &f.server.fullchain,
-        &f.server.key,
+        f.server.key(),
         f.bob.client(),
         &pki.ca_cert(ROOT_SLUG),
         &[inter_crl.as_path(), root_crl.as_path()],
@@ -1016,8 +841,8 @@ fn revoking_the_intermediate_puts_it_on_the_root_crl() {
     assert_eq!(err, TlsError::InvalidCertificate(CertificateError::Revoked), "{err}");
 
     // A revoked CA issues nothing and signs no CRL.
-    let out_dir = pki.out.to_str().unwrap();
-    let files_before = dir_entries(&pki.out);
+    let out_dir: &str = &pki.out("out");
+    let files_before = dir_entries(&pki.path("out"));
     for args in [
         vec!["issue", "client", "carol@example.test", "--out", out_dir],
         vec!["issue", "server", "new.example.test", "--ca", INTER, "--out", out_dir],
@@ -1025,8 +850,8 @@ fn revoking_the_intermediate_puts_it_on_the_root_crl() {
         let stderr = refused(pki, &args);
         assert!(stderr.contains("revoked"), "{args:?}: {stderr}");
     }
-    assert_eq!(dir_entries(&pki.out), files_before, "a refused issue wrote files");
-    let stray = pki.work.join("stray.pem").to_str().unwrap().to_string();
+    assert_eq!(dir_entries(&pki.path("out")), files_before, "a refused issue wrote files");
+    let stray = pki.work().join("stray.pem").to_str().unwrap().to_string();
     for args in [vec!["crl"], vec!["crl", "--ca", INTER], vec!["crl", "--ca", INTER_SLUG, "--out", stray.as_str()]] {
         let stderr = refused(pki, &args);
         assert!(stderr.contains("revoked"), "{args:?}: {stderr}");
@@ -1152,9 +977,9 @@ fn list_and_show_tell_revoked_from_valid() {
 #[test]
 fn expiring_within_reports_certificates_and_crls() {
     let pki = Pki::new();
-    let server = pki.issue("server", SERVER_NAME);
-    let alice = pki.issue("client", "alice@example.test");
-    let bob = pki.issue("client", "bob@example.test");
+    let server = pki.issue("server", SERVER_NAME, &[], "out");
+    let alice = pki.issue("client", "alice@example.test", &[], "out");
+    let bob = pki.issue("client", "bob@example.test", &[], "out");
     let leaves = sorted(vec![server.serial.clone(), alice.serial.clone(), bob.serial.clone()]);
     let list = |args: &[&str]| -> (i32, Value) {
         let mut all = vec!["--json", "list"];

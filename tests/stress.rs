@@ -19,6 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::hardening::*;
+use common::ledger_testing;
 
 const ROOT: &str = "Stress Root CA";
 const ISSUING: &str = "Stress Root CA Issuing CA";
@@ -143,31 +144,22 @@ fn parallel_issue_revoke_and_crl_on_one_home() {
     // The ledger holds exactly what was reported, with distinct serials.
     let issued = issued.lock().unwrap().clone();
     assert_eq!(issued.len(), workers * per_worker);
-    let db = rusqlite::Connection::open(home.join("ledger.db")).unwrap();
-    let ledger_serials: Vec<String> = {
-        let mut stmt = db.prepare("SELECT serial FROM certificates WHERE profile = 'client'").unwrap();
-        stmt.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect()
-    };
+    let ledger = ledger_testing::certificates(&home);
+    let ledger_serials: Vec<String> =
+        ledger.iter().filter(|c| c.profile == "client").map(|c| c.serial.clone()).collect();
     assert_eq!(ledger_serials.len(), workers * per_worker, "certificates in the ledger");
     let distinct: BTreeSet<&String> = ledger_serials.iter().collect();
     assert_eq!(distinct.len(), ledger_serials.len(), "serials are not distinct");
     let reported: BTreeSet<String> = issued.iter().map(|s| format!("{s:0>40}")).collect();
     assert_eq!(reported, ledger_serials.iter().cloned().collect::<BTreeSet<_>>(), "reported serials differ from the ledger's");
-    let revoked_in_ledger: i64 =
-        db.query_row("SELECT count(*) FROM certificates WHERE status = 'revoked'", [], |r| r.get(0)).unwrap();
+    let revoked_in_ledger = ledger_testing::row_counts(&home).revoked;
     assert_eq!(revoked_in_ledger as usize, revoked.len());
     assert!(!revoked.is_empty(), "the revoker never ran");
 
     // CRL numbers per CA: 1, 2, 3 … in the order the rows were recorded.
     let mut numbers: BTreeMap<String, Vec<i64>> = BTreeMap::new();
-    {
-        let mut stmt = db
-            .prepare("SELECT a.name, k.number FROM crls k JOIN authorities a ON a.id = k.issuer_id ORDER BY k.id")
-            .unwrap();
-        for row in stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))).unwrap() {
-            let (ca, n) = row.unwrap();
-            numbers.entry(ca).or_default().push(n);
-        }
+    for crl in ledger_testing::crls(&home) {
+        numbers.entry(crl.issuer_name).or_default().push(crl.number);
     }
     for (ca, ns) in &numbers {
         let expected: Vec<i64> = (1..=ns.len() as i64).collect();
@@ -185,7 +177,6 @@ fn parallel_issue_revoke_and_crl_on_one_home() {
         let n = crl["number"].as_i64().unwrap();
         assert!(reported_numbers.entry(ca.clone()).or_default().insert(n), "CRL #{n} of {ca} reported twice");
     }
-    drop(db);
 
     // Files and ledger agree.
     let doctor = run(&home, args!["doctor", "--scan", out]);

@@ -5,6 +5,9 @@
 
 mod records;
 mod sqlite;
+#[doc(hidden)]
+#[allow(missing_docs)]
+pub mod testing;
 
 #[cfg(test)]
 mod conformance;

@@ -5,7 +5,6 @@
 //! Every tool is required: a missing one panics with what to install (tests/run.sh installs
 //! them all). Nothing is skipped.
 
-use std::ffi::OsStr;
 use std::fs;
 use std::io::Write;
 use std::net::{TcpListener, TcpStream};
@@ -223,11 +222,6 @@ pub fn pem_crl(path: &Path) -> Vec<u8> {
     rustls::pki_types::CertificateRevocationListDer::from_pem_file(path)
         .unwrap_or_else(|e| panic!("read the CRL {}: {e:?}", path.display()))
         .to_vec()
-}
-
-/// `os("x")` for building argument lists that mix strings and paths.
-pub fn os<S: AsRef<OsStr> + ?Sized>(s: &S) -> &OsStr {
-    s.as_ref()
 }
 
 /// A directory for this test process under cargo's target/tmp, so the certificates of the last
