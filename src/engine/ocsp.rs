@@ -1,0 +1,679 @@
+//! OCSP messages (RFC 6960, RFC 5019 profile) for the `pkictl serve` responder.
+//!
+//! Pure functions: decode a request, match its CertIDs against an issuer, build a signed
+//! response (the signature comes from a callback, so no key is touched here), build an error
+//! response, and decode the GET form of a request. The RFC 6960 ASN.1 structures are defined
+//! once below with der's derive macros, on the same der/x509-cert stack as the rest of pkictl.
+
+use base64ct::{Base64Unpadded, Encoding};
+use der::asn1::{Any, BitString, GeneralizedTime, Null, ObjectIdentifier, OctetString};
+use der::{Choice, Decode, Encode, Enumerated, Sequence};
+use sha1::Sha1;
+use sha2::{Digest, Sha256, Sha384, Sha512};
+use x509_cert::Certificate;
+use x509_cert::ext::pkix::CrlReason;
+use x509_cert::ext::pkix::name::GeneralName;
+use x509_cert::ext::{Extension, Extensions};
+use x509_cert::name::Name;
+use x509_cert::serial_number::SerialNumber;
+use x509_cert::spki::AlgorithmIdentifierOwned;
+
+/// id-pkix-ocsp-basic (1.3.6.1.5.5.7.48.1.1): the responseType of a BasicOCSPResponse.
+pub const ID_PKIX_OCSP_BASIC: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.48.1.1");
+/// id-pkix-ocsp-nonce (1.3.6.1.5.5.7.48.1.2): the nonce extension of RFC 6960 4.4.1 / RFC 8954.
+pub const ID_PKIX_OCSP_NONCE: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.48.1.2");
+/// id-sha1 (1.3.14.3.2.26).
+pub const ID_SHA1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.14.3.2.26");
+/// id-sha256 (2.16.840.1.101.3.4.2.1).
+pub const ID_SHA256: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.2.1");
+/// id-sha384 (2.16.840.1.101.3.4.2.2).
+pub const ID_SHA384: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.2.2");
+/// id-sha512 (2.16.840.1.101.3.4.2.3).
+pub const ID_SHA512: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.2.3");
+
+/// Most CertIDs answered in one request; more is refused as malformedRequest.
+pub const MAX_CERT_IDS: usize = 16;
+/// Longest nonce accepted (RFC 8954 2.1: 1 to 32 octets).
+pub const MAX_NONCE_LEN: usize = 32;
+/// Largest request accepted, in DER bytes (room for a signed request with a few certificates).
+pub const MAX_REQUEST_LEN: usize = 16 * 1024;
+/// Longest GET path segment accepted, in characters.
+pub const MAX_GET_PATH_LEN: usize = 4 * MAX_REQUEST_LEN / 3 + 64;
+
+/// What can go wrong decoding a request or building a response.
+#[derive(Debug, thiserror::Error)]
+pub enum OcspError {
+    /// The request is not a well-formed OCSPRequest (or GET encoding of one).
+    #[error("malformed OCSP request: {0}")]
+    Malformed(String),
+    /// The request lists more CertIDs than [`MAX_CERT_IDS`].
+    #[error("the OCSP request asks about {0} certificates; at most {MAX_CERT_IDS} are answered")]
+    TooManyCertIds(usize),
+    /// The nonce is empty or longer than [`MAX_NONCE_LEN`].
+    #[error("OCSP nonce of {0} bytes; RFC 8954 allows 1 to {MAX_NONCE_LEN}")]
+    NonceLength(usize),
+    /// The request carries a critical extension this responder does not implement.
+    #[error("the OCSP request has critical extension {0}, which this responder does not understand")]
+    UnknownCriticalExtension(String),
+    /// The response could not be assembled from the given parameters.
+    #[error("cannot build the OCSP response: {0}")]
+    Build(String),
+    /// The signing callback failed.
+    #[error("signing the OCSP response failed: {0}")]
+    Sign(String),
+}
+
+impl OcspError {
+    /// The error response status a responder should answer with for this error.
+    pub fn status(&self) -> ErrorStatus {
+        match self {
+            Self::Build(_) | Self::Sign(_) => ErrorStatus::InternalError,
+            _ => ErrorStatus::MalformedRequest,
+        }
+    }
+}
+
+fn malformed(e: der::Error) -> OcspError {
+    OcspError::Malformed(e.to_string())
+}
+
+fn build_error(e: der::Error) -> OcspError {
+    OcspError::Build(e.to_string())
+}
+
+// ---------------------------------------------------------------------------------------------
+// ASN.1 structures (RFC 6960 section 4 and appendix B; the module is EXPLICIT TAGS).
+// ---------------------------------------------------------------------------------------------
+
+/// `Version ::= INTEGER { v1(0) }`, the only version of requests and responses.
+#[derive(Clone, Copy, Debug, Default, Eq, PartialEq, Enumerated)]
+#[asn1(type = "INTEGER")]
+#[repr(u8)]
+pub enum Version {
+    /// v1, the default (and so never written in DER).
+    #[default]
+    V1 = 0,
+}
+
+/// `OCSPRequest ::= SEQUENCE { tbsRequest, optionalSignature [0] EXPLICIT Signature OPTIONAL }`.
+#[derive(Clone, Debug, Eq, PartialEq, Sequence)]
+pub struct OcspRequest {
+    /// The signed part of the request.
+    pub tbs_request: TbsRequest,
+    /// A requestor signature; accepted and ignored (RFC 5019 2.1.1).
+    #[asn1(context_specific = "0", optional = "true", tag_mode = "EXPLICIT")]
+    pub optional_signature: Option<RequestSignature>,
+}
+
+/// `TBSRequest` (RFC 6960 4.1.1).
+#[derive(Clone, Debug, Eq, PartialEq, Sequence)]
+pub struct TbsRequest {
+    /// `[0] EXPLICIT Version DEFAULT v1`.
+    #[asn1(context_specific = "0", default = "Default::default", tag_mode = "EXPLICIT")]
+    pub version: Version,
+    /// `[1] EXPLICIT GeneralName OPTIONAL`.
+    #[asn1(context_specific = "1", optional = "true", tag_mode = "EXPLICIT")]
+    pub requestor_name: Option<GeneralName>,
+    /// `SEQUENCE OF Request`.
+    pub request_list: Vec<Request>,
+    /// `[2] EXPLICIT Extensions OPTIONAL`: where the nonce is.
+    #[asn1(context_specific = "2", optional = "true", tag_mode = "EXPLICIT")]
+    pub request_extensions: Option<Extensions>,
+}
+
+/// `Signature` of a signed request; its certificates are kept undecoded since it is ignored.
+#[derive(Clone, Debug, Eq, PartialEq, Sequence)]
+pub struct RequestSignature {
+    /// The requestor's signature algorithm.
+    pub signature_algorithm: AlgorithmIdentifierOwned,
+    /// The requestor's signature.
+    pub signature: BitString,
+    /// `[0] EXPLICIT SEQUENCE OF Certificate OPTIONAL`, not decoded further.
+    #[asn1(context_specific = "0", optional = "true", tag_mode = "EXPLICIT")]
+    pub certs: Option<Vec<Any>>,
+}
+
+/// `Request ::= SEQUENCE { reqCert CertID, singleRequestExtensions [0] EXPLICIT Extensions OPTIONAL }`.
+#[derive(Clone, Debug, Eq, PartialEq, Sequence)]
+pub struct Request {
+    /// The certificate asked about.
+    pub req_cert: CertId,
+    /// Per-certificate extensions (none is understood).
+    #[asn1(context_specific = "0", optional = "true", tag_mode = "EXPLICIT")]
+    pub single_request_extensions: Option<Extensions>,
+}
+
+/// `CertID` (RFC 6960 4.1.1): which certificate, by issuer hashes and serial number.
+#[derive(Clone, Debug, Eq, PartialEq, Sequence)]
+pub struct CertId {
+    /// The hash algorithm of both issuer hashes.
+    pub hash_algorithm: AlgorithmIdentifierOwned,
+    /// Hash of the DER of the issuer's subject Name.
+    pub issuer_name_hash: OctetString,
+    /// Hash of the issuer's subjectPublicKey BIT STRING value (without the unused-bits byte).
+    pub issuer_key_hash: OctetString,
+    /// The certificate's serial number.
+    pub serial_number: SerialNumber,
+}
+
+/// `OCSPResponseStatus ::= ENUMERATED` (RFC 6960 4.2.1).
+#[derive(Clone, Copy, Debug, Eq, PartialEq, Enumerated)]
+#[asn1(type = "ENUMERATED")]
+#[repr(u8)]
+pub enum ResponseStatus {
+    /// Response has valid confirmations.
+    Successful = 0,
+    /// Illegal confirmation request.
+    MalformedRequest = 1,
+    /// Internal error in issuer.
+    InternalError = 2,
+    /// Try again later.
+    TryLater = 3,
+    /// Must sign the request.
+    SigRequired = 5,
+    /// Request unauthorized.
+    Unauthorized = 6,
+}
+
+/// The statuses of an error response: every [`ResponseStatus`] but successful.
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+pub enum ErrorStatus {
+    /// malformedRequest (1).
+    MalformedRequest,
+    /// internalError (2).
+    InternalError,
+    /// tryLater (3).
+    TryLater,
+    /// sigRequired (5).
+    SigRequired,
+    /// unauthorized (6).
+    Unauthorized,
+}
+
+impl From<ErrorStatus> for ResponseStatus {
+    fn from(status: ErrorStatus) -> Self {
+        match status {
+            ErrorStatus::MalformedRequest => Self::MalformedRequest,
+            ErrorStatus::InternalError => Self::InternalError,
+            ErrorStatus::TryLater => Self::TryLater,
+            ErrorStatus::SigRequired => Self::SigRequired,
+            ErrorStatus::Unauthorized => Self::Unauthorized,
+        }
+    }
+}
+
+/// `OCSPResponse ::= SEQUENCE { responseStatus, responseBytes [0] EXPLICIT ResponseBytes OPTIONAL }`.
+#[derive(Clone, Debug, Eq, PartialEq, Sequence)]
+pub struct OcspResponse {
+    /// The status; only successful responses carry responseBytes.
+    pub response_status: ResponseStatus,
+    /// The typed response.
+    #[asn1(context_specific = "0", optional = "true", tag_mode = "EXPLICIT")]
+    pub response_bytes: Option<ResponseBytes>,
+}
+
+/// `ResponseBytes ::= SEQUENCE { responseType OBJECT IDENTIFIER, response OCTET STRING }`.
+#[derive(Clone, Debug, Eq, PartialEq, Sequence)]
+pub struct ResponseBytes {
+    /// Always [`ID_PKIX_OCSP_BASIC`] here.
+    pub response_type: ObjectIdentifier,
+    /// The DER of a [`BasicOcspResponse`].
+    pub response: OctetString,
+}
+
+/// `BasicOCSPResponse` (RFC 6960 4.2.1).
+#[derive(Clone, Debug, Eq, PartialEq, Sequence)]
+pub struct BasicOcspResponse {
+    /// The signed part.
+    pub tbs_response_data: ResponseData,
+    /// The responder's signature algorithm.
+    pub signature_algorithm: AlgorithmIdentifierOwned,
+    /// Signature over the DER of `tbs_response_data`.
+    pub signature: BitString,
+    /// `[0] EXPLICIT SEQUENCE OF Certificate OPTIONAL`: the delegated responder certificate.
+    #[asn1(context_specific = "0", optional = "true", tag_mode = "EXPLICIT")]
+    pub certs: Option<Vec<Certificate>>,
+}
+
+/// `ResponseData` (RFC 6960 4.2.1).
+#[derive(Clone, Debug, Eq, PartialEq, Sequence)]
+pub struct ResponseData {
+    /// `[0] EXPLICIT Version DEFAULT v1`.
+    #[asn1(context_specific = "0", default = "Default::default", tag_mode = "EXPLICIT")]
+    pub version: Version,
+    /// Who signed.
+    pub responder_id: ResponderId,
+    /// When the response was signed.
+    pub produced_at: GeneralizedTime,
+    /// One answer per CertID.
+    pub responses: Vec<SingleResponse>,
+    /// `[1] EXPLICIT Extensions OPTIONAL`: the echoed nonce.
+    #[asn1(context_specific = "1", optional = "true", tag_mode = "EXPLICIT")]
+    pub response_extensions: Option<Extensions>,
+}
+
+/// `ResponderID ::= CHOICE { byName [1] Name, byKey [2] KeyHash }` (explicit tags).
+#[derive(Clone, Debug, Eq, PartialEq, Choice)]
+pub enum ResponderId {
+    /// The responder's subject name.
+    #[asn1(context_specific = "1", tag_mode = "EXPLICIT", constructed = "true")]
+    ByName(Name),
+    /// SHA-1 of the responder's subjectPublicKey BIT STRING value.
+    #[asn1(context_specific = "2", tag_mode = "EXPLICIT", constructed = "true")]
+    ByKey(OctetString),
+}
+
+/// `SingleResponse` (RFC 6960 4.2.1): the status of one certificate.
+#[derive(Clone, Debug, Eq, PartialEq, Sequence)]
+pub struct SingleResponse {
+    /// The CertID exactly as the request gave it.
+    pub cert_id: CertId,
+    /// good, revoked or unknown.
+    pub cert_status: CertStatus,
+    /// When this status was known to be correct.
+    pub this_update: GeneralizedTime,
+    /// `[0] EXPLICIT GeneralizedTime OPTIONAL`: when newer information will be available.
+    #[asn1(context_specific = "0", optional = "true", tag_mode = "EXPLICIT")]
+    pub next_update: Option<GeneralizedTime>,
+    /// `[1] EXPLICIT Extensions OPTIONAL`.
+    #[asn1(context_specific = "1", optional = "true", tag_mode = "EXPLICIT")]
+    pub single_extensions: Option<Extensions>,
+}
+
+impl SingleResponse {
+    /// The answer for one CertID, without extensions.
+    pub fn new(
+        cert_id: CertId,
+        cert_status: CertStatus,
+        this_update: GeneralizedTime,
+        next_update: Option<GeneralizedTime>,
+    ) -> Self {
+        Self { cert_id, cert_status, this_update, next_update, single_extensions: None }
+    }
+}
+
+/// `CertStatus ::= CHOICE { good [0] IMPLICIT NULL, revoked [1] IMPLICIT RevokedInfo,
+/// unknown [2] IMPLICIT UnknownInfo }`.
+#[derive(Clone, Debug, Eq, PartialEq, Choice)]
+pub enum CertStatus {
+    /// Not revoked (RFC 5019: the certificate was issued and is not revoked).
+    #[asn1(context_specific = "0", tag_mode = "IMPLICIT")]
+    Good(Null),
+    /// Revoked, when and why.
+    #[asn1(context_specific = "1", tag_mode = "IMPLICIT", constructed = "true")]
+    Revoked(RevokedInfo),
+    /// The responder does not know the certificate.
+    #[asn1(context_specific = "2", tag_mode = "IMPLICIT")]
+    Unknown(Null),
+}
+
+impl CertStatus {
+    /// `good`.
+    pub fn good() -> Self {
+        Self::Good(Null)
+    }
+
+    /// `revoked` at `time`, with an optional CRLReason.
+    pub fn revoked(time: GeneralizedTime, reason: Option<CrlReason>) -> Self {
+        Self::Revoked(RevokedInfo { revocation_time: time, revocation_reason: reason })
+    }
+
+    /// `unknown`.
+    pub fn unknown() -> Self {
+        Self::Unknown(Null)
+    }
+}
+
+/// `RevokedInfo ::= SEQUENCE { revocationTime, revocationReason [0] EXPLICIT CRLReason OPTIONAL }`.
+#[derive(Clone, Debug, Eq, PartialEq, Sequence)]
+pub struct RevokedInfo {
+    /// When the certificate was revoked.
+    pub revocation_time: GeneralizedTime,
+    /// Why, if recorded.
+    #[asn1(context_specific = "0", optional = "true", tag_mode = "EXPLICIT")]
+    pub revocation_reason: Option<CrlReason>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Hash algorithms and CertID matching.
+// ---------------------------------------------------------------------------------------------
+
+/// A hash algorithm of a CertID.
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+pub enum HashAlg {
+    /// SHA-1: what openssl, nginx and most clients send.
+    Sha1,
+    /// SHA-256.
+    Sha256,
+    /// SHA-384.
+    Sha384,
+    /// SHA-512.
+    Sha512,
+}
+
+impl HashAlg {
+    /// The algorithm's OID.
+    pub fn oid(self) -> ObjectIdentifier {
+        match self {
+            Self::Sha1 => ID_SHA1,
+            Self::Sha256 => ID_SHA256,
+            Self::Sha384 => ID_SHA384,
+            Self::Sha512 => ID_SHA512,
+        }
+    }
+
+    /// The algorithm an AlgorithmIdentifier names, if supported; parameters must be absent
+    /// or NULL.
+    pub fn from_algorithm(alg: &AlgorithmIdentifierOwned) -> Option<Self> {
+        if alg.parameters.as_ref().is_some_and(|p| !p.is_null()) {
+            return None;
+        }
+        [Self::Sha1, Self::Sha256, Self::Sha384, Self::Sha512].into_iter().find(|h| h.oid() == alg.oid)
+    }
+
+    /// The AlgorithmIdentifier to write for this algorithm (parameters absent, RFC 5754).
+    pub fn algorithm_identifier(self) -> AlgorithmIdentifierOwned {
+        AlgorithmIdentifierOwned { oid: self.oid(), parameters: None }
+    }
+
+    /// The digest of `data`.
+    pub fn digest(self, data: &[u8]) -> Vec<u8> {
+        match self {
+            Self::Sha1 => Sha1::digest(data).to_vec(),
+            Self::Sha256 => Sha256::digest(data).to_vec(),
+            Self::Sha384 => Sha384::digest(data).to_vec(),
+            Self::Sha512 => Sha512::digest(data).to_vec(),
+        }
+    }
+}
+
+impl CertId {
+    /// The CertID of serial `serial` (big-endian magnitude bytes) under the issuer whose
+    /// subject Name DER and subjectPublicKey bits are given.
+    pub fn new(
+        alg: HashAlg,
+        issuer_name_der: &[u8],
+        issuer_public_key_bits: &[u8],
+        serial: &[u8],
+    ) -> Result<Self, OcspError> {
+        Ok(Self {
+            hash_algorithm: alg.algorithm_identifier(),
+            issuer_name_hash: OctetString::new(alg.digest(issuer_name_der)).map_err(build_error)?,
+            issuer_key_hash: OctetString::new(alg.digest(issuer_public_key_bits)).map_err(build_error)?,
+            serial_number: SerialNumber::new(serial).map_err(build_error)?,
+        })
+    }
+
+    /// The hash algorithm of this CertID, if supported.
+    pub fn hash_alg(&self) -> Option<HashAlg> {
+        HashAlg::from_algorithm(&self.hash_algorithm)
+    }
+
+    /// The serial number's DER INTEGER content bytes (big-endian, two's complement).
+    pub fn serial(&self) -> &[u8] {
+        self.serial_number.as_bytes()
+    }
+
+    /// True when this CertID names the issuer whose subject Name DER and subjectPublicKey
+    /// BIT STRING value are given, hashed with the CertID's own algorithm. False for an
+    /// unsupported algorithm.
+    pub fn matches_issuer(&self, issuer_name_der: &[u8], issuer_spki_public_key_bits: &[u8]) -> bool {
+        let Some(alg) = self.hash_alg() else { return false };
+        alg.digest(issuer_name_der) == self.issuer_name_hash.as_bytes()
+            && alg.digest(issuer_spki_public_key_bits) == self.issuer_key_hash.as_bytes()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Requests.
+// ---------------------------------------------------------------------------------------------
+
+/// What a responder needs from a request.
+#[derive(Clone, Debug, Eq, PartialEq)]
+pub struct ParsedRequest {
+    /// The CertIDs asked about, in request order (1 to [`MAX_CERT_IDS`]).
+    pub cert_ids: Vec<CertId>,
+    /// The nonce (the value inside the extension's OCTET STRING), to echo in the response.
+    pub nonce: Option<Vec<u8>>,
+    /// Whether the request was signed (the signature is not checked).
+    pub signed: bool,
+}
+
+/// Decodes a DER OCSPRequest: 1 to [`MAX_CERT_IDS`] CertIDs, an optional nonce of 1 to 32
+/// bytes; trailing data, unknown critical extensions and anything not DER are refused.
+pub fn parse_request(der: &[u8]) -> Result<ParsedRequest, OcspError> {
+    if der.is_empty() {
+        return Err(OcspError::Malformed("empty request".into()));
+    }
+    if der.len() > MAX_REQUEST_LEN {
+        return Err(OcspError::Malformed(format!("request of {} bytes, over {MAX_REQUEST_LEN}", der.len())));
+    }
+    let request = OcspRequest::from_der(der).map_err(malformed)?;
+    let signed = request.optional_signature.is_some();
+    let tbs = request.tbs_request;
+    match tbs.request_list.len() {
+        0 => return Err(OcspError::Malformed("the requestList is empty".into())),
+        n if n > MAX_CERT_IDS => return Err(OcspError::TooManyCertIds(n)),
+        _ => {}
+    }
+    let nonce = request_nonce(tbs.request_extensions.as_deref().unwrap_or_default())?;
+    let mut cert_ids = Vec::with_capacity(tbs.request_list.len());
+    for single in tbs.request_list {
+        reject_unknown_critical(single.single_request_extensions.as_deref().unwrap_or_default())?;
+        cert_ids.push(single.req_cert);
+    }
+    Ok(ParsedRequest { cert_ids, nonce, signed })
+}
+
+/// The nonce of the requestExtensions, if any; refuses two nonces, a bad length, and unknown
+/// critical extensions.
+fn request_nonce(extensions: &[Extension]) -> Result<Option<Vec<u8>>, OcspError> {
+    reject_unknown_critical(extensions)?;
+    let mut nonces = extensions.iter().filter(|e| e.extn_id == ID_PKIX_OCSP_NONCE);
+    let Some(first) = nonces.next() else { return Ok(None) };
+    if nonces.next().is_some() {
+        return Err(OcspError::Malformed("two nonce extensions".into()));
+    }
+    let nonce = OctetString::from_der(first.extn_value.as_bytes()).map_err(malformed)?;
+    check_nonce_len(nonce.as_bytes())?;
+    Ok(Some(nonce.as_bytes().to_vec()))
+}
+
+fn check_nonce_len(nonce: &[u8]) -> Result<(), OcspError> {
+    if nonce.is_empty() || nonce.len() > MAX_NONCE_LEN {
+        return Err(OcspError::NonceLength(nonce.len()));
+    }
+    Ok(())
+}
+
+/// RFC 6960 4.4: unrecognised extensions are ignored unless critical.
+fn reject_unknown_critical(extensions: &[Extension]) -> Result<(), OcspError> {
+    match extensions.iter().find(|e| e.critical && e.extn_id != ID_PKIX_OCSP_NONCE) {
+        Some(e) => Err(OcspError::UnknownCriticalExtension(e.extn_id.to_string())),
+        None => Ok(()),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Responses.
+// ---------------------------------------------------------------------------------------------
+
+/// Everything a successful response says, except the signature.
+#[derive(Clone, Debug)]
+pub struct ResponseParams<'a> {
+    /// The responder certificate's subjectPublicKey BIT STRING value; its SHA-1 is the
+    /// responderID byKey (RFC 6960 4.2.2.3).
+    pub responder_public_key_bits: &'a [u8],
+    /// The DER of the delegated responder certificate, sent in `certs`; None when the CA
+    /// signs its own responses.
+    pub responder_cert_der: Option<&'a [u8]>,
+    /// producedAt.
+    pub produced_at: GeneralizedTime,
+    /// One answer per CertID (at least one), each echoing the request's CertID.
+    pub responses: &'a [SingleResponse],
+    /// The request's nonce, echoed in responseExtensions.
+    pub nonce: Option<&'a [u8]>,
+    /// The signature algorithm the callback signs with, e.g. ecdsa-with-SHA256.
+    pub signature_algorithm: &'a AlgorithmIdentifierOwned,
+}
+
+/// Builds a successful OCSPResponse holding a BasicOCSPResponse. `sign` gets the DER of
+/// tbsResponseData and returns the signature (DER ECDSA or PKCS#1 v1.5) for
+/// `signature_algorithm`. The result is decoded again and checked before it is returned.
+pub fn build_response(
+    req: &ResponseParams,
+    sign: &mut dyn FnMut(&[u8]) -> Result<Vec<u8>, String>,
+) -> Result<Vec<u8>, OcspError> {
+    let tbs = response_data(req)?;
+    let tbs_der = tbs.to_der().map_err(build_error)?;
+    let signature = sign(&tbs_der).map_err(OcspError::Sign)?;
+    let basic = BasicOcspResponse {
+        tbs_response_data: tbs,
+        signature_algorithm: req.signature_algorithm.clone(),
+        signature: BitString::from_bytes(&signature).map_err(build_error)?,
+        certs: responder_certs(req.responder_cert_der)?,
+    };
+    let der = wrap_basic(&basic)?;
+    check_read_back(&der, &tbs_der)?;
+    Ok(der)
+}
+
+fn response_data(req: &ResponseParams) -> Result<ResponseData, OcspError> {
+    if req.responses.is_empty() {
+        return Err(OcspError::Build("a response needs at least one SingleResponse".into()));
+    }
+    let key_hash = HashAlg::Sha1.digest(req.responder_public_key_bits);
+    Ok(ResponseData {
+        version: Version::V1,
+        responder_id: ResponderId::ByKey(OctetString::new(key_hash).map_err(build_error)?),
+        produced_at: req.produced_at,
+        responses: req.responses.to_vec(),
+        response_extensions: req.nonce.map(nonce_extension).transpose()?.map(|e| vec![e]),
+    })
+}
+
+/// The nonce extension echoing `nonce`: extnValue is the DER of `Nonce ::= OCTET STRING`.
+fn nonce_extension(nonce: &[u8]) -> Result<Extension, OcspError> {
+    check_nonce_len(nonce)?;
+    let inner = OctetString::new(nonce).map_err(build_error)?.to_der().map_err(build_error)?;
+    Ok(Extension {
+        extn_id: ID_PKIX_OCSP_NONCE,
+        critical: false,
+        extn_value: OctetString::new(inner).map_err(build_error)?,
+    })
+}
+
+fn responder_certs(cert_der: Option<&[u8]>) -> Result<Option<Vec<Certificate>>, OcspError> {
+    let Some(der) = cert_der else { return Ok(None) };
+    let cert = Certificate::from_der(der)
+        .map_err(|e| OcspError::Build(format!("the responder certificate does not decode: {e}")))?;
+    Ok(Some(vec![cert]))
+}
+
+fn wrap_basic(basic: &BasicOcspResponse) -> Result<Vec<u8>, OcspError> {
+    let response = OcspResponse {
+        response_status: ResponseStatus::Successful,
+        response_bytes: Some(ResponseBytes {
+            response_type: ID_PKIX_OCSP_BASIC,
+            response: OctetString::new(basic.to_der().map_err(build_error)?).map_err(build_error)?,
+        }),
+    };
+    response.to_der().map_err(build_error)
+}
+
+/// The response decodes and its tbsResponseData is the byte string that was signed.
+fn check_read_back(der: &[u8], tbs_der: &[u8]) -> Result<(), OcspError> {
+    let basic = parse_basic_response(der).map_err(|e| OcspError::Build(format!("read back: {e}")))?;
+    if basic.tbs_response_data.to_der().map_err(build_error)? != tbs_der {
+        return Err(OcspError::Build("read back: tbsResponseData differs from what was signed".into()));
+    }
+    Ok(())
+}
+
+/// Decodes a successful OCSPResponse and the BasicOCSPResponse inside it (for checks, tests
+/// and clients); refuses other statuses and response types.
+pub fn parse_basic_response(der: &[u8]) -> Result<BasicOcspResponse, OcspError> {
+    let response = OcspResponse::from_der(der).map_err(malformed)?;
+    let bytes = match (response.response_status, response.response_bytes) {
+        (ResponseStatus::Successful, Some(bytes)) => bytes,
+        (status, _) => return Err(OcspError::Malformed(format!("response status {status:?}"))),
+    };
+    if bytes.response_type != ID_PKIX_OCSP_BASIC {
+        return Err(OcspError::Malformed(format!("response type {}", bytes.response_type)));
+    }
+    BasicOcspResponse::from_der(bytes.response.as_bytes()).map_err(malformed)
+}
+
+/// An OCSPResponse with only a responseStatus (RFC 6960 2.3): malformedRequest,
+/// internalError, tryLater, sigRequired or unauthorized.
+pub fn error_response(status: ErrorStatus) -> Result<Vec<u8>, OcspError> {
+    OcspResponse { response_status: status.into(), response_bytes: None }.to_der().map_err(build_error)
+}
+
+/// A GeneralizedTime from Unix seconds (must be at or after 1970).
+pub fn generalized_time(unix: i64) -> Result<GeneralizedTime, OcspError> {
+    let secs = u64::try_from(unix).map_err(|_| OcspError::Build(format!("time {unix} is before 1970")))?;
+    GeneralizedTime::from_unix_duration(std::time::Duration::from_secs(secs)).map_err(build_error)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The GET form (RFC 6960 appendix A.1, RFC 5019 5).
+// ---------------------------------------------------------------------------------------------
+
+/// Decodes the GET form of a request, everything after the responder's base path (it may
+/// hold literal `/` from unescaped base64): percent-escapes are undone, then standard or URL
+/// base64, padded or not, is decoded into the request DER.
+pub fn decode_get_path(path: &str) -> Result<Vec<u8>, OcspError> {
+    if path.len() > MAX_GET_PATH_LEN {
+        return Err(OcspError::Malformed(format!("GET path of {} bytes, over {MAX_GET_PATH_LEN}", path.len())));
+    }
+    let text = percent_decode(path)?;
+    let unpadded = strip_padding(&text)?;
+    let standard: String = unpadded
+        .chars()
+        .map(|c| match c {
+            '-' => '+',
+            '_' => '/',
+            c => c,
+        })
+        .collect();
+    Base64Unpadded::decode_vec(&standard).map_err(|e| OcspError::Malformed(format!("GET path: {e}")))
+}
+
+/// Undoes `%XX` escapes; the result must be ASCII base64 (either alphabet) or `=`.
+fn percent_decode(path: &str) -> Result<String, OcspError> {
+    let bad = |what: &str| OcspError::Malformed(format!("GET path: {what}"));
+    let bytes = path.as_bytes();
+    let mut out = String::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        let c = if b == b'%' {
+            let (Some(hi), Some(lo)) = (bytes.get(i + 1).and_then(hex), bytes.get(i + 2).and_then(hex)) else {
+                return Err(bad("broken percent-escape"));
+            };
+            i += 3;
+            hi << 4 | lo
+        } else {
+            i += 1;
+            b
+        };
+        if !(c.is_ascii_alphanumeric() || matches!(c, b'+' | b'/' | b'-' | b'_' | b'=')) {
+            return Err(bad("character outside base64"));
+        }
+        out.push(char::from(c));
+    }
+    Ok(out)
+}
+
+fn hex(b: &u8) -> Option<u8> {
+    char::from(*b).to_digit(16).and_then(|d| u8::try_from(d).ok())
+}
+
+/// Removes up to two trailing `=`; refuses `=` anywhere else.
+fn strip_padding(text: &str) -> Result<&str, OcspError> {
+    let trimmed = text.trim_end_matches('=');
+    if text.len() - trimmed.len() > 2 || trimmed.contains('=') {
+        return Err(OcspError::Malformed("GET path: misplaced base64 padding".into()));
+    }
+    Ok(trimmed)
+}
