@@ -624,6 +624,9 @@ pub fn generalized_time(unix: i64) -> Result<GeneralizedTime, OcspError> {
 /// hold literal `/` from unescaped base64): percent-escapes are undone, then standard or URL
 /// base64, padded or not, is decoded into the request DER.
 pub fn decode_get_path(path: &str) -> Result<Vec<u8>, OcspError> {
+    if path.is_empty() {
+        return Err(OcspError::Malformed("empty GET path".into()));
+    }
     if path.len() > MAX_GET_PATH_LEN {
         return Err(OcspError::Malformed(format!("GET path of {} bytes, over {MAX_GET_PATH_LEN}", path.len())));
     }
@@ -676,4 +679,263 @@ fn strip_padding(text: &str) -> Result<&str, OcspError> {
         return Err(OcspError::Malformed("GET path: misplaced base64 padding".into()));
     }
     Ok(trimmed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TIME: i64 = 1_767_225_600; // 2026-01-01T00:00:00Z
+
+    fn time(offset: i64) -> GeneralizedTime {
+        generalized_time(TIME + offset).unwrap()
+    }
+
+    fn sample_cert_id(serial: &[u8]) -> CertId {
+        CertId::new(HashAlg::Sha1, b"issuer name", b"issuer key", serial).unwrap()
+    }
+
+    fn nonce_ext(nonce: &[u8], critical: bool) -> Extension {
+        let inner = OctetString::new(nonce).unwrap().to_der().unwrap();
+        Extension { extn_id: ID_PKIX_OCSP_NONCE, critical, extn_value: OctetString::new(inner).unwrap() }
+    }
+
+    fn request_der(cert_ids: Vec<CertId>, extensions: Option<Extensions>) -> Vec<u8> {
+        let request_list =
+            cert_ids.into_iter().map(|req_cert| Request { req_cert, single_request_extensions: None }).collect();
+        let tbs_request =
+            TbsRequest { version: Version::V1, requestor_name: None, request_list, request_extensions: extensions };
+        OcspRequest { tbs_request, optional_signature: None }.to_der().unwrap()
+    }
+
+    fn sample_request() -> Vec<u8> {
+        request_der(vec![sample_cert_id(&[0x01, 0x23])], Some(vec![nonce_ext(&[7; 16], false)]))
+    }
+
+    fn ecdsa_sha256() -> AlgorithmIdentifierOwned {
+        AlgorithmIdentifierOwned { oid: ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.2"), parameters: None }
+    }
+
+    #[test]
+    fn request_round_trip() {
+        let ids = vec![sample_cert_id(&[0x01, 0x23]), sample_cert_id(&[0x7f; 20])];
+        let der = request_der(ids.clone(), Some(vec![nonce_ext(b"0123456789abcdef", false)]));
+        let parsed = parse_request(&der).unwrap();
+        assert_eq!(parsed.cert_ids, ids);
+        assert_eq!(parsed.nonce.as_deref(), Some(&b"0123456789abcdef"[..]));
+        assert!(!parsed.signed);
+        assert_eq!(parsed.cert_ids[0].serial(), [0x01, 0x23]);
+        assert_eq!(parsed.cert_ids[0].hash_alg(), Some(HashAlg::Sha1));
+        assert!(parsed.cert_ids[0].matches_issuer(b"issuer name", b"issuer key"));
+        assert!(!parsed.cert_ids[0].matches_issuer(b"issuer name", b"other key"));
+        assert!(!parsed.cert_ids[0].matches_issuer(b"other name", b"issuer key"));
+        let without_nonce = parse_request(&request_der(ids, None)).unwrap();
+        assert_eq!(without_nonce.nonce, None);
+    }
+
+    #[test]
+    fn signed_request_is_accepted_and_its_signature_ignored() {
+        let mut request = OcspRequest::from_der(&sample_request()).unwrap();
+        request.optional_signature = Some(RequestSignature {
+            signature_algorithm: ecdsa_sha256(),
+            signature: BitString::from_bytes(b"not a real signature").unwrap(),
+            certs: None,
+        });
+        let parsed = parse_request(&request.to_der().unwrap()).unwrap();
+        assert!(parsed.signed);
+        assert_eq!(parsed.cert_ids.len(), 1);
+    }
+
+    #[test]
+    fn sha256_and_unsupported_hash_algorithms() {
+        let id = CertId::new(HashAlg::Sha256, b"n", b"k", &[5]).unwrap();
+        assert_eq!(id.issuer_name_hash.as_bytes().len(), 32);
+        assert!(id.matches_issuer(b"n", b"k"));
+        let mut with_null = id.clone();
+        with_null.hash_algorithm.parameters = Some(Any::null());
+        assert!(with_null.matches_issuer(b"n", b"k"), "NULL parameters are accepted");
+        let mut md5 = id.clone();
+        md5.hash_algorithm.oid = ObjectIdentifier::new_unwrap("1.2.840.113549.2.5");
+        assert_eq!(md5.hash_alg(), None);
+        assert!(!md5.matches_issuer(b"n", b"k"));
+        // An unsupported algorithm still parses: the responder answers "unknown" for it.
+        assert_eq!(parse_request(&request_der(vec![md5.clone()], None)).unwrap().cert_ids, vec![md5]);
+    }
+
+    #[test]
+    fn malformed_requests_are_errors() {
+        let good = sample_request();
+        assert!(matches!(parse_request(&[]), Err(OcspError::Malformed(_))));
+        for len in 0..good.len() {
+            assert!(parse_request(&good[..len]).is_err(), "truncated to {len}");
+        }
+        let mut trailing = good.clone();
+        trailing.extend_from_slice(&[0, 0]);
+        assert!(parse_request(&trailing).is_err(), "trailing data");
+        let mut wrong_tag = good.clone();
+        wrong_tag[0] = 0x31;
+        assert!(parse_request(&wrong_tag).is_err(), "SET instead of SEQUENCE");
+        // A SEQUENCE header claiming 4 GiB, then a few bytes.
+        assert!(parse_request(&[0x30, 0x84, 0xff, 0xff, 0xff, 0xff, 0x30, 0x00]).is_err());
+        assert!(parse_request(&vec![0x30; MAX_REQUEST_LEN + 1]).is_err(), "oversized input");
+        assert!(parse_request(&error_response(ErrorStatus::TryLater).unwrap()).is_err(), "a response");
+        let empty_list = request_der(vec![], None);
+        assert!(matches!(parse_request(&empty_list), Err(OcspError::Malformed(_))));
+        let too_many = request_der(vec![sample_cert_id(&[1]); MAX_CERT_IDS + 1], None);
+        assert!(matches!(parse_request(&too_many), Err(OcspError::TooManyCertIds(17))));
+        let max = request_der(vec![sample_cert_id(&[1]); MAX_CERT_IDS], None);
+        assert_eq!(parse_request(&max).unwrap().cert_ids.len(), MAX_CERT_IDS);
+    }
+
+    #[test]
+    fn every_corrupted_byte_is_an_error_or_a_request_never_a_panic() {
+        let good = sample_request();
+        for i in 0..good.len() {
+            for flip in [0x01, 0x80, 0xff] {
+                let mut bad = good.clone();
+                bad[i] ^= flip;
+                let _ = parse_request(&bad);
+            }
+        }
+    }
+
+    #[test]
+    fn nonce_and_extension_rules() {
+        let id = || vec![sample_cert_id(&[1])];
+        let with = |exts: Vec<Extension>| parse_request(&request_der(id(), Some(exts)));
+        assert!(matches!(with(vec![nonce_ext(&[], false)]), Err(OcspError::NonceLength(0))));
+        assert!(matches!(with(vec![nonce_ext(&[1; 33], false)]), Err(OcspError::NonceLength(33))));
+        assert_eq!(with(vec![nonce_ext(&[1; 32], false)]).unwrap().nonce, Some(vec![1; 32]));
+        assert_eq!(with(vec![nonce_ext(&[9], true)]).unwrap().nonce, Some(vec![9]));
+        assert!(with(vec![nonce_ext(&[1], false), nonce_ext(&[2], false)]).is_err(), "two nonces");
+        let raw = Extension {
+            extn_id: ID_PKIX_OCSP_NONCE,
+            critical: false,
+            extn_value: OctetString::new(vec![1, 2, 3]).unwrap(),
+        };
+        assert!(with(vec![raw]).is_err(), "nonce not wrapped in an OCTET STRING");
+        let other = |critical| Extension {
+            extn_id: ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.48.1.4"),
+            critical,
+            extn_value: OctetString::new(vec![0x05, 0x00]).unwrap(),
+        };
+        assert_eq!(with(vec![other(false)]).unwrap().nonce, None, "unknown non-critical ignored");
+        assert!(matches!(with(vec![other(true)]), Err(OcspError::UnknownCriticalExtension(_))));
+    }
+
+    fn sample_response(nonce: Option<&[u8]>, cert: Option<&[u8]>) -> (Vec<u8>, Vec<u8>) {
+        let responses = [
+            SingleResponse::new(sample_cert_id(&[1]), CertStatus::good(), time(0), Some(time(3600))),
+            SingleResponse::new(
+                sample_cert_id(&[2]),
+                CertStatus::revoked(time(-60), Some(CrlReason::KeyCompromise)),
+                time(0),
+                None,
+            ),
+            SingleResponse::new(sample_cert_id(&[3]), CertStatus::unknown(), time(0), None),
+        ];
+        let alg = ecdsa_sha256();
+        let params = ResponseParams {
+            responder_public_key_bits: b"responder key",
+            responder_cert_der: cert,
+            produced_at: time(0),
+            responses: &responses,
+            nonce,
+            signature_algorithm: &alg,
+        };
+        let mut signed = Vec::new();
+        let der = build_response(&params, &mut |tbs| {
+            signed = tbs.to_vec();
+            Ok(b"signature".to_vec())
+        })
+        .unwrap();
+        (der, signed)
+    }
+
+    #[test]
+    fn response_round_trip() {
+        let (der, signed) = sample_response(Some(&[4; 16]), None);
+        let basic = parse_basic_response(&der).unwrap();
+        assert_eq!(basic.tbs_response_data.to_der().unwrap(), signed, "the callback signed the tbs DER");
+        assert_eq!(basic.signature.raw_bytes(), b"signature");
+        assert_eq!(basic.signature_algorithm, ecdsa_sha256());
+        assert_eq!(basic.certs, None);
+        let data = &basic.tbs_response_data;
+        assert_eq!(data.version, Version::V1);
+        let key_hash = OctetString::new(HashAlg::Sha1.digest(b"responder key")).unwrap();
+        assert_eq!(data.responder_id, ResponderId::ByKey(key_hash));
+        assert_eq!(data.produced_at, time(0));
+        assert_eq!(data.responses.len(), 3);
+        assert_eq!(data.responses[0].cert_id, sample_cert_id(&[1]));
+        assert_eq!(data.responses[0].cert_status, CertStatus::good());
+        assert_eq!(data.responses[0].next_update, Some(time(3600)));
+        assert_eq!(
+            data.responses[1].cert_status,
+            CertStatus::revoked(time(-60), Some(CrlReason::KeyCompromise))
+        );
+        assert_eq!(data.responses[2].cert_status, CertStatus::unknown());
+        assert_eq!(data.response_extensions, Some(vec![nonce_ext(&[4; 16], false)]));
+        let (no_nonce, _) = sample_response(None, None);
+        assert_eq!(parse_basic_response(&no_nonce).unwrap().tbs_response_data.response_extensions, None);
+    }
+
+    #[test]
+    fn build_response_refuses_bad_parameters() {
+        let alg = ecdsa_sha256();
+        let one = [SingleResponse::new(sample_cert_id(&[1]), CertStatus::good(), time(0), None)];
+        let params = |responses, nonce, cert| ResponseParams {
+            responder_public_key_bits: b"k",
+            responder_cert_der: cert,
+            produced_at: time(0),
+            responses,
+            nonce,
+            signature_algorithm: &alg,
+        };
+        let mut sign = |_: &[u8]| Ok(vec![1]);
+        assert!(matches!(build_response(&params(&[], None, None), &mut sign), Err(OcspError::Build(_))));
+        assert!(build_response(&params(&one, Some(&[]), None), &mut sign).is_err());
+        assert!(build_response(&params(&one, Some(&[0; 33]), None), &mut sign).is_err());
+        assert!(build_response(&params(&one, None, Some(b"not a cert")), &mut sign).is_err());
+        let mut failing = |_: &[u8]| Err("token removed".to_string());
+        let err = build_response(&params(&one, None, None), &mut failing).unwrap_err();
+        assert!(matches!(err, OcspError::Sign(ref m) if m == "token removed"));
+        assert_eq!(err.status(), ErrorStatus::InternalError);
+    }
+
+    #[test]
+    fn error_responses_hold_only_a_status() {
+        for (status, value) in [
+            (ErrorStatus::MalformedRequest, ResponseStatus::MalformedRequest),
+            (ErrorStatus::InternalError, ResponseStatus::InternalError),
+            (ErrorStatus::TryLater, ResponseStatus::TryLater),
+            (ErrorStatus::SigRequired, ResponseStatus::SigRequired),
+            (ErrorStatus::Unauthorized, ResponseStatus::Unauthorized),
+        ] {
+            let der = error_response(status).unwrap();
+            let decoded = OcspResponse::from_der(&der).unwrap();
+            assert_eq!(decoded, OcspResponse { response_status: value, response_bytes: None });
+            assert_eq!(der.len(), 5, "SEQUENCE {{ ENUMERATED }}");
+            assert_eq!(der[4], value as u8);
+            assert!(parse_basic_response(&der).is_err());
+        }
+        assert_eq!(OcspError::Malformed("x".into()).status(), ErrorStatus::MalformedRequest);
+        assert_eq!(OcspError::TooManyCertIds(20).status(), ErrorStatus::MalformedRequest);
+    }
+
+    #[test]
+    fn get_path_forms() {
+        let der = sample_request();
+        let standard = base64ct::Base64::encode_string(&der);
+        let url = base64ct::Base64UrlUnpadded::encode_string(&der);
+        assert!(standard.contains(['+', '/', '=']) || url.contains(['-', '_']), "sample exercises the alphabets");
+        let escaped = standard.replace('+', "%2B").replace('/', "%2F").replace('=', "%3D");
+        let lower = standard.replace('+', "%2b").replace('/', "%2f").replace('=', "%3d");
+        for form in [&standard, &escaped, &lower, &url, &standard.trim_end_matches('=').to_string()] {
+            assert_eq!(decode_get_path(form).unwrap(), der, "{form}");
+        }
+        for bad in ["", "%", "%2", "%zz", "%20", "ab=c", "abc===", "a b", "é", "!!!!", "A"] {
+            assert!(decode_get_path(bad).is_err(), "{bad}");
+        }
+        assert!(decode_get_path(&"A".repeat(MAX_GET_PATH_LEN + 4)).is_err());
+    }
 }
