@@ -938,4 +938,318 @@ mod tests {
         }
         assert!(decode_get_path(&"A".repeat(MAX_GET_PATH_LEN + 4)).is_err());
     }
+
+    /// The openssl interop: a CA, a leaf and a delegated responder made by the `openssl` CLI,
+    /// requests from `openssl ocsp`, responses from this module judged by `openssl ocsp`.
+    mod openssl {
+        use std::path::{Path, PathBuf};
+        use std::process::Command;
+
+        use der::DecodePem;
+        use p256::ecdsa::signature::Signer;
+        use p256::pkcs8::DecodePrivateKey;
+
+        use super::*;
+
+        /// Runs openssl in `dir`: whether it succeeded, and stdout and stderr. Panics (never
+        /// skips) when openssl is missing.
+        fn run(dir: &Path, args: &[&str]) -> (bool, String) {
+            let out = Command::new("openssl")
+                .args(args)
+                .current_dir(dir)
+                .output()
+                .expect("the openssl CLI is required by the OCSP interop tests: install openssl");
+            let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+            (out.status.success(), text)
+        }
+
+        /// Runs openssl in `dir` and returns its output; panics when it fails.
+        fn openssl(dir: &Path, args: &[&str]) -> String {
+            let (ok, text) = run(dir, args);
+            assert!(ok, "openssl {args:?} failed:\n{text}");
+            text
+        }
+
+        fn write(dir: &Path, name: &str, text: &str) {
+            std::fs::write(dir.join(name), text).unwrap();
+        }
+
+        /// An EC P-256 key and certificate `name` signed by the CA, with extensions `ext`.
+        fn issue(dir: &Path, name: &str, serial: &str, ext: &str) {
+            let (key, csr, pem, extfile) =
+                (format!("{name}.key"), format!("{name}.csr"), format!("{name}.pem"), format!("{name}.ext"));
+            write(dir, &extfile, ext);
+            let subj = format!("/CN={name}");
+            openssl(dir, &["req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
+                .iter().copied().chain(["-keyout", &key, "-out", &csr, "-subj", &subj]).collect::<Vec<_>>());
+            openssl(dir, &["x509", "-req", "-in", &csr, "-CA", "ca.pem", "-CAkey", "ca.key", "-set_serial", serial,
+                "-days", "2", "-extfile", &extfile, "-out", &pem]);
+        }
+
+        struct Pki {
+            dir: tempfile::TempDir,
+            ca: Certificate,
+            leaf: Certificate,
+            responder_der: Vec<u8>,
+            responder_key: p256::ecdsa::SigningKey,
+        }
+
+        impl Pki {
+            fn new() -> Self {
+                let dir = tempfile::tempdir().unwrap();
+                let d = dir.path();
+                openssl(d, &["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                    "-keyout", "ca.key", "-out", "ca.pem", "-subj", "/O=pkictl tests/CN=OCSP Test CA", "-days", "3",
+                    "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"]);
+                issue(d, "leaf", "0x00c0ffee0123456789",
+                    "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nsubjectAltName=DNS:leaf.test\n");
+                issue(d, "responder", "0x42",
+                    "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=OCSPSigning\n");
+                let pem = |name: &str| std::fs::read_to_string(d.join(name)).unwrap();
+                let responder = Certificate::from_pem(pem("responder.pem")).unwrap();
+                Pki {
+                    ca: Certificate::from_pem(pem("ca.pem")).unwrap(),
+                    leaf: Certificate::from_pem(pem("leaf.pem")).unwrap(),
+                    responder_der: responder.to_der().unwrap(),
+                    responder_key: p256::ecdsa::SigningKey::from_pkcs8_pem(&pem("responder.key")).unwrap(),
+                    dir,
+                }
+            }
+
+            fn path(&self, name: &str) -> PathBuf {
+                self.dir.path().join(name)
+            }
+
+            fn request(&self, extra: &[&str]) -> Vec<u8> {
+                let mut args = vec!["ocsp", "-issuer", "ca.pem"];
+                args.extend_from_slice(extra);
+                args.extend_from_slice(&["-cert", "leaf.pem", "-reqout", "req.der"]);
+                openssl(self.dir.path(), &args);
+                std::fs::read(self.path("req.der")).unwrap()
+            }
+
+            fn ca_name_der(&self) -> Vec<u8> {
+                self.ca.tbs_certificate().subject().to_der().unwrap()
+            }
+
+            fn ca_key_bits(&self) -> &[u8] {
+                self.ca.tbs_certificate().subject_public_key_info().subject_public_key.raw_bytes()
+            }
+
+            /// A response to `parsed` with `status` for every CertID, signed by `key`.
+            fn respond(&self, parsed: &ParsedRequest, status: CertStatus, nonce: Option<&[u8]>,
+                key: &p256::ecdsa::SigningKey) -> Vec<u8> {
+                let responses: Vec<_> = parsed.cert_ids.iter()
+                    .map(|id| SingleResponse::new(id.clone(), status.clone(), time_now(-60), Some(time_now(3600))))
+                    .collect();
+                let responder = Certificate::from_der(&self.responder_der).unwrap();
+                let alg = ecdsa_sha256();
+                let params = ResponseParams {
+                    responder_public_key_bits:
+                        responder.tbs_certificate().subject_public_key_info().subject_public_key.raw_bytes(),
+                    responder_cert_der: Some(&self.responder_der),
+                    produced_at: time_now(0),
+                    responses: &responses,
+                    nonce,
+                    signature_algorithm: &alg,
+                };
+                let der = build_response(&params, &mut |tbs| {
+                    let sig: p256::ecdsa::Signature = key.sign(tbs);
+                    Ok(sig.to_der().as_bytes().to_vec())
+                }).unwrap();
+                std::fs::write(self.path("resp.der"), &der).unwrap();
+                der
+            }
+
+            /// `openssl ocsp` checking resp.der's signature and its nonce against req.der.
+            fn verify_nonce(&self, va_file: bool) -> (bool, String) {
+                let mut args = vec!["ocsp", "-reqin", "req.der", "-respin", "resp.der", "-CAfile", "ca.pem",
+                    "-resp_text"];
+                if va_file {
+                    args.extend_from_slice(&["-VAfile", "responder.pem"]);
+                }
+                run(self.dir.path(), &args)
+            }
+
+            /// `openssl ocsp` checking resp.der's signature and the status of leaf.pem (openssl
+            /// builds its own request for -cert, so the nonce is not checked here). `extra` are the
+            /// request's options (-sha256: look for a SHA-256 CertID).
+            fn verify_status(&self, extra: &[&str], va_file: bool) -> String {
+                let mut args = vec!["ocsp", "-issuer", "ca.pem"];
+                args.extend_from_slice(extra);
+                args.extend_from_slice(&["-cert", "leaf.pem", "-no_nonce", "-respin", "resp.der", "-CAfile",
+                    "ca.pem", "-resp_text"]);
+                if va_file {
+                    args.extend_from_slice(&["-VAfile", "responder.pem"]);
+                }
+                openssl(self.dir.path(), &args)
+            }
+        }
+
+        fn time_now(offset: i64) -> GeneralizedTime {
+            generalized_time(crate::engine::now().unix_timestamp() + offset).unwrap()
+        }
+
+        fn hex(bytes: &[u8]) -> String {
+            bytes.iter().map(|b| format!("{b:02X}")).collect()
+        }
+
+        #[test]
+        fn openssl_requests_parse_and_match_the_issuer() {
+            let pki = Pki::new();
+            let leaf_name = pki.leaf.tbs_certificate().subject().to_der().unwrap();
+            for (extra, alg, with_nonce) in [
+                (&[][..], HashAlg::Sha1, true),
+                (&["-no_nonce"][..], HashAlg::Sha1, false),
+                (&["-sha256"][..], HashAlg::Sha256, true),
+            ] {
+                let req = pki.request(extra);
+                let parsed = parse_request(&req).unwrap();
+                assert_eq!(parsed.cert_ids.len(), 1, "{extra:?}");
+                let id = &parsed.cert_ids[0];
+                assert_eq!(id.hash_alg(), Some(alg), "{extra:?}");
+                assert!(id.matches_issuer(&pki.ca_name_der(), pki.ca_key_bits()), "{extra:?}");
+                assert!(!id.matches_issuer(&leaf_name, pki.ca_key_bits()), "{extra:?}");
+                assert!(!id.matches_issuer(&pki.ca_name_der(), b"another key"), "{extra:?}");
+                assert_eq!(id.serial(), pki.leaf.tbs_certificate().serial_number().as_bytes());
+                assert_eq!(parsed.nonce.as_ref().map(Vec::len), with_nonce.then_some(16), "{extra:?}");
+                assert!(!parsed.signed);
+                // The decoded request encodes back to the same bytes: CertIDs are echoed exactly.
+                assert_eq!(OcspRequest::from_der(&req).unwrap().to_der().unwrap(), req);
+                let get = base64ct::Base64::encode_string(&req).replace('/', "%2F").replace('+', "%2B");
+                assert_eq!(decode_get_path(&get).unwrap(), req);
+            }
+            let two = pki.request(&["-cert", "responder.pem"]);
+            let parsed = parse_request(&two).unwrap();
+            assert_eq!(parsed.cert_ids.len(), 2);
+            assert!(parsed.cert_ids.iter().all(|id| id.matches_issuer(&pki.ca_name_der(), pki.ca_key_bits())));
+            assert_eq!(parsed.cert_ids[0].serial(), [0x42], "responder.pem's CertID comes first");
+        }
+
+        #[test]
+        fn openssl_accepts_good_revoked_and_unknown_responses() {
+            let pki = Pki::new();
+            let revoked_at = time_now(-86_400);
+            let cases: [(CertStatus, &[&str], &[&str]); 4] = [
+                (CertStatus::good(), &["leaf.pem: good"], &["revoked"]),
+                (
+                    CertStatus::revoked(revoked_at, Some(CrlReason::KeyCompromise)),
+                    &["leaf.pem: revoked", "Reason: keyCompromise", "Revocation Time:"],
+                    &[],
+                ),
+                (CertStatus::revoked(revoked_at, None), &["leaf.pem: revoked", "Revocation Time:"], &["Reason:"]),
+                (CertStatus::unknown(), &["leaf.pem: unknown"], &["revoked"]),
+            ];
+            for extra in [&[][..], &["-sha256"][..], &["-no_nonce"][..]] {
+                let parsed = parse_request(&pki.request(extra)).unwrap();
+                for (status, present, absent) in &cases {
+                    pki.respond(&parsed, status.clone(), parsed.nonce.as_deref(), &pki.responder_key);
+                    for va_file in [true, false] {
+                        let what = format!("{extra:?} {status:?} -VAfile {va_file}");
+                        let (ok, out) = pki.verify_nonce(va_file);
+                        assert!(ok && out.contains("Response verify OK"), "{what}:\n{out}");
+                        assert!(!out.contains("Nonce Verify error") && !out.contains("WARNING"), "{what}:\n{out}");
+                        if let Some(nonce) = &parsed.nonce {
+                            assert!(out.contains("OCSP Nonce"), "{what}:\n{out}");
+                            assert!(out.contains(&hex(nonce)), "{what}: nonce echoed:\n{out}");
+                        }
+                        let out = pki.verify_status(extra, va_file);
+                        assert!(out.contains("Response verify OK"), "{what}:\n{out}");
+                        for text in *present {
+                            assert!(out.contains(text), "{what}: {text:?} missing:\n{out}");
+                        }
+                        for text in *absent {
+                            assert!(!out.contains(text), "{what}: {text:?} present:\n{out}");
+                        }
+                    }
+                }
+            }
+        }
+
+        #[test]
+        fn openssl_refuses_a_wrong_nonce_notes_a_missing_one_and_refuses_a_wrong_key() {
+            let pki = Pki::new();
+            let parsed = parse_request(&pki.request(&[])).unwrap();
+            pki.respond(&parsed, CertStatus::good(), Some(b"not the nonce"), &pki.responder_key);
+            let (ok, out) = pki.verify_nonce(true);
+            assert!(!ok && out.contains("Nonce Verify error"), "a wrong nonce:\n{out}");
+            pki.respond(&parsed, CertStatus::good(), None, &pki.responder_key);
+            let (_, out) = pki.verify_nonce(true);
+            assert!(out.contains("WARNING: no nonce in response"), "no nonce:\n{out}");
+            let leaf_key =
+                p256::ecdsa::SigningKey::from_pkcs8_pem(&std::fs::read_to_string(pki.path("leaf.key")).unwrap())
+                    .unwrap();
+            pki.respond(&parsed, CertStatus::good(), parsed.nonce.as_deref(), &leaf_key);
+            for va_file in [true, false] {
+                let (ok, out) = pki.verify_nonce(va_file);
+                assert!(!ok && out.contains("Response Verify Failure"), "a wrong key:\n{out}");
+            }
+        }
+
+        /// `$PKICTL_INTEROP_PYTHON` (set by tests/run.sh), else target/interop-venv's Python.
+        fn interop_python() -> Option<PathBuf> {
+            if let Some(python) = std::env::var_os("PKICTL_INTEROP_PYTHON") {
+                return Some(PathBuf::from(python));
+            }
+            Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("target/interop-venv/bin/python")).filter(|p| p.exists())
+        }
+
+        const PYTHON_CHECK: &str = r#"
+import sys
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.x509 import ocsp
+step, d = sys.argv[1], sys.argv[2] + "/"
+load = lambda name: x509.load_pem_x509_certificate(open(d + name, "rb").read())
+ca, leaf, responder = load("ca.pem"), load("leaf.pem"), load("responder.pem")
+if step == "request":
+    req = (ocsp.OCSPRequestBuilder().add_certificate(leaf, ca, hashes.SHA256())
+           .add_extension(x509.OCSPNonce(b"python nonce 123"), critical=False).build())
+    open(d + "req.der", "wb").write(req.public_bytes(Encoding.DER))
+    sys.exit(0)
+r = ocsp.load_der_ocsp_response(open(d + "resp.der", "rb").read())
+assert r.response_status == ocsp.OCSPResponseStatus.SUCCESSFUL
+responder.public_key().verify(r.signature, r.tbs_response_bytes, ec.ECDSA(hashes.SHA256()))
+assert r.certificates == [responder], r.certificates
+assert r.certificate_status == ocsp.OCSPCertStatus.REVOKED, r.certificate_status
+assert r.revocation_reason == x509.ReasonFlags.key_compromise, r.revocation_reason
+assert r.serial_number == leaf.serial_number
+assert isinstance(r.hash_algorithm, hashes.SHA256)
+assert r.responder_name is None
+assert r.extensions.get_extension_for_class(x509.OCSPNonce).value.nonce == b"python nonce 123"
+print("python cryptography: OK", r.responder_key_hash.hex())
+"#;
+
+        #[test]
+        fn python_cryptography_requests_and_reads_responses() {
+            let Some(python) = interop_python() else {
+                eprintln!("SKIPPED: no $PKICTL_INTEROP_PYTHON and no target/interop-venv (made by tests/run.sh)");
+                return;
+            };
+            let pki = Pki::new();
+            let py = |step: &str| {
+                let out = Command::new(&python)
+                    .args(["-c", PYTHON_CHECK, step])
+                    .arg(pki.dir.path())
+                    .output()
+                    .expect("the interop Python does not run");
+                let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+                assert!(out.status.success(), "python {step}:\n{text}");
+                text
+            };
+            py("request");
+            let parsed = parse_request(&std::fs::read(pki.path("req.der")).unwrap()).unwrap();
+            assert_eq!(parsed.cert_ids[0].hash_alg(), Some(HashAlg::Sha256));
+            assert!(parsed.cert_ids[0].matches_issuer(&pki.ca_name_der(), pki.ca_key_bits()));
+            assert_eq!(parsed.nonce.as_deref(), Some(&b"python nonce 123"[..]));
+            let status = CertStatus::revoked(time_now(-3600), Some(CrlReason::KeyCompromise));
+            pki.respond(&parsed, status, parsed.nonce.as_deref(), &pki.responder_key);
+            let out = py("response");
+            let responder = Certificate::from_der(&pki.responder_der).unwrap();
+            let key_bits = responder.tbs_certificate().subject_public_key_info().subject_public_key.raw_bytes();
+            assert!(out.contains(&hex(&HashAlg::Sha1.digest(key_bits)).to_lowercase()), "{out}");
+        }
+    }
 }
