@@ -520,6 +520,7 @@ pub struct ResponseParams<'a> {
 /// Builds a successful OCSPResponse holding a BasicOCSPResponse. `sign` gets the DER of
 /// tbsResponseData and returns the signature (DER ECDSA or PKCS#1 v1.5) for
 /// `signature_algorithm`. The result is decoded again and checked before it is returned.
+#[allow(clippy::type_complexity)] // the callback's type is spelled out for readers of the API
 pub fn build_response(
     req: &ResponseParams,
     sign: &mut dyn FnMut(&[u8]) -> Result<Vec<u8>, String>,
@@ -628,7 +629,10 @@ pub fn decode_get_path(path: &str) -> Result<Vec<u8>, OcspError> {
         return Err(OcspError::Malformed("empty GET path".into()));
     }
     if path.len() > MAX_GET_PATH_LEN {
-        return Err(OcspError::Malformed(format!("GET path of {} bytes, over {MAX_GET_PATH_LEN}", path.len())));
+        return Err(OcspError::Malformed(format!(
+            "GET path of {} bytes, over {MAX_GET_PATH_LEN}",
+            path.len()
+        )));
     }
     let text = percent_decode(path)?;
     let unpadded = strip_padding(&text)?;
@@ -651,7 +655,8 @@ fn percent_decode(path: &str) -> Result<String, OcspError> {
     let mut i = 0;
     while let Some(&b) = bytes.get(i) {
         let c = if b == b'%' {
-            let (Some(hi), Some(lo)) = (bytes.get(i + 1).and_then(hex), bytes.get(i + 2).and_then(hex)) else {
+            let (Some(hi), Some(lo)) = (bytes.get(i + 1).and_then(hex), bytes.get(i + 2).and_then(hex))
+            else {
                 return Err(bad("broken percent-escape"));
             };
             i += 3;
@@ -701,10 +706,16 @@ mod tests {
     }
 
     fn request_der(cert_ids: Vec<CertId>, extensions: Option<Extensions>) -> Vec<u8> {
-        let request_list =
-            cert_ids.into_iter().map(|req_cert| Request { req_cert, single_request_extensions: None }).collect();
-        let tbs_request =
-            TbsRequest { version: Version::V1, requestor_name: None, request_list, request_extensions: extensions };
+        let request_list = cert_ids
+            .into_iter()
+            .map(|req_cert| Request { req_cert, single_request_extensions: None })
+            .collect();
+        let tbs_request = TbsRequest {
+            version: Version::V1,
+            requestor_name: None,
+            request_list,
+            request_extensions: extensions,
+        };
         OcspRequest { tbs_request, optional_signature: None }.to_der().unwrap()
     }
 
@@ -713,7 +724,10 @@ mod tests {
     }
 
     fn ecdsa_sha256() -> AlgorithmIdentifierOwned {
-        AlgorithmIdentifierOwned { oid: ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.2"), parameters: None }
+        AlgorithmIdentifierOwned {
+            oid: ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.2"),
+            parameters: None,
+        }
     }
 
     #[test]
@@ -927,7 +941,10 @@ mod tests {
         let der = sample_request();
         let standard = base64ct::Base64::encode_string(&der);
         let url = base64ct::Base64UrlUnpadded::encode_string(&der);
-        assert!(standard.contains(['+', '/', '=']) || url.contains(['-', '_']), "sample exercises the alphabets");
+        assert!(
+            standard.contains(['+', '/', '=']) || url.contains(['-', '_']),
+            "sample exercises the alphabets"
+        );
         let escaped = standard.replace('+', "%2B").replace('/', "%2F").replace('=', "%3D");
         let lower = standard.replace('+', "%2b").replace('/', "%2f").replace('=', "%3d");
         for form in [&standard, &escaped, &lower, &url, &standard.trim_end_matches('=').to_string()] {
@@ -937,6 +954,26 @@ mod tests {
             assert!(decode_get_path(bad).is_err(), "{bad}");
         }
         assert!(decode_get_path(&"A".repeat(MAX_GET_PATH_LEN + 4)).is_err());
+    }
+
+    /// der 0.8 accepts a DEFAULT field written out (not DER, but harmless): a request with an
+    /// explicit `version v1` parses.
+    #[test]
+    fn explicit_default_version_is_accepted() {
+        #[derive(Sequence)]
+        struct ExplicitVersionTbs {
+            #[asn1(context_specific = "0", tag_mode = "EXPLICIT")]
+            version: Version,
+            request_list: Vec<Request>,
+        }
+        #[derive(Sequence)]
+        struct ExplicitVersionRequest {
+            tbs_request: ExplicitVersionTbs,
+        }
+        let request_list = vec![Request { req_cert: sample_cert_id(&[1]), single_request_extensions: None }];
+        let tbs_request = ExplicitVersionTbs { version: Version::V1, request_list };
+        let der = ExplicitVersionRequest { tbs_request }.to_der().unwrap();
+        assert_eq!(parse_request(&der).unwrap().cert_ids, vec![sample_cert_id(&[1])]);
     }
 
     /// The openssl interop: a CA, a leaf and a delegated responder made by the `openssl` CLI,
@@ -959,7 +996,8 @@ mod tests {
                 .current_dir(dir)
                 .output()
                 .expect("the openssl CLI is required by the OCSP interop tests: install openssl");
-            let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+            let text =
+                format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
             (out.status.success(), text)
         }
 
@@ -976,14 +1014,45 @@ mod tests {
 
         /// An EC P-256 key and certificate `name` signed by the CA, with extensions `ext`.
         fn issue(dir: &Path, name: &str, serial: &str, ext: &str) {
+            issue_with(dir, name, serial, ext, &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"]);
+        }
+
+        /// A certificate `name` signed by the CA, with a key made by `newkey` (openssl req options).
+        fn issue_with(dir: &Path, name: &str, serial: &str, ext: &str, newkey: &[&str]) {
             let (key, csr, pem, extfile) =
                 (format!("{name}.key"), format!("{name}.csr"), format!("{name}.pem"), format!("{name}.ext"));
             write(dir, &extfile, ext);
             let subj = format!("/CN={name}");
-            openssl(dir, &["req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
-                .iter().copied().chain(["-keyout", &key, "-out", &csr, "-subj", &subj]).collect::<Vec<_>>());
-            openssl(dir, &["x509", "-req", "-in", &csr, "-CA", "ca.pem", "-CAkey", "ca.key", "-set_serial", serial,
-                "-days", "2", "-extfile", &extfile, "-out", &pem]);
+            openssl(
+                dir,
+                &["req", "-new", "-nodes"]
+                    .iter()
+                    .chain(newkey)
+                    .copied()
+                    .chain(["-keyout", &key, "-out", &csr, "-subj", &subj])
+                    .collect::<Vec<_>>(),
+            );
+            openssl(
+                dir,
+                &[
+                    "x509",
+                    "-req",
+                    "-in",
+                    &csr,
+                    "-CA",
+                    "ca.pem",
+                    "-CAkey",
+                    "ca.key",
+                    "-set_serial",
+                    serial,
+                    "-days",
+                    "2",
+                    "-extfile",
+                    &extfile,
+                    "-out",
+                    &pem,
+                ],
+            );
         }
 
         struct Pki {
@@ -998,13 +1067,42 @@ mod tests {
             fn new() -> Self {
                 let dir = tempfile::tempdir().unwrap();
                 let d = dir.path();
-                openssl(d, &["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-                    "-keyout", "ca.key", "-out", "ca.pem", "-subj", "/O=pkictl tests/CN=OCSP Test CA", "-days", "3",
-                    "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"]);
-                issue(d, "leaf", "0x00c0ffee0123456789",
-                    "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nsubjectAltName=DNS:leaf.test\n");
-                issue(d, "responder", "0x42",
-                    "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=OCSPSigning\n");
+                openssl(
+                    d,
+                    &[
+                        "req",
+                        "-x509",
+                        "-newkey",
+                        "ec",
+                        "-pkeyopt",
+                        "ec_paramgen_curve:P-256",
+                        "-nodes",
+                        "-keyout",
+                        "ca.key",
+                        "-out",
+                        "ca.pem",
+                        "-subj",
+                        "/O=pkictl tests/CN=OCSP Test CA",
+                        "-days",
+                        "3",
+                        "-addext",
+                        "basicConstraints=critical,CA:TRUE",
+                        "-addext",
+                        "keyUsage=critical,keyCertSign,cRLSign",
+                    ],
+                );
+                issue(
+                    d,
+                    "leaf",
+                    "0x00c0ffee0123456789",
+                    "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nsubjectAltName=DNS:leaf.test\n",
+                );
+                issue(
+                    d,
+                    "responder",
+                    "0x42",
+                    "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=OCSPSigning\n",
+                );
                 let pem = |name: &str| std::fs::read_to_string(d.join(name)).unwrap();
                 let responder = Certificate::from_pem(pem("responder.pem")).unwrap();
                 Pki {
@@ -1037,34 +1135,68 @@ mod tests {
             }
 
             /// A response to `parsed` with `status` for every CertID, signed by `key`.
-            fn respond(&self, parsed: &ParsedRequest, status: CertStatus, nonce: Option<&[u8]>,
-                key: &p256::ecdsa::SigningKey) -> Vec<u8> {
-                let responses: Vec<_> = parsed.cert_ids.iter()
-                    .map(|id| SingleResponse::new(id.clone(), status.clone(), time_now(-60), Some(time_now(3600))))
+            fn respond(
+                &self,
+                parsed: &ParsedRequest,
+                status: CertStatus,
+                nonce: Option<&[u8]>,
+                key: &p256::ecdsa::SigningKey,
+            ) -> Vec<u8> {
+                let mut sign = |tbs: &[u8]| {
+                    let sig: p256::ecdsa::Signature = key.sign(tbs);
+                    Ok(sig.to_der().as_bytes().to_vec())
+                };
+                self.respond_as(parsed, status, nonce, &self.responder_der, &ecdsa_sha256(), &mut sign)
+            }
+
+            /// A response to `parsed` with `status` for every CertID, from the responder
+            /// certificate `responder_der`, signed by `sign` with `alg`; written to resp.der.
+            fn respond_as(
+                &self,
+                parsed: &ParsedRequest,
+                status: CertStatus,
+                nonce: Option<&[u8]>,
+                responder_der: &[u8],
+                alg: &AlgorithmIdentifierOwned,
+                sign: &mut dyn FnMut(&[u8]) -> Result<Vec<u8>, String>,
+            ) -> Vec<u8> {
+                let responses: Vec<_> = parsed
+                    .cert_ids
+                    .iter()
+                    .map(|id| {
+                        SingleResponse::new(id.clone(), status.clone(), time_now(-60), Some(time_now(3600)))
+                    })
                     .collect();
-                let responder = Certificate::from_der(&self.responder_der).unwrap();
-                let alg = ecdsa_sha256();
+                let responder = Certificate::from_der(responder_der).unwrap();
                 let params = ResponseParams {
-                    responder_public_key_bits:
-                        responder.tbs_certificate().subject_public_key_info().subject_public_key.raw_bytes(),
-                    responder_cert_der: Some(&self.responder_der),
+                    responder_public_key_bits: responder
+                        .tbs_certificate()
+                        .subject_public_key_info()
+                        .subject_public_key
+                        .raw_bytes(),
+                    responder_cert_der: Some(responder_der),
                     produced_at: time_now(0),
                     responses: &responses,
                     nonce,
-                    signature_algorithm: &alg,
+                    signature_algorithm: alg,
                 };
-                let der = build_response(&params, &mut |tbs| {
-                    let sig: p256::ecdsa::Signature = key.sign(tbs);
-                    Ok(sig.to_der().as_bytes().to_vec())
-                }).unwrap();
+                let der = build_response(&params, sign).unwrap();
                 std::fs::write(self.path("resp.der"), &der).unwrap();
                 der
             }
 
             /// `openssl ocsp` checking resp.der's signature and its nonce against req.der.
             fn verify_nonce(&self, va_file: bool) -> (bool, String) {
-                let mut args = vec!["ocsp", "-reqin", "req.der", "-respin", "resp.der", "-CAfile", "ca.pem",
-                    "-resp_text"];
+                let mut args = vec![
+                    "ocsp",
+                    "-reqin",
+                    "req.der",
+                    "-respin",
+                    "resp.der",
+                    "-CAfile",
+                    "ca.pem",
+                    "-resp_text",
+                ];
                 if va_file {
                     args.extend_from_slice(&["-VAfile", "responder.pem"]);
                 }
@@ -1077,8 +1209,16 @@ mod tests {
             fn verify_status(&self, extra: &[&str], va_file: bool) -> String {
                 let mut args = vec!["ocsp", "-issuer", "ca.pem"];
                 args.extend_from_slice(extra);
-                args.extend_from_slice(&["-cert", "leaf.pem", "-no_nonce", "-respin", "resp.der", "-CAfile",
-                    "ca.pem", "-resp_text"]);
+                args.extend_from_slice(&[
+                    "-cert",
+                    "leaf.pem",
+                    "-no_nonce",
+                    "-respin",
+                    "resp.der",
+                    "-CAfile",
+                    "ca.pem",
+                    "-resp_text",
+                ]);
                 if va_file {
                     args.extend_from_slice(&["-VAfile", "responder.pem"]);
                 }
@@ -1122,7 +1262,9 @@ mod tests {
             let two = pki.request(&["-cert", "responder.pem"]);
             let parsed = parse_request(&two).unwrap();
             assert_eq!(parsed.cert_ids.len(), 2);
-            assert!(parsed.cert_ids.iter().all(|id| id.matches_issuer(&pki.ca_name_der(), pki.ca_key_bits())));
+            assert!(
+                parsed.cert_ids.iter().all(|id| id.matches_issuer(&pki.ca_name_der(), pki.ca_key_bits()))
+            );
             assert_eq!(parsed.cert_ids[0].serial(), [0x42], "responder.pem's CertID comes first");
         }
 
@@ -1137,7 +1279,11 @@ mod tests {
                     &["leaf.pem: revoked", "Reason: keyCompromise", "Revocation Time:"],
                     &[],
                 ),
-                (CertStatus::revoked(revoked_at, None), &["leaf.pem: revoked", "Revocation Time:"], &["Reason:"]),
+                (
+                    CertStatus::revoked(revoked_at, None),
+                    &["leaf.pem: revoked", "Revocation Time:"],
+                    &["Reason:"],
+                ),
                 (CertStatus::unknown(), &["leaf.pem: unknown"], &["revoked"]),
             ];
             for extra in [&[][..], &["-sha256"][..], &["-no_nonce"][..]] {
@@ -1148,7 +1294,10 @@ mod tests {
                         let what = format!("{extra:?} {status:?} -VAfile {va_file}");
                         let (ok, out) = pki.verify_nonce(va_file);
                         assert!(ok && out.contains("Response verify OK"), "{what}:\n{out}");
-                        assert!(!out.contains("Nonce Verify error") && !out.contains("WARNING"), "{what}:\n{out}");
+                        assert!(
+                            !out.contains("Nonce Verify error") && !out.contains("WARNING"),
+                            "{what}:\n{out}"
+                        );
                         if let Some(nonce) = &parsed.nonce {
                             assert!(out.contains("OCSP Nonce"), "{what}:\n{out}");
                             assert!(out.contains(&hex(nonce)), "{what}: nonce echoed:\n{out}");
@@ -1176,9 +1325,10 @@ mod tests {
             pki.respond(&parsed, CertStatus::good(), None, &pki.responder_key);
             let (_, out) = pki.verify_nonce(true);
             assert!(out.contains("WARNING: no nonce in response"), "no nonce:\n{out}");
-            let leaf_key =
-                p256::ecdsa::SigningKey::from_pkcs8_pem(&std::fs::read_to_string(pki.path("leaf.key")).unwrap())
-                    .unwrap();
+            let leaf_key = p256::ecdsa::SigningKey::from_pkcs8_pem(
+                &std::fs::read_to_string(pki.path("leaf.key")).unwrap(),
+            )
+            .unwrap();
             pki.respond(&parsed, CertStatus::good(), parsed.nonce.as_deref(), &leaf_key);
             for va_file in [true, false] {
                 let (ok, out) = pki.verify_nonce(va_file);
@@ -1186,12 +1336,48 @@ mod tests {
             }
         }
 
+        /// The signature algorithm is the caller's: an RSA responder (sha256WithRSAEncryption,
+        /// NULL parameters) signing with the rsa crate passes openssl too.
+        #[test]
+        fn openssl_accepts_an_rsa_responder() {
+            use rsa::pkcs8::DecodePrivateKey as _;
+            use rsa::signature::{SignatureEncoding, Signer as _};
+            let pki = Pki::new();
+            let ext = "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=OCSPSigning\n";
+            issue_with(pki.dir.path(), "rsa", "0x43", ext, &["-newkey", "rsa:2048"]);
+            let pem = std::fs::read_to_string(pki.path("rsa.pem")).unwrap();
+            let responder_der = Certificate::from_pem(pem).unwrap().to_der().unwrap();
+            let key = rsa::PrivateKey::from_pkcs8_pem(&std::fs::read_to_string(pki.path("rsa.key")).unwrap())
+                .unwrap();
+            let signer = rsa::pkcs1v15::SigningKey::<Sha256>::new(key);
+            let alg = AlgorithmIdentifierOwned {
+                oid: ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.11"),
+                parameters: Some(Any::null()),
+            };
+            let parsed = parse_request(&pki.request(&[])).unwrap();
+            let status = CertStatus::revoked(time_now(-600), Some(CrlReason::CessationOfOperation));
+            let mut sign = |tbs: &[u8]| Ok(signer.sign(tbs).to_vec());
+            pki.respond_as(&parsed, status, parsed.nonce.as_deref(), &responder_der, &alg, &mut sign);
+            for va in [&["-VAfile", "rsa.pem"][..], &[][..]] {
+                let mut args = vec!["ocsp", "-reqin", "req.der", "-respin", "resp.der", "-CAfile", "ca.pem"];
+                args.extend_from_slice(va);
+                let out = openssl(pki.dir.path(), &args);
+                assert!(out.contains("Response verify OK") && !out.contains("WARNING"), "{va:?}:\n{out}");
+            }
+            let out = pki.verify_status(&[], false);
+            assert!(
+                out.contains("leaf.pem: revoked") && out.contains("Reason: cessationOfOperation"),
+                "{out}"
+            );
+        }
+
         /// `$PKICTL_INTEROP_PYTHON` (set by tests/run.sh), else target/interop-venv's Python.
         fn interop_python() -> Option<PathBuf> {
             if let Some(python) = std::env::var_os("PKICTL_INTEROP_PYTHON") {
                 return Some(PathBuf::from(python));
             }
-            Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("target/interop-venv/bin/python")).filter(|p| p.exists())
+            Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("target/interop-venv/bin/python"))
+                .filter(|p| p.exists())
         }
 
         const PYTHON_CHECK: &str = r#"
@@ -1225,7 +1411,9 @@ print("python cryptography: OK", r.responder_key_hash.hex())
         #[test]
         fn python_cryptography_requests_and_reads_responses() {
             let Some(python) = interop_python() else {
-                eprintln!("SKIPPED: no $PKICTL_INTEROP_PYTHON and no target/interop-venv (made by tests/run.sh)");
+                eprintln!(
+                    "SKIPPED: no $PKICTL_INTEROP_PYTHON and no target/interop-venv (made by tests/run.sh)"
+                );
                 return;
             };
             let pki = Pki::new();
@@ -1235,7 +1423,11 @@ print("python cryptography: OK", r.responder_key_hash.hex())
                     .arg(pki.dir.path())
                     .output()
                     .expect("the interop Python does not run");
-                let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+                let text = format!(
+                    "{}{}",
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                );
                 assert!(out.status.success(), "python {step}:\n{text}");
                 text
             };
@@ -1248,7 +1440,8 @@ print("python cryptography: OK", r.responder_key_hash.hex())
             pki.respond(&parsed, status, parsed.nonce.as_deref(), &pki.responder_key);
             let out = py("response");
             let responder = Certificate::from_der(&pki.responder_der).unwrap();
-            let key_bits = responder.tbs_certificate().subject_public_key_info().subject_public_key.raw_bytes();
+            let key_bits =
+                responder.tbs_certificate().subject_public_key_info().subject_public_key.raw_bytes();
             assert!(out.contains(&hex(&HashAlg::Sha1.digest(key_bits)).to_lowercase()), "{out}");
         }
     }
