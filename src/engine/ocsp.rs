@@ -498,6 +498,10 @@ fn reject_unknown_critical(extensions: &[Extension]) -> Result<(), OcspError> {
 // Responses.
 // ---------------------------------------------------------------------------------------------
 
+/// The signing callback of [`build_response`]: gets the DER of tbsResponseData, returns the
+/// signature bytes or a message saying why it could not sign.
+pub type SignFn<'a> = dyn FnMut(&[u8]) -> Result<Vec<u8>, String> + 'a;
+
 /// Everything a successful response says, except the signature.
 #[derive(Clone, Debug)]
 pub struct ResponseParams<'a> {
@@ -520,10 +524,9 @@ pub struct ResponseParams<'a> {
 /// Builds a successful OCSPResponse holding a BasicOCSPResponse. `sign` gets the DER of
 /// tbsResponseData and returns the signature (DER ECDSA or PKCS#1 v1.5) for
 /// `signature_algorithm`. The result is decoded again and checked before it is returned.
-#[allow(clippy::type_complexity)] // the callback's type is spelled out for readers of the API
 pub fn build_response(
     req: &ResponseParams,
-    sign: &mut dyn FnMut(&[u8]) -> Result<Vec<u8>, String>,
+    sign: &mut SignFn<'_>,
 ) -> Result<Vec<u8>, OcspError> {
     let tbs = response_data(req)?;
     let tbs_der = tbs.to_der().map_err(build_error)?;
@@ -1158,7 +1161,7 @@ mod tests {
                 nonce: Option<&[u8]>,
                 responder_der: &[u8],
                 alg: &AlgorithmIdentifierOwned,
-                sign: &mut dyn FnMut(&[u8]) -> Result<Vec<u8>, String>,
+                sign: &mut SignFn<'_>,
             ) -> Vec<u8> {
                 let responses: Vec<_> = parsed
                     .cert_ids
