@@ -7,6 +7,7 @@ pub mod crl;
 pub mod csr;
 pub mod leaf;
 pub mod lint;
+pub mod ocsp;
 pub mod policy;
 pub mod profile;
 pub mod serial;
