@@ -1,7 +1,8 @@
 //! pkictl: a private certificate authority for mutual TLS.
 //!
 //! The binary is a thin layer over this library: `cli` describes the arguments, `commands`
-//! runs them, `engine` signs, `ledger` records, `home` lays out files, `keys` handles keys.
+//! runs them, `engine` signs, `ledger` records, `home` lays out files, `keys` handles keys,
+//! `server` is the HTTP(S) front-end of `pkictl serve` (over the `OnlineCa` trait).
 
 pub mod cli;
 pub mod commands;
@@ -13,6 +14,7 @@ pub mod keys;
 pub mod ledger;
 pub mod names;
 pub mod passphrase;
+pub mod server;
 pub mod signature;
 pub mod tls;
 pub mod verify;
