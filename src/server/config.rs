@@ -52,7 +52,7 @@ pub struct ServeConfig {
 pub struct HttpsConfig {
     /// Where to listen.
     pub addr: SocketAddr,
-    /// The server certificate; swap it with [`CertSlot::replace`] while serving.
+    /// The server certificate; swap it with [`CertSlot::replace_der`] while serving.
     pub cert: Arc<CertSlot>,
     /// Routes merged into the HTTPS router beside `/healthz` (ACME, `/v1/enroll`, `/v1/renew`).
     /// Their handlers can take `axum::Extension<ClientChain>` to see a client certificate.

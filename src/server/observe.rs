@@ -71,7 +71,9 @@ impl Observer {
     /// The Prometheus text exposition: our counters, then the backend's gauges.
     pub fn render(&self, gauges: &[Gauge]) -> String {
         let mut out = String::new();
-        out.push_str("# HELP pkictl_http_requests_total HTTP requests answered, by listener, route and status.\n");
+        out.push_str(
+            "# HELP pkictl_http_requests_total HTTP requests answered, by listener, route and status.\n",
+        );
         out.push_str("# TYPE pkictl_http_requests_total counter\n");
         for ((listener, route, status), n) in lock(&self.requests).iter() {
             let _ = writeln!(
@@ -126,10 +128,9 @@ fn log_line(format: LogFormat, a: &Answered<'_>) -> Option<String> {
     let ms = a.duration.as_secs_f64() * 1000.0;
     match format {
         LogFormat::Off => None,
-        LogFormat::Text => Some(format!(
-            "{} {} {} {} {} {:.1}ms",
-            a.listener, a.peer, a.method, path, a.status, ms
-        )),
+        LogFormat::Text => {
+            Some(format!("{} {} {} {} {} {:.1}ms", a.listener, a.peer, a.method, path, a.status, ms))
+        }
         LogFormat::Json => Some(
             serde_json::json!({
                 "listener": a.listener,

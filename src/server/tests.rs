@@ -34,7 +34,12 @@ impl Fake {
     }
 
     fn blob(&self) -> CrlBlob {
-        CrlBlob { der: b"CRL-DER".to_vec(), number: "7".into(), this_update: now() - 60, next_update: now() + 3600 }
+        CrlBlob {
+            der: b"CRL-DER".to_vec(),
+            number: "7".into(),
+            this_update: now() - 60,
+            next_update: now() + 3600,
+        }
     }
 }
 
@@ -66,7 +71,12 @@ impl OnlineCa for Fake {
 
     fn health(&self) -> Health {
         let ok = self.healthy.load(Ordering::Relaxed);
-        let ca = CaHealth { slug: "root".into(), can_sign: ok, crl_this_update: Some(1), crl_next_update: Some(2) };
+        let ca = CaHealth {
+            slug: "root".into(),
+            can_sign: ok,
+            crl_this_update: Some(1),
+            crl_next_update: Some(2),
+        };
         Health { ok, cas: vec![ca], problems: if ok { vec![] } else { vec!["root cannot sign".into()] } }
     }
 
@@ -202,7 +212,12 @@ async fn crl_has_caching_headers_and_answers_304_to_its_etag() {
     assert_eq!(again.header("etag"), Some(etag.as_str()));
     let other = get(s.http, "/crl/root.crl", "If-None-Match: \"other\"\r\n").await;
     assert_eq!(other.status, 200);
-    let since = get(s.http, "/crl/root.crl", &format!("If-Modified-Since: {}\r\n", httpdate::fmt_http_date(SystemTime::now()))).await;
+    let since = get(
+        s.http,
+        "/crl/root.crl",
+        &format!("If-Modified-Since: {}\r\n", httpdate::fmt_http_date(SystemTime::now())),
+    )
+    .await;
     assert_eq!(since.status, 304);
     s.stop().await;
 }
@@ -210,7 +225,9 @@ async fn crl_has_caching_headers_and_answers_304_to_its_etag() {
 #[tokio::test]
 async fn unknown_cas_bad_slugs_and_paths_are_404_and_backend_failures_500() {
     let s = start(config(), Fake::new()).await;
-    for path in ["/crl/nope.crl", "/crl/root.pem", "/crl/.x.crl", "/crl/a%2Fb.crl", "/ca/nope.crt", "/nothing", "/"] {
+    for path in
+        ["/crl/nope.crl", "/crl/root.pem", "/crl/.x.crl", "/crl/a%2Fb.crl", "/ca/nope.crt", "/nothing", "/"]
+    {
         assert_eq!(get(s.http, path, "").await.status, 404, "{path}");
     }
     let r = get(s.http, "/crl/broken.crl", "").await;
@@ -277,6 +294,10 @@ async fn ocsp_get_decodes_raw_escaped_and_url_safe_paths() {
         assert!(r.header("etag").is_some());
     }
     assert_eq!(fake.ocsp_seen.lock().unwrap().as_slice(), [der.clone(), der.clone(), der]);
+    // A request whose base64 starts with '/' leaves an empty segment in the path.
+    assert_eq!(get(s.http, "/ocsp//w==", "").await.status, 200);
+    assert_eq!(fake.ocsp_seen.lock().unwrap().last().unwrap(), &[0xff]);
+
     assert!(s.log().iter().all(|l| !l.contains(&b64)), "OCSP GET paths are cut in the log");
     assert_eq!(get(s.http, "/ocsp/not*base64", "").await.status, 400);
     let malformed = get(s.http, "/ocsp/AAAA", "").await;
@@ -312,10 +333,18 @@ async fn metrics_count_requests_and_ocsp_and_export_gauges() {
     assert_eq!(r.status, 200);
     assert!(r.header("content-type").unwrap().starts_with("text/plain; version=0.0.4"));
     let text = String::from_utf8(r.body).unwrap();
-    assert!(text.contains("pkictl_http_requests_total{listener=\"http\",route=\"crl\",status=\"200\"} 1\n"), "{text}");
-    assert!(text.contains("pkictl_http_requests_total{listener=\"http\",route=\"other\",status=\"404\"} 1\n"));
+    assert!(
+        text.contains("pkictl_http_requests_total{listener=\"http\",route=\"crl\",status=\"200\"} 1\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("pkictl_http_requests_total{listener=\"http\",route=\"other\",status=\"404\"} 1\n")
+    );
     assert!(text.contains("pkictl_ocsp_responses_total{method=\"POST\"} 1\n"));
-    assert!(text.contains("# TYPE pkictl_certificates gauge\npkictl_certificates{status=\"va\\\"lid\"} 3\n"), "{text}");
+    assert!(
+        text.contains("# TYPE pkictl_certificates gauge\npkictl_certificates{status=\"va\\\"lid\"} 3\n"),
+        "{text}"
+    );
     assert!(!text.contains("bad name"));
     s.stop().await;
 }
@@ -330,7 +359,8 @@ async fn a_declared_oversized_body_is_refused_unread_and_a_streamed_one_too() {
     assert!(started.elapsed() < Duration::from_millis(400), "answered without waiting for the body");
     let chunk = vec![b'A'; 70 * 1024];
     let chunked = [
-        b"POST /ocsp HTTP/1.1\r\nHost: ca\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n".as_slice(),
+        b"POST /ocsp HTTP/1.1\r\nHost: ca\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+            .as_slice(),
         format!("{:x}\r\n", chunk.len()).as_bytes(),
         &chunk,
         b"\r\n0\r\n\r\n",
@@ -372,8 +402,51 @@ async fn half_a_header_is_cut_off_after_the_header_timeout() {
 }
 
 #[tokio::test]
+async fn an_idle_connection_is_closed_after_the_idle_timeout() {
+    let config = ServeConfig {
+        header_timeout: Duration::from_secs(30),
+        idle_timeout: Duration::from_millis(300),
+        ..config()
+    };
+    let s = start(config, Fake::new()).await;
+    let mut stream = TcpStream::connect(s.http).await.unwrap();
+    let started = Instant::now();
+    let mut buf = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut buf)).await;
+    assert!(read.is_ok(), "the idle connection was not closed");
+    assert!(started.elapsed() >= Duration::from_millis(250), "{:?}", started.elapsed());
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn keep_alive_serves_several_requests_on_one_connection() {
+    let s = start(config(), Fake::new()).await;
+    let two = b"GET /healthz HTTP/1.1\r\nHost: ca\r\n\r\nGET /ca/root.crt HTTP/1.1\r\nHost: ca\r\nConnection: close\r\n\r\n";
+    let mut stream = TcpStream::connect(s.http).await.unwrap();
+    stream.write_all(two).await.unwrap();
+    let mut raw = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut raw)).await.unwrap().unwrap();
+    let text = String::from_utf8_lossy(&raw);
+    assert_eq!(text.matches("HTTP/1.1 200 OK").count(), 2, "{text}");
+    assert!(text.ends_with("CA-DER"));
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn a_request_slower_than_the_request_timeout_gets_503() {
+    let config = ServeConfig { request_timeout: Duration::from_millis(200), ..config() };
+    let s = start(config, Fake::slow(Duration::from_millis(600))).await;
+    assert_eq!(get(s.http, "/crl/slow.crl", "").await.status, 503);
+    s.stop().await;
+}
+
+#[tokio::test]
 async fn connections_over_the_limit_wait_for_a_slot() {
-    let s = start(ServeConfig { max_connections: 1, header_timeout: Duration::from_secs(5), ..config() }, Fake::new()).await;
+    let s = start(
+        ServeConfig { max_connections: 1, header_timeout: Duration::from_secs(5), ..config() },
+        Fake::new(),
+    )
+    .await;
     let holder = TcpStream::connect(s.http).await.unwrap();
     tokio::time::sleep(Duration::from_millis(100)).await;
     let mut waiting = TcpStream::connect(s.http).await.unwrap();
@@ -424,7 +497,10 @@ async fn json_log_lines_name_method_path_status_peer_and_duration() {
     let lines = s.log();
     assert_eq!(lines.len(), 1, "{lines:?}");
     let json: serde_json::Value = serde_json::from_str(&lines[0]).unwrap();
-    assert_eq!((json["method"].as_str(), json["path"].as_str(), json["status"].as_u64()), (Some("POST"), Some("/ocsp"), Some(200)));
+    assert_eq!(
+        (json["method"].as_str(), json["path"].as_str(), json["status"].as_u64()),
+        (Some("POST"), Some("/ocsp"), Some(200))
+    );
     assert!(json["peer"].as_str().unwrap().starts_with("127.0.0.1:"));
     assert!(json["duration_ms"].is_number());
     assert!(!lines[0].contains("secret"), "a body never reaches the log");
@@ -510,7 +586,10 @@ mod https {
             .with_custom_certificate_verifier(Arc::new(AnyServer(provider)));
         let config = match client {
             Some((cert, key)) => builder
-                .with_client_auth_cert(vec![CertificateDer::from(cert.clone())], PrivateKeyDer::try_from(key.clone()).unwrap())
+                .with_client_auth_cert(
+                    vec![CertificateDer::from(cert.clone())],
+                    PrivateKeyDer::try_from(key.clone()).unwrap(),
+                )
                 .unwrap(),
             None => builder.with_no_client_auth(),
         };
@@ -557,7 +636,10 @@ mod https {
 
         assert_eq!(tls_get(addr, "/v1/whoami", None).await.1.body, b"0");
         assert_eq!(tls_get(addr, "/v1/whoami", Some(&client)).await.1.body, b"1");
-        assert!(slot.replace_der(vec![second.0.clone()], first.1.clone()).is_err(), "a key that does not match is refused");
+        assert!(
+            slot.replace_der(vec![second.0.clone()], first.1.clone()).is_err(),
+            "a key that does not match is refused"
+        );
         assert!(s.log().iter().any(|l| l.starts_with("https 127.0.0.1:") && l.contains("/v1/whoami 200")));
         s.stop().await;
     }

@@ -17,7 +17,7 @@ use tokio_rustls::TlsAcceptor;
 #[error("TLS set-up failed: {0}")]
 pub struct TlsSetupError(String);
 
-/// The HTTPS server certificate, read at every handshake: [`CertSlot::replace`] takes effect
+/// The HTTPS server certificate, read at every handshake: [`CertSlot::replace_der`] takes effect
 /// for the next connection, without a restart.
 pub struct CertSlot {
     current: RwLock<Arc<CertifiedKey>>,
