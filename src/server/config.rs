@@ -56,6 +56,7 @@ pub struct HttpsConfig {
     pub cert: Arc<CertSlot>,
     /// Routes merged into the HTTPS router beside `/healthz` (ACME, `/v1/enroll`, `/v1/renew`).
     /// Their handlers can take `axum::Extension<ClientChain>` to see a client certificate.
+    /// They must not define `/healthz` or a fallback (axum panics on the overlap at bind).
     pub routes: axum::Router,
 }
 

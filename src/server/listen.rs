@@ -84,7 +84,7 @@ impl Server {
             }
             None => None,
         };
-        let slots = Arc::new(Semaphore::new(config.max_connections.max(1)));
+        let slots = Arc::new(Semaphore::new(config.max_connections.clamp(1, Semaphore::MAX_PERMITS)));
         Ok(Server { http, https, shared: Arc::new(Shared { config, observer, slots }) })
     }
 
@@ -96,6 +96,11 @@ impl Server {
     /// The address the HTTPS listener is bound to, if there is one.
     pub fn https_addr(&self) -> Option<SocketAddr> {
         self.https.as_ref().map(|l| l.addr)
+    }
+
+    /// Serves until SIGTERM or SIGINT, then shuts down as [`Server::run_until`] does.
+    pub async fn run(self) {
+        self.run_until(shutdown_signal()).await;
     }
 
     /// Serves until `shutdown` resolves; then stops accepting, lets in-flight requests finish
