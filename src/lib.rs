@@ -70,6 +70,10 @@ pub mod cli {
     pub use crate::error::one_line;
 }
 
+/// The HTTP front-end of `pkictl serve` (OCSP, CRLs, CA certificates; HTTPS for ACME and
+/// enrolment), over the [`server::OnlineCa`] trait.
+pub mod server;
+
 /// Direct reads of a home's SQLite ledger for the test suite (not a stable API).
 #[doc(hidden)]
 pub use ledger::testing as ledger_testing;
