@@ -152,7 +152,9 @@ pub enum Error {
     },
 
     /// A requested notAfter lies past the issuer's.
-    #[error("the requested validity ends {requested}, after {issuer}'s own certificate expires ({issuer_not_after})")]
+    #[error(
+        "the requested validity ends {requested}, after {issuer}'s own certificate expires ({issuer_not_after})"
+    )]
     ValidityBeyondIssuer {
         /// The requested notAfter, RFC 3339.
         requested: String,
@@ -210,7 +212,9 @@ pub enum Error {
     },
 
     /// A leaf without any subjectAltName.
-    #[error("a {profile} certificate needs a subjectAltName (strict verifiers require one): \"{name}\" is not a host name, email or URI")]
+    #[error(
+        "a {profile} certificate needs a subjectAltName (strict verifiers require one): \"{name}\" is not a host name, email or URI"
+    )]
     NeedsSan {
         /// The profile.
         profile: Profile,
@@ -277,7 +281,9 @@ pub enum Error {
     RootNotRevocable,
 
     /// The issuer of the certificate can sign no CRL any more.
-    #[error("{serial} was issued by {ca}, which is revoked or expired: every certificate it issued is already invalid and it can sign no new CRL")]
+    #[error(
+        "{serial} was issued by {ca}, which is revoked or expired: every certificate it issued is already invalid and it can sign no new CRL"
+    )]
     IssuerCannotRevoke {
         /// The certificate's serial, hex.
         serial: String,
@@ -490,7 +496,9 @@ impl From<crate::engine::EngineError> for Error {
                 Error::ValidityBeyondIssuer { requested, issuer, issuer_not_after }
             }
             E::BadRequest(message) => Error::Invalid(message),
-            E::NameConstraint { name, ca, permitted } => Error::NameOutsideConstraints { name, ca, permitted },
+            E::NameConstraint { name, ca, permitted } => {
+                Error::NameOutsideConstraints { name, ca, permitted }
+            }
             E::PathLength { ca, path_len, requested } => Error::PathLength { ca, path_len, requested },
             E::KeyMismatch { ca } => Error::KeyMismatch { ca },
             other => Error::Internal(other.to_string()),

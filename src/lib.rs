@@ -5,24 +5,7 @@
 //! every outcome and [`Error`] is typed. Passphrases come in through [`Unlock`]. The `pkictl`
 //! binary, `pkictl serve` and the workload agent are front-ends over this one API.
 //!
-//! ```
-//! # fn main() -> Result<(), pkictl::Error> {
-//! # let dir = tempfile::tempdir().unwrap();
-//! # let home = dir.path().join("pki");
-//! use pkictl::{Authority, InitRequest, IssueRequest, KeySource, KeyType, Profile, San, Unlock};
-//! # struct NoPassphrase;
-//! # impl Unlock for NoPassphrase {
-//! #     fn passphrase(&self, _: &str) -> pkictl::Result<zeroize::Zeroizing<String>> { unreachable!() }
-//! #     fn new_passphrase(&self, _: &str) -> pkictl::Result<zeroize::Zeroizing<String>> { unreachable!() }
-//! # }
-//! let init = InitRequest::new(&home, "Example Root CA").without_passphrase();
-//! Authority::init(&init, &NoPassphrase)?;
-//! let mut ca = Authority::open(&home, Box::new(NoPassphrase))?;
-//! let issued = ca.issue(IssueRequest::new(Profile::Client, "billing.example.com", KeySource::Generate(KeyType::P256)))?;
-//! assert_eq!(issued.sans, [San::Dns("billing.example.com".into())]);
-//! assert!(issued.private_key.is_some()); // no files were asked for: the key is handed back
-//! # Ok(()) }
-//! ```
+//! README.md, "Using pkictl as a library", has a complete example (compiled as a doc test).
 #![deny(missing_docs)]
 
 mod authority;
@@ -45,22 +28,30 @@ mod x509;
 
 pub use authority::{
     AddIntermediateRequest, Authority, BatchIssued, BatchItem, BatchRequest, CaCreated, CertRef, CrlRequest,
-    InitRequest, Initialized, IssueRequest, Issued, KeySource, OutputDir, OutputFiles, PublishedCrl, RenewKey,
-    RenewRequest, Renewed, RevokeManyRequest, RevokeRequest, Revoked, RevokedMany, Skipped, Warning, leaf_names,
-    parse_cert_ref, read_csr, validate_common_name,
+    InitRequest, Initialized, IssueRequest, Issued, KeySource, OutputDir, OutputFiles, PublishedCrl,
+    RenewKey, RenewRequest, Renewed, RevokeManyRequest, RevokeRequest, Revoked, RevokedMany, Skipped,
+    Warning, leaf_names, parse_cert_ref, read_csr, validate_common_name,
 };
 pub use duration::{format_duration, parse_duration};
 pub use engine::crl::Reason;
 pub use engine::profile::Profile;
 pub use engine::serial::Serial;
 pub use error::{CaAction, CaState, Error, ErrorKind, Field, Result};
-pub use keys::{CaSigner, FileKeyStore, KeyError, KeyPair, KeyType, MemorySigner, PublicKey, Unlock, UnlockedKey};
+pub use keys::{
+    CaSigner, FileKeyStore, FixedPassphrase, KeyError, KeyPair, KeyType, MemorySigner, PublicKey, Unlock,
+    UnlockedKey,
+};
 pub use ledger::{
-    CaRecord, CertFilter, CertSelector, CertState, CertStatus, CertificateRecord, CrlRecord, Event, EventKind,
-    KeyOrigin, Ledger, LedgerError, LedgerResult, LedgerTx, NewAuthority, NewCertificate, NewCrl, SqliteLedger,
-    StatusFilter,
+    CaRecord, CertFilter, CertSelector, CertState, CertStatus, CertificateRecord, CrlRecord, Event,
+    EventKind, KeyOrigin, Ledger, LedgerError, LedgerResult, LedgerTx, NewAuthority, NewCertificate, NewCrl,
+    SqliteLedger, StatusFilter,
 };
 pub use names::San;
+
+/// README's Rust examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeExamples;
 
 /// The command-line front-end, for the `pkictl` binary (not a stable API).
 #[doc(hidden)]

@@ -13,13 +13,18 @@ fn a_backup_is_a_working_copy_of_the_home() {
     assert!(init_home(&home, &[]).status.success());
     let out = dir.path().join("out");
     for name in ["a.example.com", "b.example.com"] {
-        let issued = pkictl_with_passphrase(&home).args(["issue", "server", name, "--out"]).arg(&out).output().unwrap();
+        let issued = pkictl_with_passphrase(&home)
+            .args(["issue", "server", name, "--out"])
+            .arg(&out)
+            .output()
+            .unwrap();
         assert!(issued.status.success(), "{}", stderr_of(&issued));
     }
-    let serial = json_object(&pkictl(&home).args(["--json", "show", "a.example.com"]).output().unwrap())["serial"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let serial =
+        json_object(&pkictl(&home).args(["--json", "show", "a.example.com"]).output().unwrap())["serial"]
+            .as_str()
+            .unwrap()
+            .to_string();
     let revoked =
         pkictl_with_passphrase(&home).args(["revoke", &serial, "--reason", "superseded"]).output().unwrap();
     assert!(revoked.status.success(), "{}", stderr_of(&revoked));
@@ -52,7 +57,11 @@ fn a_backup_is_a_working_copy_of_the_home() {
     let doctor = pkictl(&copy).arg("doctor").arg("--scan").arg(&out).output().unwrap();
     assert!(doctor.status.success(), "{}", stdout_of(&doctor));
     // The copy is a home: it issues (with the same passphrase) and its certificates verify.
-    let more = pkictl_with_passphrase(&copy).args(["issue", "client", "c.example.com", "--out"]).arg(&out).output().unwrap();
+    let more = pkictl_with_passphrase(&copy)
+        .args(["issue", "client", "c.example.com", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
     assert!(more.status.success(), "{}", stderr_of(&more));
 
     // Never into a directory that holds something.

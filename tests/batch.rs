@@ -40,20 +40,36 @@ fn a_batch_issues_every_line_with_its_sans() {
         .output()
         .unwrap();
     assert!(output.status.success(), "{}", stderr_of(&output));
-    let lines: Vec<serde_json::Value> =
-        stdout_of(&output).lines().map(|l| serde_json::from_str(l).expect("each line is one JSON object")).collect();
+    let lines: Vec<serde_json::Value> = stdout_of(&output)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each line is one JSON object"))
+        .collect();
     assert_eq!(lines.len(), 41, "one JSON line per certificate");
     assert_eq!(certificate_rows(&home), 2 + 41);
-    assert_eq!(ledger_testing::event_count(&home, "certificate.issue"), 41, "one audit event per certificate");
-    let serials: std::collections::HashSet<&str> = lines.iter().map(|l| l["serial"].as_str().unwrap()).collect();
+    assert_eq!(
+        ledger_testing::event_count(&home, "certificate.issue"),
+        41,
+        "one audit event per certificate"
+    );
+    let serials: std::collections::HashSet<&str> =
+        lines.iter().map(|l| l["serial"].as_str().unwrap()).collect();
     assert_eq!(serials.len(), 41);
     assert_eq!(fs::read_dir(&out).unwrap().count(), 41 * 4);
 
     let (root, chain) = root_and_chain(&home);
     for name in ["dev0.fleet.example.com", "dev39.fleet.example.com", "svc-a"] {
         let crt = out.join(format!("{name}.crt")).to_string_lossy().to_string();
-        let verified =
-            openssl(["verify", "-x509_strict", "-purpose", "sslclient", "-CAfile", &root, "-untrusted", &chain, &crt]);
+        let verified = openssl([
+            "verify",
+            "-x509_strict",
+            "-purpose",
+            "sslclient",
+            "-CAfile",
+            &root,
+            "-untrusted",
+            &chain,
+            &crt,
+        ]);
         assert!(verified.status.success(), "{name}: {}", String::from_utf8_lossy(&verified.stderr));
         assert_mode(&out.join(format!("{name}.key")), 0o600);
     }
@@ -98,7 +114,13 @@ fn a_bad_line_stops_the_batch_before_anything_is_issued() {
     for (list, expected) in cases {
         let file = pki.path("bad.txt");
         fs::write(&file, list).unwrap();
-        let output = pkictl(&home).args(["issue", "client", "--batch"]).arg(&file).arg("--out").arg(&out).output().unwrap();
+        let output = pkictl(&home)
+            .args(["issue", "client", "--batch"])
+            .arg(&file)
+            .arg("--out")
+            .arg(&out)
+            .output()
+            .unwrap();
         let stderr = assert_error(&output, 2);
         assert!(stderr.contains(expected), "{list:?}: {stderr}");
         assert_eq!(snapshot_dir(&home), before, "{list:?}: the home changed");
@@ -163,10 +185,23 @@ fn revoke_from_file_is_one_transaction_and_one_crl() {
     let out = pki.path("out");
     let serials = issue_clients(&home, &out, 6);
     let list = pki.path("revoke.txt");
-    fs::write(&list, format!("# compromised\n{}\n{}\n{}\n{}\n", serials[0], serials[1].to_uppercase(), serials[2], serials[0]))
+    fs::write(
+        &list,
+        format!(
+            "# compromised\n{}\n{}\n{}\n{}\n",
+            serials[0],
+            serials[1].to_uppercase(),
+            serials[2],
+            serials[0]
+        ),
+    )
+    .unwrap();
+    let output = pkictl(&home)
+        .args(["--json", "revoke", "--from-file"])
+        .arg(&list)
+        .args(["--reason", "key-compromise"])
+        .output()
         .unwrap();
-    let output =
-        pkictl(&home).args(["--json", "revoke", "--from-file"]).arg(&list).args(["--reason", "key-compromise"]).output().unwrap();
     assert!(output.status.success(), "{}", stderr_of(&output));
     let json = json_object(&output);
     assert_eq!(json["revoked"], 3, "{json}");
@@ -181,9 +216,19 @@ fn revoke_from_file_is_one_transaction_and_one_crl() {
     // An unknown or already revoked serial: nothing at all is revoked.
     fs::write(&list, format!("{}\n{}\ndeadbeef\n", serials[3], serials[0])).unwrap();
     let before = snapshot_dir(&home);
-    let output = pkictl(&home).args(["revoke", "--from-file"]).arg(&list).args(["--reason", "superseded"]).output().unwrap();
+    let output = pkictl(&home)
+        .args(["revoke", "--from-file"])
+        .arg(&list)
+        .args(["--reason", "superseded"])
+        .output()
+        .unwrap();
     let stderr = assert_error(&output, 2);
-    assert!(stderr.contains("nothing was revoked") && stderr.contains("deadbeef") && stderr.contains("already revoked"), "{stderr}");
+    assert!(
+        stderr.contains("nothing was revoked")
+            && stderr.contains("deadbeef")
+            && stderr.contains("already revoked"),
+        "{stderr}"
+    );
     assert_eq!(snapshot_dir(&home), before);
 
     // --skip-unknown revokes the rest, from stdin.

@@ -88,11 +88,15 @@ fn sigkill_at_random_points_leaves_a_consistent_home() {
     let dir = scratch("crash-");
     let home = dir.path().join("home");
     let out = dir.path().join("out");
-    let init = run_command({
-        let mut c = command(Some(&home));
-        c.args(["init", "--name", ROOT, "--no-passphrase"]);
-        c
-    }, None, "init");
+    let init = run_command(
+        {
+            let mut c = command(Some(&home));
+            c.args(["init", "--name", ROOT, "--no-passphrase"]);
+            c
+        },
+        None,
+        "init",
+    );
     assert!(init.status.success(), "init: {}", String::from_utf8_lossy(&init.stderr));
 
     // Calibrate: how long an issue takes here (the fastest of 3). Kills are spread over
@@ -101,11 +105,15 @@ fn sigkill_at_random_points_leaves_a_consistent_home() {
     let mut fastest = Duration::MAX;
     for i in 0..3 {
         let t = Instant::now();
-        let calib = run_command({
-            let mut c = command(Some(&home));
-            c.args(["issue", "client", &format!("calibrate{i}.crash.example.com"), "--out"]).arg(&out);
-            c
-        }, None, "calibrate");
+        let calib = run_command(
+            {
+                let mut c = command(Some(&home));
+                c.args(["issue", "client", &format!("calibrate{i}.crash.example.com"), "--out"]).arg(&out);
+                c
+            },
+            None,
+            "calibrate",
+        );
         assert!(calib.status.success(), "calibrate: {}", String::from_utf8_lossy(&calib.stderr));
         fastest = fastest.min(t.elapsed());
     }
@@ -161,7 +169,10 @@ fn sigkill_at_random_points_leaves_a_consistent_home() {
                 _ => "some files",
             };
             *outcomes.entry(outcome).or_default() += 1;
-            assert_ne!(outcome, "FILES WITHOUT LEDGER ROW", "{name}: files were written before the ledger commit");
+            assert_ne!(
+                outcome, "FILES WITHOUT LEDGER ROW",
+                "{name}: files were written before the ledger commit"
+            );
         }
         if i % 10 == 9 {
             assert_eq!(ledger_testing::integrity_check(&home), "ok", "integrity_check after kill {i}");
@@ -175,10 +186,16 @@ fn sigkill_at_random_points_leaves_a_consistent_home() {
     // 2. Every file under its final name is complete, and every NAME.crt is in the ledger.
     let crts = files_with_suffix(&out, ".crt");
     for crt in &crts {
-        openssl_ok(&[OsStr::new("x509"), OsStr::new("-in"), crt.as_os_str(), OsStr::new("-noout")], "certificate file");
+        openssl_ok(
+            &[OsStr::new("x509"), OsStr::new("-in"), crt.as_os_str(), OsStr::new("-noout")],
+            "certificate file",
+        );
     }
     for key in files_with_suffix(&out, ".key") {
-        openssl_ok(&[OsStr::new("pkey"), OsStr::new("-in"), key.as_os_str(), OsStr::new("-noout")], "key file");
+        openssl_ok(
+            &[OsStr::new("pkey"), OsStr::new("-in"), key.as_os_str(), OsStr::new("-noout")],
+            "key file",
+        );
     }
     for pem in files_with_suffix(&out, ".pem") {
         let text = fs::read_to_string(&pem).unwrap();
@@ -187,13 +204,20 @@ fn sigkill_at_random_points_leaves_a_consistent_home() {
             "{} is not a complete PEM bundle",
             pem.display()
         );
-        openssl_ok(&[OsStr::new("x509"), OsStr::new("-in"), pem.as_os_str(), OsStr::new("-noout")], "chain file");
+        openssl_ok(
+            &[OsStr::new("x509"), OsStr::new("-in"), pem.as_os_str(), OsStr::new("-noout")],
+            "chain file",
+        );
     }
-    let doctor = run_command({
-        let mut c = command(Some(&home));
-        c.args(["doctor", "--scan"]).arg(&out);
-        c
-    }, None, "doctor");
+    let doctor = run_command(
+        {
+            let mut c = command(Some(&home));
+            c.args(["doctor", "--scan"]).arg(&out);
+            c
+        },
+        None,
+        "doctor",
+    );
     let report = String::from_utf8_lossy(&doctor.stdout).into_owned();
     let cert_problems: Vec<&str> =
         report.lines().filter(|l| l.starts_with("PROBLEM") && !l.contains("its CRL")).collect();
@@ -229,20 +253,34 @@ fn sigkill_at_random_points_leaves_a_consistent_home() {
     // 4. export re-creates each certificate file byte for byte.
     for crt in &crts {
         let serial = openssl_ok(
-            &[OsStr::new("x509"), OsStr::new("-in"), crt.as_os_str(), OsStr::new("-noout"), OsStr::new("-serial")],
+            &[
+                OsStr::new("x509"),
+                OsStr::new("-in"),
+                crt.as_os_str(),
+                OsStr::new("-noout"),
+                OsStr::new("-serial"),
+            ],
             "serial",
         );
         let serial = serial.trim().trim_start_matches("serial=").to_ascii_lowercase();
-        let export = run_command({
-            let mut c = command(Some(&home));
-            c.args(["export", &serial, "--format", "pem"]);
-            c
-        }, None, "export");
+        let export = run_command(
+            {
+                let mut c = command(Some(&home));
+                c.args(["export", &serial, "--format", "pem"]);
+                c
+            },
+            None,
+            "export",
+        );
         assert!(export.status.success(), "export {serial}: {}", String::from_utf8_lossy(&export.stderr));
         assert_eq!(export.stdout, fs::read(crt).unwrap(), "export {serial} differs from {}", crt.display());
     }
 
-    let leftovers = fs::read_dir(&out).map(|e| e.filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with(".pkictl-")).count()).unwrap_or(0);
+    let leftovers = fs::read_dir(&out)
+        .map(|e| {
+            e.filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with(".pkictl-")).count()
+        })
+        .unwrap_or(0);
     eprintln!(
         "crash: {kills} kills ({kinds:?}) spread over 0-{} ms in {:.1} s, {exited_before_kill} had already exited; issue outcomes {outcomes:?}; {} certificate files, {leftovers} leftover temp files, {crl_files} CRL files checked",
         window.as_millis(),
@@ -253,9 +291,13 @@ fn sigkill_at_random_points_leaves_a_consistent_home() {
     assert!(exited_before_kill < kills, "every process finished before its kill: the test proves nothing");
 
     // 5. The published CRL files catch up with the ledger: see the test below.
-    let stale: Vec<&str> = report.lines().filter(|l| l.starts_with("PROBLEM") && l.contains("its CRL")).collect();
+    let stale: Vec<&str> =
+        report.lines().filter(|l| l.starts_with("PROBLEM") && l.contains("its CRL")).collect();
     if !stale.is_empty() {
-        eprintln!("crash: doctor reports stale CRL files after a killed publisher (known bug):\n{}", stale.join("\n"));
+        eprintln!(
+            "crash: doctor reports stale CRL files after a killed publisher (known bug):\n{}",
+            stale.join("\n")
+        );
     }
 }
 
@@ -268,17 +310,25 @@ fn sigkill_at_random_points_leaves_a_consistent_home() {
 fn killed_publisher_is_reported_by_doctor_and_repaired() {
     let dir = scratch("crash-crl-");
     let home = dir.path().join("home");
-    let init = run_command({
-        let mut c = command(Some(&home));
-        c.args(["init", "--name", ROOT, "--no-passphrase"]);
-        c
-    }, None, "init");
+    let init = run_command(
+        {
+            let mut c = command(Some(&home));
+            c.args(["init", "--name", ROOT, "--no-passphrase"]);
+            c
+        },
+        None,
+        "init",
+    );
     assert!(init.status.success());
-    let first = run_command({
-        let mut c = command(Some(&home));
-        c.args(["crl"]);
-        c
-    }, None, "crl");
+    let first = run_command(
+        {
+            let mut c = command(Some(&home));
+            c.args(["crl"]);
+            c
+        },
+        None,
+        "crl",
+    );
     assert!(first.status.success());
     // Hold the publish lock so the next publisher blocks right after its commit.
     let lock = fs::OpenOptions::new().write(true).open(home.join("crl/.publish.lock")).unwrap();
@@ -296,24 +346,36 @@ fn killed_publisher_is_reported_by_doctor_and_repaired() {
     child.kill().unwrap();
     child.wait().unwrap();
     drop(lock);
-    let doctor = run_command({
-        let mut c = command(Some(&home));
-        c.arg("doctor");
-        c
-    }, None, "doctor");
+    let doctor = run_command(
+        {
+            let mut c = command(Some(&home));
+            c.arg("doctor");
+            c
+        },
+        None,
+        "doctor",
+    );
     let report = String::from_utf8_lossy(&doctor.stdout).to_string();
     assert_eq!(doctor.status.code(), Some(1), "doctor after a killed publisher:\n{report}");
     assert!(report.contains("CRL") && report.contains("--repair"), "{report}");
-    let repair = run_command({
-        let mut c = command(Some(&home));
-        c.args(["doctor", "--repair"]);
-        c
-    }, None, "doctor --repair");
+    let repair = run_command(
+        {
+            let mut c = command(Some(&home));
+            c.args(["doctor", "--repair"]);
+            c
+        },
+        None,
+        "doctor --repair",
+    );
     assert!(repair.status.success(), "{}", String::from_utf8_lossy(&repair.stdout));
-    let again = run_command({
-        let mut c = command(Some(&home));
-        c.arg("doctor");
-        c
-    }, None, "doctor");
+    let again = run_command(
+        {
+            let mut c = command(Some(&home));
+            c.arg("doctor");
+            c
+        },
+        None,
+        "doctor",
+    );
     assert!(again.status.success(), "doctor after --repair:\n{}", String::from_utf8_lossy(&again.stdout));
 }

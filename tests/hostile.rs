@@ -15,8 +15,8 @@ use std::ffi::OsString;
 use std::fs;
 use std::os::unix::fs::{PermissionsExt, symlink};
 
-use common::{PASSPHRASE, ledger_testing, listed_certificates};
 use common::hardening::*;
+use common::{PASSPHRASE, ledger_testing, listed_certificates};
 
 const NAME: &str = "hostile.example.com";
 const CA_KEY: &str = "private/hostile-root-ca-issuing-ca.key";
@@ -157,7 +157,10 @@ fn control_the_snapshot_sees_a_change() {
     let before = snapshot(&c.root);
     c.succeeds(&args!["issue", "client", NAME, "--out", c.out]);
     let after = snapshot(&c.root);
-    assert_ne!(before.get(std::path::Path::new("home/ledger.db")), after.get(std::path::Path::new("home/ledger.db")));
+    assert_ne!(
+        before.get(std::path::Path::new("home/ledger.db")),
+        after.get(std::path::Path::new("home/ledger.db"))
+    );
     let new: Vec<_> = after.keys().filter(|p| !before.contains_key(*p)).collect();
     assert_eq!(new.len(), 5, "out/ and its four files: {new:?}");
     let result = std::panic::catch_unwind(|| assert_unchanged(&before, &after, "control"));
@@ -660,9 +663,16 @@ fn endless_inputs_are_read_with_a_bound() {
         args!["--passphrase-file", "/dev/zero", "crl"],
     ] {
         let mut cmd = std::process::Command::new("sh");
-        cmd.arg("-c").arg("ulimit -v 1048576 && exec \"$0\" \"$@\"").arg(pkictl_bin()).arg("--home").arg(&c.home).args(&a);
+        cmd.arg("-c")
+            .arg("ulimit -v 1048576 && exec \"$0\" \"$@\"")
+            .arg(pkictl_bin())
+            .arg("--home")
+            .arg(&c.home)
+            .args(&a);
         cmd.env_remove("PKICTL_PASSPHRASE").env_remove("RUST_BACKTRACE");
-        cmd.stdin(std::process::Stdio::null()).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+        cmd.stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
         let what = format!("pkictl {}", describe(&a));
         let before = snapshot(&c.root);
         let output = run_command(cmd, None, &what);
@@ -761,7 +771,10 @@ fn p12_password_too_short() {
     let mut c = Case::plain();
     c.env("PKICTL_EXPORT_PASSPHRASE", "short");
     let key = c.issued.join("known.example.com.key");
-    c.refuses(2, &args!["export", c.known_serial(), "--format", "p12", "--key", key, "--out", c.root.join("o.p12")]);
+    c.refuses(
+        2,
+        &args!["export", c.known_serial(), "--format", "p12", "--key", key, "--out", c.root.join("o.p12")],
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -905,9 +918,10 @@ fn doctor_scan_finds_broken_certificate_files() {
     let c = Case::plain();
     let scan = c.inputs.join("scan");
     fs::create_dir(&scan).unwrap();
-    for (i, file) in ["cert-truncated.pem", "cert-nested-10000.der", "cert-random.der", "csr-label-certificate.csr"]
-        .iter()
-        .enumerate()
+    for (i, file) in
+        ["cert-truncated.pem", "cert-nested-10000.der", "cert-random.der", "csr-label-certificate.csr"]
+            .iter()
+            .enumerate()
     {
         fs::copy(corpus(file), scan.join(format!("broken-{i}.crt"))).unwrap();
     }
@@ -922,7 +936,10 @@ fn doctor_scan_finds_broken_certificate_files() {
 /// Runs one refusal whose input carries a newline; "OUT" stands for the case's --out.
 fn echo_case(a: &[&str]) {
     let c = Case::plain();
-    let a: Vec<OsString> = a.iter().map(|s| if *s == "OUT" { c.out.clone().into_os_string() } else { OsString::from(s) }).collect();
+    let a: Vec<OsString> = a
+        .iter()
+        .map(|s| if *s == "OUT" { c.out.clone().into_os_string() } else { OsString::from(s) })
+        .collect();
     c.refuses(2, &a);
 }
 
@@ -997,7 +1014,11 @@ fn every_corpus_file_is_used() {
             }
             count += 1;
             let name = path.file_name().unwrap().to_string_lossy().into_owned();
-            let key = if dir == root { format!("\"{name}\"") } else { format!("\"{}\"", path.file_stem().unwrap().to_string_lossy()) };
+            let key = if dir == root {
+                format!("\"{name}\"")
+            } else {
+                format!("\"{}\"", path.file_stem().unwrap().to_string_lossy())
+            };
             if !source.contains(&key) {
                 unused.push(name);
             }

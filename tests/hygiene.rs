@@ -73,7 +73,9 @@ impl Session {
                         None => cmd.env_remove(k),
                     };
                 }
-                cmd.stdin(std::process::Stdio::null()).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+                cmd.stdin(std::process::Stdio::null())
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped());
                 cmd
             }
         };
@@ -90,7 +92,8 @@ impl Session {
         full.extend_from_slice(args);
         let out = self.ok(&full);
         let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        serde_json::from_str(text.lines().next().unwrap_or_default()).unwrap_or_else(|e| panic!("--json output ({e}): {text}"))
+        serde_json::from_str(text.lines().next().unwrap_or_default())
+            .unwrap_or_else(|e| panic!("--json output ({e}): {text}"))
     }
 }
 
@@ -102,7 +105,8 @@ fn key_secrets(key: &Path, passphrase: Option<&str>) -> Vec<Vec<u8>> {
         args.extend([os("-passin"), os(p)]);
     }
     let text = openssl_ok(&args);
-    const SECRET: [&str; 7] = ["priv", "privateExponent", "prime1", "prime2", "exponent1", "exponent2", "coefficient"];
+    const SECRET: [&str; 7] =
+        ["priv", "privateExponent", "prime1", "prime2", "exponent1", "exponent2", "coefficient"];
     let mut secrets = Vec::new();
     let mut current: Option<String> = None;
     for line in text.lines() {
@@ -124,12 +128,17 @@ fn key_secrets(key: &Path, passphrase: Option<&str>) -> Vec<Vec<u8>> {
     let secrets: Vec<Vec<u8>> = secrets
         .into_iter()
         .map(|hex| {
-            let bytes: Vec<u8> = (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect();
+            let bytes: Vec<u8> =
+                (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect();
             let start = bytes.iter().position(|b| *b != 0).unwrap_or(0);
             bytes[start..].to_vec()
         })
         .collect();
-    assert!(!secrets.is_empty(), "no private value found in `openssl pkey -text` of {}:\n{text}", key.display());
+    assert!(
+        !secrets.is_empty(),
+        "no private value found in `openssl pkey -text` of {}:\n{text}",
+        key.display()
+    );
     for s in &secrets {
         assert!(s.len() >= 24, "a private value of {} is suspiciously short", key.display());
     }
@@ -162,7 +171,10 @@ fn needles(key: &Path, passphrase: Option<&str>) -> Vec<(String, Vec<u8>)> {
     assert!(der.status.success(), "openssl pkey -outform DER {}", key.display());
     // Self-check of the needles: each secret is really inside the key it was read from.
     for (what, secret) in out.iter().filter(|(n, _)| n.ends_with("(raw)")) {
-        assert!(contains(&der.stdout, secret), "{what} is not in the key's own DER: the parsing above is wrong");
+        assert!(
+            contains(&der.stdout, secret),
+            "{what} is not in the key's own DER: the parsing above is wrong"
+        );
     }
     out.push((format!("{name}: PKCS#8 DER"), der.stdout));
     out
@@ -213,27 +225,93 @@ fn no_secret_leaves_its_key_file(encrypted: bool) {
     s.json(&init);
     keep_wal.replace(ledger_testing::hold_open(&home));
     let generated = s.json(&[os("issue"), os("client"), os("gen.example.com"), os("--out"), out.as_os_str()]);
-    let rsa = s.json(&[os("issue"), os("server"), os("rsa.example.com"), os("--key-type"), os("rsa2048"), os("--out"), out.as_os_str()]);
-    s.json(&[os("issue"), os("peer"), os("p384.example.com"), os("--key-type"), os("p384"), os("--out"), out.as_os_str()]);
+    let rsa = s.json(&[
+        os("issue"),
+        os("server"),
+        os("rsa.example.com"),
+        os("--key-type"),
+        os("rsa2048"),
+        os("--out"),
+        out.as_os_str(),
+    ]);
+    s.json(&[
+        os("issue"),
+        os("peer"),
+        os("p384.example.com"),
+        os("--key-type"),
+        os("p384"),
+        os("--out"),
+        out.as_os_str(),
+    ]);
     // A CSR whose key pkictl never sees.
     let csr_key = s.root.join("csr-owner.key");
     let csr = s.root.join("owner.csr");
-    openssl_ok([os("genpkey"), os("-algorithm"), os("EC"), os("-pkeyopt"), os("ec_paramgen_curve:P-256"), os("-out"), csr_key.as_os_str()]);
     openssl_ok([
-        os("req"), os("-new"), os("-key"), csr_key.as_os_str(), os("-subj"), os("/CN=csr.example.com"),
-        os("-addext"), os("subjectAltName=DNS:csr.example.com"), os("-out"), csr.as_os_str(),
+        os("genpkey"),
+        os("-algorithm"),
+        os("EC"),
+        os("-pkeyopt"),
+        os("ec_paramgen_curve:P-256"),
+        os("-out"),
+        csr_key.as_os_str(),
     ]);
-    s.json(&[os("issue"), os("client"), os("csr.example.com"), os("--csr"), csr.as_os_str(), os("--out"), out.as_os_str()]);
-    s.json(&[os("sign"), csr.as_os_str(), os("--profile"), os("server"), os("--name"), os("signed.example.com"), os("--out"), out.as_os_str()]);
+    openssl_ok([
+        os("req"),
+        os("-new"),
+        os("-key"),
+        csr_key.as_os_str(),
+        os("-subj"),
+        os("/CN=csr.example.com"),
+        os("-addext"),
+        os("subjectAltName=DNS:csr.example.com"),
+        os("-out"),
+        csr.as_os_str(),
+    ]);
+    s.json(&[
+        os("issue"),
+        os("client"),
+        os("csr.example.com"),
+        os("--csr"),
+        csr.as_os_str(),
+        os("--out"),
+        out.as_os_str(),
+    ]);
+    s.json(&[
+        os("sign"),
+        csr.as_os_str(),
+        os("--profile"),
+        os("server"),
+        os("--name"),
+        os("signed.example.com"),
+        os("--out"),
+        out.as_os_str(),
+    ]);
     let batch = s.root.join("batch.txt");
     fs::write(&batch, "b1.example.com\nb2.example.com\nb3.example.com,10.9.8.7\n").unwrap();
-    s.ok(&[os("--json"), os("issue"), os("client"), os("--batch"), batch.as_os_str(), os("--out"), batch_out.as_os_str()]);
+    s.ok(&[
+        os("--json"),
+        os("issue"),
+        os("client"),
+        os("--batch"),
+        batch.as_os_str(),
+        os("--out"),
+        batch_out.as_os_str(),
+    ]);
     let gen_serial = generated["serial"].as_str().unwrap().to_string();
     let renewal = s.json(&[os("renew"), os(&gen_serial), os("--rekey"), os("--out"), renewed.as_os_str()]);
     let renewed_serial = renewal["serial"].as_str().unwrap().to_string();
     let p12 = s.root.join("gen.p12");
     let renewed_key = renewed.join("gen.example.com.key");
-    s.json(&[os("export"), os(&renewed_serial), os("--format"), os("p12"), os("--key"), renewed_key.as_os_str(), os("--out"), p12.as_os_str()]);
+    s.json(&[
+        os("export"),
+        os(&renewed_serial),
+        os("--format"),
+        os("p12"),
+        os("--key"),
+        renewed_key.as_os_str(),
+        os("--out"),
+        p12.as_os_str(),
+    ]);
     s.json(&[os("revoke"), os(rsa["serial"].as_str().unwrap()), os("--reason"), os("key-compromise")]);
     s.json(&[os("crl")]);
     s.json(&[os("list"), os("--status"), os("all")]);
@@ -343,7 +421,10 @@ fn keys_are_created_0600_even_under_umask_000() {
     }
 
     let out = s.root.join("out");
-    s.ok_with_umask(&[os("issue"), os("client"), os("umask.example.com"), os("--out"), out.as_os_str()], Some("000"));
+    s.ok_with_umask(
+        &[os("issue"), os("client"), os("umask.example.com"), os("--out"), out.as_os_str()],
+        Some("000"),
+    );
     assert_eq!(mode(&out), 0o700, "the output directory pkictl created");
     assert_eq!(mode(&out.join("umask.example.com.key")), 0o600);
     for f in ["crt", "chain.pem", "fullchain.pem"] {
@@ -355,7 +436,16 @@ fn keys_are_created_0600_even_under_umask_000() {
         v["serial"].as_str().unwrap().to_string()
     };
     s.ok_with_umask(
-        &[os("export"), os(&serial), os("--format"), os("p12"), os("--key"), out.join("umask.example.com.key").as_os_str(), os("--out"), p12.as_os_str()],
+        &[
+            os("export"),
+            os(&serial),
+            os("--format"),
+            os("p12"),
+            os("--key"),
+            out.join("umask.example.com.key").as_os_str(),
+            os("--out"),
+            p12.as_os_str(),
+        ],
         Some("000"),
     );
     assert_eq!(mode(&p12), 0o600);
@@ -378,7 +468,11 @@ fn keys_are_created_0600_even_under_umask_000() {
                         if meta.is_file() && meta.permissions().mode() & 0o077 != 0 {
                             if let Ok(bytes) = fs::read(e.path()) {
                                 if contains(&bytes, b"PRIVATE KEY") {
-                                    exposed.push(format!("{} (mode {:o})", e.path().display(), meta.permissions().mode() & 0o777));
+                                    exposed.push(format!(
+                                        "{} (mode {:o})",
+                                        e.path().display(),
+                                        meta.permissions().mode() & 0o777
+                                    ));
                                 }
                             }
                         }
@@ -390,15 +484,25 @@ fn keys_are_created_0600_even_under_umask_000() {
     };
     let batch = s.root.join("many.txt");
     fs::write(&batch, (0..100).map(|i| format!("w{i}.example.com\n")).collect::<String>()).unwrap();
-    s.ok_with_umask(&[os("issue"), os("client"), os("--batch"), batch.as_os_str(), os("--out"), watched.as_os_str()], Some("000"));
+    s.ok_with_umask(
+        &[os("issue"), os("client"), os("--batch"), batch.as_os_str(), os("--out"), watched.as_os_str()],
+        Some("000"),
+    );
     for i in 0..20 {
         let name = format!("single{i}.example.com");
-        s.ok_with_umask(&[os("issue"), os("client"), os(&name), os("--out"), watched.as_os_str()], Some("000"));
+        s.ok_with_umask(
+            &[os("issue"), os("client"), os(&name), os("--out"), watched.as_os_str()],
+            Some("000"),
+        );
     }
     stop.store(true, Ordering::SeqCst);
     let (seen, exposed) = watcher.join().unwrap();
     assert!(seen > 0, "the watcher saw nothing");
-    assert!(exposed.is_empty(), "private keys were readable by group or others while being written:\n{}", exposed.join("\n"));
+    assert!(
+        exposed.is_empty(),
+        "private keys were readable by group or others while being written:\n{}",
+        exposed.join("\n")
+    );
     for k in key_files(&watched) {
         assert_eq!(mode(&k), 0o600, "{}", k.display());
     }

@@ -23,14 +23,28 @@ fn tempdir() -> TempDir {
 
 /// Exit status and output of `openssl pkey -in KEY -passin pass:PASS -noout`.
 fn pkey_opens(key: &Path, pass: &str) -> bool {
-    openssl([os("pkey"), os("-in"), key.as_os_str(), os("-passin"), os(&format!("pass:{pass}")), os("-noout")])
-        .status
-        .success()
+    openssl([
+        os("pkey"),
+        os("-in"),
+        key.as_os_str(),
+        os("-passin"),
+        os(&format!("pass:{pass}")),
+        os("-noout"),
+    ])
+    .status
+    .success()
 }
 
 /// The public key of a private key file, as PEM (via openssl).
 fn pkey_public(key: &Path, pass: &str) -> String {
-    openssl_ok([os("pkey"), os("-in"), key.as_os_str(), os("-passin"), os(&format!("pass:{pass}")), os("-pubout")])
+    openssl_ok([
+        os("pkey"),
+        os("-in"),
+        key.as_os_str(),
+        os("-passin"),
+        os(&format!("pass:{pass}")),
+        os("-pubout"),
+    ])
 }
 
 fn verify_strict(ca_file: &Path, cert: &Path) -> std::process::Output {
@@ -50,7 +64,14 @@ fn assert_verifies(ca_file: &Path, cert: &Path) {
 }
 
 fn subject_and_issuer(cert: &Path) -> (String, String) {
-    let mut fields = openssl_fields([os("x509"), os("-in"), cert.as_os_str(), os("-noout"), os("-subject"), os("-issuer")]);
+    let mut fields = openssl_fields([
+        os("x509"),
+        os("-in"),
+        cert.as_os_str(),
+        os("-noout"),
+        os("-subject"),
+        os("-issuer"),
+    ]);
     (fields.remove("subject").expect("subject line"), fields.remove("issuer").expect("issuer line"))
 }
 
@@ -118,14 +139,18 @@ fn check_two_tier_home(key_type: &str, from: PassphraseFrom) {
     let root_text = x509_text(&root);
     assert!(root_text.contains("Version: 3 (0x2)"), "root is not v3:\n{root_text}");
     assert_eq!(subject_and_issuer(&root), (format!("CN = {ROOT}"), format!("CN = {ROOT}")));
-    let (critical, bc) = extension(&root_text, "X509v3 Basic Constraints").expect("root has basicConstraints");
+    let (critical, bc) =
+        extension(&root_text, "X509v3 Basic Constraints").expect("root has basicConstraints");
     assert!(critical, "root basicConstraints not critical");
     assert_eq!(bc, "CA:TRUE", "root basicConstraints");
     let (critical, ku) = extension(&root_text, "X509v3 Key Usage").expect("root has keyUsage");
     assert!(critical, "root keyUsage not critical");
     assert_eq!(ku, "Certificate Sign, CRL Sign", "root keyUsage");
     let (_, root_ski) = extension(&root_text, "X509v3 Subject Key Identifier").expect("root has a SKI");
-    assert!(extension(&root_text, "X509v3 Authority Key Identifier").is_none(), "root has an AKI:\n{root_text}");
+    assert!(
+        extension(&root_text, "X509v3 Authority Key Identifier").is_none(),
+        "root has an AKI:\n{root_text}"
+    );
     assert!(extension(&root_text, "X509v3 CRL Distribution Points").is_none(), "root has a CRL DP");
     assert_key_type(&root_text, key_type, "root");
     assert_good_serial(&root, &root_text);
@@ -134,7 +159,8 @@ fn check_two_tier_home(key_type: &str, from: PassphraseFrom) {
     let inter_text = x509_text(&inter);
     assert!(inter_text.contains("Version: 3 (0x2)"), "intermediate is not v3:\n{inter_text}");
     assert_eq!(subject_and_issuer(&inter), (format!("CN = {INTERMEDIATE}"), format!("CN = {ROOT}")));
-    let (critical, bc) = extension(&inter_text, "X509v3 Basic Constraints").expect("intermediate has basicConstraints");
+    let (critical, bc) =
+        extension(&inter_text, "X509v3 Basic Constraints").expect("intermediate has basicConstraints");
     assert!(critical, "intermediate basicConstraints not critical");
     assert_eq!(bc, "CA:TRUE, pathlen:0", "intermediate basicConstraints");
     let (critical, ku) = extension(&inter_text, "X509v3 Key Usage").expect("intermediate has keyUsage");
@@ -143,8 +169,10 @@ fn check_two_tier_home(key_type: &str, from: PassphraseFrom) {
         ku == "Certificate Sign, CRL Sign" || ku == "Digital Signature, Certificate Sign, CRL Sign",
         "intermediate keyUsage: {ku}"
     );
-    let (_, inter_ski) = extension(&inter_text, "X509v3 Subject Key Identifier").expect("intermediate has a SKI");
-    let (_, aki) = extension(&inter_text, "X509v3 Authority Key Identifier").expect("intermediate has an AKI");
+    let (_, inter_ski) =
+        extension(&inter_text, "X509v3 Subject Key Identifier").expect("intermediate has a SKI");
+    let (_, aki) =
+        extension(&inter_text, "X509v3 Authority Key Identifier").expect("intermediate has an AKI");
     assert_eq!(key_id(&aki), key_id(&root_ski), "intermediate AKI is not the root's SKI");
     assert_ne!(key_id(&inter_ski), key_id(&root_ski), "intermediate and root share a SKI");
     assert!(extension(&inter_text, "X509v3 CRL Distribution Points").is_none(), "CRL DP without --crl-url");
@@ -244,7 +272,10 @@ fn passphrase_file_wins_over_env_and_only_its_first_line_counts() {
     for slug in [ROOT_SLUG, INTERMEDIATE_SLUG] {
         let key = ca_key_path(&home, slug);
         assert!(pkey_opens(&key, PASSPHRASE), "{slug}: the file's first line does not open the key");
-        assert!(!pkey_opens(&key, WRONG_PASSPHRASE), "{slug}: $PKICTL_PASSPHRASE was used over --passphrase-file");
+        assert!(
+            !pkey_opens(&key, WRONG_PASSPHRASE),
+            "{slug}: $PKICTL_PASSPHRASE was used over --passphrase-file"
+        );
     }
 }
 
@@ -283,7 +314,10 @@ fn no_passphrase_writes_plain_keys_with_a_warning() {
     assert!(out.status.success(), "{}", stderr_of(&out));
     let stderr = stderr_of(&out);
     assert!(stderr.contains("warning"), "no warning on stderr: {stderr:?}");
-    assert!(stderr.contains("NOT encrypted"), "the warning does not say the keys are not encrypted: {stderr:?}");
+    assert!(
+        stderr.contains("NOT encrypted"),
+        "the warning does not say the keys are not encrypted: {stderr:?}"
+    );
 
     let ledger_bytes = fs::read(home.join("ledger.db")).unwrap();
     for slug in [ROOT_SLUG, INTERMEDIATE_SLUG] {
@@ -419,7 +453,8 @@ fn init_into_an_existing_empty_directory_makes_it_private() {
     let dir = tempdir();
     let home = dir.path().join("pki");
     fs::create_dir(&home).unwrap();
-    fs::set_permissions(&home, <fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o755)).unwrap();
+    fs::set_permissions(&home, <fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o755))
+        .unwrap();
     init_home(&home, &["--name", ROOT]);
     assert_mode(&home, 0o700);
     assert!(home.join("ledger.db").is_file());
@@ -469,11 +504,17 @@ fn no_intermediate_makes_only_a_root() {
 
 /// True when the certificate is still valid `seconds` from now (openssl x509 -checkend).
 fn checkend(cert: &Path, seconds: u64) -> bool {
-        openssl([os("x509"), os("-in"), cert.as_os_str(), os("-noout"), os("-checkend"), os(&seconds.to_string())])
-            .status
-            .success()
-    }
-
+    openssl([
+        os("x509"),
+        os("-in"),
+        cert.as_os_str(),
+        os("-noout"),
+        os("-checkend"),
+        os(&seconds.to_string()),
+    ])
+    .status
+    .success()
+}
 
 #[test]
 fn custom_names_and_validities() {
@@ -481,7 +522,16 @@ fn custom_names_and_validities() {
     let home = dir.path().join("pki");
     init_home(
         &home,
-        &["--name", ROOT, "--intermediate", "Acme Issuing CA 1", "--validity", "2y", "--intermediate-validity", "1y"],
+        &[
+            "--name",
+            ROOT,
+            "--intermediate",
+            "Acme Issuing CA 1",
+            "--validity",
+            "2y",
+            "--intermediate-validity",
+            "1y",
+        ],
     );
     let root = ca_cert_path(&home, ROOT_SLUG);
     let inter = ca_cert_path(&home, "acme-issuing-ca-1");
@@ -530,7 +580,10 @@ fn crl_url_goes_into_the_intermediate() {
     let (_, dp) = extension(&text, "X509v3 CRL Distribution Points").expect("intermediate has a CRL DP");
     let uris: Vec<&str> = dp.lines().filter_map(|l| l.strip_prefix("URI:")).collect();
     assert_eq!(uris, vec![format!("http://pki.example.com/crl/{ROOT_SLUG}.crl")], "CRL DP:\n{dp}");
-    assert!(extension(&x509_text(&root), "X509v3 CRL Distribution Points").is_none(), "the root has a CRL DP");
+    assert!(
+        extension(&x509_text(&root), "X509v3 CRL Distribution Points").is_none(),
+        "the root has a CRL DP"
+    );
 
     for (name, slug) in [(ROOT, ROOT_SLUG), (INTERMEDIATE, INTERMEDIATE_SLUG)] {
         let shown = json_object(&pkictl(&home).args(["--json", "ca", "show", name]).output().unwrap());
@@ -599,7 +652,8 @@ fn ca_list_show_and_cert() {
 
     // ca list
     let text = stdout_of(&ok(&["ca", "list"]));
-    let root_line = text.lines().find(|l| l.contains(ROOT) && !l.contains(INTERMEDIATE)).expect("root in ca list");
+    let root_line =
+        text.lines().find(|l| l.contains(ROOT) && !l.contains(INTERMEDIATE)).expect("root in ca list");
     let inter_line = text.lines().find(|l| l.contains(INTERMEDIATE)).expect("intermediate in ca list");
     assert!(inter_line.starts_with('*'), "the intermediate is not marked default:\n{text}");
     assert!(!root_line.starts_with('*'), "the root is marked default:\n{text}");
@@ -683,7 +737,9 @@ fn ca_list_show_and_cert() {
 fn ca_commands_without_a_home_are_refused_and_create_nothing() {
     let dir = tempdir();
     let home = dir.path().join("pki");
-    for args in [vec!["ca", "list"], vec!["ca", "show", ROOT], vec!["ca", "cert"], vec!["--json", "ca", "list"]] {
+    for args in
+        [vec!["ca", "list"], vec!["ca", "show", ROOT], vec!["ca", "cert"], vec!["--json", "ca", "list"]]
+    {
         let out = pkictl(&home).args(&args).output().unwrap();
         let stderr = assert_error(&out, 2);
         assert!(stderr.contains("not a pkictl home"), "{args:?}: {stderr}");
@@ -716,8 +772,23 @@ fn ledger_records_the_cas() {
 
     // Each CA's own certificate row next to its authority row, in the order they were recorded.
     let authorities = ledger_testing::authorities(&home);
-    type Row =
-        (String, String, bool, bool, bool, String, Vec<u8>, String, String, Vec<u8>, String, String, String, i64, i64);
+    type Row = (
+        String,
+        String,
+        bool,
+        bool,
+        bool,
+        String,
+        Vec<u8>,
+        String,
+        String,
+        Vec<u8>,
+        String,
+        String,
+        String,
+        i64,
+        i64,
+    );
     let rows: Vec<Row> = ledger_testing::certificates(&home)
         .into_iter()
         .filter_map(|c| {
@@ -788,8 +859,11 @@ fn init_into_the_current_empty_directory() {
     let dir = tempdir();
     let home = dir.path().join("pki");
     fs::create_dir(&home).unwrap();
-    let out =
-        pkictl_with_passphrase(Path::new(".")).current_dir(&home).args(["init", "--name", ROOT]).output().unwrap();
+    let out = pkictl_with_passphrase(Path::new("."))
+        .current_dir(&home)
+        .args(["init", "--name", ROOT])
+        .output()
+        .unwrap();
     assert!(out.status.success(), "exit {}: {}", out.status, stderr_of(&out));
     assert!(home.join("ledger.db").is_file());
     assert_verifies(&ca_cert_path(&home, ROOT_SLUG), &ca_cert_path(&home, INTERMEDIATE_SLUG));

@@ -185,7 +185,8 @@ fn issue(home: &Path, out: &Path, profile: &str, name: &str, extra: &[&str]) -> 
         stderr_of(&output)
     );
     let v = json_object(&output);
-    let path = |k: &str| PathBuf::from(v["files"][k].as_str().unwrap_or_else(|| panic!("no files.{k} in {v}")));
+    let path =
+        |k: &str| PathBuf::from(v["files"][k].as_str().unwrap_or_else(|| panic!("no files.{k} in {v}")));
     Leaf {
         name: name.to_string(),
         crt: path("certificate"),
@@ -231,7 +232,9 @@ fn revoke(home: &Path, serial: &str, reason: &str) -> Value {
 
 /// True once `openssl x509 -checkend 0` says the certificate has expired.
 fn has_expired(cert: &Path) -> bool {
-    !openssl([os("x509"), os("-noout"), os("-checkend"), os("0"), os("-in"), cert.as_os_str()]).status.success()
+    !openssl([os("x509"), os("-noout"), os("-checkend"), os("0"), os("-in"), cert.as_os_str()])
+        .status
+        .success()
 }
 
 fn concat(out: &Path, parts: &[&Path]) {
@@ -263,7 +266,10 @@ fn build_pki() -> Pki {
     let spiffe = issue(&home, &certs, "client", "spiffe-client.pkictl.test", &["--uri", SPIFFE_ID]);
 
     let revocation = revoke(&home, &revoked.serial, "key-compromise");
-    assert_eq!(revocation["crl"]["entries"], 1, "the intermediate's CRL lists the revoked client: {revocation}");
+    assert_eq!(
+        revocation["crl"]["entries"], 1,
+        "the intermediate's CRL lists the revoked client: {revocation}"
+    );
     let issuing_crl = PathBuf::from(revocation["crl"]["files"]["pem"].as_str().expect("crl.files.pem"));
     let root_crl = publish_crl(&home, Some(ROOT_NAME));
 
@@ -280,8 +286,9 @@ fn build_pki() -> Pki {
 
     // RFC 5280 validity includes the notAfter second itself: OpenSSL already counts it as
     // expired during that second, `pkictl verify` only after it. Wait until it is past.
-    let not_after = time::OffsetDateTime::parse(&expired.not_after, &time::format_description::well_known::Rfc3339)
-        .unwrap_or_else(|e| panic!("not_after {:?}: {e}", expired.not_after));
+    let not_after =
+        time::OffsetDateTime::parse(&expired.not_after, &time::format_description::well_known::Rfc3339)
+            .unwrap_or_else(|e| panic!("not_after {:?}: {e}", expired.not_after));
     let past = not_after + time::Duration::milliseconds(1100);
     let remaining = past - time::OffsetDateTime::now_utc();
     if remaining.is_positive() {
@@ -338,7 +345,8 @@ fn key_type_pkis() -> &'static [KeyTypePki] {
         let started = Instant::now();
         let dir = run_dir("interop-keytypes");
         let pkis = std::thread::scope(|s| {
-            let handles: Vec<_> = KEY_TYPES.iter().map(|kt| s.spawn(|| build_key_type_pki(&dir, kt))).collect();
+            let handles: Vec<_> =
+                KEY_TYPES.iter().map(|kt| s.spawn(|| build_key_type_pki(&dir, kt))).collect();
             handles.into_iter().map(|h| h.join().expect("a key-type PKI was built")).collect()
         });
         eprintln!("key-type PKIs built in {:.1?} in {}", started.elapsed(), dir.display());
@@ -354,10 +362,20 @@ fn build_key_type_pki(dir: &Path, key_type: &'static str) -> KeyTypePki {
         init(&home, &root_name, &["--key-type", key_type, "--crl-url", "http://pki.pkictl.test/crl"]);
     let kt = ["--key-type", key_type];
     let server = issue(&home, &certs, "server", SERVER_DNS, &[&kt[..], &["--ip", "127.0.0.1"]].concat());
-    let client =
-        issue(&home, &certs, "client", "client.pkictl.test", &[&kt[..], &["--email", "client@pkictl.test"]].concat());
-    let peer =
-        issue(&home, &certs, "peer", "peer.pkictl.test", &[&kt[..], &["--dns", "peer-alt.pkictl.test"]].concat());
+    let client = issue(
+        &home,
+        &certs,
+        "client",
+        "client.pkictl.test",
+        &[&kt[..], &["--email", "client@pkictl.test"]].concat(),
+    );
+    let peer = issue(
+        &home,
+        &certs,
+        "peer",
+        "peer.pkictl.test",
+        &[&kt[..], &["--dns", "peer-alt.pkictl.test"]].concat(),
+    );
     let mut extra = Vec::new();
     if key_type == "rsa2048" {
         extra.push(issue(&home, &certs, "server", "rsa4096.pkictl.test", &["--key-type", "rsa4096"]));
@@ -406,8 +424,10 @@ impl Nginx {
                     return Nginx { port, dir, _process: process };
                 }
                 if let Some(status) = process.try_status() {
-                    last_error =
-                        format!("nginx exited with {status}:\n{}", fs::read_to_string(&error_log).unwrap_or_default());
+                    last_error = format!(
+                        "nginx exited with {status}:\n{}",
+                        fs::read_to_string(&error_log).unwrap_or_default()
+                    );
                     break;
                 }
                 if Instant::now() >= deadline {
@@ -512,7 +532,8 @@ fn curl(pki: &Pki, port: u16, host: &str, ca: &Path, client_args: &[OsString], l
     }
     cmd.args(client_args);
     cmd.arg(format!("https://{host}:{port}/case/{label}"));
-    let done = run_bounded(&format!("curl-{label}"), &mut cmd, b"", &pki.dir.join("curl"), Duration::from_secs(20));
+    let done =
+        run_bounded(&format!("curl-{label}"), &mut cmd, b"", &pki.dir.join("curl"), Duration::from_secs(20));
     let (body, code) = match done.stdout.rsplit_once('\n') {
         Some((body, code)) => (body.to_string(), code.trim().parse().ok().filter(|c| *c != 0)),
         None => (String::new(), done.stdout.trim().parse().ok().filter(|c| *c != 0)),
@@ -567,9 +588,10 @@ fn nginx_verifies_client_certificates_with_both_crls() {
                     Client::ServerProfile => &["FAILED:unsuitable certificate purpose"],
                     // nginx lets OpenSSL go on after the first error and reports the last
                     // one: with CRL checks on, the unknown issuer's missing CRL comes last.
-                    Client::Stranger => {
-                        &["FAILED:unable to get local issuer certificate", "FAILED:unable to get certificate CRL"]
-                    }
+                    Client::Stranger => &[
+                        "FAILED:unable to get local issuer certificate",
+                        "FAILED:unable to get certificate CRL",
+                    ],
                     Client::BareLeaf => &["FAILED:unable to verify the first certificate"],
                     _ => unreachable!(),
                 };
@@ -589,7 +611,13 @@ fn nginx_verifies_client_certificates_with_both_crls() {
     assert_eq!(r.exit, Some(60), "curl must refuse the server for {WRONG_HOST}: {}\n{}", r.body, r.stderr);
     assert!(r.stderr.contains("no alternative certificate subject name matches"), "{}", r.stderr);
     let r = curl(pki, nginx.port, "localhost", &pki.other_root, good, "other-root");
-    assert_eq!(r.exit, Some(60), "curl trusting another root must refuse the server: {}\n{}", r.body, r.stderr);
+    assert_eq!(
+        r.exit,
+        Some(60),
+        "curl trusting another root must refuse the server: {}\n{}",
+        r.body,
+        r.stderr
+    );
     assert!(r.stderr.contains("unable to get local issuer certificate"), "{}", r.stderr);
 
     // The good client as PKCS#12 from `pkictl export` (AES-256/PBKDF2, and --legacy 3DES/SHA-1):
@@ -606,7 +634,11 @@ fn nginx_verifies_client_certificates_with_both_crls() {
             cmd.arg("--legacy");
         }
         let output = cmd.output().expect("run pkictl export");
-        assert!(output.status.success(), "pkictl export --format p12 (legacy {legacy}): {}", stderr_of(&output));
+        assert!(
+            output.status.success(),
+            "pkictl export --format p12 (legacy {legacy}): {}",
+            stderr_of(&output)
+        );
         let mut cert_arg = OsString::from(&p12);
         cert_arg.push(format!(":{P12_PASSWORD}"));
         let args: Vec<OsString> = vec!["--cert-type".into(), "P12".into(), "--cert".into(), cert_arg];
@@ -652,7 +684,12 @@ fn openssl_handshake(pki: &Pki, client: Client, s_client_extra: &[&str], tag: &s
         || read(&server_out).contains("ACCEPT") || server.try_status().is_some(),
         || format!("{}{}", read(&server_out), read(&server_err)),
     );
-    assert!(server.try_status().is_none(), "s_server exited early:\n{}{}", read(&server_out), read(&server_err));
+    assert!(
+        server.try_status().is_none(),
+        "s_server exited early:\n{}{}",
+        read(&server_out),
+        read(&server_err)
+    );
 
     let mut cmd = Command::new(&openssl);
     cmd.arg("s_client")
@@ -667,7 +704,8 @@ fn openssl_handshake(pki: &Pki, client: Client, s_client_extra: &[&str], tag: &s
             cmd.arg("-cert_chain").arg(&leaf.chain);
         }
     }
-    let client_done = run_bounded("s_client", &mut cmd, b"GET / HTTP/1.0\r\n\r\n", &scratch, Duration::from_secs(20));
+    let client_done =
+        run_bounded("s_client", &mut cmd, b"GET / HTTP/1.0\r\n\r\n", &scratch, Duration::from_secs(20));
     let status = server.wait_timeout(Duration::from_secs(10));
     let server_done = Finished {
         status: status.unwrap_or_else(|| {
@@ -696,7 +734,10 @@ fn openssl_s_server_verifies_client_certificates_with_both_crls() {
             s_client.all()
         );
         // The server was always accepted by s_client (root + intermediate, name, purpose).
-        assert!(s_client.stdout.contains("Verify return code: 0 (ok)"), "s_client refused the server; {context}");
+        assert!(
+            s_client.stdout.contains("Verify return code: 0 (ok)"),
+            "s_client refused the server; {context}"
+        );
         if matches!(client, Client::Good | Client::Peer) {
             assert!(s_client.status.success(), "{context}");
             assert!(s_client.stdout.contains("HTTP/1.0 200 ok"), "{context}");
@@ -714,8 +755,12 @@ fn openssl_s_server_verifies_client_certificates_with_both_crls() {
             Client::ServerProfile => {
                 ("verify error:num=26:unsuitable certificate purpose", "alert unsupported certificate")
             }
-            Client::Stranger => ("verify error:num=20:unable to get local issuer certificate", "alert unknown ca"),
-            Client::BareLeaf => ("verify error:num=20:unable to get local issuer certificate", "alert unknown ca"),
+            Client::Stranger => {
+                ("verify error:num=20:unable to get local issuer certificate", "alert unknown ca")
+            }
+            Client::BareLeaf => {
+                ("verify error:num=20:unable to get local issuer certificate", "alert unknown ca")
+            }
             Client::NoCertificate => ("peer did not return a certificate", "alert certificate required"),
             Client::Good | Client::Peer => unreachable!(),
         };
@@ -740,12 +785,22 @@ fn rustls_handshake(pki: &Pki, client: Client, server_name: &str) -> Result<(), 
     let root = pem_certs(&pki.root).remove(0);
     let crls = vec![pem_crl(&pki.root_crl), pem_crl(&pki.issuing_crl)];
     let server = pki.server.identity();
-    let identity = client.leaf(pki).map(|(leaf, full)| if full { leaf.identity() } else { leaf.bare_identity() });
-    mutual_tls(&Handshake { root: &root, crls: &crls, server: &server, client: identity.as_ref(), server_name })
+    let identity =
+        client.leaf(pki).map(|(leaf, full)| if full { leaf.identity() } else { leaf.bare_identity() });
+    mutual_tls(&Handshake {
+        root: &root,
+        crls: &crls,
+        server: &server,
+        client: identity.as_ref(),
+        server_name,
+    })
 }
 
 /// True when the server refused the client's certificate for a reason `expected` accepts.
-fn server_refused_with(result: &Result<(), HandshakeError>, expected: impl Fn(&CertificateError) -> bool) -> bool {
+fn server_refused_with(
+    result: &Result<(), HandshakeError>,
+    expected: impl Fn(&CertificateError) -> bool,
+) -> bool {
     matches!(result, Err(HandshakeError::ServerRefused(TlsError::InvalidCertificate(e))) if expected(e))
 }
 
@@ -814,8 +869,11 @@ fn rustls_accepts_every_key_type_through_its_intermediate() {
         servers.extend(k.extra.iter());
         for server in servers {
             for client in [&k.client, &k.peer] {
-                let name =
-                    if server.name == "peer.pkictl.test" { "peer-alt.pkictl.test" } else { server.name.as_str() };
+                let name = if server.name == "peer.pkictl.test" {
+                    "peer-alt.pkictl.test"
+                } else {
+                    server.name.as_str()
+                };
                 let result = mutual_tls(&Handshake {
                     root: &root,
                     crls: &crls,
@@ -841,8 +899,13 @@ fn rustls_accepts_every_key_type_through_its_intermediate() {
 
 /// `pkictl --json verify CERT ARGS…` in the main home: (accepted, the first failed layer).
 fn pkictl_verify(pki: &Pki, cert: &Path, args: &[&str]) -> (bool, Option<String>, Value) {
-    let output =
-        pkictl(&pki.home).arg("--json").arg("verify").arg(cert).args(args).output().expect("run pkictl verify");
+    let output = pkictl(&pki.home)
+        .arg("--json")
+        .arg("verify")
+        .arg(cert)
+        .args(args)
+        .output()
+        .expect("run pkictl verify");
     let v = json_object(&output);
     let accepted = v["accepted"].as_bool().unwrap_or_else(|| panic!("no accepted in {v}"));
     assert_eq!(output.status.code(), Some(if accepted { 0 } else { 1 }), "{v}");
@@ -873,10 +936,16 @@ fn pkictl_verify_agrees_with_the_tls_stacks() {
             Client::Stranger | Client::BareLeaf => Some("chain"),
             Client::NoCertificate => unreachable!(),
         };
-        assert_eq!((accepted, failed.as_deref()), (expected.is_none(), expected), "client {}: {v}", client.label());
+        assert_eq!(
+            (accepted, failed.as_deref()),
+            (expected.is_none(), expected),
+            "client {}: {v}",
+            client.label()
+        );
     }
     for host in ["localhost", SERVER_DNS, "127.0.0.1"] {
-        let (accepted, _, v) = pkictl_verify(pki, &pki.server.fullchain, &["--purpose", "server", "--host", host]);
+        let (accepted, _, v) =
+            pkictl_verify(pki, &pki.server.fullchain, &["--purpose", "server", "--host", host]);
         assert!(accepted, "server as {host}: {v}");
     }
     let (accepted, failed, v) =
@@ -933,11 +1002,25 @@ struct PyCase {
 }
 
 fn server_case(id: &str, root: &Path, name: &str, chain: &Path, refused_for: Option<&'static str>) -> PyCase {
-    PyCase { id: id.into(), kind: "server", name: name.into(), root: root.into(), chain: chain.into(), refused_for }
+    PyCase {
+        id: id.into(),
+        kind: "server",
+        name: name.into(),
+        root: root.into(),
+        chain: chain.into(),
+        refused_for,
+    }
 }
 
 fn client_case(id: &str, root: &Path, chain: &Path, refused_for: Option<&'static str>) -> PyCase {
-    PyCase { id: id.into(), kind: "client", name: String::new(), root: root.into(), chain: chain.into(), refused_for }
+    PyCase {
+        id: id.into(),
+        kind: "client",
+        name: String::new(),
+        root: root.into(),
+        chain: chain.into(),
+        refused_for,
+    }
 }
 
 #[test]
@@ -978,7 +1061,13 @@ fn python_cryptography_verifies_servers_and_clients() {
         cases.push(client_case(&format!("{kt} client"), &k.root, &k.client.fullchain, None));
         cases.push(client_case(&format!("{kt} peer as client"), &k.root, &k.peer.fullchain, None));
         for extra in &k.extra {
-            cases.push(server_case(&format!("{kt} {}", extra.name), &k.root, &extra.name, &extra.fullchain, None));
+            cases.push(server_case(
+                &format!("{kt} {}", extra.name),
+                &k.root,
+                &extra.name,
+                &extra.fullchain,
+                None,
+            ));
         }
     }
     let dir = pki.dir.join("python");
@@ -1002,7 +1091,8 @@ fn python_cryptography_verifies_servers_and_clients() {
     for (case, result) in cases.iter().zip(&results) {
         let (id, chain) = (&case.id, case.chain.display());
         assert_eq!(result["id"], id.as_str());
-        let (ok, detail) = (result["ok"].as_bool().expect("ok"), result["detail"].as_str().unwrap_or_default());
+        let (ok, detail) =
+            (result["ok"].as_bool().expect("ok"), result["detail"].as_str().unwrap_or_default());
         match case.refused_for {
             None => assert!(ok, "{id} ({chain}) was refused: {detail}"),
             Some(why) => {
@@ -1032,8 +1122,9 @@ fn pkilint(tool: &str, args: &[&str], files: &[&Path]) -> Vec<Finding> {
     cmd.arg("lint").args(args).args(["-s", "WARNING", "-f", "JSON"]).args(files);
     let dir = pki().dir.join("pkilint");
     let done = run_bounded(tool, &mut cmd, b"", &dir, Duration::from_secs(60));
-    let v: Value = serde_json::from_str(&done.stdout)
-        .unwrap_or_else(|e| panic!("{tool} {files:?} printed no JSON ({e}), exit {}:\n{}", done.status, done.all()));
+    let v: Value = serde_json::from_str(&done.stdout).unwrap_or_else(|e| {
+        panic!("{tool} {files:?} printed no JSON ({e}), exit {}:\n{}", done.status, done.all())
+    });
     let file = files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(" <- ");
     let mut findings = Vec::new();
     for result in v["results"].as_array().unwrap_or_else(|| panic!("no results in {v}")) {
@@ -1204,7 +1295,12 @@ fn demo_shows_one_accepted_and_two_refused_handshakes() {
         .output()
         .expect("run pkictl demo");
     let stdout = stdout_of(&output);
-    assert!(output.status.success(), "pkictl demo failed with {}:\n{stdout}\n{}", output.status, stderr_of(&output));
+    assert!(
+        output.status.success(),
+        "pkictl demo failed with {}:\n{stdout}\n{}",
+        output.status,
+        stderr_of(&output)
+    );
     let outcome = |label: &str| {
         stdout
             .lines()
@@ -1220,7 +1316,8 @@ fn demo_shows_one_accepted_and_two_refused_handshakes() {
     assert!(none.contains("REFUSED") && none.contains("no certificates"), "{none}");
     // The throwaway directory is gone.
     let first = stdout.lines().next().unwrap_or_default();
-    let dir = first.rsplit_once(" in ").map(|(_, d)| PathBuf::from(d.trim())).unwrap_or_else(|| panic!("{first}"));
+    let dir =
+        first.rsplit_once(" in ").map(|(_, d)| PathBuf::from(d.trim())).unwrap_or_else(|| panic!("{first}"));
     assert!(!dir.exists(), "the demo left {} behind", dir.display());
 
     // --json: the same three verdicts, as data.

@@ -123,8 +123,18 @@ fn rfc3339(unix: i64) -> String {
 
 /// (notBefore, notAfter) of a certificate as Unix seconds, read by openssl.
 fn validity_of(cert: &Path) -> (i64, i64) {
-    let fields = openssl_fields([os("x509"), os("-in"), cert.as_os_str(), os("-noout"), os("-startdate"), os("-enddate")]);
-    (openssl_date_unix(fields.get("notBefore").expect("notBefore")), openssl_date_unix(fields.get("notAfter").expect("notAfter")))
+    let fields = openssl_fields([
+        os("x509"),
+        os("-in"),
+        cert.as_os_str(),
+        os("-noout"),
+        os("-startdate"),
+        os("-enddate"),
+    ]);
+    (
+        openssl_date_unix(fields.get("notBefore").expect("notBefore")),
+        openssl_date_unix(fields.get("notAfter").expect("notAfter")),
+    )
 }
 
 fn subject_of(cert: &Path) -> String {
@@ -247,7 +257,11 @@ fn check_leaf(pki: &Pki, f: &Files, want: &Want<'_>) {
     // Chain and purposes.
     assert_purposes(pki, f, want.profile);
     let chain = fs::read(&f.chain).unwrap();
-    assert_eq!(chain, fs::read(pki.inter_pem()).unwrap(), "{what}: the chain is not exactly the intermediate");
+    assert_eq!(
+        chain,
+        fs::read(pki.inter_pem()).unwrap(),
+        "{what}: the chain is not exactly the intermediate"
+    );
     let mut full = fs::read(&f.crt).unwrap();
     full.extend_from_slice(&chain);
     assert_eq!(fs::read(&f.fullchain).unwrap(), full, "{what}: fullchain is not leaf + chain");
@@ -291,7 +305,8 @@ fn check_leaf(pki: &Pki, f: &Files, want: &Want<'_>) {
     let (_, ski) = extension(&text, "X509v3 Subject Key Identifier").expect("SKI");
     assert!(!key_id(&ski).is_empty(), "{what}: empty SKI");
     let (_, aki) = extension(&text, "X509v3 Authority Key Identifier").expect("AKI");
-    let (_, inter_ski) = extension(&x509_text(&pki.inter_pem()), "X509v3 Subject Key Identifier").expect("CA SKI");
+    let (_, inter_ski) =
+        extension(&x509_text(&pki.inter_pem()), "X509v3 Subject Key Identifier").expect("CA SKI");
     assert_eq!(key_id(&aki), key_id(&inter_ski), "{what}: AKI is not the intermediate's SKI");
     assert_ne!(key_id(&ski), key_id(&inter_ski), "{what}: the leaf's SKI is the CA's");
     if want.crl {
@@ -303,7 +318,10 @@ fn check_leaf(pki: &Pki, f: &Files, want: &Want<'_>) {
     // Key.
     let (bits, curve) = key_size_and_curve(want.key_type);
     let marker = curve.map_or("rsaEncryption".to_string(), |c| format!("NIST CURVE: {c}"));
-    assert!(text.contains(&format!("Public-Key: ({bits} bit)")) && text.contains(&marker), "{what}: key:\n{text}");
+    assert!(
+        text.contains(&format!("Public-Key: ({bits} bit)")) && text.contains(&marker),
+        "{what}: key:\n{text}"
+    );
     if want.generated_key {
         assert_mode(&f.key, 0o600);
         let pem = fs::read_to_string(&f.key).unwrap();
@@ -334,7 +352,15 @@ fn check_leaf(pki: &Pki, f: &Files, want: &Want<'_>) {
 
 /// Issues one leaf with a generated key and checks it.
 #[allow(clippy::too_many_arguments)]
-fn issue_and_check(pki: &Pki, profile: &str, key_type: &str, name: &str, extra: &[&str], sans: &[&str], crl: bool) {
+fn issue_and_check(
+    pki: &Pki,
+    profile: &str,
+    key_type: &str,
+    name: &str,
+    extra: &[&str],
+    sans: &[&str],
+    crl: bool,
+) {
     let out = pki.out(&format!("out-{profile}-{key_type}"));
     let mut args = vec!["issue", profile, name, "--key-type", key_type, "--out", &out];
     args.extend(extra);
@@ -450,8 +476,16 @@ fn name_becomes_the_right_kind_of_san() {
         (vec!["issue", "server", "api.example.com"], "api.example.com", vec!["DNS:api.example.com"]),
         (vec!["issue", "server", "10.0.0.7"], "10.0.0.7", vec!["IP Address:10.0.0.7"]),
         (vec!["issue", "server", "fd00::7"], "fd00--7", vec!["IP Address:FD00:0:0:0:0:0:0:7"]),
-        (vec!["issue", "server", "*.apps.example.com"], "wildcard.apps.example.com", vec!["DNS:*.apps.example.com"]),
-        (vec!["issue", "peer", "node1.cluster.local"], "node1.cluster.local", vec!["DNS:node1.cluster.local"]),
+        (
+            vec!["issue", "server", "*.apps.example.com"],
+            "wildcard.apps.example.com",
+            vec!["DNS:*.apps.example.com"],
+        ),
+        (
+            vec!["issue", "peer", "node1.cluster.local"],
+            "node1.cluster.local",
+            vec!["DNS:node1.cluster.local"],
+        ),
         (vec!["issue", "peer", "10.0.0.11"], "10.0.0.11", vec!["IP Address:10.0.0.11"]),
         (vec!["issue", "client", "alice@example.com"], "alice@example.com", vec!["email:alice@example.com"]),
         (
@@ -506,7 +540,10 @@ fn plain_words_need_an_explicit_san() {
     }
     // A URI alone does not make a server or peer certificate.
     let out = pki.out("uri-only-peer");
-    pki.refused(&["issue", "peer", "Billing Service", "--uri", "spiffe://example.org/x", "--out", &out], &out);
+    pki.refused(
+        &["issue", "peer", "Billing Service", "--uri", "spiffe://example.org/x", "--out", &out],
+        &out,
+    );
 }
 
 #[test]
@@ -541,7 +578,12 @@ fn duplicate_and_upper_case_names_are_normalised() {
     );
     assert_eq!(
         sans,
-        vec!["DNS:api.example.com", "DNS:www.example.com", "IP Address:10.0.0.1", "IP Address:FD00:0:0:0:0:0:0:1"]
+        vec![
+            "DNS:api.example.com",
+            "DNS:www.example.com",
+            "IP Address:10.0.0.1",
+            "IP Address:FD00:0:0:0:0:0:0:1"
+        ]
     );
     // The CN keeps what the operator typed; only the SAN is normalised.
     assert_eq!(subject, "CN = Api.Example.COM");
@@ -614,14 +656,17 @@ fn bad_dns_names_are_refused() {
     }
     // Punycode is the accepted form of the same name.
     let out = pki.out("punycode");
-    let (sans, _) = issued_sans(&pki, &["issue", "server", "xn--bcher-kva.example"], &out, "xn--bcher-kva.example");
+    let (sans, _) =
+        issued_sans(&pki, &["issue", "server", "xn--bcher-kva.example"], &out, "xn--bcher-kva.example");
     assert_eq!(sans, vec!["DNS:xn--bcher-kva.example"]);
 }
 
 #[test]
 fn bad_ip_addresses_are_refused() {
     let pki = Pki::init(&[]);
-    for (i, ip) in ["10.0.0.256", "1.2.3", "fd00:::7", "10.0.0.1/24", "host.example.com", ""].iter().enumerate() {
+    for (i, ip) in
+        ["10.0.0.256", "1.2.3", "fd00:::7", "10.0.0.1/24", "host.example.com", ""].iter().enumerate()
+    {
         for profile in ["server", "peer"] {
             let out = pki.out(&format!("bad-ip-{profile}-{i}"));
             let flag = format!("--ip={ip}");
@@ -687,7 +732,10 @@ fn bad_durations_are_refused() {
             let flag = format!("--validity={d}");
             let stderr = pki.refused(&["issue", profile, "ok.example.com", &flag, "--out", &out], &out);
             assert!(stderr.contains("--validity"), "{d}: {stderr}");
-            assert!(stderr.contains(&format!("\"{d}\"")), "{d}: the message does not quote the input: {stderr}");
+            assert!(
+                stderr.contains(&format!("\"{d}\"")),
+                "{d}: the message does not quote the input: {stderr}"
+            );
         }
         let out = pki.out(&format!("bad-validity-sign-{i}"));
         let flag = format!("--validity={d}");
@@ -707,7 +755,8 @@ fn long_names_and_too_many_sans_are_refused() {
     pki.refused(&["issue", "server", &name65, "--dns", "ok.example.com", "--out", &out], &out);
     let name64 = "n".repeat(64);
     let out = pki.out("cn-64");
-    let (sans, subject) = issued_sans(&pki, &["issue", "client", &name64, "--email", "a@example.com"], &out, &name64);
+    let (sans, subject) =
+        issued_sans(&pki, &["issue", "client", &name64, "--email", "a@example.com"], &out, &name64);
     assert_eq!(sans, vec!["email:a@example.com"]);
     assert_eq!(subject, format!("CN = {name64}"));
     // A long host name goes in --dns under a short NAME.
@@ -737,8 +786,10 @@ fn unknown_ca_is_refused() {
     let stderr = pki.refused(&["issue", "server", "api.example.com", "--ca", "Nope CA", "--out", &out], &out);
     assert!(stderr.contains("Nope CA"), "{stderr}");
     let out = pki.out("unknown-ca-sign");
-    let stderr =
-        pki.refused(&["sign", &csr_arg("p256.csr"), "--profile", "server", "--ca", "Nope CA", "--out", &out], &out);
+    let stderr = pki.refused(
+        &["sign", &csr_arg("p256.csr"), "--profile", "server", "--ca", "Nope CA", "--out", &out],
+        &out,
+    );
     assert!(stderr.contains("Nope CA"), "{stderr}");
     // The issuing CA by name, and by slug, works.
     for (i, ca) in [INTER, INTER_SLUG].iter().enumerate() {
@@ -756,8 +807,10 @@ fn validity_past_the_intermediate_is_refused_with_both_dates() {
         let out = pki.out(&format!("too-long-{i}"));
         let days: i64 = validity.trim_end_matches('d').parse().unwrap();
         let start = now_unix();
-        let stderr =
-            pki.refused_late(&["issue", "server", "api.example.com", "--validity", validity, "--out", &out], &out);
+        let stderr = pki.refused_late(
+            &["issue", "server", "api.example.com", "--validity", validity, "--out", &out],
+            &out,
+        );
         let end = now_unix();
         assert!(
             stderr.contains(&date_of(inter_not_after)),
@@ -773,7 +826,10 @@ fn validity_past_the_intermediate_is_refused_with_both_dates() {
     }
     // Same for sign.
     let out = pki.out("too-long-sign");
-    pki.refused_late(&["sign", &csr_arg("p256.csr"), "--profile", "server", "--validity", "60d", "--out", &out], &out);
+    pki.refused_late(
+        &["sign", &csr_arg("p256.csr"), "--profile", "server", "--validity", "60d", "--out", &out],
+        &out,
+    );
     // Within the CA's lifetime it works, and ends before the CA.
     let out = pki.out("fits");
     pki.ok(&["issue", "server", "api.example.com", "--validity", "29d", "--out", &out]);
@@ -807,7 +863,11 @@ fn sign_csrs_of_each_supported_key_type() {
             sorted(&[&format!("{name}.chain.pem"), &format!("{name}.crt"), &format!("{name}.fullchain.pem")]),
             "{file}: files written (no key for a CSR)"
         );
-        assert_eq!(cert_public(&f.crt), csr_public(&csr_file(file)), "{file}: the certified key is not the CSR's");
+        assert_eq!(
+            cert_public(&f.crt),
+            csr_public(&csr_file(file)),
+            "{file}: the certified key is not the CSR's"
+        );
         // Only the CN of the CSR's subject (not O=Acme); SANs from the CSR.
         check_leaf(
             &pki,
@@ -816,7 +876,11 @@ fn sign_csrs_of_each_supported_key_type() {
                 profile: "server",
                 key_type,
                 common_name: &name,
-                sans: vec![format!("DNS:{name}"), format!("DNS:alt-{name}"), "IP Address:10.1.1.1".to_string()],
+                sans: vec![
+                    format!("DNS:{name}"),
+                    format!("DNS:alt-{name}"),
+                    "IP Address:10.1.1.1".to_string(),
+                ],
                 crl: true,
                 validity: 90 * DAY,
                 window: (start, end),
@@ -858,7 +922,17 @@ fn sign_with_each_profile_and_issue_with_csr() {
     // CSR's; --key-type (which would make a new key) is refused next to --csr.
     let out = pki.out("issue-csr-key-type");
     let stderr = pki.refused(
-        &["issue", "server", "api.example.com", "--csr", &csr_arg("p384.csr"), "--key-type", "rsa4096", "--out", &out],
+        &[
+            "issue",
+            "server",
+            "api.example.com",
+            "--csr",
+            &csr_arg("p384.csr"),
+            "--key-type",
+            "rsa4096",
+            "--out",
+            &out,
+        ],
         &out,
     );
     assert!(stderr.contains("--key-type"), "{stderr}");
@@ -867,15 +941,7 @@ fn sign_with_each_profile_and_issue_with_csr() {
     {
         let out = pki.out(&format!("issue-csr-{i}"));
         let start = now_unix();
-        pki.ok(&[
-            "issue",
-            "server",
-            "api.example.com",
-            "--csr",
-            &csr_arg(file),
-            "--out",
-            &out,
-        ]);
+        pki.ok(&["issue", "server", "api.example.com", "--csr", &csr_arg(file), "--out", &out]);
         let end = now_unix();
         let f = files(&out, "api.example.com");
         assert_eq!(cert_public(&f.crt), csr_public(&csr_file(file)), "{file}");
@@ -902,7 +968,17 @@ fn sign_with_each_profile_and_issue_with_csr() {
     }
     // issue client with a CSR and explicit SAN flags: the flags replace the CSR's SANs.
     let out = pki.out("issue-csr-flags");
-    pki.ok(&["issue", "client", "Billing Service", "--csr", &p256, "--email", "billing@example.com", "--out", &out]);
+    pki.ok(&[
+        "issue",
+        "client",
+        "Billing Service",
+        "--csr",
+        &p256,
+        "--email",
+        "billing@example.com",
+        "--out",
+        &out,
+    ]);
     let crt = files(&out, "Billing-Service").crt;
     assert_eq!(sans_of(&x509_text(&crt)), vec!["email:billing@example.com"]);
     assert_eq!(subject_of(&crt), "CN = Billing Service");
@@ -924,12 +1000,21 @@ fn sign_name_and_san_flags_override_the_csr() {
     assert_eq!(subject, "CN = svc.example.com");
     assert_eq!(
         sorted_owned(sans),
-        sorted(&["DNS:svc.example.com", "DNS:p256.example.com", "DNS:alt-p256.example.com", "IP Address:10.1.1.1"])
+        sorted(&[
+            "DNS:svc.example.com",
+            "DNS:p256.example.com",
+            "DNS:alt-p256.example.com",
+            "IP Address:10.1.1.1"
+        ])
     );
     // --dns replaces the CSR's SANs; the CSR's CN stays (and, being a host name, is a SAN).
     let out = pki.out("override-dns");
-    let (sans, subject) =
-        issued_sans(&pki, &["sign", &p256, "--profile", "server", "--dns", "x.example.com"], &out, "p256.example.com");
+    let (sans, subject) = issued_sans(
+        &pki,
+        &["sign", &p256, "--profile", "server", "--dns", "x.example.com"],
+        &out,
+        "p256.example.com",
+    );
     assert_eq!(subject, "CN = p256.example.com");
     assert_eq!(sorted_owned(sans), sorted(&["DNS:p256.example.com", "DNS:x.example.com"]));
     // Both.
@@ -1003,8 +1088,12 @@ fn a_csr_without_san_needs_one_for_server() {
     let out = pki.out("no-san-issue");
     pki.refused(&["issue", "server", "Billing Service", "--csr", &no_san, "--out", &out], &out);
     let out = pki.out("no-san-dns");
-    let (sans, subject) =
-        issued_sans(&pki, &["sign", &no_san, "--profile", "server", "--dns", "x.example.com"], &out, "Billing-Service");
+    let (sans, subject) = issued_sans(
+        &pki,
+        &["sign", &no_san, "--profile", "server", "--dns", "x.example.com"],
+        &out,
+        "Billing-Service",
+    );
     assert_eq!(sans, vec!["DNS:x.example.com"]);
     assert_eq!(subject, "CN = Billing Service");
     let f = files(&out, "Billing-Service");
@@ -1021,8 +1110,12 @@ fn csr_sans_are_validated_and_filtered_by_profile() {
     assert!(stderr.contains("foo_bar.example"), "{stderr}");
     // Upper case and duplicates are normalised.
     let out = pki.out("mixed");
-    let (sans, subject) =
-        issued_sans(&pki, &["sign", &csr_arg("mixed-case.csr"), "--profile", "server"], &out, "Mixed.Example.COM");
+    let (sans, subject) = issued_sans(
+        &pki,
+        &["sign", &csr_arg("mixed-case.csr"), "--profile", "server"],
+        &out,
+        "Mixed.Example.COM",
+    );
     assert_eq!(sorted_owned(sans), sorted(&["DNS:mixed.example.com", "DNS:api.example.com"]));
     assert_eq!(subject, "CN = Mixed.Example.COM");
     // A client request: email and URI kept on a client certificate …
@@ -1137,7 +1230,13 @@ fn the_ledger_records_each_issuance_with_an_event() {
             vec!["email:billing@example.com"],
         ),
         (
-            vec!["issue".into(), "peer".into(), "node1.cluster.local".into(), "--key-type".into(), "rsa2048".into()],
+            vec![
+                "issue".into(),
+                "peer".into(),
+                "node1.cluster.local".into(),
+                "--key-type".into(),
+                "rsa2048".into(),
+            ],
             "node1.cluster.local",
             "peer",
             "generated",
@@ -1153,7 +1252,13 @@ fn the_ledger_records_each_issuance_with_an_event() {
             vec!["DNS:p384.example.com", "DNS:alt-p384.example.com", "IP:10.1.1.1"],
         ),
         (
-            vec!["issue".into(), "client".into(), "billing-api".into(), "--csr".into(), csr_arg("client-names.csr")],
+            vec![
+                "issue".into(),
+                "client".into(),
+                "billing-api".into(),
+                "--csr".into(),
+                csr_arg("client-names.csr"),
+            ],
             "billing-api",
             "client",
             "csr",
@@ -1172,7 +1277,21 @@ fn the_ledger_records_each_issuance_with_an_event() {
         assert_eq!(pki.rows(), (certs_before + n as i64 + 1, events_before + n as i64 + 1), "{args:?}");
 
         let row = ledger_testing::newest_certificate(&pki.home).expect("a certificate row");
-        let (l_serial, l_profile, l_subject, l_cn, l_sans, l_key_type, l_source, l_der, l_fp, l_issuer, nb, na, auth) = (
+        let (
+            l_serial,
+            l_profile,
+            l_subject,
+            l_cn,
+            l_sans,
+            l_key_type,
+            l_source,
+            l_der,
+            l_fp,
+            l_issuer,
+            nb,
+            na,
+            auth,
+        ) = (
             row.serial,
             row.profile,
             row.subject,
@@ -1256,7 +1375,10 @@ fn many_client_certificates_have_distinct_serials() {
         let octets: Vec<&str> = serial.split(':').collect();
         assert!(octets.iter().all(|o| o.len() == 2 && o.chars().all(|c| c.is_ascii_hexdigit())), "{serial}");
         assert!((8..=20).contains(&octets.len()), "serial {serial} has {} octets", octets.len());
-        assert!(u8::from_str_radix(octets[0], 16).unwrap() < 0x80, "serial {serial} is not 16 unpadded octets");
+        assert!(
+            u8::from_str_radix(octets[0], 16).unwrap() < 0x80,
+            "serial {serial} is not 16 unpadded octets"
+        );
         assert!(octets.iter().any(|o| *o != "00"), "serial {serial} is zero");
         assert!(serials.insert(serial.clone()), "serial {serial} issued twice");
     }
@@ -1315,7 +1437,11 @@ fn existing_files_are_kept_unless_forced() {
     let end = now_unix();
     assert_eq!(pki.rows(), (before.0 + 1, before.1 + 1));
     assert_ne!(x509_serial(&f.crt), serial, "the certificate was not replaced");
-    assert_ne!(fs::read(&f.key).unwrap(), snapshot[Path::new("api.example.com.key")], "the key was not replaced");
+    assert_ne!(
+        fs::read(&f.key).unwrap(),
+        snapshot[Path::new("api.example.com.key")],
+        "the key was not replaced"
+    );
     check_leaf(
         &pki,
         &f,
@@ -1330,7 +1456,8 @@ fn existing_files_are_kept_unless_forced() {
             generated_key: true,
         },
     );
-    let tmp_files: Vec<String> = dir_entries(Path::new(&out)).into_iter().filter(|n| n.starts_with('.')).collect();
+    let tmp_files: Vec<String> =
+        dir_entries(Path::new(&out)).into_iter().filter(|n| n.starts_with('.')).collect();
     assert!(tmp_files.is_empty(), "temporary files left behind: {tmp_files:?}");
     pki.ok(&["issue", "server", "web.example.com", "--force", "--out", &lone]);
     assert_purposes(&pki, &files(&lone, "web.example.com"), "server");
@@ -1353,7 +1480,8 @@ fn json_output_is_one_object_matching_the_certificate() {
     {
         let out = pki.out(&format!("json-{i}"));
         let csr = csr_arg("p256.csr");
-        let mut args: Vec<&str> = args.into_iter().map(|a| if a == "CSR" { csr.as_str() } else { a }).collect();
+        let mut args: Vec<&str> =
+            args.into_iter().map(|a| if a == "CSR" { csr.as_str() } else { a }).collect();
         args.extend(["--out", &out]);
         let output = pki.ok(&args);
         let text = stdout_of(&output);
@@ -1387,7 +1515,10 @@ fn json_output_is_one_object_matching_the_certificate() {
         assert_eq!(report["not_before"], rfc3339(not_before), "{report}");
         assert_eq!(report["fingerprint_sha256"], x509_sha256(&f.crt), "{report}");
         let fp = report["fingerprint_sha256"].as_str().unwrap();
-        assert!(fp.len() == 64 && fp.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()), "{fp}");
+        assert!(
+            fp.len() == 64 && fp.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()),
+            "{fp}"
+        );
         let files_obj = &report["files"];
         assert_eq!(files_obj["certificate"], f.crt.to_str().unwrap(), "{report}");
         assert_eq!(files_obj["chain"], f.chain.to_str().unwrap(), "{report}");
@@ -1458,13 +1589,15 @@ fn a_wrong_passphrase_is_refused_and_changes_nothing() {
 fn no_passphrase_source_is_refused_and_changes_nothing() {
     let pki = Pki::init(&[]);
     let before = pki.rows();
-    for (i, args) in [vec!["issue", "client", "alice@example.com"], vec!["sign", "CSR", "--profile", "server"]]
-        .into_iter()
-        .enumerate()
+    for (i, args) in
+        [vec!["issue", "client", "alice@example.com"], vec!["sign", "CSR", "--profile", "server"]]
+            .into_iter()
+            .enumerate()
     {
         let out = pki.out(&format!("no-pass-{i}"));
         let csr = csr_arg("p256.csr");
-        let mut args: Vec<&str> = args.into_iter().map(|a| if a == "CSR" { csr.as_str() } else { a }).collect();
+        let mut args: Vec<&str> =
+            args.into_iter().map(|a| if a == "CSR" { csr.as_str() } else { a }).collect();
         args.extend(["--out", &out]);
         // pkictl(): no PKICTL_PASSPHRASE and an empty, non-terminal stdin.
         let output = pkictl(&pki.home).args(&args).output().unwrap();
@@ -1486,7 +1619,10 @@ fn a_group_readable_ca_key_is_refused() {
         let out = pki.out(&format!("exposed-{mode:o}"));
         let stderr = pki.refused_late(&["issue", "server", "api.example.com", "--out", &out], &out);
         assert!(stderr.contains("chmod 600"), "mode {mode:o}: {stderr}");
-        assert!(stderr.contains(key.to_str().unwrap()), "mode {mode:o}: the message does not name the key: {stderr}");
+        assert!(
+            stderr.contains(key.to_str().unwrap()),
+            "mode {mode:o}: the message does not name the key: {stderr}"
+        );
         let out = pki.out(&format!("exposed-sign-{mode:o}"));
         pki.refused_late(&["sign", &csr_arg("p256.csr"), "--profile", "server", "--out", &out], &out);
         // pkictl does not "fix" the mode behind the operator's back.

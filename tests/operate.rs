@@ -171,9 +171,17 @@ fn openssl_verify(pki: &Pki, case: &Case<'_>) -> (bool, String) {
     let converted = pki.path("openssl-input.pem");
     let pem = if bytes.starts_with(b"-----BEGIN") {
         case.cert.clone()
-    } else if openssl([os("x509"), os("-inform"), os("DER"), os("-in"), case.cert.as_os_str(), os("-out"), converted.as_os_str()])
-        .status
-        .success()
+    } else if openssl([
+        os("x509"),
+        os("-inform"),
+        os("DER"),
+        os("-in"),
+        case.cert.as_os_str(),
+        os("-out"),
+        converted.as_os_str(),
+    ])
+    .status
+    .success()
     {
         // DER: OpenSSL re-encodes it as PEM without looking at the signature.
         converted
@@ -184,7 +192,9 @@ fn openssl_verify(pki: &Pki, case: &Case<'_>) -> (bool, String) {
     let mut args: Vec<&OsStr> = vec![os("verify"), os("-CAfile"), root.as_os_str()];
     let untrusted = match &case.chain {
         Some(chain) => Some(chain.clone()),
-        None if String::from_utf8_lossy(&bytes).matches("BEGIN CERTIFICATE").count() > 1 => Some(case.cert.clone()),
+        None if String::from_utf8_lossy(&bytes).matches("BEGIN CERTIFICATE").count() > 1 => {
+            Some(case.cert.clone())
+        }
         None => None,
     };
     if let Some(u) = &untrusted {
@@ -249,9 +259,15 @@ fn check_verify(pki: &Pki, case: &Case<'_>) {
                 text.contains(&format!("REFUSE this certificate ({layer})")),
                 "{what}: the text report does not name {layer}:\n{text}"
             );
-            assert!(!openssl_accepts, "{what}: pkictl refuses at {layer} but openssl verify accepts:\n{openssl_text}");
+            assert!(
+                !openssl_accepts,
+                "{what}: pkictl refuses at {layer} but openssl verify accepts:\n{openssl_text}"
+            );
             if let Some(says) = case.openssl_says {
-                assert!(openssl_text.contains(says), "{what}: openssl refuses, but not with {says:?}:\n{openssl_text}");
+                assert!(
+                    openssl_text.contains(says),
+                    "{what}: openssl refuses, but not with {says:?}:\n{openssl_text}"
+                );
             }
         }
         None => {
@@ -304,7 +320,11 @@ fn verify_accepts_a_good_server_certificate_as_openssl_does() {
         ..Case::new("good server certificate (--chain, IP)", &v.server.crt)
     };
     check_verify(&v.pki, &case);
-    let case = Case { purpose: Some("client"), crl_check: true, ..Case::new("good client certificate", &v.client.fullchain) };
+    let case = Case {
+        purpose: Some("client"),
+        crl_check: true,
+        ..Case::new("good client certificate", &v.client.fullchain)
+    };
     check_verify(&v.pki, &case);
     let case = Case { crl_check: true, ..Case::new("no --purpose, no --host", &v.server.fullchain) };
     check_verify(&v.pki, &case);
@@ -352,7 +372,8 @@ fn verify_refuses_a_certificate_from_an_unknown_ca_at_chain() {
     };
     check_verify(&v.pki, &case);
     // Its own home accepts it: the refusal is about trust, not the certificate.
-    let (code, report, _) = pkictl_verify(&stranger, &Case { purpose: Some("server"), ..Case::new("home", &foreign.fullchain) });
+    let (code, report, _) =
+        pkictl_verify(&stranger, &Case { purpose: Some("server"), ..Case::new("home", &foreign.fullchain) });
     assert_eq!((code, &report["accepted"]), (0, &Value::Bool(true)), "{report}");
 }
 
@@ -418,7 +439,10 @@ fn verify_refuses_a_bare_leaf_at_chain() {
     check_verify(&v.pki, &case);
     let (_, report, _) = pkictl_verify(&v.pki, &case);
     let detail = report["layers"][1]["detail"].as_str().unwrap();
-    assert!(detail.contains("intermediate") && detail.contains(INTER), "not named as a missing intermediate: {detail}");
+    assert!(
+        detail.contains("intermediate") && detail.contains(INTER),
+        "not named as a missing intermediate: {detail}"
+    );
 }
 
 #[test]
@@ -484,7 +508,10 @@ fn renew_rekey_revoke_old_supersedes_and_links() {
     let entry = entries.iter().find(|(s, _)| *s == norm_serial(&old.serial));
     let (_, lines) = entry.unwrap_or_else(|| panic!("old serial {} not on the CRL:\n{crl}", old.serial));
     assert!(lines.contains("Superseded"), "the old serial is not listed as Superseded:\n{crl}");
-    assert!(!entries.iter().any(|(s, _)| *s == norm_serial(&new.serial)), "the new serial is on the CRL:\n{crl}");
+    assert!(
+        !entries.iter().any(|(s, _)| *s == norm_serial(&new.serial)),
+        "the new serial is on the CRL:\n{crl}"
+    );
 
     // Same subject, issuer, SANs and profile; a new key and serial; the same lifetime.
     let (old_text, new_text) = (x509_text(&old.crt), x509_text(&new.crt));
@@ -498,16 +525,27 @@ fn renew_rekey_revoke_old_supersedes_and_links() {
         "X509v3 Authority Key Identifier",
     ] {
         let old_ext = extension(&old_text, ext).unwrap_or_else(|| panic!("old certificate lacks {ext}"));
-        assert_eq!(extension(&new_text, ext), Some(old_ext), "{ext} differs:\nold:\n{old_text}\nnew:\n{new_text}");
+        assert_eq!(
+            extension(&new_text, ext),
+            Some(old_ext),
+            "{ext} differs:\nold:\n{old_text}\nnew:\n{new_text}"
+        );
     }
     let sans = extension(&new_text, "X509v3 Subject Alternative Name").unwrap().1;
     for want in ["DNS:api.operate.test", "DNS:www.operate.test", "IP Address:10.0.0.7"] {
         assert!(sans.contains(want), "SANs {sans:?} lack {want}");
     }
     assert_ne!(cert_public(&new.crt), cert_public(&old.crt), "--rekey kept the old key");
-    assert_eq!(cert_public(&new.crt), key_public(new.key()), "the new key file does not match the new certificate");
+    assert_eq!(
+        cert_public(&new.crt),
+        key_public(new.key()),
+        "the new key file does not match the new certificate"
+    );
     assert_mode(new.key(), 0o600);
-    assert!((lifetime(&new.crt) - lifetime(&old.crt)).abs() <= 2, "the renewal's lifetime differs from the old one's");
+    assert!(
+        (lifetime(&new.crt) - lifetime(&old.crt)).abs() <= 2,
+        "the renewal's lifetime differs from the old one's"
+    );
 
     // openssl: the new certificate verifies with CRL checks, the old one is revoked.
     let crls = [pki.crl_pem(INTER_SLUG), pki.crl_pem(ROOT_SLUG)];
@@ -525,24 +563,41 @@ fn renew_rekey_revoke_old_supersedes_and_links() {
     let (ok, text) = verify(&new.crt);
     assert!(ok, "openssl refuses the renewed certificate:\n{text}");
     let (ok, text) = verify(&old.crt);
-    assert!(!ok && text.contains("certificate revoked"), "openssl does not see the old certificate revoked:\n{text}");
+    assert!(
+        !ok && text.contains("certificate revoked"),
+        "openssl does not see the old certificate revoked:\n{text}"
+    );
 
     // show links both ways, in JSON and in text.
     let shown_new = pki.json(&["show", &new.serial]);
     let shown_old = pki.json(&["show", &old.serial]);
-    assert_eq!(norm_serial(shown_new["renewed_from"].as_str().unwrap_or("")), norm_serial(&old.serial), "{shown_new}");
+    assert_eq!(
+        norm_serial(shown_new["renewed_from"].as_str().unwrap_or("")),
+        norm_serial(&old.serial),
+        "{shown_new}"
+    );
     assert_eq!(shown_new["renewed_by"], Value::Array(vec![]), "{shown_new}");
-    let renewed_by: Vec<String> =
-        shown_old["renewed_by"].as_array().expect("renewed_by").iter().map(|s| norm_serial(s.as_str().unwrap())).collect();
+    let renewed_by: Vec<String> = shown_old["renewed_by"]
+        .as_array()
+        .expect("renewed_by")
+        .iter()
+        .map(|s| norm_serial(s.as_str().unwrap()))
+        .collect();
     assert_eq!(renewed_by, vec![norm_serial(&new.serial)], "{shown_old}");
     assert_eq!(shown_old["renewed_from"], Value::Null, "{shown_old}");
-    assert_eq!((&shown_old["status"], &shown_old["revocation_reason"]), (&Value::from("revoked"), &Value::from("superseded")));
+    assert_eq!(
+        (&shown_old["status"], &shown_old["revocation_reason"]),
+        (&Value::from("revoked"), &Value::from("superseded"))
+    );
     assert_eq!(shown_new["status"], "valid");
     assert_eq!(shown_new["profile"], "server");
     let text_new = stdout_of(&pki.ok(&["show", &new.serial]));
     let text_old = stdout_of(&pki.ok(&["show", &old.serial]));
     let line_with = |text: &str, label: &str| -> String {
-        text.lines().find(|l| l.starts_with(label)).map(|l| norm_serial(l[label.len()..].trim())).unwrap_or_default()
+        text.lines()
+            .find(|l| l.starts_with(label))
+            .map(|l| norm_serial(l[label.len()..].trim()))
+            .unwrap_or_default()
     };
     assert_eq!(line_with(&text_new, "Renewed from:"), norm_serial(&old.serial), "{text_new}");
     assert_eq!(line_with(&text_old, "Renewed by:"), norm_serial(&new.serial), "{text_old}");
@@ -561,9 +616,17 @@ fn renew_refusals_change_nothing() {
     let dest = pki.path("renewed");
 
     // A generated key is not kept: without --rekey or --key there is nothing to certify.
-    let stderr = pki.refused(pki.cmd().args(["renew", &a.serial, "--out", arg(&dest)]), &dest, "renew without a key");
-    assert!(stderr.contains("--key") && stderr.contains("--rekey"), "the error does not say what to do: {stderr}");
-    pki.refused(pki.cmd().args(["renew", &a.serial, "--revoke-old", "--out", arg(&dest)]), &dest, "renew --revoke-old without a key");
+    let stderr =
+        pki.refused(pki.cmd().args(["renew", &a.serial, "--out", arg(&dest)]), &dest, "renew without a key");
+    assert!(
+        stderr.contains("--key") && stderr.contains("--rekey"),
+        "the error does not say what to do: {stderr}"
+    );
+    pki.refused(
+        pki.cmd().args(["renew", &a.serial, "--revoke-old", "--out", arg(&dest)]),
+        &dest,
+        "renew --revoke-old without a key",
+    );
     // Another certificate's key.
     let stderr = pki.refused(
         pki.cmd().args(["renew", &a.serial, "--key", arg(b.key()), "--out", arg(&dest)]),
@@ -574,11 +637,32 @@ fn renew_refusals_change_nothing() {
     // A CA certificate.
     for ca in [INTER, ROOT] {
         let serial = pki.ca_serial(ca);
-        pki.refused(pki.cmd().args(["renew", &serial, "--rekey", "--out", arg(&dest)]), &dest, &format!("renew {ca}"));
+        pki.refused(
+            pki.cmd().args(["renew", &serial, "--rekey", "--out", arg(&dest)]),
+            &dest,
+            &format!("renew {ca}"),
+        );
     }
     // --rekey with --key, --key-type without --rekey.
-    pki.refused(pki.cmd().args(["renew", &a.serial, "--rekey", "--key", arg(a.key()), "--out", arg(&dest)]), &dest, "--rekey --key");
-    pki.refused(pki.cmd().args(["renew", &a.serial, "--key", arg(a.key()), "--key-type", "p384", "--out", arg(&dest)]), &dest, "--key-type without --rekey");
+    pki.refused(
+        pki.cmd().args(["renew", &a.serial, "--rekey", "--key", arg(a.key()), "--out", arg(&dest)]),
+        &dest,
+        "--rekey --key",
+    );
+    pki.refused(
+        pki.cmd().args([
+            "renew",
+            &a.serial,
+            "--key",
+            arg(a.key()),
+            "--key-type",
+            "p384",
+            "--out",
+            arg(&dest),
+        ]),
+        &dest,
+        "--key-type without --rekey",
+    );
     // Still valid, not revoked.
     assert_eq!(pki.json(&["show", &a.serial])["status"], "valid");
 }
@@ -588,7 +672,8 @@ fn renew_with_the_old_key_keeps_the_public_key() {
     let pki = Pki::fast();
     let old = pki.issue("client", CLIENT, &[], "out");
     let dest = pki.path("renewed");
-    let report = pki.json(&["renew", &old.serial, "--key", arg(old.key()), "--validity", "30d", "--out", arg(&dest)]);
+    let report =
+        pki.json(&["renew", &old.serial, "--key", arg(old.key()), "--validity", "30d", "--out", arg(&dest)]);
     let new = Issued::from_report(&old.name, &report);
     assert_eq!(report["rekeyed"], Value::Bool(false));
     assert_eq!(cert_public(&new.crt), cert_public(&old.crt), "the renewal does not certify the old key");
@@ -608,8 +693,21 @@ fn renew_of_a_csr_certificate_keeps_the_csr_key_without_key() {
     let key = pki.path("csr.key");
     let csr = pki.path("csr.pem");
     openssl_ok([
-        "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", arg(&key),
-        "-subj", "/CN=csr.operate.test", "-addext", "subjectAltName=DNS:csr.operate.test", "-out", arg(&csr),
+        "req",
+        "-new",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        arg(&key),
+        "-subj",
+        "/CN=csr.operate.test",
+        "-addext",
+        "subjectAltName=DNS:csr.operate.test",
+        "-out",
+        arg(&csr),
     ]);
     let old = pki.issue("server", "csr.operate.test", &["--csr", arg(&csr)], "out");
     let dest = pki.path("renewed");
@@ -627,8 +725,15 @@ fn renew_with_key_and_force_in_the_same_directory_keeps_the_key() {
     let key = old.key().to_path_buf();
     let before = fs::read(&key).unwrap();
     let dir = key.parent().unwrap().to_path_buf();
-    let new = Issued::from_report(&old.name, &pki.json(&["renew", &old.serial, "--key", arg(&key), "--out", arg(&dir), "--force"]));
-    assert!(key.exists(), "renew --force removed {}, the key of the certificate it just issued", key.display());
+    let new = Issued::from_report(
+        &old.name,
+        &pki.json(&["renew", &old.serial, "--key", arg(&key), "--out", arg(&dir), "--force"]),
+    );
+    assert!(
+        key.exists(),
+        "renew --force removed {}, the key of the certificate it just issued",
+        key.display()
+    );
     assert_eq!(fs::read(&key).unwrap(), before);
     assert_eq!(cert_public(&new.crt), key_public(&key));
 }
@@ -662,9 +767,26 @@ fn export_pem_der_chain_fullchain_equal_the_issued_files() {
     assert_eq!(chain.matches("BEGIN CERTIFICATE").count(), 1);
     assert_eq!(chain, fs::read_to_string(pki.inter_pem()).unwrap());
     // --json needs --out; --key/--legacy only with p12.
-    pki.refused(pki.cmd().args(["--json", "export", &cert.serial, "--format", "pem"]), &pki.path("none"), "--json without --out");
+    pki.refused(
+        pki.cmd().args(["--json", "export", &cert.serial, "--format", "pem"]),
+        &pki.path("none"),
+        "--json without --out",
+    );
     let none = pki.path("x.pem");
-    pki.refused(pki.cmd().args(["export", &cert.serial, "--format", "pem", "--key", arg(cert.key()), "--out", arg(&none)]), &none, "--key with pem");
+    pki.refused(
+        pki.cmd().args([
+            "export",
+            &cert.serial,
+            "--format",
+            "pem",
+            "--key",
+            arg(cert.key()),
+            "--out",
+            arg(&none),
+        ]),
+        &none,
+        "--key with pem",
+    );
 }
 
 /// `openssl pkcs12 ARGS -in P12 -passin pass:P12_PASS` → stdout + stderr, asserting success.
@@ -679,7 +801,8 @@ fn pkcs12(p12: &Path, args: &[&str]) -> String {
 }
 
 fn export_p12(pki: &Pki, cert: &Issued, out: &Path, extra: &[&str]) {
-    let mut args = vec!["export", cert.serial.as_str(), "--format", "p12", "--key", arg(cert.key()), "--out", arg(out)];
+    let mut args =
+        vec!["export", cert.serial.as_str(), "--format", "p12", "--key", arg(cert.key()), "--out", arg(out)];
     args.extend_from_slice(extra);
     let output = pki.cmd().env("PKICTL_EXPORT_PASSPHRASE", P12_PASS).args(&args).output().unwrap();
     assert!(output.status.success(), "export p12 {extra:?} failed: {}", stderr_of(&output));
@@ -703,7 +826,11 @@ fn check_p12_contents(pki: &Pki, p12: &Path, cert: &Issued, legacy: &[&str]) {
     assert_eq!(key_public(&key), key_public(cert.key()), "the p12 holds another key");
     assert_eq!(x509_sha256(&leaf), cert.fingerprint, "the p12 holds another certificate");
     let ca_text = fs::read_to_string(&cas).unwrap();
-    assert_eq!(ca_text.matches("BEGIN CERTIFICATE").count(), 1, "the p12 should hold the intermediate only:\n{ca_text}");
+    assert_eq!(
+        ca_text.matches("BEGIN CERTIFICATE").count(),
+        1,
+        "the p12 should hold the intermediate only:\n{ca_text}"
+    );
     assert_eq!(x509_field(&cas, "-subject"), x509_field(&pki.inter_pem(), "-subject"));
 }
 
@@ -719,7 +846,15 @@ fn export_p12_is_read_by_openssl_modern_and_legacy() {
     assert!(info.contains("PBES2, PBKDF2, AES-256-CBC"), "not AES-256-CBC with PBKDF2:\n{info}");
     assert!(info.contains("MAC: sha256"), "not an HMAC-SHA256 MAC:\n{info}");
     check_p12_contents(&pki, &p12, &cert, &[]);
-    let wrong = openssl([os("pkcs12"), os("-in"), p12.as_os_str(), os("-passin"), os("pass:not the password"), os("-info"), os("-noout")]);
+    let wrong = openssl([
+        os("pkcs12"),
+        os("-in"),
+        p12.as_os_str(),
+        os("-passin"),
+        os("pass:not the password"),
+        os("-info"),
+        os("-noout"),
+    ]);
     assert!(!wrong.status.success(), "openssl reads the p12 with a wrong password");
 
     let legacy = pki.path("alice-legacy.p12");
@@ -744,7 +879,16 @@ fn export_p12_refusals() {
         c
     };
     let stderr = pki.refused(
-        with_pass().args(["export", &alice.serial, "--format", "p12", "--key", arg(bob.key()), "--out", arg(&p12)]),
+        with_pass().args([
+            "export",
+            &alice.serial,
+            "--format",
+            "p12",
+            "--key",
+            arg(bob.key()),
+            "--out",
+            arg(&p12),
+        ]),
         &p12,
         "p12 with another certificate's key",
     );
@@ -753,22 +897,52 @@ fn export_p12_refusals() {
     fs::write(&garbage, "not a key\n").unwrap();
     fs::set_permissions(&garbage, fs::Permissions::from_mode(0o600)).unwrap();
     pki.refused(
-        with_pass().args(["export", &alice.serial, "--format", "p12", "--key", arg(&garbage), "--out", arg(&p12)]),
+        with_pass().args([
+            "export",
+            &alice.serial,
+            "--format",
+            "p12",
+            "--key",
+            arg(&garbage),
+            "--out",
+            arg(&p12),
+        ]),
         &p12,
         "p12 with a file that is not a key",
     );
-    pki.refused(with_pass().args(["export", &alice.serial, "--format", "p12", "--out", arg(&p12)]), &p12, "p12 without --key");
+    pki.refused(
+        with_pass().args(["export", &alice.serial, "--format", "p12", "--out", arg(&p12)]),
+        &p12,
+        "p12 without --key",
+    );
     let stderr = pki.refused(
         pki.cmd().env_remove("PKICTL_EXPORT_PASSPHRASE").args([
-            "export", &alice.serial, "--format", "p12", "--key", arg(alice.key()), "--out", arg(&p12),
+            "export",
+            &alice.serial,
+            "--format",
+            "p12",
+            "--key",
+            arg(alice.key()),
+            "--out",
+            arg(&p12),
         ]),
         &p12,
         "p12 without a password source",
     );
-    assert!(stderr.contains("PKICTL_EXPORT_PASSPHRASE"), "the error does not say where a password comes from: {stderr}");
+    assert!(
+        stderr.contains("PKICTL_EXPORT_PASSPHRASE"),
+        "the error does not say where a password comes from: {stderr}"
+    );
     pki.refused(
         pki.cmd().env("PKICTL_EXPORT_PASSPHRASE", "short").args([
-            "export", &alice.serial, "--format", "p12", "--key", arg(alice.key()), "--out", arg(&p12),
+            "export",
+            &alice.serial,
+            "--format",
+            "p12",
+            "--key",
+            arg(alice.key()),
+            "--out",
+            arg(&p12),
         ]),
         &p12,
         "p12 with a 5-character password",
@@ -796,7 +970,15 @@ fn s_server(pki: &Pki, cert: &Issued) -> Server {
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let stderr = pki.path(&format!("s_server-{attempt}.err"));
         let mut child = StdCommand::new("openssl")
-            .args(["s_server", "-accept", &format!("127.0.0.1:{port}"), "-www", "-Verify", "1", "-verify_return_error"])
+            .args([
+                "s_server",
+                "-accept",
+                &format!("127.0.0.1:{port}"),
+                "-www",
+                "-Verify",
+                "1",
+                "-verify_return_error",
+            ])
             .args(["-cert", arg(&cert.crt), "-key", arg(cert.key()), "-cert_chain", arg(&cert.chain)])
             .args(["-CAfile", arg(&pki.root_pem())])
             .stdin(Stdio::null())
@@ -861,7 +1043,10 @@ fn curl_authenticates_with_the_p12_against_openssl_s_server() {
             out.status,
             fs::read_to_string(&server.stderr).unwrap_or_default()
         );
-        assert!(body.contains("Client certificate") && body.contains(&format!("CN={CLIENT}")), "the server did not see the client certificate:\n{body}");
+        assert!(
+            body.contains("Client certificate") && body.contains(&format!("CN={CLIENT}")),
+            "the server did not see the client certificate:\n{body}"
+        );
     }
     // The server really requires a client certificate: without one, curl fails.
     let mut args = base.to_vec();
@@ -883,13 +1068,21 @@ fn list(pki: &Pki, args: &[&str]) -> (i32, Value) {
     let value = json_object(&out);
     assert!(value["certificates"].is_array() && value["crls"].is_array(), "list {args:?}: shape {value}");
     for c in value["certificates"].as_array().unwrap() {
-        assert!(c["serial"].is_string() && c["status"].is_string() && c["days_left"].is_i64(), "list {args:?}: entry {c}");
+        assert!(
+            c["serial"].is_string() && c["status"].is_string() && c["days_left"].is_i64(),
+            "list {args:?}: entry {c}"
+        );
     }
     (code, value)
 }
 
 fn serials(value: &Value) -> BTreeSet<String> {
-    value["certificates"].as_array().unwrap().iter().map(|c| norm_serial(c["serial"].as_str().unwrap())).collect()
+    value["certificates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| norm_serial(c["serial"].as_str().unwrap()))
+        .collect()
 }
 
 #[test]
@@ -911,7 +1104,11 @@ fn list_expiring_within_exit_codes_and_json() {
     assert_eq!(entry["status"], "valid");
     let not_after = openssl_date_unix(&x509_field(&server.crt, "-enddate"));
     let days = (not_after - now_unix()).div_euclid(86_400);
-    assert!((entry["days_left"].as_i64().unwrap() - days).abs() <= 1, "days_left {} vs openssl's {days}", entry["days_left"]);
+    assert!(
+        (entry["days_left"].as_i64().unwrap() - days).abs() <= 1,
+        "days_left {} vs openssl's {days}",
+        entry["days_left"]
+    );
     let text = pki.run(&["list", "--expiring-within", "100d"]);
     assert_eq!(text.status.code(), Some(1));
     assert!(stdout_of(&text).contains(&server.serial), "{}", stdout_of(&text));
@@ -945,7 +1142,8 @@ fn list_filters_by_profile_ca_and_status() {
     let peer = pki.issue("peer", "node1.operate.test", &[], "out");
     pki.ok(&["ca", "add-intermediate", "--name", "Second Issuing CA"]);
     let second = pki.issue("client", "device.operate.test", &["--ca", "Second Issuing CA"], "out");
-    let (root, inter, second_ca) = (pki.ca_serial(ROOT), pki.ca_serial(INTER), pki.ca_serial("Second Issuing CA"));
+    let (root, inter, second_ca) =
+        (pki.ca_serial(ROOT), pki.ca_serial(INTER), pki.ca_serial("Second Issuing CA"));
     let set = |v: &[&str]| -> BTreeSet<String> { v.iter().map(|s| norm_serial(s)).collect() };
 
     let (_, v) = list(&pki, &["--profile", "client", "--status", "all"]);
@@ -963,13 +1161,17 @@ fn list_filters_by_profile_ca_and_status() {
 
     let sleep = Duration::from_secs(3).saturating_sub(started.elapsed());
     std::thread::sleep(sleep);
-    let check = openssl([os("x509"), os("-in"), short.crt.as_os_str(), os("-noout"), os("-checkend"), os("0")]);
+    let check =
+        openssl([os("x509"), os("-in"), short.crt.as_os_str(), os("-noout"), os("-checkend"), os("0")]);
     assert!(!check.status.success(), "openssl says the 2-second certificate has not expired");
     let (_, v) = list(&pki, &["--status", "expired"]);
     assert_eq!(serials(&v), set(&[&short.serial]), "{v}");
     assert_eq!(v["certificates"][0]["status"], "expired");
     let (_, v) = list(&pki, &[]);
-    assert!(!serials(&v).contains(&norm_serial(&short.serial)), "an expired certificate is listed as valid: {v}");
+    assert!(
+        !serials(&v).contains(&norm_serial(&short.serial)),
+        "an expired certificate is listed as valid: {v}"
+    );
     let (code, v) = list(&pki, &["--expiring-within", "1d"]);
     assert_eq!((code, serials(&v)), (0, BTreeSet::new()), "an expired certificate counts as expiring: {v}");
 
@@ -1015,7 +1217,20 @@ fn help_of(path: &[&str]) -> String {
 
 fn top_level_commands() -> Vec<String> {
     let names = subcommands(&help_of(&[]));
-    for want in ["init", "ca", "issue", "renew", "export", "verify", "list", "show", "doctor", "demo", "completions", "man"] {
+    for want in [
+        "init",
+        "ca",
+        "issue",
+        "renew",
+        "export",
+        "verify",
+        "list",
+        "show",
+        "doctor",
+        "demo",
+        "completions",
+        "man",
+    ] {
         assert!(names.iter().any(|n| n == want), "pkictl --help does not list {want}: {names:?}");
     }
     names
@@ -1025,7 +1240,9 @@ fn top_level_commands() -> Vec<String> {
 fn completions_for_bash_zsh_and_fish() {
     let commands = top_level_commands();
     let dir = tempfile::tempdir().unwrap();
-    for (shell, marker) in [("bash", "complete -F"), ("zsh", "#compdef pkictl"), ("fish", "complete -c pkictl")] {
+    for (shell, marker) in
+        [("bash", "complete -F"), ("zsh", "#compdef pkictl"), ("fish", "complete -c pkictl")]
+    {
         let out = pkictl(dir.path()).args(["completions", shell]).output().unwrap();
         assert!(out.status.success(), "completions {shell}: {}", stderr_of(&out));
         let script = stdout_of(&out);
@@ -1069,7 +1286,8 @@ fn man_page_on_stdout_and_pages_per_command() {
     let out = pkictl(dir.path()).args(["man", "--out", arg(&mandir)]).output().unwrap();
     assert!(out.status.success(), "man --out: {}", stderr_of(&out));
     assert_roff(&fs::read_to_string(mandir.join("pkictl.1")).expect("pkictl.1"), "pkictl");
-    let issue_server = fs::read_to_string(mandir.join("pkictl-issue-server.1")).expect("pkictl-issue-server.1");
+    let issue_server =
+        fs::read_to_string(mandir.join("pkictl-issue-server.1")).expect("pkictl-issue-server.1");
     assert_roff(&issue_server, "pkictl-issue-server");
     assert!(issue_server.contains("dns"), "pkictl-issue-server.1 does not document --dns");
     for command in top_level_commands() {
@@ -1175,7 +1393,10 @@ fn doctor_finds_and_repairs_problems() {
     assert!(v["repaired"].as_array().unwrap().iter().any(|r| r.as_str().unwrap().contains(arg(&crl))), "{v}");
     assert_eq!(fs::read(&crl).unwrap(), original, "the repaired CRL differs from the one published");
     let listed = crl_entries(&crl_verified_text(&crl, &pki.inter_pem()));
-    assert!(listed.iter().any(|(s, _)| *s == norm_serial(&client.serial)), "the repaired CRL lost the revocation");
+    assert!(
+        listed.iter().any(|(s, _)| *s == norm_serial(&client.serial)),
+        "the repaired CRL lost the revocation"
+    );
     let (code, v) = doctor(&pki, &[]);
     assert_eq!(code, 0, "after --repair: {v}");
 
@@ -1239,8 +1460,14 @@ fn demo_dir_keeps_the_home_and_refuses_a_non_empty_dir() {
     let root = home.join("ca").join("demo-root-ca.pem");
     let certs = d.join("certs");
     let verified = openssl_ok([
-        os("verify"), os("-CAfile"), root.as_os_str(), os("-untrusted"), certs.join("localhost.chain.pem").as_os_str(),
-        os("-purpose"), os("sslserver"), certs.join("localhost.crt").as_os_str(),
+        os("verify"),
+        os("-CAfile"),
+        root.as_os_str(),
+        os("-untrusted"),
+        certs.join("localhost.chain.pem").as_os_str(),
+        os("-purpose"),
+        os("sslserver"),
+        certs.join("localhost.crt").as_os_str(),
     ]);
     assert!(verified.trim_end().ends_with(": OK"), "{verified}");
 

@@ -120,8 +120,18 @@ fn crl_number(crl: &Path) -> u64 {
 
 /// lastUpdate and nextUpdate as Unix seconds (`openssl crl -lastupdate -nextupdate`).
 fn crl_times(crl: &Path) -> (i64, i64) {
-    let fields = openssl_fields([os("crl"), os("-in"), crl.as_os_str(), os("-noout"), os("-lastupdate"), os("-nextupdate")]);
-    (openssl_date_unix(fields.get("lastUpdate").expect("lastUpdate")), openssl_date_unix(fields.get("nextUpdate").expect("nextUpdate")))
+    let fields = openssl_fields([
+        os("crl"),
+        os("-in"),
+        crl.as_os_str(),
+        os("-noout"),
+        os("-lastupdate"),
+        os("-nextupdate"),
+    ]);
+    (
+        openssl_date_unix(fields.get("lastUpdate").expect("lastUpdate")),
+        openssl_date_unix(fields.get("nextUpdate").expect("nextUpdate")),
+    )
 }
 
 /// The entries of `openssl crl -text`: upper-case serial → reason name (None: no reasonCode),
@@ -173,8 +183,15 @@ fn pem_crl_der(pem: &Path) -> Vec<u8> {
 
 /// `openssl verify [-crl_check|-crl_check_all] -CAfile … -CRLfile …  -purpose sslclient CERT`:
 /// (success, stdout + stderr).
-fn verify_with_crls<P: AsRef<Path>>(flag: &str, ca_bundle: &Path, crls: &[P], cert: &Path, purpose: &str) -> (bool, String) {
-    let mut args = vec![os("verify"), os(flag), os("-purpose"), os(purpose), os("-CAfile"), ca_bundle.as_os_str()];
+fn verify_with_crls<P: AsRef<Path>>(
+    flag: &str,
+    ca_bundle: &Path,
+    crls: &[P],
+    cert: &Path,
+    purpose: &str,
+) -> (bool, String) {
+    let mut args =
+        vec![os("verify"), os(flag), os("-purpose"), os(purpose), os("-CAfile"), ca_bundle.as_os_str()];
     for crl in crls {
         args.extend([os("-CRLfile"), crl.as_ref().as_os_str()]);
     }
@@ -188,10 +205,19 @@ fn assert_verify_ok<P: AsRef<Path>>(flag: &str, ca_bundle: &Path, crls: &[P], ce
     assert!(ok && text.contains(": OK"), "openssl verify {flag} rejected {}:\n{text}", cert.display());
 }
 
-fn assert_verify_revoked<P: AsRef<Path>>(flag: &str, ca_bundle: &Path, crls: &[P], cert: &Path, purpose: &str) {
+fn assert_verify_revoked<P: AsRef<Path>>(
+    flag: &str,
+    ca_bundle: &Path,
+    crls: &[P],
+    cert: &Path,
+    purpose: &str,
+) {
     let (ok, text) = verify_with_crls(flag, ca_bundle, crls, cert, purpose);
     assert!(!ok, "openssl verify {flag} accepted the revoked {}:\n{text}", cert.display());
-    assert!(text.contains("certificate revoked"), "openssl verify {flag} failed, but not as revoked:\n{text}");
+    assert!(
+        text.contains("certificate revoked"),
+        "openssl verify {flag} failed, but not as revoked:\n{text}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -325,7 +351,10 @@ fn revoke_by_colon_serial_publishes_a_signed_crl() {
     );
     let (this_update, next_update) = crl_times(&crl);
     assert!((this_update - now_unix()).abs() < 120, "thisUpdate is not now:\n{text}");
-    assert!(((next_update - this_update) - 7 * 86_400).abs() <= 1, "nextUpdate is not thisUpdate + 7 days:\n{text}");
+    assert!(
+        ((next_update - this_update) - 7 * 86_400).abs() <= 1,
+        "nextUpdate is not thisUpdate + 7 days:\n{text}"
+    );
 
     // The .der is the same CRL as the .pem.
     let der = fs::read(pki.crl_der(INTER_SLUG)).unwrap();
@@ -358,7 +387,11 @@ fn openssl_verify_rejects_the_revoked_client_only() {
     pki.ok(&["crl", "--ca", ROOT, "--out", root_crl.to_str().unwrap()]);
     let root_text = crl_verified_text(&root_crl, &pki.ca_cert(ROOT_SLUG));
     assert!(crl_has_no_entries(&root_text), "the root's CRL has entries:\n{root_text}");
-    assert_eq!(fs::read(&root_crl).unwrap(), fs::read(pki.crl_pem(ROOT_SLUG)).unwrap(), "--out and the home copy differ");
+    assert_eq!(
+        fs::read(&root_crl).unwrap(),
+        fs::read(pki.crl_pem(ROOT_SLUG)).unwrap(),
+        "--out and the home copy differ"
+    );
     assert_verify_revoked("-crl_check_all", &bundle, &[&inter_crl, &root_crl], &f.alice.crt, "sslclient");
     assert_verify_ok("-crl_check_all", &bundle, &[&inter_crl, &root_crl], &f.bob.crt, "sslclient");
     assert_verify_ok("-crl_check_all", &bundle, &[&inter_crl, &root_crl], &f.server.crt, "sslserver");
@@ -402,7 +435,11 @@ fn rustls_mtls_honours_the_crls() {
         &[&rustls::version::TLS12],
     )
     .expect_err("the revoked client is accepted over TLS 1.2");
-    assert_eq!(err, TlsError::InvalidCertificate(CertificateError::Revoked), "revoked client, TLS 1.2: {err}");
+    assert_eq!(
+        err,
+        TlsError::InvalidCertificate(CertificateError::Revoked),
+        "revoked client, TLS 1.2: {err}"
+    );
 
     // No client certificate: client authentication is required.
     let err = handshake(None, &crls).expect_err("a client without a certificate is accepted");
@@ -418,12 +455,20 @@ fn rustls_mtls_honours_the_crls() {
     let twin = Pki::new();
     let impostor = twin.issue("client", "mallory@example.test", &[], "out");
     let err = handshake(impostor.client(), &crls).expect_err("a same-named foreign CA's client is accepted");
-    assert_eq!(err, TlsError::InvalidCertificate(CertificateError::BadSignature), "same-named foreign CA: {err}");
+    assert_eq!(
+        err,
+        TlsError::InvalidCertificate(CertificateError::BadSignature),
+        "same-named foreign CA: {err}"
+    );
 
     // webpki checks the whole chain: without the root's CRL the intermediate's status is unknown
     // (the same lesson as nginx's `ssl_crl`).
     let err = handshake(f.bob.client(), &[inter_crl.as_path()]).expect_err("unknown status accepted");
-    assert_eq!(err, TlsError::InvalidCertificate(CertificateError::UnknownRevocationStatus), "no root CRL: {err}");
+    assert_eq!(
+        err,
+        TlsError::InvalidCertificate(CertificateError::UnknownRevocationStatus),
+        "no root CRL: {err}"
+    );
 }
 
 #[test]
@@ -442,7 +487,11 @@ fn crl_numbers_increase_and_out_formats() {
         let text = crl_verified_text(&out_pem, &inter);
         assert!(crl_has_no_entries(&text), "entries in a CRL of a CA that revoked nothing:\n{text}");
         assert_eq!(crl_number(&out_pem), expected, "CRL number");
-        assert_eq!(fs::read(&out_pem).unwrap(), fs::read(pki.crl_pem(INTER_SLUG)).unwrap(), "--out vs the home copy");
+        assert_eq!(
+            fs::read(&out_pem).unwrap(),
+            fs::read(pki.crl_pem(INTER_SLUG)).unwrap(),
+            "--out vs the home copy"
+        );
     }
 
     // Without --out the PEM goes to stdout; the number goes on.
@@ -459,7 +508,15 @@ fn crl_numbers_increase_and_out_formats() {
     let der = fs::read(&out_der).unwrap();
     assert_eq!(der.first(), Some(&0x30), "--der output does not start with a DER SEQUENCE");
     assert_eq!(crl_number(&out_der), 5);
-    let text = openssl_ok([os("crl"), os("-inform"), os("DER"), os("-in"), out_der.as_os_str(), os("-noout"), os("-text")]);
+    let text = openssl_ok([
+        os("crl"),
+        os("-inform"),
+        os("DER"),
+        os("-in"),
+        out_der.as_os_str(),
+        os("-noout"),
+        os("-text"),
+    ]);
     assert!(text.contains("Version 2 (0x1)"), "{text}");
     assert_eq!(der, fs::read(pki.crl_der(INTER_SLUG)).unwrap(), "--der --out vs the home's .der");
     assert_eq!(pem_crl_der(&pki.crl_pem(INTER_SLUG)), der, "the home's .pem and .der hold different CRLs");
@@ -475,7 +532,10 @@ fn crl_numbers_increase_and_out_formats() {
     let before = now_unix();
     pki.ok(&["crl", "--next-update", "24h", "--out", out_pem_s]);
     let (this_update, next_update) = crl_times(&out_pem);
-    assert!(this_update >= before - 2 && this_update <= now_unix() + 2, "thisUpdate {this_update} is not now");
+    assert!(
+        this_update >= before - 2 && this_update <= now_unix() + 2,
+        "thisUpdate {this_update} is not now"
+    );
     assert_eq!(next_update - this_update, 86_400, "nextUpdate is not thisUpdate + 24h");
     assert_eq!(crl_number(&out_pem), 6);
 
@@ -490,8 +550,18 @@ fn crl_numbers_increase_and_out_formats() {
     // Bad usage: exit 2, no CRL number used up, no file written.
     let stray = pki.work().join("stray.der");
     refused(pki, &["crl", "--der"]);
-    assert_refused(pki, pkictl_with_passphrase(&pki.home).args(["crl", "--next-update", "-1d"]), "--next-update -1d");
-    for bad in ["--next-update=-1d", "--next-update=0s", "--next-update=0d", "--next-update=1x", "--next-update=101y"] {
+    assert_refused(
+        pki,
+        pkictl_with_passphrase(&pki.home).args(["crl", "--next-update", "-1d"]),
+        "--next-update -1d",
+    );
+    for bad in [
+        "--next-update=-1d",
+        "--next-update=0s",
+        "--next-update=0d",
+        "--next-update=1x",
+        "--next-update=101y",
+    ] {
         let stderr = refused(pki, &["crl", bad, "--der", "--out", stray.to_str().unwrap()]);
         assert!(stderr.contains("--next-update"), "{bad}: the error does not name the flag: {stderr}");
     }
@@ -548,7 +618,8 @@ fn concurrent_publishers_leave_the_newest_crl_in_the_home() {
     let pki = Pki::new();
     for round in 0..100 {
         let victim = pki.issue("client", &format!("victim-{round}.example.test"), &[], "out");
-        let mut children = vec![spawn_pkictl(&pki.home, &["revoke", &victim.serial, "--reason", "superseded"])];
+        let mut children =
+            vec![spawn_pkictl(&pki.home, &["revoke", &victim.serial, "--reason", "superseded"])];
         children.extend((0..7).map(|_| spawn_pkictl(&pki.home, &["crl"])));
         for child in children {
             let out = child.wait_with_output().unwrap();
@@ -587,7 +658,11 @@ fn next_update_never_passes_the_ca_not_after() {
         .output()
         .unwrap();
     assert!(result.status.success(), "{}", stderr_of(&result));
-    assert!(stderr_of(&result).contains("warning: nextUpdate shortened"), "no warning: {}", stderr_of(&result));
+    assert!(
+        stderr_of(&result).contains("warning: nextUpdate shortened"),
+        "no warning: {}",
+        stderr_of(&result)
+    );
     let (_, next_update) = crl_times(&out);
     let ca = home.join("ca").join(format!("{INTER_SLUG}.pem"));
     let not_after = date_tuple_to_unix(x509_not_after(&ca));
@@ -601,7 +676,8 @@ fn expired_revoked_certificates_leave_the_crl() {
     let out: &str = &pki.out("out");
     let short = pki.json(&["issue", "client", "short.example.test", "--validity", "3s", "--out", out]);
     let short_serial = short["serial"].as_str().unwrap().to_string();
-    let not_after = date_tuple_to_unix(x509_not_after(Path::new(short["files"]["certificate"].as_str().unwrap())));
+    let not_after =
+        date_tuple_to_unix(x509_not_after(Path::new(short["files"]["certificate"].as_str().unwrap())));
     let long = pki.issue("client", "long.example.test", &[], "out");
     pki.revoke(&short_serial, "superseded");
     pki.revoke(&long.serial, "superseded");
@@ -655,7 +731,9 @@ fn every_reason_and_serial_order() {
         .lines()
         .skip_while(|l| l.trim() != format!("Serial Number: {unspecified}"))
         .skip(1)
-        .take_while(|l| !l.trim().starts_with("Serial Number:") && !l.trim().starts_with("Signature Algorithm:"))
+        .take_while(|l| {
+            !l.trim().starts_with("Serial Number:") && !l.trim().starts_with("Signature Algorithm:")
+        })
         .collect();
     assert_eq!(block.len(), 1, "the unspecified entry has more than a revocation date: {block:?}");
     assert!(block[0].trim().starts_with("Revocation Date:"), "{block:?}");
@@ -689,7 +767,11 @@ fn revoke_by_fingerprint_and_plain_serials() {
     assert_eq!(fingerprint, f.bob.fingerprint);
     assert_eq!(fingerprint, x509_sha256(&f.bob.crt), "pkictl's fingerprint is not OpenSSL's");
     let report = pki.revoke(&fingerprint.to_ascii_uppercase(), "superseded");
-    assert_eq!(report["serial"], f.bob.serial.as_str(), "revoking by fingerprint revoked another certificate");
+    assert_eq!(
+        report["serial"],
+        f.bob.serial.as_str(),
+        "revoking by fingerprint revoked another certificate"
+    );
     assert_eq!(certificate_row(&pki.home, &f.bob.serial).0, "revoked");
 
     // Plain lower-case serial with leading zeros and --ca naming the issuer.
@@ -769,13 +851,21 @@ fn bad_revocations_are_refused_and_change_nothing() {
     // Wrong passphrase: nothing revoked.
     let stderr = assert_refused(
         pki,
-        pkictl(&pki.home).env("PKICTL_PASSPHRASE", WRONG_PASSPHRASE).args(["revoke", bob, "--reason", "superseded"]),
+        pkictl(&pki.home).env("PKICTL_PASSPHRASE", WRONG_PASSPHRASE).args([
+            "revoke",
+            bob,
+            "--reason",
+            "superseded",
+        ]),
         "wrong passphrase",
     );
     assert!(stderr.contains(&format!("wrong passphrase for {INTER}")), "{stderr}");
     // No passphrase at all, no terminal.
-    let stderr =
-        assert_refused(pki, pkictl(&pki.home).args(["revoke", bob, "--reason", "superseded"]), "no passphrase");
+    let stderr = assert_refused(
+        pki,
+        pkictl(&pki.home).args(["revoke", bob, "--reason", "superseded"]),
+        "no passphrase",
+    );
     assert!(stderr.contains("no passphrase"), "{stderr}");
     // A wrong passphrase for `crl` changes nothing either.
     let stderr = assert_refused(
@@ -788,7 +878,8 @@ fn bad_revocations_are_refused_and_change_nothing() {
     assert_eq!(certificate_row(&pki.home, bob).0, "valid", "bob was revoked by a refused command");
     // And a home that does not exist.
     let missing = pki.work().join("no-such-home");
-    let out = pkictl_with_passphrase(&missing).args(["revoke", bob, "--reason", "superseded"]).output().unwrap();
+    let out =
+        pkictl_with_passphrase(&missing).args(["revoke", bob, "--reason", "superseded"]).output().unwrap();
     assert_error(&out, 2);
     assert!(!missing.exists(), "revoke created a home");
 }
@@ -852,7 +943,9 @@ fn revoking_the_intermediate_puts_it_on_the_root_crl() {
     }
     assert_eq!(dir_entries(&pki.path("out")), files_before, "a refused issue wrote files");
     let stray = pki.work().join("stray.pem").to_str().unwrap().to_string();
-    for args in [vec!["crl"], vec!["crl", "--ca", INTER], vec!["crl", "--ca", INTER_SLUG, "--out", stray.as_str()]] {
+    for args in
+        [vec!["crl"], vec!["crl", "--ca", INTER], vec!["crl", "--ca", INTER_SLUG, "--out", stray.as_str()]]
+    {
         let stderr = refused(pki, &args);
         assert!(stderr.contains("revoked"), "{args:?}: {stderr}");
     }
@@ -919,7 +1012,8 @@ fn list_and_show_tell_revoked_from_valid() {
     for c in revoked["certificates"].as_array().unwrap() {
         assert_eq!(c["status"], "revoked", "{c}");
         assert!(c["revoked_at"].as_str().is_some_and(|s| s.ends_with('Z')), "{c}");
-        let expected = if c["serial"] == f.alice.serial.as_str() { "key-compromise" } else { "cessation-of-operation" };
+        let expected =
+            if c["serial"] == f.alice.serial.as_str() { "key-compromise" } else { "cessation-of-operation" };
         assert_eq!(c["revocation_reason"], expected, "{c}");
     }
     assert_eq!(revoked["crls"], Value::Array(vec![]), "{revoked}");
@@ -955,9 +1049,11 @@ fn list_and_show_tell_revoked_from_valid() {
     let date = format!("{:04}-{:02}-{:02}", when.year(), u8::from(when.month()), when.day());
     for query in [f.alice.serial.clone(), colon_upper(&f.alice.serial), f.alice.name.clone()] {
         let text = stdout_of(&pki.ok(&["show", &query]));
-        let status = text.lines().find(|l| l.starts_with("Status:")).unwrap_or_else(|| panic!("no Status:\n{text}"));
+        let status =
+            text.lines().find(|l| l.starts_with("Status:")).unwrap_or_else(|| panic!("no Status:\n{text}"));
         assert!(status.contains("revoked"), "{status}");
-        let line = text.lines().find(|l| l.starts_with("Revoked:")).unwrap_or_else(|| panic!("no Revoked:\n{text}"));
+        let line =
+            text.lines().find(|l| l.starts_with("Revoked:")).unwrap_or_else(|| panic!("no Revoked:\n{text}"));
         assert!(line.contains(&date) && line.contains("key-compromise"), "{line}");
     }
     let shown = pki.json(&["show", &f.alice.serial]);
@@ -971,7 +1067,10 @@ fn list_and_show_tell_revoked_from_valid() {
     assert_eq!(shown["revoked_at"], Value::Null);
     assert_eq!(shown["revocation_reason"], Value::Null);
     let text = stdout_of(&pki.ok(&["show", &f.bob.serial]));
-    assert!(!text.lines().any(|l| l.starts_with("Revoked:")), "a valid certificate shows a revocation:\n{text}");
+    assert!(
+        !text.lines().any(|l| l.starts_with("Revoked:")),
+        "a valid certificate shows a revocation:\n{text}"
+    );
 }
 
 #[test]
@@ -988,8 +1087,12 @@ fn expiring_within_reports_certificates_and_crls() {
         (out.status.code().expect("an exit code"), json_object(&out))
     };
     let serials = |v: &Value| -> Vec<String> {
-        let mut s: Vec<String> =
-            v["certificates"].as_array().unwrap().iter().map(|c| c["serial"].as_str().unwrap().to_string()).collect();
+        let mut s: Vec<String> = v["certificates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["serial"].as_str().unwrap().to_string())
+            .collect();
         s.sort();
         s
     };

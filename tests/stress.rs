@@ -43,8 +43,9 @@ fn run(home: &Path, args: Vec<std::ffi::OsString>) -> Finished {
 }
 
 fn json(f: &Finished) -> serde_json::Value {
-    serde_json::from_slice(&f.output.stdout)
-        .unwrap_or_else(|e| panic!("{}: stdout is not JSON ({e}): {}", f.what, String::from_utf8_lossy(&f.output.stdout)))
+    serde_json::from_slice(&f.output.stdout).unwrap_or_else(|e| {
+        panic!("{}: stdout is not JSON ({e}): {}", f.what, String::from_utf8_lossy(&f.output.stdout))
+    })
 }
 
 #[test]
@@ -81,7 +82,8 @@ fn parallel_issue_revoke_and_crl_on_one_home() {
 
     // Revokes every 7th certificate issued so far, while issuing goes on.
     let revoker = {
-        let (home, finished, issued, done) = (home.clone(), finished.clone(), issued.clone(), issuing_done.clone());
+        let (home, finished, issued, done) =
+            (home.clone(), finished.clone(), issued.clone(), issuing_done.clone());
         std::thread::spawn(move || {
             let mut revoked = Vec::new();
             let mut next = 0usize;
@@ -113,7 +115,10 @@ fn parallel_issue_revoke_and_crl_on_one_home() {
             while !done.load(Ordering::SeqCst) {
                 let ca = if n % 3 == 2 { ROOT } else { ISSUING };
                 n += 1;
-                let f = run(&home, args!["--json", "crl", "--ca", ca, "--out", home.join(format!("../crl-{n}.pem"))]);
+                let f = run(
+                    &home,
+                    args!["--json", "crl", "--ca", ca, "--out", home.join(format!("../crl-{n}.pem"))],
+                );
                 if f.output.status.success() {
                     *runs.entry(ca).or_default() += 1;
                 }
@@ -136,10 +141,20 @@ fn parallel_issue_revoke_and_crl_on_one_home() {
     // Every process exited 0, and none ever saw a locked database.
     let failures: Vec<String> = finished
         .iter()
-        .filter(|f| !f.output.status.success() || String::from_utf8_lossy(&f.output.stderr).contains("locked"))
-        .map(|f| format!("pkictl {}: {} {}", f.what, f.output.status, String::from_utf8_lossy(&f.output.stderr)))
+        .filter(|f| {
+            !f.output.status.success() || String::from_utf8_lossy(&f.output.stderr).contains("locked")
+        })
+        .map(|f| {
+            format!("pkictl {}: {} {}", f.what, f.output.status, String::from_utf8_lossy(&f.output.stderr))
+        })
         .collect();
-    assert!(failures.is_empty(), "{} of {} processes failed:\n{}", failures.len(), finished.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} processes failed:\n{}",
+        failures.len(),
+        finished.len(),
+        failures.join("\n")
+    );
 
     // The ledger holds exactly what was reported, with distinct serials.
     let issued = issued.lock().unwrap().clone();
@@ -151,7 +166,11 @@ fn parallel_issue_revoke_and_crl_on_one_home() {
     let distinct: BTreeSet<&String> = ledger_serials.iter().collect();
     assert_eq!(distinct.len(), ledger_serials.len(), "serials are not distinct");
     let reported: BTreeSet<String> = issued.iter().map(|s| format!("{s:0>40}")).collect();
-    assert_eq!(reported, ledger_serials.iter().cloned().collect::<BTreeSet<_>>(), "reported serials differ from the ledger's");
+    assert_eq!(
+        reported,
+        ledger_serials.iter().cloned().collect::<BTreeSet<_>>(),
+        "reported serials differ from the ledger's"
+    );
     let revoked_in_ledger = ledger_testing::row_counts(&home).revoked;
     assert_eq!(revoked_in_ledger as usize, revoked.len());
     assert!(!revoked.is_empty(), "the revoker never ran");
@@ -166,11 +185,21 @@ fn parallel_issue_revoke_and_crl_on_one_home() {
         assert_eq!(ns, &expected, "CRL numbers of {ca} are not 1..n in order");
     }
     let issuing_crls = numbers.get(ISSUING).map_or(0, Vec::len);
-    assert_eq!(issuing_crls, crl_runs.get(ISSUING).copied().unwrap_or(0) + revoked.len(), "CRLs of {ISSUING}");
-    assert_eq!(numbers.get(ROOT).map_or(0, Vec::len), crl_runs.get(ROOT).copied().unwrap_or(0), "CRLs of {ROOT}");
+    assert_eq!(
+        issuing_crls,
+        crl_runs.get(ISSUING).copied().unwrap_or(0) + revoked.len(),
+        "CRLs of {ISSUING}"
+    );
+    assert_eq!(
+        numbers.get(ROOT).map_or(0, Vec::len),
+        crl_runs.get(ROOT).copied().unwrap_or(0),
+        "CRLs of {ROOT}"
+    );
     // Every process that published a CRL reported a distinct number.
     let mut reported_numbers: BTreeMap<String, BTreeSet<i64>> = BTreeMap::new();
-    for f in finished.iter().filter(|f| f.what.starts_with("--json crl") || f.what.starts_with("--json revoke")) {
+    for f in
+        finished.iter().filter(|f| f.what.starts_with("--json crl") || f.what.starts_with("--json revoke"))
+    {
         let v = json(f);
         let crl = if v.get("crl").is_some() { &v["crl"] } else { &v };
         let ca = crl["ca"].as_str().unwrap().to_string();
@@ -188,7 +217,10 @@ fn parallel_issue_revoke_and_crl_on_one_home() {
     );
     let doctor = run(&home, args!["doctor"]);
     assert!(doctor.output.status.success(), "doctor: {}", String::from_utf8_lossy(&doctor.output.stdout));
-    let crt_files = std::fs::read_dir(&out).unwrap().filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "crt")).count();
+    let crt_files = std::fs::read_dir(&out)
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "crt"))
+        .count();
     assert_eq!(crt_files, workers * per_worker);
     eprintln!(
         "stress: {workers}×{per_worker} issues, {} revokes, {:?} CRL runs, {} processes in {:.1} s",

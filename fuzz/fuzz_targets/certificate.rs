@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use pkictl::x509::{CertInfo, CrlInfo, fingerprint_sha256};
+use pkictl::fuzzing::{CertInfo, CrlInfo, fingerprint_sha256};
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(cert) = CertInfo::from_der(data) {
@@ -12,7 +12,7 @@ fuzz_target!(|data: &[u8]| {
         let _ = cert.is_self_issued();
         assert_eq!(cert.fingerprint_sha256, fingerprint_sha256(data));
         let _ = cert.serial.ledger_hex();
-        let _ = pkictl::keys::PublicKey::from_spki_der(&cert.spki_der);
+        let _ = pkictl::PublicKey::from_spki_der(&cert.spki_der);
         if let Ok(crl) = CrlInfo::from_der(data) {
             let _ = crl.verify_signature(&cert.spki_der);
         }

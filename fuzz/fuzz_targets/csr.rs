@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use pkictl::engine::csr::{MAX_CSR_BYTES, RequestedSan, parse_and_verify};
+use pkictl::fuzzing::{MAX_CSR_BYTES, RequestedSan, parse_and_verify};
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(csr) = parse_and_verify(data, "fuzz input") {
@@ -13,13 +13,13 @@ fuzz_target!(|data: &[u8]| {
         // What the issuance path does next with an accepted request must not panic either.
         let _ = csr.public_key.key_type();
         if let Some(cn) = &csr.common_name {
-            let _ = pkictl::names::san_from_name(cn, true);
+            let _ = pkictl::fuzzing::san_from_name(cn, true);
         }
         for san in &csr.requested_sans {
             match san {
-                RequestedSan::Dns(d) => drop(pkictl::names::parse_dns(d)),
-                RequestedSan::Email(e) => drop(pkictl::names::parse_email(e)),
-                RequestedSan::Uri(u) => drop(pkictl::names::parse_uri(u)),
+                RequestedSan::Dns(d) => drop(pkictl::fuzzing::parse_dns(d)),
+                RequestedSan::Email(e) => drop(pkictl::fuzzing::parse_email(e)),
+                RequestedSan::Uri(u) => drop(pkictl::fuzzing::parse_uri(u)),
                 RequestedSan::Ip(_) | RequestedSan::Other(_) => {}
             }
         }

@@ -8,8 +8,8 @@
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use pkictl::engine::csr::{RequestedSan, parse_and_verify};
-use pkictl::keys::{KeyPair, KeyType};
+use pkictl::fuzzing::{RequestedSan, parse_and_verify};
+use pkictl::{KeyPair, KeyType};
 use rcgen::SigningKey;
 
 fn key() -> &'static KeyPair {
@@ -53,20 +53,20 @@ fuzz_target!(|data: &[u8]| {
     match parse_and_verify(&der, "fuzz input") {
         Ok(csr) => {
             if let Some(cn) = &csr.common_name {
-                let _ = pkictl::names::san_from_name(cn, true);
+                let _ = pkictl::fuzzing::san_from_name(cn, true);
             }
             for san in &csr.requested_sans {
                 match san {
-                    RequestedSan::Dns(d) => drop(pkictl::names::parse_dns(d)),
-                    RequestedSan::Email(e) => drop(pkictl::names::parse_email(e)),
-                    RequestedSan::Uri(u) => drop(pkictl::names::parse_uri(u)),
+                    RequestedSan::Dns(d) => drop(pkictl::fuzzing::parse_dns(d)),
+                    RequestedSan::Email(e) => drop(pkictl::fuzzing::parse_email(e)),
+                    RequestedSan::Uri(u) => drop(pkictl::fuzzing::parse_uri(u)),
                     RequestedSan::Ip(_) | RequestedSan::Other(_) => {}
                 }
             }
         }
         // The signature is always good: a refusal must be about the content.
         Err(e) => assert!(
-            !matches!(e, pkictl::engine::csr::CsrError::BadSignature),
+            !matches!(e, pkictl::fuzzing::CsrError::BadSignature),
             "a correctly signed request was refused as badly signed"
         ),
     }

@@ -3,8 +3,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use pkictl::duration::{MAX_DAYS, format_duration, parse_duration};
-use pkictl::names::{parse_dns, parse_email, parse_ip, parse_uri, san_from_name};
+use pkictl::{fuzzing::MAX_DAYS, format_duration, parse_duration};
+use pkictl::fuzzing::{parse_dns, parse_email, parse_ip, parse_uri, san_from_name};
 
 fuzz_target!(|text: &str| {
     if let Ok(dns) = parse_dns(text) {

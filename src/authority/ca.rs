@@ -130,7 +130,9 @@ pub fn validate_ca_name(name: &str, field: Field) -> Result<String> {
         return refuse("must not be empty".into());
     }
     if trimmed.chars().count() > MAX_CN_LEN {
-        return refuse(format!("\"{trimmed}\" is longer than {MAX_CN_LEN} characters, the limit for a common name"));
+        return refuse(format!(
+            "\"{trimmed}\" is longer than {MAX_CN_LEN} characters, the limit for a common name"
+        ));
     }
     if trimmed.chars().any(char::is_control) {
         return refuse("contains control characters".into());
@@ -251,7 +253,12 @@ impl InitPlan {
         Ok(cas)
     }
 
-    fn build_intermediate(&self, name: &str, issuer: &SigningCa, now: time::OffsetDateTime) -> Result<CaCreated> {
+    fn build_intermediate(
+        &self,
+        name: &str,
+        issuer: &SigningCa,
+        now: time::OffsetDateTime,
+    ) -> Result<CaCreated> {
         let key = Arc::new(MemorySigner::new(generate(self.key_type, name)?));
         let req = CaRequest {
             name,
@@ -318,7 +325,8 @@ impl Authority {
             )));
         }
         let validity = request.validity.unwrap_or_else(|| {
-            DEFAULT_INTERMEDIATE_VALIDITY.min(time::Duration::seconds(parent.not_after - now.unix_timestamp()))
+            DEFAULT_INTERMEDIATE_VALIDITY
+                .min(time::Duration::seconds(parent.not_after - now.unix_timestamp()))
         });
         let (issuer, passphrase) = self.unlock_ca(&parent)?;
         let key_type = request.key_type.unwrap_or(parent.key_type);
@@ -388,7 +396,13 @@ impl Authority {
     }
 
     /// Key file first (removed again if the ledger refuses), then the ledger, then the certificate.
-    fn store_ca(&mut self, ca: &CaCreated, parent: &CaRecord, passphrase: Option<&str>, make_default: bool) -> Result<()> {
+    fn store_ca(
+        &mut self,
+        ca: &CaCreated,
+        parent: &CaRecord,
+        passphrase: Option<&str>,
+        make_default: bool,
+    ) -> Result<()> {
         let key_ref = Home::ca_key_relative(&ca.slug);
         self.keys.store_new(&ca.name, &key_ref, ca.key.key_pair(), passphrase)?;
         let now = engine::now().unix_timestamp();
@@ -456,7 +470,12 @@ fn populate(dir: &Path, cas: &[CaCreated], passphrase: Option<&Zeroizing<String>
     staged.create_layout()?;
     let keys = FileKeyStore::new(dir);
     for ca in cas {
-        keys.store_new(&ca.name, &Home::ca_key_relative(&ca.slug), ca.key.key_pair(), passphrase.map(|p| p.as_str()))?;
+        keys.store_new(
+            &ca.name,
+            &Home::ca_key_relative(&ca.slug),
+            ca.key.key_pair(),
+            passphrase.map(|p| p.as_str()),
+        )?;
     }
     let mut ledger = crate::ledger::create(&staged.ledger_path())?;
     ledger.write(|tx| record_cas(tx, cas, passphrase.is_some()))?;

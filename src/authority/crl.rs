@@ -68,7 +68,10 @@ impl Authority {
         if next.unix_timestamp() > authority.not_after {
             next = time::OffsetDateTime::from_unix_timestamp(authority.not_after)
                 .map_err(|e| Error::Internal(e.to_string()))?;
-            warnings.push(Warning::NextUpdateShortened { until: authority.not_after, ca: authority.name.clone() });
+            warnings.push(Warning::NextUpdateShortened {
+                until: authority.not_after,
+                ca: authority.name.clone(),
+            });
         }
         let (number, entries, der) = self.ledger.write(|tx| {
             let number = tx.allocate_crl_number(authority.id)?;
@@ -91,7 +94,8 @@ impl Authority {
             })?;
             Ok((number, crl.entries as usize, crl.der))
         })?;
-        let (pem_path, der_path) = write_latest_crl(&self.home, self.ledger.as_ref(), authority, (number, &der))?;
+        let (pem_path, der_path) =
+            write_latest_crl(&self.home, self.ledger.as_ref(), authority, (number, &der))?;
         Ok(PublishedCrl {
             issuer: authority.clone(),
             number,
@@ -120,16 +124,19 @@ impl EntrySource for LedgerEntries<'_> {
     ) -> Result<(), EngineError> {
         let mut bytes = [0u8; 20];
         let mut failure = None;
-        let visited = self.tx.for_each_revoked(self.issuer_id, self.now, &mut |serial, revoked_at, reason| {
-            let Some(serial) = Serial::decode_ledger_hex(serial, &mut bytes) else {
-                return Err(LedgerError::Aborted(format!("the ledger holds a malformed serial \"{serial}\"")));
-            };
-            emit(&RevokedEntry { serial, revoked_at, reason }).map_err(|e| {
-                let message = e.to_string();
-                failure = Some(e);
-                LedgerError::Aborted(message)
-            })
-        });
+        let visited =
+            self.tx.for_each_revoked(self.issuer_id, self.now, &mut |serial, revoked_at, reason| {
+                let Some(serial) = Serial::decode_ledger_hex(serial, &mut bytes) else {
+                    return Err(LedgerError::Aborted(format!(
+                        "the ledger holds a malformed serial \"{serial}\""
+                    )));
+                };
+                emit(&RevokedEntry { serial, revoked_at, reason }).map_err(|e| {
+                    let message = e.to_string();
+                    failure = Some(e);
+                    LedgerError::Aborted(message)
+                })
+            });
         match (visited, failure) {
             (Ok(()), _) => Ok(()),
             (Err(_), Some(e)) => Err(e),

@@ -19,7 +19,8 @@ use crate::error::{CaAction, Error, Result};
 use crate::home;
 use crate::keys::{KeyPair, KeyType, PublicKey, read_plain_key};
 use crate::ledger::{
-    CaRecord, CertStatus, CertificateRecord, Event, EventKind, KeyOrigin, LedgerError, LedgerTx, NewCertificate,
+    CaRecord, CertStatus, CertificateRecord, Event, EventKind, KeyOrigin, LedgerError, LedgerTx,
+    NewCertificate,
 };
 use crate::names::{self, MAX_SANS, San};
 use crate::x509::CertInfo;
@@ -104,6 +105,23 @@ pub struct Issued {
     pub warnings: Vec<Warning>,
 }
 
+impl Issued {
+    /// The certificate, DER.
+    pub fn der(&self) -> &[u8] {
+        &self.certificate.der
+    }
+
+    /// Its serial number.
+    pub fn serial(&self) -> &crate::engine::serial::Serial {
+        &self.certificate.info.serial
+    }
+
+    /// notAfter, Unix seconds.
+    pub fn not_after(&self) -> i64 {
+        self.certificate.info.not_after
+    }
+}
+
 /// A validated leaf request.
 struct LeafPlan {
     profile: Profile,
@@ -167,7 +185,10 @@ fn allowed_in(profile: Profile, san: &San) -> bool {
 
 fn check_sans(profile: Profile, name: &str, sans: &[San]) -> Result<()> {
     if sans.len() > MAX_SANS {
-        return Err(Error::invalid(format!("{} subjectAltNames requested; the limit is {MAX_SANS}", sans.len())));
+        return Err(Error::invalid(format!(
+            "{} subjectAltNames requested; the limit is {MAX_SANS}",
+            sans.len()
+        )));
     }
     let needs_host = matches!(profile, Profile::Server | Profile::Peer);
     if needs_host && !sans.iter().any(San::is_dns_or_ip) {
@@ -233,9 +254,10 @@ impl LeafPlan {
         })?;
         if let Some(c) = csr {
             warnings.extend(
-                c.ignored
-                    .iter()
-                    .map(|what| Warning::CsrExtensionIgnored { what: what.clone(), profile: request.profile }),
+                c.ignored.iter().map(|what| Warning::CsrExtensionIgnored {
+                    what: what.clone(),
+                    profile: request.profile,
+                }),
             );
         }
         Ok(LeafPlan {
@@ -536,7 +558,8 @@ impl Authority {
         let files: Vec<OutputFiles> =
             request.items.iter().map(|i| OutputFiles::new(&request.out.dir, &i.common_name, true)).collect();
         for (number, f) in files.iter().enumerate() {
-            f.check_free(request.out.force).map_err(|e| Error::AtLine { line: number + 1, problem: Box::new(e) })?;
+            f.check_free(request.out.force)
+                .map_err(|e| Error::AtLine { line: number + 1, problem: Box::new(e) })?;
         }
         let issuer = self.find_ca(request.ca.as_deref())?;
         let now = engine::now();
@@ -621,7 +644,12 @@ impl Batch<'_> {
         Ok(Made { key, signed })
     }
 
-    fn leaf_request<'r>(&self, item: &'r BatchItem, public_key: &'r PublicKey, verify: bool) -> LeafRequest<'r> {
+    fn leaf_request<'r>(
+        &self,
+        item: &'r BatchItem,
+        public_key: &'r PublicKey,
+        verify: bool,
+    ) -> LeafRequest<'r> {
         LeafRequest {
             profile: self.request.profile,
             common_name: &item.common_name,
@@ -635,7 +663,12 @@ impl Batch<'_> {
 
     /// One transaction for the chunk. A serial collision (never seen, but possible) re-signs
     /// that certificate and retries the chunk, so no serial is ever issued twice.
-    fn record(&self, ledger: &mut dyn crate::ledger::Ledger, chunk: &[BatchItem], made: &mut [Made]) -> Result<()> {
+    fn record(
+        &self,
+        ledger: &mut dyn crate::ledger::Ledger,
+        chunk: &[BatchItem],
+        made: &mut [Made],
+    ) -> Result<()> {
         for _ in 0..SERIAL_ATTEMPTS {
             let now = engine::now().unix_timestamp();
             let outcome = ledger.write(|tx| {
@@ -661,7 +694,8 @@ impl Batch<'_> {
                         return Err(LedgerError::DuplicateSerial { serial }.into());
                     };
                     let public_key = made[index].key.public_key();
-                    made[index].signed = build_leaf(&self.leaf_request(&chunk[index], &public_key, true), self.ca)?;
+                    made[index].signed =
+                        build_leaf(&self.leaf_request(&chunk[index], &public_key, true), self.ca)?;
                 }
                 Err(e) => return Err(e.into()),
             }

@@ -15,8 +15,8 @@ use std::path::Path;
 pub use ca::{AddIntermediateRequest, CaCreated, InitRequest, Initialized};
 pub use crl::{CrlRequest, PublishedCrl, crl_pem, write_crl_pem};
 pub use issue::{
-    BatchIssued, BatchItem, BatchRequest, IssueRequest, Issued, KeySource, RenewKey, RenewRequest,
-    Renewed, leaf_names, read_csr, validate_common_name,
+    BatchIssued, BatchItem, BatchRequest, IssueRequest, Issued, KeySource, RenewKey, RenewRequest, Renewed,
+    leaf_names, read_csr, validate_common_name,
 };
 pub use output::{OutputDir, OutputFiles};
 pub use revoke::{CertRef, RevokeManyRequest, RevokeRequest, Revoked, RevokedMany, Skipped, parse_cert_ref};
@@ -64,9 +64,10 @@ impl Authority {
     /// A CA by name, or the home's default issuing CA when no name is given.
     pub fn find_ca(&self, name: Option<&str>) -> Result<CaRecord> {
         match name {
-            Some(name) => {
-                self.ledger.authority_by_name(name)?.ok_or_else(|| Error::UnknownCa { name: name.to_string() })
-            }
+            Some(name) => self
+                .ledger
+                .authority_by_name(name)?
+                .ok_or_else(|| Error::UnknownCa { name: name.to_string() }),
             None => self.ledger.default_authority()?.ok_or(Error::NoDefaultCa),
         }
     }
@@ -115,7 +116,8 @@ impl Authority {
         let mut parent = ca.parent_id;
         while let Some(id) = parent {
             let ancestor = self.ca_by_id(id)?;
-            chain.push(DnsConstraint { ca: ancestor.name.clone(), permitted: ancestor.permitted_dns.clone() });
+            chain
+                .push(DnsConstraint { ca: ancestor.name.clone(), permitted: ancestor.permitted_dns.clone() });
             parent = ancestor.parent_id;
         }
         Ok(chain)

@@ -137,7 +137,8 @@ impl Authority {
         let signing_ca = self.signing_ca(&issuer)?;
         let mut warnings = Vec::new();
         if target.not_after <= now {
-            warnings.push(Warning::RevokedExpired { serial: target.serial.hex(), not_after: target.not_after });
+            warnings
+                .push(Warning::RevokedExpired { serial: target.serial.hex(), not_after: target.not_after });
         }
         self.ledger.write(|tx| {
             if !tx.revoke_certificate(target.id, now, reason)? {
@@ -166,7 +167,8 @@ impl Authority {
     /// `skip_unknown`), then publishes one CRL per CA concerned.
     pub fn revoke_many(&mut self, request: &RevokeManyRequest) -> Result<RevokedMany> {
         let issuer_filter = request.ca.as_deref().map(|name| self.find_ca(Some(name))).transpose()?;
-        let (targets, problems) = self.resolve_all(&request.certificates, issuer_filter.as_ref().map(|a| a.id));
+        let (targets, problems) =
+            self.resolve_all(&request.certificates, issuer_filter.as_ref().map(|a| a.id));
         if targets.is_empty() && problems.is_empty() {
             return Err(Error::invalid("the list holds no serial"));
         }
@@ -245,7 +247,9 @@ impl Authority {
         };
         let mut matches = self.ledger.find_certificates(selector, issuer_id)?;
         match matches.len() {
-            0 => Err(Error::CertificateNotFound { reference: text.to_string(), from_ca: issuer_id.is_some() }),
+            0 => {
+                Err(Error::CertificateNotFound { reference: text.to_string(), from_ca: issuer_id.is_some() })
+            }
             1 => Ok(matches.remove(0)),
             _ => Err(Error::AmbiguousSerial {
                 reference: text.to_string(),

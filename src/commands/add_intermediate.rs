@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use super::{Outcome, Context, print_json};
+use super::{Context, Outcome, print_json};
 use crate::authority::{AddIntermediateRequest, CaCreated};
 use crate::duration::parse_duration;
 use crate::engine::format_time;

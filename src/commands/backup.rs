@@ -6,9 +6,10 @@ use std::path::Path;
 
 use serde_json::json;
 
-use super::{Outcome, Context, print_json};
+use super::{Context, Outcome, print_json};
 use crate::error::{Error, Result};
 use crate::home::{self, Home, KEY_MODE, PUBLIC_MODE};
+use crate::keys::FileKeyStore;
 
 pub fn run(ctx: &Context, dest: &Path) -> Result<Outcome> {
     if !home::is_missing_or_empty(dest)? {
@@ -25,8 +26,9 @@ pub fn run(ctx: &Context, dest: &Path) -> Result<Outcome> {
     // The files are copied from what the copied ledger names, so both describe one moment.
     let copied = crate::ledger::open(&copy.ledger_path())?;
     let authorities = copied.authorities()?;
+    let keys = FileKeyStore::new(home.root());
     for a in &authorities {
-        let key = home::read_private_file(&home.resolve(&a.key_file))?;
+        let key = keys.read_raw(&a.key_file)?;
         home::write_atomic_new(&copy.resolve(&a.key_file), &key, KEY_MODE)?;
         let certificate = Home::ca_cert_relative(&a.slug);
         home::write_atomic_new(

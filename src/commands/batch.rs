@@ -9,12 +9,12 @@ use std::time::Instant;
 use serde_json::json;
 
 use super::issue::files_json;
-use super::{Outcome, Context, list_lines, read_text_input};
+use super::{Context, Outcome, list_lines, read_text_input};
 use crate::authority::{BatchIssued, BatchItem, BatchRequest, OutputDir, leaf_names, validate_common_name};
 use crate::cli_args::IssueOptions;
 use crate::duration::parse_duration;
-use crate::engine::profile::Profile;
 use crate::engine::format_time;
+use crate::engine::profile::Profile;
 use crate::error::{Error, Result};
 use crate::keys::KeyType;
 use crate::ledger::CaRecord;
@@ -26,7 +26,8 @@ pub fn run(ctx: &Context, profile: Profile, source: &Path, options: &IssueOption
     if items.is_empty() {
         return Err(Error::invalid(format!("{} holds no names", display_source(source))));
     }
-    let validity = parse_duration(&options.validity).map_err(|e| Error::invalid(format!("--validity: {e}")))?;
+    let validity =
+        parse_duration(&options.validity).map_err(|e| Error::invalid(format!("--validity: {e}")))?;
     crate::home::check_output_dir(&options.out)?;
     let request = BatchRequest {
         profile,
@@ -70,8 +71,8 @@ fn parse_lines(text: &str, profile: Profile) -> Result<Vec<BatchItem>> {
     let mut items = Vec::new();
     let mut seen = std::collections::HashMap::new();
     for (number, line) in list_lines(text) {
-        let item =
-            parse_line(line, profile).map_err(|e| Error::invalid(format!("line {number}: {}", super::describe(&e))))?;
+        let item = parse_line(line, profile)
+            .map_err(|e| Error::invalid(format!("line {number}: {}", super::describe(&e))))?;
         let key = item.common_name.to_ascii_lowercase();
         if let Some(first) = seen.insert(key, number) {
             return Err(Error::invalid(format!(

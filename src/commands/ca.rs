@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use super::{Outcome, Context, find_authority, print_json};
+use super::{Context, Outcome, find_authority, print_json};
 use crate::engine::format_time;
 use crate::error::Result;
 use crate::ledger::CaRecord;

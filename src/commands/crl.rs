@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use serde_json::json;
 
-use super::{Outcome, Context, print_json};
+use super::{Context, Outcome, print_json};
 use crate::authority::{CrlRequest, PublishedCrl, crl_pem, write_crl_pem};
 use crate::duration::parse_duration;
 use crate::engine::format_time;

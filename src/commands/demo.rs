@@ -6,8 +6,8 @@ use std::process::Command;
 
 use serde_json::{Value, json};
 
-use super::{Context, print_json};
 use super::Outcome as Verdict;
+use super::{Context, print_json};
 use crate::error::{Error, Result};
 use crate::home;
 use crate::tls::{Handshake, HandshakeError, Identity, mutual_tls};

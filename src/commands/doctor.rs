@@ -7,11 +7,11 @@ use std::path::{Path, PathBuf};
 
 use serde_json::json;
 
-use super::{Outcome, Context, print_json};
+use super::{Context, Outcome, print_json};
 use crate::engine::serial::Serial;
-use crate::error::{Result};
+use crate::error::Result;
 use crate::home::{self, Home, PUBLIC_MODE};
-use crate::keys::KeyPair;
+use crate::keys::{FileKeyStore, KeyAtRest};
 use crate::ledger::{CaRecord, CertSelector, Ledger};
 use crate::x509::{CertInfo, CrlInfo, fingerprint_sha256};
 
@@ -73,12 +73,11 @@ fn check_authority(
     findings: &mut Findings,
 ) -> Result<()> {
     let key_path = home.resolve(&a.key_file);
-    match fs::read(&key_path) {
+    match FileKeyStore::new(home.root()).inspect(&a.key_file) {
         Err(e) => {
             findings.problem(format!("CA {}: its key {} cannot be read ({e})", a.name, key_path.display()))
         }
-        Ok(bytes) => {
-            let mode = fs::metadata(&key_path).map(|m| m.permissions().mode() & 0o777).unwrap_or(0);
+        Ok(KeyAtRest { mode, encrypted }) => {
             if mode & 0o077 != 0 {
                 findings.problem(format!(
                     "CA {}: {} has mode {mode:o}; run `chmod 600 {}` and consider the key exposed",
@@ -87,7 +86,6 @@ fn check_authority(
                     key_path.display()
                 ));
             }
-            let encrypted = KeyPair::is_encrypted_pem(&String::from_utf8_lossy(&bytes));
             if a.key_encrypted && !encrypted {
                 findings.problem(format!(
                     "CA {}: the ledger says its key is encrypted, but {} is not",
@@ -237,7 +235,12 @@ fn check_scanned_dir(ledger: &dyn Ledger, dir: &Path, repair: bool, findings: &m
     Ok(())
 }
 
-fn check_certificate_file(ledger: &dyn Ledger, path: &Path, bytes: &[u8], findings: &mut Findings) -> Result<()> {
+fn check_certificate_file(
+    ledger: &dyn Ledger,
+    path: &Path,
+    bytes: &[u8],
+    findings: &mut Findings,
+) -> Result<()> {
     let text = String::from_utf8_lossy(bytes);
     let blocks: Vec<&str> = text
         .split_inclusive("-----END CERTIFICATE-----")

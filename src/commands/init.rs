@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use super::{Outcome, CliUnlock, Context, print_json};
+use super::{CliUnlock, Context, Outcome, print_json};
 use crate::authority::{Authority, CaCreated, InitRequest};
 use crate::cli_args::InitArgs;
 use crate::duration::parse_duration;

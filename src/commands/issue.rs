@@ -5,8 +5,10 @@ use std::path::Path;
 
 use serde_json::json;
 
-use super::{Outcome, Context, print_json};
-use crate::authority::{IssueRequest, Issued, KeySource, OutputDir, OutputFiles, read_csr, validate_common_name};
+use super::{Context, Outcome, print_json};
+use crate::authority::{
+    IssueRequest, Issued, KeySource, OutputDir, OutputFiles, read_csr, validate_common_name,
+};
 use crate::cli_args::{ClientArgs, IssueCommand, PeerArgs, ServerArgs};
 use crate::duration::parse_duration;
 use crate::engine::profile::Profile;
@@ -70,7 +72,16 @@ pub fn run(ctx: &Context, command: &IssueCommand) -> Result<Outcome> {
         Some(c) => KeySource::Csr(Box::new(c)),
         None => KeySource::Generate(options.key_type.unwrap_or(KeyType::P256)),
     };
-    let request = leaf_request(profile, Some(name), &flags, key, &options.validity, options.ca.clone(), &options.out, options.force)?;
+    let request = leaf_request(
+        profile,
+        Some(name),
+        &flags,
+        key,
+        &options.validity,
+        options.ca.clone(),
+        &options.out,
+        options.force,
+    )?;
     issue(ctx, request)
 }
 

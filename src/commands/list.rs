@@ -5,9 +5,9 @@ use serde_json::{Value, json};
 
 use super::{Context, Outcome, find_authority, print_json};
 use crate::duration::parse_duration;
+use crate::engine::profile::Profile;
 use crate::engine::{self, format_time};
 use crate::error::{Error, Result};
-use crate::engine::profile::Profile;
 use crate::ledger::{CertFilter, CertStatus, CertificateRecord, CrlRecord, StatusFilter};
 
 pub struct ListArgs<'a> {
@@ -73,9 +73,9 @@ fn parse_status(text: &str) -> Result<StatusFilter> {
         "revoked" => Ok(StatusFilter::Revoked),
         "expired" => Ok(StatusFilter::Expired),
         "all" => Ok(StatusFilter::All),
-        other => {
-            Err(Error::invalid(format!("--status \"{other}\" is unknown; use valid, revoked, expired or all")))
-        }
+        other => Err(Error::invalid(format!(
+            "--status \"{other}\" is unknown; use valid, revoked, expired or all"
+        ))),
     }
 }
 

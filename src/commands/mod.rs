@@ -176,7 +176,9 @@ pub fn run(cli: Cli) -> Result<Outcome> {
 /// A CA by name, or the home's default issuing CA when no name is given.
 fn find_authority(ledger: &dyn Ledger, name: Option<&str>) -> Result<CaRecord> {
     match name {
-        Some(name) => ledger.authority_by_name(name)?.ok_or_else(|| Error::UnknownCa { name: name.to_string() }),
+        Some(name) => {
+            ledger.authority_by_name(name)?.ok_or_else(|| Error::UnknownCa { name: name.to_string() })
+        }
         None => ledger.default_authority()?.ok_or(Error::NoDefaultCa),
     }
 }
@@ -245,4 +247,3 @@ fn list_lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
         .map(|(i, l)| (i + 1, l.trim()))
         .filter(|(_, l)| !l.is_empty() && !l.starts_with('#'))
 }
-

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use serde_json::json;
 
 use super::issue::{files_json, report};
-use super::{Outcome, Context, print_json};
+use super::{Context, Outcome, print_json};
 use crate::authority::{OutputDir, RenewKey, RenewRequest};
 use crate::duration::parse_duration;
 use crate::engine::format_time;

@@ -7,7 +7,7 @@ use serde_json::json;
 
 use super::crl::{published_json, summary};
 use super::words::skipped_line;
-use super::{Outcome, Context, list_lines, print_json, read_text_input};
+use super::{Context, Outcome, list_lines, print_json, read_text_input};
 use crate::authority::{RevokeManyRequest, RevokeRequest, Warning};
 use crate::engine::crl::Reason;
 use crate::engine::format_time;
@@ -40,7 +40,13 @@ pub fn run(ctx: &Context, serial: &str, reason: &str, ca: Option<&str>) -> Resul
 
 /// `revoke --from-file`: every listed certificate in one transaction (all or nothing unless
 /// `--skip-unknown`), then one CRL per CA concerned.
-pub fn run_many(ctx: &Context, source: &Path, reason: &str, ca: Option<&str>, skip_unknown: bool) -> Result<Outcome> {
+pub fn run_many(
+    ctx: &Context,
+    source: &Path,
+    reason: &str,
+    ca: Option<&str>,
+    skip_unknown: bool,
+) -> Result<Outcome> {
     let reason: Reason = reason.parse().map_err(Error::Invalid)?;
     let text = read_text_input(source)?;
     let mut authority = ctx.authority()?;

@@ -2,10 +2,10 @@
 
 use serde_json::{Value, json};
 
-use super::{Outcome, Context, print_json};
+use super::{Context, Outcome, print_json};
+use crate::engine::serial::Serial;
 use crate::engine::{self, format_time};
 use crate::error::{Error, Result};
-use crate::engine::serial::Serial;
 use crate::ledger::CertificateRecord;
 use crate::x509::{CertInfo, certificate_pem, colon_hex};
 
@@ -138,7 +138,11 @@ impl View<'_> {
         if let Some(at) = r.revoked_at {
             rows.push((
                 "Revoked",
-                format!("{} ({})", format_time(at), r.revocation_reason.map_or("unspecified", |r| r.as_str())),
+                format!(
+                    "{} ({})",
+                    format_time(at),
+                    r.revocation_reason.map_or("unspecified", |r| r.as_str())
+                ),
             ));
         }
         rows.extend([

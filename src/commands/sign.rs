@@ -1,7 +1,7 @@
 //! `pkictl sign CSR --profile P`: certify a CSR's key (its signature checked first).
 
-use super::Outcome;
 use super::Context;
+use super::Outcome;
 use super::issue::{self, NameFlags};
 use crate::authority::{KeySource, read_csr};
 use crate::cli_args::{LeafProfile, SignArgs};

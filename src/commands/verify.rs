@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::json;
 
-use super::{Outcome, Context, find_authority, print_json};
+use super::{Context, Outcome, find_authority, print_json};
 use crate::engine::serial::Serial;
 use crate::error::{Error, Result};
 use crate::home::{self, Home};
@@ -147,8 +147,7 @@ impl RevocationSource for LedgerSource<'_> {
     fn lookup(&self, issuer_der: &[u8], serial: &Serial) -> Option<Facts> {
         let ledger = self.ledger?;
         let authority = ledger.authorities().ok()?.into_iter().find(|a| a.cert_der == issuer_der)?;
-        let records =
-            ledger.find_certificates(CertSelector::Serial(&serial), Some(authority.id)).ok()?;
+        let records = ledger.find_certificates(CertSelector::Serial(serial), Some(authority.id)).ok()?;
         let state = records.first().map(|r| match (r.status.as_str(), r.revoked_at) {
             ("revoked", Some(at)) => LedgerState::Revoked {
                 at,

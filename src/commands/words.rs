@@ -32,7 +32,9 @@ pub fn describe(e: &Error) -> String {
             "{} already exists; pass --force to overwrite (an old key there is removed), or choose another --out",
             path.display()
         ),
-        Error::NotADirectory { path } => format!("{} is not a directory; give --out a directory", path.display()),
+        Error::NotADirectory { path } => {
+            format!("{} is not a directory; give --out a directory", path.display())
+        }
         Error::IsADirectory { path } => format!("{} is a directory; give --out a file name", path.display()),
         Error::CertificateNotFound { .. } => format!("{e}; `pkictl list --status all` shows them"),
         Error::NoSuchCertificate { .. } => format!("{e}; `pkictl list --status all` shows them"),

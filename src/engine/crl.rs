@@ -183,7 +183,8 @@ pub fn build_crl(
         return Err(EngineError::Sign("the revoked certificates changed while the CRL was built".into()));
     }
     out.extend_from_slice(&extensions);
-    let signature = ca.signer.sign(&out[OUTER_HEADER_ROOM..]).map_err(|e| EngineError::Sign(e.to_string()))?;
+    let signature =
+        ca.signer.sign(&out[OUTER_HEADER_ROOM..]).map_err(|e| EngineError::Sign(e.to_string()))?;
     out.extend_from_slice(&algorithm);
     let bit_string = BitString::from_bytes(&signature).and_then(|b| b.to_der()).map_err(der_error)?;
     out.extend_from_slice(&bit_string);

@@ -524,10 +524,7 @@ pub struct ResponseParams<'a> {
 /// Builds a successful OCSPResponse holding a BasicOCSPResponse. `sign` gets the DER of
 /// tbsResponseData and returns the signature (DER ECDSA or PKCS#1 v1.5) for
 /// `signature_algorithm`. The result is decoded again and checked before it is returned.
-pub fn build_response(
-    req: &ResponseParams,
-    sign: &mut SignFn<'_>,
-) -> Result<Vec<u8>, OcspError> {
+pub fn build_response(req: &ResponseParams, sign: &mut SignFn<'_>) -> Result<Vec<u8>, OcspError> {
     let tbs = response_data(req)?;
     let tbs_der = tbs.to_der().map_err(build_error)?;
     let signature = sign(&tbs_der).map_err(OcspError::Sign)?;

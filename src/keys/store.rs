@@ -19,6 +19,37 @@ pub trait Unlock {
     fn new_passphrase(&self, what: &str) -> Result<Zeroizing<String>>;
 }
 
+/// A passphrase held in memory: what a long-running server reads once at start, or a
+/// library caller already has. `none()` is for homes whose keys are stored unencrypted.
+#[derive(Clone)]
+pub struct FixedPassphrase(Option<Zeroizing<String>>);
+
+impl FixedPassphrase {
+    /// This passphrase, for every key.
+    pub fn new(passphrase: impl Into<String>) -> FixedPassphrase {
+        FixedPassphrase(Some(Zeroizing::new(passphrase.into())))
+    }
+
+    /// No passphrase: only unencrypted keys can be opened, and new keys cannot be protected.
+    pub fn none() -> FixedPassphrase {
+        FixedPassphrase(None)
+    }
+
+    fn get(&self, what: &str) -> Result<Zeroizing<String>> {
+        self.0.clone().ok_or_else(|| Error::Unlock(format!("no passphrase was given for {what}")))
+    }
+}
+
+impl Unlock for FixedPassphrase {
+    fn passphrase(&self, what: &str) -> Result<Zeroizing<String>> {
+        self.get(what)
+    }
+
+    fn new_passphrase(&self, what: &str) -> Result<Zeroizing<String>> {
+        self.get(what)
+    }
+}
+
 /// A CA key unlocked for signing, with the passphrase that opened it (None for a key stored
 /// in the clear) so that a new sub-CA key can be protected the same way.
 pub struct UnlockedKey {
@@ -51,12 +82,11 @@ impl FileKeyStore {
         let pem = std::str::from_utf8(&bytes)
             .map_err(|_| Error::invalid(format!("{} is not a PEM key file", path.display())))?;
         let passphrase = if KeyPair::is_encrypted_pem(pem) { Some(unlock.passphrase(ca)?) } else { None };
-        let key = KeyPair::from_pkcs8_pem(pem, passphrase.as_ref().map(|p| p.as_bytes())).map_err(
-            |e| match e {
+        let key =
+            KeyPair::from_pkcs8_pem(pem, passphrase.as_ref().map(|p| p.as_bytes())).map_err(|e| match e {
                 KeyError::WrongPassphrase => Error::WrongPassphrase { ca: ca.to_string() },
                 source => Error::Key { what: format!("CA {ca} ({})", path.display()), source },
-            },
-        )?;
+            })?;
         Ok(UnlockedKey { signer: Arc::new(MemorySigner::new(key)), passphrase })
     }
 
@@ -81,10 +111,29 @@ impl FileKeyStore {
         Ok(KeyPair::is_encrypted_pem(&String::from_utf8_lossy(&bytes)))
     }
 
+    /// A key file as it lies at rest, for checks: its permission bits and whether it is
+    /// encrypted. Reads it whatever its mode (the check is there to report a bad one).
+    pub fn inspect(&self, key_ref: &str) -> std::io::Result<KeyAtRest> {
+        use std::os::unix::fs::PermissionsExt;
+        let path = self.path_of(key_ref);
+        let bytes = Zeroizing::new(std::fs::read(&path)?);
+        let mode = std::fs::metadata(&path)?.permissions().mode() & 0o777;
+        Ok(KeyAtRest { mode, encrypted: KeyPair::is_encrypted_pem(&String::from_utf8_lossy(&bytes)) })
+    }
+
     /// The raw key file, for a backup (the bytes stay as encrypted as they are at rest).
     pub fn read_raw(&self, key_ref: &str) -> Result<Zeroizing<Vec<u8>>> {
         Ok(Zeroizing::new(home::read_private_file(&self.path_of(key_ref))?))
     }
+}
+
+/// A CA key file's state at rest.
+#[derive(Debug, Clone, Copy)]
+pub struct KeyAtRest {
+    /// Permission bits.
+    pub mode: u32,
+    /// Whether the PEM is encrypted PKCS#8.
+    pub encrypted: bool,
 }
 
 /// Reads an unencrypted PKCS#8 PEM key file (a leaf key handed back for renewal or export).
@@ -92,5 +141,6 @@ pub fn read_plain_key(path: &Path) -> Result<KeyPair> {
     let pem = Zeroizing::new(home::read_private_file(path)?);
     let text = std::str::from_utf8(&pem)
         .map_err(|_| Error::invalid(format!("{} is not a PEM key file", path.display())))?;
-    KeyPair::from_pkcs8_pem(text, None).map_err(|source| Error::Key { what: path.display().to_string(), source })
+    KeyPair::from_pkcs8_pem(text, None)
+        .map_err(|source| Error::Key { what: path.display().to_string(), source })
 }

@@ -15,9 +15,11 @@ use crate::names::San;
 const NOW: i64 = 1_800_000_000;
 const DAY: i64 = 86_400;
 
+type Check = fn(&mut dyn Ledger);
+
 /// Runs every check on fresh ledgers from `make`.
 pub fn run_all(make: &dyn Fn() -> Box<dyn Ledger>) {
-    let checks: [(&str, fn(&mut dyn Ledger)); 8] = [
+    let checks: [(&str, Check); 8] = [
         ("authorities round trip", authorities_round_trip),
         ("certificates round trip", certificates_round_trip),
         ("duplicate serial is refused", duplicate_serial_is_refused),
@@ -142,7 +144,8 @@ fn certificates_round_trip(ledger: &mut dyn Ledger) {
     assert_eq!(record.sans, [San::Dns("host7.example.com".into())]);
     assert_eq!(record.serial, serial(7));
     assert_eq!(ledger.certificate_der(id).unwrap(), vec![7; 8]);
-    let by_fingerprint = ledger.find_certificates(CertSelector::Fingerprint(&format!("{:064x}", 7)), None).unwrap();
+    let by_fingerprint =
+        ledger.find_certificates(CertSelector::Fingerprint(&format!("{:064x}", 7)), None).unwrap();
     assert_eq!(by_fingerprint.len(), 1);
     assert_eq!(ledger.find_certificates(CertSelector::Name("host"), Some(ca)).unwrap().len(), 1);
     assert_eq!(ledger.certificate_count().unwrap(), 2);
@@ -267,8 +270,13 @@ fn list_filters(ledger: &mut dyn Ledger) {
     let revoked = new_leaf(ledger, ca, 4, NOW + DAY).unwrap();
     ledger.write(|tx| tx.revoke_certificate(revoked, NOW, Reason::Unspecified)).unwrap();
     let count = |status, expiring_before| {
-        let filter =
-            CertFilter { status, expiring_before, issuer_id: Some(ca), profile: Some(Profile::Server), now: NOW };
+        let filter = CertFilter {
+            status,
+            expiring_before,
+            issuer_id: Some(ca),
+            profile: Some(Profile::Server),
+            now: NOW,
+        };
         ledger.list_certificates(&filter).unwrap()
     };
     assert_eq!(count(StatusFilter::Valid, None).len(), 2);

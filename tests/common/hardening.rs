@@ -38,13 +38,15 @@ pub fn corpus(name: &str) -> PathBuf {
 /// The raw bytes of `testdata/hostile/args/<name>.arg` as one argument (may be non-UTF-8).
 pub fn corpus_arg(name: &str) -> OsString {
     use std::os::unix::ffi::OsStringExt;
-    let bytes = fs::read(corpus(&format!("args/{name}.arg"))).unwrap_or_else(|e| panic!("corpus arg {name}: {e}"));
+    let bytes =
+        fs::read(corpus(&format!("args/{name}.arg"))).unwrap_or_else(|e| panic!("corpus arg {name}: {e}"));
     OsString::from_vec(bytes)
 }
 
 /// `testdata/hostile/args/<name>.args`: one argument per line.
 pub fn corpus_args(name: &str) -> Vec<OsString> {
-    let text = fs::read_to_string(corpus(&format!("args/{name}.args"))).unwrap_or_else(|e| panic!("corpus args {name}: {e}"));
+    let text = fs::read_to_string(corpus(&format!("args/{name}.args")))
+        .unwrap_or_else(|e| panic!("corpus args {name}: {e}"));
     text.lines().map(OsString::from).collect()
 }
 
@@ -55,7 +57,13 @@ pub fn command(home: Option<&Path>) -> Command {
     if let Some(home) = home {
         cmd.arg("--home").arg(home);
     }
-    for var in ["PKICTL_PASSPHRASE", "PKICTL_HOME", "PKICTL_EXPORT_PASSPHRASE", "RUST_BACKTRACE", "RUST_LIB_BACKTRACE"] {
+    for var in [
+        "PKICTL_PASSPHRASE",
+        "PKICTL_HOME",
+        "PKICTL_EXPORT_PASSPHRASE",
+        "RUST_BACKTRACE",
+        "RUST_LIB_BACKTRACE",
+    ] {
         cmd.env_remove(var);
     }
     cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
@@ -117,7 +125,15 @@ pub fn describe(args: &[OsString]) -> String {
     args.iter()
         .map(|a| {
             let s = a.to_string_lossy();
-            if s.len() > 80 { format!("{}…({} bytes)", &s[..s.char_indices().nth(60).map(|(i, _)| i).unwrap_or(s.len())], s.len()) } else { s.into_owned() }
+            if s.len() > 80 {
+                format!(
+                    "{}…({} bytes)",
+                    &s[..s.char_indices().nth(60).map(|(i, _)| i).unwrap_or(s.len())],
+                    s.len()
+                )
+            } else {
+                s.into_owned()
+            }
         })
         .collect::<Vec<_>>()
         .join(" ")
@@ -166,7 +182,8 @@ pub fn debug_struct(text: &str) -> Option<String> {
     while let Some(pos) = text[from..].find(" { ") {
         let at = from + pos;
         let before = &text[..at];
-        let ident_start = before.rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).map(|i| i + 1).unwrap_or(0);
+        let ident_start =
+            before.rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).map(|i| i + 1).unwrap_or(0);
         let ident = &before[ident_start..];
         let after = &text[at + 3..];
         let field_end = after.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(after.len());
@@ -175,7 +192,10 @@ pub fn debug_struct(text: &str) -> Option<String> {
             && field_end > 0
             && after[field_end..].starts_with(": ")
         {
-            return Some(String::from_utf8_lossy(&bytes[ident_start..(at + 3 + field_end + 1).min(bytes.len())]).into_owned());
+            return Some(
+                String::from_utf8_lossy(&bytes[ident_start..(at + 3 + field_end + 1).min(bytes.len())])
+                    .into_owned(),
+            );
         }
         from = at + 3;
     }
@@ -288,7 +308,11 @@ fn build_template(encrypted: bool) -> Template {
             }
         }
     }
-    let dir = root.join(format!("hardening-template-{}-{}", std::process::id(), if encrypted { "enc" } else { "plain" }));
+    let dir = root.join(format!(
+        "hardening-template-{}-{}",
+        std::process::id(),
+        if encrypted { "enc" } else { "plain" }
+    ));
     let _ = fs::remove_dir_all(&dir);
     fs::create_dir_all(&dir).unwrap();
     let home = dir.join("home");
@@ -476,7 +500,11 @@ impl Case {
         let what = format!("pkictl {}", describe(args));
         let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
         let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-        assert_eq!(output.status.code(), Some(1), "{what}: expected the verdict exit 1\nstdout: {stdout}\nstderr: {stderr}");
+        assert_eq!(
+            output.status.code(),
+            Some(1),
+            "{what}: expected the verdict exit 1\nstdout: {stdout}\nstderr: {stderr}"
+        );
         assert!(stdout.contains(marker), "{what}: stdout lacks {marker:?}:\n{stdout}");
         assert!(
             stderr.is_empty() || (stderr.starts_with("pkictl: ") && stderr.matches('\n').count() == 1),

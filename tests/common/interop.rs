@@ -157,7 +157,13 @@ impl Finished {
 
 /// Runs `cmd` with `input` on stdin, stdout/stderr captured to (new) files under `scratch`, and
 /// panics (after killing it) when it has not finished within `timeout`.
-pub fn run_bounded(name: &str, cmd: &mut Command, input: &[u8], scratch: &Path, timeout: Duration) -> Finished {
+pub fn run_bounded(
+    name: &str,
+    cmd: &mut Command,
+    input: &[u8],
+    scratch: &Path,
+    timeout: Duration,
+) -> Finished {
     static RUNS: AtomicUsize = AtomicUsize::new(0);
     fs::create_dir_all(scratch).expect("create the scratch directory");
     // Tests run in parallel threads: every run gets its own files.
@@ -184,7 +190,12 @@ pub fn run_bounded(name: &str, cmd: &mut Command, input: &[u8], scratch: &Path, 
 }
 
 /// Polls `ready` every 20 ms until it is true; panics with `what` (and `explain()`) after `timeout`.
-pub fn wait_until(what: &str, timeout: Duration, mut ready: impl FnMut() -> bool, explain: impl Fn() -> String) {
+pub fn wait_until(
+    what: &str,
+    timeout: Duration,
+    mut ready: impl FnMut() -> bool,
+    explain: impl Fn() -> String,
+) {
     let deadline = Instant::now() + timeout;
     while !ready() {
         if Instant::now() >= deadline {
@@ -211,7 +222,9 @@ pub fn pem_certs(path: &Path) -> Vec<Vec<u8>> {
 
 /// The one PKCS#8 private key of a PEM file, as DER.
 pub fn pem_pkcs8_key(path: &Path) -> Vec<u8> {
-    match PrivateKeyDer::from_pem_file(path).unwrap_or_else(|e| panic!("read the key {}: {e:?}", path.display())) {
+    match PrivateKeyDer::from_pem_file(path)
+        .unwrap_or_else(|e| panic!("read the key {}: {e:?}", path.display()))
+    {
         PrivateKeyDer::Pkcs8(k) => k.secret_pkcs8_der().to_vec(),
         other => panic!("{} is not PKCS#8 but {other:?}", path.display()),
     }

@@ -38,7 +38,11 @@ pub const ROOT_NAME: &str = "Test Root CA";
 /// `PKICTL_HOME`, and an empty stdin (so it is never a terminal and nothing can prompt).
 pub fn pkictl(home: &Path) -> assert_cmd::Command {
     let mut cmd = assert_cmd::Command::cargo_bin("pkictl").expect("the pkictl binary is built by cargo test");
-    cmd.arg("--home").arg(home).env_remove("PKICTL_PASSPHRASE").env_remove("PKICTL_HOME").write_stdin(Vec::<u8>::new());
+    cmd.arg("--home")
+        .arg(home)
+        .env_remove("PKICTL_PASSPHRASE")
+        .env_remove("PKICTL_HOME")
+        .write_stdin(Vec::<u8>::new());
     cmd
 }
 
@@ -102,7 +106,8 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
 {
-    let mut child = openssl_command().args(args).stdin(Stdio::piped()).spawn().unwrap_or_else(|e| spawn_error(e));
+    let mut child =
+        openssl_command().args(args).stdin(Stdio::piped()).spawn().unwrap_or_else(|e| spawn_error(e));
     let mut stdin = child.stdin.take().expect("piped stdin");
     stdin.write_all(input).expect("write to openssl's stdin");
     drop(stdin);
@@ -130,7 +135,13 @@ where
 
 /// `openssl x509 -noout -text` of a PEM certificate file.
 pub fn x509_text(cert: &Path) -> String {
-    openssl_ok([OsStr::new("x509"), OsStr::new("-in"), cert.as_os_str(), OsStr::new("-noout"), OsStr::new("-text")])
+    openssl_ok([
+        OsStr::new("x509"),
+        OsStr::new("-in"),
+        cert.as_os_str(),
+        OsStr::new("-noout"),
+        OsStr::new("-text"),
+    ])
 }
 
 /// One extension of `openssl x509 -text` output, by its printed name
@@ -188,9 +199,11 @@ pub fn parse_openssl_date(value: &str) -> (u32, u32, u32, String) {
     let parts: Vec<&str> = value.split_whitespace().collect();
     assert_eq!(parts.len(), 5, "unexpected OpenSSL date {value:?}");
     assert_eq!(parts[4], "GMT", "unexpected OpenSSL date {value:?}");
-    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
-    let month =
-        MONTHS.iter().position(|m| *m == parts[0]).unwrap_or_else(|| panic!("bad month in {value:?}")) as u32 + 1;
+    const MONTHS: [&str; 12] =
+        ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    let month = MONTHS.iter().position(|m| *m == parts[0]).unwrap_or_else(|| panic!("bad month in {value:?}"))
+        as u32
+        + 1;
     let day = parts[1].parse().unwrap_or_else(|_| panic!("bad day in {value:?}"));
     let year = parts[3].parse().unwrap_or_else(|_| panic!("bad year in {value:?}"));
     (year, month, day, parts[2].to_string())
@@ -198,8 +211,16 @@ pub fn parse_openssl_date(value: &str) -> (u32, u32, u32, String) {
 
 /// SHA-256 fingerprint as lower-case hex without colons (the form pkictl prints).
 pub fn x509_sha256(cert: &Path) -> String {
-    let out = openssl_ok([os("x509"), os("-in"), cert.as_os_str(), os("-noout"), os("-fingerprint"), os("-sha256")]);
-    let value = out.trim().split_once('=').map(|(_, v)| v).unwrap_or_else(|| panic!("unexpected output {out:?}"));
+    let out = openssl_ok([
+        os("x509"),
+        os("-in"),
+        cert.as_os_str(),
+        os("-noout"),
+        os("-fingerprint"),
+        os("-sha256"),
+    ]);
+    let value =
+        out.trim().split_once('=').map(|(_, v)| v).unwrap_or_else(|| panic!("unexpected output {out:?}"));
     value.replace(':', "").to_ascii_lowercase()
 }
 
@@ -287,7 +308,10 @@ pub fn assert_error(output: &Output, code: i32) -> String {
         assert_eq!(stderr.lines().count(), 1, "pkictl's error is not one line:\n{stderr}");
         assert!(stderr.ends_with('\n'), "error line is not terminated:\n{stderr:?}");
     } else {
-        assert!(stderr.starts_with("error: "), "stderr starts with neither \"pkictl: \" nor \"error: \":\n{stderr}");
+        assert!(
+            stderr.starts_with("error: "),
+            "stderr starts with neither \"pkictl: \" nor \"error: \":\n{stderr}"
+        );
     }
     for bad in ["panicked", "RUST_BACKTRACE", "Error {", "Os {"] {
         assert!(!stderr.contains(bad), "stderr contains {bad:?}:\n{stderr}");
@@ -346,7 +370,12 @@ pub fn init_unencrypted_home(home: &Path, root: &str) {
 /// `pkictl --json ARGS…` in `home` with `PASSPHRASE`, which must succeed; its JSON object.
 pub fn pkictl_json(home: &Path, args: &[&str]) -> Value {
     let output = pkictl_with_passphrase(home).arg("--json").args(args).output().expect("run pkictl");
-    assert!(output.status.success(), "pkictl {args:?} failed with {}:\n{}", output.status, stderr_of(&output));
+    assert!(
+        output.status.success(),
+        "pkictl {args:?} failed with {}:\n{}",
+        output.status,
+        stderr_of(&output)
+    );
     json_object(&output)
 }
 
@@ -385,8 +414,9 @@ pub struct Issued {
 impl Issued {
     /// The parts of an `issue --json` (or `renew --json`) report.
     pub fn from_report(name: &str, report: &Value) -> Issued {
-        let file =
-            |k: &str| PathBuf::from(report["files"][k].as_str().unwrap_or_else(|| panic!("no files.{k} in {report}")));
+        let file = |k: &str| {
+            PathBuf::from(report["files"][k].as_str().unwrap_or_else(|| panic!("no files.{k} in {report}")))
+        };
         Issued {
             name: name.to_string(),
             serial: report["serial"].as_str().expect("serial").to_string(),
@@ -564,7 +594,11 @@ pub fn assert_good_serial(cert: &Path, text: &str) -> String {
     let serial = x509_serial(cert);
     assert!(!serial.starts_with('-'), "{}: negative serial {serial}", cert.display());
     assert!(!text.contains("(Negative)"), "{}: openssl reports a negative serial", cert.display());
-    assert!(serial.chars().all(|c| c.is_ascii_hexdigit()), "{}: serial {serial:?} is not hex", cert.display());
+    assert!(
+        serial.chars().all(|c| c.is_ascii_hexdigit()),
+        "{}: serial {serial:?} is not hex",
+        cert.display()
+    );
     let octets = serial.len().div_ceil(2);
     assert!(octets >= 8, "{}: serial {serial} has only {octets} octets (< 64 bits)", cert.display());
     assert!(octets <= 20, "{}: serial {serial} has {octets} octets (> 20)", cert.display());
@@ -589,7 +623,15 @@ pub fn key_size_and_curve(key_type: &str) -> (&'static str, Option<&'static str>
 /// Checks the CRL's signature against `issuer` with `openssl crl -CAfile`: "verify OK" on
 /// stderr. Returns the `-text` output of the same run.
 pub fn crl_verified_text(crl: &Path, issuer: &Path) -> String {
-    let out = openssl([os("crl"), os("-in"), crl.as_os_str(), os("-CAfile"), issuer.as_os_str(), os("-noout"), os("-text")]);
+    let out = openssl([
+        os("crl"),
+        os("-in"),
+        crl.as_os_str(),
+        os("-CAfile"),
+        issuer.as_os_str(),
+        os("-noout"),
+        os("-text"),
+    ]);
     let stderr = stderr_of(&out);
     assert!(
         out.status.success() && stderr.contains("verify OK"),

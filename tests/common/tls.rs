@@ -60,7 +60,15 @@ pub fn mtls_handshake(
     crls: &[&Path],
     server_name: &str,
 ) -> Result<(), rustls::Error> {
-    mtls_handshake_with_versions(server_chain, server_key, client, root, crls, server_name, rustls::DEFAULT_VERSIONS)
+    mtls_handshake_with_versions(
+        server_chain,
+        server_key,
+        client,
+        root,
+        crls,
+        server_name,
+        rustls::DEFAULT_VERSIONS,
+    )
 }
 
 /// `mtls_handshake` restricted to the given protocol versions (e.g. `&[&rustls::version::TLS12]`).
@@ -97,7 +105,9 @@ pub fn mtls_handshake_with_versions(
         .expect("protocol versions")
         .with_webpki_verifier(server_verifier);
     let client_config = match client {
-        Some((chain, key)) => client_builder.with_client_auth_cert(certs_from_pem(chain), key_from_pem(key))?,
+        Some((chain, key)) => {
+            client_builder.with_client_auth_cert(certs_from_pem(chain), key_from_pem(key))?
+        }
         None => client_builder.with_no_client_auth(),
     };
 

@@ -18,10 +18,10 @@ const COLUMNS: &str = "c.id, c.issuer_id, a.name, c.serial, c.profile, c.subject
 fn from_row(row: &Row<'_>) -> rusqlite::Result<CertificateRecord> {
     let sans: String = row.get(7)?;
     let sans: Vec<String> = serde_json::from_str(&sans).map_err(|e| conversion(7, e.to_string()))?;
-    let sans = sans.iter().map(|s| s.parse::<San>()).collect::<Result<Vec<_>, _>>().map_err(|e| conversion(7, e))?;
+    let sans =
+        sans.iter().map(|s| s.parse::<San>()).collect::<Result<Vec<_>, _>>().map_err(|e| conversion(7, e))?;
     let reason: Option<String> = row.get(15)?;
-    let revocation_reason =
-        reason.map(|r| r.parse::<Reason>()).transpose().map_err(|e| conversion(15, e))?;
+    let revocation_reason = reason.map(|r| r.parse::<Reason>()).transpose().map_err(|e| conversion(15, e))?;
     Ok(CertificateRecord {
         id: row.get(0)?,
         issuer_id: row.get(1)?,

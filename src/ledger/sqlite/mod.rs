@@ -15,8 +15,8 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 
 use super::{
-    CaRecord, CertFilter, CertSelector, CertificateRecord, CrlRecord, Event, Ledger, LedgerError, LedgerResult,
-    LedgerTx, NewAuthority, NewCertificate, NewCrl,
+    CaRecord, CertFilter, CertSelector, CertificateRecord, CrlRecord, Event, Ledger, LedgerError,
+    LedgerResult, LedgerTx, NewAuthority, NewCertificate, NewCrl,
 };
 use crate::engine::crl::Reason;
 
@@ -130,10 +130,7 @@ impl SqliteLedger {
 
     /// One IMMEDIATE transaction (the write lock is taken up front, so two writers queue on
     /// the busy timeout instead of failing to upgrade a read lock).
-    fn immediate(
-        &mut self,
-        work: &mut dyn FnMut(&dyn LedgerTx) -> LedgerResult<()>,
-    ) -> LedgerResult<()> {
+    fn immediate(&mut self, work: &mut dyn FnMut(&dyn LedgerTx) -> LedgerResult<()>) -> LedgerResult<()> {
         let path = self.path.clone();
         let tx = self
             .conn
