@@ -11,7 +11,9 @@ use crate::engine::profile::Profile;
 use crate::engine::serial::{LEDGER_HEX_WIDTH, Serial};
 use crate::engine::{self, format_time};
 use crate::error::{CaAction, Error, Result};
-use crate::ledger::{CaRecord, CertSelector, CertStatus, CertificateRecord, Event, EventKind, LedgerError};
+use crate::ledger::{
+    CaRecord, CertSelector, CertStatus, CertificateRecord, Event, EventKind, LedgerError, LedgerTx,
+};
 
 /// What a user typed to name a certificate, after normalisation.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -140,25 +142,13 @@ impl Authority {
             warnings
                 .push(Warning::RevokedExpired { serial: target.serial.hex(), not_after: target.not_after });
         }
-        self.ledger.write(|tx| {
-            if !tx.revoke_certificate(target.id, now, reason)? {
-                return Err(LedgerError::Aborted(format!(
-                    "certificate {} was revoked by another process just now",
-                    target.serial.hex()
-                )));
-            }
-            tx.record_event(&Event {
-                at: now,
-                kind: EventKind::CertificateRevoke,
-                target: &target.serial.hex(),
-                detail: json!({
-                    "ca": target.issuer_name,
-                    "subject": target.subject,
-                    "reason": reason.as_str(),
-                    "fingerprint_sha256": target.fingerprint_sha256,
-                }),
-            })
-        })?;
+        let detail = json!({
+            "ca": target.issuer_name,
+            "subject": target.subject,
+            "reason": reason.as_str(),
+            "fingerprint_sha256": target.fingerprint_sha256,
+        });
+        self.ledger.write(|tx| record_revocation(tx, target, now, reason, "", detail))?;
         let crl = self.publish_with(&issuer, &signing_ca, None)?;
         Ok(Revoked { certificate: target.clone(), at: now, reason, issuer, crl, warnings })
     }
@@ -192,18 +182,8 @@ impl Authority {
         let reason = request.reason;
         self.ledger.write(|tx| {
             for target in &targets {
-                if !tx.revoke_certificate(target.id, now, reason)? {
-                    return Err(LedgerError::Aborted(format!(
-                        "nothing was revoked: certificate {} was revoked by another process just now",
-                        target.serial.hex()
-                    )));
-                }
-                tx.record_event(&Event {
-                    at: now,
-                    kind: EventKind::CertificateRevoke,
-                    target: &target.serial.hex(),
-                    detail: json!({ "ca": target.issuer_name, "subject": target.subject, "reason": reason.as_str(), "batch": true }),
-                })?;
+                let detail = json!({ "ca": target.issuer_name, "subject": target.subject, "reason": reason.as_str(), "batch": true });
+                record_revocation(tx, target, now, reason, "nothing was revoked: ", detail)?;
             }
             Ok(())
         })?;
@@ -294,6 +274,25 @@ impl Authority {
             }
         }
     }
+}
+
+/// Marks `target` revoked with its audit event; losing a race to another revoker aborts the
+/// transaction (`prefix` starts the message).
+fn record_revocation(
+    tx: &dyn LedgerTx,
+    target: &CertificateRecord,
+    now: i64,
+    reason: Reason,
+    prefix: &str,
+    detail: serde_json::Value,
+) -> Result<(), LedgerError> {
+    if !tx.revoke_certificate(target.id, now, reason)? {
+        return Err(LedgerError::Aborted(format!(
+            "{prefix}certificate {} was revoked by another process just now",
+            target.serial.hex()
+        )));
+    }
+    tx.record_event(&Event { at: now, kind: EventKind::CertificateRevoke, target: &target.serial.hex(), detail })
 }
 
 fn check_revocable(target: &CertificateRecord) -> Result<()> {
