@@ -292,7 +292,12 @@ fn record_revocation(
             target.serial.hex()
         )));
     }
-    tx.record_event(&Event { at: now, kind: EventKind::CertificateRevoke, target: &target.serial.hex(), detail })
+    tx.record_event(&Event {
+        at: now,
+        kind: EventKind::CertificateRevoke,
+        target: &target.serial.hex(),
+        detail,
+    })
 }
 
 fn check_revocable(target: &CertificateRecord) -> Result<()> {

@@ -9,7 +9,6 @@ use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use base64ct::Encoding as _;
 use sha2::{Digest, Sha256};
 
 use super::observe::Observer;
@@ -204,42 +203,10 @@ fn ocsp_response(mut headers: HeaderMap, der: Vec<u8>) -> Response {
     (StatusCode::OK, headers, der).into_response()
 }
 
-/// The DER bytes of a GET request path segment, or `None` when it is not valid base64.
+/// The DER bytes of a GET request path segment, or `None` when it is not valid base64
+/// (RFC 6960 appendix A; the one decoder is the OCSP module's).
 pub(super) fn ocsp_request_of(raw: &str) -> Option<Vec<u8>> {
-    let decoded = percent_decode(raw)?;
-    let text: String = String::from_utf8(decoded)
-        .ok()?
-        .chars()
-        .map(|c| match c {
-            '-' => '+',
-            '_' => '/',
-            c => c,
-        })
-        .collect();
-    let text = text.trim_end_matches('=');
-    if text.is_empty() {
-        return None;
-    }
-    base64ct::Base64Unpadded::decode_vec(text).ok()
-}
-
-/// `%XX` escapes decoded; a malformed escape makes the whole path invalid.
-fn percent_decode(raw: &str) -> Option<Vec<u8>> {
-    let bytes = raw.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = bytes.get(i + 1..i + 3)?;
-            let hex = std::str::from_utf8(hex).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    Some(out)
+    crate::engine::ocsp::decode_get_path(raw).ok()
 }
 
 async fn healthz(State(state): State<AppState>) -> Response {
