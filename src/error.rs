@@ -27,6 +27,8 @@ pub enum ErrorKind {
     Key,
     /// A bug or a failed self-check: nothing was issued.
     Internal,
+    /// Something the operation needs from the system is taken or missing (an address in use).
+    Unavailable,
 }
 
 /// A part of a request that was refused; lets a front-end name its own flag or field.
@@ -400,6 +402,10 @@ pub enum Error {
     /// The engine produced something it refuses to hand out (a failed pre-issuance check).
     #[error("internal error, nothing was issued: {0}")]
     Internal(String),
+
+    /// The online CA could not start serving (an address in use, a TLS set-up failure).
+    #[error("{0}")]
+    Serve(String),
 }
 
 fn state_words(state: &CaState) -> String {
@@ -473,6 +479,7 @@ impl Error {
             Error::Ledger(e) if e.is_bad_input() => ErrorKind::InvalidInput,
             Error::Write { .. } | Error::Ledger(_) => ErrorKind::Storage,
             Error::Internal(_) => ErrorKind::Internal,
+            Error::Serve(_) => ErrorKind::Unavailable,
         }
     }
 }

@@ -21,6 +21,7 @@ mod home;
 mod keys;
 mod ledger;
 mod names;
+mod online;
 mod signature;
 mod verify;
 #[allow(missing_docs)]
@@ -32,6 +33,7 @@ pub use authority::{
     RenewKey, RenewRequest, Renewed, RevokeManyRequest, RevokeRequest, Revoked, RevokedMany, Skipped,
     Warning, leaf_names, parse_cert_ref, read_csr, validate_common_name,
 };
+pub use authority::{OcspIssuer, OcspReply, OcspSigner, OcspStatus};
 pub use duration::{format_duration, parse_duration};
 pub use engine::crl::Reason;
 pub use engine::profile::Profile;
@@ -42,11 +44,12 @@ pub use keys::{
     UnlockedKey,
 };
 pub use ledger::{
-    CaRecord, CertFilter, CertSelector, CertState, CertStatus, CertificateRecord, CrlRecord, Event,
+    CaRecord, CertFilter, CertSelector, CertState, CertStatus, CertificateRecord, CertificateSummary, CrlRecord, Event,
     EventKind, KeyOrigin, Ledger, LedgerError, LedgerResult, LedgerTx, NewAuthority, NewCertificate, NewCrl,
     SqliteLedger, StatusFilter,
 };
 pub use names::San;
+pub use online::{HttpsIdentity, OnlineAuthority, OnlineSettings, TickReport};
 
 /// README's Rust examples, compiled and run as doc tests.
 #[cfg(doctest)]

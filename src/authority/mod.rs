@@ -6,6 +6,7 @@
 mod ca;
 mod crl;
 mod issue;
+mod ocsp;
 mod output;
 mod revoke;
 mod warning;
@@ -18,6 +19,7 @@ pub use issue::{
     BatchIssued, BatchItem, BatchRequest, IssueRequest, Issued, KeySource, RenewKey, RenewRequest, Renewed,
     leaf_names, read_csr, validate_common_name,
 };
+pub use ocsp::{OcspIssuer, OcspReply, OcspSigner, OcspStatus, issuer_of, sign_reply};
 pub use output::{OutputDir, OutputFiles};
 pub use revoke::{CertRef, RevokeManyRequest, RevokeRequest, Revoked, RevokedMany, Skipped, parse_cert_ref};
 pub use warning::Warning;

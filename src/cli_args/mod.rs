@@ -3,8 +3,10 @@
 
 mod ca;
 mod issue;
+mod serve;
 
 pub use ca::{CaCommand, InitArgs};
+pub use serve::{LogFormatArg, ServeArgs};
 pub use issue::{ClientArgs, IssueCommand, IssueOptions, LeafProfile, PeerArgs, ServerArgs, SignArgs};
 
 use std::path::PathBuf;
@@ -290,6 +292,16 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
     },
+
+    /// Run the online CA until SIGTERM: OCSP, CRLs and CA certificates over HTTP, kept fresh.
+    #[command(after_help = "Examples:\n  \
+        pkictl serve --passphrase-file /etc/pkictl/ca.pass\n  \
+        pkictl serve --http 0.0.0.0:80 --https 0.0.0.0:443 --name pki.acme.internal\n  \
+        pkictl serve --no-https --log-format json\n\n\
+        Plain HTTP: GET /crl/<ca>.crl, GET /ca/<ca>.crt, POST /ocsp, GET /ocsp/<base64>,\n\
+        GET /healthz, GET /metrics. CRLs are re-signed at half of their lifetime and a\n\
+        revocation by any pkictl process is served within a second.")]
+    Serve(ServeArgs),
 
     /// Show one certificate: by serial, SHA-256 fingerprint or name.
     #[command(after_help = "Examples:\n  \

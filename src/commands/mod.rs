@@ -28,6 +28,7 @@ mod issue;
 mod list;
 mod renew;
 mod revoke;
+mod serve;
 mod show;
 mod sign;
 mod verify;
@@ -131,6 +132,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
             },
         ),
         Command::Show { certificate, pem } => show::run(&ctx, &certificate, pem),
+        Command::Serve(args) => serve::run(&ctx, &args),
         Command::Verify { cert, chain, ca, purpose, host, at } => verify::run(
             &ctx,
             &verify::VerifyArgs {

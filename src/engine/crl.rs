@@ -308,15 +308,7 @@ fn octets(value: &impl Encode) -> Result<OctetString, EngineError> {
 
 /// The AlgorithmIdentifier this CA key signs with (what rcgen writes in certificates).
 fn signature_algorithm_der(key_type: crate::keys::KeyType) -> Result<Vec<u8>, EngineError> {
-    let (oid, null_parameters) = match key_type {
-        crate::keys::KeyType::P256 => (crate::signature::ECDSA_SHA256, false),
-        crate::keys::KeyType::P384 => (crate::signature::ECDSA_SHA384, false),
-        _ => (crate::signature::RSA_SHA256, true),
-    };
-    let algorithm = spki::AlgorithmIdentifierOwned {
-        oid: oid.parse().map_err(|e: der::oid::Error| EngineError::Sign(e.to_string()))?,
-        parameters: null_parameters.then(der::asn1::Any::null),
-    };
+    let algorithm = crate::signature::algorithm_identifier(key_type).map_err(|e| EngineError::Sign(e.to_string()))?;
     algorithm.to_der().map_err(der_error)
 }
 

@@ -12,7 +12,7 @@ use crate::home::{self, KEY_MODE};
 
 /// Where secrets come from. The CLI reads a file, the environment or a terminal; a server
 /// asks once at start. Errors are the front-end's own ([`Error::Unlock`]).
-pub trait Unlock {
+pub trait Unlock: Send {
     /// The passphrase of an existing, encrypted key; `what` names it ("the CA Acme Root").
     fn passphrase(&self, what: &str) -> Result<Zeroizing<String>>;
     /// A passphrase to protect new keys; `what` names them.

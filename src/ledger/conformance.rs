@@ -19,7 +19,7 @@ type Check = fn(&mut dyn Ledger);
 
 /// Runs every check on fresh ledgers from `make`.
 pub fn run_all(make: &dyn Fn() -> Box<dyn Ledger>) {
-    let checks: [(&str, Check); 8] = [
+    let checks: [(&str, Check); 9] = [
         ("authorities round trip", authorities_round_trip),
         ("certificates round trip", certificates_round_trip),
         ("duplicate serial is refused", duplicate_serial_is_refused),
@@ -28,6 +28,7 @@ pub fn run_all(make: &dyn Fn() -> Box<dyn Ledger>) {
         ("revoked entries in serial order", revoked_entries_in_serial_order),
         ("aborted transaction leaves nothing", aborted_transaction_leaves_nothing),
         ("list filters", list_filters),
+        ("revision moves on commit only", revision_moves_on_commit_only),
     ];
     for (name, check) in checks {
         let mut ledger = make();
@@ -260,6 +261,19 @@ fn aborted_transaction_leaves_nothing(ledger: &mut dyn Ledger) {
     });
     assert!(matches!(outcome, Err(LedgerError::Aborted(_))));
     assert_eq!(ledger.authority_by_id(ca).unwrap().unwrap().next_crl_number, 1);
+}
+
+fn revision_moves_on_commit_only(ledger: &mut dyn Ledger) {
+    let ca = new_root(ledger);
+    let before = ledger.revision().unwrap();
+    assert_eq!(ledger.revision().unwrap(), before, "reading changes nothing");
+    let _ = ledger.write(|tx| -> Result<(), LedgerError> {
+        tx.allocate_crl_number(ca)?;
+        Err(LedgerError::Aborted("changed my mind".into()))
+    });
+    assert_eq!(ledger.revision().unwrap(), before, "a rolled-back transaction changes nothing");
+    ledger.write(|tx| tx.allocate_crl_number(ca)).unwrap();
+    assert_ne!(ledger.revision().unwrap(), before, "a commit moves the revision");
 }
 
 fn list_filters(ledger: &mut dyn Ledger) {

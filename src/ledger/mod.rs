@@ -15,7 +15,7 @@ mod conformance;
 use std::path::{Path, PathBuf};
 
 pub use records::{
-    CaRecord, CertFilter, CertSelector, CertState, CertStatus, CertificateRecord, CrlRecord, Event,
+    CaRecord, CertFilter, CertSelector, CertState, CertificateSummary, CertStatus, CertificateRecord, CrlRecord, Event,
     EventKind, KeyOrigin, NewAuthority, NewCertificate, NewCrl, StatusFilter,
 };
 pub use sqlite::SqliteLedger;
@@ -96,6 +96,9 @@ pub trait Ledger: Send {
     fn location(&self) -> &Path;
     /// The schema version the ledger is at.
     fn schema_version(&self) -> LedgerResult<u32>;
+    /// A number that changes whenever a write transaction commits, in this process or
+    /// another: a long-running reader polls it to know when to reload what it caches.
+    fn revision(&self) -> LedgerResult<u64>;
     /// The backend's own consistency check: empty when the store is sound.
     fn integrity_problems(&self) -> LedgerResult<Vec<String>>;
     /// A consistent copy of the whole ledger at `dest` (a new file, readable by the owner only).
@@ -112,6 +115,8 @@ pub trait Ledger: Send {
 
     /// How many certificates the ledger holds.
     fn certificate_count(&self) -> LedgerResult<i64>;
+    /// How many certificates are valid, revoked and expired at `now`, and the next expiry.
+    fn certificate_summary(&self, now: i64) -> LedgerResult<CertificateSummary>;
     /// Every certificate the selector matches, optionally only from one issuer.
     fn find_certificates(
         &self,

@@ -261,6 +261,19 @@ impl CertificateRecord {
     }
 }
 
+/// How many certificates are in each state at a moment, and the soonest expiry.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CertificateSummary {
+    /// Not revoked, inside their validity.
+    pub valid: i64,
+    /// Revoked.
+    pub revoked: i64,
+    /// Not revoked, past notAfter.
+    pub expired: i64,
+    /// The soonest notAfter of a valid certificate, Unix seconds.
+    pub next_expiry: Option<i64>,
+}
+
 /// What a certificate is at a moment: its status and the clock together.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CertState {

@@ -70,6 +70,8 @@ pub struct OcspAnswer {
     pub der: Vec<u8>,
     /// `None` for an error response (malformedRequest, unauthorized, …): sent uncached.
     pub caching: Option<OcspCaching>,
+    /// What it says (`good`, `revoked`, `unknown`, `malformedRequest` …), counted on `/metrics`.
+    pub outcome: &'static str,
 }
 
 /// RFC 5019 caching facts of a successful OCSP response.

@@ -27,7 +27,7 @@ pub(super) struct Answered<'a> {
 /// Counters and the log, shared by every connection.
 pub(super) struct Observer {
     requests: Mutex<BTreeMap<(&'static str, &'static str, u16), u64>>,
-    ocsp: Mutex<BTreeMap<&'static str, u64>>,
+    ocsp: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
     format: LogFormat,
     sink: Option<LogSink>,
 }
@@ -64,8 +64,8 @@ impl Observer {
     }
 
     /// Counts one OCSP response sent for a request of this method.
-    pub fn ocsp_response(&self, method: &'static str) {
-        *lock(&self.ocsp).entry(method).or_insert(0) += 1;
+    pub fn ocsp_response(&self, method: &'static str, outcome: &'static str) {
+        *lock(&self.ocsp).entry((method, outcome)).or_insert(0) += 1;
     }
 
     /// The Prometheus text exposition: our counters, then the backend's gauges.
@@ -81,10 +81,10 @@ impl Observer {
                 "pkictl_http_requests_total{{listener=\"{listener}\",route=\"{route}\",status=\"{status}\"}} {n}"
             );
         }
-        out.push_str("# HELP pkictl_ocsp_responses_total OCSP responses sent, by request method.\n");
+        out.push_str("# HELP pkictl_ocsp_responses_total OCSP responses sent, by request method and status.\n");
         out.push_str("# TYPE pkictl_ocsp_responses_total counter\n");
-        for (method, n) in lock(&self.ocsp).iter() {
-            let _ = writeln!(out, "pkictl_ocsp_responses_total{{method=\"{method}\"}} {n}");
+        for ((method, status), n) in lock(&self.ocsp).iter() {
+            let _ = writeln!(out, "pkictl_ocsp_responses_total{{method=\"{method}\",status=\"{status}\"}} {n}");
         }
         render_gauges(&mut out, gauges);
         out

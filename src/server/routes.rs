@@ -157,7 +157,7 @@ async fn ocsp_post(State(state): State<AppState>, req: HeaderMap, body: Bytes) -
     }
     match blocking(&state, move |b| b.ocsp(&body)).await {
         Ok(answer) => {
-            state.observer.ocsp_response("POST");
+            state.observer.ocsp_response("POST", answer.outcome);
             let mut headers = HeaderMap::new();
             put(&mut headers, header::CACHE_CONTROL, "no-store");
             ocsp_response(headers, answer.der)
@@ -175,7 +175,7 @@ async fn ocsp_get(State(state): State<AppState>, uri: Uri, req: HeaderMap) -> Re
     };
     match blocking(&state, move |b| b.ocsp(&der)).await {
         Ok(answer) => {
-            state.observer.ocsp_response("GET");
+            state.observer.ocsp_response("GET", answer.outcome);
             ocsp_get_response(&req, answer)
         }
         Err(response) => response,

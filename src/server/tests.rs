@@ -64,9 +64,9 @@ impl OnlineCa for Fake {
         self.ocsp_seen.lock().unwrap().push(request_der.to_vec());
         if request_der.starts_with(b"good") {
             let caching = OcspCaching { this_update: now() - 10, next_update: now() + 600, max_age: 300 };
-            return Ok(OcspAnswer { der: b"OCSP-GOOD".to_vec(), caching: Some(caching) });
+            return Ok(OcspAnswer { der: b"OCSP-GOOD".to_vec(), caching: Some(caching), outcome: "good" });
         }
-        Ok(OcspAnswer { der: b"OCSP-MALFORMED".to_vec(), caching: None })
+        Ok(OcspAnswer { der: b"OCSP-MALFORMED".to_vec(), caching: None, outcome: "malformedRequest" })
     }
 
     fn health(&self) -> Health {
@@ -340,7 +340,7 @@ async fn metrics_count_requests_and_ocsp_and_export_gauges() {
     assert!(
         text.contains("pkictl_http_requests_total{listener=\"http\",route=\"other\",status=\"404\"} 1\n")
     );
-    assert!(text.contains("pkictl_ocsp_responses_total{method=\"POST\"} 1\n"));
+    assert!(text.contains("pkictl_ocsp_responses_total{method=\"POST\",status=\"good\"} 1\n"), "{text}");
     assert!(
         text.contains("# TYPE pkictl_certificates gauge\npkictl_certificates{status=\"va\\\"lid\"} 3\n"),
         "{text}"

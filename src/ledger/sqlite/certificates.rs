@@ -4,7 +4,7 @@ use rusqlite::{OptionalExtension, Row, params};
 
 use super::authorities::ledger_serial;
 use super::{
-    CertFilter, CertSelector, CertificateRecord, LedgerError, LedgerResult, NewCertificate, SqliteLedger, Tx,
+    CertFilter, CertSelector, CertificateRecord, CertificateSummary, LedgerError, LedgerResult, NewCertificate, SqliteLedger, Tx,
     parsed,
 };
 use crate::engine::crl::Reason;
@@ -48,6 +48,19 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<CertificateRecord> {
 impl SqliteLedger {
     pub(super) fn certificate_count(&self) -> LedgerResult<i64> {
         self.conn.query_row("SELECT count(*) FROM certificates", [], |r| r.get(0)).map_err(|e| self.err(e))
+    }
+
+    pub(super) fn certificate_summary(&self, now: i64) -> LedgerResult<CertificateSummary> {
+        let sql = "SELECT
+                (SELECT count(*) FROM certificates WHERE status = 'valid' AND not_after > ?1),
+                (SELECT count(*) FROM certificates WHERE status = 'revoked'),
+                (SELECT count(*) FROM certificates WHERE status = 'valid' AND not_after <= ?1),
+                (SELECT min(not_after) FROM certificates WHERE status = 'valid' AND not_after > ?1)";
+        self.conn
+            .query_row(sql, params![now], |r| {
+                Ok(CertificateSummary { valid: r.get(0)?, revoked: r.get(1)?, expired: r.get(2)?, next_expiry: r.get(3)? })
+            })
+            .map_err(|e| self.err(e))
     }
 
     /// Every certificate the selector matches, optionally only from one issuer.

@@ -15,7 +15,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 
 use super::{
-    CaRecord, CertFilter, CertSelector, CertificateRecord, CrlRecord, Event, Ledger, LedgerError,
+    CaRecord, CertFilter, CertSelector, CertificateRecord, CertificateSummary, CrlRecord, Event, Ledger, LedgerError,
     LedgerResult, LedgerTx, NewAuthority, NewCertificate, NewCrl,
 };
 use crate::engine::crl::Reason;
@@ -38,6 +38,8 @@ pub fn latest_schema_version() -> u32 {
 pub struct SqliteLedger {
     conn: Connection,
     path: PathBuf,
+    /// Transactions this connection committed (SQLite's data_version counts only others').
+    own_commits: u64,
 }
 
 impl SqliteLedger {
@@ -50,7 +52,7 @@ impl SqliteLedger {
         // SQLite creates the file 0644 and gives its -wal/-shm files the same mode.
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
             .map_err(|e| LedgerError::Io { path: path.to_path_buf(), source: e })?;
-        let mut ledger = SqliteLedger { conn, path: path.to_path_buf() };
+        let mut ledger = SqliteLedger { conn, path: path.to_path_buf(), own_commits: 0 };
         ledger.configure()?;
         ledger.conn.pragma_update(None, "journal_mode", "WAL").map_err(|e| sqlite(path, e))?;
         ledger.migrate()?;
@@ -62,7 +64,7 @@ impl SqliteLedger {
     pub fn open(path: &Path) -> LedgerResult<SqliteLedger> {
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn = Connection::open_with_flags(path, flags).map_err(|e| sqlite(path, e))?;
-        let mut ledger = SqliteLedger { conn, path: path.to_path_buf() };
+        let mut ledger = SqliteLedger { conn, path: path.to_path_buf(), own_commits: 0 };
         ledger.configure()?;
         if ledger.user_version()? == 0 {
             return Err(LedgerError::NotALedger { path: path.to_path_buf() });
@@ -138,7 +140,16 @@ impl SqliteLedger {
             .map_err(|e| sqlite(&path, e))?;
         let wrapped = Tx { tx, path: path.clone() };
         work(&wrapped)?;
-        wrapped.tx.commit().map_err(|e| sqlite(&path, e))
+        wrapped.tx.commit().map_err(|e| sqlite(&path, e))?;
+        self.own_commits += 1;
+        Ok(())
+    }
+
+    /// Changes whenever a transaction commits, through this connection or any other.
+    fn revision(&self) -> LedgerResult<u64> {
+        let others: i64 =
+            self.conn.pragma_query_value(None, "data_version", |row| row.get(0)).map_err(|e| self.err(e))?;
+        Ok((others.unsigned_abs() << 32) ^ self.own_commits)
     }
 
     fn err(&self, e: rusqlite::Error) -> LedgerError {
@@ -167,6 +178,10 @@ impl Ledger for SqliteLedger {
         self.user_version()
     }
 
+    fn revision(&self) -> LedgerResult<u64> {
+        SqliteLedger::revision(self)
+    }
+
     fn integrity_problems(&self) -> LedgerResult<Vec<String>> {
         self.integrity_check()
     }
@@ -193,6 +208,10 @@ impl Ledger for SqliteLedger {
 
     fn certificate_count(&self) -> LedgerResult<i64> {
         SqliteLedger::certificate_count(self)
+    }
+
+    fn certificate_summary(&self, now: i64) -> LedgerResult<CertificateSummary> {
+        SqliteLedger::certificate_summary(self, now)
     }
 
     fn find_certificates(
