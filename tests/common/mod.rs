@@ -13,6 +13,7 @@
 
 pub mod hardening;
 pub mod interop;
+pub mod serve;
 pub mod tls;
 
 use std::collections::BTreeMap;
