@@ -1,0 +1,173 @@
+#!/usr/bin/env bash
+# The OCSP responder of `pkictl serve` next to OpenSSL's (`openssl ocsp -index … -port`), in
+# one run, on the same machine, with the same load generator (wrk, 64 connections):
+# responses/s, p50/p99 latency, and the peak memory of the responder, for ledgers of several
+# sizes. Requests are RFC 5019 style (no nonce, one CertID, POST) for 1000 distinct valid
+# serials drawn from the ledger, cycled; pkictl is also measured with a nonce in every
+# request (no pre-signed answer can be used: every response is signed).
+#
+#   bench/ocsp.sh                          # ledgers of 1k and 1M certificates
+#   SIZES="1000 100000" bench/ocsp.sh      # other sizes
+#   DURATION=20s CONNECTIONS=64 bench/ocsp.sh
+#
+# Needs: cargo, openssl, python3 with `cryptography` (the test venv at target/interop-venv
+# has it), wrk (apt-get install wrk). The ledger is filled with synthetic rows by
+# bench/fill-ledger.py: never point this at a real home.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SIZES=${SIZES:-"1000 1000000"}
+DURATION=${DURATION:-10s}
+CONNECTIONS=${CONNECTIONS:-64}
+REQUESTS=${REQUESTS:-1000}
+PY=${PY:-target/interop-venv/bin/python}
+if ! command -v wrk >/dev/null && [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
+fi
+for tool in cargo openssl wrk "$PY"; do
+    command -v "$tool" >/dev/null || { echo "bench/ocsp.sh: $tool is required" >&2; exit 1; }
+done
+"$PY" -c 'import cryptography' || { echo "bench/ocsp.sh: $PY has no cryptography (run tests/run.sh once)" >&2; exit 1; }
+
+cargo build --release --locked -q
+PK=$PWD/target/release/pkictl
+WORK=$(mktemp -d /tmp/pkictl-ocsp-bench.XXXXXX)
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; }
+trap cleanup EXIT
+
+free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_port() { for _ in $(seq 200); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done; return 1; }
+peak_kib() { awk '/VmHWM/ {print $2}' "/proc/$1/status"; }
+
+# The wrk script: POST the request files $REQ_DIR/1.der … N.der in turn.
+cat > "$WORK/post.lua" <<'EOF'
+local dir = os.getenv("REQ_DIR")
+local bodies = {}
+for i = 1, tonumber(os.getenv("REQ_COUNT")) do
+  local f = assert(io.open(dir .. "/" .. i .. ".der", "rb"))
+  bodies[i] = f:read("*a")
+  f:close()
+end
+local n = 0
+request = function()
+  n = n % #bodies + 1
+  return wrk.format("POST", "/ocsp", { ["Content-Type"] = "application/ocsp-request" }, bodies[n])
+end
+EOF
+
+# "responses/s p50_ms p99_ms errors" of one wrk run against PORT with requests from DIR.
+load() {
+    local port=$1 dir=$2 out=$WORK/wrk.txt
+    REQ_DIR=$dir REQ_COUNT=$REQUESTS wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency -s "$WORK/post.lua" \
+        "http://127.0.0.1:$port/ocsp" > "$out" 2>&1
+    "$PY" - "$out" <<'EOF'
+import re, sys
+text = open(sys.argv[1]).read()
+def ms(label):
+    m = re.search(r"^\s*" + label + r"%\s+([\d.]+)(us|ms|s)\b", text, re.M)
+    value, unit = float(m.group(1)), m.group(2)
+    return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
+errors = sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", text))
+non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+print(f"{rps:.0f} {ms('50'):.2f} {ms('99'):.2f} {errors + (int(non2xx.group(1)) if non2xx else 0)}")
+EOF
+}
+
+# Writes N OCSP requests about the first N valid serials of the ledger to DIR (nonce: yes|no),
+# and checks one of them against the responder at PORT.
+make_requests() {
+    local home=$1 dir=$2 nonce=$3
+    mkdir -p "$dir"
+    "$PY" - "$home" "$dir" "$REQUESTS" "$nonce" <<'EOF'
+import hashlib, os, sqlite3, sys
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from cryptography.x509 import ocsp
+home, out, count, nonce = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4] == "yes"
+db = sqlite3.connect(f"file:{os.path.join(home, 'ledger.db')}?mode=ro", uri=True)
+issuer_id, slug = db.execute("SELECT id, slug FROM authorities WHERE is_default = 1").fetchone()
+issuer = x509.load_pem_x509_certificate(open(os.path.join(home, "ca", slug + ".pem"), "rb").read())
+serials = [int(s, 16) for (s,) in db.execute(
+    "SELECT serial FROM certificates WHERE issuer_id = ? AND status = 'valid' AND authority_id IS NULL "
+    "ORDER BY random() LIMIT ?", (issuer_id, count))]
+assert len(serials) == count, f"the ledger has only {len(serials)} valid leaves"
+# CertID hashes: the issuer's Name DER and its subjectPublicKey (a P-256 point here).
+name_hash = hashlib.sha1(issuer.subject.public_bytes()).digest()
+key_hash = hashlib.sha1(issuer.public_key().public_bytes(Encoding.X962, PublicFormat.UncompressedPoint)).digest()
+for i, serial in enumerate(serials, 1):
+    builder = ocsp.OCSPRequestBuilder().add_certificate_by_hash(name_hash, key_hash, serial, hashes.SHA1())
+    if nonce:
+        builder = builder.add_extension(x509.OCSPNonce(os.urandom(16)), critical=False)
+    open(os.path.join(out, f"{i}.der"), "wb").write(builder.build().public_bytes(Encoding.DER))
+EOF
+}
+
+# An `openssl ca` index.txt holding every leaf of the ledger, as OpenSSL's responder reads it.
+make_index() {
+    local home=$1 index=$2
+    "$PY" - "$home" "$index" <<'EOF'
+import os, sqlite3, sys, time
+home, index = sys.argv[1], sys.argv[2]
+db = sqlite3.connect(f"file:{os.path.join(home, 'ledger.db')}?mode=ro", uri=True)
+issuer_id = db.execute("SELECT id FROM authorities WHERE is_default = 1").fetchone()[0]
+with open(index, "w") as f:
+    for serial, not_after, subject, status, revoked_at in db.execute(
+            "SELECT serial, not_after, subject, status, revoked_at FROM certificates WHERE issuer_id = ?", (issuer_id,)):
+        t = lambda s: time.strftime("%y%m%d%H%M%SZ", time.gmtime(s))
+        flag, rev = ("R", t(revoked_at)) if status == "revoked" else ("V", "")
+        f.write(f"{flag}\t{t(not_after)}\t{rev}\t{serial.lstrip('0').upper() or '0'}\tunknown\t/{subject.replace(',', '/')}\n")
+EOF
+}
+
+check_answer() {
+    local port=$1 dir=$2 issuer=$3 root=$4
+    curl -s --data-binary "@$dir/1.der" -H 'Content-Type: application/ocsp-request' "http://127.0.0.1:$port/ocsp" -o "$WORK/answer.der"
+    openssl ocsp -respin "$WORK/answer.der" -issuer "$issuer" -CAfile "$root" -resp_text 2>&1 | grep -q "Cert Status: good" \
+        || { echo "bench/ocsp.sh: the responder on $port did not say good:" >&2; openssl ocsp -respin "$WORK/answer.der" -resp_text >&2; exit 1; }
+}
+
+printf "| ledger | responder | responses/s | p50 | p99 | errors | peak memory | vs OpenSSL |\n"
+printf "|---|---|---|---|---|---|---|---|\n"
+for size in $SIZES; do
+    home=$WORK/home-$size
+    "$PK" --home "$home" init --name "Bench Root" --no-passphrase >/dev/null 2>&1
+    "$PK" --home "$home" crl >/dev/null
+    python3 bench/fill-ledger.py "$home" --valid "$size" >/dev/null
+    issuing=$(ls "$home"/ca/*.pem | grep -v bench-root.pem)
+    root=$home/ca/bench-root.pem
+    make_requests "$home" "$WORK/req-$size" no
+    make_requests "$home" "$WORK/nonce-$size" yes
+    make_index "$home" "$WORK/index-$size.txt"
+
+    port=$(free_port)
+    "$PK" --home "$home" serve --http "127.0.0.1:$port" --no-https --log-format off 2>"$WORK/serve.log" &
+    spid=$!; PIDS+=("$spid")
+    wait_port "$port"
+    check_answer "$port" "$WORK/req-$size" "$issuing" "$root"
+    read -r p_rps p_p50 p_p99 p_err < <(load "$port" "$WORK/req-$size")
+    read -r n_rps n_p50 n_p99 n_err < <(load "$port" "$WORK/nonce-$size")
+    p_mem=$(peak_kib "$spid")
+    kill "$spid"; wait "$spid" 2>/dev/null || true
+
+    oport=$(free_port)
+    key=$(ls "$home"/private/*.key | grep -v bench-root.key)
+    openssl ocsp -index "$WORK/index-$size.txt" -port "$oport" -rsigner "$issuing" -rkey "$key" -CA "$issuing" \
+        -nmin 60 -multi 2 -ignore_err >/dev/null 2>"$WORK/openssl.log" &
+    opid=$!; PIDS+=("$opid")
+    wait_port "$oport"
+    check_answer "$oport" "$WORK/req-$size" "$issuing" "$root"
+    read -r o_rps o_p50 o_p99 o_err < <(load "$oport" "$WORK/req-$size")
+    o_mem=$(( $(peak_kib "$opid") + $(for c in $(pgrep -P "$opid"); do peak_kib "$c"; done | awk '{s+=$1} END {print s+0}') ))
+    kill "$opid"; wait "$opid" 2>/dev/null || true
+
+    ratio() { "$PY" -c "print(f'{$1 / $2:.1f}x')"; }
+    printf "| %s | pkictl serve (RFC 5019, pre-signed) | %s | %s ms | %s ms | %s | %s MiB | %s |\n" \
+        "$size" "$p_rps" "$p_p50" "$p_p99" "$p_err" "$((p_mem / 1024))" "$(ratio "$p_rps" "$o_rps")"
+    printf "| %s | pkictl serve (nonce: signed per request) | %s | %s ms | %s ms | %s | | %s |\n" \
+        "$size" "$n_rps" "$n_p50" "$n_p99" "$n_err" "$(ratio "$n_rps" "$o_rps")"
+    printf "| %s | openssl ocsp -multi 2 (signs every response) | %s | %s ms | %s ms | %s | %s MiB | 1.0x |\n" \
+        "$size" "$o_rps" "$o_p50" "$o_p99" "$o_err" "$((o_mem / 1024))"
+done
