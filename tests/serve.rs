@@ -463,3 +463,41 @@ http {{
     drop(_nginx);
     assert!(serve.stop().success());
 }
+
+#[test]
+fn kill_9_under_load_leaves_a_consistent_ledger_and_serve_starts_again() {
+    let h = home();
+    let leaf = h.pki.issue("server", "load.test", &[], "tls");
+    let work = h.pki.work();
+    let request = work.join("load.der");
+    openssl_ok(["ocsp", "-issuer", arg(&h.issuing_pem), "-cert", arg(&leaf.crt), "-no_nonce", "-reqout", arg(&request)]);
+    for round in 0..3u64 {
+        // Short lifetimes: serve signs CRLs and renews its HTTPS certificate while it is killed.
+        let serve = Serve::start(&h.pki, &["--crl-next-update", "2s", "--https-validity", "3s"]);
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        std::thread::scope(|s| {
+            for worker in 0..3 {
+                let (url, stop, work, request) = (format!("{}/ocsp", serve.http), &stop, &work, &request);
+                s.spawn(move || {
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        let body = format!("@{}", arg(request));
+                        let args = ["-o", "/dev/null", "-H", "Content-Type: application/ocsp-request", "--data-binary", &body, &url];
+                        let _ = curl(&args, &work.join(format!("load-{worker}")));
+                    }
+                });
+            }
+            std::thread::sleep(Duration::from_millis(700 + 400 * round));
+            let log = serve.log.clone();
+            drop(serve); // SIGKILL, mid-load
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            let log = fs::read_to_string(log).unwrap_or_default();
+            assert!(log.contains("POST /ocsp 200"), "round {round}: no load was answered:\n{log}");
+        });
+        let doctor = h.pki.run(&["doctor"]);
+        assert!(doctor.status.success(), "round {round}: doctor after kill -9:\n{}{}", stdout_of(&doctor), stderr_of(&doctor));
+    }
+    let serve = Serve::start(&h.pki, &["--no-https"]);
+    let text = openssl_ocsp(&h, &serve, &h.issuing_pem, &leaf.crt, &[]);
+    assert_eq!(status_line(&text, &leaf.crt), "good", "{text}");
+    assert!(serve.stop().success());
+}
