@@ -279,6 +279,12 @@ impl OnlineAuthority {
         }
     }
 
+    /// A pre-signed answer to this request, without touching the ledger or a key.
+    pub fn cached_ocsp(&self, request_der: &[u8]) -> Option<OcspReply> {
+        let request = ocsp::parse_request(request_der).ok()?;
+        self.view().cached(&cache_key(&request)?, now())
+    }
+
     /// The answer to one DER OCSP request.
     pub fn answer_ocsp(&self, request_der: &[u8]) -> OcspReply {
         let request = match ocsp::parse_request(request_der) {
@@ -286,10 +292,7 @@ impl OnlineAuthority {
             Err(e) => return OcspReply::refused(&e),
         };
         let view = self.view();
-        let cache_key = match (&request.cert_ids[..], &request.nonce) {
-            ([only], None) => only.to_der().ok(),
-            _ => None,
-        };
+        let cache_key = cache_key(&request);
         let now = now();
         if let Some(hit) = cache_key.as_ref().and_then(|key| view.cached(key, now)) {
             return hit;
@@ -316,6 +319,15 @@ impl OnlineAuthority {
             }
         }
         reply
+    }
+}
+
+/// Only a request for one certificate without a nonce (RFC 5019) may get a pre-signed answer:
+/// the key is its CertID, which the answer echoes.
+fn cache_key(request: &ocsp::ParsedRequest) -> Option<Vec<u8>> {
+    match (&request.cert_ids[..], &request.nonce) {
+        ([only], None) => only.to_der().ok(),
+        _ => None,
     }
 }
 
@@ -408,13 +420,11 @@ impl OnlineCa for OnlineAuthority {
     }
 
     fn ocsp(&self, request_der: &[u8]) -> std::result::Result<OcspAnswer, BackendError> {
-        let reply = self.answer_ocsp(request_der);
-        let caching = reply.validity.map(|(this_update, next_update)| OcspCaching {
-            this_update,
-            next_update,
-            max_age: u64::try_from(next_update - this_update).unwrap_or(0) / 2,
-        });
-        Ok(OcspAnswer { der: reply.der, caching, outcome: reply.outcome })
+        Ok(ocsp_answer(self.answer_ocsp(request_der)))
+    }
+
+    fn ocsp_cached(&self, request_der: &[u8]) -> Option<OcspAnswer> {
+        self.cached_ocsp(request_der).map(ocsp_answer)
     }
 
     fn health(&self) -> Health {
@@ -486,6 +496,17 @@ impl OnlineCa for OnlineAuthority {
         }
         gauges
     }
+}
+
+/// RFC 5019 caching: a cache may keep the answer for the first half of its validity, while
+/// `serve` itself would still hand out the same one.
+fn ocsp_answer(reply: OcspReply) -> OcspAnswer {
+    let caching = reply.validity.map(|(this_update, next_update)| OcspCaching {
+        this_update,
+        next_update,
+        max_age: u64::try_from(next_update - this_update).unwrap_or(0) / 2,
+    });
+    OcspAnswer { der: reply.der, caching, outcome: reply.outcome }
 }
 
 fn gauge(name: &str, help: &str, labels: Vec<(String, String)>, value: f64) -> Gauge {

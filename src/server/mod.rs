@@ -44,6 +44,12 @@ pub trait OnlineCa: Send + Sync + 'static {
     /// An OCSP response for a DER request. A malformed or unauthorised request is not an
     /// error: the backend answers it with a `malformedRequest`/`unauthorized` response.
     fn ocsp(&self, request_der: &[u8]) -> Result<OcspAnswer, BackendError>;
+    /// A pre-signed answer to this request, if the backend holds one: called on the async
+    /// worker itself, so it must not block (no I/O, no signing). `None` sends the request on
+    /// to [`OnlineCa::ocsp`].
+    fn ocsp_cached(&self, _request_der: &[u8]) -> Option<OcspAnswer> {
+        None
+    }
     /// The health of every CA and of the whole.
     fn health(&self) -> Health;
     /// Gauges the backend knows, exported as they are on `/metrics`.

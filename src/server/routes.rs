@@ -155,7 +155,7 @@ async fn ocsp_post(State(state): State<AppState>, req: HeaderMap, body: Bytes) -
     if base.is_some_and(|t| t != "application/ocsp-request") {
         return plain(StatusCode::UNSUPPORTED_MEDIA_TYPE, "send application/ocsp-request\n");
     }
-    match blocking(&state, move |b| b.ocsp(&body)).await {
+    match ocsp_answer(&state, body.to_vec()).await {
         Ok(answer) => {
             state.observer.ocsp_response("POST", answer.outcome);
             let mut headers = HeaderMap::new();
@@ -173,13 +173,21 @@ async fn ocsp_get(State(state): State<AppState>, uri: Uri, req: HeaderMap) -> Re
     let Some(der) = ocsp_request_of(raw) else {
         return plain(StatusCode::BAD_REQUEST, "the path is not a base64 OCSP request\n");
     };
-    match blocking(&state, move |b| b.ocsp(&der)).await {
+    match ocsp_answer(&state, der).await {
         Ok(answer) => {
             state.observer.ocsp_response("GET", answer.outcome);
             ocsp_get_response(&req, answer)
         }
         Err(response) => response,
     }
+}
+
+/// A pre-signed answer straight from the backend's cache, else one from the blocking pool.
+async fn ocsp_answer(state: &AppState, der: Vec<u8>) -> Result<OcspAnswer, Response> {
+    if let Some(answer) = state.backend.ocsp_cached(&der) {
+        return Ok(answer);
+    }
+    blocking(state, move |b| b.ocsp(&der)).await
 }
 
 fn ocsp_get_response(req: &HeaderMap, answer: OcspAnswer) -> Response {
