@@ -7,6 +7,8 @@ mod ca;
 mod crl;
 mod issue;
 mod output;
+mod public_url;
+mod responder;
 mod revoke;
 mod warning;
 
@@ -19,6 +21,8 @@ pub use issue::{
     leaf_names, read_csr, validate_common_name,
 };
 pub use output::{OutputDir, OutputFiles};
+pub use public_url::{issued_urls, validate_public_url};
+pub use responder::{DEFAULT_OCSP_RESPONDER_VALIDITY, OcspResponder};
 pub use revoke::{CertRef, RevokeManyRequest, RevokeRequest, Revoked, RevokedMany, Skipped, parse_cert_ref};
 pub use warning::Warning;
 
@@ -104,10 +108,26 @@ impl Authority {
             unlocked.signer,
             ca.ski.clone(),
             &ca.cert_der,
-            ca.crl_url.clone(),
+            issued_urls(ca),
             self.name_constraints(ca)?,
         )?;
         Ok((signing, unlocked.passphrase))
+    }
+
+    /// Pairs an already unlocked key with the CA's certificate, URLs and constraints.
+    fn signing_ca_with(
+        &self,
+        ca: &CaRecord,
+        signer: std::sync::Arc<dyn crate::keys::CaSigner>,
+    ) -> Result<SigningCa> {
+        Ok(engine::ca::load_signing_ca(
+            &ca.name,
+            signer,
+            ca.ski.clone(),
+            &ca.cert_der,
+            issued_urls(ca),
+            self.name_constraints(ca)?,
+        )?)
     }
 
     /// The DNS name constraints of a CA and each of its ancestors.
