@@ -17,7 +17,7 @@ const MAX_PUBLIC_URL_LEN: usize = 200;
 /// Returns it with a lower-case scheme and without trailing slashes.
 pub fn validate_public_url(url: &str) -> Result<String> {
     let refuse = |why: &str| {
-        let shown: String = url.chars().take(60).collect();
+        let shown: String = without_userinfo(url).chars().take(60).collect();
         Err(Error::InvalidField {
             field: Field::PublicUrl,
             problem: format!("\"{shown}\" {why} (example: http://pki.example.com:8080)"),
@@ -50,6 +50,16 @@ pub fn validate_public_url(url: &str) -> Result<String> {
         return refuse("has characters that need percent-encoding in its path");
     }
     Ok(format!("{scheme}://{authority}{}", path.trim_end_matches('/')))
+}
+
+/// The URL with any "user:password@" replaced by "…@", for messages.
+fn without_userinfo(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{scheme}://…{}", &rest[at..]),
+        None => url.to_string(),
+    }
 }
 
 /// host[:port]: a DNS name or IPv4 address, or an IPv6 address in brackets.
@@ -166,5 +176,7 @@ mod tests {
             assert!(validate_public_url(bad).is_err(), "{bad} was accepted");
         }
         assert!(validate_public_url(&format!("http://{}.com", "a".repeat(300))).is_err());
+        let message = validate_public_url("http://user:secret@pki.example.com/x").unwrap_err().to_string();
+        assert!(message.contains("http://…@pki.example.com/x") && !message.contains("secret"), "{message}");
     }
 }
