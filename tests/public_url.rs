@@ -14,7 +14,10 @@ use std::time::Duration;
 
 use common::interop::*;
 use common::*;
-use pkictl::{Authority, DEFAULT_OCSP_RESPONDER_VALIDITY, FixedPassphrase, KeyType, OcspResponder};
+use pkictl::{
+    Authority, DEFAULT_OCSP_RESPONDER_VALIDITY, ErrorKind, FixedPassphrase, IssueRequest, KeySource, KeyType,
+    OcspResponder, Profile,
+};
 use serde_json::Value;
 
 const URL: &str = "http://127.0.0.1:8080";
@@ -372,8 +375,12 @@ fn responder_certificates_are_recorded_but_listed_only_on_request() {
     assert_eq!(shown["extended_key_usage"], serde_json::json!(["OCSPSigning"]), "{shown}");
 
     // The library finds it again; `renew`, `issue` and `sign` have no way to make one.
-    let authority = Authority::open(&pki.home, Box::new(FixedPassphrase::new(PASSPHRASE))).expect("open");
+    let mut authority = Authority::open(&pki.home, Box::new(FixedPassphrase::new(PASSPHRASE))).expect("open");
     let ca = authority.find_ca(Some(INTER_SLUG)).expect("CA");
+    let asked =
+        IssueRequest::new(Profile::OcspResponder, "x.pkictl.test", KeySource::Generate(KeyType::P256));
+    let refused = authority.issue(asked).err().expect("the library's issue refuses the profile");
+    assert_eq!(refused.kind(), ErrorKind::InvalidInput, "{refused}");
     let latest = authority.latest_ocsp_responder(&ca, made.certificate.info.not_before + 60).expect("query");
     assert_eq!(latest.map(|c| c.serial.hex()), Some(serial.clone()));
     let before = pki.counts();
