@@ -45,6 +45,8 @@ pub enum Field {
     Validity,
     /// The CRL distribution point base URL.
     CrlUrl,
+    /// The online CA's public base URL.
+    PublicUrl,
     /// A permitted DNS subtree.
     PermittedDns,
 }

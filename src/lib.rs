@@ -33,7 +33,10 @@ pub use authority::{
     RenewKey, RenewRequest, Renewed, RevokeManyRequest, RevokeRequest, Revoked, RevokedMany, Skipped,
     Warning, leaf_names, parse_cert_ref, read_csr, validate_common_name,
 };
-pub use authority::{OcspIssuer, OcspReply, OcspSigner, OcspStatus};
+pub use authority::{
+    DEFAULT_OCSP_RESPONDER_VALIDITY, OcspIssuer, OcspReply, OcspResponder, OcspSigner, OcspStatus,
+    validate_public_url,
+};
 pub use duration::{format_duration, parse_duration};
 pub use engine::crl::Reason;
 pub use engine::profile::Profile;

@@ -3,13 +3,15 @@
 
 use std::net::IpAddr;
 
+use der::asn1::ObjectIdentifier;
 use der::{Decode, Encode};
 use sha2::{Digest, Sha256};
 use x509_cert::Certificate;
 use x509_cert::ext::pkix::name::{DistributionPointName, GeneralName};
 use x509_cert::ext::pkix::{
-    AuthorityKeyIdentifier, BasicConstraints, CrlDistributionPoints, ExtendedKeyUsage, KeyUsage, KeyUsages,
-    NameConstraints, SubjectAltName, SubjectKeyIdentifier,
+    AccessDescription, AuthorityInfoAccessSyntax, AuthorityKeyIdentifier, BasicConstraints,
+    CrlDistributionPoints, ExtendedKeyUsage, KeyUsage, KeyUsages, NameConstraints, SubjectAltName,
+    SubjectKeyIdentifier,
 };
 
 use crate::engine::serial::Serial;
@@ -17,6 +19,16 @@ use crate::signature::SignedData;
 
 pub const OID_SERVER_AUTH: &str = "1.3.6.1.5.5.7.3.1";
 pub const OID_CLIENT_AUTH: &str = "1.3.6.1.5.5.7.3.2";
+pub const OID_OCSP_SIGNING: &str = "1.3.6.1.5.5.7.3.9";
+/// id-ad-ocsp (RFC 5280 4.2.2.1): where the OCSP responder for a certificate is.
+pub const ID_AD_OCSP: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.48.1");
+/// id-ad-caIssuers: where the issuer's certificate is.
+pub const ID_AD_CA_ISSUERS: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.48.2");
+/// id-pkix-ocsp-nocheck (RFC 6960 4.2.2.2.1): trust this responder certificate for its
+/// lifetime without checking its revocation.
+pub const ID_PKIX_OCSP_NOCHECK: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.48.1.5");
+/// The DER of an ASN.1 NULL: the value of id-pkix-ocsp-nocheck.
+pub const DER_NULL: [u8; 2] = [0x05, 0x00];
 
 #[derive(Debug, thiserror::Error)]
 #[error("not a valid X.509 certificate: {0}")]
@@ -45,6 +57,10 @@ pub struct CertInfo {
     pub subject_key_id: Option<Vec<u8>>,
     pub authority_key_id: Option<Vec<u8>>,
     pub crl_distribution_points: Vec<String>,
+    /// authorityInfoAccess URIs (None: no such extension).
+    pub authority_info_access: Option<Ext<AccessUrls>>,
+    /// id-pkix-ocsp-nocheck; its value is whether the extension holds exactly a DER NULL.
+    pub ocsp_nocheck: Option<Ext<bool>>,
     /// Permitted DNS subtrees from nameConstraints (None: no such extension).
     pub permitted_dns: Option<Vec<String>>,
     pub fingerprint_sha256: String,
@@ -57,6 +73,15 @@ pub struct CertInfo {
 pub struct Ext<T> {
     pub critical: bool,
     pub value: T,
+}
+
+/// The URIs of an authorityInfoAccess extension, by access method, in order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AccessUrls {
+    pub ocsp: Vec<String>,
+    pub ca_issuers: Vec<String>,
+    /// Access descriptions of any other method, or with a location that is not a URI.
+    pub other: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,6 +137,16 @@ impl CertInfo {
                 .map_err(bad)?
                 .map(|(_, dps)| distribution_point_uris(&dps))
                 .unwrap_or_default(),
+            authority_info_access: tbs
+                .get_extension::<AuthorityInfoAccessSyntax>()
+                .map_err(bad)?
+                .map(|(critical, aia)| Ext { critical, value: access_urls(&aia.0) }),
+            ocsp_nocheck: tbs
+                .extensions()
+                .into_iter()
+                .flatten()
+                .find(|e| e.extn_id == ID_PKIX_OCSP_NOCHECK)
+                .map(|e| Ext { critical: e.critical, value: e.extn_value.as_bytes() == DER_NULL }),
             permitted_dns: tbs
                 .get_extension::<NameConstraints>()
                 .map_err(bad)?
@@ -217,6 +252,25 @@ fn distribution_point_uris(dps: &CrlDistributionPoints) -> Vec<String> {
             _ => None,
         })
         .collect()
+}
+
+fn access_urls(descriptions: &[AccessDescription]) -> AccessUrls {
+    let mut urls = AccessUrls::default();
+    for d in descriptions {
+        let uri = match &d.access_location {
+            GeneralName::UniformResourceIdentifier(uri) => uri.as_str().to_string(),
+            _ => {
+                urls.other += 1;
+                continue;
+            }
+        };
+        match d.access_method {
+            m if m == ID_AD_OCSP => urls.ocsp.push(uri),
+            m if m == ID_AD_CA_ISSUERS => urls.ca_issuers.push(uri),
+            _ => urls.other += 1,
+        }
+    }
+    urls
 }
 
 /// A CRL, decoded once: what `verify` and `doctor` check.

@@ -93,9 +93,14 @@ fn ocsp_answers_good_revoked_and_unknown_and_sees_cli_revocations_within_a_secon
     let leaf = h.pki.issue("server", "api.test", &[], "tls");
     let serve = Serve::start(&h.pki, &["--no-https"]);
 
-    let text = openssl_ocsp(&h, &serve, &h.issuing_pem, &leaf.crt, &[]);
+    let text = openssl_ocsp(&h, &serve, &h.issuing_pem, &leaf.crt, &["-resp_text"]);
     assert!(text.contains("Response verify OK"), "{text}");
     assert_eq!(status_line(&text, &leaf.crt), "good");
+    // Signed by a delegated responder the issuing CA certified, sent along, recorded.
+    assert!(text.contains("OCSP Signing") && text.contains("OCSP No Check"), "{text}");
+    assert!(text.contains("OCSP Responder"), "{text}");
+    let responders = listed_certificates(&h.pki.home, &["--profile", "ocsp-responder"]);
+    assert_eq!(responders.len(), 2, "one responder per CA: {responders:?}");
     let text = openssl_ocsp(&h, &serve, &h.issuing_pem, &leaf.crt, &["-no_nonce"]);
     assert_eq!(status_line(&text, &leaf.crt), "good", "{text}");
 

@@ -10,8 +10,10 @@ use serde_json::json;
 use zeroize::Zeroizing;
 
 use super::Authority;
+use super::public_url::validate_public_url;
 use crate::engine::ca::{CaRequest, build_intermediate, build_root};
 use crate::engine::profile::Profile;
+use crate::engine::urls::IssuerUrls;
 use crate::engine::{self, Signed, SigningCa};
 use crate::error::{Error, Field, Result};
 use crate::home::{self, Home, PUBLIC_MODE};
@@ -46,6 +48,10 @@ pub struct InitRequest {
     pub intermediate_validity: Option<time::Duration>,
     /// Base URL of the CRLs: each CA's distribution point is `<URL>/<slug>.crl`.
     pub crl_url: Option<String>,
+    /// Base URL of the online CA (`pkictl serve`'s HTTP listener), for both CAs: what they
+    /// sign carries CDP `<URL>/crl/<slug>.crl`, AIA OCSP `<URL>/ocsp` and caIssuers
+    /// `<URL>/ca/<slug>.crt`, `<slug>` being the signing CA's.
+    pub public_url: Option<String>,
     /// Encrypt the CA keys with a passphrase from [`Unlock::new_passphrase`].
     pub encrypt_keys: bool,
 }
@@ -63,6 +69,7 @@ impl InitRequest {
             validity: time::Duration::days(10 * 365),
             intermediate_validity: None,
             crl_url: None,
+            public_url: None,
             encrypt_keys: true,
         }
     }
@@ -93,6 +100,8 @@ pub struct CaCreated {
     pub permitted_dns: Vec<String>,
     /// CRL distribution point.
     pub crl_url: Option<String>,
+    /// Base URL of the online CA named in what it signs.
+    pub public_url: Option<String>,
 }
 
 /// What `init` made.
@@ -101,6 +110,8 @@ pub struct Initialized {
     pub cas: Vec<CaCreated>,
     /// Whether the keys are encrypted at rest.
     pub encrypted: bool,
+    /// What the caller should hear about.
+    pub warnings: Vec<super::Warning>,
 }
 
 /// A request for another intermediate under a parent.
@@ -166,6 +177,7 @@ struct InitPlan {
     root_validity: time::Duration,
     intermediate_validity: time::Duration,
     crl_base: Option<String>,
+    public_url: Option<String>,
 }
 
 impl InitPlan {
@@ -195,6 +207,7 @@ impl InitPlan {
             Some(asked) => asked,
         };
         let crl_base = request.crl_url.as_deref().map(validate_crl_url).transpose()?;
+        let public_url = request.public_url.as_deref().map(validate_public_url).transpose()?;
         Ok(InitPlan {
             root_name,
             intermediate_name,
@@ -202,6 +215,7 @@ impl InitPlan {
             root_validity: request.validity,
             intermediate_validity,
             crl_base,
+            public_url,
         })
     }
 
@@ -231,7 +245,7 @@ impl InitPlan {
                     signer: root_key.clone(),
                     ski: root_signed.info.subject_key_id.clone().unwrap_or_default(),
                     cert: root_signed.info.clone(),
-                    crl_url: root_crl_url.clone(),
+                    urls: IssuerUrls::of(&root_slug, root_crl_url.as_deref(), self.public_url.as_deref()),
                     name_constraints: Vec::new(),
                 };
                 Some(self.build_intermediate(name, &issuer, now)?)
@@ -248,6 +262,7 @@ impl InitPlan {
             path_len: None,
             permitted_dns: Vec::new(),
             crl_url: root_crl_url,
+            public_url: self.public_url.clone(),
         });
         cas.extend(intermediate);
         Ok(cas)
@@ -272,6 +287,7 @@ impl InitPlan {
         let slug = home::slug(name);
         Ok(CaCreated {
             crl_url: self.crl_url_for(&slug),
+            public_url: self.public_url.clone(),
             name: name.to_string(),
             slug,
             profile: Profile::Intermediate,
@@ -303,7 +319,9 @@ impl Authority {
         };
         let cas = plan.build_cas()?;
         create_home(&request.home, &cas, passphrase.as_ref())?;
-        Ok(Initialized { cas, encrypted: passphrase.is_some() })
+        let warnings =
+            plan.public_url.as_deref().and_then(super::public_url::https_warning).into_iter().collect();
+        Ok(Initialized { cas, encrypted: passphrase.is_some(), warnings })
     }
 
     /// Adds an intermediate under a parent (the root by default), optionally constrained to
@@ -343,6 +361,8 @@ impl Authority {
         let slug = home::slug(&name);
         let ca = CaCreated {
             crl_url: sibling_crl_url(&parent, &slug),
+            // One `serve` answers for every CA of a home: the new CA is served where its parent is.
+            public_url: parent.public_url.clone(),
             name,
             slug,
             profile: Profile::Intermediate,
@@ -555,6 +575,7 @@ fn record_ca(
         path_len: ca.path_len,
         permitted_dns: &ca.permitted_dns,
         crl_url: ca.crl_url.as_deref(),
+        public_url: ca.public_url.as_deref(),
         is_default,
         not_before: info.not_before,
         not_after: info.not_after,

@@ -200,6 +200,16 @@ fn check_sans(profile: Profile, name: &str, sans: &[San]) -> Result<()> {
     Ok(())
 }
 
+/// Only the TLS leaf profiles can be asked for; CAs and responder certificates have their own paths.
+fn check_requestable(profile: Profile) -> Result<()> {
+    if profile.is_requestable() {
+        return Ok(());
+    }
+    Err(Error::invalid(format!(
+        "a {profile} certificate cannot be requested; ask for a server, client or peer certificate"
+    )))
+}
+
 /// The CSR's SANs, validated like given names; kinds the profile does not carry are dropped
 /// with a warning.
 fn sans_from_csr(c: &VerifiedCsr, profile: Profile, warnings: &mut Vec<Warning>) -> Result<Vec<San>> {
@@ -229,6 +239,7 @@ fn sans_from_csr(c: &VerifiedCsr, profile: Profile, warnings: &mut Vec<Warning>)
 impl LeafPlan {
     /// Validates everything about a leaf request before any key is touched.
     fn new(request: IssueRequest) -> Result<LeafPlan> {
+        check_requestable(request.profile)?;
         let mut warnings = Vec::new();
         let csr = match &request.key {
             KeySource::Csr(c) => Some(c.as_ref()),
@@ -342,7 +353,7 @@ impl Authority {
 
     /// Signs and commits in one transaction with its audit event; a serial that collides in
     /// the ledger is never issued: the certificate is signed again with a fresh serial.
-    fn sign_and_record(
+    pub(super) fn sign_and_record(
         &mut self,
         request: &LeafRequest<'_>,
         signing_ca: &SigningCa,
@@ -454,6 +465,12 @@ impl Authority {
         let old = self.find_one(&request.certificate)?;
         if old.profile.is_ca() {
             return Err(Error::RenewCa { serial: old.serial.hex() });
+        }
+        if old.profile == Profile::OcspResponder {
+            return Err(Error::invalid(format!(
+                "certificate {} is an OCSP responder certificate; the online CA issues a new one for itself instead of renewing",
+                old.serial.hex()
+            )));
         }
         let old_der = self.ledger.certificate_der(old.id)?;
         let old_info = CertInfo::from_der(&old_der).map_err(|e| Error::Internal(e.to_string()))?;

@@ -8,6 +8,8 @@ mod crl;
 mod issue;
 mod ocsp;
 mod output;
+mod public_url;
+mod responder;
 mod revoke;
 mod warning;
 
@@ -21,6 +23,8 @@ pub use issue::{
 };
 pub use ocsp::{OcspIssuer, OcspReply, OcspSigner, OcspStatus, issuer_of, sign_reply};
 pub use output::{OutputDir, OutputFiles};
+pub use public_url::{issued_urls, validate_public_url};
+pub use responder::{DEFAULT_OCSP_RESPONDER_VALIDITY, OcspResponder};
 pub use revoke::{CertRef, RevokeManyRequest, RevokeRequest, Revoked, RevokedMany, Skipped, parse_cert_ref};
 pub use warning::Warning;
 
@@ -106,10 +110,26 @@ impl Authority {
             unlocked.signer,
             ca.ski.clone(),
             &ca.cert_der,
-            ca.crl_url.clone(),
+            issued_urls(ca),
             self.name_constraints(ca)?,
         )?;
         Ok((signing, unlocked.passphrase))
+    }
+
+    /// Pairs an already unlocked key with the CA's certificate, URLs and constraints.
+    fn signing_ca_with(
+        &self,
+        ca: &CaRecord,
+        signer: std::sync::Arc<dyn crate::keys::CaSigner>,
+    ) -> Result<SigningCa> {
+        Ok(engine::ca::load_signing_ca(
+            &ca.name,
+            signer,
+            ca.ski.clone(),
+            &ca.cert_der,
+            issued_urls(ca),
+            self.name_constraints(ca)?,
+        )?)
     }
 
     /// The DNS name constraints of a CA and each of its ancestors.

@@ -84,12 +84,6 @@ impl OcspStatus {
 }
 
 impl Authority {
-    /// The CA's own key as the signer of its OCSP responses, for as long as the CA is valid.
-    pub fn ocsp_signer_ca_itself(&self, ca: &CaRecord, now: i64) -> Result<OcspSigner> {
-        let signing = self.signing_ca(ca)?;
-        Ok(OcspSigner::ca_itself(ca.id, signing.signer, now, ca.not_after))
-    }
-
     /// What the ledger says of the certificate with this serial from this CA.
     pub fn ocsp_status(&self, ca_id: i64, serial: &[u8]) -> Result<OcspStatus> {
         let serial = Serial::from_be_bytes(serial);
@@ -107,14 +101,14 @@ impl Authority {
     }
 }
 
-/// Who signs a CA's OCSP responses: its delegated responder (a certificate the CA issued with
-/// EKU OCSPSigning), or the CA's own key.
+/// Who signs a CA's OCSP responses: its delegated responder, a certificate the CA issued with
+/// EKU OCSPSigning and id-pkix-ocsp-nocheck (RFC 6960 4.2.2.2), sent in every response.
 pub struct OcspSigner {
     /// The CA it answers for.
     pub ca_id: i64,
     signer: Arc<dyn CaSigner>,
-    /// The delegated responder's certificate, sent in every response; None for the CA itself.
-    cert_der: Option<Vec<u8>>,
+    /// The delegated responder's certificate, sent in every response.
+    cert_der: Vec<u8>,
     /// Responses never reach past this (the responder certificate's notAfter), Unix seconds.
     pub not_after: i64,
     /// When it was made (for renewal at two thirds of its lifetime), Unix seconds.
@@ -124,12 +118,7 @@ pub struct OcspSigner {
 impl OcspSigner {
     /// A delegated responder: its key, its certificate and its validity.
     pub fn delegated(ca_id: i64, signer: Arc<dyn CaSigner>, cert_der: Vec<u8>, issued_at: i64, not_after: i64) -> Self {
-        OcspSigner { ca_id, signer, cert_der: Some(cert_der), not_after, issued_at }
-    }
-
-    /// The CA signing its own responses until `not_after`.
-    pub fn ca_itself(ca_id: i64, signer: Arc<dyn CaSigner>, issued_at: i64, not_after: i64) -> Self {
-        OcspSigner { ca_id, signer, cert_der: None, not_after, issued_at }
+        OcspSigner { ca_id, signer, cert_der, not_after, issued_at }
     }
 
     /// Past two thirds of its lifetime: time to make the next one.
@@ -198,7 +187,7 @@ pub fn sign_reply(
         .map_err(|e| Error::Internal(format!("OCSP signature algorithm: {e}")))?;
     let params = ResponseParams {
         responder_public_key_bits: &key_bits,
-        responder_cert_der: signer.cert_der.as_deref(),
+        responder_cert_der: Some(&signer.cert_der),
         produced_at: this,
         responses: &responses,
         nonce,

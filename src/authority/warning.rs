@@ -36,6 +36,12 @@ pub enum Warning {
         /// The CA.
         ca: String,
     },
+    /// The online CA's public URL is https: RFC 5280/6960 clients fetch CRLs and OCSP over
+    /// http, and nginx's OCSP client and OpenSSL's CRL download speak nothing else.
+    PublicUrlIsHttps {
+        /// The URL.
+        url: String,
+    },
     /// An expired certificate was revoked: it is recorded, but no CRL lists it.
     RevokedExpired {
         /// Its serial, hex.
@@ -64,6 +70,10 @@ impl fmt::Display for Warning {
                 f,
                 "{serial} expired {}; it is recorded as revoked, but CRLs only list certificates that have not expired",
                 format_time(*not_after)
+            ),
+            Warning::PublicUrlIsHttps { url } => write!(
+                f,
+                "{url} is https: CRL, OCSP and CA-certificate fetchers (nginx ssl_ocsp, openssl -crl_download) expect http; responses are signed, so http is safe"
             ),
         }
     }

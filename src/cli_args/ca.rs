@@ -36,6 +36,12 @@ pub struct InitArgs {
     #[arg(long, value_name = "URL")]
     pub crl_url: Option<String>,
 
+    /// Base URL of `pkictl serve`'s HTTP listener as clients reach it (http:// recommended):
+    /// certificates carry CDP <URL>/crl/<ca-slug>.crl, AIA OCSP <URL>/ocsp and caIssuers
+    /// <URL>/ca/<ca-slug>.crt of the CA that signs them.
+    #[arg(long, value_name = "URL")]
+    pub public_url: Option<String>,
+
     /// Store the CA keys unencrypted (with a warning). For throwaway homes and tests only.
     #[arg(long)]
     pub no_passphrase: bool,
@@ -65,16 +71,27 @@ pub enum CaCommand {
         name: Option<String>,
     },
 
-    /// Change a CA's settings: how long its CRLs stay valid.
+    /// Change a CA's settings: how long its CRLs stay valid, where the online CA is.
     #[command(after_help = "Examples:\n  \
         pkictl ca configure \"Acme Root CA Issuing CA\" --crl-next-update 2d\n  \
-        pkictl ca configure acme-root-ca --crl-next-update 30d")]
+        pkictl ca configure acme-root-ca --crl-next-update 30d\n  \
+        pkictl ca configure acme-root-ca-issuing-ca --public-url http://pki.acme.internal:8080\n\n\
+        --public-url applies to certificates the CA signs from now on; issued ones keep theirs.")]
+    #[command(group(clap::ArgGroup::new("setting").required(true).multiple(true)
+        .args(["crl_next_update", "public_url", "no_public_url"])))]
     Configure {
         /// CA name or slug.
         name: String,
         /// nextUpdate of this CA's future CRLs (default for a new CA: 7d).
         #[arg(long, value_name = "D")]
-        crl_next_update: String,
+        crl_next_update: Option<String>,
+        /// Base URL of `pkictl serve` for what this CA signs from now on: CDP
+        /// <URL>/crl/<ca-slug>.crl, AIA OCSP <URL>/ocsp, caIssuers <URL>/ca/<ca-slug>.crt.
+        #[arg(long, value_name = "URL", conflicts_with = "no_public_url")]
+        public_url: Option<String>,
+        /// Stop naming the online CA in what this CA signs from now on.
+        #[arg(long)]
+        no_public_url: bool,
     },
 
     /// Add an issuing CA under a parent (default: the root), optionally name-constrained.

@@ -137,7 +137,8 @@ pub enum Command {
         /// Only certificates issued by this CA.
         #[arg(long, value_name = "NAME")]
         ca: Option<String>,
-        /// Only this profile: root, intermediate, server, client, peer.
+        /// Only this profile: root, intermediate, server, client, peer, ocsp-responder
+        /// (the online CA's responder certificates, not listed otherwise).
         #[arg(long, value_name = "P")]
         profile: Option<String>,
     },

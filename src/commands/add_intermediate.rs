@@ -55,6 +55,7 @@ fn report(ctx: &Context, home: &Home, ca: &CaCreated, parent: &CaRecord) {
             "certificate": home.resolve(&Home::ca_cert_relative(&ca.slug)),
             "key": home.resolve(&Home::ca_key_relative(&ca.slug)),
             "crl_url": ca.crl_url,
+            "public_url": ca.public_url,
         }));
         return;
     }

@@ -27,6 +27,9 @@ pub fn run(ctx: &Context, args: &InitArgs) -> Result<Outcome> {
             ctx.home.join(home::PRIVATE_DIR).display()
         );
     }
+    for warning in &made.warnings {
+        eprintln!("warning: {}", crate::error::one_line(&warning.to_string()));
+    }
     report(ctx, &made.cas, made.encrypted);
     Ok(Outcome::Success)
 }
@@ -47,6 +50,7 @@ fn request(ctx: &Context, args: &InitArgs) -> Result<InitRequest> {
         validity,
         intermediate_validity,
         crl_url: args.crl_url.clone(),
+        public_url: args.public_url.clone(),
         encrypt_keys: !args.no_passphrase,
     })
 }
@@ -71,6 +75,7 @@ fn report(ctx: &Context, cas: &[CaCreated], encrypted: bool) {
                     "key": home.resolve(&Home::ca_key_relative(&ca.slug)),
                     "key_encrypted": encrypted,
                     "crl_url": ca.crl_url,
+                    "public_url": ca.public_url,
                 })
             })
             .collect();

@@ -88,8 +88,13 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::Ca(CaCommand::List) => ca::list(&ctx),
         Command::Ca(CaCommand::Show { name }) => ca::show(&ctx, &name),
         Command::Ca(CaCommand::Cert { name }) => ca::cert(&ctx, name.as_deref()),
-        Command::Ca(CaCommand::Configure { name, crl_next_update }) => {
-            ca::configure(&ctx, &name, &crl_next_update)
+        Command::Ca(CaCommand::Configure { name, crl_next_update, public_url, no_public_url }) => {
+            let public_url = match (public_url, no_public_url) {
+                (Some(url), _) => Some(Some(url)),
+                (None, true) => Some(None),
+                (None, false) => None,
+            };
+            ca::configure(&ctx, &name, crl_next_update.as_deref(), public_url)
         }
         Command::Ca(CaCommand::AddIntermediate {
             name,

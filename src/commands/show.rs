@@ -93,6 +93,11 @@ impl View<'_> {
             .unwrap_or_default()
     }
 
+    /// authorityInfoAccess URIs (empty lists without the extension).
+    fn access_urls(&self) -> crate::x509::AccessUrls {
+        self.info.authority_info_access.as_ref().map(|a| a.value.clone()).unwrap_or_default()
+    }
+
     fn json(&self) -> Value {
         let r = self.record;
         json!({
@@ -115,6 +120,8 @@ impl View<'_> {
             "subject_key_id": self.info.subject_key_id.as_deref().map(colon_hex),
             "authority_key_id": self.info.authority_key_id.as_deref().map(colon_hex),
             "crl_distribution_points": self.info.crl_distribution_points,
+            "ocsp_urls": self.access_urls().ocsp,
+            "ca_issuers_urls": self.access_urls().ca_issuers,
             "fingerprint_sha256": r.fingerprint_sha256,
             "status": r.state_at(self.now).as_str(),
             "revoked_at": r.revoked_at.map(format_time),
@@ -176,8 +183,13 @@ impl View<'_> {
                     self.info.crl_distribution_points.join(", ")
                 },
             ),
+            ("OCSP", list_or_dash(&self.access_urls().ocsp)),
+            ("CA issuers", list_or_dash(&self.access_urls().ca_issuers)),
             ("SHA-256", r.fingerprint_sha256.clone()),
         ]);
+        if self.info.ocsp_nocheck.is_some() {
+            rows.push(("OCSP nocheck", "yes (a responder certificate: not checked for revocation)".into()));
+        }
         if let Some(old) = self.renewed_from {
             rows.push(("Renewed from", serial_hex(&old.serial)));
         }
@@ -190,10 +202,15 @@ impl View<'_> {
     }
 }
 
+fn list_or_dash(items: &[String]) -> String {
+    if items.is_empty() { "-".into() } else { items.join(", ") }
+}
+
 fn eku_name(oid: &str) -> String {
     match oid {
         crate::x509::OID_SERVER_AUTH => "serverAuth".into(),
         crate::x509::OID_CLIENT_AUTH => "clientAuth".into(),
+        crate::x509::OID_OCSP_SIGNING => "OCSPSigning".into(),
         other => other.to_string(),
     }
 }

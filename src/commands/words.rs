@@ -69,6 +69,7 @@ fn field_message(field: Field, problem: &str) -> String {
         Field::CaName => "--name",
         Field::Validity => "--validity",
         Field::CrlUrl => "--crl-url",
+        Field::PublicUrl => "--public-url",
         Field::PermittedDns => "--permit-dns",
     };
     // Messages about a value quote it ("--crl-url \"x\" is not…"); a parser's complaint

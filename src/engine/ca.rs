@@ -75,14 +75,14 @@ pub fn build_root(req: &CaRequest<'_>) -> Result<Signed, EngineError> {
     Ok(Signed { der, info })
 }
 
-/// An intermediate signed by `issuer`, with AKI = the issuer's SKI and the issuer's CRL URL.
+/// An intermediate signed by `issuer`, with AKI = the issuer's SKI and the issuer's URLs.
 pub fn build_intermediate(req: &CaRequest<'_>, issuer: &SigningCa) -> Result<Signed, EngineError> {
     check_path_length(req, issuer)?;
     super::policy::check_subtrees(req.permitted_dns, &issuer.name_constraints)?;
     let mut params = ca_params(req)?;
     issuer.check_not_after(params.not_after)?;
     params.use_authority_key_identifier_extension = true;
-    params.crl_distribution_points = issuer.crl_distribution_points();
+    issuer.urls.apply(&mut params)?;
     let cert = params.signed_by(&RcgenSigner::new(req.key), &issuer.issuer()).map_err(sign_error)?;
     let der = cert.der().to_vec();
     let info = lint::check(
@@ -107,14 +107,14 @@ pub fn load_signing_ca(
     signer: Arc<dyn CaSigner>,
     ski: Vec<u8>,
     cert_der: &[u8],
-    crl_url: Option<String>,
+    urls: super::urls::IssuerUrls,
     name_constraints: Vec<super::policy::DnsConstraint>,
 ) -> Result<SigningCa, EngineError> {
     let cert = CertInfo::from_der(cert_der).map_err(|e| EngineError::Lint(e.to_string()))?;
     if cert.public_key_bits != signer.public_key().bits() {
         return Err(EngineError::KeyMismatch { ca: name.to_string() });
     }
-    Ok(SigningCa { name: name.to_string(), signer, ski, cert, crl_url, name_constraints })
+    Ok(SigningCa { name: name.to_string(), signer, ski, cert, urls, name_constraints })
 }
 
 /// The issuer's pathLenConstraint bounds how many CAs may sit below it.

@@ -1,4 +1,4 @@
-//! Building leaf certificates: server, client and peer.
+//! Building leaf certificates: server, client, peer and OCSP responder.
 
 use rcgen::{CertificateParams, DistinguishedName, DnType, IsCa, KeyIdMethod, SerialNumber};
 use time::{Duration, OffsetDateTime};
@@ -31,7 +31,12 @@ pub fn build_leaf(req: &LeafRequest<'_>, issuer: &SigningCa) -> Result<Signed, E
     super::policy::check_dns_sans(req.sans, &issuer.name_constraints)?;
     let mut params = leaf_params(req)?;
     issuer.check_not_after(params.not_after)?;
-    params.crl_distribution_points = issuer.crl_distribution_points();
+    if req.profile.carries_issuer_urls() {
+        issuer.urls.apply(&mut params)?;
+    }
+    if req.profile == Profile::OcspResponder {
+        params.custom_extensions.push(super::urls::ocsp_nocheck());
+    }
     let cert = params.signed_by(req.public_key, &issuer.issuer()).map_err(sign_error)?;
     let der = cert.der().to_vec();
     let info = lint::check(

@@ -3,9 +3,10 @@
 //! A violation means no ledger row and no file.
 
 use super::profile::Profile;
+use super::urls::IssuerUrls;
 use super::{EngineError, SigningCa};
 use crate::keys::KeyType;
-use crate::x509::{CertInfo, OID_CLIENT_AUTH, OID_SERVER_AUTH};
+use crate::x509::{AccessUrls, CertInfo, OID_CLIENT_AUTH, OID_OCSP_SIGNING, OID_SERVER_AUTH};
 
 /// RFC 5280: at most 20 octets. Ours carry at least 64 bits of CSPRNG output.
 const MAX_SERIAL_OCTETS: usize = 20;
@@ -62,6 +63,7 @@ fn violations(info: &CertInfo, expected: &Expected<'_>) -> Vec<String> {
     check_key_usage(info, expected, &mut require);
     check_extended_key_usage(info, expected.profile, &mut require);
     check_subject_alt_names(info, expected, &mut require);
+    check_ocsp_nocheck(info, expected.profile, &mut require);
     found
 }
 
@@ -79,6 +81,7 @@ fn check_issuer(info: &CertInfo, expected: &Expected<'_>, require: &mut impl FnM
         None => {
             require(info.is_self_issued(), "a root must be self-issued".into());
             require(info.authority_key_id.is_none(), "a root must not carry an AKI".into());
+            check_issuer_urls(info, &IssuerUrls::default(), require);
         }
         Some(ca) => {
             require(
@@ -90,11 +93,41 @@ fn check_issuer(info: &CertInfo, expected: &Expected<'_>, require: &mut impl FnM
                 format!("authorityKeyIdentifier is not {}'s SKI", ca.name),
             );
             require(info.not_after <= ca.cert.not_after, format!("notAfter is past {}'s notAfter", ca.name));
-            let expected_dps: Vec<String> = ca.crl_url.iter().cloned().collect();
-            require(
-                info.crl_distribution_points == expected_dps,
-                "CRL distribution points differ from the issuer's CRL URL".into(),
+            let none = IssuerUrls::default();
+            check_issuer_urls(
+                info,
+                if expected.profile.carries_issuer_urls() { &ca.urls } else { &none },
+                require,
             );
+        }
+    }
+}
+
+/// cRLDistributionPoints and authorityInfoAccess say exactly what the issuer publishes.
+fn check_issuer_urls(info: &CertInfo, urls: &IssuerUrls, require: &mut impl FnMut(bool, String)) {
+    require(
+        info.crl_distribution_points == urls.crl,
+        format!("CRL distribution points are {:?}, not {:?}", info.crl_distribution_points, urls.crl),
+    );
+    let want = AccessUrls { ocsp: urls.ocsp.clone(), ca_issuers: urls.ca_issuers.clone(), other: 0 };
+    match &info.authority_info_access {
+        None => require(want == AccessUrls::default(), "authorityInfoAccess is missing".into()),
+        Some(aia) => {
+            require(!aia.critical, "authorityInfoAccess is critical".into());
+            require(aia.value == want, format!("authorityInfoAccess is {:?}, not {want:?}", aia.value));
+        }
+    }
+}
+
+/// A responder certificate carries id-pkix-ocsp-nocheck (non-critical, NULL); nothing else does.
+fn check_ocsp_nocheck(info: &CertInfo, profile: Profile, require: &mut impl FnMut(bool, String)) {
+    match (&info.ocsp_nocheck, profile == Profile::OcspResponder) {
+        (None, false) => {}
+        (None, true) => require(false, "id-pkix-ocsp-nocheck is missing".into()),
+        (Some(_), false) => require(false, format!("id-pkix-ocsp-nocheck on a {profile} certificate")),
+        (Some(ext), true) => {
+            require(!ext.critical, "id-pkix-ocsp-nocheck is critical".into());
+            require(ext.value, "id-pkix-ocsp-nocheck does not hold a NULL".into());
         }
     }
 }
@@ -116,7 +149,7 @@ fn check_basic_constraints(info: &CertInfo, expected: &Expected<'_>, require: &m
 fn check_key_usage(info: &CertInfo, expected: &Expected<'_>, require: &mut impl FnMut(bool, String)) {
     let want: Vec<&str> = if expected.profile.is_ca() {
         vec!["keyCertSign", "cRLSign"]
-    } else if expected.key_type.is_rsa() {
+    } else if expected.key_type.is_rsa() && expected.profile != Profile::OcspResponder {
         vec!["digitalSignature", "keyEncipherment"]
     } else {
         vec!["digitalSignature"]
@@ -136,6 +169,7 @@ fn check_extended_key_usage(info: &CertInfo, profile: Profile, require: &mut imp
         Profile::Server => vec![OID_SERVER_AUTH],
         Profile::Client => vec![OID_CLIENT_AUTH],
         Profile::Peer => vec![OID_SERVER_AUTH, OID_CLIENT_AUTH],
+        Profile::OcspResponder => vec![OID_OCSP_SIGNING],
     };
     let have: Vec<&str> = info
         .extended_key_usage

@@ -14,8 +14,9 @@ pub mod policy;
 pub mod profile;
 pub mod serial;
 mod signer;
+pub mod urls;
 
-use rcgen::{CrlDistributionPoint, DistinguishedName, DnType, KeyIdMethod, KeyUsagePurpose};
+use rcgen::{DistinguishedName, DnType, KeyIdMethod, KeyUsagePurpose};
 use time::{Duration, OffsetDateTime};
 
 use std::sync::Arc;
@@ -62,8 +63,8 @@ pub struct SigningCa {
     /// The CA certificate's own subjectKeyIdentifier, as recorded in the ledger.
     pub ski: Vec<u8>,
     pub cert: CertInfo,
-    /// Where this CA publishes its CRL; goes into the certificates it signs.
-    pub crl_url: Option<String>,
+    /// Where this CA's CRL, OCSP responder and certificate are; goes into what it signs.
+    pub urls: urls::IssuerUrls,
     /// Name constraints of this CA and its ancestors, enforced on everything it signs.
     pub name_constraints: Vec<policy::DnsConstraint>,
 }
@@ -75,10 +76,6 @@ impl SigningCa {
         params.key_identifier_method = KeyIdMethod::PreSpecified(self.ski.clone());
         params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
         rcgen::Issuer::new(params, signer::RcgenSigner::new(self.signer.as_ref()))
-    }
-
-    fn crl_distribution_points(&self) -> Vec<CrlDistributionPoint> {
-        self.crl_url.iter().map(|url| CrlDistributionPoint { uris: vec![url.clone()] }).collect()
     }
 
     /// Refuses a notAfter past this CA's own: a chain is only as valid as its shortest link.

@@ -20,6 +20,9 @@ pub enum Profile {
     Client,
     /// Both ends of mutual TLS (serverAuth and clientAuth).
     Peer,
+    /// A delegated OCSP responder (OCSPSigning, id-pkix-ocsp-nocheck, no SAN). Issued only by
+    /// [`Authority::issue_ocsp_responder`](crate::Authority::issue_ocsp_responder), never on request.
+    OcspResponder,
 }
 
 impl Profile {
@@ -31,7 +34,21 @@ impl Profile {
             Profile::Server => "server",
             Profile::Client => "client",
             Profile::Peer => "peer",
+            Profile::OcspResponder => "ocsp-responder",
         }
+    }
+
+    /// Whether a certificate request (issue, sign, renew, batch) may ask for this profile:
+    /// CAs come from `init`/add-intermediate, responder certificates from the online CA.
+    pub fn is_requestable(self) -> bool {
+        matches!(self, Profile::Server | Profile::Client | Profile::Peer)
+    }
+
+    /// Whether what this profile certifies points relying parties at the issuer's CRL, OCSP
+    /// and certificate. An OCSP responder certificate does not: id-pkix-ocsp-nocheck says it is
+    /// not checked for revocation (RFC 6960 4.2.2.2.1).
+    pub fn carries_issuer_urls(self) -> bool {
+        self != Profile::OcspResponder
     }
 
     /// Whether certificates of this profile are CAs.
@@ -46,7 +63,8 @@ impl Profile {
             return vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
         }
         let mut usages = vec![KeyUsagePurpose::DigitalSignature];
-        if key_type.is_rsa() {
+        // An OCSP responder only signs responses.
+        if key_type.is_rsa() && self != Profile::OcspResponder {
             usages.push(KeyUsagePurpose::KeyEncipherment);
         }
         usages
@@ -61,13 +79,15 @@ impl Profile {
             Profile::Peer => {
                 vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth]
             }
+            Profile::OcspResponder => vec![ExtendedKeyUsagePurpose::OcspSigning],
         }
     }
 
-    /// Whether the profile must carry a subjectAltName. Every leaf gets one (strict
-    /// verifiers want it on clients too); server and peer must have a DNS or IP name.
+    /// Whether the profile must carry a subjectAltName. Every TLS leaf gets one (strict
+    /// verifiers want it on clients too); server and peer must have a DNS or IP name. An OCSP
+    /// responder has none: it is named by its key or subject in the responses it signs.
     pub fn requires_san(self) -> bool {
-        !self.is_ca()
+        self.is_requestable()
     }
 }
 
@@ -81,9 +101,16 @@ impl FromStr for Profile {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        [Profile::Root, Profile::Intermediate, Profile::Server, Profile::Client, Profile::Peer]
-            .into_iter()
-            .find(|p| p.as_str() == s)
-            .ok_or_else(|| format!("unknown profile \"{s}\""))
+        [
+            Profile::Root,
+            Profile::Intermediate,
+            Profile::Server,
+            Profile::Client,
+            Profile::Peer,
+            Profile::OcspResponder,
+        ]
+        .into_iter()
+        .find(|p| p.as_str() == s)
+        .ok_or_else(|| format!("unknown profile \"{s}\""))
     }
 }

@@ -19,7 +19,7 @@ type Check = fn(&mut dyn Ledger);
 
 /// Runs every check on fresh ledgers from `make`.
 pub fn run_all(make: &dyn Fn() -> Box<dyn Ledger>) {
-    let checks: [(&str, Check); 9] = [
+    let checks: [(&str, Check); 10] = [
         ("authorities round trip", authorities_round_trip),
         ("certificates round trip", certificates_round_trip),
         ("duplicate serial is refused", duplicate_serial_is_refused),
@@ -29,6 +29,7 @@ pub fn run_all(make: &dyn Fn() -> Box<dyn Ledger>) {
         ("aborted transaction leaves nothing", aborted_transaction_leaves_nothing),
         ("list filters", list_filters),
         ("revision moves on commit only", revision_moves_on_commit_only),
+        ("every profile round trips", every_profile_round_trips),
     ];
     for (name, check) in checks {
         let mut ledger = make();
@@ -55,6 +56,7 @@ fn new_root(ledger: &mut dyn Ledger) -> i64 {
                 path_len: None,
                 permitted_dns: &["example.com".to_string()],
                 crl_url: Some("http://pki.example/crl/root.crl"),
+                public_url: None,
                 is_default: true,
                 not_before: NOW - DAY,
                 not_after: NOW + 3650 * DAY,
@@ -114,6 +116,39 @@ fn new_leaf(ledger: &mut dyn Ledger, issuer_id: i64, n: u8, not_after: i64) -> L
 
 type LedgerResultId = Result<i64, LedgerError>;
 
+/// Every leaf profile, the OCSP responder's included, is stored and read back as itself.
+fn every_profile_round_trips(ledger: &mut dyn Ledger) {
+    let ca = new_root(ledger);
+    let profiles = [Profile::Server, Profile::Client, Profile::Peer, Profile::OcspResponder];
+    for (n, profile) in (1u8..).zip(profiles) {
+        let fingerprint = format!("{n:064x}");
+        let serial = serial(n);
+        ledger
+            .write(|tx| {
+                tx.insert_certificate(&NewCertificate {
+                    issuer_id: ca,
+                    serial: &serial,
+                    profile,
+                    subject: "CN=x",
+                    common_name: Some("x"),
+                    sans: &[],
+                    key_type: KeyType::P256,
+                    key_origin: KeyOrigin::Generated,
+                    not_before: NOW - DAY,
+                    not_after: NOW + DAY,
+                    fingerprint_sha256: &fingerprint,
+                    der: &[n; 8],
+                    renewed_from: None,
+                    authority_id: None,
+                    now: NOW,
+                })
+            })
+            .unwrap_or_else(|e| panic!("insert a {profile} certificate: {e}"));
+        let found = ledger.find_certificates(CertSelector::Serial(&serial), None).unwrap();
+        assert_eq!(found[0].profile, profile);
+    }
+}
+
 fn authorities_round_trip(ledger: &mut dyn Ledger) {
     let id = new_root(ledger);
     let by_name = ledger.authority_by_name("Root").unwrap().expect("by name");
@@ -129,6 +164,14 @@ fn authorities_round_trip(ledger: &mut dyn Ledger) {
     assert_eq!(ledger.authorities().unwrap().len(), 1);
     ledger.write(|tx| tx.set_crl_validity(id, 3600)).unwrap();
     assert_eq!(ledger.authority_by_id(id).unwrap().unwrap().crl_validity_secs, 3600);
+    assert_eq!(by_name.public_url, None);
+    ledger.write(|tx| tx.set_public_url(id, Some("http://ca.example:8080"))).unwrap();
+    assert_eq!(
+        ledger.authority_by_id(id).unwrap().unwrap().public_url.as_deref(),
+        Some("http://ca.example:8080")
+    );
+    ledger.write(|tx| tx.set_public_url(id, None)).unwrap();
+    assert_eq!(ledger.authority_by_id(id).unwrap().unwrap().public_url, None);
 }
 
 fn certificates_round_trip(ledger: &mut dyn Ledger) {

@@ -167,6 +167,8 @@ pub trait LedgerTx {
     fn clear_default_authority(&self) -> LedgerResult<()>;
     /// How long the CA's future CRLs stay valid.
     fn set_crl_validity(&self, id: i64, seconds: i64) -> LedgerResult<()>;
+    /// The base URL of the online CA for what the CA signs from now on (None: no URL).
+    fn set_public_url(&self, id: i64, url: Option<&str>) -> LedgerResult<()>;
 
     /// Records a certificate; a serial the issuer used before is [`LedgerError::DuplicateSerial`].
     fn insert_certificate(&self, certificate: &NewCertificate<'_>) -> LedgerResult<i64>;

@@ -107,6 +107,8 @@ pub struct NewAuthority<'a> {
     pub permitted_dns: &'a [String],
     /// CRL distribution point put into what this CA signs.
     pub crl_url: Option<&'a str>,
+    /// Base URL of the online CA (`pkictl serve`) named in what this CA signs.
+    pub public_url: Option<&'a str>,
     /// Whether this becomes the default issuing CA.
     pub is_default: bool,
     /// Validity start, Unix seconds.
@@ -148,6 +150,9 @@ pub struct CaRecord {
     pub permitted_dns: Vec<String>,
     /// CRL distribution point.
     pub crl_url: Option<String>,
+    /// Base URL of the online CA (`pkictl serve`) named in what this CA signs: CDP
+    /// `<URL>/crl/<slug>.crl`, AIA OCSP `<URL>/ocsp`, AIA caIssuers `<URL>/ca/<slug>.crt`.
+    pub public_url: Option<String>,
     /// How long its CRLs stay valid, in seconds.
     pub crl_validity_secs: i64,
     /// The number its next CRL gets.

@@ -25,7 +25,7 @@ use crate::authority::{
 use crate::engine::ocsp::{self, ErrorStatus};
 use crate::engine::profile::Profile;
 use crate::error::{CaAction, Error, Result};
-use crate::keys::KeyType;
+use crate::keys::{CaSigner, KeyType, MemorySigner};
 use crate::ledger::{CaRecord, CrlRecord};
 use crate::names::San;
 use crate::server::{
@@ -251,9 +251,14 @@ impl OnlineAuthority {
         }
     }
 
+    /// A delegated responder for the CA: a fresh key (in memory only) and a certificate the
+    /// CA issues for it, recorded in the ledger.
     fn make_signer(&self, ca: &CaRecord, now: i64) -> Result<OcspSigner> {
-        let _ = self.settings.responder_validity;
-        self.authority().ocsp_signer_ca_itself(ca, now)
+        let responder = self.authority().issue_ocsp_responder(ca, self.settings.responder_validity)?;
+        let not_after = responder.not_after();
+        let der = responder.der().to_vec();
+        let signer: Arc<dyn CaSigner> = Arc::new(MemorySigner::new(responder.key));
+        Ok(OcspSigner::delegated(ca.id, signer, der, now, not_after))
     }
 
     /// Renews the HTTPS certificate in place at two thirds of its lifetime.

@@ -13,7 +13,7 @@ const SELECT: &str = "
            a.next_crl_number, a.is_default, a.not_before, a.not_after, a.created_at,
            (SELECT status FROM certificates WHERE authority_id = a.id),
            (SELECT serial FROM certificates WHERE authority_id = a.id),
-           a.permitted_dns
+           a.permitted_dns, a.public_url
     FROM authorities a
     LEFT JOIN authorities p ON p.id = a.parent_id";
 
@@ -41,6 +41,7 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<CaRecord> {
         status: parsed(row, 19)?,
         serial: ledger_serial(row, 20)?,
         permitted_dns: serde_json::from_str(&row.get::<_, String>(21)?).unwrap_or_default(),
+        public_url: row.get(22)?,
     })
 }
 
@@ -83,6 +84,14 @@ impl Tx<'_> {
         Ok(())
     }
 
+    /// The base URL of the online CA for what this CA signs from now on (None: no URL).
+    pub(super) fn set_public_url(&self, id: i64, url: Option<&str>) -> LedgerResult<()> {
+        self.tx
+            .execute("UPDATE authorities SET public_url = ?2 WHERE id = ?1", params![id, url])
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
     /// Unmarks the default issuing CA (before another one becomes it).
     pub(super) fn clear_default_authority(&self) -> LedgerResult<()> {
         self.tx
@@ -96,8 +105,8 @@ impl Tx<'_> {
             .execute(
                 "INSERT INTO authorities (name, slug, parent_id, subject, cert_der, ski, key_file,
                      key_type, key_encrypted, path_len, crl_url, is_default, not_before,
-                     not_after, created_at, permitted_dns)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+                     not_after, created_at, permitted_dns, public_url)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
                 params![
                     a.name,
                     a.slug,
@@ -114,7 +123,8 @@ impl Tx<'_> {
                     a.not_before,
                     a.not_after,
                     a.now,
-                    serde_json::Value::from(a.permitted_dns.to_vec()).to_string()
+                    serde_json::Value::from(a.permitted_dns.to_vec()).to_string(),
+                    a.public_url
                 ],
             )
             .map_err(|e| self.err(e))?;

@@ -20,10 +20,12 @@ use super::{
 };
 use crate::engine::crl::Reason;
 
-/// Embedded migrations: (version, SQL). Append only; never edit a released one.
+/// Embedded migrations: (version, SQL), in increasing version order (numbers may skip: each
+/// one is applied when the ledger's version is below it). Append only; never edit a released one.
 const MIGRATIONS: &[(u32, &str)] = &[
     (1, include_str!("../../../migrations/0001_init.sql")),
     (2, include_str!("../../../migrations/0002_revoked_index.sql")),
+    (4, include_str!("../../../migrations/0004_public_url.sql")),
 ];
 
 /// How long a command waits for another pkictl process holding the write lock.
@@ -272,6 +274,10 @@ impl LedgerTx for Tx<'_> {
         Tx::set_crl_validity(self, id, seconds)
     }
 
+    fn set_public_url(&self, id: i64, url: Option<&str>) -> LedgerResult<()> {
+        Tx::set_public_url(self, id, url)
+    }
+
     fn insert_certificate(&self, certificate: &NewCertificate<'_>) -> LedgerResult<i64> {
         Tx::insert_certificate(self, certificate)
     }
@@ -330,6 +336,7 @@ fn sqlite(path: &Path, e: rusqlite::Error) -> LedgerError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rusqlite::params;
 
     #[test]
     fn migrating_twice_changes_nothing() {
@@ -370,6 +377,63 @@ mod tests {
             )
             .unwrap();
         assert_eq!(index, 1);
+    }
+
+    #[test]
+    fn migrations_are_in_increasing_order() {
+        let versions: Vec<u32> = MIGRATIONS.iter().map(|(v, _)| *v).collect();
+        assert!(versions.windows(2).all(|w| w[0] < w[1]), "{versions:?}");
+    }
+
+    /// A schema-2 ledger (the last one released before the online CA) holding a certificate.
+    fn schema_2_ledger(path: &Path) -> Connection {
+        let old = Connection::open(path).unwrap();
+        for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v <= 2) {
+            old.execute_batch(sql).unwrap();
+            old.pragma_update(None, "user_version", version).unwrap();
+        }
+        old.execute_batch(
+            "INSERT INTO authorities (id, name, slug, subject, cert_der, ski, key_file, key_type,
+                 key_encrypted, not_before, not_after, created_at)
+             VALUES (1, 'Root', 'root', 'CN=Root', x'00', x'01', 'private/root.key', 'p256', 0, 0, 9, 0);
+             INSERT INTO certificates (issuer_id, serial, profile, subject, key_type, key_source,
+                 not_before, not_after, fingerprint_sha256, der, created_at, authority_id)
+             VALUES (1, printf('%040d', 0), 'root', 'CN=Root', 'p256', 'ca', 0, 9, 'f0', x'00', 0, 1),
+                    (1, printf('%040d', 1), 'peer', 'CN=a', 'p256', 'generated', 0, 9, 'f1', x'00', 0, NULL);",
+        )
+        .unwrap();
+        old
+    }
+
+    fn insert_profile(conn: &Connection, n: u32, profile: &str) -> rusqlite::Result<usize> {
+        conn.execute(
+            "INSERT INTO certificates (issuer_id, serial, profile, subject, key_type, key_source,
+                 not_before, not_after, fingerprint_sha256, der, created_at)
+             VALUES (1, printf('%040d', ?1), ?2, 'CN=x', 'p256', 'generated', 0, 9, 'f' || ?1, x'00', 0)",
+            params![n, profile],
+        )
+    }
+
+    #[test]
+    fn schema_4_widens_the_profiles_in_place_and_adds_the_public_url() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ledger.db");
+        let other = schema_2_ledger(&path);
+        assert!(insert_profile(&other, 2, "ocsp-responder").is_err(), "schema 2 refuses the profile");
+        let ledger = SqliteLedger::open(&path).unwrap();
+        assert_eq!(ledger.user_version().unwrap(), latest_schema_version());
+        assert!(ledger.integrity_check().unwrap().is_empty());
+        insert_profile(&ledger.conn, 3, "ocsp-responder").unwrap();
+        assert!(insert_profile(&ledger.conn, 4, "bogus").is_err(), "the constraint still holds");
+        // A connection opened before the migration sees the new schema too.
+        insert_profile(&other, 5, "ocsp-responder").unwrap();
+        let root = ledger.authority_by_id(1).unwrap().unwrap();
+        assert_eq!(root.public_url, None);
+        let profiles: Vec<String> = {
+            let mut stmt = ledger.conn.prepare("SELECT profile FROM certificates ORDER BY serial").unwrap();
+            stmt.query_map([], |r| r.get(0)).unwrap().map(|r| r.unwrap()).collect()
+        };
+        assert_eq!(profiles, ["root", "peer", "ocsp-responder", "ocsp-responder"]);
     }
 
     #[test]
