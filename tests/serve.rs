@@ -506,3 +506,37 @@ fn kill_9_under_load_leaves_a_consistent_ledger_and_serve_starts_again() {
     assert_eq!(status_line(&text, &leaf.crt), "good", "{text}");
     assert!(serve.stop().success());
 }
+
+/// A certificate issued after `ca configure --public-url` names serve's CRL: `openssl verify
+/// -crl_download` fetches it from there and sees the revocation.
+#[test]
+fn openssl_verify_downloads_the_crl_from_the_distribution_point() {
+    let h = home();
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}");
+    let issuing_name = h.pki.json(&["ca", "show", &h.issuing_slug])["name"].as_str().expect("name").to_string();
+    h.pki.ok(&["ca", "configure", &issuing_name, "--public-url", &url]);
+    let good = h.pki.issue("server", "cdp-good.test", &[], "tls");
+    let bad = h.pki.issue("server", "cdp-bad.test", &[], "tls");
+    h.pki.revoke(&bad.serial, "superseded");
+    let serve = Serve::start(&h.pki, &["--http", &format!("127.0.0.1:{port}"), "--no-https"]);
+    let text = x509_text(&good.crt);
+    assert!(text.contains(&format!("URI:{url}/crl/{}.crl", h.issuing_slug)), "{text}");
+    assert!(text.contains(&format!("OCSP - URI:{url}/ocsp")), "{text}");
+    let verify = |leaf: &common::Issued| {
+        openssl([
+            "verify", "-crl_download", "-crl_check", "-CAfile", arg(&h.root_pem), "-untrusted", arg(&h.issuing_pem),
+            arg(&leaf.crt),
+        ])
+    };
+    let ok = verify(&good);
+    assert!(ok.status.success(), "{}{}\n{}", stdout_of(&ok), stderr_of(&ok), serve.log());
+    let refused = verify(&bad);
+    assert!(!refused.status.success());
+    assert!(format!("{}{}", stdout_of(&refused), stderr_of(&refused)).contains("certificate revoked"));
+    assert!(serve.log().contains(&format!("GET /crl/{}.crl 200", h.issuing_slug)), "{}", serve.log());
+    // And the AIA OCSP URL is the one openssl asks when told to use the certificate's.
+    let ocsp_uri = stdout_of(&openssl(["x509", "-in", arg(&good.crt), "-noout", "-ocsp_uri"]));
+    assert_eq!(ocsp_uri.trim(), format!("{url}/ocsp"));
+    assert!(serve.stop().success());
+}

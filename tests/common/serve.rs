@@ -21,12 +21,15 @@ pub struct Serve {
 }
 
 impl Serve {
-    /// `pkictl --home <home> serve --http 127.0.0.1:0 --https 127.0.0.1:0 EXTRA…` with the
+    /// `pkictl --home <home> serve --http 127.0.0.1:0 --https 127.0.0.1:0 EXTRA…` (either
+    /// address left out when EXTRA gives it) with the
     /// test passphrase in the environment; returns once both listeners are bound.
     pub fn start(pki: &Pki, extra: &[&str]) -> Serve {
         let log = pki.path(&format!("serve-{}.log", unique()));
         let mut cmd = serve_command(&pki.home, &log);
-        cmd.args(["--http", "127.0.0.1:0"]);
+        if !extra.contains(&"--http") {
+            cmd.args(["--http", "127.0.0.1:0"]);
+        }
         if !extra.contains(&"--no-https") && !extra.contains(&"--https") {
             cmd.args(["--https", "127.0.0.1:0"]);
         }
