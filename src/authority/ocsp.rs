@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use der::{Decode, Encode};
 use x509_cert::Certificate;
-use x509_cert::ext::pkix::CrlReason;
 
 use super::Authority;
 use crate::engine::crl::Reason;
@@ -203,23 +202,8 @@ fn cert_status(status: OcspStatus) -> Result<OcspCertStatus> {
         OcspStatus::Good => OcspCertStatus::good(),
         OcspStatus::Unknown => OcspCertStatus::unknown(),
         OcspStatus::Revoked { at, reason } => {
-            OcspCertStatus::revoked(ocsp::generalized_time(at).map_err(ocsp_error)?, crl_reason(reason))
+            OcspCertStatus::revoked(ocsp::generalized_time(at).map_err(ocsp_error)?, reason.crl_reason())
         }
-    })
-}
-
-/// RFC 5280 5.3.1: "unspecified" is better left out than stated.
-fn crl_reason(reason: Reason) -> Option<CrlReason> {
-    Some(match reason {
-        Reason::Unspecified => return None,
-        Reason::KeyCompromise => CrlReason::KeyCompromise,
-        Reason::CaCompromise => CrlReason::CaCompromise,
-        Reason::AffiliationChanged => CrlReason::AffiliationChanged,
-        Reason::Superseded => CrlReason::Superseded,
-        Reason::CessationOfOperation => CrlReason::CessationOfOperation,
-        Reason::CertificateHold => CrlReason::CertificateHold,
-        Reason::PrivilegeWithdrawn => CrlReason::PrivilegeWithdrawn,
-        Reason::AaCompromise => CrlReason::AaCompromise,
     })
 }
 

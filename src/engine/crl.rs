@@ -67,8 +67,9 @@ impl Reason {
         }
     }
 
-    /// The reasonCode to put in a CRL entry; none for `unspecified`, as RFC 5280 advises.
-    fn crl_reason(self) -> Option<CrlReason> {
+    /// The reasonCode to put in a CRL entry or an OCSP answer; none for `unspecified`, as
+    /// RFC 5280 advises.
+    pub(crate) fn crl_reason(self) -> Option<CrlReason> {
         Some(match self {
             Reason::Unspecified => return None,
             Reason::KeyCompromise => CrlReason::KeyCompromise,
