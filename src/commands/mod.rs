@@ -80,6 +80,10 @@ impl Context {
 
 /// Runs the command; returns the exit code for success paths (0, or 1 for a "no" verdict).
 pub fn run(cli: Cli) -> Result<Outcome> {
+    // Before any passphrase or key is read: a core dump would hold them.
+    if let Err(e) = crate::keys::forbid_core_dumps() {
+        eprintln!("pkictl: warning: cannot disable core dumps ({e}); a crash could write secrets to disk");
+    }
     let ctx =
         Context { home: cli.home, json: cli.json, passphrase: PassphraseSource::ca(cli.passphrase_file) };
     match cli.command {

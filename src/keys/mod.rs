@@ -15,9 +15,11 @@ use sha2::{Digest, Sha256};
 use spki::SubjectPublicKeyInfoRef;
 use zeroize::Zeroizing;
 
+mod process;
 mod signer;
 mod store;
 
+pub use process::forbid_core_dumps;
 pub use signer::{CaSigner, MemorySigner};
 pub use store::{FileKeyStore, FixedPassphrase, KeyAtRest, Unlock, UnlockedKey, read_plain_key};
 
