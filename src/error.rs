@@ -226,6 +226,15 @@ pub enum Error {
     #[error("the CSR has no common name; give the certificate a name")]
     CsrWithoutName,
 
+    /// A secret that must be its own was the CA passphrase (or came from its file).
+    #[error("the password for {what} {}; choose a different one, so that one leaked secret does not give away the other", secret_words(.file))]
+    SecretIsCaPassphrase {
+        /// What the secret protects.
+        what: String,
+        /// The file both secrets were to be read from, when it was the same file.
+        file: Option<PathBuf>,
+    },
+
     /// An output file exists and overwriting was not allowed.
     #[error("{} already exists", path.display())]
     FileExists {
@@ -312,6 +321,15 @@ pub enum Error {
         path: PathBuf,
         /// The certificate's serial, hex.
         serial: String,
+    },
+
+    /// Output was to go into the home itself, where pkictl keeps its CA keys and ledger.
+    #[error("{} is inside the home {}; output goes outside it, where it cannot replace the CA's own files", path.display(), home.display())]
+    OutputInsideHome {
+        /// The output path as given.
+        path: PathBuf,
+        /// The home.
+        home: PathBuf,
     },
 
     /// Output was to go into something that is not a directory.
@@ -409,6 +427,13 @@ fn state_words(state: &CaState) -> String {
     }
 }
 
+fn secret_words(file: &Option<PathBuf>) -> String {
+    match file {
+        Some(path) => format!("would come from {}, the CA passphrase's file", path.display()),
+        None => "is the CA passphrase".into(),
+    }
+}
+
 fn path_words(limit: u8, requested: Option<u8>) -> String {
     match requested {
         _ if limit == 0 => String::new(),
@@ -448,6 +473,8 @@ impl Error {
             | Error::NotASerial { .. }
             | Error::NotAllRevocable { .. }
             | Error::IntermediateOutlivesRoot
+            | Error::SecretIsCaPassphrase { .. }
+            | Error::OutputInsideHome { .. }
             | Error::Read { .. } => ErrorKind::InvalidInput,
             Error::UnknownCa { .. }
             | Error::NoDefaultCa

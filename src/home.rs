@@ -69,6 +69,18 @@ impl Home {
         self.root.join(CRL_DIR).join(format!("{slug}.{ext}"))
     }
 
+    /// Refuses `path` as a place to write output when it is the home or lies inside it, once
+    /// symlinks and `..` are resolved: pkictl's own files there (CA keys!) are never replaced
+    /// by an output.
+    pub fn refuse_inside(&self, path: &Path) -> Result<()> {
+        let home = fs::canonicalize(&self.root).map_err(|source| Error::Read { path: self.root.clone(), source })?;
+        let resolved = resolve(path)?;
+        if resolved.starts_with(&home) {
+            return Err(Error::OutputInsideHome { path: path.to_path_buf(), home: self.root.clone() });
+        }
+        Ok(())
+    }
+
     /// Creates the home's subdirectories, each 0700.
     pub fn create_layout(&self) -> Result<()> {
         for dir in [PRIVATE_DIR, CA_DIR, CRL_DIR] {
@@ -90,6 +102,32 @@ pub fn slug(name: &str) -> String {
     }
     let trimmed = out.trim_end_matches('-').to_string();
     if trimmed.is_empty() { "ca".to_string() } else { trimmed }
+}
+
+/// Where `path` leads: every existing component with its symlinks resolved, `..` applied to
+/// what is resolved so far, and the parts that do not exist yet appended as they are.
+pub fn resolve(path: &Path) -> Result<PathBuf> {
+    use std::path::Component;
+    let absolute = std::path::absolute(path).map_err(|source| Error::Read { path: path.to_path_buf(), source })?;
+    let mut resolved = PathBuf::from("/");
+    for component in absolute.components() {
+        match component {
+            Component::RootDir | Component::Prefix(_) | Component::CurDir => {}
+            Component::ParentDir => {
+                resolved.pop();
+            }
+            Component::Normal(part) => {
+                resolved.push(part);
+                if fs::symlink_metadata(&resolved).is_ok() {
+                    // A dangling symlink stays as it is: nothing can be written through it.
+                    if let Ok(real) = fs::canonicalize(&resolved) {
+                        resolved = real;
+                    }
+                }
+            }
+        }
+    }
+    Ok(resolved)
 }
 
 pub fn create_private_dir(path: &Path) -> Result<()> {

@@ -625,7 +625,7 @@ fn nginx_verifies_client_certificates_with_both_crls() {
     for legacy in [false, true] {
         let p12 = pki.dir.join(if legacy { "good-legacy.p12" } else { "good.p12" });
         let mut cmd = pkictl_with_passphrase(&pki.home);
-        cmd.env("PKICTL_EXPORT_PASSPHRASE", P12_PASSWORD)
+        cmd.env("PKICTL_P12_PASSPHRASE", P12_PASSWORD)
             .args(["export", &pki.good.serial, "--format", "p12", "--key"])
             .arg(&pki.good.key)
             .arg("--out")

@@ -298,6 +298,7 @@ impl Authority {
         check_ca_usable(&issuer, now.unix_timestamp(), CaAction::Issue)?;
         let files = plan.files();
         if let (Some(out), Some(files)) = (&plan.out, &files) {
+            self.home.refuse_inside(&out.dir)?;
             home::check_output_dir(&out.dir)?;
             files.check_free(out.force)?;
         }
@@ -555,6 +556,7 @@ impl Authority {
         request: &BatchRequest,
         on_chunk: &mut dyn FnMut(&CaRecord, &[BatchIssued<'_>]),
     ) -> Result<CaRecord> {
+        self.home.refuse_inside(&request.out.dir)?;
         let files: Vec<OutputFiles> =
             request.items.iter().map(|i| OutputFiles::new(&request.out.dir, &i.common_name, true)).collect();
         for (number, f) in files.iter().enumerate() {

@@ -5,6 +5,7 @@
 
 mod ca;
 mod crl;
+mod export;
 mod issue;
 mod output;
 mod revoke;
@@ -13,6 +14,7 @@ mod warning;
 use std::path::Path;
 
 pub use ca::{AddIntermediateRequest, CaCreated, InitRequest, Initialized};
+pub use export::Pkcs12Request;
 pub use crl::{CrlRequest, PublishedCrl, crl_pem, write_crl_pem};
 pub use issue::{
     BatchIssued, BatchItem, BatchRequest, IssueRequest, Issued, KeySource, RenewKey, RenewRequest, Renewed,
@@ -42,6 +44,15 @@ impl Authority {
     pub fn open(home: &Path, unlock: Box<dyn Unlock>) -> Result<Authority> {
         let home = Home::open(home)?;
         let ledger = crate::ledger::open(&home.ledger_path())?;
+        let keys = FileKeyStore::new(home.root());
+        Ok(Authority { home, ledger, keys, unlock })
+    }
+
+    /// Opens an existing home for reading: on a read-only home (a mounted backup) the ledger
+    /// is opened read-only, and whatever would change the home fails in the ledger.
+    pub fn open_read_only(home: &Path, unlock: Box<dyn Unlock>) -> Result<Authority> {
+        let home = Home::open(home)?;
+        let ledger = crate::ledger::open_with(&home.ledger_path(), crate::ledger::OpenMode::ReadOnly)?;
         let keys = FileKeyStore::new(home.root());
         Ok(Authority { home, ledger, keys, unlock })
     }

@@ -27,11 +27,13 @@ pub fn run(ctx: &Context, args: &CrlArgs<'_>) -> Result<Outcome> {
         .next_update
         .map(|d| parse_duration(d).map_err(|e| Error::invalid(format!("--next-update: {e}"))))
         .transpose()?;
+    let mut authority = ctx.authority()?;
     if let Some(out) = args.out {
         home::check_output_file(out)?;
+        authority.home().refuse_inside(out)?;
     }
     let request = CrlRequest { ca: args.ca.map(str::to_string), next_update };
-    let published = ctx.authority()?.publish_crl(&request)?;
+    let published = authority.publish_crl(&request)?;
     if let Some(out) = args.out {
         if args.der {
             home::write_atomic(out, &published.der, PUBLIC_MODE)?;

@@ -10,7 +10,7 @@ use crate::ledger::CertificateRecord;
 use crate::x509::{CertInfo, certificate_pem, colon_hex};
 
 pub fn run(ctx: &Context, text: &str, pem: bool) -> Result<Outcome> {
-    let authority = ctx.authority()?;
+    let authority = ctx.read_only_authority()?;
     let ledger = authority.ledger();
     let record = authority.find_one(text)?;
     let der = ledger.certificate_der(record.id)?;

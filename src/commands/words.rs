@@ -35,6 +35,10 @@ pub fn describe(e: &Error) -> String {
         Error::NotADirectory { path } => {
             format!("{} is not a directory; give --out a directory", path.display())
         }
+        Error::OutputInsideHome { .. } => format!("{e}; choose an --out (or DIR) outside the home"),
+        Error::SecretIsCaPassphrase { .. } => format!(
+            "{e} (the PKCS#12 password comes from --p12-passphrase-file or PKICTL_P12_PASSPHRASE)"
+        ),
         Error::IsADirectory { path } => format!("{} is a directory; give --out a file name", path.display()),
         Error::CertificateNotFound { .. } => format!("{e}; `pkictl list --status all` shows them"),
         Error::NoSuchCertificate { .. } => format!("{e}; `pkictl list --status all` shows them"),
