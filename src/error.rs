@@ -332,6 +332,26 @@ pub enum Error {
         home: PathBuf,
     },
 
+    /// An output file's name is taken by a directory.
+    #[error("{} is a directory where an output file should go; move it away", path.display())]
+    OutputInTheWay {
+        /// The path.
+        path: PathBuf,
+    },
+
+    /// Certificates were issued and recorded, but their files could not be written.
+    #[error("{} issued and recorded in the ledger, but the files could not be written to {} ({problem}){}", undelivered_words(.serials), dir.display(), lost_words(.serials.len(), *.keys_lost))]
+    Undelivered {
+        /// The serials (hex) of the certificates.
+        serials: Vec<String>,
+        /// Where their files were to go.
+        dir: PathBuf,
+        /// Whether keys generated for them are lost with the files.
+        keys_lost: bool,
+        /// Why the files could not be written.
+        problem: Box<Error>,
+    },
+
     /// Output was to go into something that is not a directory.
     #[error("{} is not a directory", path.display())]
     NotADirectory {
@@ -427,6 +447,22 @@ fn state_words(state: &CaState) -> String {
     }
 }
 
+fn undelivered_words(serials: &[String]) -> String {
+    match serials {
+        [one] => format!("certificate {one} was"),
+        [first, .., last] => format!("{} certificates ({first} … {last}) were", serials.len()),
+        [] => "no certificate was".into(),
+    }
+}
+
+fn lost_words(count: usize, lost: bool) -> &'static str {
+    match (lost, count) {
+        (false, _) => "",
+        (true, 1) => "; its new private key was not written and is lost",
+        (true, _) => "; their new private keys were not written and are lost",
+    }
+}
+
 fn secret_words(file: &Option<PathBuf>) -> String {
     match file {
         Some(path) => format!("would come from {}, the CA passphrase's file", path.display()),
@@ -475,6 +511,7 @@ impl Error {
             | Error::IntermediateOutlivesRoot
             | Error::SecretIsCaPassphrase { .. }
             | Error::OutputInsideHome { .. }
+            | Error::OutputInTheWay { .. }
             | Error::Read { .. } => ErrorKind::InvalidInput,
             Error::UnknownCa { .. }
             | Error::NoDefaultCa
@@ -498,7 +535,7 @@ impl Error {
                 _ => ErrorKind::Key,
             },
             Error::Ledger(e) if e.is_bad_input() => ErrorKind::InvalidInput,
-            Error::Write { .. } | Error::Ledger(_) => ErrorKind::Storage,
+            Error::Write { .. } | Error::Ledger(_) | Error::Undelivered { .. } => ErrorKind::Storage,
             Error::Internal(_) => ErrorKind::Internal,
         }
     }

@@ -212,6 +212,96 @@ fn persist_all(staged: Vec<(&Path, tempfile::NamedTempFile)>) -> Result<()> {
     Ok(())
 }
 
+/// Space set aside in each staged file: more than any certificate, chain or key pkictl writes
+/// needs, so that the writes after signing do not have to find room on the disk.
+const STAGED_RESERVE: u64 = 16 * 1024;
+
+/// Temp files created (and their room reserved) for outputs before anything is signed, so that
+/// a directory that is read-only or full is found out while nothing has been recorded.
+pub struct StagedFiles {
+    files: Vec<(PathBuf, tempfile::NamedTempFile)>,
+    /// Directories made for them, shallowest first; removed again unless the files land.
+    created_dirs: Vec<PathBuf>,
+    landed: bool,
+}
+
+impl StagedFiles {
+    /// Creates `dir` (0700) when it is missing and one temp file per target in it, each with
+    /// its final `mode`.
+    pub fn create(dir: &Path, targets: &[(&Path, u32)]) -> Result<StagedFiles> {
+        let mut staged = StagedFiles { files: Vec::new(), created_dirs: missing_dirs(dir), landed: false };
+        create_private_dir(dir)?;
+        for (path, mode) in targets {
+            let tmp = empty_temp_file(path, *mode)?;
+            reserve(tmp.as_file(), STAGED_RESERVE).map_err(|e| write_error(path, e))?;
+            staged.files.push((path.to_path_buf(), tmp));
+        }
+        Ok(staged)
+    }
+
+    /// Writes each target's bytes (given in the order of `create`), fsyncs them, then renames
+    /// them into place in that order, then fsyncs the directory. A failure comes with how many
+    /// files are in place under their final names.
+    pub fn land(mut self, contents: &[&[u8]]) -> std::result::Result<(), (Error, usize)> {
+        if contents.len() != self.files.len() {
+            return Err((Error::Internal("staged files and contents differ in number".into()), 0));
+        }
+        for ((path, tmp), bytes) in self.files.iter_mut().zip(contents) {
+            let file = tmp.as_file_mut();
+            let written = file
+                .write_all(bytes)
+                .and_then(|()| file.set_len(bytes.len() as u64))
+                .and_then(|()| file.sync_all());
+            written.map_err(|e| (write_error(path, e), 0))?;
+        }
+        // The directories stay from here on: some file may already be in place.
+        self.landed = true;
+        let staged: Vec<(PathBuf, tempfile::NamedTempFile)> = std::mem::take(&mut self.files);
+        let mut dirs: Vec<PathBuf> = Vec::new();
+        for (in_place, (path, tmp)) in staged.into_iter().enumerate() {
+            tmp.persist(&path).map_err(|e| (write_error(&path, e.error), in_place))?;
+            let dir = parent_dir(&path).to_path_buf();
+            if !dirs.contains(&dir) {
+                dirs.push(dir);
+            }
+        }
+        let all = contents.len();
+        for dir in dirs {
+            sync_dir(&dir).map_err(|e| (write_error(&dir, e), all))?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for StagedFiles {
+    fn drop(&mut self) {
+        self.files.clear(); // removes the temp files
+        if !self.landed {
+            for dir in self.created_dirs.iter().rev() {
+                let _ = fs::remove_dir(dir);
+            }
+        }
+    }
+}
+
+/// `dir` and its ancestors that do not exist yet, shallowest first.
+fn missing_dirs(dir: &Path) -> Vec<PathBuf> {
+    let mut missing: Vec<PathBuf> =
+        dir.ancestors().take_while(|p| !p.as_os_str().is_empty() && fs::symlink_metadata(p).is_err()).map(Path::to_path_buf).collect();
+    missing.reverse();
+    missing
+}
+
+/// Sets disk blocks aside for a file without changing its size; file systems that cannot do
+/// that are left to find room when the bytes come.
+fn reserve(file: &File, bytes: u64) -> std::io::Result<()> {
+    match rustix::fs::fallocate(file, rustix::fs::FallocateFlags::KEEP_SIZE, 0, bytes) {
+        Ok(()) => Ok(()),
+        Err(e) if e == rustix::io::Errno::OPNOTSUPP || e == rustix::io::Errno::NOSYS => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// A temp file next to `path`, created with `mode` (never wider, not even for a moment), named
 /// `.pkictl-*.tmp` so that `doctor` recognises an interrupted write.
 fn empty_temp_file(path: &Path, mode: u32) -> Result<tempfile::NamedTempFile> {

@@ -213,3 +213,271 @@ fn no_output_path_may_lead_into_the_home() {
     assert_eq!(pki.counts(), recorded, "a refused command changed the ledger");
     pki.ok(&["issue", "client", "ok.example.com", "--out", &pki.out("tls")]);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Mounts for the tests that need a read-only or a full file system (the tests run as root).
+
+/// A mount point that is unmounted (lazily, so a leftover process cannot keep it) when dropped.
+struct Mount {
+    point: PathBuf,
+}
+
+impl Mount {
+    /// `source` bound at `point`, read-only.
+    fn read_only_bind(source: &Path, point: &Path) -> Mount {
+        fs::create_dir_all(point).unwrap();
+        run_mount(&["--bind", arg(source), arg(point)]);
+        let mount = Mount { point: point.to_path_buf() };
+        run_mount(&["-o", "remount,ro,bind", arg(point)]);
+        mount
+    }
+
+    /// A tmpfs of `size` at `point`.
+    fn tmpfs(point: &Path, size: &str) -> Mount {
+        fs::create_dir_all(point).unwrap();
+        run_mount(&["-t", "tmpfs", "-o", &format!("size={size},mode=0700"), "tmpfs", arg(point)]);
+        Mount { point: point.to_path_buf() }
+    }
+}
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.point).status();
+    }
+}
+
+fn run_mount(args: &[&str]) {
+    let out = Command::new("mount").args(args).output().expect("run mount");
+    assert!(out.status.success(), "mount {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// Fills the file system holding `dir` to the last block.
+fn fill(dir: &Path) {
+    use std::io::Write;
+    let mut file = fs::File::create(dir.join("filler")).unwrap();
+    let block = vec![0u8; 64 * 1024];
+    while file.write_all(&block).is_ok() {}
+    // The last partial block.
+    while file.write_all(&block[..512]).is_ok() {}
+    let _ = file.write_all(&[0u8]);
+}
+
+#[test]
+fn read_only_commands_work_on_a_read_only_home() {
+    let pki = Pki::init(&["--crl-url", "http://pki.example.com/crl"]);
+    let issued = pki.issue("server", "api.example.com", &[], "tls");
+    pki.ok(&["crl"]);
+    let mount = Mount::read_only_bind(&pki.home, &pki.path("ro"));
+    let ro = mount.point.clone();
+    assert!(fs::write(ro.join("probe"), b"x").is_err(), "the bind mount is writable");
+    let run = |args: &[&str]| {
+        let out = pkictl_with_passphrase(&ro).args(args).output().unwrap();
+        assert!(out.status.success(), "pkictl {args:?} on a read-only home: {}", stderr_of(&out));
+        out
+    };
+    let p12_pass = pki.path("p12.pass");
+    fs::write(&p12_pass, "a p12 password of its own\n").unwrap();
+    let export_dir = pki.path("exported");
+    fs::create_dir(&export_dir).unwrap();
+    let fullchain = pki.out("tls/api.example.com.fullchain.pem");
+    run(&["list"]);
+    run(&["list", "--status", "all", "--json"]);
+    run(&["show", &issued.serial]);
+    run(&["ca", "list"]);
+    run(&["ca", "show", ROOT_NAME]);
+    run(&["ca", "cert"]);
+    run(&["doctor"]);
+    run(&["verify", &fullchain, "--purpose", "server", "--host", "api.example.com"]);
+    run(&["export", &issued.serial, "--format", "fullchain", "--out", arg(&export_dir.join("f.pem"))]);
+    run(&[
+        "export",
+        &issued.serial,
+        "--format",
+        "p12",
+        "--key",
+        arg(issued.key()),
+        "--p12-passphrase-file",
+        arg(&p12_pass),
+        "--out",
+        arg(&export_dir.join("f.p12")),
+    ]);
+    let backup = pki.path("backup");
+    run(&["backup", arg(&backup)]);
+    pkictl_with_passphrase(&backup).arg("doctor").assert().success();
+    // Commands that change the home fail cleanly (one line, exit 1: the storage failed).
+    let out = pkictl_with_passphrase(&ro).args(["issue", "client", "x.example.com", "--out", &pki.out("x")]).output().unwrap();
+    let stderr = assert_error(&out, 1);
+    assert!(stderr.contains("read-only") || stderr.contains("readonly"), "{stderr}");
+    drop(mount);
+}
+
+#[test]
+fn a_full_disk_under_the_ledger_says_so() {
+    let scratch = tempfile::tempdir().unwrap();
+    let mount = Mount::tmpfs(&scratch.path().join("small"), "2m");
+    let home = mount.point.join("pki");
+    init_unencrypted_home(&home, "Full Root CA");
+    fill(&mount.point);
+    let out_dir = scratch.path().join("tls");
+    let out = pkictl(&home)
+        .args(["issue", "client", "full.example.com", "--out", arg(&out_dir)])
+        .output()
+        .unwrap();
+    let stderr = assert_error(&out, 1);
+    assert!(stderr.contains("no space left on device"), "{stderr}");
+    assert!(!stderr.contains("disk I/O error") && !stderr.contains("os error"), "{stderr}");
+    assert!(!out_dir.exists(), "nothing may be delivered for a certificate the ledger refused");
+    fs::remove_file(mount.point.join("filler")).unwrap();
+    pkictl(&home).arg("doctor").assert().success();
+    assert_eq!(listed_certificates(&home, &[]).len(), 2, "only the two CAs");
+}
+
+// ---------------------------------------------------------------------------------------------
+// --out is checked before signing; a failure after the commit says how to get the files.
+
+/// `issue client NAME --out OUT EXTRA…` in `pki`.
+fn issue_into(pki: &Pki, name: &str, out: &Path, extra: &[&str]) -> std::process::Output {
+    let mut args = vec!["issue", "client", name, "--out", arg(out)];
+    args.extend_from_slice(extra);
+    pki.run(&args)
+}
+
+#[test]
+fn an_out_dir_that_cannot_take_the_files_is_refused_before_signing() {
+    let pki = Pki::init_unencrypted("Out Root CA");
+    let before = pki.counts();
+
+    // Read-only (root ignores permission bits, so a read-only mount).
+    let ro_source = pki.path("ro-source");
+    fs::create_dir(&ro_source).unwrap();
+    let ro = Mount::read_only_bind(&ro_source, &pki.path("ro"));
+    let stderr = assert_error(&issue_into(&pki, "ro.example.com", &ro.point, &[]), 1);
+    assert!(stderr.contains("read-only file system") && !stderr.contains("os error"), "{stderr}");
+    assert_eq!(dir_entries(&ro.point), Vec::<String>::new());
+
+    // A directory where NAME.crt should go, even with --force.
+    let out = pki.path("tls");
+    fs::create_dir_all(out.join("dir.example.com.crt")).unwrap();
+    let stderr = assert_error(&issue_into(&pki, "dir.example.com", &out, &["--force"]), 2);
+    assert!(stderr.contains("dir.example.com.crt is a directory"), "{stderr}");
+    assert_eq!(dir_entries(&out), vec!["dir.example.com.crt".to_string()]);
+
+    // A full disk.
+    let full = Mount::tmpfs(&pki.path("full"), "256k");
+    fill(&full.point);
+    let stderr = assert_error(&issue_into(&pki, "full.example.com", &full.point.join("tls"), &[]), 1);
+    assert!(stderr.contains("no space left on device"), "{stderr}");
+    assert_eq!(dir_entries(&full.point), vec!["filler".to_string()], "the missing --out is not left behind");
+
+    assert_eq!(pki.counts(), before, "nothing may be signed and recorded for an output that cannot be written");
+}
+
+/// `sqlite3 LEDGER` holding the write lock (BEGIN IMMEDIATE) until `release`: a pkictl
+/// process then waits at its commit, after everything before it is done.
+struct LedgerLock {
+    child: std::process::Child,
+}
+
+impl LedgerLock {
+    fn take(ledger: &Path) -> LedgerLock {
+        use std::io::{BufRead, Write};
+        let mut child = Command::new("sqlite3")
+            .arg(ledger)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("run sqlite3 (apt-get install sqlite3)");
+        let stdin = child.stdin.as_mut().unwrap();
+        stdin.write_all(b"BEGIN IMMEDIATE;\nSELECT 'locked';\n").unwrap();
+        stdin.flush().unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.as_mut().unwrap()).read_line(&mut line).unwrap();
+        assert_eq!(line.trim(), "locked");
+        LedgerLock { child }
+    }
+
+    fn release(mut self) {
+        drop(self.child.stdin.take()); // sqlite3 exits; the open transaction is rolled back
+        self.child.wait().unwrap();
+    }
+}
+
+/// `pkictl --home HOME ARGS…` started in the background, its output captured.
+fn spawn_pkictl(home: &Path, args: &[&str]) -> std::process::Child {
+    Command::new(assert_cmd::cargo::cargo_bin("pkictl"))
+        .arg("--home")
+        .arg(home)
+        .args(args)
+        .env_remove("PKICTL_PASSPHRASE")
+        .env_remove("PKICTL_HOME")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn pkictl")
+}
+
+/// Waits (a hang guard, not a timing assert) until `dir` holds `count` staged temp files.
+fn wait_for_staged_files(dir: &Path, count: usize) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let staged = fs::read_dir(dir)
+            .map(|entries| {
+                entries.filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().starts_with(".pkictl-")).count()
+            })
+            .unwrap_or(0);
+        if staged >= count {
+            return;
+        }
+        assert!(Instant::now() < deadline, "pkictl never staged {count} files in {}", dir.display());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn a_disk_that_fills_up_after_the_check_still_gets_the_files() {
+    let pki = Pki::init_unencrypted("Room Root CA");
+    let full = Mount::tmpfs(&pki.path("full"), "512k");
+    let out = full.point.join("tls");
+    let lock = LedgerLock::take(&pki.home.join("ledger.db"));
+    let child = spawn_pkictl(&pki.home, &["issue", "client", "room.example.com", "--out", arg(&out)]);
+    wait_for_staged_files(&out, 4);
+    fill(&full.point);
+    lock.release();
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    for f in ["crt", "key", "chain.pem", "fullchain.pem"] {
+        let path = out.join(format!("room.example.com.{f}"));
+        assert!(fs::metadata(&path).unwrap().len() > 0, "{} is empty", path.display());
+    }
+    openssl_ok([os("x509"), os("-in"), out.join("room.example.com.crt").as_os_str(), os("-noout")]);
+    let key = out.join("room.example.com.key");
+    assert_eq!(key_public(&key), cert_public(&out.join("room.example.com.crt")));
+}
+
+#[test]
+fn files_that_cannot_land_after_the_commit_give_the_serial_and_no_lone_key() {
+    let pki = Pki::init_unencrypted("Late Root CA");
+    let out = pki.path("tls");
+    fs::create_dir(&out).unwrap();
+    let lock = LedgerLock::take(&pki.home.join("ledger.db"));
+    let child = spawn_pkictl(&pki.home, &["issue", "client", "late.example.com", "--out", arg(&out)]);
+    wait_for_staged_files(&out, 4);
+    // Something takes NAME.crt's place between the check and the write.
+    fs::create_dir(out.join("late.example.com.crt")).unwrap();
+    lock.release();
+    let output = child.wait_with_output().unwrap();
+    let stderr = assert_error(&output, 1);
+    let listed = listed_certificates(&pki.home, &["--profile", "client"]);
+    assert_eq!(listed.len(), 1, "the certificate is recorded");
+    let serial = listed[0]["serial"].as_str().unwrap();
+    assert!(stderr.contains(serial), "the message gives the serial: {stderr}");
+    assert!(stderr.contains(&format!("pkictl export {serial}")), "and how to get the files: {stderr}");
+    assert!(stderr.contains("revoke"), "the key is lost, so it says to revoke: {stderr}");
+    assert!(!out.join("late.example.com.key").exists(), "a lone NAME.key was left");
+    let leftovers: Vec<String> = dir_entries(&out).into_iter().filter(|n| n.starts_with(".pkictl-")).collect();
+    assert!(leftovers.is_empty(), "temp files left: {leftovers:?}");
+    let exported = pki.path("late.pem");
+    pki.ok(&["export", serial, "--format", "pem", "--out", arg(&exported)]);
+    openssl_ok([os("x509"), os("-in"), exported.as_os_str(), os("-noout")]);
+}

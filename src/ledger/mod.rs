@@ -72,6 +72,12 @@ pub enum LedgerError {
         /// The ledger's location.
         path: PathBuf,
     },
+    /// The ledger cannot be written here (a read-only file system or directory).
+    #[error("{} is read-only here (a read-only mount or directory); this command changes the home and needs write access (nothing was changed)", path.display())]
+    ReadOnly {
+        /// The ledger's location.
+        path: PathBuf,
+    },
     /// A read-only ledger is at an older schema, and upgrading it needs write access.
     #[error("{} has schema version {found} and is read-only; open it once where it is writable so that pkictl can upgrade it to {supported}", path.display())]
     ReadOnlyOutdated {

@@ -73,8 +73,15 @@ impl SqliteLedger {
 
     /// Opens an existing ledger in `mode`; see [`OpenMode`].
     pub fn open_with(path: &Path, mode: OpenMode) -> LedgerResult<SqliteLedger> {
-        if mode == OpenMode::ReadWrite || writable(path) {
+        let can_write = writable(path);
+        if can_write {
             return SqliteLedger::open(path);
+        }
+        if mode == OpenMode::ReadWrite {
+            return match SqliteLedger::open(path) {
+                Err(LedgerError::Backend { .. }) if path.exists() => Err(LedgerError::ReadOnly { path: path.to_path_buf() }),
+                other => other,
+            };
         }
         let conn = Connection::open_with_flags(read_only_uri(path), read_only_flags()).map_err(|e| sqlite(path, e))?;
         let ledger = SqliteLedger { conn, path: path.to_path_buf() };
