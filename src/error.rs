@@ -164,6 +164,19 @@ pub enum Error {
         issuer_not_after: String,
     },
 
+    /// The clock is behind the issuing CA's notBefore: what it signed would start before it.
+    #[error(
+        "the system clock says {now}, which is before {issuer}'s own certificate starts ({issuer_not_before}); a certificate signed now would start before its issuer, so nothing was issued: fix the clock"
+    )]
+    ClockBeforeIssuer {
+        /// The time now, RFC 3339.
+        now: String,
+        /// The issuing CA.
+        issuer: String,
+        /// The issuer's notBefore, RFC 3339.
+        issuer_not_before: String,
+    },
+
     /// A DNS name is outside the name constraints of a CA of the chain.
     #[error("{name} is outside the names CA {ca} may certify ({permitted}); nothing was issued")]
     NameOutsideConstraints {
@@ -523,6 +536,7 @@ impl Error {
             }
             Error::CaUnusable { .. }
             | Error::ValidityBeyondIssuer { .. }
+            | Error::ClockBeforeIssuer { .. }
             | Error::NameOutsideConstraints { .. }
             | Error::PathLength { .. }
             | Error::RootNotRevocable
@@ -558,6 +572,9 @@ impl From<crate::engine::EngineError> for Error {
         match e {
             E::ValidityBeyondIssuer { requested, issuer, issuer_not_after } => {
                 Error::ValidityBeyondIssuer { requested, issuer, issuer_not_after }
+            }
+            E::ClockBeforeIssuer { now, issuer, issuer_not_before } => {
+                Error::ClockBeforeIssuer { now, issuer, issuer_not_before }
             }
             E::BadRequest(message) => Error::Invalid(message),
             E::NameConstraint { name, ca, permitted } => {

@@ -481,3 +481,49 @@ fn files_that_cannot_land_after_the_commit_give_the_serial_and_no_lone_key() {
     pki.ok(&["export", serial, "--format", "pem", "--out", arg(&exported)]);
     openssl_ok([os("x509"), os("-in"), exported.as_os_str(), os("-noout")]);
 }
+
+// ---------------------------------------------------------------------------------------------
+// A clock behind the CA.
+
+/// `faketime OFFSET pkictl --home HOME ARGS…` (libfaketime shifts the clock of that process).
+fn pkictl_at_offset(home: &Path, offset: &str, args: &[&str]) -> std::process::Output {
+    Command::new("faketime")
+        .args(["-f", offset])
+        .arg(assert_cmd::cargo::cargo_bin("pkictl"))
+        .arg("--home")
+        .arg(home)
+        .args(args)
+        .env_remove("PKICTL_PASSPHRASE")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run faketime (apt-get install faketime)")
+}
+
+#[test]
+fn a_clock_behind_the_issuing_ca_signs_nothing() {
+    let pki = Pki::init_unencrypted("Clock Root CA");
+    let before = pki.counts();
+    let out = pki.path("tls");
+    let issued = pkictl_at_offset(&pki.home, "-1d", &["issue", "client", "late.example.com", "--out", arg(&out)]);
+    let stderr = assert_error(&issued, 2);
+    let ca_start = x509_field(&pki.ca_cert("clock-root-ca-issuing-ca"), "-startdate");
+    let (year, month, day, clock) = parse_openssl_date(&ca_start);
+    let ca_start_rfc3339 = format!("{year:04}-{month:02}-{day:02}T{clock}Z");
+    assert!(stderr.contains(&ca_start_rfc3339), "the CA's notBefore is in the message: {stderr}");
+    let said_now = stderr.split("clock says ").nth(1).map(|rest| &rest[..ca_start_rfc3339.len()]);
+    assert!(said_now.is_some_and(|now| now < ca_start_rfc3339.as_str()), "and the clock's time: {stderr}");
+    assert!(!out.exists());
+    let sub = pkictl_at_offset(&pki.home, "-1d", &["ca", "add-intermediate", "--name", "Late Sub CA"]);
+    assert_error(&sub, 2);
+    assert_eq!(pki.counts(), before, "nothing was signed or recorded");
+
+    // A clock a little behind, but not behind the CA's own start: the leaf starts with the CA
+    // (not up to 5 minutes before it, as the usual backdating would have it).
+    let issued = pkictl_at_offset(&pki.home, "-2m", &["issue", "client", "now.example.com", "--out", arg(&out)]);
+    assert!(issued.status.success(), "{}", stderr_of(&issued));
+    let leaf = out.join("now.example.com.crt");
+    let leaf_start = x509_field(&leaf, "-startdate");
+    let chain = pki.ca_cert("clock-root-ca-issuing-ca");
+    openssl_ok([os("verify"), os("-x509_strict"), os("-CAfile"), pki.ca_cert("clock-root-ca").as_os_str(), os("-untrusted"), chain.as_os_str(), leaf.as_os_str()]);
+    assert!(parse_openssl_date(&leaf_start) >= parse_openssl_date(&ca_start), "{leaf_start} < {ca_start}");
+}
