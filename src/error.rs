@@ -111,6 +111,16 @@ pub enum Error {
         path: PathBuf,
     },
 
+    /// The directory holds only what an interrupted `init` left: its staging directory, with
+    /// CA keys that were never put to use.
+    #[error("{} is not a pkictl home: {} is left from an interrupted init (CA keys that were never used); delete that directory, or create the home again, which removes it", home.display(), staging.display())]
+    InterruptedInit {
+        /// The directory.
+        home: PathBuf,
+        /// The staging directory left behind.
+        staging: PathBuf,
+    },
+
     /// No CA by that name.
     #[error("no CA named \"{name}\" in this home")]
     UnknownCa {
@@ -509,6 +519,7 @@ impl Error {
             | Error::InvalidField { .. }
             | Error::HomeNotEmpty { .. }
             | Error::NoHome { .. }
+            | Error::InterruptedInit { .. }
             | Error::WrongPassphrase { .. }
             | Error::Unlock(_)
             | Error::CommonNameTooLong { .. }

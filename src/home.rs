@@ -33,6 +33,9 @@ impl Home {
     /// Opens an existing home: one that holds a ledger.
     pub fn open(root: &Path) -> Result<Home> {
         if !root.join(LEDGER_FILE).is_file() {
+            if let Some(staging) = init_stagings(root).into_iter().next() {
+                return Err(Error::InterruptedInit { home: root.to_path_buf(), staging });
+            }
             return Err(Error::NoHome { path: root.to_path_buf() });
         }
         Ok(Home { root: root.to_path_buf() })
@@ -88,6 +91,61 @@ impl Home {
         }
         Ok(())
     }
+}
+
+/// The name prefix of the private directory in which `init` builds a home.
+pub const INIT_STAGING_PREFIX: &str = ".pkictl-init-";
+
+/// What an `init` staging directory may hold: the home's layout, nothing else.
+const STAGING_ENTRIES: &[&str] =
+    &[PRIVATE_DIR, CA_DIR, CRL_DIR, LEDGER_FILE, "ledger.db-wal", "ledger.db-shm", "ledger.db-journal"];
+
+/// The `init` staging directories directly inside `dir` (left by an `init` that was killed,
+/// or in use by one that is running).
+pub fn init_stagings(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = fs::read_dir(dir) else { return Vec::new() };
+    let mut found: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with(INIT_STAGING_PREFIX))
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .map(|e| e.path())
+        .collect();
+    found.sort();
+    found
+}
+
+/// Marks a staging directory as in use for as long as the returned handle lives: a later
+/// `init` leaves a locked staging directory alone.
+pub fn lock_staging(path: &Path) -> Result<File> {
+    use rustix::fs::{FlockOperation, flock};
+    let handle = File::open(path).map_err(|source| Error::Write { path: path.to_path_buf(), source })?;
+    flock(&handle, FlockOperation::NonBlockingLockExclusive)
+        .map_err(|e| Error::Write { path: path.to_path_buf(), source: e.into() })?;
+    Ok(handle)
+}
+
+/// Removes a staging directory left by a killed `init` when it is ours beyond doubt: a real
+/// directory (not a symlink) owned by this user, holding only a home's layout, and not locked
+/// by a running `init`. Returns whether it was removed.
+pub fn remove_stale_staging(path: &Path) -> bool {
+    use rustix::fs::{FlockOperation, flock};
+    use std::os::unix::fs::MetadataExt;
+    let Ok(meta) = fs::symlink_metadata(path) else { return false };
+    if !meta.is_dir() || meta.uid() != rustix::process::geteuid().as_raw() {
+        return false;
+    }
+    let only_layout = fs::read_dir(path).is_ok_and(|entries| {
+        entries.filter_map(|e| e.ok()).all(|e| STAGING_ENTRIES.contains(&e.file_name().to_string_lossy().as_ref()))
+    });
+    let Ok(handle) = File::open(path) else { return false };
+    if !only_layout || flock(&handle, FlockOperation::NonBlockingLockExclusive).is_err() {
+        return false;
+    }
+    // The CA keys in it were never put to use; removing them is all that is needed (there is
+    // no overwriting a file's old blocks on a journalling or copy-on-write file system).
+    let removed = fs::remove_dir_all(path).is_ok();
+    drop(handle);
+    removed
 }
 
 /// A file-name-safe form of a CA name: "Acme Root CA" becomes "acme-root-ca".

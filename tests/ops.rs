@@ -527,3 +527,86 @@ fn a_clock_behind_the_issuing_ca_signs_nothing() {
     openssl_ok([os("verify"), os("-x509_strict"), os("-CAfile"), pki.ca_cert("clock-root-ca").as_os_str(), os("-untrusted"), chain.as_os_str(), leaf.as_os_str()]);
     assert!(parse_openssl_date(&leaf_start) >= parse_openssl_date(&ca_start), "{leaf_start} < {ca_start}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// An interrupted init.
+
+/// Runs `init` (encrypted keys: the scrypt work keeps it busy inside its staging directory)
+/// and SIGKILLs it as soon as the staging directory appears; retries until a kill lands
+/// before the home is complete. Returns the staging directory left behind.
+fn kill_init_while_staging(home: &Path) -> PathBuf {
+    for _ in 0..50 {
+        let _ = fs::remove_dir_all(home);
+        fs::create_dir_all(home).unwrap();
+        let mut child = Command::new(assert_cmd::cargo::cargo_bin("pkictl"))
+            .arg("--home")
+            .arg(home)
+            .args(["init", "--name", "Killed Root CA"])
+            .env("PKICTL_PASSPHRASE", PASSPHRASE)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let staging = loop {
+            let found = fs::read_dir(home)
+                .unwrap()
+                .filter_map(|e| e.ok())
+                .find(|e| e.file_name().to_string_lossy().starts_with(".pkictl-init-"));
+            if let Some(entry) = found {
+                break Some(entry.path());
+            }
+            if child.try_wait().unwrap().is_some() || Instant::now() > deadline {
+                break None;
+            }
+        };
+        let _ = child.kill();
+        let _ = child.wait();
+        if let Some(staging) = staging
+            && staging.exists()
+            && !home.join("ledger.db").exists()
+        {
+            return staging;
+        }
+    }
+    panic!("no kill landed while init was staging");
+}
+
+#[test]
+fn a_killed_init_is_explained_and_cleaned_up_by_the_next() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("pki");
+    let staging = kill_init_while_staging(&home);
+
+    // Every command, doctor first, says exactly what to delete.
+    let stderr = assert_error(&pkictl(&home).arg("doctor").output().unwrap(), 2);
+    assert!(stderr.contains(&format!("rm -r {}", staging.display())), "{stderr}");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+
+    // The next init removes it and makes the home.
+    let out = pkictl_with_passphrase(&home).args(["init", "--name", "Second Root CA"]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert!(!staging.exists(), "the stale staging directory is still there");
+    assert_eq!(dir_entries(&home), vec!["ca", "crl", "ledger.db", "private"]);
+    pkictl_with_passphrase(&home).arg("doctor").assert().success();
+}
+
+#[test]
+fn a_staging_directory_in_use_or_not_ours_is_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("pki");
+    // One held by a running init (its lock), one that holds something init never writes.
+    let live = home.join(".pkictl-init-live");
+    fs::create_dir_all(live.join("private")).unwrap();
+    let handle = fs::File::open(&live).unwrap();
+    rustix::fs::flock(&handle, rustix::fs::FlockOperation::NonBlockingLockExclusive).unwrap();
+    let foreign = home.join(".pkictl-init-foreign");
+    fs::create_dir_all(&foreign).unwrap();
+    fs::write(foreign.join("notes.txt"), "mine").unwrap();
+    let out = pkictl(&home).args(["init", "--name", "Root CA", "--no-passphrase"]).output().unwrap();
+    let stderr = assert_error(&out, 2);
+    assert!(stderr.contains("already holds files"), "{stderr}");
+    assert!(live.join("private").exists() && foreign.join("notes.txt").exists());
+    drop(handle);
+}

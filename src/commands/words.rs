@@ -15,6 +15,12 @@ pub fn describe(e: &Error) -> String {
             "{} is not a pkictl home (no ledger.db); run `pkictl init --name \"My Root CA\"` first, or point --home / PKICTL_HOME at an existing home",
             path.display()
         ),
+        Error::InterruptedInit { home, staging } => format!(
+            "{} is not a pkictl home: {} is left from an interrupted `pkictl init` (CA keys that were never used); delete it with `rm -r {}`, or run `pkictl init` again, which removes it",
+            home.display(),
+            staging.display(),
+            staging.display()
+        ),
         Error::UnknownCa { .. } => format!("{e}; `pkictl ca list` shows the names"),
         Error::CaNameTaken { .. } => format!("{e}; choose another --name"),
         Error::ValidityBeyondIssuer { .. } => format!("{e}; ask for a shorter --validity"),
