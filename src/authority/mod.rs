@@ -7,6 +7,7 @@ mod ca;
 mod crl;
 mod export;
 mod issue;
+mod monitor;
 mod output;
 mod revoke;
 mod warning;
@@ -20,6 +21,7 @@ pub use issue::{
     BatchIssued, BatchItem, BatchRequest, IssueRequest, Issued, KeySource, RenewKey, RenewRequest, Renewed,
     leaf_names, read_csr, validate_common_name,
 };
+pub use monitor::{crl_attention_from, crl_needs_attention};
 pub use output::{OutputDir, OutputFiles};
 pub use revoke::{CertRef, RevokeManyRequest, RevokeRequest, Revoked, RevokedMany, Skipped, parse_cert_ref};
 pub use warning::Warning;
