@@ -76,7 +76,8 @@ impl Home {
     /// symlinks and `..` are resolved: pkictl's own files there (CA keys!) are never replaced
     /// by an output.
     pub fn refuse_inside(&self, path: &Path) -> Result<()> {
-        let home = fs::canonicalize(&self.root).map_err(|source| Error::Read { path: self.root.clone(), source })?;
+        let home =
+            fs::canonicalize(&self.root).map_err(|source| Error::Read { path: self.root.clone(), source })?;
         let resolved = resolve(path)?;
         if resolved.starts_with(&home) {
             return Err(Error::OutputInsideHome { path: path.to_path_buf(), home: self.root.clone() });
@@ -135,7 +136,9 @@ pub fn remove_stale_staging(path: &Path) -> bool {
         return false;
     }
     let only_layout = fs::read_dir(path).is_ok_and(|entries| {
-        entries.filter_map(|e| e.ok()).all(|e| STAGING_ENTRIES.contains(&e.file_name().to_string_lossy().as_ref()))
+        entries
+            .filter_map(|e| e.ok())
+            .all(|e| STAGING_ENTRIES.contains(&e.file_name().to_string_lossy().as_ref()))
     });
     let Ok(handle) = File::open(path) else { return false };
     if !only_layout || flock(&handle, FlockOperation::NonBlockingLockExclusive).is_err() {
@@ -166,7 +169,8 @@ pub fn slug(name: &str) -> String {
 /// what is resolved so far, and the parts that do not exist yet appended as they are.
 pub fn resolve(path: &Path) -> Result<PathBuf> {
     use std::path::Component;
-    let absolute = std::path::absolute(path).map_err(|source| Error::Read { path: path.to_path_buf(), source })?;
+    let absolute =
+        std::path::absolute(path).map_err(|source| Error::Read { path: path.to_path_buf(), source })?;
     let mut resolved = PathBuf::from("/");
     for component in absolute.components() {
         match component {
@@ -344,8 +348,11 @@ impl Drop for StagedFiles {
 
 /// `dir` and its ancestors that do not exist yet, shallowest first.
 fn missing_dirs(dir: &Path) -> Vec<PathBuf> {
-    let mut missing: Vec<PathBuf> =
-        dir.ancestors().take_while(|p| !p.as_os_str().is_empty() && fs::symlink_metadata(p).is_err()).map(Path::to_path_buf).collect();
+    let mut missing: Vec<PathBuf> = dir
+        .ancestors()
+        .take_while(|p| !p.as_os_str().is_empty() && fs::symlink_metadata(p).is_err())
+        .map(Path::to_path_buf)
+        .collect();
     missing.reverse();
     missing
 }

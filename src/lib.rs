@@ -28,9 +28,9 @@ mod x509;
 
 pub use authority::{
     AddIntermediateRequest, Authority, BatchIssued, BatchItem, BatchRequest, CaCreated, CertRef, CrlRequest,
-    InitRequest, Initialized, IssueRequest, Issued, KeySource, OutputDir, OutputFiles, Pkcs12Request, PublishedCrl,
-    RenewKey, RenewRequest, Renewed, RevokeManyRequest, RevokeRequest, Revoked, RevokedMany, Skipped,
-    Warning, leaf_names, parse_cert_ref, read_csr, validate_common_name,
+    InitRequest, Initialized, IssueRequest, Issued, KeySource, OutputDir, OutputFiles, Pkcs12Request,
+    PublishedCrl, RenewKey, RenewRequest, Renewed, RevokeManyRequest, RevokeRequest, Revoked, RevokedMany,
+    Skipped, Warning, leaf_names, parse_cert_ref, read_csr, validate_common_name,
 };
 pub use duration::{format_duration, parse_duration};
 pub use engine::crl::Reason;
@@ -38,9 +38,8 @@ pub use engine::profile::Profile;
 pub use engine::serial::Serial;
 pub use error::{CaAction, CaState, Error, ErrorKind, Field, Result};
 pub use keys::{
-    CaSigner, FileKeyStore, FixedPassphrase, KeyError, KeyPair, KeyType, MemorySigner, Pkcs12Encryption, PublicKey,
-    Unlock,
-    UnlockedKey,
+    CaSigner, FileKeyStore, FixedPassphrase, KeyError, KeyPair, KeyType, MemorySigner, Pkcs12Encryption,
+    PublicKey, Unlock, UnlockedKey,
 };
 pub use ledger::{
     CaRecord, CertFilter, CertSelector, CertState, CertStatus, CertificateRecord, CrlRecord, Event,

@@ -133,7 +133,14 @@ fn p12_never_takes_its_password_from_the_ca_passphrase_sources() {
     assert!(out.status.success(), "{}", stderr_of(&out));
     assert!(stderr_of(&out).contains(arg(&p12)), "export --out says what it wrote: {}", stderr_of(&out));
     let info = |password: &str| {
-        openssl([os("pkcs12"), os("-in"), p12.as_os_str(), os("-noout"), os("-passin"), os(&format!("pass:{password}"))])
+        openssl([
+            os("pkcs12"),
+            os("-in"),
+            p12.as_os_str(),
+            os("-noout"),
+            os("-passin"),
+            os(&format!("pass:{password}")),
+        ])
     };
     assert!(info(P12_PASSWORD).status.success(), "{}", String::from_utf8_lossy(&info(P12_PASSWORD).stderr));
     assert!(!info(PASSPHRASE).status.success());
@@ -146,7 +153,16 @@ fn p12_password_from_the_environment_must_differ_from_the_ca_passphrase() {
     let export = |p12_password: &str| {
         let mut cmd = pki.cmd(); // PKICTL_PASSPHRASE is set
         cmd.env("PKICTL_P12_PASSPHRASE", p12_password);
-        cmd.args(["export", &issued.serial, "--format", "p12", "--key", arg(issued.key()), "--out", arg(&p12)]);
+        cmd.args([
+            "export",
+            &issued.serial,
+            "--format",
+            "p12",
+            "--key",
+            arg(issued.key()),
+            "--out",
+            arg(&p12),
+        ]);
         cmd.output().unwrap()
     };
     let stderr = assert_error(&export(PASSPHRASE), 2);
@@ -305,7 +321,10 @@ fn read_only_commands_work_on_a_read_only_home() {
     run(&["backup", arg(&backup)]);
     pkictl_with_passphrase(&backup).arg("doctor").assert().success();
     // Commands that change the home fail cleanly (one line, exit 1: the storage failed).
-    let out = pkictl_with_passphrase(&ro).args(["issue", "client", "x.example.com", "--out", &pki.out("x")]).output().unwrap();
+    let out = pkictl_with_passphrase(&ro)
+        .args(["issue", "client", "x.example.com", "--out", &pki.out("x")])
+        .output()
+        .unwrap();
     let stderr = assert_error(&out, 1);
     assert!(stderr.contains("read-only") || stderr.contains("readonly"), "{stderr}");
     drop(mount);
@@ -319,10 +338,8 @@ fn a_full_disk_under_the_ledger_says_so() {
     init_unencrypted_home(&home, "Full Root CA");
     fill(&mount.point);
     let out_dir = scratch.path().join("tls");
-    let out = pkictl(&home)
-        .args(["issue", "client", "full.example.com", "--out", arg(&out_dir)])
-        .output()
-        .unwrap();
+    let out =
+        pkictl(&home).args(["issue", "client", "full.example.com", "--out", arg(&out_dir)]).output().unwrap();
     let stderr = assert_error(&out, 1);
     assert!(stderr.contains("no space left on device"), "{stderr}");
     assert!(!stderr.contains("disk I/O error") && !stderr.contains("os error"), "{stderr}");
@@ -362,6 +379,18 @@ fn an_out_dir_that_cannot_take_the_files_is_refused_before_signing() {
     assert!(stderr.contains("dir.example.com.crt is a directory"), "{stderr}");
     assert_eq!(dir_entries(&out), vec!["dir.example.com.crt".to_string()]);
 
+    // The same for a batch: the line is named.
+    let batch = pki.path("batch.txt");
+    fs::write(&batch, "one.example.com\ndir.example.com\n").unwrap();
+    let stderr = assert_error(
+        &pki.run(&["issue", "client", "--batch", arg(&batch), "--out", arg(&out), "--force"]),
+        2,
+    );
+    assert!(stderr.contains("line 2") && stderr.contains("is a directory"), "{stderr}");
+    let stderr =
+        assert_error(&pki.run(&["issue", "client", "--batch", arg(&batch), "--out", arg(&ro.point)]), 1);
+    assert!(stderr.contains("read-only file system"), "{stderr}");
+
     // A full disk.
     let full = Mount::tmpfs(&pki.path("full"), "256k");
     fill(&full.point);
@@ -369,7 +398,11 @@ fn an_out_dir_that_cannot_take_the_files_is_refused_before_signing() {
     assert!(stderr.contains("no space left on device"), "{stderr}");
     assert_eq!(dir_entries(&full.point), vec!["filler".to_string()], "the missing --out is not left behind");
 
-    assert_eq!(pki.counts(), before, "nothing may be signed and recorded for an output that cannot be written");
+    assert_eq!(
+        pki.counts(),
+        before,
+        "nothing may be signed and recorded for an output that cannot be written"
+    );
 }
 
 /// `sqlite3 LEDGER` holding the write lock (BEGIN IMMEDIATE) until `release`: a pkictl
@@ -423,7 +456,10 @@ fn wait_for_staged_files(dir: &Path, count: usize) {
     loop {
         let staged = fs::read_dir(dir)
             .map(|entries| {
-                entries.filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().starts_with(".pkictl-")).count()
+                entries
+                    .filter_map(|e| e.ok())
+                    .filter(|e| e.file_name().to_string_lossy().starts_with(".pkictl-"))
+                    .count()
             })
             .unwrap_or(0);
         if staged >= count {
@@ -475,7 +511,8 @@ fn files_that_cannot_land_after_the_commit_give_the_serial_and_no_lone_key() {
     assert!(stderr.contains(&format!("pkictl export {serial}")), "and how to get the files: {stderr}");
     assert!(stderr.contains("revoke"), "the key is lost, so it says to revoke: {stderr}");
     assert!(!out.join("late.example.com.key").exists(), "a lone NAME.key was left");
-    let leftovers: Vec<String> = dir_entries(&out).into_iter().filter(|n| n.starts_with(".pkictl-")).collect();
+    let leftovers: Vec<String> =
+        dir_entries(&out).into_iter().filter(|n| n.starts_with(".pkictl-")).collect();
     assert!(leftovers.is_empty(), "temp files left: {leftovers:?}");
     let exported = pki.path("late.pem");
     pki.ok(&["export", serial, "--format", "pem", "--out", arg(&exported)]);
@@ -504,7 +541,8 @@ fn a_clock_behind_the_issuing_ca_signs_nothing() {
     let pki = Pki::init_unencrypted("Clock Root CA");
     let before = pki.counts();
     let out = pki.path("tls");
-    let issued = pkictl_at_offset(&pki.home, "-1d", &["issue", "client", "late.example.com", "--out", arg(&out)]);
+    let issued =
+        pkictl_at_offset(&pki.home, "-1d", &["issue", "client", "late.example.com", "--out", arg(&out)]);
     let stderr = assert_error(&issued, 2);
     let ca_start = x509_field(&pki.ca_cert("clock-root-ca-issuing-ca"), "-startdate");
     let (year, month, day, clock) = parse_openssl_date(&ca_start);
@@ -519,12 +557,21 @@ fn a_clock_behind_the_issuing_ca_signs_nothing() {
 
     // A clock a little behind, but not behind the CA's own start: the leaf starts with the CA
     // (not up to 5 minutes before it, as the usual backdating would have it).
-    let issued = pkictl_at_offset(&pki.home, "-2m", &["issue", "client", "now.example.com", "--out", arg(&out)]);
+    let issued =
+        pkictl_at_offset(&pki.home, "-2m", &["issue", "client", "now.example.com", "--out", arg(&out)]);
     assert!(issued.status.success(), "{}", stderr_of(&issued));
     let leaf = out.join("now.example.com.crt");
     let leaf_start = x509_field(&leaf, "-startdate");
     let chain = pki.ca_cert("clock-root-ca-issuing-ca");
-    openssl_ok([os("verify"), os("-x509_strict"), os("-CAfile"), pki.ca_cert("clock-root-ca").as_os_str(), os("-untrusted"), chain.as_os_str(), leaf.as_os_str()]);
+    openssl_ok([
+        os("verify"),
+        os("-x509_strict"),
+        os("-CAfile"),
+        pki.ca_cert("clock-root-ca").as_os_str(),
+        os("-untrusted"),
+        chain.as_os_str(),
+        leaf.as_os_str(),
+    ]);
     assert!(parse_openssl_date(&leaf_start) >= parse_openssl_date(&ca_start), "{leaf_start} < {ca_start}");
 }
 

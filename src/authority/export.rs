@@ -58,9 +58,7 @@ impl Authority {
             alias: record.common_name.as_deref().unwrap_or("certificate"),
             key_id: info.subject_key_id.as_deref().unwrap_or_default(),
         };
-        encode_pkcs12(&contents, &password, request.encryption).map_err(|source| Error::Key {
-            what: request.key_file.display().to_string(),
-            source,
-        })
+        encode_pkcs12(&contents, &password, request.encryption)
+            .map_err(|source| Error::Key { what: request.key_file.display().to_string(), source })
     }
 }

@@ -15,8 +15,8 @@ mod warning;
 use std::path::Path;
 
 pub use ca::{AddIntermediateRequest, CaCreated, InitRequest, Initialized};
-pub use export::Pkcs12Request;
 pub use crl::{CrlRequest, PublishedCrl, crl_pem, write_crl_pem};
+pub use export::Pkcs12Request;
 pub use issue::{
     BatchIssued, BatchItem, BatchRequest, IssueRequest, Issued, KeySource, RenewKey, RenewRequest, Renewed,
     leaf_names, read_csr, validate_common_name,

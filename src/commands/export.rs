@@ -38,7 +38,8 @@ pub struct ExportArgs<'a> {
 }
 
 pub fn run(ctx: &Context, args: &ExportArgs<'_>) -> Result<Outcome> {
-    if args.format != Format::P12 && (args.key.is_some() || args.legacy || args.p12_passphrase_file.is_some()) {
+    if args.format != Format::P12 && (args.key.is_some() || args.legacy || args.p12_passphrase_file.is_some())
+    {
         return Err(Error::invalid("--key, --legacy and --p12-passphrase-file only apply to --format p12"));
     }
     let authority = ctx.read_only_authority()?;
@@ -48,7 +49,9 @@ pub fn run(ctx: &Context, args: &ExportArgs<'_>) -> Result<Outcome> {
     }
     let record = authority.find_one(args.certificate)?;
     let bytes = match args.format {
-        Format::Pem => Zeroizing::new(certificate_pem(&authority.ledger().certificate_der(record.id)?).into_bytes()),
+        Format::Pem => {
+            Zeroizing::new(certificate_pem(&authority.ledger().certificate_der(record.id)?).into_bytes())
+        }
         Format::Der => Zeroizing::new(authority.ledger().certificate_der(record.id)?),
         Format::Chain => Zeroizing::new(pem_bundle(&authority.certificate_chain(&record)?).into_bytes()),
         Format::Fullchain => {
@@ -65,7 +68,9 @@ pub fn run(ctx: &Context, args: &ExportArgs<'_>) -> Result<Outcome> {
             home::write_atomic(path, &bytes, mode)?;
             let format = format!("{:?}", args.format).to_lowercase();
             if ctx.json {
-                print_json(&serde_json::json!({ "serial": record.serial.hex(), "format": format, "out": path }));
+                print_json(
+                    &serde_json::json!({ "serial": record.serial.hex(), "format": format, "out": path }),
+                );
             } else {
                 eprintln!("wrote {} of certificate {} to {}", format, record.serial.hex(), path.display());
             }

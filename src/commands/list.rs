@@ -57,7 +57,8 @@ pub fn run(ctx: &Context, args: &ListArgs<'_>) -> Result<Outcome> {
             .collect(),
         None => Vec::new(),
     };
-    let rule = window.map(|w| Rule { window: format_duration(w), certificates_before: now + w.whole_seconds() });
+    let rule =
+        window.map(|w| Rule { window: format_duration(w), certificates_before: now + w.whole_seconds() });
     if ctx.json {
         let mut report = json!({
             "certificates": certificates.iter().map(|c| certificate_json(c, now)).collect::<Vec<_>>(),
@@ -144,7 +145,13 @@ fn crl_json(c: &CrlRecord, now: i64, window: i64) -> Value {
     })
 }
 
-fn print_table(certificates: &[CertificateRecord], crls: &[CrlRecord], now: i64, rule: Option<&Rule>, window: i64) {
+fn print_table(
+    certificates: &[CertificateRecord],
+    crls: &[CrlRecord],
+    now: i64,
+    rule: Option<&Rule>,
+    window: i64,
+) {
     if let Some(rule) = rule {
         outln!("Reported: {}; {}.", rule.certificates(), rule.crls());
     }

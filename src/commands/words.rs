@@ -42,10 +42,12 @@ pub fn describe(e: &Error) -> String {
             format!("{} is not a directory; give --out a directory", path.display())
         }
         Error::OutputInsideHome { .. } => format!("{e}; choose an --out (or DIR) outside the home"),
-        Error::SecretIsCaPassphrase { .. } => format!(
-            "{e} (the PKCS#12 password comes from --p12-passphrase-file or PKICTL_P12_PASSPHRASE)"
-        ),
-        Error::Undelivered { serials, dir, keys_lost, problem } => undelivered(serials, dir, *keys_lost, problem),
+        Error::SecretIsCaPassphrase { .. } => {
+            format!("{e} (the PKCS#12 password comes from --p12-passphrase-file or PKICTL_P12_PASSPHRASE)")
+        }
+        Error::Undelivered { serials, dir, keys_lost, problem } => {
+            undelivered(serials, dir, *keys_lost, problem)
+        }
         Error::Read { path, source } => format!("cannot read {}: {}", path.display(), io_words(source)),
         Error::Write { path, source } => format!("cannot write {}: {}", path.display(), io_words(source)),
         Error::IsADirectory { path } => format!("{} is a directory; give --out a file name", path.display()),

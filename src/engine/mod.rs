@@ -87,7 +87,11 @@ impl SigningCa {
     /// The notBefore of something this CA signs at `now`: `wanted` (backdated), but never
     /// before the CA's own notBefore. A clock behind the CA's start is refused, since
     /// everything signed would start before its issuer.
-    fn not_before_for(&self, now: OffsetDateTime, wanted: OffsetDateTime) -> Result<OffsetDateTime, EngineError> {
+    fn not_before_for(
+        &self,
+        now: OffsetDateTime,
+        wanted: OffsetDateTime,
+    ) -> Result<OffsetDateTime, EngineError> {
         let issuer_start = self.cert.not_before;
         if now.unix_timestamp() < issuer_start {
             return Err(EngineError::ClockBeforeIssuer {

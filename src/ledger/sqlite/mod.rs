@@ -15,8 +15,8 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 
 use super::{
-    OpenMode, CaRecord, CertFilter, CertSelector, CertificateRecord, CrlRecord, Event, Ledger, LedgerError,
-    LedgerResult, LedgerTx, NewAuthority, NewCertificate, NewCrl,
+    CaRecord, CertFilter, CertSelector, CertificateRecord, CrlRecord, Event, Ledger, LedgerError,
+    LedgerResult, LedgerTx, NewAuthority, NewCertificate, NewCrl, OpenMode,
 };
 use crate::engine::crl::Reason;
 
@@ -79,11 +79,14 @@ impl SqliteLedger {
         }
         if mode == OpenMode::ReadWrite {
             return match SqliteLedger::open(path) {
-                Err(LedgerError::Backend { .. }) if path.exists() => Err(LedgerError::ReadOnly { path: path.to_path_buf() }),
+                Err(LedgerError::Backend { .. }) if path.exists() => {
+                    Err(LedgerError::ReadOnly { path: path.to_path_buf() })
+                }
                 other => other,
             };
         }
-        let conn = Connection::open_with_flags(read_only_uri(path), read_only_flags()).map_err(|e| sqlite(path, e))?;
+        let conn = Connection::open_with_flags(read_only_uri(path), read_only_flags())
+            .map_err(|e| sqlite(path, e))?;
         let ledger = SqliteLedger { conn, path: path.to_path_buf() };
         ledger.conn.busy_timeout(BUSY_TIMEOUT).map_err(|e| ledger.err(e))?;
         let (found, supported) = (ledger.user_version()?, latest_schema_version());
