@@ -123,13 +123,14 @@ pub enum Command {
     #[command(after_help = "Examples:\n  \
         pkictl list\n  \
         pkictl list --status revoked\n  \
-        pkictl list --expiring-within 30d --json || alert \"certificates or CRLs expire soon\"\n  \
+        pkictl list --expiring-within 30d --json || alert \"certificates expire or CRLs are due\"\n  \
         pkictl list --status all --ca \"Acme Issuing CA\" --profile client")]
     List {
         /// valid (default), revoked, expired or all.
         #[arg(long, default_value = "valid", value_name = "S")]
         status: String,
-        /// Only valid certificates (and CRLs) that expire within D; exit 1 if there are any.
+        /// Only valid certificates that expire within D, and CRLs due for re-publication (past
+        /// half their lifetime, or within D when that is shorter); exit 1 if there are any.
         #[arg(long, value_name = "D")]
         expiring_within: Option<String>,
         /// Only certificates issued by this CA.
