@@ -115,6 +115,16 @@ pub enum Error {
         path: PathBuf,
     },
 
+    /// The directory holds only what an interrupted `init` left: its staging directory, with
+    /// CA keys that were never put to use.
+    #[error("{} is not a pkictl home: {} is left from an interrupted init (CA keys that were never used); delete that directory, or create the home again, which removes it", home.display(), staging.display())]
+    InterruptedInit {
+        /// The directory.
+        home: PathBuf,
+        /// The staging directory left behind.
+        staging: PathBuf,
+    },
+
     /// No CA by that name.
     #[error("no CA named \"{name}\" in this home")]
     UnknownCa {
@@ -166,6 +176,19 @@ pub enum Error {
         issuer: String,
         /// The issuer's notAfter, RFC 3339.
         issuer_not_after: String,
+    },
+
+    /// The clock is behind the issuing CA's notBefore: what it signed would start before it.
+    #[error(
+        "the system clock says {now}, which is before {issuer}'s own certificate starts ({issuer_not_before}); a certificate signed now would start before its issuer, so nothing was issued: fix the clock"
+    )]
+    ClockBeforeIssuer {
+        /// The time now, RFC 3339.
+        now: String,
+        /// The issuing CA.
+        issuer: String,
+        /// The issuer's notBefore, RFC 3339.
+        issuer_not_before: String,
     },
 
     /// A DNS name is outside the name constraints of a CA of the chain.
@@ -229,6 +252,15 @@ pub enum Error {
     /// A CSR without a common name and no name given.
     #[error("the CSR has no common name; give the certificate a name")]
     CsrWithoutName,
+
+    /// A secret that must be its own was the CA passphrase (or came from its file).
+    #[error("the password for {what} {}; choose a different one, so that one leaked secret does not give away the other", secret_words(.file))]
+    SecretIsCaPassphrase {
+        /// What the secret protects.
+        what: String,
+        /// The file both secrets were to be read from, when it was the same file.
+        file: Option<PathBuf>,
+    },
 
     /// An output file exists and overwriting was not allowed.
     #[error("{} already exists", path.display())]
@@ -316,6 +348,35 @@ pub enum Error {
         path: PathBuf,
         /// The certificate's serial, hex.
         serial: String,
+    },
+
+    /// Output was to go into the home itself, where pkictl keeps its CA keys and ledger.
+    #[error("{} is inside the home {}; output goes outside it, where it cannot replace the CA's own files", path.display(), home.display())]
+    OutputInsideHome {
+        /// The output path as given.
+        path: PathBuf,
+        /// The home.
+        home: PathBuf,
+    },
+
+    /// An output file's name is taken by a directory.
+    #[error("{} is a directory where an output file should go; move it away", path.display())]
+    OutputInTheWay {
+        /// The path.
+        path: PathBuf,
+    },
+
+    /// Certificates were issued and recorded, but their files could not be written.
+    #[error("{} issued and recorded in the ledger, but the files could not be written to {} ({problem}){}", undelivered_words(.serials), dir.display(), lost_words(.serials.len(), *.keys_lost))]
+    Undelivered {
+        /// The serials (hex) of the certificates.
+        serials: Vec<String>,
+        /// Where their files were to go.
+        dir: PathBuf,
+        /// Whether keys generated for them are lost with the files.
+        keys_lost: bool,
+        /// Why the files could not be written.
+        problem: Box<Error>,
     },
 
     /// Output was to go into something that is not a directory.
@@ -417,6 +478,29 @@ fn state_words(state: &CaState) -> String {
     }
 }
 
+fn undelivered_words(serials: &[String]) -> String {
+    match serials {
+        [one] => format!("certificate {one} was"),
+        [first, .., last] => format!("{} certificates ({first} … {last}) were", serials.len()),
+        [] => "no certificate was".into(),
+    }
+}
+
+fn lost_words(count: usize, lost: bool) -> &'static str {
+    match (lost, count) {
+        (false, _) => "",
+        (true, 1) => "; its new private key was not written and is lost",
+        (true, _) => "; their new private keys were not written and are lost",
+    }
+}
+
+fn secret_words(file: &Option<PathBuf>) -> String {
+    match file {
+        Some(path) => format!("would come from {}, the CA passphrase's file", path.display()),
+        None => "is the CA passphrase".into(),
+    }
+}
+
 fn path_words(limit: u8, requested: Option<u8>) -> String {
     match requested {
         _ if limit == 0 => String::new(),
@@ -443,6 +527,7 @@ impl Error {
             | Error::InvalidField { .. }
             | Error::HomeNotEmpty { .. }
             | Error::NoHome { .. }
+            | Error::InterruptedInit { .. }
             | Error::WrongPassphrase { .. }
             | Error::Unlock(_)
             | Error::CommonNameTooLong { .. }
@@ -456,6 +541,9 @@ impl Error {
             | Error::NotASerial { .. }
             | Error::NotAllRevocable { .. }
             | Error::IntermediateOutlivesRoot
+            | Error::SecretIsCaPassphrase { .. }
+            | Error::OutputInsideHome { .. }
+            | Error::OutputInTheWay { .. }
             | Error::Read { .. } => ErrorKind::InvalidInput,
             Error::UnknownCa { .. }
             | Error::NoDefaultCa
@@ -467,6 +555,7 @@ impl Error {
             }
             Error::CaUnusable { .. }
             | Error::ValidityBeyondIssuer { .. }
+            | Error::ClockBeforeIssuer { .. }
             | Error::NameOutsideConstraints { .. }
             | Error::PathLength { .. }
             | Error::RootNotRevocable
@@ -479,7 +568,7 @@ impl Error {
                 _ => ErrorKind::Key,
             },
             Error::Ledger(e) if e.is_bad_input() => ErrorKind::InvalidInput,
-            Error::Write { .. } | Error::Ledger(_) => ErrorKind::Storage,
+            Error::Write { .. } | Error::Ledger(_) | Error::Undelivered { .. } => ErrorKind::Storage,
             Error::Internal(_) => ErrorKind::Internal,
             Error::Serve(_) => ErrorKind::Unavailable,
         }
@@ -503,6 +592,9 @@ impl From<crate::engine::EngineError> for Error {
         match e {
             E::ValidityBeyondIssuer { requested, issuer, issuer_not_after } => {
                 Error::ValidityBeyondIssuer { requested, issuer, issuer_not_after }
+            }
+            E::ClockBeforeIssuer { now, issuer, issuer_not_before } => {
+                Error::ClockBeforeIssuer { now, issuer, issuer_not_before }
             }
             E::BadRequest(message) => Error::Invalid(message),
             E::NameConstraint { name, ca, permitted } => {

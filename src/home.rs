@@ -33,6 +33,9 @@ impl Home {
     /// Opens an existing home: one that holds a ledger.
     pub fn open(root: &Path) -> Result<Home> {
         if !root.join(LEDGER_FILE).is_file() {
+            if let Some(staging) = init_stagings(root).into_iter().next() {
+                return Err(Error::InterruptedInit { home: root.to_path_buf(), staging });
+            }
             return Err(Error::NoHome { path: root.to_path_buf() });
         }
         Ok(Home { root: root.to_path_buf() })
@@ -69,6 +72,19 @@ impl Home {
         self.root.join(CRL_DIR).join(format!("{slug}.{ext}"))
     }
 
+    /// Refuses `path` as a place to write output when it is the home or lies inside it, once
+    /// symlinks and `..` are resolved: pkictl's own files there (CA keys!) are never replaced
+    /// by an output.
+    pub fn refuse_inside(&self, path: &Path) -> Result<()> {
+        let home =
+            fs::canonicalize(&self.root).map_err(|source| Error::Read { path: self.root.clone(), source })?;
+        let resolved = resolve(path)?;
+        if resolved.starts_with(&home) {
+            return Err(Error::OutputInsideHome { path: path.to_path_buf(), home: self.root.clone() });
+        }
+        Ok(())
+    }
+
     /// Creates the home's subdirectories, each 0700.
     pub fn create_layout(&self) -> Result<()> {
         for dir in [PRIVATE_DIR, CA_DIR, CRL_DIR] {
@@ -76,6 +92,63 @@ impl Home {
         }
         Ok(())
     }
+}
+
+/// The name prefix of the private directory in which `init` builds a home.
+pub const INIT_STAGING_PREFIX: &str = ".pkictl-init-";
+
+/// What an `init` staging directory may hold: the home's layout, nothing else.
+const STAGING_ENTRIES: &[&str] =
+    &[PRIVATE_DIR, CA_DIR, CRL_DIR, LEDGER_FILE, "ledger.db-wal", "ledger.db-shm", "ledger.db-journal"];
+
+/// The `init` staging directories directly inside `dir` (left by an `init` that was killed,
+/// or in use by one that is running).
+pub fn init_stagings(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = fs::read_dir(dir) else { return Vec::new() };
+    let mut found: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with(INIT_STAGING_PREFIX))
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .map(|e| e.path())
+        .collect();
+    found.sort();
+    found
+}
+
+/// Marks a staging directory as in use for as long as the returned handle lives: a later
+/// `init` leaves a locked staging directory alone.
+pub fn lock_staging(path: &Path) -> Result<File> {
+    use rustix::fs::{FlockOperation, flock};
+    let handle = File::open(path).map_err(|source| Error::Write { path: path.to_path_buf(), source })?;
+    flock(&handle, FlockOperation::NonBlockingLockExclusive)
+        .map_err(|e| Error::Write { path: path.to_path_buf(), source: e.into() })?;
+    Ok(handle)
+}
+
+/// Removes a staging directory left by a killed `init` when it is ours beyond doubt: a real
+/// directory (not a symlink) owned by this user, holding only a home's layout, and not locked
+/// by a running `init`. Returns whether it was removed.
+pub fn remove_stale_staging(path: &Path) -> bool {
+    use rustix::fs::{FlockOperation, flock};
+    use std::os::unix::fs::MetadataExt;
+    let Ok(meta) = fs::symlink_metadata(path) else { return false };
+    if !meta.is_dir() || meta.uid() != rustix::process::geteuid().as_raw() {
+        return false;
+    }
+    let only_layout = fs::read_dir(path).is_ok_and(|entries| {
+        entries
+            .filter_map(|e| e.ok())
+            .all(|e| STAGING_ENTRIES.contains(&e.file_name().to_string_lossy().as_ref()))
+    });
+    let Ok(handle) = File::open(path) else { return false };
+    if !only_layout || flock(&handle, FlockOperation::NonBlockingLockExclusive).is_err() {
+        return false;
+    }
+    // The CA keys in it were never put to use; removing them is all that is needed (there is
+    // no overwriting a file's old blocks on a journalling or copy-on-write file system).
+    let removed = fs::remove_dir_all(path).is_ok();
+    drop(handle);
+    removed
 }
 
 /// A file-name-safe form of a CA name: "Acme Root CA" becomes "acme-root-ca".
@@ -90,6 +163,33 @@ pub fn slug(name: &str) -> String {
     }
     let trimmed = out.trim_end_matches('-').to_string();
     if trimmed.is_empty() { "ca".to_string() } else { trimmed }
+}
+
+/// Where `path` leads: every existing component with its symlinks resolved, `..` applied to
+/// what is resolved so far, and the parts that do not exist yet appended as they are.
+pub fn resolve(path: &Path) -> Result<PathBuf> {
+    use std::path::Component;
+    let absolute =
+        std::path::absolute(path).map_err(|source| Error::Read { path: path.to_path_buf(), source })?;
+    let mut resolved = PathBuf::from("/");
+    for component in absolute.components() {
+        match component {
+            Component::RootDir | Component::Prefix(_) | Component::CurDir => {}
+            Component::ParentDir => {
+                resolved.pop();
+            }
+            Component::Normal(part) => {
+                resolved.push(part);
+                if fs::symlink_metadata(&resolved).is_ok() {
+                    // A dangling symlink stays as it is: nothing can be written through it.
+                    if let Ok(real) = fs::canonicalize(&resolved) {
+                        resolved = real;
+                    }
+                }
+            }
+        }
+    }
+    Ok(resolved)
 }
 
 pub fn create_private_dir(path: &Path) -> Result<()> {
@@ -172,6 +272,99 @@ fn persist_all(staged: Vec<(&Path, tempfile::NamedTempFile)>) -> Result<()> {
         sync_dir(dir).map_err(|e| write_error(dir, e))?;
     }
     Ok(())
+}
+
+/// Space set aside in each staged file: more than any certificate, chain or key pkictl writes
+/// needs, so that the writes after signing do not have to find room on the disk.
+const STAGED_RESERVE: u64 = 16 * 1024;
+
+/// Temp files created (and their room reserved) for outputs before anything is signed, so that
+/// a directory that is read-only or full is found out while nothing has been recorded.
+pub struct StagedFiles {
+    files: Vec<(PathBuf, tempfile::NamedTempFile)>,
+    /// Directories made for them, shallowest first; removed again unless the files land.
+    created_dirs: Vec<PathBuf>,
+    landed: bool,
+}
+
+impl StagedFiles {
+    /// Creates `dir` (0700) when it is missing and one temp file per target in it, each with
+    /// its final `mode`.
+    pub fn create(dir: &Path, targets: &[(&Path, u32)]) -> Result<StagedFiles> {
+        let mut staged = StagedFiles { files: Vec::new(), created_dirs: missing_dirs(dir), landed: false };
+        create_private_dir(dir)?;
+        for (path, mode) in targets {
+            let tmp = empty_temp_file(path, *mode)?;
+            reserve(tmp.as_file(), STAGED_RESERVE).map_err(|e| write_error(path, e))?;
+            staged.files.push((path.to_path_buf(), tmp));
+        }
+        Ok(staged)
+    }
+
+    /// Writes each target's bytes (given in the order of `create`), fsyncs them, then renames
+    /// them into place in that order, then fsyncs the directory. A failure comes with how many
+    /// files are in place under their final names.
+    pub fn land(mut self, contents: &[&[u8]]) -> std::result::Result<(), (Error, usize)> {
+        if contents.len() != self.files.len() {
+            return Err((Error::Internal("staged files and contents differ in number".into()), 0));
+        }
+        for ((path, tmp), bytes) in self.files.iter_mut().zip(contents) {
+            let file = tmp.as_file_mut();
+            let written = file
+                .write_all(bytes)
+                .and_then(|()| file.set_len(bytes.len() as u64))
+                .and_then(|()| file.sync_all());
+            written.map_err(|e| (write_error(path, e), 0))?;
+        }
+        // The directories stay from here on: some file may already be in place.
+        self.landed = true;
+        let staged: Vec<(PathBuf, tempfile::NamedTempFile)> = std::mem::take(&mut self.files);
+        let mut dirs: Vec<PathBuf> = Vec::new();
+        for (in_place, (path, tmp)) in staged.into_iter().enumerate() {
+            tmp.persist(&path).map_err(|e| (write_error(&path, e.error), in_place))?;
+            let dir = parent_dir(&path).to_path_buf();
+            if !dirs.contains(&dir) {
+                dirs.push(dir);
+            }
+        }
+        let all = contents.len();
+        for dir in dirs {
+            sync_dir(&dir).map_err(|e| (write_error(&dir, e), all))?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for StagedFiles {
+    fn drop(&mut self) {
+        self.files.clear(); // removes the temp files
+        if !self.landed {
+            for dir in self.created_dirs.iter().rev() {
+                let _ = fs::remove_dir(dir);
+            }
+        }
+    }
+}
+
+/// `dir` and its ancestors that do not exist yet, shallowest first.
+fn missing_dirs(dir: &Path) -> Vec<PathBuf> {
+    let mut missing: Vec<PathBuf> = dir
+        .ancestors()
+        .take_while(|p| !p.as_os_str().is_empty() && fs::symlink_metadata(p).is_err())
+        .map(Path::to_path_buf)
+        .collect();
+    missing.reverse();
+    missing
+}
+
+/// Sets disk blocks aside for a file without changing its size; file systems that cannot do
+/// that are left to find room when the bytes come.
+fn reserve(file: &File, bytes: u64) -> std::io::Result<()> {
+    match rustix::fs::fallocate(file, rustix::fs::FallocateFlags::KEEP_SIZE, 0, bytes) {
+        Ok(()) => Ok(()),
+        Err(e) if e == rustix::io::Errno::OPNOTSUPP || e == rustix::io::Errno::NOSYS => Ok(()),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// A temp file next to `path`, created with `mode` (never wider, not even for a moment), named

@@ -29,9 +29,9 @@ mod x509;
 
 pub use authority::{
     AddIntermediateRequest, Authority, BatchIssued, BatchItem, BatchRequest, CaCreated, CertRef, CrlRequest,
-    InitRequest, Initialized, IssueRequest, Issued, KeySource, OutputDir, OutputFiles, PublishedCrl,
-    RenewKey, RenewRequest, Renewed, RevokeManyRequest, RevokeRequest, Revoked, RevokedMany, Skipped,
-    Warning, leaf_names, parse_cert_ref, read_csr, validate_common_name,
+    InitRequest, Initialized, IssueRequest, Issued, KeySource, OutputDir, OutputFiles, Pkcs12Request,
+    PublishedCrl, RenewKey, RenewRequest, Renewed, RevokeManyRequest, RevokeRequest, Revoked, RevokedMany,
+    Skipped, Warning, leaf_names, parse_cert_ref, read_csr, validate_common_name,
 };
 pub use authority::{
     DEFAULT_OCSP_RESPONDER_VALIDITY, OcspIssuer, OcspReply, OcspResponder, OcspSigner, OcspStatus,
@@ -43,8 +43,8 @@ pub use engine::profile::Profile;
 pub use engine::serial::Serial;
 pub use error::{CaAction, CaState, Error, ErrorKind, Field, Result};
 pub use keys::{
-    CaSigner, FileKeyStore, FixedPassphrase, KeyError, KeyPair, KeyType, MemorySigner, PublicKey, Unlock,
-    UnlockedKey,
+    CaSigner, FileKeyStore, FixedPassphrase, KeyError, KeyPair, KeyType, MemorySigner, Pkcs12Encryption,
+    PublicKey, Unlock, UnlockedKey,
 };
 pub use ledger::{
     CaRecord, CertFilter, CertSelector, CertState, CertStatus, CertificateRecord, CertificateSummary, CrlRecord, Event,

@@ -588,7 +588,7 @@ fn unreadable_passphrase_file() {
 #[test]
 fn unreadable_key_for_p12() {
     let mut c = Case::plain();
-    c.env("PKICTL_EXPORT_PASSPHRASE", PASSPHRASE);
+    c.env("PKICTL_P12_PASSPHRASE", PASSPHRASE);
     let out = c.root.join("out.p12");
     for p in unreadable_paths(&c) {
         c.refuses(2, &args!["export", c.known_serial(), "--format", "p12", "--key", p, "--out", out]);
@@ -732,7 +732,7 @@ macro_rules! key_cases {
         $(#[$meta])*
         fn $name() {
             let mut c = Case::plain();
-            c.env("PKICTL_EXPORT_PASSPHRASE", PASSPHRASE);
+            c.env("PKICTL_P12_PASSPHRASE", PASSPHRASE);
             let key = c.input_private($file);
             let p12 = c.root.join("out.p12");
             c.refuses(2, &args!["export", c.known_serial(), "--format", "p12", "--key", key, "--out", p12]);
@@ -756,7 +756,7 @@ key_cases! {
 #[test]
 fn key_readable_by_others() {
     let mut c = Case::plain();
-    c.env("PKICTL_EXPORT_PASSPHRASE", PASSPHRASE);
+    c.env("PKICTL_P12_PASSPHRASE", PASSPHRASE);
     let key = c.issued.join("known.example.com.key");
     fs::set_permissions(&key, fs::Permissions::from_mode(0o644)).unwrap();
     let stderr = c.refuses(
@@ -769,7 +769,7 @@ fn key_readable_by_others() {
 #[test]
 fn p12_password_too_short() {
     let mut c = Case::plain();
-    c.env("PKICTL_EXPORT_PASSPHRASE", "short");
+    c.env("PKICTL_P12_PASSPHRASE", "short");
     let key = c.issued.join("known.example.com.key");
     c.refuses(
         2,

@@ -46,7 +46,7 @@ impl Session {
         if self.encrypted {
             cmd.env("PKICTL_PASSPHRASE", PASSPHRASE);
         }
-        cmd.env("PKICTL_EXPORT_PASSPHRASE", EXPORT_PASSWORD);
+        cmd.env("PKICTL_P12_PASSPHRASE", EXPORT_PASSWORD);
         cmd
     }
 

@@ -625,7 +625,7 @@ fn nginx_verifies_client_certificates_with_both_crls() {
     for legacy in [false, true] {
         let p12 = pki.dir.join(if legacy { "good-legacy.p12" } else { "good.p12" });
         let mut cmd = pkictl_with_passphrase(&pki.home);
-        cmd.env("PKICTL_EXPORT_PASSPHRASE", P12_PASSWORD)
+        cmd.env("PKICTL_P12_PASSPHRASE", P12_PASSWORD)
             .args(["export", &pki.good.serial, "--format", "p12", "--key"])
             .arg(&pki.good.key)
             .arg("--out")
@@ -1188,7 +1188,13 @@ fn pkilint_finds_no_error_in_any_certificate_or_crl() {
     let pki = pki();
     let mut jobs = Vec::new();
     for k in key_type_pkis() {
-        jobs.extend([Lint::Cert(&k.root), Lint::Cert(&k.intermediate), Lint::Pair(&k.root, &k.intermediate)]);
+        jobs.extend([
+            Lint::Cert(&k.root),
+            Lint::Cert(&k.intermediate),
+            // The root signs itself: pkilint wants its AKI there too.
+            Lint::Pair(&k.root, &k.root),
+            Lint::Pair(&k.root, &k.intermediate),
+        ]);
         let mut leaves = vec![&k.server, &k.client, &k.peer];
         leaves.extend(k.extra.iter());
         for leaf in leaves {
@@ -1201,7 +1207,12 @@ fn pkilint_finds_no_error_in_any_certificate_or_crl() {
     }
     // The main home (no --crl-url, encrypted keys): CAs, multi-label leaves, CRLs.
     let intermediate = pki.server.chain.as_path();
-    jobs.extend([Lint::Cert(&pki.root), Lint::Cert(intermediate), Lint::Pair(&pki.root, intermediate)]);
+    jobs.extend([
+        Lint::Cert(&pki.root),
+        Lint::Cert(intermediate),
+        Lint::Pair(&pki.root, &pki.root),
+        Lint::Pair(&pki.root, intermediate),
+    ]);
     for leaf in [&pki.good, &pki.peer, &pki.revoked, &pki.server_as_client] {
         jobs.push(Lint::Cert(&leaf.crt));
     }

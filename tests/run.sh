@@ -3,8 +3,8 @@
 # machine, then runs the whole suite (arguments go to `cargo test`, e.g. `--test interop`).
 # A missing tool fails the run; nothing is skipped.
 #
-# - apt (as root; otherwise a message saying what to install): openssl, curl, nginx, python3
-#   and python3-venv, each only when missing.
+# - apt (as root; otherwise a message saying what to install): openssl, curl, nginx, python3,
+#   python3-venv, faketime and sqlite3, each only when missing.
 # - a Python venv at target/interop-venv with pkilint and cryptography at the pinned versions
 #   below, created or upgraded only when it is missing or differs.
 # - exports PKICTL_INTEROP_PYTHON, PKICTL_INTEROP_PKILINT_BIN and PKICTL_INTEROP_NGINX for
@@ -38,6 +38,9 @@ need_apt=()
 have openssl || need_apt+=(openssl)
 have curl || need_apt+=(curl)
 have_nginx || need_apt+=(nginx)
+# tests/ops.rs: a clock behind the CA (libfaketime) and a held ledger lock (sqlite3).
+have faketime || need_apt+=(faketime)
+have sqlite3 || need_apt+=(sqlite3)
 if ! venv_ok; then
     have python3 || need_apt+=(python3)
     # Debian's python3 cannot make a venv without python3-venv (ensurepip).

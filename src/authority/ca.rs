@@ -309,6 +309,9 @@ impl Authority {
     /// a failed init leaves nothing behind.
     pub fn init(request: &InitRequest, unlock: &dyn Unlock) -> Result<Initialized> {
         let plan = InitPlan::new(request)?;
+        for staging in home::init_stagings(&request.home) {
+            home::remove_stale_staging(&staging);
+        }
         if !home::is_missing_or_empty(&request.home)? {
             return Err(Error::HomeNotEmpty { path: request.home.clone() });
         }
@@ -471,10 +474,11 @@ fn create_home(target: &Path, cas: &[CaCreated], passphrase: Option<&Zeroizing<S
     fs::set_permissions(target, fs::Permissions::from_mode(home::DIR_MODE))
         .map_err(|source| Error::Write { path: target.to_path_buf(), source })?;
     let staging = tempfile::Builder::new()
-        .prefix(".pkictl-init-")
+        .prefix(home::INIT_STAGING_PREFIX)
         .permissions(fs::Permissions::from_mode(home::DIR_MODE))
         .tempdir_in(target)
         .map_err(|source| Error::Write { path: target.to_path_buf(), source })?;
+    let _in_use = home::lock_staging(staging.path())?;
     let mut moved = Vec::new();
     let result = populate(staging.path(), cas, passphrase)
         .and_then(|()| move_into_place(staging.path(), target, &mut moved));

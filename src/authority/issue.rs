@@ -309,6 +309,7 @@ impl Authority {
         check_ca_usable(&issuer, now.unix_timestamp(), CaAction::Issue)?;
         let files = plan.files();
         if let (Some(out), Some(files)) = (&plan.out, &files) {
+            self.home.refuse_inside(&out.dir)?;
             home::check_output_dir(&out.dir)?;
             files.check_free(out.force)?;
         }
@@ -332,10 +333,19 @@ impl Authority {
             now,
             verify_signature: true,
         };
-        let signed = self.sign_and_record(&request, &signing_ca, &issuer, origin, plan.renewed_from)?;
         let chain = self.chain_der(&issuer)?;
-        if let Some(files) = &files {
-            files.write(&signed.der, generated.as_ref(), &chain)?;
+        // The last check before signing: the files can be created, with room for them.
+        let staged = files.as_ref().map(OutputFiles::stage).transpose()?;
+        let signed = self.sign_and_record(&request, &signing_ca, &issuer, origin, plan.renewed_from)?;
+        if let (Some(files), Some(staged)) = (&files, staged) {
+            files.land(staged, &signed.der, generated.as_ref(), &chain).map_err(|(problem, keys_lost)| {
+                Error::Undelivered {
+                    serials: vec![signed.info.serial.hex()],
+                    dir: files.dir().to_path_buf(),
+                    keys_lost,
+                    problem: Box::new(problem),
+                }
+            })?;
         }
         Ok(Issued {
             profile: plan.profile,
@@ -572,10 +582,12 @@ impl Authority {
         request: &BatchRequest,
         on_chunk: &mut dyn FnMut(&CaRecord, &[BatchIssued<'_>]),
     ) -> Result<CaRecord> {
+        self.home.refuse_inside(&request.out.dir)?;
         let files: Vec<OutputFiles> =
             request.items.iter().map(|i| OutputFiles::new(&request.out.dir, &i.common_name, true)).collect();
         for (number, f) in files.iter().enumerate() {
             f.check_free(request.out.force)
+                .and_then(|()| f.check_not_in_the_way())
                 .map_err(|e| Error::AtLine { line: number + 1, problem: Box::new(e) })?;
         }
         let issuer = self.find_ca(request.ca.as_deref())?;
@@ -583,6 +595,9 @@ impl Authority {
         check_ca_usable(&issuer, now.unix_timestamp(), CaAction::Issue)?;
         let ca = self.signing_ca(&issuer)?;
         let chain = self.chain_der(&issuer)?;
+        if let Some(first) = files.first() {
+            drop(first.stage()?); // the directory takes files, with room for one certificate's
+        }
         let batch = Batch { request, now, ca: &ca, issuer: &issuer, chain: &chain };
         let items = &request.items;
         // Signing the next chunk overlaps recording and writing this one.
@@ -600,7 +615,12 @@ impl Authority {
                 let mut made =
                     receiver.recv().map_err(|_| Error::Internal("the signing thread stopped".into()))??;
                 batch.record(self.ledger.as_mut(), chunk, &mut made)?;
-                batch.write(chunk_files, &made)?;
+                batch.write(chunk_files, &made).map_err(|problem| Error::Undelivered {
+                    serials: made.iter().map(|m| m.signed.info.serial.hex()).collect(),
+                    dir: request.out.dir.clone(),
+                    keys_lost: true,
+                    problem: Box::new(problem),
+                })?;
                 let issued: Vec<BatchIssued<'_>> = chunk
                     .iter()
                     .zip(&made)

@@ -5,7 +5,9 @@
 
 mod ca;
 mod crl;
+mod export;
 mod issue;
+mod monitor;
 mod ocsp;
 mod output;
 mod public_url;
@@ -17,10 +19,12 @@ use std::path::Path;
 
 pub use ca::{AddIntermediateRequest, CaCreated, InitRequest, Initialized};
 pub use crl::{CrlRequest, PublishedCrl, crl_pem, write_crl_pem};
+pub use export::Pkcs12Request;
 pub use issue::{
     BatchIssued, BatchItem, BatchRequest, IssueRequest, Issued, KeySource, RenewKey, RenewRequest, Renewed,
     leaf_names, read_csr, validate_common_name,
 };
+pub use monitor::{crl_attention_from, crl_needs_attention};
 pub use ocsp::{OcspIssuer, OcspReply, OcspSigner, OcspStatus, issuer_of, sign_reply};
 pub use output::{OutputDir, OutputFiles};
 pub use public_url::{issued_urls, validate_public_url};
@@ -48,6 +52,15 @@ impl Authority {
     pub fn open(home: &Path, unlock: Box<dyn Unlock>) -> Result<Authority> {
         let home = Home::open(home)?;
         let ledger = crate::ledger::open(&home.ledger_path())?;
+        let keys = FileKeyStore::new(home.root());
+        Ok(Authority { home, ledger, keys, unlock })
+    }
+
+    /// Opens an existing home for reading: on a read-only home (a mounted backup) the ledger
+    /// is opened read-only, and whatever would change the home fails in the ledger.
+    pub fn open_read_only(home: &Path, unlock: Box<dyn Unlock>) -> Result<Authority> {
+        let home = Home::open(home)?;
+        let ledger = crate::ledger::open_with(&home.ledger_path(), crate::ledger::OpenMode::ReadOnly)?;
         let keys = FileKeyStore::new(home.root());
         Ok(Authority { home, ledger, keys, unlock })
     }

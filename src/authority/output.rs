@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
-use crate::home::{self, KEY_MODE, PUBLIC_MODE};
+use crate::home::{self, KEY_MODE, PUBLIC_MODE, StagedFiles};
 use crate::keys::{KeyPair, PublicKey};
 use crate::x509::certificate_pem;
 
@@ -62,7 +62,8 @@ impl OutputFiles {
         &self.dir
     }
 
-    /// The bytes of each file: key (when generated), leaf, chain, leaf + chain.
+    /// The bytes of each file: leaf, chain, leaf + chain, and the key (when generated) last,
+    /// so that a write that fails half-way never leaves a key without its certificate.
     pub(super) fn contents(
         &self,
         leaf_der: &[u8],
@@ -72,17 +73,60 @@ impl OutputFiles {
         let leaf_pem = certificate_pem(leaf_der);
         let chain_pem: String = chain.iter().map(|der| certificate_pem(der)).collect();
         let mut pending = Vec::with_capacity(4);
+        let fullchain = format!("{leaf_pem}{chain_pem}").into_bytes();
+        pending.push((self.certificate.clone(), Zeroizing::new(leaf_pem.into_bytes()), PUBLIC_MODE));
+        pending.push((self.chain.clone(), Zeroizing::new(chain_pem.into_bytes()), PUBLIC_MODE));
+        pending.push((self.fullchain.clone(), Zeroizing::new(fullchain), PUBLIC_MODE));
         if let (Some(path), Some(key)) = (&self.key, key) {
             let pem = key
                 .to_pkcs8_pem()
                 .map_err(|source| Error::Key { what: path.display().to_string(), source })?;
             pending.push((path.clone(), Zeroizing::new(pem.as_bytes().to_vec()), KEY_MODE));
         }
-        let fullchain = format!("{leaf_pem}{chain_pem}").into_bytes();
-        pending.push((self.certificate.clone(), Zeroizing::new(leaf_pem.into_bytes()), PUBLIC_MODE));
-        pending.push((self.chain.clone(), Zeroizing::new(chain_pem.into_bytes()), PUBLIC_MODE));
-        pending.push((self.fullchain.clone(), Zeroizing::new(fullchain), PUBLIC_MODE));
         Ok(pending)
+    }
+
+    /// The files in the order `contents` gives them, with their modes.
+    fn targets(&self) -> Vec<(&Path, u32)> {
+        let mut targets = vec![
+            (self.certificate.as_path(), PUBLIC_MODE),
+            (self.chain.as_path(), PUBLIC_MODE),
+            (self.fullchain.as_path(), PUBLIC_MODE),
+        ];
+        targets.extend(self.key.as_deref().map(|k| (k, KEY_MODE)));
+        targets
+    }
+
+    /// Refuses, even with `--force`, an output name taken by something a file cannot replace
+    /// (a directory).
+    pub(super) fn check_not_in_the_way(&self) -> Result<()> {
+        match self.targets().into_iter().find(|(p, _)| p.is_dir()) {
+            Some((path, _)) => Err(Error::OutputInTheWay { path: path.to_path_buf() }),
+            None => Ok(()),
+        }
+    }
+
+    /// Creates the directory and the temp files (with room set aside) before anything is
+    /// signed: a directory that cannot take them fails the request while nothing is recorded.
+    pub(super) fn stage(&self) -> Result<StagedFiles> {
+        self.check_not_in_the_way()?;
+        StagedFiles::create(&self.dir, &self.targets())
+    }
+
+    /// Writes the staged files; an old NAME.key that does not belong to the new certificate is
+    /// removed first. A failure says whether a generated key is lost (it is written last).
+    pub(super) fn land(
+        &self,
+        staged: StagedFiles,
+        leaf_der: &[u8],
+        key: Option<&KeyPair>,
+        chain: &[Vec<u8>],
+    ) -> std::result::Result<(), (Error, bool)> {
+        let key_lost = key.is_some();
+        let pending = self.contents(leaf_der, key, chain).map_err(|e| (e, key_lost))?;
+        remove_stale(self.stale_key.iter()).map_err(|e| (e, key_lost))?;
+        let bytes: Vec<&[u8]> = pending.iter().map(|(_, b, _)| b.as_slice()).collect();
+        staged.land(&bytes).map_err(|(e, in_place)| (e, key_lost && in_place < bytes.len()))
     }
 
     /// Every file written, certificate first.
@@ -116,13 +160,19 @@ impl OutputFiles {
             None => Ok(()),
         }
     }
+}
 
-    /// Creates the directory only now, so that a refused request leaves no trace; an old
-    /// NAME.key that does not belong to the new certificate is removed.
-    pub(super) fn write(&self, leaf_der: &[u8], key: Option<&KeyPair>, chain: &[Vec<u8>]) -> Result<()> {
-        let pending = self.contents(leaf_der, key, chain)?;
-        write_pending(&self.dir, &pending, self.stale_key.iter())
+/// Removes old NAME.key files that would not match the new certificate.
+fn remove_stale<'a>(stale: impl Iterator<Item = &'a PathBuf>) -> Result<()> {
+    for path in stale {
+        match std::fs::remove_file(path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(Error::Write { path: path.clone(), source: e });
+            }
+            _ => {}
+        }
     }
+    Ok(())
 }
 
 /// NAME as a file name: a wildcard label becomes "wildcard" (no file name starts with '-'),
@@ -144,14 +194,7 @@ pub(super) fn write_pending<'a>(
     stale: impl Iterator<Item = &'a PathBuf>,
 ) -> Result<()> {
     home::create_private_dir(dir)?;
-    for path in stale {
-        match std::fs::remove_file(path) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                return Err(Error::Write { path: path.clone(), source: e });
-            }
-            _ => {}
-        }
-    }
+    remove_stale(stale)?;
     let writes: Vec<(&Path, &[u8], u32)> =
         pending.iter().map(|(p, b, m)| (p.as_path(), b.as_slice(), *m)).collect();
     if writes.len() > MANY_FILES { home::write_atomic_many(&writes) } else { home::write_atomic_all(&writes) }

@@ -125,13 +125,14 @@ pub enum Command {
     #[command(after_help = "Examples:\n  \
         pkictl list\n  \
         pkictl list --status revoked\n  \
-        pkictl list --expiring-within 30d --json || alert \"certificates or CRLs expire soon\"\n  \
+        pkictl list --expiring-within 30d --json || alert \"certificates expire or CRLs are due\"\n  \
         pkictl list --status all --ca \"Acme Issuing CA\" --profile client")]
     List {
         /// valid (default), revoked, expired or all.
         #[arg(long, default_value = "valid", value_name = "S")]
         status: String,
-        /// Only valid certificates (and CRLs) that expire within D; exit 1 if there are any.
+        /// Only valid certificates that expire within D, and CRLs due for re-publication (past
+        /// half their lifetime, or within D when that is shorter); exit 1 if there are any.
         #[arg(long, value_name = "D")]
         expiring_within: Option<String>,
         /// Only certificates issued by this CA.
@@ -179,11 +180,13 @@ pub enum Command {
     #[command(after_help = "Examples:\n  \
         pkictl export api.example.com --format fullchain --out api.fullchain.pem\n  \
         pkictl export 4f1a09c3... --format der --out api.der\n  \
-        PKICTL_EXPORT_PASSPHRASE=... pkictl export billing --format p12 --key billing.key --out billing.p12\n\n\
+        pkictl export billing --format p12 --key billing.key --p12-passphrase-file billing.pass --out billing.p12\n\n\
         chain = the issuing CAs up to, not including, the root; fullchain = the certificate + chain.\n\
-        The p12 password comes from --passphrase-file, else $PKICTL_EXPORT_PASSPHRASE, else a\n\
-        prompt; p12 is AES-256-CBC + PBKDF2-SHA256 with an HMAC-SHA256 MAC as OpenSSL 3 writes,\n\
-        or 3DES + SHA-1 with --legacy for old readers.")]
+        The p12 password is a secret of its own: --p12-passphrase-file FILE, else\n\
+        $PKICTL_P12_PASSPHRASE, else a prompt. It is never read from --passphrase-file or\n\
+        $PKICTL_PASSPHRASE (the CA passphrase), and it is refused when it equals the CA\n\
+        passphrase. p12 is AES-256-CBC + PBKDF2-SHA256 with an HMAC-SHA256 MAC as OpenSSL 3\n\
+        writes, or 3DES + SHA-1 with --legacy for old readers.")]
     Export {
         /// Serial (hex), SHA-256 fingerprint or NAME.
         certificate: String,
@@ -199,6 +202,10 @@ pub enum Command {
         /// p12 for legacy readers: 3DES and an SHA-1 MAC.
         #[arg(long)]
         legacy: bool,
+        /// Read the PKCS#12 password (not the CA passphrase) from the first line of FILE
+        /// [else $PKICTL_P12_PASSPHRASE, else a prompt].
+        #[arg(long, value_name = "FILE")]
+        p12_passphrase_file: Option<PathBuf>,
     },
 
     /// Say, layer by layer, whether and why a TLS peer would accept CERT.

@@ -19,6 +19,7 @@ pub fn run(ctx: &Context, dest: &Path) -> Result<Outcome> {
         )));
     }
     let (home, ledger) = ctx.open()?;
+    home.refuse_inside(dest)?;
     let copy = Home::at(dest);
     home::create_private_dir(dest)?;
     copy.create_layout()?;

@@ -27,11 +27,13 @@ pub fn run(ctx: &Context, args: &CrlArgs<'_>) -> Result<Outcome> {
         .next_update
         .map(|d| parse_duration(d).map_err(|e| Error::invalid(format!("--next-update: {e}"))))
         .transpose()?;
+    let mut authority = ctx.authority()?;
     if let Some(out) = args.out {
         home::check_output_file(out)?;
+        authority.home().refuse_inside(out)?;
     }
     let request = CrlRequest { ca: args.ca.map(str::to_string), next_update };
-    let published = ctx.authority()?.publish_crl(&request)?;
+    let published = authority.publish_crl(&request)?;
     if let Some(out) = args.out {
         if args.der {
             home::write_atomic(out, &published.der, PUBLIC_MODE)?;
@@ -42,23 +44,39 @@ pub fn run(ctx: &Context, args: &CrlArgs<'_>) -> Result<Outcome> {
     super::revoke::print_warnings(&[], &published.warnings);
     if ctx.json {
         print_json(&published_json(&published, args.out));
-    } else if args.out.is_none() {
-        out!("{}", crl_pem(&published.der));
     } else {
-        eprintln!("{}", summary(&published));
+        if args.out.is_none() {
+            out!("{}", crl_pem(&published.der));
+        }
+        eprintln!("{}", summary_with_copy(&published, args.out));
     }
     Ok(Outcome::Success)
 }
 
+/// One line about a published CRL: its number, entries and files.
 pub fn summary(p: &PublishedCrl) -> String {
+    summary_with_copy(p, None)
+}
+
+fn summary_with_copy(p: &PublishedCrl, out: Option<&PathBuf>) -> String {
+    let also = out.map(|o| format!(" and {}", o.display())).unwrap_or_default();
     format!(
-        "CRL #{} of {}: {} entries, next update {}; written to {}",
+        "CRL #{} of {}: {}, next update {}; written to {} (and .crl.der){also}",
         p.number,
         p.issuer.name,
-        p.entries,
+        entries_words(p.entries),
         format_time(p.next_update),
         p.pem_path.display()
     )
+}
+
+/// "no entries", "1 entry", "12 entries".
+pub fn entries_words(count: usize) -> String {
+    match count {
+        0 => "no entries".into(),
+        1 => "1 entry".into(),
+        n => format!("{n} entries"),
+    }
 }
 
 pub fn published_json(p: &PublishedCrl, out: Option<&PathBuf>) -> serde_json::Value {

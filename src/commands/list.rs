@@ -4,7 +4,8 @@
 use serde_json::{Value, json};
 
 use super::{Context, Outcome, find_authority, print_json};
-use crate::duration::parse_duration;
+use crate::authority::{crl_attention_from, crl_needs_attention};
+use crate::duration::{format_duration, parse_duration};
 use crate::engine::profile::Profile;
 use crate::engine::{self, format_time};
 use crate::error::{Error, Result};
@@ -53,22 +54,29 @@ pub fn run(ctx: &Context, args: &ListArgs<'_>) -> Result<Outcome> {
     // A revoked CA's CRL cannot be refreshed and its certificates are invalid anyway.
     let revoked_cas: Vec<i64> =
         ledger.authorities()?.into_iter().filter(|a| a.status == CertStatus::Revoked).map(|a| a.id).collect();
-    let crls: Vec<CrlRecord> = match expiring_before {
-        Some(limit) => ledger
+    let window_seconds = window.map(|w| w.whole_seconds());
+    let crls: Vec<CrlRecord> = match window_seconds {
+        Some(w) => ledger
             .latest_crls()?
             .into_iter()
-            .filter(|c| c.next_update <= limit && !revoked_cas.contains(&c.issuer_id))
+            .filter(|c| crl_needs_attention(c, now, w) && !revoked_cas.contains(&c.issuer_id))
             .filter(|c| issuer.as_ref().is_none_or(|a| a.id == c.issuer_id))
             .collect(),
         None => Vec::new(),
     };
+    let rule =
+        window.map(|w| Rule { window: format_duration(w), certificates_before: now + w.whole_seconds() });
     if ctx.json {
-        print_json(&json!({
+        let mut report = json!({
             "certificates": certificates.iter().map(|c| certificate_json(c, now)).collect::<Vec<_>>(),
-            "crls": crls.iter().map(|c| crl_json(c, now)).collect::<Vec<_>>(),
-        }));
+            "crls": crls.iter().map(|c| crl_json(c, now, window_seconds.unwrap_or(0))).collect::<Vec<_>>(),
+        });
+        if let Some(rule) = &rule {
+            report["rule"] = json!({ "certificates": rule.certificates(), "crls": rule.crls() });
+        }
+        print_json(&report);
     } else {
-        print_table(&certificates, &crls, now);
+        print_table(&certificates, &crls, now, rule.as_ref(), window_seconds.unwrap_or(0));
     }
     let alert = expiring_before.is_some() && (!certificates.is_empty() || !crls.is_empty());
     Ok(if alert { Outcome::Negative } else { Outcome::Success })
@@ -109,18 +117,61 @@ pub fn certificate_json(c: &CertificateRecord, now: i64) -> Value {
     })
 }
 
-fn crl_json(c: &CrlRecord, now: i64) -> Value {
+/// What `--expiring-within` reports, in words the report and README share.
+struct Rule {
+    window: String,
+    certificates_before: i64,
+}
+
+impl Rule {
+    fn certificates(&self) -> String {
+        format!(
+            "valid certificates whose notAfter is within {} (before {})",
+            self.window,
+            format_time(self.certificates_before)
+        )
+    }
+
+    fn crls(&self) -> String {
+        format!(
+            "CRLs past half their lifetime, or with nextUpdate within {} when that is shorter",
+            self.window
+        )
+    }
+}
+
+fn crl_json(c: &CrlRecord, now: i64, window: i64) -> Value {
     json!({
         "ca": c.issuer_name,
         "number": c.number,
         "this_update": format_time(c.this_update),
         "next_update": format_time(c.next_update),
+        "attention_from": format_time(crl_attention_from(c, window)),
         "entries": c.entries,
         "status": if c.next_update <= now { "expired" } else { "expiring" },
     })
 }
 
-fn print_table(certificates: &[CertificateRecord], crls: &[CrlRecord], now: i64) {
+fn print_table(
+    certificates: &[CertificateRecord],
+    crls: &[CrlRecord],
+    now: i64,
+    rule: Option<&Rule>,
+    window: i64,
+) {
+    if let Some(rule) = rule {
+        outln!("Reported: {}; {}.", rule.certificates(), rule.crls());
+    }
+    if certificates.is_empty() && crls.is_empty() {
+        match rule {
+            Some(rule) => outln!(
+                "Nothing needs attention: no valid certificate expires within {}, and no CRL is due for re-publication.",
+                rule.window
+            ),
+            None => outln!("No certificates match."),
+        }
+        return;
+    }
     outln!(
         "{:<32}  {:<30}  {:<12}  {:<20}  {:<8}  {:>9}",
         "SERIAL",
@@ -142,16 +193,18 @@ fn print_table(certificates: &[CertificateRecord], crls: &[CrlRecord], now: i64)
         );
     }
     for c in crls {
-        let state = if c.next_update <= now { "EXPIRED" } else { "expiring" };
+        let (state, since) = if c.next_update <= now {
+            ("EXPIRED", c.next_update)
+        } else {
+            ("due for re-publication", crl_attention_from(c, window))
+        };
         outln!(
-            "CRL #{} of {}: nextUpdate {} ({state}); run `pkictl crl --ca \"{}\"`",
+            "CRL #{} of {}: nextUpdate {} ({state} since {}); run `pkictl crl --ca \"{}\"`",
             c.number,
             c.issuer_name,
             format_time(c.next_update),
+            format_time(since),
             c.issuer_name
         );
-    }
-    if certificates.is_empty() && crls.is_empty() {
-        outln!("(none)");
     }
 }

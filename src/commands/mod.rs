@@ -71,16 +71,26 @@ impl Context {
         Authority::open(&self.home, Box::new(CliUnlock::new(self.passphrase.clone())))
     }
 
-    /// Opens the existing home and its ledger, for commands that only read.
+    /// [`Context::authority`] for commands that only read: it works on a read-only home.
+    fn read_only_authority(&self) -> Result<Authority> {
+        Authority::open_read_only(&self.home, Box::new(CliUnlock::new(self.passphrase.clone())))
+    }
+
+    /// Opens the existing home and its ledger, for commands that only read (read-only when the
+    /// home cannot be written).
     fn open(&self) -> Result<(Home, Box<dyn Ledger>)> {
         let home = Home::open(&self.home)?;
-        let ledger = crate::ledger::open(&home.ledger_path())?;
+        let ledger = crate::ledger::open_with(&home.ledger_path(), crate::ledger::OpenMode::ReadOnly)?;
         Ok((home, ledger))
     }
 }
 
 /// Runs the command; returns the exit code for success paths (0, or 1 for a "no" verdict).
 pub fn run(cli: Cli) -> Result<Outcome> {
+    // Before any passphrase or key is read: a core dump would hold them.
+    if let Err(e) = crate::keys::forbid_core_dumps() {
+        eprintln!("pkictl: warning: cannot disable core dumps ({e}); a crash could write secrets to disk");
+    }
     let ctx =
         Context { home: cli.home, json: cli.json, passphrase: PassphraseSource::ca(cli.passphrase_file) };
     match cli.command {
@@ -154,7 +164,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::Demo { dir } => demo::run(&ctx, dir.as_deref()),
         Command::Completions { shell } => completions::completions(shell),
         Command::Man { out } => completions::man(out.as_deref()),
-        Command::Export { certificate, format, key, out, legacy } => export::run(
+        Command::Export { certificate, format, key, out, legacy, p12_passphrase_file } => export::run(
             &ctx,
             &export::ExportArgs {
                 certificate: &certificate,
@@ -162,6 +172,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
                 key: key.as_ref(),
                 out: out.as_ref(),
                 legacy,
+                p12_passphrase_file: p12_passphrase_file.as_ref(),
             },
         ),
         Command::Renew { certificate, rekey, key_type, key, validity, revoke_old, out, force } => renew::run(

@@ -16,6 +16,8 @@ pub const MIN_LEN: usize = 8;
 #[derive(Debug, Clone)]
 pub struct PassphraseSource {
     pub file: Option<PathBuf>,
+    /// The flag that names the file (for messages).
+    pub flag: &'static str,
     /// The environment variable consulted when there is no file.
     pub env_var: &'static str,
 }
@@ -23,7 +25,17 @@ pub struct PassphraseSource {
 impl PassphraseSource {
     /// The CA passphrase: `--passphrase-file`, else `$PKICTL_PASSPHRASE`.
     pub fn ca(file: Option<PathBuf>) -> PassphraseSource {
-        PassphraseSource { file, env_var: ENV_VAR }
+        PassphraseSource::new(file, "--passphrase-file", ENV_VAR)
+    }
+
+    /// A secret of its own: FILE given with `flag`, else `$env_var`, else a prompt.
+    pub fn new(file: Option<PathBuf>, flag: &'static str, env_var: &'static str) -> PassphraseSource {
+        PassphraseSource { file, flag, env_var }
+    }
+
+    /// The secret when it is given without a prompt (a file or the variable), else None.
+    pub fn known(&self) -> Result<Option<Zeroizing<String>>> {
+        self.non_interactive()
     }
 }
 
@@ -33,8 +45,8 @@ impl PassphraseSource {
         let passphrase = match self.non_interactive()? {
             Some(p) => p,
             None => {
-                let first = prompt(&format!("New passphrase for {what}: "), what, self.env_var)?;
-                let second = prompt(&format!("Repeat the passphrase for {what}: "), what, self.env_var)?;
+                let first = prompt(&format!("New passphrase for {what}: "), what, self)?;
+                let second = prompt(&format!("Repeat the passphrase for {what}: "), what, self)?;
                 if *first != *second {
                     return Err(Error::invalid("the two passphrases differ; nothing was created"));
                 }
@@ -53,7 +65,7 @@ impl PassphraseSource {
     pub fn for_existing_key(&self, what: &str) -> Result<Zeroizing<String>> {
         match self.non_interactive()? {
             Some(p) => Ok(p),
-            None => prompt(&format!("Passphrase for {what}: "), what, self.env_var),
+            None => prompt(&format!("Passphrase for {what}: "), what, self),
         }
     }
 
@@ -86,10 +98,11 @@ fn read_passphrase_file(path: &Path) -> Result<Zeroizing<String>> {
     Ok(Zeroizing::new(line.to_string()))
 }
 
-fn prompt(text: &str, what: &str, env_var: &'static str) -> Result<Zeroizing<String>> {
+fn prompt(text: &str, what: &str, source: &PassphraseSource) -> Result<Zeroizing<String>> {
     let unavailable = || {
         Error::Unlock(format!(
-            "no passphrase for {what}: pass --passphrase-file FILE or set {env_var} (there is no terminal to prompt on)"
+            "no passphrase for {what}: pass {} FILE or set {} (there is no terminal to prompt on)",
+            source.flag, source.env_var
         ))
     };
     if !std::io::stdin().is_terminal() {

@@ -39,7 +39,7 @@ pub fn run(ctx: &Context, args: &VerifyArgs<'_>) -> Result<Outcome> {
         None => Vec::new(),
     };
     let ledger = match Home::open(&ctx.home) {
-        Ok(home) => Some(crate::ledger::open(&home.ledger_path())?),
+        Ok(home) => Some(crate::ledger::open_with(&home.ledger_path(), crate::ledger::OpenMode::ReadOnly)?),
         Err(_) if args.ca.is_none() => None,
         Err(e) => return Err(e),
     };

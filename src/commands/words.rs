@@ -15,6 +15,12 @@ pub fn describe(e: &Error) -> String {
             "{} is not a pkictl home (no ledger.db); run `pkictl init --name \"My Root CA\"` first, or point --home / PKICTL_HOME at an existing home",
             path.display()
         ),
+        Error::InterruptedInit { home, staging } => format!(
+            "{} is not a pkictl home: {} is left from an interrupted `pkictl init` (CA keys that were never used); delete it with `rm -r {}`, or run `pkictl init` again, which removes it",
+            home.display(),
+            staging.display(),
+            staging.display()
+        ),
         Error::UnknownCa { .. } => format!("{e}; `pkictl ca list` shows the names"),
         Error::CaNameTaken { .. } => format!("{e}; choose another --name"),
         Error::ValidityBeyondIssuer { .. } => format!("{e}; ask for a shorter --validity"),
@@ -35,6 +41,15 @@ pub fn describe(e: &Error) -> String {
         Error::NotADirectory { path } => {
             format!("{} is not a directory; give --out a directory", path.display())
         }
+        Error::OutputInsideHome { .. } => format!("{e}; choose an --out (or DIR) outside the home"),
+        Error::SecretIsCaPassphrase { .. } => {
+            format!("{e} (the PKCS#12 password comes from --p12-passphrase-file or PKICTL_P12_PASSPHRASE)")
+        }
+        Error::Undelivered { serials, dir, keys_lost, problem } => {
+            undelivered(serials, dir, *keys_lost, problem)
+        }
+        Error::Read { path, source } => format!("cannot read {}: {}", path.display(), io_words(source)),
+        Error::Write { path, source } => format!("cannot write {}: {}", path.display(), io_words(source)),
         Error::IsADirectory { path } => format!("{} is a directory; give --out a file name", path.display()),
         Error::CertificateNotFound { .. } => format!("{e}; `pkictl list --status all` shows them"),
         Error::NoSuchCertificate { .. } => format!("{e}; `pkictl list --status all` shows them"),
@@ -54,6 +69,52 @@ pub fn describe(e: &Error) -> String {
         Error::InCsr { origin, problem } => format!("CSR {origin}: {}", describe(problem)),
         Error::AtLine { line, problem } => format!("line {line}: {}", describe(problem)),
         _ => e.to_string(),
+    }
+}
+
+/// What to do about certificates that are recorded but whose files were not written.
+fn undelivered(serials: &[String], dir: &std::path::Path, keys_lost: bool, problem: &Error) -> String {
+    let example = serials.first().map(String::as_str).unwrap_or("SERIAL");
+    let many = serials.len() > 1;
+    // The library's sentence, with the cause in the CLI's words.
+    let e = Error::Undelivered {
+        serials: serials.to_vec(),
+        dir: dir.to_path_buf(),
+        keys_lost,
+        problem: Box::new(Error::Invalid(describe(problem))),
+    };
+    let export = format!(
+        "`pkictl export {example} --format pem|chain|fullchain --out FILE` re-creates {} files",
+        if many { "each certificate's" } else { "the certificate's" }
+    );
+    if keys_lost {
+        let revoke = if many {
+            "revoke them (`pkictl revoke --from-file FILE --reason superseded`)".to_string()
+        } else {
+            format!("revoke it (`pkictl revoke {example} --reason superseded`)")
+        };
+        format!("{e}: {revoke} and issue again; {export}")
+    } else {
+        format!("{e}; {export}")
+    }
+}
+
+/// An OS error in words, without Rust's " (os error N)" suffix.
+pub fn io_words(e: &std::io::Error) -> String {
+    if e.kind() == std::io::ErrorKind::StorageFull {
+        return "no space left on device".into();
+    }
+    // The OS's words only: what follows them is the errno and, from tempfile, the name of
+    // the temp file (the message already names the file meant).
+    let text = e.to_string();
+    let text = match text.find(" (os error ") {
+        Some(at) => text[..at].to_string(),
+        None => text,
+    };
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => text,
     }
 }
 

@@ -54,9 +54,11 @@ fn ca_params(req: &CaRequest<'_>) -> Result<CertificateParams, EngineError> {
     Ok(params)
 }
 
-/// A self-signed root: no AKI, no CRL distribution point (a root is trusted directly).
+/// A self-signed root: AKI = its own SKI (as OpenSSL makes roots), no CRL distribution point
+/// (a root is trusted directly).
 pub fn build_root(req: &CaRequest<'_>) -> Result<Signed, EngineError> {
-    let params = ca_params(req)?;
+    let mut params = ca_params(req)?;
+    params.use_authority_key_identifier_extension = true;
     let cert = params.self_signed(&RcgenSigner::new(req.key)).map_err(sign_error)?;
     let der = cert.der().to_vec();
     let info = lint::check(
@@ -80,6 +82,7 @@ pub fn build_intermediate(req: &CaRequest<'_>, issuer: &SigningCa) -> Result<Sig
     check_path_length(req, issuer)?;
     super::policy::check_subtrees(req.permitted_dns, &issuer.name_constraints)?;
     let mut params = ca_params(req)?;
+    params.not_before = issuer.not_before_for(req.now, params.not_before)?;
     issuer.check_not_after(params.not_after)?;
     params.use_authority_key_identifier_extension = true;
     issuer.urls.apply(&mut params)?;

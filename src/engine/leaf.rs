@@ -30,6 +30,7 @@ pub fn build_leaf(req: &LeafRequest<'_>, issuer: &SigningCa) -> Result<Signed, E
     }
     super::policy::check_dns_sans(req.sans, &issuer.name_constraints)?;
     let mut params = leaf_params(req)?;
+    params.not_before = issuer.not_before_for(req.now, params.not_before)?;
     issuer.check_not_after(params.not_after)?;
     if req.profile.carries_issuer_urls() {
         issuer.urls.apply(&mut params)?;

@@ -80,7 +80,11 @@ fn check_issuer(info: &CertInfo, expected: &Expected<'_>, require: &mut impl FnM
     match expected.issuer {
         None => {
             require(info.is_self_issued(), "a root must be self-issued".into());
-            require(info.authority_key_id.is_none(), "a root must not carry an AKI".into());
+            // As OpenSSL writes it: verifiers that build paths by key id find the root itself.
+            require(
+                info.authority_key_id.as_deref() == Some(expected.ski.as_slice()),
+                "a root's authorityKeyIdentifier must be its own SKI".into(),
+            );
             check_issuer_urls(info, &IssuerUrls::default(), require);
         }
         Some(ca) => {
@@ -93,6 +97,10 @@ fn check_issuer(info: &CertInfo, expected: &Expected<'_>, require: &mut impl FnM
                 format!("authorityKeyIdentifier is not {}'s SKI", ca.name),
             );
             require(info.not_after <= ca.cert.not_after, format!("notAfter is past {}'s notAfter", ca.name));
+            require(
+                info.not_before >= ca.cert.not_before,
+                format!("notBefore is before {}'s notBefore", ca.name),
+            );
             let none = IssuerUrls::default();
             check_issuer_urls(
                 info,

@@ -34,6 +34,8 @@ pub enum EngineError {
         "the requested validity ends {requested}, after {issuer}'s own certificate expires ({issuer_not_after})"
     )]
     ValidityBeyondIssuer { requested: String, issuer: String, issuer_not_after: String },
+    #[error("the clock says {now}, before {issuer}'s own certificate starts ({issuer_not_before})")]
+    ClockBeforeIssuer { now: String, issuer: String, issuer_not_before: String },
     #[error("{0}")]
     BadRequest(String),
     #[error("the key file of CA {ca} does not hold the key of its certificate; restore the right key file")]
@@ -79,6 +81,29 @@ impl SigningCa {
     }
 
     /// Refuses a notAfter past this CA's own: a chain is only as valid as its shortest link.
+    /// The notBefore of something this CA signs at `now`: `wanted` (backdated), but never
+    /// before the CA's own notBefore. A clock behind the CA's start is refused, since
+    /// everything signed would start before its issuer.
+    fn not_before_for(
+        &self,
+        now: OffsetDateTime,
+        wanted: OffsetDateTime,
+    ) -> Result<OffsetDateTime, EngineError> {
+        let issuer_start = self.cert.not_before;
+        if now.unix_timestamp() < issuer_start {
+            return Err(EngineError::ClockBeforeIssuer {
+                now: format_time(now.unix_timestamp()),
+                issuer: self.name.clone(),
+                issuer_not_before: format_time(issuer_start),
+            });
+        }
+        if wanted.unix_timestamp() < issuer_start {
+            return OffsetDateTime::from_unix_timestamp(issuer_start)
+                .map_err(|e| EngineError::BadRequest(format!("the issuer's notBefore: {e}")));
+        }
+        Ok(wanted)
+    }
+
     fn check_not_after(&self, not_after: OffsetDateTime) -> Result<(), EngineError> {
         if not_after.unix_timestamp() > self.cert.not_after {
             return Err(EngineError::ValidityBeyondIssuer {

@@ -15,9 +15,13 @@ use sha2::{Digest, Sha256};
 use spki::SubjectPublicKeyInfoRef;
 use zeroize::Zeroizing;
 
+mod pkcs12;
+mod process;
 mod signer;
 mod store;
 
+pub use pkcs12::{Pkcs12Contents, Pkcs12Encryption, encode_pkcs12};
+pub use process::forbid_core_dumps;
 pub use signer::{CaSigner, MemorySigner};
 pub use store::{FileKeyStore, FixedPassphrase, KeyAtRest, Unlock, UnlockedKey, read_plain_key};
 

@@ -66,6 +66,28 @@ pub enum LedgerError {
         /// The OS error.
         source: std::io::Error,
     },
+    /// The file system holding the ledger is full.
+    #[error("ledger {}: no space left on device; free some space and retry (nothing was changed)", path.display())]
+    NoSpace {
+        /// The ledger's location.
+        path: PathBuf,
+    },
+    /// The ledger cannot be written here (a read-only file system or directory).
+    #[error("{} is read-only here (a read-only mount or directory); this command changes the home and needs write access (nothing was changed)", path.display())]
+    ReadOnly {
+        /// The ledger's location.
+        path: PathBuf,
+    },
+    /// A read-only ledger is at an older schema, and upgrading it needs write access.
+    #[error("{} has schema version {found} and is read-only; open it once where it is writable so that pkictl can upgrade it to {supported}", path.display())]
+    ReadOnlyOutdated {
+        /// The ledger's location.
+        path: PathBuf,
+        /// Its schema version.
+        found: u32,
+        /// The version this build needs.
+        supported: u32,
+    },
     /// The caller abandoned the transaction (nothing was written).
     #[error("{0}")]
     Aborted(String),
@@ -82,7 +104,10 @@ impl LedgerError {
     pub fn is_bad_input(&self) -> bool {
         matches!(
             self,
-            LedgerError::NotALedger { .. } | LedgerError::Damaged { .. } | LedgerError::FutureSchema { .. }
+            LedgerError::NotALedger { .. }
+                | LedgerError::Damaged { .. }
+                | LedgerError::FutureSchema { .. }
+                | LedgerError::ReadOnlyOutdated { .. }
         )
     }
 }
@@ -194,7 +219,22 @@ pub trait LedgerTx {
 
 /// Opens the ledger of an existing home (SQLite at `path`), bringing its schema up to date.
 pub fn open(path: &Path) -> LedgerResult<Box<dyn Ledger>> {
-    Ok(Box::new(SqliteLedger::open(path)?))
+    open_with(path, OpenMode::ReadWrite)
+}
+
+/// How a ledger is opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpenMode {
+    /// For commands that change it: the schema is brought up to date.
+    ReadWrite,
+    /// For commands that only read: like `ReadWrite` when the ledger's directory is writable,
+    /// else opened read-only (a mounted backup, a locked-down host), without any write.
+    ReadOnly,
+}
+
+/// Opens the ledger of an existing home in `mode`.
+pub fn open_with(path: &Path, mode: OpenMode) -> LedgerResult<Box<dyn Ledger>> {
+    Ok(Box::new(SqliteLedger::open_with(path, mode)?))
 }
 
 /// Creates a new ledger at `path` (which must not exist) with the whole schema.

@@ -60,7 +60,7 @@ pub fn command(home: Option<&Path>) -> Command {
     for var in [
         "PKICTL_PASSPHRASE",
         "PKICTL_HOME",
-        "PKICTL_EXPORT_PASSPHRASE",
+        "PKICTL_P12_PASSPHRASE",
         "RUST_BACKTRACE",
         "RUST_LIB_BACKTRACE",
     ] {

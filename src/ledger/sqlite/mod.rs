@@ -15,8 +15,8 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 
 use super::{
-    CaRecord, CertFilter, CertSelector, CertificateRecord, CertificateSummary, CrlRecord, Event, Ledger, LedgerError,
-    LedgerResult, LedgerTx, NewAuthority, NewCertificate, NewCrl,
+    CaRecord, CertFilter, CertSelector, CertificateRecord, CertificateSummary, CrlRecord, Event, Ledger,
+    LedgerError, LedgerResult, LedgerTx, NewAuthority, NewCertificate, NewCrl, OpenMode,
 };
 use crate::engine::crl::Reason;
 
@@ -72,6 +72,37 @@ impl SqliteLedger {
             return Err(LedgerError::NotALedger { path: path.to_path_buf() });
         }
         ledger.migrate()?;
+        Ok(ledger)
+    }
+
+    /// Opens an existing ledger in `mode`; see [`OpenMode`].
+    pub fn open_with(path: &Path, mode: OpenMode) -> LedgerResult<SqliteLedger> {
+        let can_write = writable(path);
+        if can_write {
+            return SqliteLedger::open(path);
+        }
+        if mode == OpenMode::ReadWrite {
+            return match SqliteLedger::open(path) {
+                Err(LedgerError::Backend { .. }) if path.exists() => {
+                    Err(LedgerError::ReadOnly { path: path.to_path_buf() })
+                }
+                other => other,
+            };
+        }
+        let conn = Connection::open_with_flags(read_only_uri(path), read_only_flags())
+            .map_err(|e| sqlite(path, e))?;
+        let ledger = SqliteLedger { conn, path: path.to_path_buf(), own_commits: 0 };
+        ledger.conn.busy_timeout(BUSY_TIMEOUT).map_err(|e| ledger.err(e))?;
+        let (found, supported) = (ledger.user_version()?, latest_schema_version());
+        if found == 0 {
+            return Err(LedgerError::NotALedger { path: path.to_path_buf() });
+        }
+        if found > supported {
+            return Err(LedgerError::FutureSchema { path: path.to_path_buf(), found, supported });
+        }
+        if found < supported {
+            return Err(LedgerError::ReadOnlyOutdated { path: path.to_path_buf(), found, supported });
+        }
         Ok(ledger)
     }
 
@@ -308,6 +339,49 @@ impl LedgerTx for Tx<'_> {
     }
 }
 
+/// Whether the ledger file and its directory (where SQLite keeps `-wal` and `-shm`) can be
+/// written by this process.
+fn writable(path: &Path) -> bool {
+    use rustix::fs::{Access, access};
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    access(path, Access::WRITE_OK).is_ok() && access(dir, Access::WRITE_OK).is_ok()
+}
+
+fn read_only_flags() -> OpenFlags {
+    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_URI | OpenFlags::SQLITE_OPEN_NO_MUTEX
+}
+
+/// A read-only SQLite URI. A WAL database needs its `-shm` to be read; on a read-only file
+/// system without a `-wal` (every pkictl process closed cleanly, so the WAL was checkpointed
+/// into the file) nothing can change it, and `immutable` tells SQLite so.
+fn read_only_uri(path: &Path) -> String {
+    let with_suffix = |suffix: &str| {
+        let mut name = path.as_os_str().to_os_string();
+        name.push(suffix);
+        PathBuf::from(name)
+    };
+    let wal_in_use = with_suffix("-wal").exists() && with_suffix("-shm").exists();
+    let mode = if wal_in_use { "mode=ro" } else { "mode=ro&immutable=1" };
+    format!("file:{}?{mode}", uri_path(path))
+}
+
+/// A path as the path part of an SQLite `file:` URI: `?`, `#` and `%` are escaped.
+fn uri_path(path: &Path) -> String {
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let mut out = String::new();
+    for byte in absolute.as_os_str().as_encoded_bytes() {
+        match byte {
+            b'?' | b'#' | b'%' => out.push_str(&format!("%{byte:02X}")),
+            b if b.is_ascii_graphic() || *b == b' ' => out.push(*b as char),
+            b => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
 /// A text column that must parse into a type; a value that does not is damage, reported as such.
 fn parsed<T: std::str::FromStr<Err = String>>(row: &rusqlite::Row<'_>, index: usize) -> rusqlite::Result<T> {
     let text: String = row.get(index)?;
@@ -329,8 +403,19 @@ fn sqlite(path: &Path, e: rusqlite::Error) -> LedgerError {
         Some(rusqlite::ErrorCode::DatabaseCorrupt) => {
             LedgerError::Damaged { path: path.to_path_buf(), reason: e.to_string() }
         }
+        Some(rusqlite::ErrorCode::DiskFull) => LedgerError::NoSpace { path: path.to_path_buf() },
+        // SQLite reports a write that hit a full disk in some paths as a plain I/O error.
+        Some(rusqlite::ErrorCode::SystemIoFailure) if file_system_full(path) => {
+            LedgerError::NoSpace { path: path.to_path_buf() }
+        }
         _ => LedgerError::Backend { path: path.to_path_buf(), message: e.to_string() },
     }
+}
+
+/// Whether the file system holding the ledger has no block left for us.
+fn file_system_full(path: &Path) -> bool {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    rustix::fs::statvfs(dir).is_ok_and(|s| s.f_bavail == 0)
 }
 
 #[cfg(test)]
