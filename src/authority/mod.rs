@@ -13,7 +13,7 @@ mod warning;
 use std::path::Path;
 
 pub use ca::{AddIntermediateRequest, CaCreated, InitRequest, Initialized};
-pub use crl::{CrlRequest, PublishedCrl, crl_pem, write_crl_pem};
+pub use crl::{CrlRefusal, CrlRequest, PublishedCrl, crl_pem, write_crl_pem};
 pub use issue::{
     BatchIssued, BatchItem, BatchRequest, IssueRequest, Issued, KeySource, RenewKey, RenewRequest, Renewed,
     leaf_names, read_csr, validate_common_name,

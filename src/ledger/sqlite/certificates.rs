@@ -8,6 +8,7 @@ use super::{
     parsed,
 };
 use crate::engine::crl::Reason;
+use crate::ledger::chain::{Change, sha256_hex};
 use crate::ledger::StatusFilter;
 use crate::names::San;
 
@@ -186,7 +187,17 @@ impl Tx<'_> {
             ],
         );
         match inserted {
-            Ok(_) => Ok(self.tx.last_insert_rowid()),
+            Ok(_) => {
+                let id = self.tx.last_insert_rowid();
+                self.pending_change(Change::Certificate {
+                    id,
+                    issuer_id: c.issuer_id,
+                    serial,
+                    der_sha256: sha256_hex(c.der),
+                    not_after: c.not_after,
+                });
+                Ok(id)
+            }
             Err(e) if is_unique_violation(&e, "certificates.issuer_id, certificates.serial") => {
                 Err(LedgerError::DuplicateSerial { serial })
             }
@@ -204,6 +215,9 @@ impl Tx<'_> {
                 params![id, at, reason.as_str()],
             )
             .map_err(|e| self.err(e))?;
+        if changed == 1 {
+            self.pending_change(Change::Revocation { id, at, reason: reason.as_str().to_string() });
+        }
         Ok(changed == 1)
     }
 }

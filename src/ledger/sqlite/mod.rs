@@ -8,6 +8,7 @@ mod certificates;
 mod crls;
 mod events;
 
+use std::cell::RefCell;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -18,13 +19,19 @@ use super::{
     CaRecord, CertFilter, CertSelector, CertificateRecord, CrlRecord, Event, Ledger, LedgerError,
     LedgerResult, LedgerTx, NewAuthority, NewCertificate, NewCrl,
 };
+use super::chain::{Change, StoredEvent};
+use super::{StoredAuthority, StoredCertificate, StoredCrl};
 use crate::engine::crl::Reason;
 
 /// Embedded migrations: (version, SQL). Append only; never edit a released one.
 const MIGRATIONS: &[(u32, &str)] = &[
     (1, include_str!("../../../migrations/0001_init.sql")),
     (2, include_str!("../../../migrations/0002_revoked_index.sql")),
+    (3, include_str!("../../../migrations/0003_audit_chain.sql")),
 ];
+
+/// The schema whose migration starts the audit chain (in Rust: SQL cannot hash).
+const CHAIN_SCHEMA: u32 = 3;
 
 /// How long a command waits for another pkictl process holding the write lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -123,6 +130,9 @@ impl SqliteLedger {
             tx.pragma_query_value(None, "user_version", |row| row.get(0)).map_err(|e| sqlite(&path, e))?;
         for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > current) {
             tx.execute_batch(sql).map_err(|e| sqlite(&path, e))?;
+            if *version == CHAIN_SCHEMA {
+                events::start_chain(&tx).map_err(|e| sqlite(&path, e))?;
+            }
             tx.pragma_update(None, "user_version", version).map_err(|e| sqlite(&path, e))?;
         }
         tx.commit().map_err(|e| sqlite(&path, e))
@@ -136,8 +146,9 @@ impl SqliteLedger {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|e| sqlite(&path, e))?;
-        let wrapped = Tx { tx, path: path.clone() };
+        let wrapped = Tx { tx, path: path.clone(), pending: RefCell::new(Vec::new()) };
         work(&wrapped)?;
+        wrapped.flush_changes()?;
         wrapped.tx.commit().map_err(|e| sqlite(&path, e))
     }
 
@@ -150,9 +161,15 @@ impl SqliteLedger {
 struct Tx<'a> {
     tx: rusqlite::Transaction<'a>,
     path: PathBuf,
+    /// State changes made since the last event: the next event records them.
+    pending: RefCell<Vec<Change>>,
 }
 
 impl Tx<'_> {
+    fn pending_change(&self, change: Change) {
+        self.pending.borrow_mut().push(change);
+    }
+
     fn err(&self, e: rusqlite::Error) -> LedgerError {
         sqlite(&self.path, e)
     }
@@ -235,6 +252,22 @@ impl Ledger for SqliteLedger {
         SqliteLedger::latest_crl_der(self, issuer_id)
     }
 
+    fn scan_events(&self, visit: &mut dyn FnMut(&StoredEvent)) -> LedgerResult<()> {
+        SqliteLedger::scan_events(self, visit)
+    }
+
+    fn scan_certificate_rows(&self, visit: &mut dyn FnMut(&StoredCertificate)) -> LedgerResult<()> {
+        SqliteLedger::scan_certificate_rows(self, visit)
+    }
+
+    fn authority_rows(&self) -> LedgerResult<Vec<StoredAuthority>> {
+        SqliteLedger::authority_rows(self)
+    }
+
+    fn crl_rows(&self) -> LedgerResult<Vec<StoredCrl>> {
+        SqliteLedger::crl_rows(self)
+    }
+
     fn transaction(&mut self, work: &mut dyn FnMut(&dyn LedgerTx) -> LedgerResult<()>) -> LedgerResult<()> {
         self.immediate(work)
     }
@@ -280,6 +313,10 @@ impl LedgerTx for Tx<'_> {
 
     fn record_event(&self, event: &Event<'_>) -> LedgerResult<()> {
         Tx::record_event(self, event)
+    }
+
+    fn scan_events(&self, visit: &mut dyn FnMut(&StoredEvent)) -> LedgerResult<()> {
+        Tx::scan_events(self, visit)
     }
 }
 
