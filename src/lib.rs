@@ -27,7 +27,8 @@ mod verify;
 mod x509;
 
 pub use authority::{
-    AddIntermediateRequest, Authority, BatchIssued, BatchItem, BatchRequest, CaCreated, CertRef, CrlRequest,
+    AddIntermediateRequest, Authority, BatchIssued, BatchItem, BatchRequest, CaCreated, CertRef, ChainSummary,
+    CheckRequest, CrlRefusal, CrlRequest, Finding, HomeFile, Report, Severity,
     InitRequest, Initialized, IssueRequest, Issued, KeySource, OutputDir, OutputFiles, PublishedCrl,
     RenewKey, RenewRequest, Renewed, RevokeManyRequest, RevokeRequest, Revoked, RevokedMany, Skipped,
     Warning, leaf_names, parse_cert_ref, read_csr, validate_common_name,
@@ -44,7 +45,7 @@ pub use keys::{
 pub use ledger::{
     CaRecord, CertFilter, CertSelector, CertState, CertStatus, CertificateRecord, CrlRecord, Event,
     EventKind, KeyOrigin, Ledger, LedgerError, LedgerResult, LedgerTx, NewAuthority, NewCertificate, NewCrl,
-    SqliteLedger, StatusFilter,
+    SqliteLedger, StatusFilter, StoredAuthority, StoredCertificate, StoredCrl, chain,
 };
 pub use names::San;
 

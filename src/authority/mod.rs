@@ -4,6 +4,7 @@
 //! nothing else decides policy.
 
 mod ca;
+mod check;
 mod crl;
 mod issue;
 mod output;
@@ -13,6 +14,7 @@ mod warning;
 use std::path::Path;
 
 pub use ca::{AddIntermediateRequest, CaCreated, InitRequest, Initialized};
+pub use check::{CheckRequest, ChainSummary, Finding, HomeFile, Report, Severity};
 pub use crl::{CrlRefusal, CrlRequest, PublishedCrl, crl_pem, write_crl_pem};
 pub use issue::{
     BatchIssued, BatchItem, BatchRequest, IssueRequest, Issued, KeySource, RenewKey, RenewRequest, Renewed,

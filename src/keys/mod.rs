@@ -19,7 +19,7 @@ mod signer;
 mod store;
 
 pub use signer::{CaSigner, MemorySigner};
-pub use store::{FileKeyStore, FixedPassphrase, KeyAtRest, Unlock, UnlockedKey, read_plain_key};
+pub use store::{FileKeyStore, FixedPassphrase, Unlock, UnlockedKey, read_plain_key};
 
 /// PEM label of an encrypted PKCS#8 key; anything else is read as plain PKCS#8.
 const ENCRYPTED_LABEL: &str = "ENCRYPTED PRIVATE KEY";
