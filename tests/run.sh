@@ -3,7 +3,7 @@
 # machine, then runs the whole suite (arguments go to `cargo test`, e.g. `--test interop`).
 # A missing tool fails the run; nothing is skipped.
 #
-# - apt (as root; otherwise a message saying what to install): openssl, curl, nginx, python3
+# - apt (as root; otherwise a message saying what to install): openssl, curl, sqlite3, nginx, python3
 #   and python3-venv, each only when missing.
 # - a Python venv at target/interop-venv with pkilint and cryptography at the pinned versions
 #   below, created or upgraded only when it is missing or differs.
@@ -37,6 +37,8 @@ EOF
 need_apt=()
 have openssl || need_apt+=(openssl)
 have curl || need_apt+=(curl)
+# tests/audit.rs tampers with ledgers from outside pkictl, as an operator with sqlite3 would.
+have sqlite3 || need_apt+=(sqlite3)
 have_nginx || need_apt+=(nginx)
 if ! venv_ok; then
     have python3 || need_apt+=(python3)
