@@ -501,9 +501,10 @@ impl Error {
                 _ => ErrorKind::Key,
             },
             Error::Ledger(e) if e.is_bad_input() => ErrorKind::InvalidInput,
-            Error::Write { .. } | Error::Ledger(_) | Error::CrlRefused { .. } | Error::CrlNotPublished { .. } => {
-                ErrorKind::Storage
-            }
+            Error::Write { .. }
+            | Error::Ledger(_)
+            | Error::CrlRefused { .. }
+            | Error::CrlNotPublished { .. } => ErrorKind::Storage,
             Error::Internal(_) => ErrorKind::Internal,
         }
     }

@@ -27,11 +27,11 @@ mod verify;
 mod x509;
 
 pub use authority::{
-    AddIntermediateRequest, Authority, BatchIssued, BatchItem, BatchRequest, CaCreated, CertRef, ChainSummary,
-    CheckRequest, CrlRefusal, CrlRequest, Finding, HomeFile, Report, Severity,
-    InitRequest, Initialized, IssueRequest, Issued, KeySource, OutputDir, OutputFiles, PublishedCrl,
-    RenewKey, RenewRequest, Renewed, RevokeManyRequest, RevokeRequest, Revoked, RevokedMany, Skipped,
-    Warning, leaf_names, parse_cert_ref, read_csr, validate_common_name,
+    AddIntermediateRequest, Authority, BatchIssued, BatchItem, BatchRequest, CaCreated, CertRef,
+    ChainSummary, CheckRequest, CrlRefusal, CrlRequest, Finding, HomeFile, InitRequest, Initialized,
+    IssueRequest, Issued, KeySource, OutputDir, OutputFiles, PublishedCrl, RenewKey, RenewRequest, Renewed,
+    Report, RevokeManyRequest, RevokeRequest, Revoked, RevokedMany, Severity, Skipped, Warning, leaf_names,
+    parse_cert_ref, read_csr, validate_common_name,
 };
 pub use duration::{format_duration, parse_duration};
 pub use engine::crl::Reason;

@@ -91,7 +91,10 @@ fn a_revocation_set_back_to_valid_is_reported_and_never_published() {
 #[test]
 fn a_deleted_certificate_row_is_reported() {
     let t = home_with_a_revocation();
-    sqlite3(&t.pki.home, &format!("DELETE FROM certificates WHERE serial = '{}'", ledger_serial(&t.revoked.serial)));
+    sqlite3(
+        &t.pki.home,
+        &format!("DELETE FROM certificates WHERE serial = '{}'", ledger_serial(&t.revoked.serial)),
+    );
     doctor_names(&t.pki, &[&t.revoked.serial, "its row is gone"]);
     crl_refuses(&t.pki, &["no CRL"]);
 }
@@ -103,7 +106,10 @@ fn a_forged_der_with_matching_columns_is_reported() {
     // column is consistent, only the chain remembers what was issued.
     let other = cert_der(&t.revoked.crt);
     let fingerprint = x509_sha256(&t.revoked.crt);
-    sqlite3(&t.pki.home, &format!("DELETE FROM certificates WHERE serial = '{}'", ledger_serial(&t.revoked.serial)));
+    sqlite3(
+        &t.pki.home,
+        &format!("DELETE FROM certificates WHERE serial = '{}'", ledger_serial(&t.revoked.serial)),
+    );
     let hex: String = other.iter().map(|b| format!("{b:02x}")).collect();
     sqlite3(
         &t.pki.home,
@@ -126,7 +132,8 @@ fn emptied_events_are_reported_and_block_crls() {
 #[test]
 fn an_edited_event_breaks_the_chain_at_that_row() {
     let t = home_with_a_revocation();
-    let event = ledger_testing::events(&t.pki.home).into_iter().find(|e| e.action == "certificate.revoke").unwrap();
+    let event =
+        ledger_testing::events(&t.pki.home).into_iter().find(|e| e.action == "certificate.revoke").unwrap();
     sqlite3(&t.pki.home, &format!("UPDATE events SET detail = '{{}}' WHERE id = {}", event.id));
     doctor_names(&t.pki, &[&format!("broken at event #{}", event.id)]);
     crl_refuses(&t.pki, &["broken at event"]);
@@ -135,7 +142,8 @@ fn an_edited_event_breaks_the_chain_at_that_row() {
 #[test]
 fn a_removed_event_breaks_the_chain() {
     let t = home_with_a_revocation();
-    let event = ledger_testing::events(&t.pki.home).into_iter().find(|e| e.action == "certificate.issue").unwrap();
+    let event =
+        ledger_testing::events(&t.pki.home).into_iter().find(|e| e.action == "certificate.issue").unwrap();
     sqlite3(&t.pki.home, &format!("DELETE FROM events WHERE id = {}", event.id));
     doctor_names(&t.pki, &["audit chain is broken", "does not link"]);
 }
@@ -143,7 +151,10 @@ fn a_removed_event_breaks_the_chain() {
 #[test]
 fn a_reset_crl_counter_is_reported_and_no_number_is_reused() {
     let t = home_with_a_revocation();
-    sqlite3(&t.pki.home, &format!("UPDATE authorities SET next_crl_number = 1 WHERE slug = '{ISSUING_SLUG}'"));
+    sqlite3(
+        &t.pki.home,
+        &format!("UPDATE authorities SET next_crl_number = 1 WHERE slug = '{ISSUING_SLUG}'"),
+    );
     doctor_names(&t.pki, &["CRL counter is at 1", "was reset"]);
     crl_refuses(&t.pki, &["gives #1", "already records CRL #1"]);
 }
@@ -167,7 +178,10 @@ fn a_damaged_column_is_reported_not_fatal() {
     let t = home_with_a_revocation();
     sqlite3(
         &t.pki.home,
-        &format!("UPDATE certificates SET not_after = 'soon' WHERE serial = '{}'", ledger_serial(&t.valid.serial)),
+        &format!(
+            "UPDATE certificates SET not_after = 'soon' WHERE serial = '{}'",
+            ledger_serial(&t.valid.serial)
+        ),
     );
     let report = doctor_names(&t.pki, &["row", "damaged", "not_after holds text"]);
     assert!(!report.contains("Invalid"), "{report}");
@@ -284,7 +298,16 @@ fn doctor_does_not_advise_crl_for_an_expired_ca() {
     let dir = tempfile::tempdir().unwrap();
     let home = dir.path().join("pki");
     let out = pkictl(&home)
-        .args(["init", "--name", ROOT, "--no-passphrase", "--validity", "3s", "--intermediate-validity", "2s"])
+        .args([
+            "init",
+            "--name",
+            ROOT,
+            "--no-passphrase",
+            "--validity",
+            "3s",
+            "--intermediate-validity",
+            "2s",
+        ])
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", stderr_of(&out));
@@ -298,12 +321,15 @@ fn doctor_does_not_advise_crl_for_an_expired_ca() {
         let report = stdout_of(&out);
         if report.contains("CRL expired") {
             assert_eq!(out.status.code(), Some(1));
-            let line = report.lines().find(|l| l.contains("CRL expired") && l.contains("Issuing CA")).unwrap();
+            let line =
+                report.lines().find(|l| l.contains("CRL expired") && l.contains("Issuing CA")).unwrap();
             assert!(line.contains("cannot sign another"), "{line}");
-            assert!(!line.contains("pkictl crl"), "doctor advises `pkictl crl` for a CA that cannot sign: {line}");
+            assert!(
+                !line.contains("pkictl crl"),
+                "doctor advises `pkictl crl` for a CA that cannot sign: {line}"
+            );
             return;
         }
         assert!(std::time::Instant::now() < deadline, "the CRL never expired:\n{report}");
     }
 }
-

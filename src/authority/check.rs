@@ -240,7 +240,9 @@ fn file_words(file: &HomeFile) -> &'static str {
 impl std::fmt::Display for Finding {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Finding::HomeMode { path, mode } => write!(f, "{} has mode {mode:o}; it must be 700", path.display()),
+            Finding::HomeMode { path, mode } => {
+                write!(f, "{} has mode {mode:o}; it must be 700", path.display())
+            }
             Finding::LedgerDamaged { problem } => write!(f, "the ledger database is damaged: {problem}"),
             Finding::DamagedColumn { table, row, problem } => {
                 write!(f, "the ledger's {table} row {row} is damaged: {problem}")
@@ -262,10 +264,18 @@ impl std::fmt::Display for Finding {
                 path.display()
             ),
             Finding::KeyNotChecked { ca } => {
-                write!(f, "CA {ca}: its key is encrypted and was not opened, so it was not compared with the CA certificate")
+                write!(
+                    f,
+                    "CA {ca}: its key is encrypted and was not opened, so it was not compared with the CA certificate"
+                )
             }
             Finding::FileDiffers { ca, file, path, crl_numbers } => {
-                write!(f, "CA {ca}: {} {} is missing or differs from the ledger", file_words(file), path.display())?;
+                write!(
+                    f,
+                    "CA {ca}: {} {} is missing or differs from the ledger",
+                    file_words(file),
+                    path.display()
+                )?;
                 match crl_numbers {
                     Some((Some(found), newest)) => {
                         write!(f, " (it holds CRL #{found}, the ledger's newest is #{newest})")
@@ -277,7 +287,9 @@ impl std::fmt::Display for Finding {
             Finding::Rewritten { ca, file, path } => {
                 write!(f, "CA {ca}: {} {} was rewritten from the ledger", file_words(file), path.display())
             }
-            Finding::CrlUnusable { ca, problem } => write!(f, "CA {ca}: the ledger's newest CRL is unusable: {problem}"),
+            Finding::CrlUnusable { ca, problem } => {
+                write!(f, "CA {ca}: the ledger's newest CRL is unusable: {problem}")
+            }
             Finding::CrlExpired { ca, at, ca_can_sign: true } => {
                 write!(f, "CA {ca}: its newest CRL expired {}; sign a new one", format_time(*at))
             }
@@ -438,7 +450,11 @@ impl Checker<'_> {
         if !file_holds(&cert_path, pem.as_bytes()) {
             if self.repair {
                 home::write_atomic(&cert_path, pem.as_bytes(), PUBLIC_MODE)?;
-                report.add(Finding::Rewritten { ca: a.name.clone(), file: HomeFile::CaCertificate, path: cert_path });
+                report.add(Finding::Rewritten {
+                    ca: a.name.clone(),
+                    file: HomeFile::CaCertificate,
+                    path: cert_path,
+                });
             } else {
                 report.add(Finding::FileDiffers {
                     ca: a.name.clone(),
@@ -472,7 +488,9 @@ impl Checker<'_> {
             report.add(Finding::KeyNotEncrypted { ca: a.name.clone(), path: path.clone() });
         }
         let Ok(info) = CertInfo::from_der(&a.cert_der) else {
-            report.add(Finding::LedgerDamaged { problem: format!("the certificate of CA {} does not parse", a.name) });
+            report.add(Finding::LedgerDamaged {
+                problem: format!("the certificate of CA {} does not parse", a.name),
+            });
             return;
         };
         let unlock = self.request.unlock_keys.then_some(self.authority.unlock.as_ref());
@@ -509,17 +527,15 @@ impl Checker<'_> {
         let pem = crate::authority::crl_pem(der);
         let der_path = self.home().crl_path(&a.slug, true);
         let pem_path = self.home().crl_path(&a.slug, false);
-        let stale: Vec<(HomeFile, PathBuf, Option<String>)> = [
-            (HomeFile::CrlDer, der_path, der, true),
-            (HomeFile::CrlPem, pem_path, pem.as_bytes(), false),
-        ]
-        .into_iter()
-        .filter(|(_, path, bytes, _)| !file_holds(path, bytes))
-        .map(|(file, path, _, is_der)| {
-            let found = crl_number_in(&path, is_der);
-            (file, path, found)
-        })
-        .collect();
+        let stale: Vec<(HomeFile, PathBuf, Option<String>)> =
+            [(HomeFile::CrlDer, der_path, der, true), (HomeFile::CrlPem, pem_path, pem.as_bytes(), false)]
+                .into_iter()
+                .filter(|(_, path, bytes, _)| !file_holds(path, bytes))
+                .map(|(file, path, _, is_der)| {
+                    let found = crl_number_in(&path, is_der);
+                    (file, path, found)
+                })
+                .collect();
         if stale.is_empty() {
             return Ok(());
         }
@@ -558,16 +574,29 @@ impl Checker<'_> {
             count += 1;
             let serial = shown_serial(&row.serial);
             for problem in &row.damaged {
-                found.push(Finding::DamagedColumn { table: "certificates", row: format!("#{}", row.id), problem: problem.clone() });
+                found.push(Finding::DamagedColumn {
+                    table: "certificates",
+                    row: format!("#{}", row.id),
+                    problem: problem.clone(),
+                });
             }
             if fingerprint_sha256(&row.der) != row.fingerprint_sha256 {
-                found.push(Finding::CertificateDer { serial, problem: "its DER does not match the recorded fingerprint".into() });
+                found.push(Finding::CertificateDer {
+                    serial,
+                    problem: "its DER does not match the recorded fingerprint".into(),
+                });
                 return;
             }
             match CertInfo::from_der(&row.der) {
                 Ok(info) if info.serial.ledger_hex() == row.serial => {}
-                Ok(_) => found.push(Finding::CertificateDer { serial, problem: "its DER carries another serial".into() }),
-                Err(e) => found.push(Finding::CertificateDer { serial, problem: format!("its DER does not parse ({e})") }),
+                Ok(_) => found.push(Finding::CertificateDer {
+                    serial,
+                    problem: "its DER carries another serial".into(),
+                }),
+                Err(e) => found.push(Finding::CertificateDer {
+                    serial,
+                    problem: format!("its DER does not parse ({e})"),
+                }),
             }
         });
         report.damage_or_fail(scanned)?;
@@ -578,7 +607,8 @@ impl Checker<'_> {
 
     /// Replays the audit chain and compares the state it explains with every row.
     fn check_chain(&self, report: &mut Report) -> Result<()> {
-        let Some(replay) = report.damage_or_fail(crate::ledger::replay(|visit| self.ledger().scan_events(visit)))?
+        let Some(replay) =
+            report.damage_or_fail(crate::ledger::replay(|visit| self.ledger().scan_events(visit)))?
         else {
             return Ok(());
         };
@@ -601,7 +631,12 @@ impl Checker<'_> {
         Ok(())
     }
 
-    fn compare_certificates(&self, replay: &Replay, out: &mut Vec<String>, report: &mut Report) -> Result<()> {
+    fn compare_certificates(
+        &self,
+        replay: &Replay,
+        out: &mut Vec<String>,
+        report: &mut Report,
+    ) -> Result<()> {
         let mut seen = HashSet::new();
         let scanned = self.ledger().scan_certificate_rows(&mut |row| {
             seen.insert(row.id);
@@ -611,7 +646,10 @@ impl Checker<'_> {
                 return;
             };
             if expected.serial != row.serial || expected.issuer_id != row.issuer_id {
-                out.push(format!("certificate row #{} carries serial {serial}, the chain recorded another", row.id));
+                out.push(format!(
+                    "certificate row #{} carries serial {serial}, the chain recorded another",
+                    row.id
+                ));
             }
             if crate::ledger::chain::sha256_hex(&row.der) != expected.der_sha256 {
                 out.push(format!("certificate {serial}: its DER is not the one that was issued"));
@@ -621,10 +659,16 @@ impl Checker<'_> {
             }
             let revoked = row.status == CertStatus::Revoked.as_str();
             match (&expected.revoked, revoked) {
-                (Some(_), false) => out.push(format!("certificate {serial} was revoked, but the ledger now says {}", row.status)),
-                (None, true) => out.push(format!("certificate {serial} is marked revoked, but no revocation was recorded")),
+                (Some(_), false) => out.push(format!(
+                    "certificate {serial} was revoked, but the ledger now says {}",
+                    row.status
+                )),
+                (None, true) => out
+                    .push(format!("certificate {serial} is marked revoked, but no revocation was recorded")),
                 (Some((at, reason)), true) => {
-                    if row.revoked_at != Some(*at) || row.revocation_reason.as_deref().unwrap_or("unspecified") != reason {
+                    if row.revoked_at != Some(*at)
+                        || row.revocation_reason.as_deref().unwrap_or("unspecified") != reason
+                    {
                         out.push(format!("certificate {serial}: its revocation date or reason was changed"));
                     }
                 }
@@ -646,7 +690,11 @@ impl Checker<'_> {
         for row in &rows {
             seen.insert(row.id);
             for problem in &row.damaged {
-                report.add(Finding::DamagedColumn { table: "authorities", row: format!("#{}", row.id), problem: problem.clone() });
+                report.add(Finding::DamagedColumn {
+                    table: "authorities",
+                    row: format!("#{}", row.id),
+                    problem: problem.clone(),
+                });
             }
             let Some(expected) = replay.authorities.get(&row.id) else {
                 out.push(format!("CA {} (row #{}) was never recorded as created", row.name, row.id));
@@ -704,20 +752,36 @@ impl Checker<'_> {
         for row in &rows {
             seen.insert((row.issuer_id, row.number));
             for problem in &row.damaged {
-                report.add(Finding::DamagedColumn { table: "crls", row: format!("#{} of {}", row.number, name(row.issuer_id)), problem: problem.clone() });
+                report.add(Finding::DamagedColumn {
+                    table: "crls",
+                    row: format!("#{} of {}", row.number, name(row.issuer_id)),
+                    problem: problem.clone(),
+                });
             }
             let Some(expected) = replay.crls.get(&(row.issuer_id, row.number)) else {
-                out.push(format!("CRL #{} of {} was never recorded as signed", row.number, name(row.issuer_id)));
+                out.push(format!(
+                    "CRL #{} of {} was never recorded as signed",
+                    row.number,
+                    name(row.issuer_id)
+                ));
                 continue;
             };
             // Only the newest CRLs keep their DER (older ones are pruned by the ledger).
             let pruned = row.der_sha256.is_empty() && newest.get(&row.issuer_id) != Some(&row.number);
             let known = !expected.der_sha256.is_empty();
             if !pruned && known && row.der_sha256 != expected.der_sha256 {
-                out.push(format!("CRL #{} of {}: its DER is not the one that was signed", row.number, name(row.issuer_id)));
+                out.push(format!(
+                    "CRL #{} of {}: its DER is not the one that was signed",
+                    row.number,
+                    name(row.issuer_id)
+                ));
             }
             if row.entries != expected.entries || row.this_update != expected.this_update {
-                out.push(format!("CRL #{} of {}: its recorded entries or date were changed", row.number, name(row.issuer_id)));
+                out.push(format!(
+                    "CRL #{} of {}: its recorded entries or date were changed",
+                    row.number,
+                    name(row.issuer_id)
+                ));
             }
         }
         for (issuer_id, number) in replay.crls.keys() {
@@ -731,7 +795,12 @@ impl Checker<'_> {
     /// Temp files that a killed pkictl left behind: harmless (never under a final name).
     fn check_leftovers(&self, report: &mut Report) {
         let root = self.home().root();
-        for dir in [root.to_path_buf(), root.join(home::CA_DIR), root.join(home::PRIVATE_DIR), root.join(home::CRL_DIR)] {
+        for dir in [
+            root.to_path_buf(),
+            root.join(home::CA_DIR),
+            root.join(home::PRIVATE_DIR),
+            root.join(home::CRL_DIR),
+        ] {
             for path in leftover_temp_files(&dir) {
                 self.leftover(path, report);
             }

@@ -173,7 +173,8 @@ pub(super) fn plan_crl(authority: &CaRecord, next_update: Option<time::Duration>
     if next.unix_timestamp() > authority.not_after {
         next = time::OffsetDateTime::from_unix_timestamp(authority.not_after)
             .map_err(|e| Error::Internal(e.to_string()))?;
-        warnings.push(Warning::NextUpdateShortened { until: authority.not_after, ca: authority.name.clone() });
+        warnings
+            .push(Warning::NextUpdateShortened { until: authority.not_after, ca: authority.name.clone() });
     }
     Ok(CrlPlan { now, next, warnings })
 }
@@ -325,9 +326,9 @@ fn write_latest_crl(
     let latest: &[u8] = match ours {
         Some((number, der)) if ledger.latest_crl_number(authority.id)? == Some(number) => der,
         _ => {
-            newer = ledger.latest_crl_der(authority.id)?.ok_or_else(|| {
-                Error::Internal(format!("the ledger holds no CRL of {}", authority.name))
-            })?;
+            newer = ledger
+                .latest_crl_der(authority.id)?
+                .ok_or_else(|| Error::Internal(format!("the ledger holds no CRL of {}", authority.name)))?;
             &newer
         }
     };

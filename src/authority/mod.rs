@@ -14,7 +14,7 @@ mod warning;
 use std::path::Path;
 
 pub use ca::{AddIntermediateRequest, CaCreated, InitRequest, Initialized};
-pub use check::{CheckRequest, ChainSummary, Finding, HomeFile, Report, Severity};
+pub use check::{ChainSummary, CheckRequest, Finding, HomeFile, Report, Severity};
 pub use crl::{CrlRefusal, CrlRequest, PublishedCrl, crl_pem, write_crl_pem};
 pub use issue::{
     BatchIssued, BatchItem, BatchRequest, IssueRequest, Issued, KeySource, RenewKey, RenewRequest, Renewed,

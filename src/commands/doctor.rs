@@ -13,8 +13,8 @@ use crate::error::Result;
 pub fn run(ctx: &Context, scan: &[PathBuf], repair: bool) -> Result<Outcome> {
     let authority = ctx.authority()?;
     // Encrypted CA keys are opened only when a passphrase is at hand without a prompt.
-    let unlock_keys =
-        ctx.passphrase.file.is_some() || std::env::var_os(ctx.passphrase.env_var).is_some_and(|v| !v.is_empty());
+    let unlock_keys = ctx.passphrase.file.is_some()
+        || std::env::var_os(ctx.passphrase.env_var).is_some_and(|v| !v.is_empty());
     let request = CheckRequest { scan: scan.to_vec(), unlock_keys };
     let report = if repair { authority.repair(&request)? } else { authority.check(&request)? };
     render(ctx, &report);
@@ -43,9 +43,12 @@ fn line(finding: &Finding) -> String {
 }
 
 fn render(ctx: &Context, report: &Report) {
-    let (repaired, rest): (Vec<&Finding>, Vec<&Finding>) = report.findings.iter().partition(|f| f.is_repair());
-    let warnings: Vec<String> = rest.iter().filter(|f| f.severity() == Severity::Warning).map(|f| line(f)).collect();
-    let problems: Vec<String> = rest.iter().filter(|f| f.severity() == Severity::Problem).map(|f| line(f)).collect();
+    let (repaired, rest): (Vec<&Finding>, Vec<&Finding>) =
+        report.findings.iter().partition(|f| f.is_repair());
+    let warnings: Vec<String> =
+        rest.iter().filter(|f| f.severity() == Severity::Warning).map(|f| line(f)).collect();
+    let problems: Vec<String> =
+        rest.iter().filter(|f| f.severity() == Severity::Problem).map(|f| line(f)).collect();
     let repaired: Vec<String> = repaired.iter().map(|f| line(f)).collect();
     if ctx.json {
         print_json(&json!({

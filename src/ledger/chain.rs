@@ -120,7 +120,15 @@ fn feed_field(h: &mut Sha256, field: &[u8]) {
 }
 
 /// The hash of a chained row: every column, length-prefixed, after the previous row's hash.
-pub fn event_hash(prev: &str, id: i64, at: i64, action: &str, target: &str, detail: &str, changes: &str) -> String {
+pub fn event_hash(
+    prev: &str,
+    id: i64,
+    at: i64,
+    action: &str,
+    target: &str,
+    detail: &str,
+    changes: &str,
+) -> String {
     let mut h = Sha256::new();
     feed_field(&mut h, b"pkictl audit v1");
     feed_field(&mut h, prev.as_bytes());
@@ -257,7 +265,10 @@ impl Replay {
             return;
         };
         if *prev != self.head {
-            self.break_at(e.id, "it does not link to the row before it (a row was removed, changed or inserted)".into());
+            self.break_at(
+                e.id,
+                "it does not link to the row before it (a row was removed, changed or inserted)".into(),
+            );
         }
         let computed = event_hash(prev, e.id, e.at, &e.action, &e.target, &e.detail, changes);
         if computed != *hash {
@@ -277,7 +288,10 @@ impl Replay {
 
     fn apply(&mut self, event_id: i64, change: Change) {
         if !self.started && !matches!(change, Change::ChainStart { .. }) {
-            self.break_at(event_id, "the chain does not begin with its start record (earlier rows were removed)".into());
+            self.break_at(
+                event_id,
+                "the chain does not begin with its start record (earlier rows were removed)".into(),
+            );
         }
         match change {
             Change::ChainStart { legacy_events, legacy_sha256 } => {
@@ -295,15 +309,22 @@ impl Replay {
             }
             Change::CrlValidity { id, seconds } => match self.authorities.get_mut(&id) {
                 Some(a) => a.crl_validity_secs = seconds,
-                None => self.break_at(event_id, format!("it configures CA #{id}, which the chain never created")),
+                None => {
+                    self.break_at(event_id, format!("it configures CA #{id}, which the chain never created"))
+                }
             },
             Change::Certificate { id, issuer_id, serial, der_sha256, not_after } => {
-                self.certificates
-                    .insert(id, ExpectedCertificate { issuer_id, serial, der_sha256, not_after, revoked: None });
+                self.certificates.insert(
+                    id,
+                    ExpectedCertificate { issuer_id, serial, der_sha256, not_after, revoked: None },
+                );
             }
             Change::Revocation { id, at, reason } => match self.certificates.get_mut(&id) {
                 Some(c) => c.revoked = Some((at, reason)),
-                None => self.break_at(event_id, format!("it revokes certificate #{id}, which the chain never issued")),
+                None => self.break_at(
+                    event_id,
+                    format!("it revokes certificate #{id}, which the chain never issued"),
+                ),
             },
             Change::Crl { issuer_id, number, this_update, entries, der_sha256 } => {
                 if let Some(a) = self.authorities.get_mut(&issuer_id) {
@@ -323,7 +344,9 @@ impl Replay {
     pub fn expected_entries(&self, issuer_id: i64, now: i64) -> EntrySet {
         let mut set = EntrySet::default();
         for c in self.certificates.values() {
-            if let (true, true, Some((at, reason))) = (c.issuer_id == issuer_id, c.not_after > now, &c.revoked) {
+            if let (true, true, Some((at, reason))) =
+                (c.issuer_id == issuer_id, c.not_after > now, &c.revoked)
+            {
                 set.add(&c.serial, *at, reason);
             }
         }

@@ -199,7 +199,9 @@ pub trait LedgerTx {
 }
 
 /// Walks the audit chain from its first row.
-pub fn replay(scan: impl FnOnce(&mut dyn FnMut(&chain::StoredEvent)) -> LedgerResult<()>) -> LedgerResult<chain::Replay> {
+pub fn replay(
+    scan: impl FnOnce(&mut dyn FnMut(&chain::StoredEvent)) -> LedgerResult<()>,
+) -> LedgerResult<chain::Replay> {
     let mut replay = chain::Replay::new();
     scan(&mut |e| replay.feed(e))?;
     Ok(replay)

@@ -3,8 +3,8 @@
 use rusqlite::{OptionalExtension, Row, params};
 
 use super::{CaRecord, LedgerResult, NewAuthority, SqliteLedger, Tx, parsed};
-use crate::ledger::chain::{Change, sha256_hex};
 use crate::engine::serial::Serial;
+use crate::ledger::chain::{Change, sha256_hex};
 
 /// The CA's own certificate row is read through the unique index on authority_id (a join
 /// lets SQLite's planner walk every certificate instead).
@@ -123,9 +123,11 @@ impl Tx<'_> {
         let id = self.tx.last_insert_rowid();
         let (crl_validity_secs, next_crl_number) = self
             .tx
-            .query_row("SELECT crl_validity_secs, next_crl_number FROM authorities WHERE id = ?1", [id], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
+            .query_row(
+                "SELECT crl_validity_secs, next_crl_number FROM authorities WHERE id = ?1",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
             .map_err(|e| self.err(e))?;
         self.pending_change(Change::Authority {
             id,

@@ -8,8 +8,8 @@ use super::{
     parsed,
 };
 use crate::engine::crl::Reason;
-use crate::ledger::chain::{Change, sha256_hex};
 use crate::ledger::StatusFilter;
+use crate::ledger::chain::{Change, sha256_hex};
 use crate::names::San;
 
 const COLUMNS: &str = "c.id, c.issuer_id, a.name, c.serial, c.profile, c.subject, c.common_name, c.sans,

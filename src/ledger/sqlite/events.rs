@@ -36,7 +36,10 @@ impl SqliteLedger {
         scan_events(&self.conn, visit).map_err(|e| self.err(e))
     }
 
-    pub(super) fn scan_certificate_rows(&self, visit: &mut dyn FnMut(&StoredCertificate)) -> LedgerResult<()> {
+    pub(super) fn scan_certificate_rows(
+        &self,
+        visit: &mut dyn FnMut(&StoredCertificate),
+    ) -> LedgerResult<()> {
         let mut stmt = self
             .conn
             .prepare(
@@ -69,7 +72,9 @@ impl SqliteLedger {
     pub(super) fn authority_rows(&self) -> LedgerResult<Vec<StoredAuthority>> {
         let mut stmt = self
             .conn
-            .prepare("SELECT id, name, cert_der, crl_validity_secs, next_crl_number FROM authorities ORDER BY id")
+            .prepare(
+                "SELECT id, name, cert_der, crl_validity_secs, next_crl_number FROM authorities ORDER BY id",
+            )
             .map_err(|e| self.err(e))?;
         let mut rows = stmt.query([]).map_err(|e| self.err(e))?;
         let mut out = Vec::new();
@@ -221,8 +226,8 @@ fn as_int(v: ValueRef<'_>) -> i64 {
 }
 
 fn scan_events(conn: &Connection, visit: &mut dyn FnMut(&StoredEvent)) -> rusqlite::Result<()> {
-    let mut stmt =
-        conn.prepare("SELECT id, at, action, target, detail, changes, prev_hash, hash FROM events ORDER BY id")?;
+    let mut stmt = conn
+        .prepare("SELECT id, at, action, target, detail, changes, prev_hash, hash FROM events ORDER BY id")?;
     let mut rows = stmt.query([])?;
     while let Some(row) = rows.next()? {
         let text = |i: usize| row.get_ref(i).map(as_text);
@@ -246,9 +251,16 @@ fn now() -> i64 {
 }
 
 /// Appends one chained row after the newest one.
-fn append(conn: &Connection, at: i64, action: &str, target: &str, detail: &str, changes: &[Change]) -> rusqlite::Result<()> {
-    let changes = serde_json::to_string(changes)
-        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+fn append(
+    conn: &Connection,
+    at: i64,
+    action: &str,
+    target: &str,
+    detail: &str,
+    changes: &[Change],
+) -> rusqlite::Result<()> {
+    let changes =
+        serde_json::to_string(changes).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
     let (id, prev): (i64, Option<String>) = conn.query_row(
         "SELECT coalesce(max(id), 0) + 1, (SELECT hash FROM events ORDER BY id DESC LIMIT 1) FROM events",
         [],
@@ -279,8 +291,9 @@ pub(super) fn start_chain(conn: &Connection) -> rusqlite::Result<()> {
 }
 
 fn adopt_authorities(conn: &Connection, at: i64) -> rusqlite::Result<()> {
-    let mut stmt =
-        conn.prepare("SELECT id, name, cert_der, crl_validity_secs, next_crl_number FROM authorities ORDER BY id")?;
+    let mut stmt = conn.prepare(
+        "SELECT id, name, cert_der, crl_validity_secs, next_crl_number FROM authorities ORDER BY id",
+    )?;
     let found: Vec<(String, Change)> = stmt
         .query_map([], |r| {
             let name: String = r.get(1)?;
@@ -333,7 +346,8 @@ fn adopt_certificates(conn: &Connection, at: i64) -> rusqlite::Result<()> {
 }
 
 fn adopt_crls(conn: &Connection, at: i64) -> rusqlite::Result<()> {
-    let mut stmt = conn.prepare("SELECT issuer_id, number, this_update, entries, der FROM crls ORDER BY id")?;
+    let mut stmt =
+        conn.prepare("SELECT issuer_id, number, this_update, entries, der FROM crls ORDER BY id")?;
     let mut rows = stmt.query([])?;
     while let Some(r) = rows.next()? {
         let der: Vec<u8> = r.get(4)?;

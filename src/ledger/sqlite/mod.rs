@@ -15,11 +15,11 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 
+use super::chain::{Change, StoredEvent};
 use super::{
     CaRecord, CertFilter, CertSelector, CertificateRecord, CrlRecord, Event, Ledger, LedgerError,
     LedgerResult, LedgerTx, NewAuthority, NewCertificate, NewCrl,
 };
-use super::chain::{Change, StoredEvent};
 use super::{StoredAuthority, StoredCertificate, StoredCrl};
 use crate::engine::crl::Reason;
 
@@ -388,6 +388,44 @@ mod tests {
             )
             .unwrap();
         assert_eq!(index, 1);
+    }
+
+    #[test]
+    fn a_schema_2_ledger_with_rows_starts_its_chain_explaining_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ledger.db");
+        let old = Connection::open(&path).unwrap();
+        old.execute_batch(MIGRATIONS[0].1).unwrap();
+        old.execute_batch(MIGRATIONS[1].1).unwrap();
+        old.pragma_update(None, "user_version", 2).unwrap();
+        old.execute_batch(
+            "INSERT INTO authorities (id, name, slug, subject, cert_der, ski, key_file, key_type,
+                 key_encrypted, next_crl_number, not_before, not_after, created_at)
+             VALUES (1, 'Old Root', 'old-root', 'CN=Old Root', x'3001', x'01', 'private/old-root.key',
+                 'p256', 0, 2, 0, 4000000000, 0);
+             INSERT INTO certificates (issuer_id, serial, profile, subject, key_type, key_source,
+                 not_before, not_after, fingerprint_sha256, der, status, revoked_at,
+                 revocation_reason, created_at)
+             VALUES (1, '00000000000000000000000000000000000000aa', 'client', 'CN=a', 'p256',
+                 'generated', 0, 4000000000, 'f', x'3002', 'revoked', 5, 'superseded', 0);
+             INSERT INTO crls (issuer_id, number, this_update, next_update, entries, der)
+             VALUES (1, 1, 6, 7, 1, x'3003');
+             INSERT INTO events (at, action, target) VALUES (1, 'ca.create', 'Old Root');",
+        )
+        .unwrap();
+        drop(old);
+        let ledger = SqliteLedger::open(&path).unwrap();
+        let replay = crate::ledger::replay(|v| ledger.scan_events(v)).unwrap();
+        assert_eq!(replay.broken, None);
+        assert_eq!((replay.legacy, replay.chained), (1, 4), "chain start + CA + certificate + CRL");
+        let cert = replay.certificates.values().next().unwrap();
+        assert_eq!(cert.revoked, Some((5, "superseded".to_string())));
+        assert_eq!(replay.last_crl_number(1), Some(1));
+        assert_eq!(replay.authorities[&1].next_crl_number, 2);
+        // Editing a legacy event afterwards breaks the chain at its start.
+        ledger.conn.execute("UPDATE events SET target = 'x' WHERE hash IS NULL", []).unwrap();
+        let replay = crate::ledger::replay(|v| ledger.scan_events(v)).unwrap();
+        assert_eq!(replay.broken.map(|b| b.event_id), Some(2));
     }
 
     #[test]
