@@ -333,3 +333,56 @@ fn doctor_does_not_advise_crl_for_an_expired_ca() {
         assert!(std::time::Instant::now() < deadline, "the CRL never expired:\n{report}");
     }
 }
+
+#[test]
+fn doctor_flags_a_crl_dated_in_the_future() {
+    // A CRL signed with a fast clock: OpenSSL signs it with the CA's own key and a thisUpdate
+    // in 2040, and it becomes the ledger's newest (a ledger edit: the chain reports that too).
+    let pki = Pki::init_unencrypted(ROOT);
+    pki.ok(&["crl"]);
+    let work = pki.work();
+    fs::write(work.join("index.txt"), b"").unwrap();
+    fs::write(work.join("crlnumber"), b"09\n").unwrap();
+    fs::write(
+        work.join("ca.cnf"),
+        format!(
+            "[ca]\ndefault_ca = x\n[x]\ndatabase = {}\ncrlnumber = {}\ndefault_md = sha256\n",
+            work.join("index.txt").display(),
+            work.join("crlnumber").display()
+        ),
+    )
+    .unwrap();
+    let crl = work.join("future.crl");
+    openssl_ok([
+        os("ca"),
+        os("-config"),
+        work.join("ca.cnf").as_os_str(),
+        os("-gencrl"),
+        os("-keyfile"),
+        pki.ca_key(ISSUING_SLUG).as_os_str(),
+        os("-cert"),
+        pki.ca_cert(ISSUING_SLUG).as_os_str(),
+        os("-crl_lastupdate"),
+        os("20400101000000Z"),
+        os("-crl_nextupdate"),
+        os("20400108000000Z"),
+        os("-out"),
+        crl.as_os_str(),
+    ]);
+    let der = openssl_ok_bytes(&crl);
+    let hex: String = der.iter().map(|b| format!("{b:02x}")).collect();
+    sqlite3(
+        &pki.home,
+        &format!(
+            "UPDATE crls SET der = x'{hex}' WHERE issuer_id = (SELECT id FROM authorities WHERE slug = '{ISSUING_SLUG}')"
+        ),
+    );
+    doctor_names(&pki, &["thisUpdate is in the future", "2040-01-01"]);
+}
+
+/// A PEM CRL file as DER, converted by OpenSSL.
+fn openssl_ok_bytes(pem: &Path) -> Vec<u8> {
+    let der = pem.with_extension("der");
+    openssl_ok([os("crl"), os("-in"), pem.as_os_str(), os("-outform"), os("DER"), os("-out"), der.as_os_str()]);
+    fs::read(der).unwrap()
+}
