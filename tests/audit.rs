@@ -383,6 +383,14 @@ fn doctor_flags_a_crl_dated_in_the_future() {
 /// A PEM CRL file as DER, converted by OpenSSL.
 fn openssl_ok_bytes(pem: &Path) -> Vec<u8> {
     let der = pem.with_extension("der");
-    openssl_ok([os("crl"), os("-in"), pem.as_os_str(), os("-outform"), os("DER"), os("-out"), der.as_os_str()]);
+    openssl_ok([
+        os("crl"),
+        os("-in"),
+        pem.as_os_str(),
+        os("-outform"),
+        os("DER"),
+        os("-out"),
+        der.as_os_str(),
+    ]);
     fs::read(der).unwrap()
 }

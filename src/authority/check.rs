@@ -612,9 +612,10 @@ impl Checker<'_> {
         else {
             return Ok(());
         };
+        let links = &replay.links;
         report.chain =
-            ChainSummary { head: replay.head.clone(), events: replay.chained, legacy_events: replay.legacy };
-        if let Some(b) = &replay.broken {
+            ChainSummary { head: links.head.clone(), events: links.chained, legacy_events: links.legacy };
+        if let Some(b) = &links.broken {
             report.add(Finding::ChainBroken { event_id: b.event_id, problem: b.problem.clone() });
         }
         let mut unexplained = Vec::new();

@@ -192,7 +192,7 @@ pub(super) fn sign_crl_in(
 ) -> std::result::Result<SignedCrl, LedgerError> {
     let CrlPlan { now, next, warnings } = plan;
     let number = tx.allocate_crl_number(authority.id)?;
-    if let Err(refusal) = check_against_chain(tx, authority.id, number, now.unix_timestamp()) {
+    if let Err(refusal) = check_against_chain(tx, authority.id, number, now.unix_timestamp())? {
         let message = refusal.to_string();
         *refused = Some(Error::CrlRefused { ca: authority.name.clone(), refusal });
         return Err(LedgerError::Aborted(message));
@@ -225,32 +225,30 @@ pub(super) fn sign_crl_in(
 }
 
 /// The chain must be intact, must not know this CRL number already, and must record exactly
-/// the revocations the ledger's rows would put on the CRL.
+/// the revocations the ledger's rows would put on the CRL. The outer error is the ledger's
+/// own failure; the inner one a refusal.
 fn check_against_chain(
     tx: &dyn LedgerTx,
     issuer_id: i64,
     number: i64,
     now: i64,
-) -> std::result::Result<(), CrlRefusal> {
-    let replay = crate::ledger::replay(|visit| tx.scan_events(visit))
-        .map_err(|e| CrlRefusal::ChainBroken { event_id: 0, problem: e.to_string() })?;
-    if let Some(b) = replay.broken {
-        return Err(CrlRefusal::ChainBroken { event_id: b.event_id, problem: b.problem });
+) -> std::result::Result<std::result::Result<(), CrlRefusal>, LedgerError> {
+    let chain = crate::ledger::crl_expectation(issuer_id, now, |visit| tx.scan_events(visit))?;
+    if let Some(b) = chain.links.broken {
+        return Ok(Err(CrlRefusal::ChainBroken { event_id: b.event_id, problem: b.problem }));
     }
-    if let Some(chain_last) = replay.last_crl_number(issuer_id).filter(|last| number <= *last) {
-        return Err(CrlRefusal::NumberReused { number, chain_last });
+    if let Some(chain_last) = chain.last_number.filter(|last| number <= *last) {
+        return Ok(Err(CrlRefusal::NumberReused { number, chain_last }));
     }
     let mut ledger = EntrySet::default();
     tx.for_each_revoked(issuer_id, now, &mut |serial, at, reason| {
         ledger.add(serial, at, reason.as_str());
         Ok(())
-    })
-    .map_err(|e| CrlRefusal::ChainBroken { event_id: 0, problem: e.to_string() })?;
-    let chain = replay.expected_entries(issuer_id, now);
-    if ledger != chain {
-        return Err(CrlRefusal::EntriesDiffer { ledger: ledger.count, chain: chain.count });
+    })?;
+    if ledger != chain.entries {
+        return Ok(Err(CrlRefusal::EntriesDiffer { ledger: ledger.count, chain: chain.entries.count }));
     }
-    Ok(())
+    Ok(Ok(()))
 }
 
 /// The revoked certificates of one CA, read from the ledger inside the CRL's transaction.

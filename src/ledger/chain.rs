@@ -60,10 +60,17 @@ pub enum Change {
         /// notAfter, Unix seconds.
         not_after: i64,
     },
-    /// A certificate was revoked.
+    /// A certificate was revoked. It repeats what a CRL entry needs, so that the CRL check
+    /// can walk the chain without remembering every certificate.
     Revocation {
         /// The certificate's ledger id.
         id: i64,
+        /// The issuing CA's id.
+        issuer_id: i64,
+        /// Serial in ledger form.
+        serial: String,
+        /// notAfter, Unix seconds.
+        not_after: i64,
         /// When, Unix seconds.
         at: i64,
         /// The stored reason.
@@ -219,9 +226,9 @@ pub struct ChainBreak {
     pub problem: String,
 }
 
-/// The chain walked from its first row: its head, its first break, and the state it explains.
+/// The links of the chain, checked row by row: its head, its first break.
 #[derive(Debug, Default)]
-pub struct Replay {
+pub struct Links {
     /// The newest row's hash (GENESIS for an empty chain).
     pub head: String,
     /// Chained rows seen.
@@ -232,19 +239,13 @@ pub struct Replay {
     pub started: bool,
     /// The first link that does not hold.
     pub broken: Option<ChainBreak>,
-    /// CAs by id.
-    pub authorities: BTreeMap<i64, ExpectedAuthority>,
-    /// Certificates by id.
-    pub certificates: HashMap<i64, ExpectedCertificate>,
-    /// CRLs by (issuer id, number).
-    pub crls: BTreeMap<(i64, i64), ExpectedCrl>,
     legacy_digest: LegacyDigest,
 }
 
-impl Replay {
-    /// An empty replay, before the first row.
-    pub fn new() -> Replay {
-        Replay { head: GENESIS.to_string(), ..Replay::default() }
+impl Links {
+    /// Before the first row.
+    pub fn new() -> Links {
+        Links { head: GENESIS.to_string(), ..Links::default() }
     }
 
     fn break_at(&mut self, event_id: i64, problem: String) {
@@ -253,8 +254,9 @@ impl Replay {
         }
     }
 
-    /// Takes the next row (in id order).
-    pub fn feed(&mut self, e: &StoredEvent) {
+    /// Checks the next row (in id order) and hands back the state changes it records (the
+    /// chain start itself is checked here and not handed back).
+    pub fn feed(&mut self, e: &StoredEvent) -> Vec<Change> {
         let (Some(prev), Some(hash), Some(changes)) = (&e.prev_hash, &e.hash, &e.changes) else {
             if self.chained == 0 && !self.started {
                 self.legacy += 1;
@@ -262,7 +264,7 @@ impl Replay {
             } else {
                 self.break_at(e.id, "it carries no hash although the chain had started".into());
             }
-            return;
+            return Vec::new();
         };
         if *prev != self.head {
             self.break_at(
@@ -276,42 +278,82 @@ impl Replay {
         }
         self.chained += 1;
         self.head = hash.clone();
-        match serde_json::from_str::<Vec<Change>>(changes) {
-            Ok(list) => {
-                for change in list {
-                    self.apply(e.id, change);
-                }
+        let list = match serde_json::from_str::<Vec<Change>>(changes) {
+            Ok(list) => list,
+            Err(err) => {
+                self.break_at(e.id, format!("its recorded changes do not parse ({err})"));
+                return Vec::new();
             }
-            Err(err) => self.break_at(e.id, format!("its recorded changes do not parse ({err})")),
+        };
+        let mut out = Vec::with_capacity(list.len());
+        for change in list {
+            match change {
+                Change::ChainStart { legacy_events, legacy_sha256 } => {
+                    self.start(e.id, legacy_events, legacy_sha256)
+                }
+                other if !self.started => {
+                    self.break_at(
+                        e.id,
+                        "the chain does not begin with its start record (earlier rows were removed)".into(),
+                    );
+                    out.push(other);
+                }
+                other => out.push(other),
+            }
+        }
+        out
+    }
+
+    fn start(&mut self, event_id: i64, legacy_events: i64, legacy_sha256: String) {
+        let digest = std::mem::take(&mut self.legacy_digest);
+        if self.started {
+            self.break_at(event_id, "a second chain start".into());
+        } else if digest.finish() != (legacy_events, legacy_sha256) {
+            self.break_at(event_id, "the events that predate the chain were changed".into());
+        }
+        self.started = true;
+    }
+}
+
+/// The chain walked from its first row: its links, and the whole state it explains (for a
+/// full audit).
+#[derive(Debug, Default)]
+pub struct Replay {
+    /// The links.
+    pub links: Links,
+    /// CAs by id.
+    pub authorities: BTreeMap<i64, ExpectedAuthority>,
+    /// Certificates by id.
+    pub certificates: HashMap<i64, ExpectedCertificate>,
+    /// CRLs by (issuer id, number).
+    pub crls: BTreeMap<(i64, i64), ExpectedCrl>,
+}
+
+impl Replay {
+    /// An empty replay, before the first row.
+    pub fn new() -> Replay {
+        Replay { links: Links::new(), ..Replay::default() }
+    }
+
+    /// Takes the next row (in id order).
+    pub fn feed(&mut self, e: &StoredEvent) {
+        for change in self.links.feed(e) {
+            self.apply(e.id, change);
         }
     }
 
     fn apply(&mut self, event_id: i64, change: Change) {
-        if !self.started && !matches!(change, Change::ChainStart { .. }) {
-            self.break_at(
-                event_id,
-                "the chain does not begin with its start record (earlier rows were removed)".into(),
-            );
-        }
         match change {
-            Change::ChainStart { legacy_events, legacy_sha256 } => {
-                let digest = std::mem::take(&mut self.legacy_digest);
-                if self.started {
-                    self.break_at(event_id, "a second chain start".into());
-                } else if digest.finish() != (legacy_events, legacy_sha256) {
-                    self.break_at(event_id, "the events that predate the chain were changed".into());
-                }
-                self.started = true;
-            }
+            Change::ChainStart { .. } => {}
             Change::Authority { id, name, cert_sha256, crl_validity_secs, next_crl_number } => {
                 self.authorities
                     .insert(id, ExpectedAuthority { name, cert_sha256, crl_validity_secs, next_crl_number });
             }
             Change::CrlValidity { id, seconds } => match self.authorities.get_mut(&id) {
                 Some(a) => a.crl_validity_secs = seconds,
-                None => {
-                    self.break_at(event_id, format!("it configures CA #{id}, which the chain never created"))
-                }
+                None => self
+                    .links
+                    .break_at(event_id, format!("it configures CA #{id}, which the chain never created")),
             },
             Change::Certificate { id, issuer_id, serial, der_sha256, not_after } => {
                 self.certificates.insert(
@@ -319,9 +361,9 @@ impl Replay {
                     ExpectedCertificate { issuer_id, serial, der_sha256, not_after, revoked: None },
                 );
             }
-            Change::Revocation { id, at, reason } => match self.certificates.get_mut(&id) {
+            Change::Revocation { id, at, reason, .. } => match self.certificates.get_mut(&id) {
                 Some(c) => c.revoked = Some((at, reason)),
-                None => self.break_at(
+                None => self.links.break_at(
                     event_id,
                     format!("it revokes certificate #{id}, which the chain never issued"),
                 ),
@@ -334,23 +376,49 @@ impl Replay {
             }
         }
     }
+}
 
-    /// The number of the newest CRL of a CA the chain records.
-    pub fn last_crl_number(&self, issuer_id: i64) -> Option<i64> {
-        self.crls.range((issuer_id, i64::MIN)..=(issuer_id, i64::MAX)).next_back().map(|((_, n), _)| *n)
+/// What the chain says the next CRL of one CA must respect, gathered in one pass without
+/// remembering every certificate: its newest CRL number and the entries it must list.
+#[derive(Debug)]
+pub struct CrlExpectation {
+    /// The links.
+    pub links: Links,
+    issuer_id: i64,
+    now: i64,
+    /// The newest CRL number the chain records for the CA.
+    pub last_number: Option<i64>,
+    /// The revocations of the CA's unexpired certificates.
+    pub entries: EntrySet,
+}
+
+impl CrlExpectation {
+    /// Before the first row, for a CRL of `issuer_id` signed at `now`.
+    pub fn new(issuer_id: i64, now: i64) -> CrlExpectation {
+        CrlExpectation {
+            links: Links::new(),
+            issuer_id,
+            now,
+            last_number: None,
+            entries: EntrySet::default(),
+        }
     }
 
-    /// What a CRL of `issuer_id` signed at `now` must list, as an [`EntrySet`].
-    pub fn expected_entries(&self, issuer_id: i64, now: i64) -> EntrySet {
-        let mut set = EntrySet::default();
-        for c in self.certificates.values() {
-            if let (true, true, Some((at, reason))) =
-                (c.issuer_id == issuer_id, c.not_after > now, &c.revoked)
-            {
-                set.add(&c.serial, *at, reason);
+    /// Takes the next row (in id order).
+    pub fn feed(&mut self, e: &StoredEvent) {
+        for change in self.links.feed(e) {
+            match change {
+                Change::Revocation { issuer_id, serial, not_after, at, reason, .. }
+                    if issuer_id == self.issuer_id && not_after > self.now =>
+                {
+                    self.entries.add(&serial, at, &reason);
+                }
+                Change::Crl { issuer_id, number, .. } if issuer_id == self.issuer_id => {
+                    self.last_number = Some(self.last_number.map_or(number, |n| n.max(number)));
+                }
+                _ => {}
             }
         }
-        set
     }
 }
 
@@ -408,8 +476,8 @@ mod tests {
         let mut r = Replay::new();
         r.feed(&a);
         r.feed(&b);
-        assert_eq!(r.broken, None);
-        assert_eq!(r.head, b.hash.unwrap());
+        assert_eq!(r.links.broken, None);
+        assert_eq!(r.links.head, b.hash.unwrap());
     }
 
     #[test]
@@ -422,11 +490,11 @@ mod tests {
         let mut r = Replay::new();
         r.feed(&a);
         r.feed(&edited);
-        assert_eq!(r.broken.as_ref().map(|b| b.event_id), Some(2));
+        assert_eq!(r.links.broken.as_ref().map(|b| b.event_id), Some(2));
         let mut r = Replay::new();
         r.feed(&a);
         r.feed(&c);
-        assert_eq!(r.broken.map(|b| b.event_id), Some(3));
+        assert_eq!(r.links.broken.map(|b| b.event_id), Some(3));
     }
 
     #[test]

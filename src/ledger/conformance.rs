@@ -300,13 +300,13 @@ fn every_change_is_chained(ledger: &mut dyn Ledger) {
         Err::<(), _>(LedgerError::Aborted("no".into()))
     });
     let replay = super::replay(|v| ledger.scan_events(v)).unwrap();
-    assert_eq!(replay.broken, None);
-    assert!(replay.started);
+    assert_eq!(replay.links.broken, None);
+    assert!(replay.links.started);
     assert_eq!(replay.authorities[&root].crl_validity_secs, 3600);
     let cert = &replay.certificates[&leaf];
     assert_eq!(cert.revoked, Some((NOW, "key-compromise".to_string())));
     assert_eq!(cert.der_sha256, super::chain::sha256_hex(&ledger.certificate_der(leaf).unwrap()));
     let mut head = String::new();
     ledger.scan_events(&mut |e| head = e.hash.clone().unwrap_or_default()).unwrap();
-    assert_eq!(replay.head, head);
+    assert_eq!(replay.links.head, head);
 }

@@ -207,6 +207,17 @@ pub fn replay(
     Ok(replay)
 }
 
+/// Walks the audit chain from its first row for what the next CRL of one CA must respect.
+pub fn crl_expectation(
+    issuer_id: i64,
+    now: i64,
+    scan: impl FnOnce(&mut dyn FnMut(&chain::StoredEvent)) -> LedgerResult<()>,
+) -> LedgerResult<chain::CrlExpectation> {
+    let mut walk = chain::CrlExpectation::new(issuer_id, now);
+    scan(&mut |e| walk.feed(e))?;
+    Ok(walk)
+}
+
 /// A certificate row as stored, for the audit; `damaged` lists columns that hold the wrong type.
 #[derive(Debug, Clone)]
 pub struct StoredCertificate {

@@ -207,18 +207,26 @@ impl Tx<'_> {
 
     /// Marks a valid certificate revoked; false when it was not valid (already revoked).
     pub(super) fn revoke_certificate(&self, id: i64, at: i64, reason: Reason) -> LedgerResult<bool> {
-        let changed = self
+        let revoked: Option<(i64, String, i64)> = self
             .tx
-            .execute(
+            .query_row(
                 "UPDATE certificates SET status = 'revoked', revoked_at = ?2, revocation_reason = ?3
-                 WHERE id = ?1 AND status = 'valid'",
+                 WHERE id = ?1 AND status = 'valid' RETURNING issuer_id, serial, not_after",
                 params![id, at, reason.as_str()],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
+            .optional()
             .map_err(|e| self.err(e))?;
-        if changed == 1 {
-            self.pending_change(Change::Revocation { id, at, reason: reason.as_str().to_string() });
-        }
-        Ok(changed == 1)
+        let Some((issuer_id, serial, not_after)) = revoked else { return Ok(false) };
+        self.pending_change(Change::Revocation {
+            id,
+            issuer_id,
+            serial,
+            not_after,
+            at,
+            reason: reason.as_str().to_string(),
+        });
+        Ok(true)
     }
 }
 

@@ -323,19 +323,24 @@ fn adopt_certificates(conn: &Connection, at: i64) -> rusqlite::Result<()> {
     let mut rows = stmt.query([])?;
     while let Some(r) = rows.next()? {
         let id: i64 = r.get(0)?;
+        let issuer_id: i64 = r.get(1)?;
         let serial: String = r.get(2)?;
         let der: Vec<u8> = r.get(3)?;
+        let not_after: i64 = r.get(4)?;
         let mut changes = vec![Change::Certificate {
             id,
-            issuer_id: r.get(1)?,
+            issuer_id,
             serial: serial.clone(),
             der_sha256: sha256_hex(&der),
-            not_after: r.get(4)?,
+            not_after,
         }];
         if let Some(revoked_at) = r.get::<_, Option<i64>>(5)? {
             let reason: Option<String> = r.get(6)?;
             changes.push(Change::Revocation {
                 id,
+                issuer_id,
+                serial: serial.clone(),
+                not_after,
                 at: revoked_at,
                 reason: reason.unwrap_or_else(|| "unspecified".into()),
             });

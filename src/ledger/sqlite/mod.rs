@@ -416,16 +416,22 @@ mod tests {
         drop(old);
         let ledger = SqliteLedger::open(&path).unwrap();
         let replay = crate::ledger::replay(|v| ledger.scan_events(v)).unwrap();
-        assert_eq!(replay.broken, None);
-        assert_eq!((replay.legacy, replay.chained), (1, 4), "chain start + CA + certificate + CRL");
+        assert_eq!(replay.links.broken, None);
+        assert_eq!(
+            (replay.links.legacy, replay.links.chained),
+            (1, 4),
+            "chain start + CA + certificate + CRL"
+        );
         let cert = replay.certificates.values().next().unwrap();
         assert_eq!(cert.revoked, Some((5, "superseded".to_string())));
-        assert_eq!(replay.last_crl_number(1), Some(1));
+        assert!(replay.crls.contains_key(&(1, 1)));
+        let next = crate::ledger::crl_expectation(1, 10, |v| ledger.scan_events(v)).unwrap();
+        assert_eq!((next.last_number, next.entries.count), (Some(1), 1));
         assert_eq!(replay.authorities[&1].next_crl_number, 2);
         // Editing a legacy event afterwards breaks the chain at its start.
         ledger.conn.execute("UPDATE events SET target = 'x' WHERE hash IS NULL", []).unwrap();
         let replay = crate::ledger::replay(|v| ledger.scan_events(v)).unwrap();
-        assert_eq!(replay.broken.map(|b| b.event_id), Some(2));
+        assert_eq!(replay.links.broken.map(|b| b.event_id), Some(2));
     }
 
     #[test]
