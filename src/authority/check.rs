@@ -480,12 +480,16 @@ impl Checker<'_> {
                 return;
             }
         };
-        if at_rest.mode & 0o077 != 0 {
+        let exposed = at_rest.mode & 0o077 != 0;
+        if exposed {
             report.add(Finding::KeyExposed { ca: a.name.clone(), path: path.clone(), mode: at_rest.mode });
-            return;
         }
         if a.key_encrypted && !at_rest.encrypted {
             report.add(Finding::KeyNotEncrypted { ca: a.name.clone(), path: path.clone() });
+        }
+        if exposed {
+            // The key store refuses to open an exposed key: that is reported already.
+            return;
         }
         let Ok(info) = CertInfo::from_der(&a.cert_der) else {
             report.add(Finding::LedgerDamaged {
