@@ -12,3 +12,7 @@
 ALTER TABLE events ADD COLUMN changes   TEXT;
 ALTER TABLE events ADD COLUMN prev_hash TEXT;
 ALTER TABLE events ADD COLUMN hash      TEXT;
+
+-- The newest CRL event of a CA holds a checkpoint of its revocations: the next CRL's check
+-- walks the chain from there, found through this index.
+CREATE INDEX events_by_action ON events(action, target);

@@ -136,7 +136,42 @@ fn an_edited_event_breaks_the_chain_at_that_row() {
         ledger_testing::events(&t.pki.home).into_iter().find(|e| e.action == "certificate.revoke").unwrap();
     sqlite3(&t.pki.home, &format!("UPDATE events SET detail = '{{}}' WHERE id = {}", event.id));
     doctor_names(&t.pki, &[&format!("broken at event #{}", event.id)]);
+}
+
+#[test]
+fn crl_refuses_when_the_chain_since_the_last_crl_is_broken() {
+    // A CRL checks the chain from the CA's newest CRL on (that CRL's event holds a checkpoint
+    // of every revocation); `doctor` checks all of it.
+    let t = home_with_a_revocation();
+    t.pki.issue("client", "late.audit.example.com", &[], "tls");
+    let event = ledger_testing::events(&t.pki.home).pop().unwrap();
+    assert_eq!(event.action, "certificate.issue");
+    sqlite3(&t.pki.home, &format!("UPDATE events SET target = 'x' WHERE id = {}", event.id));
     crl_refuses(&t.pki, &["broken at event"]);
+}
+
+#[test]
+fn a_forged_crl_checkpoint_is_refused() {
+    // Lower the newest CRL's checkpoint and un-revoke to match: the edited event's hash no
+    // longer holds.
+    let t = home_with_a_revocation();
+    let event = ledger_testing::events(&t.pki.home).pop().unwrap();
+    assert_eq!(event.action, "crl.publish");
+    sqlite3(
+        &t.pki.home,
+        &format!(
+            "UPDATE events SET changes = replace(changes, '\"count\":1', '\"count\":0') WHERE id = {}",
+            event.id
+        ),
+    );
+    sqlite3(
+        &t.pki.home,
+        &format!(
+            "UPDATE certificates SET status = 'valid', revoked_at = NULL, revocation_reason = NULL WHERE serial = '{}'",
+            ledger_serial(&t.revoked.serial)
+        ),
+    );
+    crl_refuses(&t.pki, &["no CRL"]);
 }
 
 #[test]

@@ -192,11 +192,14 @@ pub(super) fn sign_crl_in(
 ) -> std::result::Result<SignedCrl, LedgerError> {
     let CrlPlan { now, next, warnings } = plan;
     let number = tx.allocate_crl_number(authority.id)?;
-    if let Err(refusal) = check_against_chain(tx, authority.id, number, now.unix_timestamp())? {
-        let message = refusal.to_string();
-        *refused = Some(Error::CrlRefused { ca: authority.name.clone(), refusal });
-        return Err(LedgerError::Aborted(message));
-    }
+    let revoked = match check_against_chain(tx, authority, number)? {
+        Ok(revoked) => revoked,
+        Err(refusal) => {
+            let message = refusal.to_string();
+            *refused = Some(Error::CrlRefused { ca: authority.name.clone(), refusal });
+            return Err(LedgerError::Aborted(message));
+        }
+    };
     let request = EngineCrlRequest { number: number as u64, this_update: now, next_update: next };
     let mut source = LedgerEntries { tx, issuer_id: authority.id, now: now.unix_timestamp() };
     let crl = build_crl(&request, ca, &mut source).map_err(|e| LedgerError::Aborted(e.to_string()))?;
@@ -207,6 +210,7 @@ pub(super) fn sign_crl_in(
         next_update: next.unix_timestamp(),
         entries: crl.entries as i64,
         der: &crl.der,
+        revoked,
     })?;
     tx.record_event(&Event {
         at: now.unix_timestamp(),
@@ -224,16 +228,16 @@ pub(super) fn sign_crl_in(
     })
 }
 
-/// The chain must be intact, must not know this CRL number already, and must record exactly
-/// the revocations the ledger's rows would put on the CRL. The outer error is the ledger's
-/// own failure; the inner one a refusal.
+/// The chain must be intact (from the CA's newest CRL on), must not know this CRL number
+/// already, and must record exactly the revocations of the CA that the ledger's rows hold
+/// (expired certificates included). The outer error is the ledger's own failure, the inner one
+/// a refusal; on success, the revocations, for the new CRL's checkpoint.
 fn check_against_chain(
     tx: &dyn LedgerTx,
-    issuer_id: i64,
+    authority: &CaRecord,
     number: i64,
-    now: i64,
-) -> std::result::Result<std::result::Result<(), CrlRefusal>, LedgerError> {
-    let chain = crate::ledger::crl_expectation(issuer_id, now, |visit| tx.scan_events(visit))?;
+) -> std::result::Result<std::result::Result<EntrySet, CrlRefusal>, LedgerError> {
+    let chain = crate::ledger::crl_expectation(tx, authority.id, &authority.name)?;
     if let Some(b) = chain.links.broken {
         return Ok(Err(CrlRefusal::ChainBroken { event_id: b.event_id, problem: b.problem }));
     }
@@ -241,14 +245,14 @@ fn check_against_chain(
         return Ok(Err(CrlRefusal::NumberReused { number, chain_last }));
     }
     let mut ledger = EntrySet::default();
-    tx.for_each_revoked(issuer_id, now, &mut |serial, at, reason| {
+    tx.for_each_revoked(authority.id, i64::MIN, &mut |serial, at, reason| {
         ledger.add(serial, at, reason.as_str());
         Ok(())
     })?;
     if ledger != chain.entries {
         return Ok(Err(CrlRefusal::EntriesDiffer { ledger: ledger.count, chain: chain.entries.count }));
     }
-    Ok(Ok(()))
+    Ok(Ok(ledger))
 }
 
 /// The revoked certificates of one CA, read from the ledger inside the CRL's transaction.

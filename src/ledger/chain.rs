@@ -88,7 +88,20 @@ pub enum Change {
         entries: i64,
         /// SHA-256 of the DER.
         der_sha256: String,
+        /// Every revocation of the CA at that moment (a checkpoint for the next CRL's check);
+        /// absent on CRLs adopted when the chain started.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        revoked: Option<Checkpoint>,
     },
+}
+
+/// An [`EntrySet`] as the chain stores it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    /// How many revocations.
+    pub count: i64,
+    /// Their order-independent digest, hex.
+    pub digest: String,
 }
 
 /// An event row as stored, every column as text so that damage can be reported.
@@ -254,6 +267,12 @@ impl Links {
         Links { head: GENESIS.to_string(), ..Links::default() }
     }
 
+    /// Part-way through a chain that already started: the first row is taken to link to the
+    /// hash it names (its own contents are still checked).
+    pub fn resume() -> Links {
+        Links { started: true, ..Links::default() }
+    }
+
     fn break_at(&mut self, event_id: i64, problem: String) {
         if self.broken.is_none() {
             self.broken = Some(ChainBreak { event_id, problem });
@@ -272,6 +291,9 @@ impl Links {
             }
             return Vec::new();
         };
+        if self.head.is_empty() {
+            self.head = prev.clone();
+        }
         if *prev != self.head {
             self.break_at(
                 e.id,
@@ -374,7 +396,7 @@ impl Replay {
                     format!("it revokes certificate #{id}, which the chain never issued"),
                 ),
             },
-            Change::Crl { issuer_id, number, this_update, entries, der_sha256 } => {
+            Change::Crl { issuer_id, number, this_update, entries, der_sha256, .. } => {
                 if let Some(a) = self.authorities.get_mut(&issuer_id) {
                     a.next_crl_number = a.next_crl_number.max(number + 1);
                 }
@@ -385,42 +407,52 @@ impl Replay {
 }
 
 /// What the chain says the next CRL of one CA must respect, gathered in one pass without
-/// remembering every certificate: its newest CRL number and the entries it must list.
+/// remembering every certificate: its newest CRL number and every revocation of the CA
+/// (expired certificates included). It can start at the CA's newest CRL event, whose
+/// checkpoint holds the revocations up to then, instead of at the chain's first row.
 #[derive(Debug)]
 pub struct CrlExpectation {
     /// The links.
     pub links: Links,
     issuer_id: i64,
-    now: i64,
     /// The newest CRL number the chain records for the CA.
     pub last_number: Option<i64>,
-    /// The revocations of the CA's unexpired certificates.
+    /// Every revocation of the CA's certificates.
     pub entries: EntrySet,
+    /// False while a resumed walk has not met its checkpoint (then it proves nothing).
+    pub anchored: bool,
 }
 
 impl CrlExpectation {
-    /// Before the first row, for a CRL of `issuer_id` signed at `now`.
-    pub fn new(issuer_id: i64, now: i64) -> CrlExpectation {
+    /// Before the first row of the chain, for a CRL of `issuer_id`.
+    pub fn new(issuer_id: i64) -> CrlExpectation {
         CrlExpectation {
             links: Links::new(),
             issuer_id,
-            now,
             last_number: None,
             entries: EntrySet::default(),
+            anchored: true,
         }
+    }
+
+    /// Starting at an event that should hold a checkpoint of `issuer_id`'s revocations.
+    pub fn resume(issuer_id: i64) -> CrlExpectation {
+        CrlExpectation { links: Links::resume(), anchored: false, ..CrlExpectation::new(issuer_id) }
     }
 
     /// Takes the next row (in id order).
     pub fn feed(&mut self, e: &StoredEvent) {
         for change in self.links.feed(e) {
             match change {
-                Change::Revocation { issuer_id, serial, not_after, at, reason, .. }
-                    if issuer_id == self.issuer_id && not_after > self.now =>
-                {
+                Change::Revocation { issuer_id, serial, at, reason, .. } if issuer_id == self.issuer_id => {
                     self.entries.add(&serial, at, &reason);
                 }
-                Change::Crl { issuer_id, number, .. } if issuer_id == self.issuer_id => {
+                Change::Crl { issuer_id, number, revoked, .. } if issuer_id == self.issuer_id => {
                     self.last_number = Some(self.last_number.map_or(number, |n| n.max(number)));
+                    if let Some(set) = revoked.as_ref().and_then(EntrySet::from_checkpoint) {
+                        self.entries = set;
+                        self.anchored = true;
+                    }
                 }
                 _ => {}
             }
@@ -438,6 +470,25 @@ pub struct EntrySet {
 }
 
 impl EntrySet {
+    /// As the chain stores it.
+    pub fn checkpoint(&self) -> Checkpoint {
+        Checkpoint { count: self.count, digest: hex(&self.digest) }
+    }
+
+    /// Back from the chain; None when the digest is not 64 hex digits.
+    pub fn from_checkpoint(c: &Checkpoint) -> Option<EntrySet> {
+        let bytes = c.digest.as_bytes();
+        if bytes.len() != 64 {
+            return None;
+        }
+        let mut digest = [0u8; 32];
+        for (i, pair) in bytes.chunks(2).enumerate() {
+            let text = std::str::from_utf8(pair).ok()?;
+            digest[i] = u8::from_str_radix(text, 16).ok()?;
+        }
+        Some(EntrySet { count: c.count, digest })
+    }
+
     /// Adds one entry.
     pub fn add(&mut self, serial: &str, revoked_at: i64, reason: &str) {
         let mut h = Sha256::new();

@@ -206,6 +206,7 @@ fn crl_numbers_increase(ledger: &mut dyn Ledger) {
                     next_update: NOW + round + DAY,
                     entries: 0,
                     der: &[round as u8; 4],
+                    revoked: super::chain::EntrySet::default(),
                 })?;
                 tx.record_event(&super::Event {
                     at: NOW,

@@ -196,6 +196,11 @@ pub trait LedgerTx {
     fn record_event(&self, event: &Event<'_>) -> LedgerResult<()>;
     /// Calls `visit` with every audit event row, oldest first, inside the transaction.
     fn scan_events(&self, visit: &mut dyn FnMut(&chain::StoredEvent)) -> LedgerResult<()>;
+    /// [`LedgerTx::scan_events`] from the row `first_id` on.
+    fn scan_events_from(&self, first_id: i64, visit: &mut dyn FnMut(&chain::StoredEvent))
+    -> LedgerResult<()>;
+    /// The newest event of this kind about `target`.
+    fn latest_event_id(&self, kind: EventKind, target: &str) -> LedgerResult<Option<i64>>;
 }
 
 /// Walks the audit chain from its first row.
@@ -207,14 +212,23 @@ pub fn replay(
     Ok(replay)
 }
 
-/// Walks the audit chain from its first row for what the next CRL of one CA must respect.
+/// What the next CRL of a CA must respect, from the audit chain: walked from the CA's newest
+/// CRL event when its checkpoint holds every revocation up to then, else from the chain's
+/// first row.
 pub fn crl_expectation(
+    tx: &dyn LedgerTx,
     issuer_id: i64,
-    now: i64,
-    scan: impl FnOnce(&mut dyn FnMut(&chain::StoredEvent)) -> LedgerResult<()>,
+    ca_name: &str,
 ) -> LedgerResult<chain::CrlExpectation> {
-    let mut walk = chain::CrlExpectation::new(issuer_id, now);
-    scan(&mut |e| walk.feed(e))?;
+    if let Some(from) = tx.latest_event_id(EventKind::CrlPublish, ca_name)? {
+        let mut walk = chain::CrlExpectation::resume(issuer_id);
+        tx.scan_events_from(from, &mut |e| walk.feed(e))?;
+        if walk.anchored {
+            return Ok(walk);
+        }
+    }
+    let mut walk = chain::CrlExpectation::new(issuer_id);
+    tx.scan_events(&mut |e| walk.feed(e))?;
     Ok(walk)
 }
 

@@ -90,6 +90,7 @@ impl Tx<'_> {
             this_update: crl.this_update,
             entries: crl.entries,
             der_sha256: sha256_hex(crl.der),
+            revoked: Some(crl.revoked.checkpoint()),
         });
         // Keep the DER of the newest CRLs only: a large CRL is tens of megabytes, and only the
         // latest is ever served; the metadata of every CRL stays.

@@ -27,7 +27,25 @@ impl Tx<'_> {
     }
 
     pub(super) fn scan_events(&self, visit: &mut dyn FnMut(&StoredEvent)) -> LedgerResult<()> {
-        scan_events(&self.tx, visit).map_err(|e| self.err(e))
+        scan_events_from(&self.tx, i64::MIN, visit).map_err(|e| self.err(e))
+    }
+
+    pub(super) fn scan_events_from(
+        &self,
+        first_id: i64,
+        visit: &mut dyn FnMut(&StoredEvent),
+    ) -> LedgerResult<()> {
+        scan_events_from(&self.tx, first_id, visit).map_err(|e| self.err(e))
+    }
+
+    pub(super) fn latest_event_id(&self, action: &str, target: &str) -> LedgerResult<Option<i64>> {
+        self.tx
+            .query_row(
+                "SELECT max(id) FROM events WHERE action = ?1 AND target = ?2",
+                params![action, target],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.err(e))
     }
 }
 
@@ -229,9 +247,18 @@ fn as_int(v: ValueRef<'_>) -> i64 {
 }
 
 fn scan_events(conn: &Connection, visit: &mut dyn FnMut(&StoredEvent)) -> rusqlite::Result<()> {
-    let mut stmt = conn
-        .prepare("SELECT id, at, action, target, detail, changes, prev_hash, hash FROM events ORDER BY id")?;
-    let mut rows = stmt.query([])?;
+    scan_events_from(conn, i64::MIN, visit)
+}
+
+fn scan_events_from(
+    conn: &Connection,
+    first_id: i64,
+    visit: &mut dyn FnMut(&StoredEvent),
+) -> rusqlite::Result<()> {
+    let mut stmt = conn.prepare(
+        "SELECT id, at, action, target, detail, changes, prev_hash, hash FROM events WHERE id >= ?1 ORDER BY id",
+    )?;
+    let mut rows = stmt.query([first_id])?;
     while let Some(row) = rows.next()? {
         let text = |i: usize| row.get_ref(i).map(as_text);
         let event = StoredEvent {
@@ -365,6 +392,7 @@ fn adopt_crls(conn: &Connection, at: i64) -> rusqlite::Result<()> {
             this_update: r.get(2)?,
             entries: r.get(3)?,
             der_sha256: if der.is_empty() { String::new() } else { sha256_hex(&der) },
+            revoked: None,
         };
         let target = format!("crl {}", r.get::<_, i64>(1)?);
         append(conn, at, "ledger.adopt", &target, "{}", &[change])?;

@@ -318,6 +318,14 @@ impl LedgerTx for Tx<'_> {
     fn scan_events(&self, visit: &mut dyn FnMut(&StoredEvent)) -> LedgerResult<()> {
         Tx::scan_events(self, visit)
     }
+
+    fn scan_events_from(&self, first_id: i64, visit: &mut dyn FnMut(&StoredEvent)) -> LedgerResult<()> {
+        Tx::scan_events_from(self, first_id, visit)
+    }
+
+    fn latest_event_id(&self, kind: super::EventKind, target: &str) -> LedgerResult<Option<i64>> {
+        Tx::latest_event_id(self, kind.as_str(), target)
+    }
 }
 
 /// A text column that must parse into a type; a value that does not is damage, reported as such.
@@ -425,7 +433,10 @@ mod tests {
         let cert = replay.certificates.values().next().unwrap();
         assert_eq!(cert.revoked, Some((5, "superseded".to_string())));
         assert!(replay.crls.contains_key(&(1, 1)));
-        let next = crate::ledger::crl_expectation(1, 10, |v| ledger.scan_events(v)).unwrap();
+        let mut ledger = ledger;
+        let next = (&mut ledger as &mut dyn Ledger)
+            .write(|tx| crate::ledger::crl_expectation(tx, 1, "Old Root"))
+            .unwrap();
         assert_eq!((next.last_number, next.entries.count), (Some(1), 1));
         assert_eq!(replay.authorities[&1].next_crl_number, 2);
         // Editing a legacy event afterwards breaks the chain at its start.
