@@ -462,6 +462,28 @@ pub enum Error {
     #[error("{0}")]
     Ledger(#[from] LedgerError),
 
+    /// A CRL was not signed: the ledger disagrees with its audit chain.
+    #[error("no CRL of {ca} was signed and nothing was changed (no revocation either): {refusal}; restore the ledger from a backup")]
+    CrlRefused {
+        /// The CA.
+        ca: String,
+        /// What disagrees.
+        refusal: crate::authority::CrlRefusal,
+    },
+
+    /// A CRL is signed and committed to the ledger, but its files in the home were not written.
+    #[error("{}CRL #{number} of {ca} is signed and recorded in the ledger, but its files were not written ({source})", revoked_words(.revoked))]
+    CrlNotPublished {
+        /// The CA.
+        ca: String,
+        /// The committed CRL's number.
+        number: i64,
+        /// Serials (hex) the CRL newly lists, for the message.
+        revoked: Vec<String>,
+        /// Why the files were not written.
+        source: Box<Error>,
+    },
+
     /// The engine produced something it refuses to hand out (a failed pre-issuance check).
     #[error("internal error, nothing was issued: {0}")]
     Internal(String),
@@ -506,6 +528,14 @@ fn path_words(limit: u8, requested: Option<u8>) -> String {
         _ if limit == 0 => String::new(),
         Some(n) => format!(" with pathLen {n} (at most {})", limit - 1),
         None => format!(" without a pathLen (at most {})", limit - 1),
+    }
+}
+
+fn revoked_words(serials: &[String]) -> String {
+    match serials {
+        [] => String::new(),
+        [one] => format!("{one} is revoked and listed on it: "),
+        many => format!("{} certificates are revoked and listed on it: ", many.len()),
     }
 }
 
@@ -568,7 +598,11 @@ impl Error {
                 _ => ErrorKind::Key,
             },
             Error::Ledger(e) if e.is_bad_input() => ErrorKind::InvalidInput,
-            Error::Write { .. } | Error::Ledger(_) | Error::Undelivered { .. } => ErrorKind::Storage,
+            Error::Write { .. }
+            | Error::Ledger(_)
+            | Error::Undelivered { .. }
+            | Error::CrlRefused { .. }
+            | Error::CrlNotPublished { .. } => ErrorKind::Storage,
             Error::Internal(_) => ErrorKind::Internal,
             Error::Serve(_) => ErrorKind::Unavailable,
         }

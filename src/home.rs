@@ -192,6 +192,44 @@ pub fn resolve(path: &Path) -> Result<PathBuf> {
     Ok(resolved)
 }
 
+/// The name of the lock every writer of a home's CRL files holds (`crl`, `revoke`,
+/// `doctor --repair`), in the CRL directory.
+pub const PUBLISH_LOCK: &str = ".publish.lock";
+
+/// An exclusive lock on a home's CRL files, held until dropped. The lock file is created 0600
+/// whatever the umask, and an older, wider one is narrowed.
+pub struct PublishLock {
+    _file: File,
+}
+
+impl PublishLock {
+    /// Waits for, and takes, the publish lock of `home`.
+    pub fn acquire(home: &Home) -> Result<PublishLock> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let dir = home.root().join(CRL_DIR);
+        create_private_dir(&dir)?;
+        let path = dir.join(PUBLISH_LOCK);
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(KEY_MODE)
+            .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+            .open(&path)
+            .map_err(|source| Error::Write { path: path.clone(), source })?;
+        let narrow = file
+            .metadata()
+            .map(|m| m.permissions().mode() & 0o077 != 0)
+            .map_err(|source| Error::Write { path: path.clone(), source })?;
+        if narrow {
+            file.set_permissions(fs::Permissions::from_mode(KEY_MODE))
+                .map_err(|source| Error::Write { path: path.clone(), source })?;
+        }
+        file.lock().map_err(|source| Error::Write { path, source })?;
+        Ok(PublishLock { _file: file })
+    }
+}
+
 pub fn create_private_dir(path: &Path) -> Result<()> {
     fs::DirBuilder::new()
         .mode(DIR_MODE)

@@ -28,9 +28,10 @@ mod verify;
 mod x509;
 
 pub use authority::{
-    AddIntermediateRequest, Authority, BatchIssued, BatchItem, BatchRequest, CaCreated, CertRef, CrlRequest,
-    InitRequest, Initialized, IssueRequest, Issued, KeySource, OutputDir, OutputFiles, Pkcs12Request,
-    PublishedCrl, RenewKey, RenewRequest, Renewed, RevokeManyRequest, RevokeRequest, Revoked, RevokedMany,
+    AddIntermediateRequest, Authority, BatchIssued, BatchItem, BatchRequest, CaCreated, CertRef,
+    ChainSummary, CheckRequest, CrlRefusal, CrlRequest, Finding, HomeFile, InitRequest, Initialized,
+    IssueRequest, Issued, KeySource, OutputDir, OutputFiles, Pkcs12Request, PublishedCrl, RenewKey,
+    RenewRequest, Renewed, Report, RevokeManyRequest, RevokeRequest, Revoked, RevokedMany, Severity,
     Skipped, Warning, leaf_names, parse_cert_ref, read_csr, validate_common_name,
 };
 pub use authority::{
@@ -49,7 +50,7 @@ pub use keys::{
 pub use ledger::{
     CaRecord, CertFilter, CertSelector, CertState, CertStatus, CertificateRecord, CertificateSummary, CrlRecord, Event,
     EventKind, KeyOrigin, Ledger, LedgerError, LedgerResult, LedgerTx, NewAuthority, NewCertificate, NewCrl,
-    SqliteLedger, StatusFilter,
+    SqliteLedger, StatusFilter, StoredAuthority, StoredCertificate, StoredCrl, chain,
 };
 pub use names::San;
 pub use online::{HttpsIdentity, OnlineAuthority, OnlineSettings, TickReport};

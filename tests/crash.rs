@@ -10,6 +10,10 @@
 //! * the CRL files in the home are complete, correctly signed CRLs (`openssl crl -CAfile`);
 //! * `pkictl export SERIAL --format pem` re-creates each NAME.crt byte for byte.
 //!
+//! Revocations get their own kill points below: a revoker killed before, inside or after its
+//! transaction, or whose CRL file write fails, leaves either "not revoked" or "revoked and
+//! listed on a CRL committed in the same transaction" — never a revocation no CRL publishes.
+//!
 //! The random seed is printed; `PKICTL_CRASH_SEED=<n>` replays a run, `PKICTL_CRASH_KILLS`
 //! changes the number of kills (default 100).
 
@@ -295,7 +299,7 @@ fn sigkill_at_random_points_leaves_a_consistent_home() {
         report.lines().filter(|l| l.starts_with("PROBLEM") && l.contains("its CRL")).collect();
     if !stale.is_empty() {
         eprintln!(
-            "crash: doctor reports stale CRL files after a killed publisher (known bug):\n{}",
+            "crash: doctor reports CRL files behind the ledger after a killed publisher (doctor --repair rewrites them):\n{}",
             stale.join("\n")
         );
     }
@@ -378,4 +382,255 @@ fn killed_publisher_is_reported_by_doctor_and_repaired() {
         "doctor",
     );
     assert!(again.status.success(), "doctor after --repair:\n{}", String::from_utf8_lossy(&again.stdout));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Revocations and their CRL: a killed or failing revoker leaves either "not revoked", or
+// "revoked and listed on a CRL the ledger committed in the same transaction" — never a
+// revocation that no committed CRL publishes.
+
+const ISSUING: &str = "Crash Root CA Issuing CA";
+
+fn pkictl_in(home: &Path, args: &[&str]) -> std::process::Output {
+    let mut c = command(Some(home));
+    c.args(args);
+    run_command(c, None, &args.join(" "))
+}
+
+fn crash_home(prefix: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = scratch(prefix);
+    let home = dir.path().join("home");
+    let init = pkictl_in(&home, &["init", "--name", ROOT, "--no-passphrase"]);
+    assert!(init.status.success(), "init: {}", String::from_utf8_lossy(&init.stderr));
+    (dir, home)
+}
+
+fn issue_client(home: &Path, name: &str, out: &Path) -> String {
+    let mut c = command(Some(home));
+    c.args(["--json", "issue", "client", name, "--out"]).arg(out);
+    let issued = run_command(c, None, "issue");
+    assert!(issued.status.success(), "issue: {}", String::from_utf8_lossy(&issued.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&issued.stdout).unwrap();
+    v["serial"].as_str().unwrap().to_string()
+}
+
+fn is_revoked(home: &Path, serial: &str) -> bool {
+    ledger_testing::certificate(home, serial).is_some_and(|c| c.status == "revoked")
+}
+
+/// Whether a CRL (DER) lists the serial, as OpenSSL reads it.
+fn crl_lists(der: &[u8], serial: &str, dir: &Path) -> bool {
+    let file = dir.join("check.crl");
+    fs::write(&file, der).unwrap();
+    let text = openssl_ok(
+        &[
+            OsStr::new("crl"),
+            OsStr::new("-in"),
+            file.as_os_str(),
+            OsStr::new("-inform"),
+            OsStr::new("DER"),
+            OsStr::new("-noout"),
+            OsStr::new("-text"),
+        ],
+        "CRL",
+    );
+    let wanted = serial.trim_start_matches('0').to_ascii_uppercase();
+    text.lines().any(|l| {
+        l.trim().strip_prefix("Serial Number: ").is_some_and(|s| s.trim().trim_start_matches('0') == wanted)
+    })
+}
+
+/// The invariant: revoked in the ledger implies listed on the newest CRL the ledger committed.
+fn assert_revoked_only_with_a_crl(home: &Path, serial: &str, dir: &Path, what: &str) -> bool {
+    if !is_revoked(home, serial) {
+        return false;
+    }
+    let der = ledger_testing::newest_crl_der(home, ISSUING)
+        .unwrap_or_else(|| panic!("{what}: {serial} is revoked but the ledger holds no CRL"));
+    assert!(
+        crl_lists(&der, serial, dir),
+        "{what}: {serial} is revoked but the ledger's newest CRL does not list it"
+    );
+    true
+}
+
+/// Spawns pkictl, waits until `reached` holds (the ledger shows the commit), then SIGKILLs it.
+fn kill_when(home: &Path, args: &[&str], reached: impl Fn() -> bool, what: &str) {
+    let mut c = command(Some(home));
+    c.args(args);
+    let mut child = c.spawn().expect("spawn pkictl");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !reached() {
+        assert!(child.try_wait().unwrap().is_none(), "{what}: exited before the kill point");
+        assert!(Instant::now() < deadline, "{what}: never reached the kill point");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let _ = child.kill();
+    child.wait().unwrap();
+}
+
+/// After a kill past the commit: doctor sees the home's CRL files behind the ledger's newest,
+/// `doctor --repair` writes them, and then OpenSSL finds every serial on the published CRL.
+fn stale_files_are_reported_and_repaired(home: &Path, serials: &[String], dir: &Path) {
+    let doctor = pkictl_in(home, &["doctor"]);
+    let report = String::from_utf8_lossy(&doctor.stdout).to_string();
+    assert_eq!(doctor.status.code(), Some(1), "doctor after a kill past the commit:\n{report}");
+    assert!(report.contains("its CRL") && report.contains("newest is #"), "{report}");
+    let repair = pkictl_in(home, &["doctor", "--repair"]);
+    assert!(repair.status.success(), "{}", String::from_utf8_lossy(&repair.stdout));
+    let again = pkictl_in(home, &["doctor"]);
+    assert!(again.status.success(), "doctor after --repair:\n{}", String::from_utf8_lossy(&again.stdout));
+    let published = fs::read(home.join("crl").join(format!("{ISSUING_SLUG}.crl.der"))).unwrap();
+    for serial in serials {
+        assert!(crl_lists(&published, serial, dir), "the repaired CRL file does not list {serial}");
+    }
+}
+
+#[test]
+fn revoke_killed_before_its_transaction_leaves_the_certificate_unrevoked() {
+    let (dir, home) = crash_home("crash-revoke-a-");
+    let serial = issue_client(&home, "a.crash.example.com", &dir.path().join("out"));
+    let crls = ledger_testing::crl_count(&home);
+    {
+        // Every writer queues behind this lock: the revoker is killed before it can commit.
+        let _lock = ledger_testing::hold_write_lock(&home);
+        let mut c = command(Some(&home));
+        c.args(["revoke", &serial, "--reason", "key-compromise"]);
+        let mut child = c.spawn().unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        let _ = child.kill();
+        child.wait().unwrap();
+    }
+    assert!(!is_revoked(&home, &serial), "revoked without its CRL transaction");
+    assert_eq!(ledger_testing::crl_count(&home), crls);
+    let doctor = pkictl_in(&home, &["doctor"]);
+    assert!(doctor.status.success(), "{}", String::from_utf8_lossy(&doctor.stdout));
+    // Nothing blocks a second try.
+    let again = pkictl_in(&home, &["revoke", &serial, "--reason", "key-compromise"]);
+    assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
+    assert!(assert_revoked_only_with_a_crl(&home, &serial, dir.path(), "second revoke"));
+}
+
+#[test]
+fn revoke_killed_after_its_commit_is_on_a_committed_crl() {
+    let (dir, home) = crash_home("crash-revoke-b-");
+    let serial = issue_client(&home, "b.crash.example.com", &dir.path().join("out"));
+    pkictl_in(&home, &["crl"]);
+    // Hold the publish lock: the revoker commits, then waits to write the files.
+    let lock_file = fs::OpenOptions::new().write(true).open(home.join("crl/.publish.lock")).unwrap();
+    lock_file.lock().unwrap();
+    kill_when(
+        &home,
+        &["revoke", &serial, "--reason", "key-compromise"],
+        || is_revoked(&home, &serial),
+        "revoke",
+    );
+    drop(lock_file);
+    assert!(assert_revoked_only_with_a_crl(&home, &serial, dir.path(), "revoke"));
+    stale_files_are_reported_and_repaired(&home, &[serial], dir.path());
+}
+
+#[test]
+fn revoke_from_file_killed_after_its_commit_is_on_a_committed_crl() {
+    let (dir, home) = crash_home("crash-revoke-c-");
+    let out = dir.path().join("out");
+    let serials: Vec<String> =
+        (0..3).map(|i| issue_client(&home, &format!("c{i}.crash.example.com"), &out)).collect();
+    let list = dir.path().join("serials.txt");
+    fs::write(&list, serials.join("\n")).unwrap();
+    pkictl_in(&home, &["crl"]);
+    let lock_file = fs::OpenOptions::new().write(true).open(home.join("crl/.publish.lock")).unwrap();
+    lock_file.lock().unwrap();
+    let list_arg = list.to_str().unwrap();
+    kill_when(
+        &home,
+        &["revoke", "--from-file", list_arg, "--reason", "superseded"],
+        || is_revoked(&home, &serials[0]),
+        "revoke --from-file",
+    );
+    drop(lock_file);
+    for serial in &serials {
+        assert!(assert_revoked_only_with_a_crl(&home, serial, dir.path(), "revoke --from-file"));
+    }
+    stale_files_are_reported_and_repaired(&home, &serials, dir.path());
+}
+
+#[test]
+fn renew_revoke_old_killed_after_its_commit_is_on_a_committed_crl() {
+    let (dir, home) = crash_home("crash-revoke-d-");
+    let out = dir.path().join("out");
+    let serial = issue_client(&home, "d.crash.example.com", &out);
+    pkictl_in(&home, &["crl"]);
+    let lock_file = fs::OpenOptions::new().write(true).open(home.join("crl/.publish.lock")).unwrap();
+    lock_file.lock().unwrap();
+    let out_arg = dir.path().join("renewed");
+    kill_when(
+        &home,
+        &["renew", &serial, "--rekey", "--revoke-old", "--out", out_arg.to_str().unwrap()],
+        || is_revoked(&home, &serial),
+        "renew --revoke-old",
+    );
+    drop(lock_file);
+    assert!(assert_revoked_only_with_a_crl(&home, &serial, dir.path(), "renew --revoke-old"));
+    stale_files_are_reported_and_repaired(&home, &[serial], dir.path());
+}
+
+#[test]
+fn a_failed_crl_file_write_leaves_the_revocation_on_the_ledgers_crl() {
+    let (dir, home) = crash_home("crash-revoke-e-");
+    let serial = issue_client(&home, "e.crash.example.com", &dir.path().join("out"));
+    pkictl_in(&home, &["crl"]);
+    // A directory where the DER file goes: the rename over it fails after the commit.
+    let der = home.join("crl").join(format!("{ISSUING_SLUG}.crl.der"));
+    fs::remove_file(&der).unwrap();
+    fs::create_dir(&der).unwrap();
+    fs::write(der.join("keep"), b"x").unwrap();
+    let revoke = pkictl_in(&home, &["revoke", &serial, "--reason", "key-compromise"]);
+    let stderr = String::from_utf8_lossy(&revoke.stderr).to_string();
+    assert_eq!(revoke.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&serial)
+            && stderr.contains("is revoked and listed on it")
+            && stderr.contains("doctor --repair"),
+        "{stderr}"
+    );
+    assert!(assert_revoked_only_with_a_crl(&home, &serial, dir.path(), "failed file write"));
+    fs::remove_dir_all(&der).unwrap();
+    stale_files_are_reported_and_repaired(&home, std::slice::from_ref(&serial), dir.path());
+    // A second revoke says what happened (exit 2), it does not hide the first.
+    let again = pkictl_in(&home, &["revoke", &serial, "--reason", "key-compromise"]);
+    assert_eq!(again.status.code(), Some(2));
+}
+
+#[test]
+fn revoke_killed_at_random_points_is_never_unpublished() {
+    let kills = std::env::var("PKICTL_CRASH_KILLS").ok().and_then(|v| v.parse().ok()).unwrap_or(30usize);
+    let seed = seed();
+    eprintln!("crash: revoke seed {seed} (PKICTL_CRASH_SEED={seed} replays it)");
+    let mut rng = Rng(seed);
+    let (dir, home) = crash_home("crash-revoke-r-");
+    let out = dir.path().join("out");
+    let serials: Vec<String> =
+        (0..kills).map(|i| issue_client(&home, &format!("r{i}.crash.example.com"), &out)).collect();
+    let t = Instant::now();
+    let done = pkictl_in(&home, &["revoke", &serials[0], "--reason", "superseded"]);
+    assert!(done.status.success());
+    let window = Duration::from_millis(15).max(t.elapsed() * 3 / 2);
+    let mut revoked = 0;
+    for serial in &serials[1..] {
+        let mut c = command(Some(&home));
+        c.args(["revoke", serial, "--reason", "key-compromise"]);
+        let mut child = c.spawn().unwrap();
+        std::thread::sleep(Duration::from_micros(rng.below(window.as_micros() as u64 + 1)));
+        let _ = child.kill();
+        child.wait().unwrap();
+        if assert_revoked_only_with_a_crl(&home, serial, dir.path(), "random kill") {
+            revoked += 1;
+        }
+    }
+    assert_eq!(ledger_testing::integrity_check(&home), "ok");
+    eprintln!("crash: {} revokers killed, {revoked} had committed", serials.len() - 1);
+    // Whatever the kills left, repair brings the files to the ledger and doctor is clean.
+    let repair = pkictl_in(&home, &["doctor", "--repair"]);
+    assert!(repair.status.success(), "{}", String::from_utf8_lossy(&repair.stdout));
 }

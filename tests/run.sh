@@ -38,7 +38,8 @@ need_apt=()
 have openssl || need_apt+=(openssl)
 have curl || need_apt+=(curl)
 have_nginx || need_apt+=(nginx)
-# tests/ops.rs: a clock behind the CA (libfaketime) and a held ledger lock (sqlite3).
+# tests/audit.rs tampers with ledgers from outside pkictl, as an operator with sqlite3 would;
+# tests/ops.rs needs a clock behind the CA (libfaketime) and a held ledger lock (sqlite3).
 have faketime || need_apt+=(faketime)
 have sqlite3 || need_apt+=(sqlite3)
 if ! venv_ok; then

@@ -4,6 +4,7 @@
 //! nothing else decides policy.
 
 mod ca;
+mod check;
 mod crl;
 mod export;
 mod issue;
@@ -18,7 +19,8 @@ mod warning;
 use std::path::Path;
 
 pub use ca::{AddIntermediateRequest, CaCreated, InitRequest, Initialized};
-pub use crl::{CrlRequest, PublishedCrl, crl_pem, write_crl_pem};
+pub use check::{ChainSummary, CheckRequest, Finding, HomeFile, Report, Severity};
+pub use crl::{CrlRefusal, CrlRequest, PublishedCrl, crl_pem, write_crl_pem};
 pub use export::Pkcs12Request;
 pub use issue::{
     BatchIssued, BatchItem, BatchRequest, IssueRequest, Issued, KeySource, RenewKey, RenewRequest, Renewed,

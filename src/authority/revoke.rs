@@ -4,7 +4,7 @@
 
 use serde_json::json;
 
-use super::crl::PublishedCrl;
+use super::crl::{PublishedCrl, plan_crl, sign_crl_in};
 use super::{Authority, Warning, check_ca_usable};
 use crate::engine::crl::Reason;
 use crate::engine::profile::Profile;
@@ -148,8 +148,18 @@ impl Authority {
             "reason": reason.as_str(),
             "fingerprint_sha256": target.fingerprint_sha256,
         });
-        self.ledger.write(|tx| record_revocation(tx, target, now, reason, "", detail))?;
-        let crl = self.publish_with(&issuer, &signing_ca, None)?;
+        let plan = plan_crl(&issuer, None)?;
+        // The revocation and the CRL that lists it commit together: no crash or failed write
+        // can leave a revocation that no committed CRL publishes.
+        let mut refused = None;
+        let signed = self
+            .ledger
+            .write(|tx| {
+                record_revocation(tx, target, now, reason, "", detail)?;
+                sign_crl_in(tx, &issuer, &signing_ca, plan, &mut refused)
+            })
+            .map_err(|e| refused.take().unwrap_or_else(|| e.into()))?;
+        let crl = self.publish_files(&issuer, signed, &[target.serial.hex()])?;
         Ok(Revoked { certificate: target.clone(), at: now, reason, issuer, crl, warnings })
     }
 
@@ -180,16 +190,27 @@ impl Authority {
         }
         let signing: Vec<_> = issuers.iter().map(|issuer| self.signing_ca(issuer)).collect::<Result<_>>()?;
         let reason = request.reason;
-        self.ledger.write(|tx| {
-            for target in &targets {
-                let detail = json!({ "ca": target.issuer_name, "subject": target.subject, "reason": reason.as_str(), "batch": true });
-                record_revocation(tx, target, now, reason, "nothing was revoked: ", detail)?;
-            }
-            Ok(())
-        })?;
+        let plans: Vec<_> = issuers.iter().map(|issuer| plan_crl(issuer, None)).collect::<Result<_>>()?;
+        let mut refused = None;
+        let signed = self
+            .ledger
+            .write(|tx| {
+                for target in &targets {
+                    let detail = json!({ "ca": target.issuer_name, "subject": target.subject, "reason": reason.as_str(), "batch": true });
+                    record_revocation(tx, target, now, reason, "nothing was revoked: ", detail)?;
+                }
+                let mut signed = Vec::new();
+                for ((issuer, signing_ca), plan) in issuers.iter().zip(&signing).zip(plans) {
+                    signed.push(sign_crl_in(tx, issuer, signing_ca, plan, &mut refused)?);
+                }
+                Ok(signed)
+            })
+            .map_err(|e| refused.take().unwrap_or_else(|| e.into()))?;
         let mut crls = Vec::new();
-        for (issuer, signing_ca) in issuers.into_iter().zip(&signing) {
-            let crl = self.publish_with(&issuer, signing_ca, None)?;
+        for (issuer, signed) in issuers.into_iter().zip(signed) {
+            let listed: Vec<String> =
+                targets.iter().filter(|t| t.issuer_id == issuer.id).map(|t| t.serial.hex()).collect();
+            let crl = self.publish_files(&issuer, signed, &listed)?;
             crls.push((issuer, crl));
         }
         Ok(RevokedMany { revoked: targets.len(), at: now, reason, skipped: problems, crls })

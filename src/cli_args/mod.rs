@@ -255,16 +255,20 @@ pub enum Command {
         pkictl doctor\n  \
         pkictl doctor --scan ./tls --scan /etc/nginx/certs\n  \
         pkictl doctor --repair\n\n\
-        Checks: SQLite integrity; home and key file permissions; each CA key readable and\n\
-        encrypted when the ledger says so; each CA certificate file and latest CRL file equal to\n\
-        the ledger's copy; each CRL correctly signed and current; every stored certificate\n\
-        matching its serial and fingerprint; interrupted writes; and, with --scan DIR, that every\n\
-        NAME.crt there is complete and recorded in the ledger.")]
+        Checks: SQLite integrity; home and key file permissions; each CA key readable, encrypted\n\
+        when the ledger says so, and the key of its CA certificate (an encrypted key is opened\n\
+        only with --passphrase-file or PKICTL_PASSPHRASE); each CA certificate file and CRL file\n\
+        equal to the ledger's newest copy; each CRL correctly signed, current and not dated in the\n\
+        future; every stored certificate matching its serial and fingerprint; the hash-chained\n\
+        audit trail replayed, with the first broken link and every row it does not explain\n\
+        (its head is printed: record it elsewhere); interrupted writes; and, with --scan DIR, that\n\
+        every NAME.crt there is complete and recorded in the ledger.")]
     Doctor {
         /// Also check the certificate files (*.crt) in DIR against the ledger (repeatable).
         #[arg(long, value_name = "DIR")]
         scan: Vec<PathBuf>,
-        /// Rewrite CA certificate and CRL files from the ledger; remove interrupted writes.
+        /// Rewrite CA certificate and CRL files from the ledger (under the publish lock);
+        /// remove interrupted writes. The ledger itself is never changed.
         #[arg(long)]
         repair: bool,
     },

@@ -66,6 +66,10 @@ pub fn describe(e: &Error) -> String {
             "{e} ({}); fix the list or pass --skip-unknown",
             summarize(&problems.iter().map(skipped_line).collect::<Vec<_>>())
         ),
+        Error::CrlNotPublished { .. } => {
+            format!("{e}; `pkictl doctor --repair` (or the next `pkictl crl`) writes them from the ledger")
+        }
+        Error::CrlRefused { .. } => format!("{e}; `pkictl doctor` shows what differs"),
         Error::InCsr { origin, problem } => format!("CSR {origin}: {}", describe(problem)),
         Error::AtLine { line, problem } => format!("line {line}: {}", describe(problem)),
         _ => e.to_string(),

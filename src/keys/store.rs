@@ -121,6 +121,32 @@ impl FileKeyStore {
         Ok(KeyAtRest { mode, encrypted: KeyPair::is_encrypted_pem(&String::from_utf8_lossy(&bytes)) })
     }
 
+    /// Whether the key file holds the private key of `spki_der` (the CA certificate's public
+    /// key). An encrypted key is opened only with `unlock`; without it the answer is None.
+    pub fn holds_key_of(
+        &self,
+        ca: &str,
+        key_ref: &str,
+        spki_der: &[u8],
+        unlock: Option<&dyn Unlock>,
+    ) -> Result<Option<bool>> {
+        let path = self.path_of(key_ref);
+        let bytes = Zeroizing::new(home::read_private_file(&path)?);
+        let pem = std::str::from_utf8(&bytes)
+            .map_err(|_| Error::invalid(format!("{} is not a PEM key file", path.display())))?;
+        let passphrase = match (KeyPair::is_encrypted_pem(pem), unlock) {
+            (false, _) => None,
+            (true, Some(unlock)) => Some(unlock.passphrase(ca)?),
+            (true, None) => return Ok(None),
+        };
+        let key =
+            KeyPair::from_pkcs8_pem(pem, passphrase.as_ref().map(|p| p.as_bytes())).map_err(|e| match e {
+                KeyError::WrongPassphrase => Error::WrongPassphrase { ca: ca.to_string() },
+                source => Error::Key { what: format!("CA {ca} ({})", path.display()), source },
+            })?;
+        Ok(Some(key.spki_der() == spki_der))
+    }
+
     /// The raw key file, for a backup (the bytes stay as encrypted as they are at rest).
     pub fn read_raw(&self, key_ref: &str) -> Result<Zeroizing<Vec<u8>>> {
         Ok(Zeroizing::new(home::read_private_file(&self.path_of(key_ref))?))

@@ -19,7 +19,7 @@ type Check = fn(&mut dyn Ledger);
 
 /// Runs every check on fresh ledgers from `make`.
 pub fn run_all(make: &dyn Fn() -> Box<dyn Ledger>) {
-    let checks: [(&str, Check); 10] = [
+    let checks: [(&str, Check); 11] = [
         ("authorities round trip", authorities_round_trip),
         ("certificates round trip", certificates_round_trip),
         ("duplicate serial is refused", duplicate_serial_is_refused),
@@ -30,6 +30,7 @@ pub fn run_all(make: &dyn Fn() -> Box<dyn Ledger>) {
         ("list filters", list_filters),
         ("revision moves on commit only", revision_moves_on_commit_only),
         ("every profile round trips", every_profile_round_trips),
+        ("every change is on the audit chain", every_change_is_chained),
     ];
     for (name, check) in checks {
         let mut ledger = make();
@@ -249,6 +250,7 @@ fn crl_numbers_increase(ledger: &mut dyn Ledger) {
                     next_update: NOW + round + DAY,
                     entries: 0,
                     der: &[round as u8; 4],
+                    revoked: super::chain::EntrySet::default(),
                 })?;
                 tx.record_event(&super::Event {
                     at: NOW,
@@ -342,4 +344,27 @@ fn list_filters(ledger: &mut dyn Ledger) {
     assert_eq!(count(StatusFilter::All, None).len(), 4);
     let expiring = count(StatusFilter::Valid, Some(NOW + 7 * DAY));
     assert_eq!(expiring.iter().map(|c| c.id).collect::<Vec<_>>(), [soon]);
+}
+
+/// Every state change is hashed into the chain, even one recorded without an event, and the
+/// replay explains every row; an aborted transaction leaves no link.
+fn every_change_is_chained(ledger: &mut dyn Ledger) {
+    let root = new_root(ledger);
+    let leaf = new_leaf(ledger, root, 1, NOW + DAY).unwrap();
+    ledger.write(|tx| tx.revoke_certificate(leaf, NOW, Reason::KeyCompromise)).unwrap();
+    ledger.write(|tx| tx.set_crl_validity(root, 3600)).unwrap();
+    let _ = ledger.write(|tx| {
+        tx.revoke_certificate(leaf, NOW, Reason::Superseded)?;
+        Err::<(), _>(LedgerError::Aborted("no".into()))
+    });
+    let replay = super::replay(|v| ledger.scan_events(v)).unwrap();
+    assert_eq!(replay.links.broken, None);
+    assert!(replay.links.started);
+    assert_eq!(replay.authorities[&root].crl_validity_secs, 3600);
+    let cert = &replay.certificates[&leaf];
+    assert_eq!(cert.revoked, Some((NOW, "key-compromise".to_string())));
+    assert_eq!(cert.der_sha256, super::chain::sha256_hex(&ledger.certificate_der(leaf).unwrap()));
+    let mut head = String::new();
+    ledger.scan_events(&mut |e| head = e.hash.clone().unwrap_or_default()).unwrap();
+    assert_eq!(replay.links.head, head);
 }

@@ -3,6 +3,7 @@
 //! in `conformance.rs` is what every backend must pass. This module tree is the only code
 //! with SQL in it.
 
+pub mod chain;
 mod records;
 mod sqlite;
 #[doc(hidden)]
@@ -166,6 +167,15 @@ pub trait Ledger: Send {
     /// The DER of a CA's newest CRL.
     fn latest_crl_der(&self, issuer_id: i64) -> LedgerResult<Option<Vec<u8>>>;
 
+    /// Calls `visit` with every audit event row, oldest first, as stored.
+    fn scan_events(&self, visit: &mut dyn FnMut(&chain::StoredEvent)) -> LedgerResult<()>;
+    /// Calls `visit` with every certificate row as stored (damaged columns noted, not fatal).
+    fn scan_certificate_rows(&self, visit: &mut dyn FnMut(&StoredCertificate)) -> LedgerResult<()>;
+    /// Every CA row as stored, for the audit.
+    fn authority_rows(&self) -> LedgerResult<Vec<StoredAuthority>>;
+    /// Every CRL row as stored (DER hashed), for the audit.
+    fn crl_rows(&self) -> LedgerResult<Vec<StoredCrl>>;
+
     /// Runs `work` in one write transaction: all of it commits, or none. Writers queue.
     fn transaction(&mut self, work: &mut dyn FnMut(&dyn LedgerTx) -> LedgerResult<()>) -> LedgerResult<()>;
 }
@@ -213,8 +223,106 @@ pub trait LedgerTx {
     /// Records a signed CRL.
     fn insert_crl(&self, crl: &NewCrl<'_>) -> LedgerResult<()>;
 
-    /// Appends to the audit trail.
+    /// Appends to the audit trail, chained to the previous event, with every state change
+    /// this transaction made since the last event.
     fn record_event(&self, event: &Event<'_>) -> LedgerResult<()>;
+    /// Calls `visit` with every audit event row, oldest first, inside the transaction.
+    fn scan_events(&self, visit: &mut dyn FnMut(&chain::StoredEvent)) -> LedgerResult<()>;
+    /// [`LedgerTx::scan_events`] from the row `first_id` on.
+    fn scan_events_from(&self, first_id: i64, visit: &mut dyn FnMut(&chain::StoredEvent))
+    -> LedgerResult<()>;
+    /// The newest event of this kind about `target`.
+    fn latest_event_id(&self, kind: EventKind, target: &str) -> LedgerResult<Option<i64>>;
+}
+
+/// Walks the audit chain from its first row.
+pub fn replay(
+    scan: impl FnOnce(&mut dyn FnMut(&chain::StoredEvent)) -> LedgerResult<()>,
+) -> LedgerResult<chain::Replay> {
+    let mut replay = chain::Replay::new();
+    scan(&mut |e| replay.feed(e))?;
+    Ok(replay)
+}
+
+/// What the next CRL of a CA must respect, from the audit chain: walked from the CA's newest
+/// CRL event when its checkpoint holds every revocation up to then, else from the chain's
+/// first row.
+pub fn crl_expectation(
+    tx: &dyn LedgerTx,
+    issuer_id: i64,
+    ca_name: &str,
+) -> LedgerResult<chain::CrlExpectation> {
+    if let Some(from) = tx.latest_event_id(EventKind::CrlPublish, ca_name)? {
+        let mut walk = chain::CrlExpectation::resume(issuer_id);
+        tx.scan_events_from(from, &mut |e| walk.feed(e))?;
+        if walk.anchored {
+            return Ok(walk);
+        }
+    }
+    let mut walk = chain::CrlExpectation::new(issuer_id);
+    tx.scan_events(&mut |e| walk.feed(e))?;
+    Ok(walk)
+}
+
+/// A certificate row as stored, for the audit; `damaged` lists columns that hold the wrong type.
+#[derive(Debug, Clone)]
+pub struct StoredCertificate {
+    /// Row id.
+    pub id: i64,
+    /// Issuer id.
+    pub issuer_id: i64,
+    /// Serial in ledger form.
+    pub serial: String,
+    /// Recorded fingerprint.
+    pub fingerprint_sha256: String,
+    /// The DER.
+    pub der: Vec<u8>,
+    /// `valid` or `revoked`.
+    pub status: String,
+    /// When it was revoked.
+    pub revoked_at: Option<i64>,
+    /// Why.
+    pub revocation_reason: Option<String>,
+    /// notAfter.
+    pub not_after: i64,
+    /// What is wrong with the row's columns.
+    pub damaged: Vec<String>,
+}
+
+/// A CA row as stored, for the audit.
+#[derive(Debug, Clone)]
+pub struct StoredAuthority {
+    /// Row id.
+    pub id: i64,
+    /// Name.
+    pub name: String,
+    /// SHA-256 of its certificate column.
+    pub cert_sha256: String,
+    /// CRL validity.
+    pub crl_validity_secs: i64,
+    /// CRL counter.
+    pub next_crl_number: i64,
+    /// What is wrong with the row's columns.
+    pub damaged: Vec<String>,
+}
+
+/// A CRL row as stored, for the audit.
+#[derive(Debug, Clone)]
+pub struct StoredCrl {
+    /// The signing CA's id.
+    pub issuer_id: i64,
+    /// cRLNumber.
+    pub number: i64,
+    /// thisUpdate.
+    pub this_update: i64,
+    /// nextUpdate.
+    pub next_update: i64,
+    /// Entries.
+    pub entries: i64,
+    /// SHA-256 of its DER; empty when the DER was pruned.
+    pub der_sha256: String,
+    /// What is wrong with the row's columns.
+    pub damaged: Vec<String>,
 }
 
 /// Opens the ledger of an existing home (SQLite at `path`), bringing its schema up to date.

@@ -371,6 +371,9 @@ pub struct NewCrl<'a> {
     pub entries: i64,
     /// The signed CRL.
     pub der: &'a [u8],
+    /// Every revocation of the CA when it was signed (expired certificates included): the
+    /// audit chain keeps it as a checkpoint, so the next CRL's check starts from here.
+    pub revoked: crate::ledger::chain::EntrySet,
 }
 
 /// What an audit event records.

@@ -87,6 +87,32 @@ pub struct RowCounts {
     pub events: i64,
 }
 
+/// The ledger's write lock, held until dropped; see [`hold_write_lock`].
+pub struct WriteLock {
+    connection: Connection,
+}
+
+impl Drop for WriteLock {
+    fn drop(&mut self) {
+        let _ = self.connection.execute_batch("ROLLBACK");
+    }
+}
+
+/// Takes the ledger's write lock (BEGIN IMMEDIATE) and holds it until the value is dropped:
+/// every pkictl writer then waits before its transaction, so a test can kill one there.
+pub fn hold_write_lock(home: &Path) -> WriteLock {
+    let connection = open(home);
+    connection
+        .execute_batch("BEGIN IMMEDIATE")
+        .unwrap_or_else(|e| panic!("ledger {}: BEGIN IMMEDIATE: {e}", ledger_path(home).display()));
+    WriteLock { connection }
+}
+
+/// The DER of the newest CRL the ledger holds for the CA named `ca`; None when it has none.
+pub fn newest_crl_der(home: &Path, ca: &str) -> Option<Vec<u8>> {
+    crls(home).into_iter().filter(|c| c.issuer_name == ca).max_by_key(|c| c.number).map(|c| c.der)
+}
+
 /// A connection to the ledger held open and otherwise idle; see [`hold_open`].
 pub struct OpenLedger {
     _connection: Connection,

@@ -4,6 +4,7 @@ use rusqlite::{OptionalExtension, Row, params};
 
 use super::{CaRecord, LedgerResult, NewAuthority, SqliteLedger, Tx, parsed};
 use crate::engine::serial::Serial;
+use crate::ledger::chain::{Change, sha256_hex};
 
 /// The CA's own certificate row is read through the unique index on authority_id (a join
 /// lets SQLite's planner walk every certificate instead).
@@ -81,6 +82,7 @@ impl Tx<'_> {
         self.tx
             .execute("UPDATE authorities SET crl_validity_secs = ?2 WHERE id = ?1", params![id, seconds])
             .map_err(|e| self.err(e))?;
+        self.pending_change(Change::CrlValidity { id, seconds });
         Ok(())
     }
 
@@ -128,7 +130,23 @@ impl Tx<'_> {
                 ],
             )
             .map_err(|e| self.err(e))?;
-        Ok(self.tx.last_insert_rowid())
+        let id = self.tx.last_insert_rowid();
+        let (crl_validity_secs, next_crl_number) = self
+            .tx
+            .query_row(
+                "SELECT crl_validity_secs, next_crl_number FROM authorities WHERE id = ?1",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .map_err(|e| self.err(e))?;
+        self.pending_change(Change::Authority {
+            id,
+            name: a.name.to_string(),
+            cert_sha256: sha256_hex(a.cert_der),
+            crl_validity_secs,
+            next_crl_number,
+        });
+        Ok(id)
     }
 }
 

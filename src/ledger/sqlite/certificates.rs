@@ -9,6 +9,7 @@ use super::{
 };
 use crate::engine::crl::Reason;
 use crate::ledger::StatusFilter;
+use crate::ledger::chain::{Change, sha256_hex};
 use crate::names::San;
 
 const COLUMNS: &str = "c.id, c.issuer_id, a.name, c.serial, c.profile, c.subject, c.common_name, c.sans,
@@ -199,7 +200,17 @@ impl Tx<'_> {
             ],
         );
         match inserted {
-            Ok(_) => Ok(self.tx.last_insert_rowid()),
+            Ok(_) => {
+                let id = self.tx.last_insert_rowid();
+                self.pending_change(Change::Certificate {
+                    id,
+                    issuer_id: c.issuer_id,
+                    serial,
+                    der_sha256: sha256_hex(c.der),
+                    not_after: c.not_after,
+                });
+                Ok(id)
+            }
             Err(e) if is_unique_violation(&e, "certificates.issuer_id, certificates.serial") => {
                 Err(LedgerError::DuplicateSerial { serial })
             }
@@ -209,15 +220,26 @@ impl Tx<'_> {
 
     /// Marks a valid certificate revoked; false when it was not valid (already revoked).
     pub(super) fn revoke_certificate(&self, id: i64, at: i64, reason: Reason) -> LedgerResult<bool> {
-        let changed = self
+        let revoked: Option<(i64, String, i64)> = self
             .tx
-            .execute(
+            .query_row(
                 "UPDATE certificates SET status = 'revoked', revoked_at = ?2, revocation_reason = ?3
-                 WHERE id = ?1 AND status = 'valid'",
+                 WHERE id = ?1 AND status = 'valid' RETURNING issuer_id, serial, not_after",
                 params![id, at, reason.as_str()],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
+            .optional()
             .map_err(|e| self.err(e))?;
-        Ok(changed == 1)
+        let Some((issuer_id, serial, not_after)) = revoked else { return Ok(false) };
+        self.pending_change(Change::Revocation {
+            id,
+            issuer_id,
+            serial,
+            not_after,
+            at,
+            reason: reason.as_str().to_string(),
+        });
+        Ok(true)
     }
 }
 

@@ -4,6 +4,7 @@ use rusqlite::{OptionalExtension, params};
 
 use super::{CrlRecord, LedgerError, LedgerResult, NewCrl, SqliteLedger, Tx};
 use crate::engine::crl::Reason;
+use crate::ledger::chain::{Change, sha256_hex};
 
 /// How many of each CA's newest CRLs keep their DER in the ledger.
 const KEEP_CRL_DER: i64 = 10;
@@ -83,6 +84,14 @@ impl Tx<'_> {
         std::io::Write::write_all(&mut blob, crl.der)
             .map_err(|e| LedgerError::Io { path: self.path.clone(), source: e })?;
         blob.close().map_err(|e| self.err(e))?;
+        self.pending_change(Change::Crl {
+            issuer_id: crl.issuer_id,
+            number: crl.number,
+            this_update: crl.this_update,
+            entries: crl.entries,
+            der_sha256: sha256_hex(crl.der),
+            revoked: Some(crl.revoked.checkpoint()),
+        });
         // Keep the DER of the newest CRLs only: a large CRL is tens of megabytes, and only the
         // latest is ever served; the metadata of every CRL stays.
         self.tx

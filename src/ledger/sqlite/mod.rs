@@ -8,16 +8,19 @@ mod certificates;
 mod crls;
 mod events;
 
+use std::cell::RefCell;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 
+use super::chain::{Change, StoredEvent};
 use super::{
     CaRecord, CertFilter, CertSelector, CertificateRecord, CertificateSummary, CrlRecord, Event, Ledger,
     LedgerError, LedgerResult, LedgerTx, NewAuthority, NewCertificate, NewCrl, OpenMode,
 };
+use super::{StoredAuthority, StoredCertificate, StoredCrl};
 use crate::engine::crl::Reason;
 
 /// Embedded migrations: (version, SQL), in increasing version order (numbers may skip: each
@@ -25,8 +28,12 @@ use crate::engine::crl::Reason;
 const MIGRATIONS: &[(u32, &str)] = &[
     (1, include_str!("../../../migrations/0001_init.sql")),
     (2, include_str!("../../../migrations/0002_revoked_index.sql")),
+    (3, include_str!("../../../migrations/0003_audit_chain.sql")),
     (4, include_str!("../../../migrations/0004_public_url.sql")),
 ];
+
+/// The schema whose migration starts the audit chain (in Rust: SQL cannot hash).
+const CHAIN_SCHEMA: u32 = 3;
 
 /// How long a command waits for another pkictl process holding the write lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -158,6 +165,9 @@ impl SqliteLedger {
             tx.pragma_query_value(None, "user_version", |row| row.get(0)).map_err(|e| sqlite(&path, e))?;
         for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > current) {
             tx.execute_batch(sql).map_err(|e| sqlite(&path, e))?;
+            if *version == CHAIN_SCHEMA {
+                events::start_chain(&tx).map_err(|e| sqlite(&path, e))?;
+            }
             tx.pragma_update(None, "user_version", version).map_err(|e| sqlite(&path, e))?;
         }
         tx.commit().map_err(|e| sqlite(&path, e))
@@ -171,8 +181,9 @@ impl SqliteLedger {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|e| sqlite(&path, e))?;
-        let wrapped = Tx { tx, path: path.clone() };
+        let wrapped = Tx { tx, path: path.clone(), pending: RefCell::new(Vec::new()) };
         work(&wrapped)?;
+        wrapped.flush_changes()?;
         wrapped.tx.commit().map_err(|e| sqlite(&path, e))?;
         self.own_commits += 1;
         Ok(())
@@ -194,9 +205,15 @@ impl SqliteLedger {
 struct Tx<'a> {
     tx: rusqlite::Transaction<'a>,
     path: PathBuf,
+    /// State changes made since the last event: the next event records them.
+    pending: RefCell<Vec<Change>>,
 }
 
 impl Tx<'_> {
+    fn pending_change(&self, change: Change) {
+        self.pending.borrow_mut().push(change);
+    }
+
     fn err(&self, e: rusqlite::Error) -> LedgerError {
         sqlite(&self.path, e)
     }
@@ -287,6 +304,22 @@ impl Ledger for SqliteLedger {
         SqliteLedger::latest_crl_der(self, issuer_id)
     }
 
+    fn scan_events(&self, visit: &mut dyn FnMut(&StoredEvent)) -> LedgerResult<()> {
+        SqliteLedger::scan_events(self, visit)
+    }
+
+    fn scan_certificate_rows(&self, visit: &mut dyn FnMut(&StoredCertificate)) -> LedgerResult<()> {
+        SqliteLedger::scan_certificate_rows(self, visit)
+    }
+
+    fn authority_rows(&self) -> LedgerResult<Vec<StoredAuthority>> {
+        SqliteLedger::authority_rows(self)
+    }
+
+    fn crl_rows(&self) -> LedgerResult<Vec<StoredCrl>> {
+        SqliteLedger::crl_rows(self)
+    }
+
     fn transaction(&mut self, work: &mut dyn FnMut(&dyn LedgerTx) -> LedgerResult<()>) -> LedgerResult<()> {
         self.immediate(work)
     }
@@ -336,6 +369,18 @@ impl LedgerTx for Tx<'_> {
 
     fn record_event(&self, event: &Event<'_>) -> LedgerResult<()> {
         Tx::record_event(self, event)
+    }
+
+    fn scan_events(&self, visit: &mut dyn FnMut(&StoredEvent)) -> LedgerResult<()> {
+        Tx::scan_events(self, visit)
+    }
+
+    fn scan_events_from(&self, first_id: i64, visit: &mut dyn FnMut(&StoredEvent)) -> LedgerResult<()> {
+        Tx::scan_events_from(self, first_id, visit)
+    }
+
+    fn latest_event_id(&self, kind: super::EventKind, target: &str) -> LedgerResult<Option<i64>> {
+        Tx::latest_event_id(self, kind.as_str(), target)
     }
 }
 
@@ -519,6 +564,53 @@ mod tests {
             stmt.query_map([], |r| r.get(0)).unwrap().map(|r| r.unwrap()).collect()
         };
         assert_eq!(profiles, ["root", "peer", "ocsp-responder", "ocsp-responder"]);
+    }
+
+    #[test]
+    fn a_schema_2_ledger_with_rows_starts_its_chain_explaining_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ledger.db");
+        let old = Connection::open(&path).unwrap();
+        old.execute_batch(MIGRATIONS[0].1).unwrap();
+        old.execute_batch(MIGRATIONS[1].1).unwrap();
+        old.pragma_update(None, "user_version", 2).unwrap();
+        old.execute_batch(
+            "INSERT INTO authorities (id, name, slug, subject, cert_der, ski, key_file, key_type,
+                 key_encrypted, next_crl_number, not_before, not_after, created_at)
+             VALUES (1, 'Old Root', 'old-root', 'CN=Old Root', x'3001', x'01', 'private/old-root.key',
+                 'p256', 0, 2, 0, 4000000000, 0);
+             INSERT INTO certificates (issuer_id, serial, profile, subject, key_type, key_source,
+                 not_before, not_after, fingerprint_sha256, der, status, revoked_at,
+                 revocation_reason, created_at)
+             VALUES (1, '00000000000000000000000000000000000000aa', 'client', 'CN=a', 'p256',
+                 'generated', 0, 4000000000, 'f', x'3002', 'revoked', 5, 'superseded', 0);
+             INSERT INTO crls (issuer_id, number, this_update, next_update, entries, der)
+             VALUES (1, 1, 6, 7, 1, x'3003');
+             INSERT INTO events (at, action, target) VALUES (1, 'ca.create', 'Old Root');",
+        )
+        .unwrap();
+        drop(old);
+        let ledger = SqliteLedger::open(&path).unwrap();
+        let replay = crate::ledger::replay(|v| ledger.scan_events(v)).unwrap();
+        assert_eq!(replay.links.broken, None);
+        assert_eq!(
+            (replay.links.legacy, replay.links.chained),
+            (1, 4),
+            "chain start + CA + certificate + CRL"
+        );
+        let cert = replay.certificates.values().next().unwrap();
+        assert_eq!(cert.revoked, Some((5, "superseded".to_string())));
+        assert!(replay.crls.contains_key(&(1, 1)));
+        let mut ledger = ledger;
+        let next = (&mut ledger as &mut dyn Ledger)
+            .write(|tx| crate::ledger::crl_expectation(tx, 1, "Old Root"))
+            .unwrap();
+        assert_eq!((next.last_number, next.entries.count), (Some(1), 1));
+        assert_eq!(replay.authorities[&1].next_crl_number, 2);
+        // Editing a legacy event afterwards breaks the chain at its start.
+        ledger.conn.execute("UPDATE events SET target = 'x' WHERE hash IS NULL", []).unwrap();
+        let replay = crate::ledger::replay(|v| ledger.scan_events(v)).unwrap();
+        assert_eq!(replay.links.broken.map(|b| b.event_id), Some(2));
     }
 
     #[test]
