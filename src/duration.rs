@@ -35,7 +35,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 }
 
 fn invalid(text: &str, why: &str) -> String {
-    format!("invalid duration \"{text}\": {why} (examples: 90d, 12h, 1y)")
+    format!("invalid duration \"{}\": {why} (examples: 90d, 12h, 1y)", crate::error::excerpt(text))
 }
 
 /// Formats a duration the way `parse_duration` reads it, in the largest exact unit.

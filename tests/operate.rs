@@ -473,11 +473,23 @@ fn verify_refuses_a_file_that_is_not_a_certificate_and_a_missing_file() {
     let v = verify_home();
     let junk = v.pki.path("junk.pem");
     fs::write(&junk, "this is not a certificate\n").unwrap();
-    let case = Case { fails_at: Some("parse"), ..Case::new("not a certificate", &junk) };
-    check_verify(&v.pki, &case);
-    // A CSR is not a certificate either.
+    // A CSR is not a certificate either. Neither gets a verdict: bad input is exit 2, with one
+    // sentence on stderr and nothing on stdout (openssl refuses them too).
     let csr = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/csr/p256.csr");
-    check_verify(&v.pki, &Case { fails_at: Some("parse"), ..Case::new("a CSR", &csr) });
+    for (file, says) in
+        [(junk.as_path(), "text without a PEM block"), (csr.as_path(), "a certificate signing request")]
+    {
+        let (openssl_accepts, _) = openssl_verify(&v.pki, &Case::new("not a certificate", file));
+        assert!(!openssl_accepts);
+        for json in [false, true] {
+            let mut args = if json { vec!["--json"] } else { Vec::new() };
+            args.extend(["verify", arg(file), "--purpose", "server"]);
+            let out = v.pki.run(&args);
+            let stderr = assert_error(&out, 2);
+            assert!(stderr.contains(says) && stderr.contains(arg(file)), "{stderr}");
+            assert!(out.stdout.is_empty(), "stdout: {}", stdout_of(&out));
+        }
+    }
 
     let missing = v.pki.path("missing.pem");
     let out = v.pki.run(&["verify", arg(&missing), "--purpose", "server"]);

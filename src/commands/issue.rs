@@ -31,16 +31,16 @@ impl NameFlags<'_> {
     pub fn parse(&self) -> Result<Vec<San>> {
         let mut sans = Vec::new();
         for d in self.dns {
-            names::push_unique(&mut sans, San::Dns(names::parse_dns(d).map_err(Error::Invalid)?));
+            names::push_unique(&mut sans, San::Dns(names::parse_dns(d)?));
         }
         for ip in self.ip {
-            names::push_unique(&mut sans, San::Ip(names::parse_ip(ip).map_err(Error::Invalid)?));
+            names::push_unique(&mut sans, San::Ip(names::parse_ip(ip)?));
         }
         for e in self.email {
-            names::push_unique(&mut sans, San::Email(names::parse_email(e).map_err(Error::Invalid)?));
+            names::push_unique(&mut sans, San::Email(names::parse_email(e)?));
         }
         for u in self.uri {
-            names::push_unique(&mut sans, San::Uri(names::parse_uri(u).map_err(Error::Invalid)?));
+            names::push_unique(&mut sans, San::Uri(names::parse_uri(u)?));
         }
         Ok(sans)
     }

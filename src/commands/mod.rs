@@ -229,7 +229,7 @@ fn read_text_input(source: &std::path::Path) -> Result<String> {
             .map_err(|e| Error::Read { path: "<stdin>".into(), source: e })?;
         buf
     } else {
-        crate::home::read_user_file(source, crate::home::limits::LIST)?
+        crate::home::read_input(source, crate::home::limits::LIST_FILE)?
     };
     if bytes.len() as u64 > MAX_INPUT_BYTES {
         return Err(Error::invalid(format!("{} is larger than 256 MiB", name())));

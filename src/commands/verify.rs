@@ -27,15 +27,9 @@ pub fn run(ctx: &Context, args: &VerifyArgs<'_>) -> Result<Outcome> {
         Some(text) => parse_time(text)?,
         None => crate::engine::now().unix_timestamp(),
     };
-    let presented = certificates_in(&home::read_user_file(args.cert, home::limits::BUNDLE)?);
+    let presented = certificates_in(args.cert)?;
     let chain = match args.chain {
-        Some(path) => {
-            let ders = certificates_in(&home::read_user_file(path, home::limits::BUNDLE)?);
-            if ders.is_empty() {
-                return Err(Error::invalid(format!("{} holds no certificate", path.display())));
-            }
-            ders
-        }
+        Some(path) => certificates_in(path)?,
         None => Vec::new(),
     };
     let ledger = match Home::open(&ctx.home) {
@@ -63,33 +57,12 @@ pub fn run(ctx: &Context, args: &VerifyArgs<'_>) -> Result<Outcome> {
     Ok(if report.accepted() { Outcome::Success } else { Outcome::Negative })
 }
 
-/// Every certificate in a PEM bundle, or the one DER certificate. Anything else yields the
-/// raw bytes, so that the parse layer reports what is wrong with them.
-fn certificates_in(bytes: &[u8]) -> Vec<Vec<u8>> {
-    let Ok(text) = std::str::from_utf8(bytes) else { return vec![bytes.to_vec()] };
-    if !text.contains("-----BEGIN") {
-        return vec![bytes.to_vec()];
-    }
-    let mut ders = Vec::new();
-    let mut rest = text;
-    while let Some(start) = rest.find("-----BEGIN CERTIFICATE-----") {
-        let block = &rest[start..];
-        let end_marker = "-----END CERTIFICATE-----";
-        let Some(end) = block.find(end_marker) else {
-            ders.push(block.as_bytes().to_vec());
-            break;
-        };
-        let pem = &block[..end + end_marker.len()];
-        match der::pem::decode_vec(pem.as_bytes()) {
-            Ok((_, der)) => ders.push(der),
-            Err(_) => ders.push(pem.as_bytes().to_vec()),
-        }
-        rest = &block[end + end_marker.len()..];
-    }
-    if ders.is_empty() {
-        ders.push(bytes.to_vec());
-    }
-    ders
+/// Every certificate of a file (a PEM bundle, or one DER certificate). Anything else is bad
+/// input (exit 2), not a peer's refusal: only a well-formed certificate gets a verdict.
+fn certificates_in(path: &Path) -> Result<Vec<Vec<u8>>> {
+    let bytes = home::read_input(path, home::limits::CERTIFICATE)?;
+    verify::input::certificates(&bytes)
+        .map_err(|reason| Error::NotACertificate { path: path.to_path_buf(), reason })
 }
 
 /// A trusted CA: how to name it, and its certificate (DER).
@@ -171,7 +144,10 @@ fn parse_time(text: &str) -> Result<i64> {
     }
     let format = time::macros::format_description!("[year]-[month]-[day]");
     time::Date::parse(text, &format).map(|d| d.midnight().assume_utc().unix_timestamp()).map_err(|_| {
-        Error::invalid(format!("--at \"{text}\" is not a time; use 2027-01-31 or 2027-01-31T12:00:00Z"))
+        Error::invalid(format!(
+            "--at \"{}\" is not a time; use 2027-01-31 or 2027-01-31T12:00:00Z",
+            crate::error::excerpt(text)
+        ))
     })
 }
 

@@ -26,6 +26,7 @@ pub fn describe(e: &Error) -> String {
             format!("{e}; use a short NAME and pass long names with --dns/--uri")
         }
         Error::NeedsHostName { .. } => format!("{e}, so add --dns NAME or --ip ADDRESS"),
+        Error::BadName(name) if name.looks_like_ip() => format!("{e}; give IP addresses with --ip"),
         Error::NeedsSan { .. } => format!("{e}, so add --dns, --email or --uri"),
         Error::CsrWithoutName => "the CSR has no common name; give one with --name".into(),
         Error::FileExists { path } => format!(

@@ -84,6 +84,6 @@ impl FromStr for Profile {
         [Profile::Root, Profile::Intermediate, Profile::Server, Profile::Client, Profile::Peer]
             .into_iter()
             .find(|p| p.as_str() == s)
-            .ok_or_else(|| format!("unknown profile \"{s}\""))
+            .ok_or_else(|| format!("unknown profile \"{}\"", crate::error::excerpt(s)))
     }
 }

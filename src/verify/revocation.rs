@@ -75,6 +75,14 @@ fn check_crl(der: &[u8], cert: &Cert, issuer: &Cert, ca: &str, at: i64) -> Resul
     if crl.issuer_der != issuer.info.subject_der {
         return Err(unusable("it names another issuer".into()));
     }
+    if crl.this_update > at {
+        return Err(Problem::CrlNotYetValid {
+            ca: ca.to_string(),
+            number: crl.number,
+            this_update: crl.this_update,
+            now: at,
+        });
+    }
     let next_update = crl.next_update.ok_or_else(|| unusable("it has no nextUpdate".into()))?;
     if next_update <= at {
         return Err(Problem::CrlExpired { ca: ca.to_string(), number: crl.number, next_update, now: at });
