@@ -152,6 +152,19 @@ pub fn parse_dns(input: &str) -> Result<String, NameError> {
     Ok(name)
 }
 
+/// Refuses text (a common name) whose `xn--` labels are not valid A-labels: a name that looks
+/// internationalised must decode, whether or not it also becomes a SAN.
+pub fn check_idn_labels(text: &str) -> Result<(), NameError> {
+    for label in text.split('.') {
+        if label.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("xn--")) {
+            check_a_label(&label.to_ascii_lowercase()).map_err(|why| {
+                NameError::new(format!("\"{}\" is not a valid internationalised name: {why}", excerpt(text)))
+            })?;
+        }
+    }
+    Ok(())
+}
+
 /// An `xn--` label must be an A-label: valid punycode that decodes to a label IDNA allows
 /// (no control characters, no ASCII-only result, the canonical encoding). Decoded and checked
 /// by the `idna` crate (UTS #46, with the STD3 rules), not by hand.

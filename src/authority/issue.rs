@@ -156,6 +156,7 @@ pub fn validate_common_name(name: &str) -> Result<String> {
     if name.chars().count() > MAX_CN_LEN {
         return Err(Error::CommonNameTooLong { name: name.to_string(), max: MAX_CN_LEN });
     }
+    names::check_idn_labels(name.trim())?;
     Ok(name.trim().to_string())
 }
 

@@ -52,10 +52,10 @@ pub fn run(ctx: &Context, args: &CrlArgs<'_>) -> Result<Outcome> {
 
 pub fn summary(p: &PublishedCrl) -> String {
     format!(
-        "CRL #{} of {}: {} entries, next update {}; written to {}",
+        "CRL #{} of {}: {}, next update {}; written to {}",
         p.number,
         p.issuer.name,
-        p.entries,
+        crate::commands::words::count(p.entries, "entry", "entries"),
         format_time(p.next_update),
         p.pem_path.display()
     )

@@ -204,7 +204,7 @@ pub(crate) fn write_stdout(args: std::fmt::Arguments<'_>) {
     }
     if let Err(e) = std::io::stdout().lock().write_fmt(args) {
         if e.kind() != std::io::ErrorKind::BrokenPipe {
-            eprintln!("pkictl: cannot write to standard output: {e}");
+            eprintln!("pkictl: cannot write to standard output: {}", crate::error::io_words(&e));
         }
         STDOUT_FAILED.store(true, Ordering::Relaxed);
     }

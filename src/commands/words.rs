@@ -81,6 +81,11 @@ fn field_message(field: Field, problem: &str) -> String {
     }
 }
 
+/// "1 entry", "2 entries": a count with its noun in the right number.
+pub fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 /// The first few problems, and how many more.
 pub fn summarize(problems: &[String]) -> String {
     const SHOWN: usize = 5;

@@ -33,6 +33,9 @@ pub enum CsrError {
         "it is signed with {0}, which pkictl does not accept (use ECDSA or RSA PKCS#1 v1.5 with SHA-256/384/512)"
     )]
     UnsupportedSignature(String),
+    /// Well-formed, but asks for something no certificate may carry.
+    #[error("{0}")]
+    Unacceptable(String),
     #[error("its key is not acceptable: {0}")]
     Key(KeyError),
 }
@@ -132,8 +135,8 @@ fn requested_extensions(req: &CertReq) -> Result<(Vec<RequestedSan>, Vec<String>
                 // Two subjectAltNames (or two of anything) are ambiguous: which one counts
                 // differs between parsers. RFC 5280 4.2 allows each extension once.
                 if !seen.insert(oid.clone()) {
-                    return Err(CsrError::Malformed(format!(
-                        "it requests extension {} more than once",
+                    return Err(CsrError::Unacceptable(format!(
+                        "it requests extension {} more than once (RFC 5280 allows each extension once)",
                         extension_name(&oid)
                     )));
                 }
@@ -168,7 +171,7 @@ fn requested_san(name: &GeneralName) -> Result<RequestedSan, CsrError> {
             }
             // 8 and 32 bytes are address + mask, for name constraints only.
             length => {
-                return Err(CsrError::Malformed(format!(
+                return Err(CsrError::Unacceptable(format!(
                     "its subjectAltName has an IP address of {length} bytes; an IP address is 4 (IPv4) or 16 (IPv6) bytes"
                 )));
             }
