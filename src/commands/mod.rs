@@ -78,6 +78,36 @@ impl Context {
     }
 }
 
+/// Parses the command line. A refused argument gets clap's own report, except that a report
+/// quoting a huge value (a 10,000-character `--key-type`) has that value cut to a prefix, as
+/// every other message does.
+pub fn parse_args() -> Cli {
+    use clap::Parser;
+    let e = match Cli::try_parse() {
+        Ok(cli) => return cli,
+        Err(e) => e,
+    };
+    let text = e.render().to_string();
+    if !e.use_stderr() || text.lines().all(|l| l.chars().count() <= LONGEST_CLAP_LINE) {
+        e.exit(); // --help, --version, and ordinary reports, in clap's colours
+    }
+    let shortened: Vec<String> = text.lines().map(shorten_long_words).collect();
+    eprintln!("{}", crate::error::one_line(&shortened.join("\u{1}")).replace("\\u{1}", "\n"));
+    std::process::exit(e.exit_code());
+}
+
+const LONGEST_CLAP_LINE: usize = 300;
+
+/// Every run of more than 60 non-blank characters becomes its first 40, "…" and its length.
+fn shorten_long_words(line: &str) -> String {
+    line.split(' ')
+        .map(|word| {
+            if word.chars().count() > 60 { crate::error::excerpt(word).to_string() } else { word.to_string() }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// Runs the command; returns the exit code for success paths (0, or 1 for a "no" verdict).
 pub fn run(cli: Cli) -> Result<Outcome> {
     let ctx =
