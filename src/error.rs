@@ -217,8 +217,12 @@ pub enum Error {
 
     /// A leaf without any subjectAltName.
     #[error(
-        "a {profile} certificate needs a subjectAltName (strict verifiers require one): \"{}\" is not a host name, email or URI",
-        excerpt(name)
+        "a {profile} certificate needs a subjectAltName (strict verifiers require one): \"{}\" {}",
+        excerpt(name),
+        match not_a_host_words(name) {
+            "is not a host name" => "is not a host name, email or URI",
+            mistyped => mistyped,
+        }
     )]
     NeedsSan {
         /// The profile.

@@ -218,7 +218,8 @@ fn check_label(label: &str) -> Result<(), String> {
 
 /// An IP address, v4 or v6.
 pub fn parse_ip(input: &str) -> Result<IpAddr, NameError> {
-    input.trim().parse::<IpAddr>().map_err(|_| {
+    // Not trimmed: "10.0.0.7\n" is a mistake to point out, not an address to accept.
+    input.parse::<IpAddr>().map_err(|_| {
         NameError::new(format!("invalid IP address \"{}\" (examples: 10.0.0.7, fd00::7)", excerpt(input)))
     })
 }

@@ -1283,6 +1283,27 @@ fn revocation_reason_with_whitespace_is_refused() {
     }
 }
 
+/// The same for serials, IP addresses and durations on the command line: a stray newline,
+/// tab or space makes the value wrong, it is not silently dropped.
+#[test]
+fn other_values_with_whitespace_are_refused() {
+    let c = Case::plain();
+    let serial = c.known_serial();
+    let cases = [
+        args!["revoke", format!("{serial}\n"), "--reason", "superseded"],
+        args!["revoke", format!("{serial}\t"), "--reason", "superseded"],
+        args!["show", format!("{serial}\n")],
+        args!["issue", "server", "x.example.com", "--ip", "10.0.0.7\n", "--out", c.out],
+        args!["issue", "server", "x.example.com", "--ip", " 10.0.0.7", "--out", c.out],
+        args!["issue", "client", NAME, "--validity", "90d\n", "--out", c.out],
+        args!["issue", "client", NAME, "--validity", " 90d", "--out", c.out],
+        args!["crl", "--next-update", "7d "],
+    ];
+    for a in &cases {
+        refuses_briefly(&c, 2, a);
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Long input is quoted by a short prefix, never echoed whole
 // ---------------------------------------------------------------------------------------------

@@ -30,6 +30,10 @@ pub enum CertRef {
 /// hex is `NameOnly`; hex that cannot be a serial (zero, over 20 octets) is an error.
 pub fn parse_cert_ref(text: &str) -> Result<CertRef> {
     let quoted = crate::error::excerpt(text);
+    // A newline or tab in a serial is a pasting accident, not something to trim away.
+    if text.chars().any(char::is_control) {
+        return Err(Error::NotASerial { text: text.to_string() });
+    }
     let cleaned: String = text.trim().chars().filter(|c| *c != ':').collect::<String>().to_ascii_lowercase();
     let cleaned = cleaned.strip_prefix("0x").unwrap_or(&cleaned).to_string();
     if cleaned.starts_with('-') {
