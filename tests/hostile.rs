@@ -1342,6 +1342,7 @@ fn long_input_is_never_echoed_whole() {
     for a in [
         args!["init", "--name", long, "--no-passphrase"],
         args!["init", "--name", "Long Root", "--intermediate", long, "--no-passphrase"],
+        args!["init", "--name", "Long Root", "--crl-url", format!("ftp://{long}"), "--no-passphrase"],
     ] {
         let stderr = c.refuses_in(Some(&new_home), 2, &a);
         assert!(stderr.chars().count() <= MAX_STDERR_CHARS && !stderr.contains(&"a".repeat(100)), "{stderr}");

@@ -152,7 +152,8 @@ fn validate_crl_url(url: &str) -> Result<String> {
         return Err(Error::InvalidField {
             field: Field::CrlUrl,
             problem: format!(
-                "\"{url}\" is not an http:// or https:// URL (example: http://pki.example.com/crl)"
+                "\"{}\" is not an http:// or https:// URL (example: http://pki.example.com/crl)",
+                crate::error::excerpt(url)
             ),
         });
     }
