@@ -997,6 +997,46 @@ fn verify_refuses_other_things_that_are_not_certificates() {
     refuse_as_not_a_certificate(&c, &deep);
 }
 
+/// A CRL whose thisUpdate lies after the time of the check (a CA clock that ran ahead, here
+/// simulated with --at before the CRL was signed) makes OpenSSL refuse every client of that
+/// CA: `verify` must say so at the revocation layer, as `openssl verify -crl_check` does.
+#[test]
+fn verify_flags_a_crl_that_is_not_yet_valid() {
+    let c = Case::plain();
+    let leaf = c.issued.join("known.example.com.crt");
+    let chain = c.issued.join("known.example.com.chain.pem");
+    let show = c.succeeds(&args!["--json", "show", c.known_serial()]);
+    let json: serde_json::Value = serde_json::from_slice(&show.stdout).unwrap();
+    let not_before = json["not_before"].as_str().expect("not_before").to_string();
+    let not_before =
+        time::OffsetDateTime::parse(&not_before, &time::format_description::well_known::Rfc3339).unwrap();
+    // notBefore is backdated 5 minutes; the CRL was signed after the certificate was issued.
+    let at = not_before + time::Duration::seconds(60);
+    let at_text = at.format(&time::format_description::well_known::Rfc3339).unwrap();
+    let stdout = c.says_no(&args!["verify", leaf, "--chain", chain, "--at", at_text], "is not valid before");
+    assert!(stdout.contains("REFUSE this certificate (revocation)"), "{stdout}");
+    // A moment after the CRL, the same certificate is accepted.
+    c.succeeds(&args!["verify", leaf, "--chain", chain]);
+    // OpenSSL agrees: the CRL is not yet valid at that time.
+    let root = c.home.join("ca/hostile-root-ca.pem");
+    let crl = c.home.join("crl/hostile-root-ca-issuing-ca.crl.pem");
+    let out = common::openssl(args![
+        "verify",
+        "-attime",
+        at.unix_timestamp().to_string(),
+        "-crl_check",
+        "-CAfile",
+        root,
+        "-untrusted",
+        chain,
+        "-CRLfile",
+        crl,
+        leaf
+    ]);
+    let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(!out.status.success() && said.contains("CRL is not yet valid"), "{said}");
+}
+
 /// The control: a well-formed certificate nobody here trusts is a "no" verdict, exit 1.
 #[test]
 fn control_an_untrusted_certificate_is_a_no_not_bad_input() {
