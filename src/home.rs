@@ -370,6 +370,35 @@ mod tests {
     }
 
     #[test]
+    fn special_files_are_refused_before_they_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo");
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &fifo,
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::RUSR | rustix::fs::Mode::WUSR,
+            0,
+        )
+        .unwrap();
+        let zero = dir.path().join("zero");
+        std::os::unix::fs::symlink("/dev/zero", &zero).unwrap();
+        for (path, what) in [
+            (fifo.as_path(), "a FIFO (named pipe)"),
+            (zero.as_path(), "a character device"),
+            (dir.path(), "a directory"),
+        ] {
+            match read_input(path, limits::CSR) {
+                Err(Error::NotARegularFile { what: found, .. }) => assert_eq!(found, what),
+                other => panic!("{}: {other:?}", path.display()),
+            }
+        }
+        let big = dir.path().join("big");
+        fs::write(&big, vec![b'x'; 64 * 1024 + 1]).unwrap();
+        assert!(matches!(read_input(&big, limits::PASSPHRASE), Err(Error::FileTooLarge { .. })));
+    }
+
+    #[test]
     fn atomic_write_sets_mode() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("k");

@@ -91,8 +91,9 @@ pub fn parse_args() -> Cli {
     if !e.use_stderr() || text.lines().all(|l| l.chars().count() <= LONGEST_CLAP_LINE) {
         e.exit(); // --help, --version, and ordinary reports, in clap's colours
     }
-    let shortened: Vec<String> = text.lines().map(shorten_long_words).collect();
-    eprintln!("{}", crate::error::one_line(&shortened.join("\u{1}")).replace("\\u{1}", "\n"));
+    let shortened: Vec<String> =
+        text.lines().map(|line| crate::error::one_line(&shorten_long_words(line))).collect();
+    eprintln!("{}", shortened.join("\n"));
     std::process::exit(e.exit_code());
 }
 

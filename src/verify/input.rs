@@ -124,3 +124,36 @@ fn bytes_after_certificate(der: &[u8]) -> Option<usize> {
     let extra = u32::from(remaining) as usize;
     (extra > 0).then_some(extra)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_is_not_a_certificate_says_what_it_is() {
+        let cases: [(&[u8], &str); 6] = [
+            (b"", "empty"),
+            (b"  \n", "empty"),
+            (b"hello\n", "text without a PEM block"),
+            (b"-----BEGIN X509 CRL-----\nMAA=\n-----END X509 CRL-----\n", "a CRL"),
+            (b"-----BEGIN CERTIFICATE-----\nMAA=\n", "no END line"),
+            (b"\x30\x84\x80\x00\x00\x00\x01", "neither PEM nor a DER certificate"),
+        ];
+        for (bytes, says) in cases {
+            let why = certificates(bytes).unwrap_err();
+            assert!(why.contains(says), "{bytes:?}: {why}");
+        }
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_without_recursion() {
+        let mut der = vec![0x05, 0x00];
+        for _ in 0..100_000 {
+            let n = der.len();
+            let mut header = vec![0x30, 0x83, (n >> 16) as u8, (n >> 8) as u8, n as u8];
+            header.extend_from_slice(&der);
+            der = header;
+        }
+        assert!(certificates(&der).is_err());
+    }
+}
