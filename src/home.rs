@@ -298,6 +298,8 @@ pub mod limits {
     pub const PASSPHRASE: Limit = Limit { kind: "passphrase file", max: 64 * KIB };
     /// A list for `--batch` or `--from-file`.
     pub const LIST_FILE: Limit = Limit { kind: "list", max: LIST };
+    /// A CRL (one of a million entries is about 50 MB).
+    pub const CRL: Limit = Limit { kind: "CRL file", max: 256 * MIB };
 }
 
 /// Checks, before anything is signed, that files can be written into `dir`: it is a directory,

@@ -928,10 +928,12 @@ fn refuse_as_not_a_certificate(c: &Case, file: &std::path::Path) {
             describe(&a)
         );
     }
-    // The same file given as the chain of a good certificate.
+    // The same file given as the chain, or the trust anchors, of a good certificate.
     let good = c.issued.join("known.example.com.crt");
-    let stderr = refuses_briefly(c, 2, &args!["verify", good, "--chain", file]);
-    assert!(stderr.contains(file.file_name().unwrap().to_str().unwrap()), "{stderr}");
+    for flag in ["--chain", "--trust"] {
+        let stderr = refuses_briefly(c, 2, &args!["verify", good, flag, file]);
+        assert!(stderr.contains(file.file_name().unwrap().to_str().unwrap()), "{stderr}");
+    }
 }
 
 macro_rules! verify_cases {
@@ -1035,6 +1037,28 @@ fn verify_flags_a_crl_that_is_not_yet_valid() {
     ]);
     let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(!out.status.success() && said.contains("CRL is not yet valid"), "{said}");
+}
+
+/// `--crl` takes only CRLs: anything else is bad input, not a CRL that lists nothing.
+#[test]
+fn verify_refuses_a_crl_file_that_is_not_a_crl() {
+    let c = Case::plain();
+    let good = c.issued.join("known.example.com.crt");
+    for file in [
+        "cert-empty.pem",
+        "cert-text.txt",
+        "cert-random.der",
+        "cert-csr.pem",
+        "control-cert-untrusted.pem",
+        "csr-label-x509-crl.csr",
+    ] {
+        let f = c.input(file);
+        let stderr = refuses_briefly(&c, 2, &args!["verify", good, "--crl", f]);
+        assert!(stderr.contains("is not a CRL"), "{file}: {stderr}");
+    }
+    let truncated = fs::read(c.home.join("crl/hostile-root-ca-issuing-ca.crl.der")).unwrap();
+    let f = c.write_input("truncated.crl", &truncated[..truncated.len() - 1], 0o644);
+    refuses_briefly(&c, 2, &args!["verify", good, "--crl", f]);
 }
 
 /// The control: a well-formed certificate nobody here trusts is a "no" verdict, exit 1.
@@ -1157,6 +1181,8 @@ fn file_readers(c: &Case, f: &std::path::Path) -> Vec<Vec<OsString>> {
         args!["sign", f, "--profile", "client", "--out", c.out],
         args!["verify", f],
         args!["verify", good, "--chain", f],
+        args!["verify", good, "--trust", f],
+        args!["verify", good, "--crl", f],
         args!["revoke", "--from-file", f, "--reason", "superseded"],
         args!["issue", "client", "--batch", f, "--out", c.out],
         args!["renew", c.known_serial(), "--key", f, "--out", c.out],

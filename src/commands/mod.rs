@@ -162,12 +162,14 @@ pub fn run(cli: Cli) -> Result<Outcome> {
             },
         ),
         Command::Show { certificate, pem } => show::run(&ctx, &certificate, pem),
-        Command::Verify { cert, chain, ca, purpose, host, at } => verify::run(
+        Command::Verify { cert, chain, ca, trust, crl, purpose, host, at } => verify::run(
             &ctx,
             &verify::VerifyArgs {
                 cert: &cert,
                 chain: chain.as_ref(),
                 ca: ca.as_deref(),
+                trust: trust.as_ref(),
+                crls: &crl,
                 purpose,
                 host: host.as_deref(),
                 at: at.as_deref(),

@@ -18,7 +18,12 @@ pub struct Facts {
 #[derive(Debug, Clone)]
 pub enum LedgerState {
     Valid,
-    Revoked { at: i64, reason: String },
+    /// The issuer is not a CA of this home: there is no ledger to ask, only a given CRL.
+    NotAHomeCa,
+    Revoked {
+        at: i64,
+        reason: String,
+    },
 }
 
 /// Where the verifier looks up revocation; the command layer implements it over the ledger.
@@ -52,7 +57,7 @@ pub fn check(cert: &Cert, issuer: &Cert, source: &dyn RevocationSource, at: i64)
                 origin: "recorded in the ledger".into(),
             });
         }
-        Some(LedgerState::Valid) => {}
+        Some(LedgerState::Valid | LedgerState::NotAHomeCa) => {}
         None => notes.push(format!("{subject}: serial {serial} is not in this home's ledger")),
     }
     match &facts.latest_crl {
