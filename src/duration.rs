@@ -8,9 +8,9 @@ pub const MAX_DAYS: i64 = 100 * 365;
 /// Parses a positive duration: a whole number followed by one unit (s, m, h, d, w, y;
 /// a year is 365 days).
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let trimmed = text.trim();
-    let split = trimmed.find(|c: char| !c.is_ascii_digit()).ok_or_else(|| invalid(text, "it has no unit"))?;
-    let (digits, unit) = trimmed.split_at(split);
+    // Not trimmed: a stray newline or space is refused, not silently dropped.
+    let split = text.find(|c: char| !c.is_ascii_digit()).ok_or_else(|| invalid(text, "it has no unit"))?;
+    let (digits, unit) = text.split_at(split);
     if digits.is_empty() {
         return Err(invalid(text, "it must start with a positive whole number"));
     }
@@ -35,7 +35,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 }
 
 fn invalid(text: &str, why: &str) -> String {
-    format!("invalid duration \"{text}\": {why} (examples: 90d, 12h, 1y)")
+    format!("invalid duration \"{}\": {why} (examples: 90d, 12h, 1y)", crate::error::excerpt(text))
 }
 
 /// Formats a duration the way `parse_duration` reads it, in the largest exact unit.

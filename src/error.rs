@@ -126,7 +126,7 @@ pub enum Error {
     },
 
     /// No CA by that name.
-    #[error("no CA named \"{name}\" in this home")]
+    #[error("no CA named \"{}\" in this home", excerpt(name))]
     UnknownCa {
         /// The name asked for.
         name: String,
@@ -137,7 +137,7 @@ pub enum Error {
     NoDefaultCa,
 
     /// A CA by that name exists already.
-    #[error("a CA named \"{existing}\" already exists in this home")]
+    #[error("a CA named \"{}\" already exists in this home", excerpt(existing))]
     CaNameTaken {
         /// The CA that holds the name.
         existing: String,
@@ -192,7 +192,7 @@ pub enum Error {
     },
 
     /// A DNS name is outside the name constraints of a CA of the chain.
-    #[error("{name} is outside the names CA {ca} may certify ({permitted}); nothing was issued")]
+    #[error("{} is outside the names CA {ca} may certify ({permitted}); nothing was issued", excerpt(name))]
     NameOutsideConstraints {
         /// The name.
         name: String,
@@ -221,7 +221,7 @@ pub enum Error {
     },
 
     /// A common name is longer than X.520 allows.
-    #[error("NAME \"{name}\" is longer than {max} characters, the limit for a common name")]
+    #[error("NAME \"{}\" is longer than {max} characters, the limit for a common name", excerpt(name))]
     CommonNameTooLong {
         /// The name.
         name: String,
@@ -230,7 +230,11 @@ pub enum Error {
     },
 
     /// A server or peer certificate without a host name.
-    #[error("a {profile} certificate needs a DNS name or IP address: \"{name}\" is not a host name")]
+    #[error(
+        "a {profile} certificate needs a DNS name or IP address: \"{}\" {}",
+        excerpt(name),
+        not_a_host_words(name)
+    )]
     NeedsHostName {
         /// The profile.
         profile: Profile,
@@ -240,7 +244,12 @@ pub enum Error {
 
     /// A leaf without any subjectAltName.
     #[error(
-        "a {profile} certificate needs a subjectAltName (strict verifiers require one): \"{name}\" is not a host name, email or URI"
+        "a {profile} certificate needs a subjectAltName (strict verifiers require one): \"{}\" {}",
+        excerpt(name),
+        match not_a_host_words(name) {
+            "is not a host name" => "is not a host name, email or URI",
+            mistyped => mistyped,
+        }
     )]
     NeedsSan {
         /// The profile.
@@ -270,7 +279,7 @@ pub enum Error {
     },
 
     /// No certificate matches a serial or fingerprint.
-    #[error("no certificate with serial or fingerprint {reference} in this home{}", if *from_ca { " from that CA" } else { "" })]
+    #[error("no certificate with serial or fingerprint {} in this home{}", excerpt(reference), if *from_ca { " from that CA" } else { "" })]
     CertificateNotFound {
         /// What was asked for.
         reference: String,
@@ -279,21 +288,21 @@ pub enum Error {
     },
 
     /// No certificate matches a serial, fingerprint or name.
-    #[error("no certificate with serial, fingerprint or name \"{reference}\" in this home")]
+    #[error("no certificate with serial, fingerprint or name \"{}\" in this home", excerpt(reference))]
     NoSuchCertificate {
         /// What was asked for.
         reference: String,
     },
 
     /// Text that should be a serial or fingerprint is neither.
-    #[error("\"{text}\" is not a serial number or SHA-256 fingerprint in hex")]
+    #[error("\"{}\" is not a serial number or SHA-256 fingerprint in hex", excerpt(text))]
     NotASerial {
         /// The text.
         text: String,
     },
 
     /// The serial exists under several CAs.
-    #[error("serial {reference} was issued by more than one CA ({})", quoted(.issuers))]
+    #[error("serial {} was issued by more than one CA ({})", excerpt(reference), quoted(.issuers))]
     AmbiguousSerial {
         /// What was asked for.
         reference: String,
@@ -431,8 +440,42 @@ pub enum Error {
     #[error("the intermediate's validity is longer than the root's; an intermediate cannot outlive its root")]
     IntermediateOutlivesRoot,
 
+    /// A file to read is not a regular file (a FIFO, a device, a directory, a socket): it
+    /// could block forever or never end, so it is refused before a byte is read.
+    #[error("{} is {what}, not a regular file; give a regular file", path.display())]
+    NotARegularFile {
+        /// The file as named (a symlink is followed to what it points at).
+        path: PathBuf,
+        /// What it is instead ("a FIFO", "a character device", …).
+        what: &'static str,
+    },
+
+    /// A file to read is larger than anything pkictl expects in its place.
+    #[error("{} is larger than {}, more than any {kind} can be; check the file name", path.display(), size_words(*max))]
+    FileTooLarge {
+        /// The file.
+        path: PathBuf,
+        /// What it should hold ("certificate file", "passphrase file", …).
+        kind: &'static str,
+        /// The limit, in bytes.
+        max: u64,
+    },
+
+    /// A file given as a certificate is not one (bad input, not a peer's "no").
+    #[error("{} is not a certificate: {reason}", path.display())]
+    NotACertificate {
+        /// The file.
+        path: PathBuf,
+        /// What it is instead, or what is broken.
+        reason: String,
+    },
+
+    /// A subjectAltName (or a name meant to be one) is not valid.
+    #[error("{0}")]
+    BadName(#[from] crate::names::NameError),
+
     /// A file could not be read.
-    #[error("cannot read {}: {source}", path.display())]
+    #[error("cannot read {}: {}", path.display(), io_words(source))]
     Read {
         /// The file.
         path: PathBuf,
@@ -441,7 +484,7 @@ pub enum Error {
     },
 
     /// A file could not be written.
-    #[error("cannot write {}: {source}", path.display())]
+    #[error("cannot write {}: {}", path.display(), io_words(source))]
     Write {
         /// The file.
         path: PathBuf,
@@ -543,6 +586,66 @@ fn quoted(names: &[String]) -> String {
     names.iter().map(|n| format!("\"{n}\"")).collect::<Vec<_>>().join(", ")
 }
 
+/// How much of a user's input a message quotes: enough to recognise it, never a screenful.
+pub const QUOTED_CHARS: usize = 40;
+
+/// At most [`QUOTED_CHARS`] characters of `input`, then "…" and its length when it is longer:
+/// every message that echoes what a user typed or a file held quotes it through this.
+pub fn excerpt(input: &str) -> Excerpt<'_> {
+    Excerpt(input)
+}
+
+/// A short prefix of user input, for messages (see [`excerpt`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Excerpt<'a>(&'a str);
+
+impl std::fmt::Display for Excerpt<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0.char_indices().nth(QUOTED_CHARS) {
+            None => f.write_str(self.0),
+            Some((cut, _)) => {
+                write!(f, "{}… ({} characters)", &self.0[..cut], self.0.chars().count())
+            }
+        }
+    }
+}
+
+/// An OS error in words, without Rust's " (os error N)" suffix: "no such file or directory".
+pub fn io_words(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    let text = match text.find(" (os error ") {
+        Some(at) if text.ends_with(')') => text[..at].to_string(),
+        _ => text,
+    };
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => text,
+    }
+}
+
+fn size_words(bytes: u64) -> String {
+    const MIB: u64 = 1024 * 1024;
+    if bytes >= MIB && bytes.is_multiple_of(MIB) {
+        format!("{} MiB", bytes / MIB)
+    } else if bytes >= 1024 && bytes.is_multiple_of(1024) {
+        format!("{} KiB", bytes / 1024)
+    } else {
+        format!("{bytes} bytes")
+    }
+}
+
+/// Why a NAME is no host name: four dot-separated numbers are a mistyped IP address.
+fn not_a_host_words(name: &str) -> &'static str {
+    let parts: Vec<&str> = name.split('.').collect();
+    let numeric = |p: &&str| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit());
+    if parts.len() >= 3 && parts.len() <= 5 && parts.iter().all(numeric) {
+        "looks like a mistyped IP address (each part of an IPv4 address is 0 to 255)"
+    } else {
+        "is not a host name"
+    }
+}
+
 impl Error {
     /// Bad input, in words that name no flag.
     pub fn invalid(message: impl Into<String>) -> Error {
@@ -574,6 +677,10 @@ impl Error {
             | Error::SecretIsCaPassphrase { .. }
             | Error::OutputInsideHome { .. }
             | Error::OutputInTheWay { .. }
+            | Error::NotARegularFile { .. }
+            | Error::FileTooLarge { .. }
+            | Error::NotACertificate { .. }
+            | Error::BadName(_)
             | Error::Read { .. } => ErrorKind::InvalidInput,
             Error::UnknownCa { .. }
             | Error::NoDefaultCa
@@ -598,6 +705,9 @@ impl Error {
                 _ => ErrorKind::Key,
             },
             Error::Ledger(e) if e.is_bad_input() => ErrorKind::InvalidInput,
+            // An aborted transaction wrote nothing; one is aborted when another process got
+            // there first (a concurrent revocation of the same certificate).
+            Error::Ledger(LedgerError::Aborted(_)) => ErrorKind::Conflict,
             Error::Write { .. }
             | Error::Ledger(_)
             | Error::Undelivered { .. }
@@ -614,11 +724,22 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// A message as one line of plain text: control characters that came with user input (a
 /// newline in an argument, an ESC in a CSR) are shown escaped, never sent to the terminal.
+/// A message past [`MAX_MESSAGE_CHARS`] is cut there: a last defence against a message that
+/// quotes input whole instead of through [`excerpt`].
 pub fn one_line(text: &str) -> String {
-    text.chars()
+    let mut line: String = text
+        .chars()
         .flat_map(|c| if c.is_control() { c.escape_default().collect::<Vec<_>>() } else { vec![c] })
-        .collect()
+        .collect();
+    if let Some((cut, _)) = line.char_indices().nth(MAX_MESSAGE_CHARS) {
+        line.truncate(cut);
+        line.push('…');
+    }
+    line
 }
+
+/// The longest message line pkictl prints.
+pub const MAX_MESSAGE_CHARS: usize = 1000;
 
 impl From<crate::engine::EngineError> for Error {
     fn from(e: crate::engine::EngineError) -> Error {

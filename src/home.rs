@@ -443,35 +443,94 @@ fn sync_dir(dir: &Path) -> std::io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
-/// Reads a file the user named, with an error that names it.
-/// Reads a file the user named, refusing more than `max` bytes before reading them all (a
-/// device such as /dev/zero never ends).
-pub fn read_user_file(path: &Path, max: u64) -> Result<Vec<u8>> {
+/// How much pkictl reads of one kind of input file, and what to call that kind in messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limit {
+    /// What the file should hold ("certificate file"), for messages.
+    pub kind: &'static str,
+    /// The most bytes such a file can hold.
+    pub max: u64,
+}
+
+/// The one reader of files pkictl is given: only a regular file (a symlink counts as what it
+/// points at), never more than `limit.max` bytes. A FIFO, a device, a socket or a directory is
+/// refused before it is opened, so a FIFO without a writer cannot block and /dev/zero cannot
+/// fill the memory.
+pub fn read_input(path: &Path, limit: Limit) -> Result<Vec<u8>> {
+    read_input_with_mode(path, limit).map(|(bytes, _)| bytes)
+}
+
+/// Like [`read_input`], with the file's permission bits (for files that should be private).
+pub fn read_input_with_mode(path: &Path, limit: Limit) -> Result<(Vec<u8>, u32)> {
     let read_err = |source| Error::Read { path: path.to_path_buf(), source };
-    let file = File::open(path).map_err(read_err)?;
-    if file.metadata().map_err(read_err)?.is_dir() {
-        return Err(Error::invalid(format!("{} is a directory, not a file", path.display())));
+    // stat before open: opening a FIFO waits for a writer, opening a device can act on it.
+    refuse_irregular(path, &fs::metadata(path).map_err(read_err)?)?;
+    let file = open_nonblocking(path).map_err(read_err)?;
+    // fstat the file actually opened: the path may have been swapped in between.
+    let meta = file.metadata().map_err(read_err)?;
+    refuse_irregular(path, &meta)?;
+    let too_large = || Error::FileTooLarge { path: path.to_path_buf(), kind: limit.kind, max: limit.max };
+    if meta.len() > limit.max {
+        return Err(too_large());
     }
-    let mut bytes = Vec::new();
-    std::io::Read::read_to_end(&mut std::io::Read::take(file, max + 1), &mut bytes).map_err(read_err)?;
-    if bytes.len() as u64 > max {
-        return Err(Error::invalid(format!(
-            "{} is larger than {} bytes; it cannot be what pkictl expects",
-            path.display(),
-            max
-        )));
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    // The bound holds even for a file that grows while it is read.
+    std::io::Read::read_to_end(&mut std::io::Read::take(file, limit.max + 1), &mut bytes)
+        .map_err(read_err)?;
+    if bytes.len() as u64 > limit.max {
+        return Err(too_large());
     }
-    Ok(bytes)
+    Ok((bytes, meta.permissions().mode() & 0o7777))
+}
+
+fn open_nonblocking(path: &Path) -> std::io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let flags = rustix::fs::OFlags::NONBLOCK | rustix::fs::OFlags::NOCTTY;
+    OpenOptions::new().read(true).custom_flags(flags.bits() as i32).open(path)
+}
+
+fn refuse_irregular(path: &Path, meta: &fs::Metadata) -> Result<()> {
+    use std::os::unix::fs::FileTypeExt;
+    let kind = meta.file_type();
+    let what = if kind.is_file() {
+        return Ok(());
+    } else if kind.is_dir() {
+        "a directory"
+    } else if kind.is_fifo() {
+        "a FIFO (named pipe)"
+    } else if kind.is_char_device() {
+        "a character device"
+    } else if kind.is_block_device() {
+        "a block device"
+    } else if kind.is_socket() {
+        "a socket"
+    } else {
+        "not a file"
+    };
+    Err(Error::NotARegularFile { path: path.to_path_buf(), what })
 }
 
 /// Limits of what pkictl reads from files it is given.
 pub mod limits {
-    /// A CSR, a certificate file, a key file.
-    pub const SMALL_FILE: u64 = 1024 * 1024;
-    /// A certificate bundle to verify.
-    pub const BUNDLE: u64 = 16 * 1024 * 1024;
+    use super::Limit;
+
+    const KIB: u64 = 1024;
+    const MIB: u64 = 1024 * KIB;
+
+    const LIST: u64 = 256 * MIB;
+
+    /// A certificate signing request.
+    pub const CSR: Limit = Limit { kind: "certificate signing request", max: MIB };
+    /// A certificate, or a PEM bundle of a chain or trust anchors.
+    pub const CERTIFICATE: Limit = Limit { kind: "certificate file", max: MIB };
+    /// A private key file.
+    pub const KEY: Limit = Limit { kind: "key file", max: MIB };
+    /// A passphrase file.
+    pub const PASSPHRASE: Limit = Limit { kind: "passphrase file", max: 64 * KIB };
     /// A list for `--batch` or `--from-file`.
-    pub const LIST: u64 = 256 * 1024 * 1024;
+    pub const LIST_FILE: Limit = Limit { kind: "list", max: LIST };
+    /// A CRL (one of a million entries is about 50 MB).
+    pub const CRL: Limit = Limit { kind: "CRL file", max: 256 * MIB };
 }
 
 /// Checks, before anything is signed, that files can be written into `dir`: it is a directory,
@@ -521,16 +580,15 @@ pub fn is_missing_or_empty(path: &Path) -> Result<bool> {
     }
 }
 
-/// Opens a key file for reading only when nobody but the owner can read it: a CA key that
-/// others could read must be treated as exposed, not silently used.
+/// Reads a key file only when nobody but the owner can read it: a CA key that others could
+/// read must be treated as exposed, not silently used. Bounded and regular-only like
+/// [`read_input`].
 pub fn read_private_file(path: &Path) -> Result<Vec<u8>> {
-    let read_err = |source| Error::Read { path: path.to_path_buf(), source };
-    let file = OpenOptions::new().read(true).open(path).map_err(read_err)?;
-    let mode = file.metadata().map_err(read_err)?.permissions().mode();
+    let (bytes, mode) = read_input_with_mode(path, limits::KEY)?;
     if mode & 0o077 != 0 {
         return Err(Error::KeyExposed { path: path.to_path_buf(), mode: mode & 0o777 });
     }
-    std::io::Read::bytes(file).collect::<std::io::Result<Vec<u8>>>().map_err(read_err)
+    Ok(bytes)
 }
 
 #[cfg(test)]
@@ -542,6 +600,35 @@ mod tests {
         assert_eq!(slug("Acme Root CA"), "acme-root-ca");
         assert_eq!(slug("  Ünïcode / CA  "), "n-code-ca");
         assert_eq!(slug("///"), "ca");
+    }
+
+    #[test]
+    fn special_files_are_refused_before_they_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo");
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &fifo,
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::RUSR | rustix::fs::Mode::WUSR,
+            0,
+        )
+        .unwrap();
+        let zero = dir.path().join("zero");
+        std::os::unix::fs::symlink("/dev/zero", &zero).unwrap();
+        for (path, what) in [
+            (fifo.as_path(), "a FIFO (named pipe)"),
+            (zero.as_path(), "a character device"),
+            (dir.path(), "a directory"),
+        ] {
+            match read_input(path, limits::CSR) {
+                Err(Error::NotARegularFile { what: found, .. }) => assert_eq!(found, what),
+                other => panic!("{}: {other:?}", path.display()),
+            }
+        }
+        let big = dir.path().join("big");
+        fs::write(&big, vec![b'x'; 64 * 1024 + 1]).unwrap();
+        assert!(matches!(read_input(&big, limits::PASSPHRASE), Err(Error::FileTooLarge { .. })));
     }
 
     #[test]

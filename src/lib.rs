@@ -64,7 +64,7 @@ pub struct ReadmeExamples;
 #[doc(hidden)]
 pub mod cli {
     pub use crate::cli_args::*;
-    pub use crate::commands::{Outcome, describe, run, stdout_failed};
+    pub use crate::commands::{Outcome, describe, parse_args, run, stdout_failed};
     pub use crate::error::one_line;
 }
 

@@ -1,6 +1,5 @@
-use clap::Parser;
 use pkictl::ErrorKind;
-use pkictl::cli::{Cli, Outcome, describe, one_line, run, stdout_failed};
+use pkictl::cli::{Outcome, describe, one_line, parse_args, run, stdout_failed};
 
 /// "The operation was refused or failed", or the answer is "no".
 const EXIT_FAILED: i32 = 1;
@@ -8,7 +7,7 @@ const EXIT_FAILED: i32 = 1;
 const EXIT_USAGE: i32 = 2;
 
 fn main() {
-    let cli = Cli::parse();
+    let cli = parse_args();
     let code = match run(cli) {
         Ok(Outcome::Success) => 0,
         Ok(Outcome::Negative) => EXIT_FAILED,

@@ -4,12 +4,41 @@
 use std::fmt;
 use std::net::IpAddr;
 
+use crate::error::excerpt;
+
 /// More names than this is a mistake, not a certificate (and makes handshakes huge).
 pub const MAX_SANS: usize = 100;
 const MAX_DNS_LEN: usize = 253;
 const MAX_LABEL_LEN: usize = 63;
 const MAX_URI_LEN: usize = 2048;
 const MAX_EMAIL_LOCAL_LEN: usize = 64;
+
+/// Why a name was refused: one sentence that quotes (a prefix of) the name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NameError {
+    message: String,
+    looks_like_ip: bool,
+}
+
+impl NameError {
+    fn new(message: String) -> NameError {
+        NameError { message, looks_like_ip: false }
+    }
+
+    /// Whether the name given as a host name is (or looks like a mistyped) IP address, so a
+    /// front-end can say where IP addresses go.
+    pub fn looks_like_ip(&self) -> bool {
+        self.looks_like_ip
+    }
+}
+
+impl fmt::Display for NameError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for NameError {}
 
 /// A subjectAltName, validated and normalised.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -75,10 +104,16 @@ impl San {
 
 /// A DNS name: LDH labels of 1-63 characters, 253 in all, lower-cased; a wildcard only as the
 /// whole left-most label of a name with at least two more labels. Internationalised names
-/// must be given in punycode (xn--…).
-pub fn parse_dns(input: &str) -> Result<String, String> {
+/// must be given in punycode (xn--…), and every xn-- label must decode to a valid IDNA label.
+pub fn parse_dns(input: &str) -> Result<String, NameError> {
     let name = input.to_ascii_lowercase();
-    let refuse = |why: &str| Err(format!("invalid DNS name \"{input}\": {why}"));
+    let refuse = |why: &str| Err(NameError::new(format!("invalid DNS name \"{}\": {why}", excerpt(input))));
+    let refuse_ip = |why: &str| {
+        Err(NameError {
+            looks_like_ip: true,
+            ..NameError::new(format!("invalid DNS name \"{}\": {why}", excerpt(input)))
+        })
+    };
     if name.is_empty() {
         return refuse("it is empty");
     }
@@ -92,15 +127,13 @@ pub fn parse_dns(input: &str) -> Result<String, String> {
         return refuse("it ends with a dot; leave the trailing dot out");
     }
     if name.parse::<IpAddr>().is_ok() {
-        return refuse("it is an IP address; pass it with --ip");
+        return refuse_ip("it is an IP address, not a host name");
     }
     let labels: Vec<&str> = name.split('.').collect();
     if labels.len() > 1
         && labels.last().is_some_and(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_digit()))
     {
-        return refuse(
-            "its last label is all digits, so it is no host name (a mistyped IP address? pass it with --ip)",
-        );
+        return refuse_ip("its last label is all digits, so it is no host name (a mistyped IP address?)");
     }
     for (index, label) in labels.iter().enumerate() {
         if *label == "*" {
@@ -112,11 +145,52 @@ pub fn parse_dns(input: &str) -> Result<String, String> {
             }
             continue;
         }
-        if let Err(why) = check_label(label) {
+        if let Err(why) = check_label(label).and_then(|()| check_a_label(label)) {
             return refuse(&why);
         }
     }
     Ok(name)
+}
+
+/// Refuses text (a common name) whose `xn--` labels are not valid A-labels: a name that looks
+/// internationalised must decode, whether or not it also becomes a SAN.
+pub fn check_idn_labels(text: &str) -> Result<(), NameError> {
+    for label in text.split('.') {
+        if label.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("xn--")) {
+            check_a_label(&label.to_ascii_lowercase()).map_err(|why| {
+                NameError::new(format!("\"{}\" is not a valid internationalised name: {why}", excerpt(text)))
+            })?;
+        }
+    }
+    Ok(())
+}
+
+/// An `xn--` label must be an A-label: valid punycode that decodes to a label IDNA allows
+/// (no control characters, no ASCII-only result, the canonical encoding). Decoded and checked
+/// by the `idna` crate (UTS #46, with the STD3 rules), not by hand.
+fn check_a_label(label: &str) -> Result<(), String> {
+    use idna::uts46::{AsciiDenyList, DnsLength, Hyphens, Uts46};
+    if !label.starts_with("xn--") {
+        return Ok(());
+    }
+    let invalid = || {
+        format!(
+            "label \"{}\" starts with xn-- but is not a valid internationalised label (bad punycode, or it decodes to characters a host name cannot hold)",
+            excerpt(label)
+        )
+    };
+    let ascii = Uts46::new()
+        .to_ascii(label.as_bytes(), AsciiDenyList::STD3, Hyphens::Allow, DnsLength::Ignore)
+        .map_err(|_| invalid())?;
+    // The crate decodes and re-encodes: anything but the same label was not canonical.
+    if ascii != label {
+        return Err(invalid());
+    }
+    let (unicode, decoded) = Uts46::new().to_unicode(label.as_bytes(), AsciiDenyList::STD3, Hyphens::Allow);
+    if decoded.is_err() || unicode.is_ascii() || unicode.chars().any(char::is_control) {
+        return Err(invalid());
+    }
+    Ok(())
 }
 
 fn check_label(label: &str) -> Result<(), String> {
@@ -124,34 +198,36 @@ fn check_label(label: &str) -> Result<(), String> {
         return Err("it has an empty label (\"..\" or a leading dot)".into());
     }
     if label.len() > MAX_LABEL_LEN {
-        return Err(format!("label \"{label}\" is longer than 63 characters"));
+        return Err(format!("label \"{}\" is longer than 63 characters", excerpt(label)));
     }
     if label.contains('*') {
         return Err("a wildcard may only be the whole left-most label".into());
     }
     if let Some(c) = label.chars().find(|c| !(c.is_ascii_alphanumeric() || *c == '-')) {
         return Err(format!(
-            "label \"{label}\" contains '{}'; only letters, digits and '-' are allowed",
+            "label \"{}\" contains '{}'; only letters, digits and '-' are allowed",
+            excerpt(label),
             c.escape_default()
         ));
     }
     if label.starts_with('-') || label.ends_with('-') {
-        return Err(format!("label \"{label}\" starts or ends with '-'"));
+        return Err(format!("label \"{}\" starts or ends with '-'", excerpt(label)));
     }
     Ok(())
 }
 
 /// An IP address, v4 or v6.
-pub fn parse_ip(input: &str) -> Result<IpAddr, String> {
-    input
-        .trim()
-        .parse::<IpAddr>()
-        .map_err(|_| format!("invalid IP address \"{input}\" (examples: 10.0.0.7, fd00::7)"))
+pub fn parse_ip(input: &str) -> Result<IpAddr, NameError> {
+    // Not trimmed: "10.0.0.7\n" is a mistake to point out, not an address to accept.
+    input.parse::<IpAddr>().map_err(|_| {
+        NameError::new(format!("invalid IP address \"{}\" (examples: 10.0.0.7, fd00::7)", excerpt(input)))
+    })
 }
 
 /// An rfc822Name: an ASCII local part without spaces, '@', and a valid DNS domain.
-pub fn parse_email(input: &str) -> Result<String, String> {
-    let refuse = |why: &str| Err(format!("invalid email address \"{input}\": {why}"));
+pub fn parse_email(input: &str) -> Result<String, NameError> {
+    let refuse =
+        |why: &str| Err(NameError::new(format!("invalid email address \"{}\": {why}", excerpt(input))));
     let Some((local, domain)) = input.rsplit_once('@') else {
         return refuse("it has no '@'");
     };
@@ -164,14 +240,14 @@ pub fn parse_email(input: &str) -> Result<String, String> {
     if domain.starts_with("*.") {
         return refuse("the domain cannot be a wildcard");
     }
-    let domain = parse_dns(domain).or_else(|e| refuse(&e))?;
+    let domain = parse_dns(domain).or_else(|e| refuse(&e.to_string()))?;
     Ok(format!("{local}@{domain}"))
 }
 
 /// A URI with a scheme, in ASCII; `spiffe://` IDs are checked against the SPIFFE rules
 /// (a lower-case trust domain, a path, no query or fragment).
-pub fn parse_uri(input: &str) -> Result<String, String> {
-    let refuse = |why: &str| Err(format!("invalid URI \"{input}\": {why}"));
+pub fn parse_uri(input: &str) -> Result<String, NameError> {
+    let refuse = |why: &str| Err(NameError::new(format!("invalid URI \"{}\": {why}", excerpt(input))));
     if input.len() > MAX_URI_LEN {
         return refuse("it is longer than 2048 characters");
     }
@@ -276,6 +352,29 @@ mod tests {
         }
         let long = vec!["a".repeat(63); 4].join(".");
         assert!(parse_dns(&long).is_err());
+    }
+
+    #[test]
+    fn a_labels_are_decoded_and_checked() {
+        for good in ["xn--bcher-kva.example", "xn--mnchen-3ya.de", "a.xn--p1ai"] {
+            assert!(parse_dns(good).is_ok(), "{good:?} was refused: {:?}", parse_dns(good));
+        }
+        for bad in [
+            "xn--.example",
+            "xn--a.example",
+            "xn--abc-.example",
+            "xn--fa1v.example",
+            "xn--zzzzzzzzzzzzzzzzzzzzzzzzzzzz.example",
+            "xn--99999999.example",
+            "xn---bga.example",
+            "xn--ab-.example",
+        ] {
+            assert!(parse_dns(bad).is_err(), "{bad:?} was accepted");
+        }
+        let message = parse_dns("10.0.0.300").unwrap_err();
+        assert!(message.looks_like_ip() && !message.to_string().contains("--"), "{message}");
+        let long = parse_dns(&"x".repeat(10_000)).unwrap_err().to_string();
+        assert!(long.len() < 200, "{long}");
     }
 
     #[test]

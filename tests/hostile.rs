@@ -888,8 +888,53 @@ fn init_refusals_leave_nothing_behind() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// "No" verdicts: verify and doctor answer on stdout with exit 1
+// verify: only a well-formed certificate gets a verdict (exit 1 for "a peer would refuse");
+// anything else is bad input, exit 2 with one sentence on stderr and nothing on stdout
 // ---------------------------------------------------------------------------------------------
+
+/// The longest stderr a refusal may print: enough for a sentence with two paths, far less than
+/// any hostile input quoted whole.
+const MAX_STDERR_CHARS: usize = 500;
+
+/// `Case::refuses`, and the one line is short.
+fn refuses_briefly(c: &Case, code: i32, a: &[OsString]) -> String {
+    let stderr = c.refuses(code, a);
+    assert!(
+        stderr.chars().count() <= MAX_STDERR_CHARS,
+        "pkictl {}: stderr is {} characters: {stderr}",
+        describe(a),
+        stderr.chars().count()
+    );
+    stderr
+}
+
+fn refuse_as_not_a_certificate(c: &Case, file: &std::path::Path) {
+    for a in [
+        args!["verify", file],
+        args!["verify", file, "--purpose", "client", "--host", NAME],
+        args!["--json", "verify", file],
+    ] {
+        let output = c.run(&a);
+        assert!(
+            output.stdout.is_empty(),
+            "pkictl {}: stdout: {}",
+            describe(&a),
+            String::from_utf8_lossy(&output.stdout)
+        );
+        let stderr = refuses_briefly(c, 2, &a);
+        assert!(
+            stderr.contains("is not a certificate") || stderr.contains("is larger than"),
+            "pkictl {}: {stderr}",
+            describe(&a)
+        );
+    }
+    // The same file given as the chain, or the trust anchors, of a good certificate.
+    let good = c.issued.join("known.example.com.crt");
+    for flag in ["--chain", "--trust"] {
+        let stderr = refuses_briefly(c, 2, &args!["verify", good, flag, file]);
+        assert!(stderr.contains(file.file_name().unwrap().to_str().unwrap()), "{stderr}");
+    }
+}
 
 macro_rules! verify_cases {
     ($($(#[$meta:meta])* $name:ident => $file:literal),* $(,)?) => {$(
@@ -897,20 +942,131 @@ macro_rules! verify_cases {
         $(#[$meta])*
         fn $name() {
             let c = Case::plain();
-            let f = c.input($file);
-            c.says_no(&args!["verify", f], "FAILED");
-            c.says_no(&args!["verify", f, "--purpose", "client", "--host", NAME], "FAILED");
+            refuse_as_not_a_certificate(&c, &c.input($file));
         }
     )*};
 }
 
 verify_cases! {
     verify_truncated_pem => "cert-truncated.pem",
+    verify_truncated_pem_without_end_line => "cert-pem-no-end.pem",
     verify_truncated_der => "cert-truncated.der",
     verify_10000_nested_sequences => "cert-nested-10000.der",
+    verify_10000_nested_sequences_as_tbs => "cert-nested-10000-in-tbs.der",
     verify_random_bytes => "cert-random.der",
     verify_length_4_gib => "cert-length-4gib.der",
+    verify_length_2_gib => "cert-length-2gib.der",
     verify_trailing_garbage => "cert-trailing-garbage.pem",
+    verify_trailing_garbage_der => "cert-trailing-garbage.der",
+    verify_trailing_text_after_pem => "cert-trailing-text.pem",
+    verify_pem_bad_base64 => "cert-pem-bad-base64.pem",
+    verify_empty_file => "cert-empty.pem",
+    verify_text => "cert-text.txt",
+    verify_csr_pem => "cert-csr.pem",
+    verify_csr_der => "cert-csr.der",
+    verify_csr_labelled_certificate => "cert-label-wraps-a-csr.pem",
+    verify_private_key => "cert-private-key.pem",
+    verify_public_key => "cert-label-public-key.pem",
+}
+
+/// Files made at run time: a CRL of the home (PEM and DER), whitespace, 200,000 nested
+/// SEQUENCEs (past the size limit), a DER certificate with one byte cut off the end.
+#[test]
+fn verify_refuses_other_things_that_are_not_certificates() {
+    let c = Case::plain();
+    let crl_dir = c.home.join("crl");
+    for entry in fs::read_dir(&crl_dir).unwrap() {
+        let crl = entry.unwrap().path();
+        let copy = c.write_input(crl.file_name().unwrap().to_str().unwrap(), &fs::read(&crl).unwrap(), 0o644);
+        refuse_as_not_a_certificate(&c, &copy);
+    }
+    let whitespace = c.write_input("whitespace.pem", b" \n\t\n", 0o644);
+    refuse_as_not_a_certificate(&c, &whitespace);
+    let mut deep = vec![0x05, 0x00];
+    for _ in 0..200_000 {
+        let mut header = vec![0x30];
+        let n = deep.len();
+        match n {
+            0..=0x7f => header.push(n as u8),
+            0x80..=0xff => header.extend([0x81, n as u8]),
+            0x100..=0xffff => header.extend([0x82, (n >> 8) as u8, n as u8]),
+            _ => header.extend([0x83, (n >> 16) as u8, (n >> 8) as u8, n as u8]),
+        }
+        header.extend_from_slice(&deep);
+        deep = header;
+    }
+    let deep = c.write_input("nested-200000.der", &deep, 0o644);
+    refuse_as_not_a_certificate(&c, &deep);
+}
+
+/// A CRL whose thisUpdate lies after the time of the check (a CA clock that ran ahead, here
+/// simulated with --at before the CRL was signed) makes OpenSSL refuse every client of that
+/// CA: `verify` must say so at the revocation layer, as `openssl verify -crl_check` does.
+#[test]
+fn verify_flags_a_crl_that_is_not_yet_valid() {
+    let c = Case::plain();
+    let leaf = c.issued.join("known.example.com.crt");
+    let chain = c.issued.join("known.example.com.chain.pem");
+    let show = c.succeeds(&args!["--json", "show", c.known_serial()]);
+    let json: serde_json::Value = serde_json::from_slice(&show.stdout).unwrap();
+    let not_before = json["not_before"].as_str().expect("not_before").to_string();
+    let not_before =
+        time::OffsetDateTime::parse(&not_before, &time::format_description::well_known::Rfc3339).unwrap();
+    // notBefore is backdated 5 minutes; the CRL was signed after the certificate was issued.
+    let at = not_before + time::Duration::seconds(60);
+    let at_text = at.format(&time::format_description::well_known::Rfc3339).unwrap();
+    let stdout = c.says_no(&args!["verify", leaf, "--chain", chain, "--at", at_text], "is not valid before");
+    assert!(stdout.contains("REFUSE this certificate (revocation)"), "{stdout}");
+    // A moment after the CRL, the same certificate is accepted.
+    c.succeeds(&args!["verify", leaf, "--chain", chain]);
+    // OpenSSL agrees: the CRL is not yet valid at that time.
+    let root = c.home.join("ca/hostile-root-ca.pem");
+    let crl = c.home.join("crl/hostile-root-ca-issuing-ca.crl.pem");
+    let out = common::openssl(args![
+        "verify",
+        "-attime",
+        at.unix_timestamp().to_string(),
+        "-crl_check",
+        "-CAfile",
+        root,
+        "-untrusted",
+        chain,
+        "-CRLfile",
+        crl,
+        leaf
+    ]);
+    let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(!out.status.success() && said.contains("CRL is not yet valid"), "{said}");
+}
+
+/// `--crl` takes only CRLs: anything else is bad input, not a CRL that lists nothing.
+#[test]
+fn verify_refuses_a_crl_file_that_is_not_a_crl() {
+    let c = Case::plain();
+    let good = c.issued.join("known.example.com.crt");
+    for file in [
+        "cert-empty.pem",
+        "cert-text.txt",
+        "cert-random.der",
+        "cert-csr.pem",
+        "control-cert-untrusted.pem",
+        "csr-label-x509-crl.csr",
+    ] {
+        let f = c.input(file);
+        let stderr = refuses_briefly(&c, 2, &args!["verify", good, "--crl", f]);
+        assert!(stderr.contains("is not a CRL"), "{file}: {stderr}");
+    }
+    let truncated = fs::read(c.home.join("crl/hostile-root-ca-issuing-ca.crl.der")).unwrap();
+    let f = c.write_input("truncated.crl", &truncated[..truncated.len() - 1], 0o644);
+    refuses_briefly(&c, 2, &args!["verify", good, "--crl", f]);
+}
+
+/// The control: a well-formed certificate nobody here trusts is a "no" verdict, exit 1.
+#[test]
+fn control_an_untrusted_certificate_is_a_no_not_bad_input() {
+    let c = Case::plain();
+    let f = c.input("control-cert-untrusted.pem");
+    c.says_no(&args!["verify", f], "FAILED");
 }
 
 #[test]
@@ -993,6 +1149,378 @@ fn stderr_never_carries_raw_control_characters() {
         }
     }
     assert!(offenders.is_empty(), "raw control characters on stderr:\n{}", offenders.join("\n"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Files that are not regular files: a FIFO (no writer: a plain open would block forever), a
+// symlink to /dev/zero (never ends) or /dev/null, a socket, a directory. Every file pkictl
+// reads goes through one reader that refuses them before reading a byte.
+// ---------------------------------------------------------------------------------------------
+
+/// Special files under `inputs/`; the socket's listener must live as long as the files.
+fn special_files(c: &Case) -> (Vec<std::path::PathBuf>, std::os::unix::net::UnixListener) {
+    let fifo = c.inputs.join("a-fifo");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status().expect("mkfifo");
+    assert!(made.success());
+    let zero = c.inputs.join("to-dev-zero");
+    symlink("/dev/zero", &zero).unwrap();
+    let null = c.inputs.join("to-dev-null");
+    symlink("/dev/null", &null).unwrap();
+    let socket = c.inputs.join("a-socket");
+    let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    let dir = c.inputs.join("a-directory");
+    fs::create_dir(&dir).unwrap();
+    (vec![fifo, zero, null, socket, dir], listener)
+}
+
+/// Every command that reads a file, with F standing for the file.
+fn file_readers(c: &Case, f: &std::path::Path) -> Vec<Vec<OsString>> {
+    let good = c.issued.join("known.example.com.crt");
+    vec![
+        args!["issue", "client", NAME, "--csr", f, "--out", c.out],
+        args!["sign", f, "--profile", "client", "--out", c.out],
+        args!["verify", f],
+        args!["verify", good, "--chain", f],
+        args!["verify", good, "--trust", f],
+        args!["verify", good, "--crl", f],
+        args!["revoke", "--from-file", f, "--reason", "superseded"],
+        args!["issue", "client", "--batch", f, "--out", c.out],
+        args!["renew", c.known_serial(), "--key", f, "--out", c.out],
+    ]
+}
+
+#[test]
+fn special_files_are_refused_by_every_reader() {
+    let c = Case::plain();
+    let (files, _listener) = special_files(&c);
+    for f in &files {
+        for a in file_readers(&c, f) {
+            let stderr = refuses_briefly(&c, 2, &a);
+            assert!(stderr.contains("not a regular file"), "pkictl {}: {stderr}", describe(&a));
+        }
+    }
+}
+
+#[test]
+fn special_files_are_refused_as_passphrase_files() {
+    let c = Case::encrypted();
+    let (files, _listener) = special_files(&c);
+    for f in &files {
+        for a in [
+            args!["--passphrase-file", f, "crl"],
+            args!["--passphrase-file", f, "issue", "client", NAME, "--out", c.out],
+        ] {
+            let stderr = refuses_briefly(&c, 2, &a);
+            assert!(stderr.contains("not a regular file"), "pkictl {}: {stderr}", describe(&a));
+        }
+    }
+}
+
+/// An existing NAME.key is read to see whether it holds the certified key (`issue --csr`,
+/// `renew` without --rekey): a FIFO or a symlink to /dev/zero there is refused, even with
+/// --force, instead of hanging or filling the memory.
+#[test]
+fn special_file_at_the_existing_key_name_is_refused() {
+    let c = Case::plain();
+    let csr = c.input("control-valid.csr");
+    // A certificate whose key came from a CSR, so `renew` without --rekey keeps (and checks) it.
+    let signed =
+        c.succeeds(&args!["--json", "sign", csr, "--profile", "client", "--out", c.root.join("signed")]);
+    let json: serde_json::Value = serde_json::from_slice(&signed.stdout).unwrap();
+    let serial = json["serial"].as_str().unwrap().to_string();
+    for target in ["fifo", "/dev/zero"] {
+        let out = c.root.join(format!("out-{}", target.replace('/', "-")));
+        fs::create_dir(&out).unwrap();
+        let key = out.join(format!("{NAME}.key"));
+        if target == "fifo" {
+            assert!(std::process::Command::new("mkfifo").arg(&key).status().unwrap().success());
+        } else {
+            symlink(target, &key).unwrap();
+        }
+        for force in [false, true] {
+            let mut issue = args!["issue", "client", NAME, "--csr", csr, "--out", out];
+            let mut renew = args!["renew", serial, "--out", out];
+            if force {
+                issue.push("--force".into());
+                renew.push("--force".into());
+            }
+            for a in [issue, renew] {
+                let stderr = refuses_briefly(&c, 2, &a);
+                assert!(stderr.contains("not a regular file"), "pkictl {}: {stderr}", describe(&a));
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// CSRs that are well-formed and correctly signed but ask for what no certificate may carry
+// ---------------------------------------------------------------------------------------------
+
+csr_cases! {
+    csr_rsa_2047_bits => "csr-rsa-2047.der",
+    csr_rsa_2049_bits => "csr-rsa-2049.der",
+    csr_san_ip_of_5_bytes => "csr-san-ip-5-bytes.der",
+    csr_san_ip_of_8_bytes => "csr-san-ip-8-bytes.der",
+    csr_san_ip_of_0_bytes => "csr-san-ip-empty.der",
+    csr_two_subject_alt_names => "csr-san-twice.der",
+    csr_key_usage_twice => "csr-key-usage-twice.der",
+    csr_two_extension_requests => "csr-two-extension-requests.der",
+    csr_san_invalid_punycode => "csr-san-punycode-invalid.der",
+    csr_san_punycode_of_a_control_character => "csr-san-punycode-control.der",
+}
+
+csr_cn_cases! {
+    csr_cn_invalid_punycode => "csr-cn-punycode-invalid.der",
+    csr_cn_10000_characters => "csr-cn-10k.der",
+}
+
+/// An RSA-2048 CSR is accepted and recorded as rsa2048 (the modulus' real length).
+#[test]
+fn control_an_rsa_2048_csr_is_recorded_with_its_real_size() {
+    let c = Case::plain();
+    let csr = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/csr/rsa2048.csr");
+    let out = c.succeeds(&args![
+        "--json",
+        "sign",
+        csr,
+        "--profile",
+        "client",
+        "--name",
+        "rsa.example.com",
+        "--out",
+        c.out
+    ]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["key_type"], "rsa2048", "{json}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Names: xn-- labels are decoded and checked (idna), never taken on trust
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn invalid_punycode_names_are_refused() {
+    let c = Case::plain();
+    for bad in
+        ["xn--a.example.com", "xn--fa1v.example.com", "xn--99999999.example.com", "www.xn--zz.example.com"]
+    {
+        for a in [
+            args!["issue", "server", bad, "--out", c.out],
+            args!["issue", "client", bad, "--out", c.out],
+            args!["issue", "client", NAME, "--dns", bad, "--out", c.out],
+            args!["issue", "client", NAME, "--email", format!("a@{bad}"), "--out", c.out],
+        ] {
+            let stderr = refuses_briefly(&c, 2, &a);
+            assert!(stderr.contains("internationalised"), "pkictl {}: {stderr}", describe(&a));
+        }
+    }
+    c.succeeds(&args!["issue", "server", "xn--bcher-kva.example.com", "--out", c.out]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Revocation reasons are taken as typed: no trimming of whitespace into acceptance
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn revocation_reason_with_whitespace_is_refused() {
+    let c = Case::plain();
+    for reason in [
+        "key-compromise\n",
+        " key-compromise",
+        "key-compromise ",
+        "key-compromise\t",
+        "key-compromise\r",
+        "key\ncompromise",
+        "\u{a0}key-compromise",
+    ] {
+        for a in [
+            args!["revoke", c.known_serial(), "--reason", reason],
+            args![
+                "revoke",
+                "--from-file",
+                c.write_input("list.txt", format!("{}\n", c.known_serial()).as_bytes(), 0o644),
+                "--reason",
+                reason
+            ],
+        ] {
+            let stderr = refuses_briefly(&c, 2, &a);
+            assert!(stderr.contains("unknown revocation reason"), "{reason:?}: {stderr}");
+        }
+    }
+}
+
+/// The same for serials, IP addresses and durations on the command line: a stray newline,
+/// tab or space makes the value wrong, it is not silently dropped.
+#[test]
+fn other_values_with_whitespace_are_refused() {
+    let c = Case::plain();
+    let serial = c.known_serial();
+    let cases = [
+        args!["revoke", format!("{serial}\n"), "--reason", "superseded"],
+        args!["revoke", format!("{serial}\t"), "--reason", "superseded"],
+        args!["show", format!("{serial}\n")],
+        args!["issue", "server", "x.example.com", "--ip", "10.0.0.7\n", "--out", c.out],
+        args!["issue", "server", "x.example.com", "--ip", " 10.0.0.7", "--out", c.out],
+        args!["issue", "client", NAME, "--validity", "90d\n", "--out", c.out],
+        args!["issue", "client", NAME, "--validity", " 90d", "--out", c.out],
+        args!["crl", "--next-update", "7d "],
+    ];
+    for a in &cases {
+        refuses_briefly(&c, 2, a);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Long input is quoted by a short prefix, never echoed whole
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn long_input_is_never_echoed_whole() {
+    let mut c = Case::plain();
+    let long = "a".repeat(10_000);
+    let new_home = c.root.join("new-home");
+    let cases = [
+        args!["issue", "client", long, "--out", c.out],
+        args!["issue", "server", long, "--out", c.out],
+        args!["issue", "server", format!("{long}.example.com"), "--out", c.out],
+        args!["issue", "client", NAME, "--dns", long, "--out", c.out],
+        args!["issue", "client", NAME, "--dns", format!("{long}.example.com"), "--out", c.out],
+        args!["issue", "client", NAME, "--email", format!("{long}@example.com"), "--out", c.out],
+        args!["issue", "client", NAME, "--uri", format!("spiffe://{long}/x"), "--out", c.out],
+        args!["issue", "server", "x.example.com", "--ip", long, "--out", c.out],
+        args!["issue", "client", NAME, "--validity", long, "--out", c.out],
+        args!["show", long],
+        args!["revoke", long, "--reason", "superseded"],
+        args!["revoke", c.known_serial(), "--reason", long],
+        args!["crl", "--ca", long],
+        args!["list", "--status", long],
+        args!["verify", c.issued.join("known.example.com.crt"), "--at", long],
+        args!["ca", "show", long],
+        // Values refused by the argument parser: clap's report, with the value cut short too.
+        args!["issue", "client", NAME, "--key-type", long, "--out", c.out],
+        args!["verify", c.issued.join("known.example.com.crt"), "--purpose", long],
+    ];
+    for a in &cases {
+        let stderr = refuses_briefly(&c, 2, a);
+        assert!(!stderr.contains(&"a".repeat(100)), "pkictl {}: {stderr}", describe(a));
+    }
+    c.env("PKICTL_PASSPHRASE", PASSPHRASE);
+    for a in [
+        args!["init", "--name", long, "--no-passphrase"],
+        args!["init", "--name", "Long Root", "--intermediate", long, "--no-passphrase"],
+        args!["init", "--name", "Long Root", "--crl-url", format!("ftp://{long}"), "--no-passphrase"],
+    ] {
+        let stderr = c.refuses_in(Some(&new_home), 2, &a);
+        assert!(stderr.chars().count() <= MAX_STDERR_CHARS && !stderr.contains(&"a".repeat(100)), "{stderr}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Small refusals that must say what happened
+// ---------------------------------------------------------------------------------------------
+
+/// A dangling symlink where an output file goes is a file in the way, like an existing one.
+#[test]
+fn dangling_symlink_at_an_output_name_is_refused_without_force() {
+    let c = Case::plain();
+    fs::create_dir(&c.out).unwrap();
+    let nowhere = c.root.join("nowhere");
+    for name in [format!("{NAME}.crt"), format!("{NAME}.key"), format!("{NAME}.chain.pem")] {
+        let link = c.out.join(&name);
+        symlink(&nowhere, &link).unwrap();
+        let stderr = refuses_briefly(&c, 2, &args!["issue", "client", NAME, "--out", c.out]);
+        assert!(stderr.contains("already exists") && stderr.contains(&name), "{stderr}");
+        fs::remove_file(&link).unwrap();
+    }
+    // For a CSR's certificate NAME.key is not written, but an old one there is in the way too.
+    symlink(&nowhere, c.out.join(format!("{NAME}.key"))).unwrap();
+    let csr = c.input("control-valid.csr");
+    refuses_briefly(&c, 2, &args!["issue", "client", NAME, "--csr", csr, "--out", c.out]);
+    // --force replaces the link itself and never writes through it.
+    c.succeeds(&args!["issue", "client", NAME, "--out", c.out, "--force"]);
+    assert!(!nowhere.exists(), "a write went through the dangling symlink");
+}
+
+#[test]
+fn empty_passphrase_variable_says_it_is_empty() {
+    let mut c = Case::encrypted();
+    c.env("PKICTL_PASSPHRASE", "");
+    for a in [args!["crl"], args!["issue", "client", NAME, "--out", c.out]] {
+        let stderr = refuses_briefly(&c, 2, &a);
+        assert!(stderr.contains("PKICTL_PASSPHRASE") && stderr.contains("empty"), "{stderr}");
+        assert!(!stderr.contains("wrong passphrase"), "{stderr}");
+    }
+}
+
+/// A passphrase file others can read is used (refusing would break a running setup), with a
+/// warning that says how to fix it; a private one gets no warning.
+#[test]
+fn passphrase_file_readable_by_others_is_used_with_a_warning() {
+    let c = Case::encrypted();
+    let file = c.write_input("pass.txt", format!("{PASSPHRASE}\n").as_bytes(), 0o644);
+    let out = c.succeeds(&args!["--passphrase-file", file, "crl", "--out", c.root.join("crl.pem")]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let warnings: Vec<&str> = stderr.lines().filter(|l| l.starts_with("warning:")).collect();
+    assert_eq!(warnings.len(), 1, "{stderr}");
+    assert!(
+        warnings[0].contains("readable by group or others") && warnings[0].contains("chmod 600"),
+        "{stderr}"
+    );
+    fs::set_permissions(&file, fs::Permissions::from_mode(0o600)).unwrap();
+    let out = c.succeeds(&args!["--passphrase-file", file, "crl", "--out", c.root.join("crl2.pem")]);
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("warning"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Several processes revoke the same certificate at once: one wins, every other one exits 2
+/// ("already revoked", or lost the race inside its transaction), never 1.
+#[test]
+fn losing_a_revoke_race_exits_2() {
+    let c = Case::plain();
+    let children: Vec<_> = (0..6)
+        .map(|_| {
+            let mut cmd = command(Some(&c.home));
+            cmd.args(["revoke", c.known_serial(), "--reason", "key-compromise"]);
+            cmd.spawn().unwrap()
+        })
+        .collect();
+    let outputs: Vec<_> =
+        children.into_iter().map(|child| wait_with_timeout(child, COMMAND_TIMEOUT, "revoke race")).collect();
+    let codes: Vec<_> = outputs.iter().map(|o| o.status.code()).collect();
+    assert_eq!(codes.iter().filter(|c| **c == Some(0)).count(), 1, "{codes:?}");
+    for o in outputs.iter().filter(|o| o.status.code() != Some(0)) {
+        assert_refusal(o, 2, "revoke race");
+    }
+}
+
+/// Wording: counts agree with their noun; key origins and OS errors are said in words.
+#[test]
+fn messages_are_worded_for_people() {
+    let c = Case::plain();
+    let out = c.succeeds(&args!["crl", "--out", c.root.join("crl.pem")]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(": 1 entry,"), "{stderr}");
+    let out = c.succeeds(&args!["show", "known.example.com"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let key = stdout.lines().find(|l| l.starts_with("Key:")).unwrap_or_default();
+    assert!(key.contains("generated by pkictl") && !key.contains("from generated"), "{stdout}");
+    let stderr = refuses_briefly(&c, 2, &args!["issue", "server", "10.0.0.300", "--out", c.out]);
+    assert!(stderr.contains("mistyped IP address"), "{stderr}");
+    let stderr = refuses_briefly(
+        &c,
+        2,
+        &args!["issue", "server", "x.example.com", "--dns", "10.0.0.7", "--out", c.out],
+    );
+    assert!(stderr.contains("--ip"), "{stderr}");
+    let stderr = refuses_briefly(
+        &c,
+        2,
+        &args!["issue", "client", NAME, "--csr", c.root.join("missing.csr"), "--out", c.out],
+    );
+    assert!(stderr.contains("no such file or directory") && !stderr.contains("os error"), "{stderr}");
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -98,6 +98,11 @@ fn check_two_tier_home(key_type: &str, from: PassphraseFrom) {
             let file = dir.path().join("ca.pass");
             // The trailing newline is not part of the passphrase.
             fs::write(&file, format!("{PASSPHRASE}\n")).unwrap();
+            fs::set_permissions(
+                &file,
+                <fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o600),
+            )
+            .unwrap();
             cmd.arg("--passphrase-file").arg(&file);
         }
         PassphraseFrom::Env => {
@@ -260,6 +265,8 @@ fn passphrase_file_wins_over_env_and_only_its_first_line_counts() {
     let home = dir.path().join("pki");
     let file = dir.path().join("ca.pass");
     fs::write(&file, format!("{PASSPHRASE}\nsecond line is ignored\n")).unwrap();
+    fs::set_permissions(&file, <fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o600))
+        .unwrap();
     let out = pkictl(&home)
         .env("PKICTL_PASSPHRASE", WRONG_PASSPHRASE)
         .arg("--passphrase-file")
@@ -365,6 +372,11 @@ fn unusable_passphrases_are_refused_and_create_nothing() {
     let dir = tempdir();
     let empty_file = dir.path().join("empty.pass");
     fs::write(&empty_file, "\n").unwrap();
+    fs::set_permissions(
+        &empty_file,
+        <fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o600),
+    )
+    .unwrap();
     let missing_file = dir.path().join("missing.pass");
     type Setup<'a> = Box<dyn Fn(&mut assert_cmd::Command) + 'a>;
     let cases: Vec<(&str, Setup<'_>)> = vec![

@@ -473,17 +473,82 @@ fn verify_refuses_a_file_that_is_not_a_certificate_and_a_missing_file() {
     let v = verify_home();
     let junk = v.pki.path("junk.pem");
     fs::write(&junk, "this is not a certificate\n").unwrap();
-    let case = Case { fails_at: Some("parse"), ..Case::new("not a certificate", &junk) };
-    check_verify(&v.pki, &case);
-    // A CSR is not a certificate either.
+    // A CSR is not a certificate either. Neither gets a verdict: bad input is exit 2, with one
+    // sentence on stderr and nothing on stdout (openssl refuses them too).
     let csr = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/csr/p256.csr");
-    check_verify(&v.pki, &Case { fails_at: Some("parse"), ..Case::new("a CSR", &csr) });
+    for (file, says) in
+        [(junk.as_path(), "text without a PEM block"), (csr.as_path(), "a certificate signing request")]
+    {
+        let (openssl_accepts, _) = openssl_verify(&v.pki, &Case::new("not a certificate", file));
+        assert!(!openssl_accepts);
+        for json in [false, true] {
+            let mut args = if json { vec!["--json"] } else { Vec::new() };
+            args.extend(["verify", arg(file), "--purpose", "server"]);
+            let out = v.pki.run(&args);
+            let stderr = assert_error(&out, 2);
+            assert!(stderr.contains(says) && stderr.contains(arg(file)), "{stderr}");
+            assert!(out.stdout.is_empty(), "stdout: {}", stdout_of(&out));
+        }
+    }
 
     let missing = v.pki.path("missing.pem");
     let out = v.pki.run(&["verify", arg(&missing), "--purpose", "server"]);
     let stderr = assert_error(&out, 2);
     assert!(stderr.contains(arg(&missing)), "the error does not name the file: {stderr}");
     assert!(out.stdout.is_empty(), "stdout: {}", stdout_of(&out));
+}
+
+/// `--trust FILE` (a partner's CA) and `--crl FILE` verify outside any home, with the verdicts
+/// of `openssl verify -CAfile -untrusted [-crl_check -CRLfile]`.
+#[test]
+fn verify_with_trust_and_crl_files_outside_a_home() {
+    let v = verify_home();
+    let nowhere = v.pki.path("no-home");
+    let root = v.pki.root_pem();
+    let crl = v.pki.crl_pem(INTER_SLUG);
+    let pkictl_says = |who: &Issued, crl: Option<&Path>| -> (i32, Value) {
+        let mut args =
+            vec!["--json", "verify", arg(&who.fullchain), "--purpose", "client", "--trust", arg(&root)];
+        if let Some(crl) = crl {
+            args.extend(["--crl", arg(crl)]);
+        }
+        let out = pkictl(&nowhere).args(&args).output().unwrap();
+        (out.status.code().unwrap(), json_object(&out))
+    };
+    let openssl_accepts = |who: &Issued, crl: Option<&Path>| -> bool {
+        let mut args: Vec<&OsStr> = vec![os("verify"), os("-CAfile"), root.as_os_str(), os("-untrusted")];
+        args.extend([who.chain.as_os_str(), os("-purpose"), os("sslclient")]);
+        if let Some(crl) = crl {
+            args.extend([os("-crl_check"), os("-CRLfile"), crl.as_os_str()]);
+        }
+        args.push(who.crt.as_os_str());
+        openssl(&args).status.success()
+    };
+    for (who, with_crl, accepted) in [
+        (&v.client, false, true),
+        (&v.client, true, true),
+        (&v.revoked, false, true), // no CRL given, nothing to say it is revoked
+        (&v.revoked, true, false),
+    ] {
+        let crl = with_crl.then_some(crl.as_path());
+        let (code, report) = pkictl_says(who, crl);
+        let what = format!("{} with_crl={with_crl}", who.name);
+        assert_eq!(code, if accepted { 0 } else { 1 }, "{what}: {report}");
+        assert_eq!(openssl_accepts(who, crl), accepted, "{what}: openssl disagrees");
+        let revocation = report["layers"].as_array().unwrap().last().unwrap().clone();
+        assert_eq!(revocation["layer"], "revocation", "{what}: {report}");
+        if !with_crl {
+            assert!(revocation["notes"].to_string().contains("not a CA of this home"), "{what}: {report}");
+        }
+    }
+    assert!(!nowhere.exists(), "verify created a home");
+    // A --crl or --trust that is not one is bad input.
+    for (flag, file) in [("--crl", &v.client.crt), ("--trust", &crl)] {
+        let out =
+            pkictl(&nowhere).args(["verify", arg(&v.client.fullchain), flag, arg(file)]).output().unwrap();
+        let stderr = assert_error(&out, 2);
+        assert!(stderr.contains("is not a"), "{flag}: {stderr}");
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

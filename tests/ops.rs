@@ -96,9 +96,11 @@ fn home_with_client() -> (Pki, Issued) {
     (pki, issued)
 }
 
+/// A secret file as an operator should keep one: 0600 (a wider one draws a warning).
 fn write_secret(pki: &Pki, name: &str, secret: &str) -> PathBuf {
     let path = pki.path(name);
     fs::write(&path, format!("{secret}\n")).unwrap();
+    fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
     path
 }
 

@@ -142,7 +142,8 @@ pub fn validate_ca_name(name: &str, field: Field) -> Result<String> {
     }
     if trimmed.chars().count() > MAX_CN_LEN {
         return refuse(format!(
-            "\"{trimmed}\" is longer than {MAX_CN_LEN} characters, the limit for a common name"
+            "\"{}\" is longer than {MAX_CN_LEN} characters, the limit for a common name",
+            crate::error::excerpt(trimmed)
         ));
     }
     if trimmed.chars().any(char::is_control) {
@@ -162,7 +163,8 @@ fn validate_crl_url(url: &str) -> Result<String> {
         return Err(Error::InvalidField {
             field: Field::CrlUrl,
             problem: format!(
-                "\"{url}\" is not an http:// or https:// URL (example: http://pki.example.com/crl)"
+                "\"{}\" is not an http:// or https:// URL (example: http://pki.example.com/crl)",
+                crate::error::excerpt(url)
             ),
         });
     }
@@ -447,11 +449,14 @@ impl Authority {
 /// A permitted DNS subtree: a DNS name without wildcard (a leading dot is accepted and dropped).
 fn permitted_subtree(text: &str) -> Result<String> {
     let name = names::parse_dns(text.trim_start_matches('.'))
-        .map_err(|problem| Error::InvalidField { field: Field::PermittedDns, problem })?;
+        .map_err(|e| Error::InvalidField { field: Field::PermittedDns, problem: e.to_string() })?;
     if name.starts_with("*.") {
         return Err(Error::InvalidField {
             field: Field::PermittedDns,
-            problem: format!("\"{text}\": give the domain (example.com), which covers every name below it"),
+            problem: format!(
+                "\"{}\": give the domain (example.com), which covers every name below it",
+                crate::error::excerpt(text)
+            ),
         });
     }
     Ok(name)

@@ -137,7 +137,7 @@ struct LeafPlan {
 
 /// Reads and verifies a CSR file; every failure names the file.
 pub fn read_csr(path: &Path) -> Result<VerifiedCsr> {
-    let bytes = home::read_user_file(path, home::limits::SMALL_FILE)?;
+    let bytes = home::read_input(path, home::limits::CSR)?;
     csr::parse_and_verify(&bytes, &path.display().to_string())
         .map_err(|e| Error::invalid(format!("CSR {} is refused: {e}", path.display())))
 }
@@ -148,11 +148,15 @@ pub fn validate_common_name(name: &str) -> Result<String> {
         return Err(Error::invalid("NAME must not be empty"));
     }
     if name.chars().any(char::is_control) {
-        return Err(Error::invalid(format!("NAME {:?} contains control characters", name)));
+        return Err(Error::invalid(format!(
+            "NAME \"{}\" contains control characters",
+            crate::error::excerpt(name)
+        )));
     }
     if name.chars().count() > MAX_CN_LEN {
         return Err(Error::CommonNameTooLong { name: name.to_string(), max: MAX_CN_LEN });
     }
+    names::check_idn_labels(name.trim())?;
     Ok(name.trim().to_string())
 }
 
@@ -215,8 +219,9 @@ fn check_requestable(profile: Profile) -> Result<()> {
 fn sans_from_csr(c: &VerifiedCsr, profile: Profile, warnings: &mut Vec<Warning>) -> Result<Vec<San>> {
     let mut sans = Vec::new();
     for requested in &c.requested_sans {
-        let refused =
-            |e: String| Error::invalid(format!("CSR {} is refused: it requests a bad name: {e}", c.origin));
+        let refused = |e: names::NameError| {
+            Error::invalid(format!("CSR {} is refused: it requests a bad name: {e}", c.origin))
+        };
         let san = match requested {
             RequestedSan::Dns(d) => San::Dns(names::parse_dns(d).map_err(refused)?),
             RequestedSan::Ip(ip) => San::Ip(*ip),
@@ -284,16 +289,16 @@ impl LeafPlan {
         })
     }
 
-    fn files(&self) -> Option<OutputFiles> {
-        let out = self.out.as_ref()?;
+    fn files(&self) -> Result<Option<OutputFiles>> {
+        let Some(out) = self.out.as_ref() else { return Ok(None) };
         let mut files =
             OutputFiles::new(&out.dir, &self.common_name, matches!(self.key, KeySource::Generate(_)));
         match &self.key {
-            KeySource::Csr(c) => files.keep_matching_key(&c.public_key),
-            KeySource::Existing { key, .. } => files.keep_matching_key(key),
+            KeySource::Csr(c) => files.keep_matching_key(&c.public_key)?,
+            KeySource::Existing { key, .. } => files.keep_matching_key(key)?,
             KeySource::Generate(_) => {}
         }
-        Some(files)
+        Ok(Some(files))
     }
 }
 
@@ -307,10 +312,12 @@ impl Authority {
         let issuer = self.find_ca(plan.ca.as_deref())?;
         let now = engine::now();
         check_ca_usable(&issuer, now.unix_timestamp(), CaAction::Issue)?;
-        let files = plan.files();
-        if let (Some(out), Some(files)) = (&plan.out, &files) {
+        if let Some(out) = &plan.out {
             self.home.refuse_inside(&out.dir)?;
             home::check_output_dir(&out.dir)?;
+        }
+        let files = plan.files()?;
+        if let (Some(out), Some(files)) = (&plan.out, &files) {
             files.check_free(out.force)?;
         }
         let signing_ca = self.signing_ca(&issuer)?;

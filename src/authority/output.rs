@@ -139,13 +139,21 @@ impl OutputFiles {
 
     /// A NAME.key already there that holds the certified key belongs with the new certificate
     /// (renewal keeping its key): it is neither a conflict nor removed.
-    pub(super) fn keep_matching_key(&mut self, certified: &PublicKey) {
-        let Some(path) = &self.stale_key else { return };
-        let Ok(bytes) = std::fs::read(path) else { return };
+    /// It is read like any input (bounded, regular files only): a FIFO or a symlink to
+    /// /dev/zero under that name is refused, not read forever.
+    pub(super) fn keep_matching_key(&mut self, certified: &PublicKey) -> Result<()> {
+        let Some(path) = &self.stale_key else { return Ok(()) };
+        let bytes = match home::read_input(path, home::limits::KEY) {
+            Ok(bytes) => Zeroizing::new(bytes),
+            // Nothing there (or a dangling symlink, which `check_free` refuses): no old key.
+            Err(Error::Read { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e),
+        };
         let text = String::from_utf8_lossy(&bytes);
         if KeyPair::from_pkcs8_pem(&text, None).is_ok_and(|k| k.public_key().bits() == certified.bits()) {
             self.stale_key = None;
         }
+        Ok(())
     }
 
     /// Refuses up front, before anything is signed or recorded, to clobber files.
@@ -155,7 +163,9 @@ impl OutputFiles {
         }
         let mut paths = self.all();
         paths.extend(self.stale_key.as_deref());
-        match paths.into_iter().find(|p| p.exists()) {
+        // lstat, not exists(): a dangling symlink is a file in the way too (writing would
+        // replace it, or follow it somewhere else).
+        match paths.into_iter().find(|p| std::fs::symlink_metadata(p).is_ok()) {
             Some(existing) => Err(Error::FileExists { path: existing.to_path_buf() }),
             None => Ok(()),
         }

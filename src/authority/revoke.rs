@@ -29,10 +29,15 @@ pub enum CertRef {
 /// Reads a serial (hex, colons allowed, any case) or a SHA-256 fingerprint. Text that is not
 /// hex is `NameOnly`; hex that cannot be a serial (zero, over 20 octets) is an error.
 pub fn parse_cert_ref(text: &str) -> Result<CertRef> {
+    let quoted = crate::error::excerpt(text);
+    // A newline or tab in a serial is a pasting accident, not something to trim away.
+    if text.chars().any(char::is_control) {
+        return Err(Error::NotASerial { text: text.to_string() });
+    }
     let cleaned: String = text.trim().chars().filter(|c| *c != ':').collect::<String>().to_ascii_lowercase();
     let cleaned = cleaned.strip_prefix("0x").unwrap_or(&cleaned).to_string();
     if cleaned.starts_with('-') {
-        return Err(Error::invalid(format!("serial {text} is negative; serials are positive hex numbers")));
+        return Err(Error::invalid(format!("serial {quoted} is negative; serials are positive hex numbers")));
     }
     if cleaned.is_empty() || !cleaned.chars().all(|c| c.is_ascii_hexdigit()) {
         return Ok(CertRef::NameOnly);
@@ -42,16 +47,16 @@ pub fn parse_cert_ref(text: &str) -> Result<CertRef> {
     }
     let significant = cleaned.trim_start_matches('0');
     if significant.is_empty() {
-        return Err(Error::invalid(format!("serial {text} is zero; serials are positive")));
+        return Err(Error::invalid(format!("serial {quoted} is zero; serials are positive")));
     }
     if significant.len() > LEDGER_HEX_WIDTH {
         return Err(Error::invalid(format!(
-            "serial {text} is longer than 20 octets (40 hex digits), the RFC 5280 limit"
+            "serial {quoted} is longer than 20 octets (40 hex digits), the RFC 5280 limit"
         )));
     }
     Serial::from_ledger_hex(significant)
         .map(CertRef::Serial)
-        .ok_or_else(|| Error::Internal(format!("serial {text} did not decode")))
+        .ok_or_else(|| Error::Internal(format!("serial {quoted} did not decode")))
 }
 
 /// A request to revoke one certificate.
@@ -288,7 +293,8 @@ impl Authority {
                     })
                     .collect();
                 Err(Error::invalid(format!(
-                    "\"{text}\" matches {} certificates; give one serial: {}",
+                    "\"{}\" matches {} certificates; give one serial: {}",
+                    crate::error::excerpt(text),
                     found.len(),
                     lines.join("; ")
                 )))

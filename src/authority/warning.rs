@@ -55,10 +55,18 @@ impl fmt::Display for Warning {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Warning::CsrExtensionIgnored { what, profile } => {
-                write!(f, "the CSR asked for {what}; ignored, the certificate follows the {profile} profile")
+                write!(
+                    f,
+                    "the CSR asked for {}; ignored, the certificate follows the {profile} profile",
+                    crate::error::excerpt(what)
+                )
             }
             Warning::CsrSanUnsupported { san } => {
-                write!(f, "the CSR asked for SAN {san}; pkictl does not issue that kind, ignored")
+                write!(
+                    f,
+                    "the CSR asked for SAN {}; pkictl does not issue that kind, ignored",
+                    crate::error::excerpt(san)
+                )
             }
             Warning::CsrSanNotInProfile { san, profile } => {
                 write!(f, "the CSR asked for SAN {san}; a {profile} certificate does not carry it, ignored")

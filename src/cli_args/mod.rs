@@ -212,13 +212,15 @@ pub enum Command {
     #[command(after_help = "Examples:\n  \
         pkictl verify tls/api.example.com.fullchain.pem --purpose server --host api.example.com\n  \
         pkictl verify client.crt --chain client.chain.pem --purpose client\n  \
-        pkictl verify api.crt --chain api.chain.pem --at 2027-03-01 --json\n\n\
-        Layers, in the order a peer checks them: parse, chain (to a root of this home, signatures\n\
-        checked), validity, constraints (basicConstraints, pathLen, name constraints), usage\n\
-        (keyUsage/extKeyUsage for --purpose), host (--host against the SANs), revocation (the\n\
-        ledger and the CA's latest CRL, which must itself be current). Exit 0: a peer would\n\
-        accept; 1: it would refuse. Intermediates must come with CERT or --chain, as a peer\n\
-        only gets what is sent.")]
+        pkictl verify api.crt --chain api.chain.pem --at 2027-03-01 --json\n  \
+        pkictl verify partner.fullchain.pem --trust partner-root.pem --crl partner.crl\n\n\
+        Layers, in the order a peer checks them: parse, chain (to a root of this home or of\n\
+        --trust, signatures checked), validity, constraints (basicConstraints, pathLen, name\n\
+        constraints), usage (keyUsage/extKeyUsage for --purpose), host (--host against the\n\
+        SANs), revocation (the ledger and the CA's latest CRL or --crl, which must itself be\n\
+        current). Exit 0: a peer would accept; 1: it would refuse; 2: CERT, --chain, --trust\n\
+        or --crl is not what it should be. Intermediates must come with CERT or --chain, as a\n\
+        peer only gets what is sent.")]
     Verify {
         /// The certificate (PEM or DER); a PEM bundle's other certificates count as sent along.
         cert: PathBuf,
@@ -228,6 +230,13 @@ pub enum Command {
         /// Trust this CA of the home instead of the home's root.
         #[arg(long, value_name = "NAME")]
         ca: Option<String>,
+        /// Trust the CA certificates of this PEM bundle (a partner's CA) instead of the home's.
+        #[arg(long, value_name = "FILE", conflicts_with = "ca")]
+        trust: Option<PathBuf>,
+        /// Also check revocation against this CRL, PEM or DER (repeatable); it takes the place
+        /// of the home's latest CRL of the same CA.
+        #[arg(long, value_name = "FILE")]
+        crl: Vec<PathBuf>,
         /// Check keyUsage/extKeyUsage for a TLS server or client certificate.
         #[arg(long, value_enum)]
         purpose: Option<crate::verify::Purpose>,

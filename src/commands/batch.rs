@@ -92,13 +92,13 @@ fn parse_line(line: &str, profile: Profile) -> Result<BatchItem> {
     let common_name = validate_common_name(fields.next().unwrap_or_default())?;
     let extra = fields
         .filter(|f| !f.is_empty())
-        .map(|f| typed_san(f).map_err(Error::Invalid))
+        .map(|f| typed_san(f).map_err(Error::from))
         .collect::<Result<Vec<_>>>()?;
     let sans = leaf_names(profile, &common_name, extra)?;
     Ok(BatchItem { common_name, sans })
 }
 
-fn typed_san(field: &str) -> std::result::Result<San, String> {
+fn typed_san(field: &str) -> std::result::Result<San, names::NameError> {
     if let Ok(ip) = field.parse::<std::net::IpAddr>() {
         return Ok(San::Ip(ip));
     }

@@ -74,8 +74,7 @@ fn summary_with_copy(p: &PublishedCrl, out: Option<&PathBuf>) -> String {
 pub fn entries_words(count: usize) -> String {
     match count {
         0 => "no entries".into(),
-        1 => "1 entry".into(),
-        n => format!("{n} entries"),
+        n => super::words::count(n, "entry", "entries"),
     }
 }
 

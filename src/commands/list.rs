@@ -89,7 +89,8 @@ fn parse_status(text: &str) -> Result<StatusFilter> {
         "expired" => Ok(StatusFilter::Expired),
         "all" => Ok(StatusFilter::All),
         other => Err(Error::invalid(format!(
-            "--status \"{other}\" is unknown; use valid, revoked, expired or all"
+            "--status \"{}\" is unknown; use valid, revoked, expired or all",
+            crate::error::excerpt(other)
         ))),
     }
 }

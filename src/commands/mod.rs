@@ -85,6 +85,37 @@ impl Context {
     }
 }
 
+/// Parses the command line. A refused argument gets clap's own report, except that a report
+/// quoting a huge value (a 10,000-character `--key-type`) has that value cut to a prefix, as
+/// every other message does.
+pub fn parse_args() -> Cli {
+    use clap::Parser;
+    let e = match Cli::try_parse() {
+        Ok(cli) => return cli,
+        Err(e) => e,
+    };
+    let text = e.render().to_string();
+    if !e.use_stderr() || text.lines().all(|l| l.chars().count() <= LONGEST_CLAP_LINE) {
+        e.exit(); // --help, --version, and ordinary reports, in clap's colours
+    }
+    let shortened: Vec<String> =
+        text.lines().map(|line| crate::error::one_line(&shorten_long_words(line))).collect();
+    eprintln!("{}", shortened.join("\n"));
+    std::process::exit(e.exit_code());
+}
+
+const LONGEST_CLAP_LINE: usize = 300;
+
+/// Every run of more than 60 non-blank characters becomes its first 40, "…" and its length.
+fn shorten_long_words(line: &str) -> String {
+    line.split(' ')
+        .map(|word| {
+            if word.chars().count() > 60 { crate::error::excerpt(word).to_string() } else { word.to_string() }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// Runs the command; returns the exit code for success paths (0, or 1 for a "no" verdict).
 pub fn run(cli: Cli) -> Result<Outcome> {
     // Before any passphrase or key is read: a core dump would hold them.
@@ -148,12 +179,14 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         ),
         Command::Show { certificate, pem } => show::run(&ctx, &certificate, pem),
         Command::Serve(args) => serve::run(&ctx, &args),
-        Command::Verify { cert, chain, ca, purpose, host, at } => verify::run(
+        Command::Verify { cert, chain, ca, trust, crl, purpose, host, at } => verify::run(
             &ctx,
             &verify::VerifyArgs {
                 cert: &cert,
                 chain: chain.as_ref(),
                 ca: ca.as_deref(),
+                trust: trust.as_ref(),
+                crls: &crl,
                 purpose,
                 host: host.as_deref(),
                 at: at.as_deref(),
@@ -222,7 +255,7 @@ pub(crate) fn write_stdout(args: std::fmt::Arguments<'_>) {
     }
     if let Err(e) = std::io::stdout().lock().write_fmt(args) {
         if e.kind() != std::io::ErrorKind::BrokenPipe {
-            eprintln!("pkictl: cannot write to standard output: {e}");
+            eprintln!("pkictl: cannot write to standard output: {}", crate::error::io_words(&e));
         }
         STDOUT_FAILED.store(true, Ordering::Relaxed);
     }
@@ -247,7 +280,7 @@ fn read_text_input(source: &std::path::Path) -> Result<String> {
             .map_err(|e| Error::Read { path: "<stdin>".into(), source: e })?;
         buf
     } else {
-        crate::home::read_user_file(source, crate::home::limits::LIST)?
+        crate::home::read_input(source, crate::home::limits::LIST_FILE)?
     };
     if bytes.len() as u64 > MAX_INPUT_BYTES {
         return Err(Error::invalid(format!("{} is larger than 256 MiB", name())));

@@ -72,7 +72,7 @@ pub fn run_many(
             "crls": outcome.crls.iter().map(|(_, crl)| published_json(crl, None)).collect::<Vec<_>>(),
         }));
     } else {
-        outln!("Revoked {} certificates as {reason}", outcome.revoked);
+        outln!("Revoked {} as {reason}", super::words::count(outcome.revoked, "certificate", "certificates"));
         for (_, crl) in &outcome.crls {
             outln!("{}", summary(crl));
         }

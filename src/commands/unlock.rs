@@ -74,6 +74,12 @@ impl PassphraseSource {
             return read_passphrase_file(path).map(Some);
         }
         match std::env::var(self.env_var) {
+            // Set but empty is a mistake in a script (an unset variable expanded), not a
+            // passphrase to try: saying "wrong passphrase" would send the operator the wrong way.
+            Ok(value) if value.is_empty() => Err(Error::invalid(format!(
+                "${} is set but empty; put the passphrase in it, or unset it (or use --passphrase-file FILE)",
+                self.env_var
+            ))),
             Ok(value) => Ok(Some(Zeroizing::new(value))),
             Err(std::env::VarError::NotUnicode(_)) => {
                 Err(Error::invalid(format!("${} is not valid UTF-8", self.env_var)))
@@ -83,9 +89,22 @@ impl PassphraseSource {
     }
 }
 
+/// Whether the exposed-passphrase-file warning was printed (a run may unlock several keys).
+static WARNED_EXPOSED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 /// Reads the first line of the file; a trailing newline is not part of the passphrase.
 fn read_passphrase_file(path: &Path) -> Result<Zeroizing<String>> {
-    let bytes = Zeroizing::new(crate::home::read_user_file(path, crate::home::limits::SMALL_FILE)?);
+    let (bytes, mode) = crate::home::read_input_with_mode(path, crate::home::limits::PASSPHRASE)?;
+    let bytes = Zeroizing::new(bytes);
+    if mode & 0o077 != 0 && !WARNED_EXPOSED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        // Used all the same (refusing would break a running setup), but the operator must know.
+        eprintln!(
+            "warning: passphrase file {} is readable by group or others (mode {:o}); run `chmod 600 {}`",
+            crate::error::one_line(&path.display().to_string()),
+            mode & 0o777,
+            crate::error::one_line(&path.display().to_string())
+        );
+    }
     let text = std::str::from_utf8(&bytes)
         .map_err(|_| Error::invalid(format!("passphrase file {} is not UTF-8 text", path.display())))?;
     let line = text.lines().next().unwrap_or("");

@@ -17,6 +17,8 @@ pub struct VerifyArgs<'a> {
     pub cert: &'a Path,
     pub chain: Option<&'a PathBuf>,
     pub ca: Option<&'a str>,
+    pub trust: Option<&'a PathBuf>,
+    pub crls: &'a [PathBuf],
     pub purpose: Option<Purpose>,
     pub host: Option<&'a str>,
     pub at: Option<&'a str>,
@@ -27,24 +29,26 @@ pub fn run(ctx: &Context, args: &VerifyArgs<'_>) -> Result<Outcome> {
         Some(text) => parse_time(text)?,
         None => crate::engine::now().unix_timestamp(),
     };
-    let presented = certificates_in(&home::read_user_file(args.cert, home::limits::BUNDLE)?);
+    let presented = certificates_in(args.cert)?;
     let chain = match args.chain {
-        Some(path) => {
-            let ders = certificates_in(&home::read_user_file(path, home::limits::BUNDLE)?);
-            if ders.is_empty() {
-                return Err(Error::invalid(format!("{} holds no certificate", path.display())));
-            }
-            ders
-        }
+        Some(path) => certificates_in(path)?,
         None => Vec::new(),
     };
+    let given_anchors = match args.trust {
+        Some(path) => Some(anchors_in(path)?),
+        None => None,
+    };
+    let crls = args.crls.iter().map(|path| crls_in(path)).collect::<Result<Vec<_>>>()?.concat();
     let ledger = match Home::open(&ctx.home) {
         Ok(home) => Some(crate::ledger::open_with(&home.ledger_path(), crate::ledger::OpenMode::ReadOnly)?),
         Err(_) if args.ca.is_none() => None,
         Err(e) => return Err(e),
     };
-    let (anchors, known_cas) = trust(ledger.as_deref(), args.ca, &presented, &chain)?;
-    let source = LedgerSource { ledger: ledger.as_deref() };
+    let (anchors, known_cas) = match given_anchors {
+        Some(anchors) => (anchors, known_cas(ledger.as_deref())?),
+        None => trust(ledger.as_deref(), args.ca, &presented, &chain)?,
+    };
+    let source = LedgerSource { ledger: ledger.as_deref(), crls };
     let report = verify::verify(&Request {
         presented,
         chain,
@@ -63,33 +67,62 @@ pub fn run(ctx: &Context, args: &VerifyArgs<'_>) -> Result<Outcome> {
     Ok(if report.accepted() { Outcome::Success } else { Outcome::Negative })
 }
 
-/// Every certificate in a PEM bundle, or the one DER certificate. Anything else yields the
-/// raw bytes, so that the parse layer reports what is wrong with them.
-fn certificates_in(bytes: &[u8]) -> Vec<Vec<u8>> {
-    let Ok(text) = std::str::from_utf8(bytes) else { return vec![bytes.to_vec()] };
-    if !text.contains("-----BEGIN") {
-        return vec![bytes.to_vec()];
+/// Every certificate of a file (a PEM bundle, or one DER certificate). Anything else is bad
+/// input (exit 2), not a peer's refusal: only a well-formed certificate gets a verdict.
+fn certificates_in(path: &Path) -> Result<Vec<Vec<u8>>> {
+    let bytes = home::read_input(path, home::limits::CERTIFICATE)?;
+    verify::input::certificates(&bytes)
+        .map_err(|reason| Error::NotACertificate { path: path.to_path_buf(), reason })
+}
+
+/// The trust anchors of a `--trust` PEM bundle, each named by its subject.
+fn anchors_in(path: &Path) -> Result<Vec<Anchor>> {
+    let ders = certificates_in(path)?;
+    let named = |der: Vec<u8>| {
+        let subject = crate::x509::CertInfo::from_der(&der).map(|i| i.subject).unwrap_or_default();
+        (format!("{subject} from {}", path.display()), der)
+    };
+    Ok(ders.into_iter().map(named).collect())
+}
+
+/// Every CRL of a file (PEM blocks "X509 CRL", or one DER CRL); anything else is bad input.
+fn crls_in(path: &Path) -> Result<Vec<Vec<u8>>> {
+    let bytes = home::read_input(path, home::limits::CRL)?;
+    let not_a_crl = |why: String| Error::invalid(format!("{} is not a CRL: {why}", path.display()));
+    let ders = match std::str::from_utf8(&bytes) {
+        Ok(text) if text.contains("-----BEGIN") => pem_crls(text).map_err(not_a_crl)?,
+        Ok(_) => return Err(not_a_crl("it is text without a PEM block (-----BEGIN X509 CRL-----)".into())),
+        Err(_) => vec![bytes],
+    };
+    for der in &ders {
+        if crate::x509::CrlInfo::from_der(der).is_err() {
+            let what = match crate::x509::CertInfo::from_der(der) {
+                Ok(_) => "it is a certificate, not a CRL".to_string(),
+                Err(_) => "it is neither PEM nor a DER CRL".to_string(),
+            };
+            return Err(not_a_crl(what));
+        }
     }
+    Ok(ders)
+}
+
+fn pem_crls(text: &str) -> std::result::Result<Vec<Vec<u8>>, String> {
+    const BEGIN: &str = "-----BEGIN X509 CRL-----";
+    const END: &str = "-----END X509 CRL-----";
     let mut ders = Vec::new();
     let mut rest = text;
-    while let Some(start) = rest.find("-----BEGIN CERTIFICATE-----") {
+    while let Some(start) = rest.find(BEGIN) {
         let block = &rest[start..];
-        let end_marker = "-----END CERTIFICATE-----";
-        let Some(end) = block.find(end_marker) else {
-            ders.push(block.as_bytes().to_vec());
-            break;
-        };
-        let pem = &block[..end + end_marker.len()];
-        match der::pem::decode_vec(pem.as_bytes()) {
-            Ok((_, der)) => ders.push(der),
-            Err(_) => ders.push(pem.as_bytes().to_vec()),
-        }
-        rest = &block[end + end_marker.len()..];
+        let end = block.find(END).ok_or("its PEM CRL has no END line (the file is truncated)")? + END.len();
+        let (_, der) =
+            der::pem::decode_vec(&block.as_bytes()[..end]).map_err(|e| format!("bad PEM ({e})"))?;
+        ders.push(der);
+        rest = &block[end..];
     }
     if ders.is_empty() {
-        ders.push(bytes.to_vec());
+        return Err("it holds no X509 CRL PEM block".into());
     }
-    ders
+    Ok(ders)
 }
 
 /// A trusted CA: how to name it, and its certificate (DER).
@@ -118,13 +151,8 @@ fn trust(
         }
         return Ok((anchors, Vec::new()));
     };
+    let known = known_cas(Some(ledger))?;
     let authorities = ledger.authorities()?;
-    let known = authorities
-        .iter()
-        .filter_map(|a| {
-            crate::x509::CertInfo::from_der(&a.cert_der).ok().map(|i| (i.subject_der, i.subject_key_id))
-        })
-        .collect();
     let anchors = match ca {
         Some(name) => {
             let a = find_authority(ledger, Some(name))?;
@@ -139,14 +167,51 @@ fn trust(
     Ok((anchors, known))
 }
 
+/// Every CA of the home, to recognise a missing intermediate.
+fn known_cas(ledger: Option<&dyn Ledger>) -> Result<Vec<KnownCa>> {
+    let Some(ledger) = ledger else { return Ok(Vec::new()) };
+    Ok(ledger
+        .authorities()?
+        .iter()
+        .filter_map(|a| {
+            crate::x509::CertInfo::from_der(&a.cert_der).ok().map(|i| (i.subject_der, i.subject_key_id))
+        })
+        .collect())
+}
+
 struct LedgerSource<'a> {
     ledger: Option<&'a dyn Ledger>,
+    /// CRLs given with --crl (DER).
+    crls: Vec<Vec<u8>>,
+}
+
+impl LedgerSource<'_> {
+    /// The newest given CRL that names `issuer_der`'s subject as its issuer.
+    fn given_crl(&self, issuer_der: &[u8]) -> Option<Vec<u8>> {
+        let subject = crate::x509::CertInfo::from_der(issuer_der).ok()?.subject_der;
+        self.crls
+            .iter()
+            .filter_map(|der| crate::x509::CrlInfo::from_der(der).ok().map(|info| (info, der)))
+            .filter(|(info, _)| info.issuer_der == subject)
+            .max_by_key(|(info, _)| info.number.parse::<u128>().unwrap_or(0))
+            .map(|(_, der)| der.clone())
+    }
 }
 
 impl RevocationSource for LedgerSource<'_> {
     fn lookup(&self, issuer_der: &[u8], serial: &Serial) -> Option<Facts> {
-        let ledger = self.ledger?;
-        let authority = ledger.authorities().ok()?.into_iter().find(|a| a.cert_der == issuer_der)?;
+        let given = self.given_crl(issuer_der);
+        let home_ca =
+            self.ledger.and_then(|l| l.authorities().ok()?.into_iter().find(|a| a.cert_der == issuer_der));
+        let (Some(ledger), Some(authority)) = (self.ledger, home_ca) else {
+            // Not a CA of this home: only a CRL given for it can speak.
+            let issuer = crate::x509::CertInfo::from_der(issuer_der).ok()?.subject;
+            return given.map(|crl| Facts {
+                ca_name: issuer,
+                ledger: Some(LedgerState::NotAHomeCa),
+                latest_crl: Some(crl),
+            });
+        };
         let records = ledger.find_certificates(CertSelector::Serial(serial), Some(authority.id)).ok()?;
         let state = records.first().map(|r| match (r.status.as_str(), r.revoked_at) {
             ("revoked", Some(at)) => LedgerState::Revoked {
@@ -158,7 +223,7 @@ impl RevocationSource for LedgerSource<'_> {
         Some(Facts {
             ca_name: authority.name.clone(),
             ledger: state,
-            latest_crl: ledger.latest_crl_der(authority.id).ok().flatten(),
+            latest_crl: given.or_else(|| ledger.latest_crl_der(authority.id).ok().flatten()),
         })
     }
 }
@@ -171,7 +236,10 @@ fn parse_time(text: &str) -> Result<i64> {
     }
     let format = time::macros::format_description!("[year]-[month]-[day]");
     time::Date::parse(text, &format).map(|d| d.midnight().assume_utc().unix_timestamp()).map_err(|_| {
-        Error::invalid(format!("--at \"{text}\" is not a time; use 2027-01-31 or 2027-01-31T12:00:00Z"))
+        Error::invalid(format!(
+            "--at \"{}\" is not a time; use 2027-01-31 or 2027-01-31T12:00:00Z",
+            crate::error::excerpt(text)
+        ))
     })
 }
 

@@ -32,6 +32,7 @@ pub fn describe(e: &Error) -> String {
             format!("{e}; use a short NAME and pass long names with --dns/--uri")
         }
         Error::NeedsHostName { .. } => format!("{e}, so add --dns NAME or --ip ADDRESS"),
+        Error::BadName(name) if name.looks_like_ip() => format!("{e}; give IP addresses with --ip"),
         Error::NeedsSan { .. } => format!("{e}, so add --dns, --email or --uri"),
         Error::CsrWithoutName => "the CSR has no common name; give one with --name".into(),
         Error::FileExists { path } => format!(
@@ -144,6 +145,11 @@ fn field_message(field: Field, problem: &str) -> String {
     } else {
         format!("{flag} {problem}")
     }
+}
+
+/// "1 entry", "2 entries": a count with its noun in the right number.
+pub fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 /// The first few problems, and how many more.

@@ -98,10 +98,16 @@ impl FromStr for Reason {
         if let Some(exact) = Reason::ALL.into_iter().find(|r| r.as_str() == s) {
             return Ok(exact);
         }
-        let wanted = s.trim().to_ascii_lowercase().replace('_', "-");
+        // Case and '_' for '-' are forgiven; whitespace is not trimmed away: "key-compromise\n"
+        // is not what anyone typed on purpose, and a reason is part of the permanent record.
+        let wanted = s.to_ascii_lowercase().replace('_', "-");
         Reason::ALL.into_iter().find(|r| r.as_str() == wanted).ok_or_else(|| {
             let names: Vec<&str> = Reason::ALL.iter().map(|r| r.as_str()).collect();
-            format!("unknown revocation reason \"{s}\"; use one of {}", names.join(", "))
+            format!(
+                "unknown revocation reason \"{}\"; use one of {}",
+                crate::error::excerpt(s),
+                names.join(", ")
+            )
         })
     }
 }

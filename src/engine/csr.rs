@@ -33,6 +33,9 @@ pub enum CsrError {
         "it is signed with {0}, which pkictl does not accept (use ECDSA or RSA PKCS#1 v1.5 with SHA-256/384/512)"
     )]
     UnsupportedSignature(String),
+    /// Well-formed, but asks for something no certificate may carry.
+    #[error("{0}")]
+    Unacceptable(String),
     #[error("its key is not acceptable: {0}")]
     Key(KeyError),
 }
@@ -116,6 +119,7 @@ fn verify_signature(der: &[u8], req: &CertReq) -> Result<(), CsrError> {
 fn requested_extensions(req: &CertReq) -> Result<(Vec<RequestedSan>, Vec<String>), CsrError> {
     let mut sans = Vec::new();
     let mut ignored = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     for attr in req.info.attributes.iter() {
         if attr.oid.to_string() != EXTENSION_REQUEST {
             ignored.push(format!("attribute {}", attr.oid));
@@ -127,11 +131,22 @@ fn requested_extensions(req: &CertReq) -> Result<(Vec<RequestedSan>, Vec<String>
                 ExtensionReq::from_der(&bytes).map_err(|e| CsrError::Malformed(e.to_string()))?;
             for ext in extensions.0 {
                 let raw = ext.extn_value.as_bytes();
-                match ext.extn_id.to_string().as_str() {
+                let oid = ext.extn_id.to_string();
+                // Two subjectAltNames (or two of anything) are ambiguous: which one counts
+                // differs between parsers. RFC 5280 4.2 allows each extension once.
+                if !seen.insert(oid.clone()) {
+                    return Err(CsrError::Unacceptable(format!(
+                        "it requests extension {} more than once (RFC 5280 allows each extension once)",
+                        extension_name(&oid)
+                    )));
+                }
+                match oid.as_str() {
                     SUBJECT_ALT_NAME => {
                         let san =
                             SubjectAltName::from_der(raw).map_err(|e| CsrError::Malformed(e.to_string()))?;
-                        sans.extend(san.0.iter().map(requested_san));
+                        for name in san.0.iter() {
+                            sans.push(requested_san(name)?);
+                        }
                     }
                     _ => ignored.push(describe_ignored(&ext.extn_id.to_string(), raw)),
                 }
@@ -141,8 +156,8 @@ fn requested_extensions(req: &CertReq) -> Result<(Vec<RequestedSan>, Vec<String>
     Ok((sans, ignored))
 }
 
-fn requested_san(name: &GeneralName) -> RequestedSan {
-    match name {
+fn requested_san(name: &GeneralName) -> Result<RequestedSan, CsrError> {
+    Ok(match name {
         GeneralName::DnsName(s) => RequestedSan::Dns(s.as_str().to_string()),
         GeneralName::Rfc822Name(s) => RequestedSan::Email(s.as_str().to_string()),
         GeneralName::UniformResourceIdentifier(s) => RequestedSan::Uri(s.as_str().to_string()),
@@ -154,9 +169,24 @@ fn requested_san(name: &GeneralName) -> RequestedSan {
                     .map(RequestedSan::Ip)
                     .unwrap_or(RequestedSan::Other(text))
             }
-            _ => RequestedSan::Other(crate::x509::general_name_text(name)),
+            // 8 and 32 bytes are address + mask, for name constraints only.
+            length => {
+                return Err(CsrError::Unacceptable(format!(
+                    "its subjectAltName has an IP address of {length} bytes; an IP address is 4 (IPv4) or 16 (IPv6) bytes"
+                )));
+            }
         },
         other => RequestedSan::Other(crate::x509::general_name_text(other)),
+    })
+}
+
+fn extension_name(oid: &str) -> String {
+    match oid {
+        SUBJECT_ALT_NAME => "subjectAltName".into(),
+        "2.5.29.15" => "keyUsage".into(),
+        "2.5.29.37" => "extendedKeyUsage".into(),
+        "2.5.29.19" => "basicConstraints".into(),
+        other => other.to_string(),
     }
 }
 

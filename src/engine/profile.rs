@@ -111,6 +111,6 @@ impl FromStr for Profile {
         ]
         .into_iter()
         .find(|p| p.as_str() == s)
-        .ok_or_else(|| format!("unknown profile \"{s}\""))
+        .ok_or_else(|| format!("unknown profile \"{}\"", crate::error::excerpt(s)))
     }
 }

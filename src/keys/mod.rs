@@ -94,7 +94,10 @@ impl FromStr for KeyType {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         KeyType::ALL.into_iter().find(|t| t.as_str().eq_ignore_ascii_case(s)).ok_or_else(|| {
-            format!("unknown key type \"{s}\"; use one of p256, p384, rsa2048, rsa3072, rsa4096")
+            format!(
+                "unknown key type \"{}\"; use one of p256, p384, rsa2048, rsa3072, rsa4096",
+                crate::error::excerpt(s)
+            )
         })
     }
 }
@@ -271,7 +274,7 @@ impl KeyPair {
         if oid == rsa::pkcs1::ALGORITHM_OID {
             let key =
                 rsa::PrivateKey::from_pkcs8_der(der).map_err(|e| KeyError::Unsupported(e.to_string()))?;
-            let bits = rsa::traits::PublicKeyParts::n_bits_precision(&key) as usize;
+            let bits = rsa_modulus_bits(&key);
             let key_type = KeyType::from_rsa_bits(bits).ok_or_else(|| {
                 KeyError::Unsupported(format!("RSA keys of {bits} bits (use 2048, 3072 or 4096)"))
             })?;
@@ -330,6 +333,12 @@ pub fn algorithm_name(oid: &str) -> String {
     format!("{name} ({oid})")
 }
 
+/// The modulus' real bit length. Not `n_bits_precision()`: that is the big integer's storage
+/// precision, whole 64-bit limbs, so an RSA-2047 (or RSA-2000) key would pass as rsa2048.
+fn rsa_modulus_bits(key: &impl rsa::traits::PublicKeyParts) -> usize {
+    key.n().bit_width() as usize
+}
+
 impl PublicKey {
     /// Reads a SubjectPublicKeyInfo and refuses what pkictl will not certify: RSA keys under
     /// 2048 bits, curves other than P-256 and P-384, other algorithms.
@@ -339,10 +348,9 @@ impl PublicKey {
         let algorithm = spki.algorithm.oid.to_string();
         let key_type = match algorithm.as_str() {
             oids::RSA_ENCRYPTION => {
-                use rsa::traits::PublicKeyParts;
                 let key = rsa::PublicKey::from_public_key_der(spki_der)
                     .map_err(|e| KeyError::Unsupported(format!("unreadable RSA public key ({e})")))?;
-                let bits = key.n_bits_precision() as usize;
+                let bits = rsa_modulus_bits(&key);
                 KeyType::from_rsa_bits(bits).ok_or_else(|| {
                     KeyError::Unsupported(if bits < 2048 {
                         format!("RSA-{bits} is too weak; use at least 2048 bits")

@@ -35,7 +35,10 @@ use super::{MAX_BODY_BYTES, OnlineCa};
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
     /// A listener could not be bound.
-    #[error("cannot listen on {addr}: {source}; choose another address or stop what uses it")]
+    #[error(
+        "cannot listen on {addr}: {}; choose another address or stop what uses it",
+        crate::error::io_words(source)
+    )]
     Bind {
         /// The address asked for.
         addr: SocketAddr,

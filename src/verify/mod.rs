@@ -2,6 +2,7 @@
 //! in the order a peer checks them, stopping at the first that fails.
 
 pub mod hostname;
+pub mod input;
 pub mod path;
 pub mod problem;
 pub mod revocation;

@@ -53,6 +53,9 @@ pub enum Problem {
     #[error("the latest CRL of {ca} (#{number}) expired {}, and the time is {}: peers that check CRLs refuse every certificate of that CA", format_time(*next_update), format_time(*now))]
     CrlExpired { ca: String, number: String, next_update: i64, now: i64 },
 
+    #[error("the latest CRL of {ca} (#{number}) is not valid before {} (its thisUpdate), and the time is {}: it was signed by a clock that runs ahead, and peers that check CRLs refuse every certificate of that CA until then", format_time(*this_update), format_time(*now))]
+    CrlNotYetValid { ca: String, number: String, this_update: i64, now: i64 },
+
     #[error("the latest CRL of {ca} is unusable: {reason}")]
     CrlUnusable { ca: String, reason: String },
 }
@@ -100,6 +103,9 @@ impl Problem {
             Problem::CrlExpired { ca, .. } => {
                 format!("publish a fresh CRL now: `pkictl crl --ca \"{ca}\"`, and schedule it well inside nextUpdate")
             }
+            Problem::CrlNotYetValid { ca, .. } => format!(
+                "set the CA machine's clock right, then publish a fresh CRL: `pkictl crl --ca \"{ca}\"`"
+            ),
             Problem::CrlUnusable { ca, .. } => format!("publish a fresh CRL: `pkictl crl --ca \"{ca}\"`"),
         }
     }

@@ -18,7 +18,12 @@ pub struct Facts {
 #[derive(Debug, Clone)]
 pub enum LedgerState {
     Valid,
-    Revoked { at: i64, reason: String },
+    /// The issuer is not a CA of this home: there is no ledger to ask, only a given CRL.
+    NotAHomeCa,
+    Revoked {
+        at: i64,
+        reason: String,
+    },
 }
 
 /// Where the verifier looks up revocation; the command layer implements it over the ledger.
@@ -52,7 +57,7 @@ pub fn check(cert: &Cert, issuer: &Cert, source: &dyn RevocationSource, at: i64)
                 origin: "recorded in the ledger".into(),
             });
         }
-        Some(LedgerState::Valid) => {}
+        Some(LedgerState::Valid | LedgerState::NotAHomeCa) => {}
         None => notes.push(format!("{subject}: serial {serial} is not in this home's ledger")),
     }
     match &facts.latest_crl {
@@ -74,6 +79,14 @@ fn check_crl(der: &[u8], cert: &Cert, issuer: &Cert, ca: &str, at: i64) -> Resul
     crl.signed.verify(&issuer.info.spki_der).map_err(|e| unusable(format!("its signature: {e}")))?;
     if crl.issuer_der != issuer.info.subject_der {
         return Err(unusable("it names another issuer".into()));
+    }
+    if crl.this_update > at {
+        return Err(Problem::CrlNotYetValid {
+            ca: ca.to_string(),
+            number: crl.number,
+            this_update: crl.this_update,
+            now: at,
+        });
     }
     let next_update = crl.next_update.ok_or_else(|| unusable("it has no nextUpdate".into()))?;
     if next_update <= at {

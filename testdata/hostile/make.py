@@ -378,6 +378,78 @@ put("args/dns-10000.args", "".join("--dns\nh%05d.example.com\n" % i for i in ran
 put("args/uri-10000.args", "".join("--uri\nspiffe://example.org/ns/n%05d\n" % i for i in range(10_000)))
 
 
+# --------------------------------------------------------------------------- issue 12 additions
+# Well-formed, correctly signed CSRs that ask for what no certificate may carry, and files
+# given to `verify` that are not certificates.
+def rsa_key(bits, seed):
+    """A deterministic RSA key whose modulus has exactly `bits` bits (Miller-Rabin on a seeded PRNG)."""
+    from cryptography.hazmat.primitives.asymmetric import rsa as rsa_mod
+    prng = random.Random(seed)
+
+    def probable_prime(size):
+        while True:
+            n = prng.getrandbits(size) | (1 << (size - 1)) | 1
+            if all(pow(prng.randrange(2, n - 1), n - 1, n) == 1 for _ in range(40)) and all(
+                n % p for p in (3, 5, 7, 11, 13, 17, 19, 23, 29, 31)
+            ):
+                return n
+
+    e = 65537
+    while True:
+        p_, q_ = probable_prime((bits + 1) // 2), probable_prime(bits // 2)
+        n = p_ * q_
+        phi = (p_ - 1) * (q_ - 1)
+        if n.bit_length() == bits and p_ != q_ and phi % e:
+            break
+    d = pow(e, -1, phi)
+    numbers = rsa_mod.RSAPrivateNumbers(
+        p_, q_, d, d % (p_ - 1), d % (q_ - 1), pow(q_, -1, p_), rsa_mod.RSAPublicNumbers(e, n)
+    )
+    return numbers.private_key()
+
+
+def rsa_csr(key, cn="rsa.example.com"):
+    from cryptography.hazmat.primitives.asymmetric import padding
+    tbs = cri(utf8(cn), [san_ext([dns(cn)])], key=key)
+    sig = key.sign(tbs, padding.PKCS1v15(), hashes.SHA256())
+    return seq(tbs, seq(oid(RSA_SHA256), b"\x05\x00"), bits(sig))
+
+
+def ip(raw):
+    return tlv(0x87, raw)
+
+
+KEY_USAGE_DIGITAL_SIGNATURE = seq(oid("2.5.29.15"), tlv(0x01, b"\xff"), octets(tlv(0x03, b"\x07\x80")))
+put("csr-rsa-2047.der", rsa_csr(rsa_key(2047, 2047)))
+put("csr-rsa-2049.der", rsa_csr(rsa_key(2049, 2049)))
+put("csr-san-ip-5-bytes.der", csr(cri(utf8("ip5.example.com"), [san_ext([dns("ip5.example.com"), ip(b"\x0a\x00\x00\x01\x05")])])))
+put("csr-san-ip-8-bytes.der", csr(cri(utf8("ip8.example.com"), [san_ext([dns("ip8.example.com"), ip(b"\x0a\x00\x00\x00\xff\x00\x00\x00")])])))
+put("csr-san-ip-empty.der", csr(cri(utf8("ip0.example.com"), [san_ext([dns("ip0.example.com"), ip(b"")])])))
+put("csr-san-twice.der", csr(cri(utf8("twice.example.com"), [san_ext([dns("twice.example.com")]), san_ext([dns("other.example.com")])])))
+put("csr-key-usage-twice.der", csr(cri(utf8("ku.example.com"), [san_ext([dns("ku.example.com")]), KEY_USAGE_DIGITAL_SIGNATURE, KEY_USAGE_DIGITAL_SIGNATURE])))
+put("csr-two-extension-requests.der", csr(cri(utf8("two.example.com"), raw_attributes=ext_request(san_ext([dns("two.example.com")])) + ext_request(san_ext([dns("evil.example.com")])))))
+put("csr-san-punycode-invalid.der", csr(cri(utf8("idn.example.com"), [san_ext([dns("xn--a.example.com")])])))
+put("csr-san-punycode-control.der", csr(cri(utf8("idn.example.com"), [san_ext([dns("xn--fa1v.example.com")])])))
+put("csr-cn-punycode-invalid.der", csr(cri(utf8("xn--99999999.example.com"), [])))
+put("csr-cn-10k.der", csr(cri(utf8("c" * 10_000), [san_ext([dns("long-cn.example.com")])])))
+
+put("cert-empty.pem", b"")
+put("cert-text.txt", b"This is a certificate, honestly.\nSubject: CN=nobody\n")
+put("cert-trailing-garbage.der", CERT + b"\x00garbage")
+put("cert-trailing-text.pem", CERT_PEM + b"and some trailing text\n")
+put("cert-pem-bad-base64.pem", CERT_PEM.replace(CERT_PEM[40:48], b"!!!!****"))
+put("cert-pem-no-end.pem", CERT_PEM.split(b"-----END")[0])
+put("cert-length-2gib.der", b"\x30\x84\x80\x00\x00\x00" + CERT[2:])
+put("cert-label-public-key.pem", pem("PUBLIC KEY", spki(KEY)))
+put("cert-label-wraps-a-csr.pem", pem("CERTIFICATE", VALID))
+put("cert-csr.pem", VALID_PEM)
+put("cert-csr.der", VALID)
+put("cert-private-key.pem", KEY.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+put("cert-nested-10000-in-tbs.der", seq(nested(10_000), seq(oid(ECDSA_SHA256)), bits(b"\x00")))
+# A control: well-formed, self-signed, trusted by nobody: a "no" verdict (exit 1), not bad input.
+put("control-cert-untrusted.pem", CERT_PEM)
+
+
 def main():
     for path, data in sorted(files.items()):
         full = os.path.join(HERE, path)
