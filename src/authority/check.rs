@@ -834,7 +834,7 @@ impl Checker<'_> {
             if !(name.ends_with(".crt") || name.ends_with(".pem")) || !path.is_file() {
                 continue;
             }
-            match fs::read(&path) {
+            match crate::home::read_input(&path, crate::home::limits::CERTIFICATE) {
                 Ok(bytes) => self.check_certificate_file(&path, &bytes, report)?,
                 Err(e) => report.add(Finding::ScanUnreadable { path, error: e.to_string() }),
             }
@@ -874,13 +874,15 @@ fn shown_serial(ledger_hex: &str) -> String {
         .unwrap_or_else(|| ledger_hex.chars().take(40).collect())
 }
 
+/// Whether a file of the home holds exactly these bytes (a FIFO or device in its place does
+/// not, and is not read).
 fn file_holds(path: &Path, bytes: &[u8]) -> bool {
-    fs::read(path).ok().as_deref() == Some(bytes)
+    crate::home::read_input(path, crate::home::limits::CRL).ok().as_deref() == Some(bytes)
 }
 
 /// The CRL number a published file holds, when it is a readable CRL.
 fn crl_number_in(path: &Path, is_der: bool) -> Option<String> {
-    let bytes = fs::read(path).ok()?;
+    let bytes = crate::home::read_input(path, crate::home::limits::CRL).ok()?;
     let der = if is_der { bytes } else { der::pem::decode_vec(&bytes).ok()?.1 };
     CrlInfo::from_der(&der).ok().map(|info| info.number)
 }

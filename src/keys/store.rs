@@ -114,10 +114,11 @@ impl FileKeyStore {
     /// A key file as it lies at rest, for checks: its permission bits and whether it is
     /// encrypted. Reads it whatever its mode (the check is there to report a bad one).
     pub fn inspect(&self, key_ref: &str) -> std::io::Result<KeyAtRest> {
-        use std::os::unix::fs::PermissionsExt;
         let path = self.path_of(key_ref);
-        let bytes = Zeroizing::new(std::fs::read(&path)?);
-        let mode = std::fs::metadata(&path)?.permissions().mode() & 0o777;
+        let (bytes, mode) = home::read_input_with_mode(&path, home::limits::KEY)
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        let bytes = Zeroizing::new(bytes);
+        let mode = mode & 0o777;
         Ok(KeyAtRest { mode, encrypted: KeyPair::is_encrypted_pem(&String::from_utf8_lossy(&bytes)) })
     }
 
