@@ -477,8 +477,9 @@ fn kill_9_under_load_leaves_a_consistent_ledger_and_serve_starts_again() {
     let request = work.join("load.der");
     openssl_ok(["ocsp", "-issuer", arg(&h.issuing_pem), "-cert", arg(&leaf.crt), "-no_nonce", "-reqout", arg(&request)]);
     for round in 0..3u64 {
-        // Short lifetimes: serve signs CRLs and renews its HTTPS certificate while it is killed.
-        let serve = Serve::start(&h.pki, &["--crl-next-update", "2s", "--https-validity", "3s"]);
+        // Short lifetimes: serve issues responder and HTTPS certificates (renewed after 2 s)
+        // while it is killed. (CRLs keep a lifetime doctor can check them within.)
+        let serve = Serve::start(&h.pki, &["--https-validity", "3s", "--responder-validity", "3s"]);
         let stop = std::sync::atomic::AtomicBool::new(false);
         std::thread::scope(|s| {
             for worker in 0..3 {
@@ -491,7 +492,7 @@ fn kill_9_under_load_leaves_a_consistent_ledger_and_serve_starts_again() {
                     }
                 });
             }
-            std::thread::sleep(Duration::from_millis(700 + 400 * round));
+            std::thread::sleep(Duration::from_millis(700 + 900 * round));
             let log = serve.log.clone();
             drop(serve); // SIGKILL, mid-load
             stop.store(true, std::sync::atomic::Ordering::Relaxed);
