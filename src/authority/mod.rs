@@ -27,7 +27,7 @@ pub use issue::{
     leaf_names, read_csr, validate_common_name,
 };
 pub use monitor::{crl_attention_from, crl_needs_attention};
-pub use ocsp::{OcspIssuer, OcspReply, OcspSigner, OcspStatus, issuer_of, sign_reply};
+pub use ocsp::{OcspIssuer, OcspReply, OcspSigner, OcspStatus, issuer_of, ocsp_status, sign_reply};
 pub use output::{OutputDir, OutputFiles};
 pub use public_url::{issued_urls, validate_public_url};
 pub use responder::{DEFAULT_OCSP_RESPONDER_VALIDITY, OcspResponder};

@@ -7,7 +7,6 @@ use std::sync::Arc;
 use der::{Decode, Encode};
 use x509_cert::Certificate;
 
-use super::Authority;
 use crate::engine::crl::Reason;
 use crate::engine::ocsp::{
     self, CertId, CertStatus as OcspCertStatus, ErrorStatus, OcspError, ResponseParams, SingleResponse,
@@ -15,7 +14,7 @@ use crate::engine::ocsp::{
 use crate::engine::serial::Serial;
 use crate::error::{Error, Result};
 use crate::keys::CaSigner;
-use crate::ledger::{CaRecord, CertSelector, CertStatus};
+use crate::ledger::{CaRecord, CertSelector, CertStatus, Ledger};
 
 /// What a responder needs to know of one CA to recognise requests about its certificates.
 #[derive(Clone, Debug)]
@@ -82,22 +81,20 @@ impl OcspStatus {
     }
 }
 
-impl Authority {
-    /// What the ledger says of the certificate with this serial from this CA.
-    pub fn ocsp_status(&self, ca_id: i64, serial: &[u8]) -> Result<OcspStatus> {
-        let serial = Serial::from_be_bytes(serial);
-        let found = self.ledger.find_certificates(CertSelector::Serial(&serial), Some(ca_id))?;
-        let Some(record) = found.into_iter().next() else { return Ok(OcspStatus::Unknown) };
-        Ok(match (record.status, record.revoked_at, record.revocation_reason) {
-            (CertStatus::Revoked, Some(at), reason) => {
-                OcspStatus::Revoked { at, reason: reason.unwrap_or(Reason::Unspecified) }
-            }
-            (CertStatus::Revoked, None, _) => {
-                return Err(Error::Internal(format!("certificate {} is revoked without a time", serial.hex())));
-            }
-            (CertStatus::Valid, _, _) => OcspStatus::Good,
-        })
-    }
+/// What the ledger says of the certificate with this serial from this CA. Any connection to
+/// the home's ledger will do: the online CA reads through one of its own, so that a lookup
+/// never waits for a CRL being signed.
+pub fn ocsp_status(ledger: &dyn Ledger, ca_id: i64, serial: &[u8]) -> Result<OcspStatus> {
+    let serial = Serial::from_be_bytes(serial);
+    let found = ledger.find_certificates(CertSelector::Serial(&serial), Some(ca_id))?;
+    let Some(record) = found.into_iter().next() else { return Ok(OcspStatus::Unknown) };
+    Ok(match (record.status, record.revoked_at, record.revocation_reason) {
+        (CertStatus::Revoked, Some(at), reason) => OcspStatus::Revoked { at, reason: reason.unwrap_or(Reason::Unspecified) },
+        (CertStatus::Revoked, None, _) => {
+            return Err(Error::Internal(format!("certificate {} is revoked without a time", serial.hex())));
+        }
+        (CertStatus::Valid, _, _) => OcspStatus::Good,
+    })
 }
 
 /// Who signs a CA's OCSP responses: its delegated responder, a certificate the CA issued with

@@ -20,13 +20,13 @@ use time::Duration;
 
 use crate::authority::{
     Authority, CrlRequest, IssueRequest, KeySource, OcspIssuer, OcspReply, OcspSigner, OcspStatus, issuer_of,
-    sign_reply,
+    ocsp_status, sign_reply,
 };
 use crate::engine::ocsp::{self, ErrorStatus};
 use crate::engine::profile::Profile;
 use crate::error::{CaAction, Error, Result};
 use crate::keys::{CaSigner, KeyType, MemorySigner};
-use crate::ledger::{CaRecord, CrlRecord};
+use crate::ledger::{CaRecord, CrlRecord, Ledger, OpenMode};
 use crate::names::San;
 use crate::server::{
     BackendError, CaHealth, CertSlot, CrlBlob, Gauge, Health, OcspAnswer, OcspCaching, OnlineCa,
@@ -83,7 +83,12 @@ pub struct TickReport {
 
 /// The online CA.
 pub struct OnlineAuthority {
+    /// Signs and writes (CRLs, responder and HTTPS certificates).
     authority: Mutex<Authority>,
+    /// A second connection to the same ledger for the request paths and the revision poll:
+    /// with SQLite's WAL it reads while the authority's connection writes, so an OCSP lookup or
+    /// a view refresh never waits for a big CRL being signed.
+    reader: Mutex<Box<dyn Ledger>>,
     settings: OnlineSettings,
     view: RwLock<Arc<View>>,
     /// OCSP signers by CA id; they survive view rebuilds.
@@ -123,7 +128,8 @@ impl OnlineAuthority {
     /// Takes over an opened authority: loads the view, makes every CA's OCSP signer, signs any
     /// CRL that is missing or past half of its lifetime, and issues the HTTPS certificate.
     pub fn start(mut authority: Authority, settings: OnlineSettings) -> Result<(Arc<OnlineAuthority>, TickReport)> {
-        let view = Arc::new(load_view(&authority)?);
+        let reader = crate::ledger::open_with(&authority.home().ledger_path(), OpenMode::ReadOnly)?;
+        let view = Arc::new(load_view(reader.as_ref())?);
         let https = match &settings.https {
             Some(identity) => {
                 let cert = issue_https(&mut authority, identity)?;
@@ -135,6 +141,7 @@ impl OnlineAuthority {
         };
         let online = Arc::new(OnlineAuthority {
             authority: Mutex::new(authority),
+            reader: Mutex::new(reader),
             settings,
             view: RwLock::new(view),
             signers: RwLock::new(HashMap::new()),
@@ -190,6 +197,10 @@ impl OnlineAuthority {
         self.authority.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    fn reader(&self) -> MutexGuard<'_, Box<dyn Ledger>> {
+        self.reader.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
     fn view(&self) -> Arc<View> {
         self.view.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
@@ -200,13 +211,13 @@ impl OnlineAuthority {
 
     /// A new view when the ledger's revision moved since the current one was read.
     fn refresh_view(&self) -> Result<()> {
-        let authority = self.authority();
-        let revision = authority.ledger().revision()?;
+        let reader = self.reader();
+        let revision = reader.revision()?;
         if revision == self.view().revision {
             return Ok(());
         }
-        let view = Arc::new(load_view(&authority)?);
-        drop(authority);
+        let view = Arc::new(load_view(reader.as_ref())?);
+        drop(reader);
         *self.view.write().unwrap_or_else(|p| p.into_inner()) = view;
         Ok(())
     }
@@ -309,8 +320,9 @@ impl OnlineAuthority {
             return OcspReply::error(ErrorStatus::TryLater);
         };
         let statuses = {
-            let authority = self.authority();
-            request.cert_ids.iter().map(|id| authority.ocsp_status(issuer.ca_id, id.serial())).collect::<Result<Vec<_>>>()
+            let reader = self.reader();
+            let status = |id: &ocsp::CertId| ocsp_status(reader.as_ref(), issuer.ca_id, id.serial());
+            request.cert_ids.iter().map(status).collect::<Result<Vec<_>>>()
         };
         let Ok(statuses) = statuses else { return OcspReply::error(ErrorStatus::InternalError) };
         let validity = self.settings.ocsp_validity.whole_seconds();
@@ -354,8 +366,7 @@ impl View {
     }
 }
 
-fn load_view(authority: &Authority) -> Result<View> {
-    let ledger = authority.ledger();
+fn load_view(ledger: &dyn Ledger) -> Result<View> {
     let revision = ledger.revision()?;
     let crls = ledger.latest_crls()?;
     let mut cas = Vec::new();
@@ -481,7 +492,7 @@ impl OnlineCa for OnlineAuthority {
                 ));
             }
         }
-        if let Ok(summary) = self.authority().ledger().certificate_summary(now) {
+        if let Ok(summary) = self.reader().certificate_summary(now) {
             for (status, count) in [("valid", summary.valid), ("revoked", summary.revoked), ("expired", summary.expired)] {
                 gauges.push(gauge(
                     "pkictl_certificates",
