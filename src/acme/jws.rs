@@ -343,6 +343,9 @@ pub enum JwsError {
     /// The Ed25519 key is of small order (it would verify forged signatures).
     #[error("the Ed25519 JWK is a weak (small-order) point; generate a new key")]
     WeakKey,
+    /// A certificate's public key is not an EC P-256/P-384, RSA or Ed25519 key.
+    #[error("the certificate's public key is not an EC P-256 or P-384, RSA or Ed25519 key")]
+    UnsupportedSpki,
     /// The RSA modulus is too short or too long.
     #[error("the RSA JWK modulus is {bits} bits; it must be {MIN_RSA_BITS} to {MAX_RSA_BITS} bits")]
     RsaModulusSize {
@@ -426,6 +429,7 @@ impl JwsError {
             | CoordinateLength { .. }
             | InvalidPoint { .. }
             | WeakKey
+            | UnsupportedSpki
             | RsaModulusSize { .. }
             | RsaKey { .. } => PROBLEM_BAD_PUBLIC_KEY,
             MissingNonce | MalformedNonce => PROBLEM_BAD_NONCE,
@@ -609,6 +613,31 @@ impl Jwk {
         }
     }
 
+    /// The JWK of a certificate's SubjectPublicKeyInfo (DER), held to the same rules as a JWK
+    /// from a request: for revocation signed by the certificate's key (RFC 8555 §7.6), compare
+    /// it with the request's `jwk`.
+    pub fn from_spki_der(spki_der: &[u8]) -> Result<Jwk, JwsError> {
+        use pkcs8::DecodePublicKey;
+        use rsa::traits::PublicKeyParts;
+        let ec = |crv: &str, point: &[u8]| {
+            let coordinates = point.get(1..).unwrap_or_default();
+            let (x, y) = coordinates.split_at(coordinates.len() / 2);
+            serde_json::json!({"kty": "EC", "crv": crv, "x": b64url(x), "y": b64url(y)})
+        };
+        let jwk = if let Ok(key) = p256::ecdsa::VerifyingKey::from_public_key_der(spki_der) {
+            ec("P-256", key.to_sec1_point(false).as_bytes())
+        } else if let Ok(key) = p384::ecdsa::VerifyingKey::from_public_key_der(spki_der) {
+            ec("P-384", key.to_sec1_point(false).as_bytes())
+        } else if let Ok(key) = rsa::PublicKey::from_public_key_der(spki_der) {
+            let n = key.n().as_ref().to_be_bytes_trimmed_vartime();
+            let e = key.e().to_be_bytes_trimmed_vartime();
+            serde_json::json!({"kty": "RSA", "n": b64url(&n), "e": b64url(&e)})
+        } else {
+            serde_json::json!({"kty": "OKP", "crv": "Ed25519", "x": b64url(ed25519_spki_key(spki_der)?)})
+        };
+        Jwk::from_value(&jwk)
+    }
+
     /// The key's type.
     pub fn key_type(&self) -> JwkType {
         match self.key {
@@ -779,6 +808,17 @@ fn okp_jwk(members: &Map<String, Value>) -> Result<Jwk, JwsError> {
     }
     let canonical = format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{}"}}"#, b64url(&x));
     Ok(Jwk { key: VerifyKey::Ed25519(key), canonical })
+}
+
+/// The raw key of an Ed25519 SubjectPublicKeyInfo (RFC 8410).
+fn ed25519_spki_key(spki_der: &[u8]) -> Result<&[u8], JwsError> {
+    use der::Decode;
+    const ID_ED25519: spki::ObjectIdentifier = spki::ObjectIdentifier::new_unwrap("1.3.101.112");
+    let info = spki::SubjectPublicKeyInfoRef::from_der(spki_der).map_err(|_| JwsError::UnsupportedSpki)?;
+    match (info.algorithm.oid == ID_ED25519, info.subject_public_key.as_bytes()) {
+        (true, Some(key)) => Ok(key),
+        _ => Err(JwsError::UnsupportedSpki),
+    }
 }
 
 /// The RFC 8555 §8.1 key authorization of a challenge token: `token.thumbprint`.

@@ -321,3 +321,24 @@ fn garbage_never_panics() {
         }
     }
 }
+
+#[test]
+fn certificate_keys_convert_to_the_same_jwk() {
+    let vectors = vectors();
+    let with_spki = vectors["cases"].as_array().expect("cases").iter().filter(|c| c.get("spki").is_some());
+    let mut seen = 0;
+    for case in with_spki {
+        let jws = parse_flattened(text(case, "body").as_bytes()).expect("ok case");
+        let KeyRef::Jwk(jwk) = &jws.header().key else { panic!("{}: no jwk", case["name"]) };
+        let spki = Base64UrlUnpadded::decode_vec(text(case, "spki")).expect("spki");
+        assert_eq!(Jwk::from_spki_der(&spki).as_ref(), Ok(jwk), "{}", case["name"]);
+        seen += 1;
+    }
+    assert_eq!(seen, 4, "one per algorithm");
+    let refused = &vectors["spki_refused"];
+    let p521 = Base64UrlUnpadded::decode_vec(text(refused, "p521")).expect("spki");
+    assert_eq!(Jwk::from_spki_der(&p521), Err(JwsError::UnsupportedSpki));
+    let rsa_1024 = Base64UrlUnpadded::decode_vec(text(refused, "rsa_1024")).expect("spki");
+    assert_eq!(Jwk::from_spki_der(&rsa_1024), Err(JwsError::RsaModulusSize { bits: 1024 }));
+    assert_eq!(Jwk::from_spki_der(b"not der"), Err(JwsError::UnsupportedSpki));
+}
