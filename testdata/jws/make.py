@@ -122,6 +122,17 @@ def main():
     es256 = keys["es256"]
     rsa_key = keys["rs256"]
 
+    # ECDSA signatures are valid with s and with n - s; some clients send the high one.
+    p256_order = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+
+    def high_s(body):
+        protected, payload_b64 = body["protected"], body["payload"]
+        r, s = decode_dss_signature(es256.sign(f"{protected}.{payload_b64}".encode(), ec.ECDSA(hashes.SHA256())))
+        s = max(s, p256_order - s)
+        body["signature"] = b64(int_bytes(r, 32) + int_bytes(s, 32))
+
+    case("ok_es256_high_s", jws(es256, header("ES256", kid=KID), payload, mangle=high_s), key="es256")
+
     def flip_signature(body):
         raw = bytearray(base64.urlsafe_b64decode(body["signature"] + "=="))
         raw[5] ^= 0x01
