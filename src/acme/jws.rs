@@ -359,9 +359,7 @@ pub enum JwsError {
         reason: &'static str,
     },
     /// The signature has the wrong length for its algorithm (a DER ECDSA signature, say).
-    #[error(
-        "the {alg} signature is {got} bytes; it must be {expected} (ECDSA signatures are R||S, not DER: RFC 7518 §3.4)"
-    )]
+    #[error("the {alg} signature is {got} bytes; it must be {expected}{}", length_hint(*alg))]
     SignatureLength {
         /// The algorithm.
         alg: Alg,
@@ -467,6 +465,14 @@ impl JwsError {
             JwsError::UnsupportedMacAlgorithm { .. } => Some(MacAlg::ALLOWED),
             _ => None,
         }
+    }
+}
+
+fn length_hint(alg: Alg) -> &'static str {
+    match alg {
+        Alg::Es256 | Alg::Es384 => " (ECDSA signatures are R||S, not DER: RFC 7518 §3.4)",
+        Alg::Rs256 => ", the modulus's length",
+        Alg::EdDsa => "",
     }
 }
 
