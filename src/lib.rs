@@ -8,6 +8,7 @@
 //! README.md, "Using pkictl as a library", has a complete example (compiled as a doc test).
 #![deny(missing_docs)]
 
+mod acme;
 mod authority;
 // The CLI front-end: clap turns doc comments into help text, so these keep their own wording.
 #[allow(missing_docs)]
@@ -27,6 +28,11 @@ mod verify;
 #[allow(missing_docs)]
 mod x509;
 
+pub use acme::{
+    Alg, ExternalAccountBinding, JoseObject, Jwk, JwkType, Jws, JwsError, KeyRef, MAX_JWS_BYTES,
+    MAX_RSA_BITS, MIN_RSA_BITS, MacAlg, ProtectedHeader, dns01_txt_value, key_authorization, parse_flattened,
+    parse_key_change_inner,
+};
 pub use authority::{
     AddIntermediateRequest, Authority, BatchIssued, BatchItem, BatchRequest, CaCreated, CertRef,
     ChainSummary, CheckRequest, CrlRefusal, CrlRequest, Finding, HomeFile, InitRequest, Initialized,
@@ -84,6 +90,7 @@ pub mod tls;
 /// Parser entry points for the fuzz targets (not a stable API).
 #[doc(hidden)]
 pub mod fuzzing {
+    pub use crate::acme::{ExternalAccountBinding, Jwk, parse_flattened, parse_key_change_inner};
     pub use crate::duration::MAX_DAYS;
     pub use crate::engine::csr::{CsrError, MAX_CSR_BYTES, RequestedSan, parse_and_verify};
     pub use crate::names::{parse_dns, parse_email, parse_ip, parse_uri, san_from_name};

@@ -1,0 +1,11 @@
+//! ACME (RFC 8555) for `pkictl serve`. So far: the JOSE layer that every ACME request goes
+//! through first.
+
+mod jws;
+mod strict_json;
+
+pub use jws::{
+    Alg, ExternalAccountBinding, JoseObject, Jwk, JwkType, Jws, JwsError, KeyRef, MAX_JWS_BYTES,
+    MAX_RSA_BITS, MIN_RSA_BITS, MacAlg, ProtectedHeader, dns01_txt_value, key_authorization, parse_flattened,
+    parse_key_change_inner,
+};
