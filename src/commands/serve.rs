@@ -1,6 +1,5 @@
 //! `pkictl serve`: unlock once, start the online CA, serve until SIGTERM/SIGINT, drain, exit 0.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration as StdDuration;
@@ -120,7 +119,7 @@ fn https_identity(args: &ServeArgs, validity: time::Duration) -> Result<HttpsIde
 }
 
 fn serve_config(args: &ServeArgs, online: &OnlineAuthority) -> ServeConfig {
-    let https = online.https_slot().map(|slot| HttpsConfig { addr: https_addr(args), ..HttpsConfig::new(slot) });
+    let https = online.https_slot().map(|slot| HttpsConfig { addr: args.https, ..HttpsConfig::new(slot) });
     ServeConfig {
         http_addr: args.http,
         https,
@@ -132,8 +131,4 @@ fn serve_config(args: &ServeArgs, online: &OnlineAuthority) -> ServeConfig {
         },
         ..ServeConfig::default()
     }
-}
-
-fn https_addr(args: &ServeArgs) -> SocketAddr {
-    args.https
 }
