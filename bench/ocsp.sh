@@ -40,7 +40,17 @@ cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT
 
 free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 200); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done; return 1; }
+# Waits until PORT answers a real OCSP request from DIR. (Not a bare connect: a connection
+# closed before its request wedges a child of OpenSSL's responder for good.)
+wait_ocsp() {
+    local port=$1 dir=$2
+    for _ in $(seq 100); do
+        curl -s --max-time 2 --data-binary "@$dir/1.der" -H 'Content-Type: application/ocsp-request' \
+            "http://127.0.0.1:$port/ocsp" -o /dev/null && return 0
+        sleep 0.1
+    done
+    return 1
+}
 peak_kib() { awk '/VmHWM/ {print $2}' "/proc/$1/status"; }
 
 # The wrk script: POST the request files $REQ_DIR/1.der … N.der in turn.
@@ -153,7 +163,7 @@ for size in $SIZES; do
     port=$(free_port)
     "$PK" --home "$home" serve --http "127.0.0.1:$port" --no-https --log-format off 2>"$WORK/serve.log" &
     spid=$!; PIDS+=("$spid")
-    wait_port "$port"
+    wait_ocsp "$port" "$WORK/req-$size"
     check_answer "$port" "$WORK/req-$size" "$issuing" "$root"
     read -r p_rps p_p50 p_p99 p_err < <(load "$port" "$WORK/req-$size" "$CONNECTIONS" 0)
     read -r q_rps q_p50 q_p99 q_err < <(load "$port" "$WORK/req-$size" "$CONNECTIONS" 1)
@@ -168,7 +178,7 @@ for size in $SIZES; do
         openssl ocsp -index "$WORK/index-$size.txt" -port "$oport" -rsigner "$issuing" -rkey "$key" -CA "$issuing" \
             -nmin 60 -multi 2 -ignore_err >/dev/null 2>"$WORK/openssl.log" &
         opid=$!; PIDS+=("$opid")
-        wait_port "$oport"
+        wait_ocsp "$oport" "$WORK/req-$size"
         check_answer "$oport" "$WORK/req-$size" "$issuing" "$root"
         read -r o_rps o_p50 o_p99 o_err < <(load "$oport" "$WORK/req-$size" "$CONNECTIONS" 1)
         o_mem=$(( $(peak_kib "$opid") + $(for c in $(pgrep -P "$opid"); do peak_kib "$c"; done | awk '{s+=$1} END {print s+0}') ))
