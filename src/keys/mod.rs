@@ -22,7 +22,7 @@ mod store;
 
 pub use pkcs12::{Pkcs12Contents, Pkcs12Encryption, encode_pkcs12};
 pub use process::forbid_core_dumps;
-pub use signer::{CaSigner, MemorySigner};
+pub use signer::{CaSigner, FastSigner, MemorySigner};
 pub use store::{FileKeyStore, FixedPassphrase, Unlock, UnlockedKey, read_plain_key};
 
 /// PEM label of an encrypted PKCS#8 key; anything else is read as plain PKCS#8.

@@ -25,7 +25,7 @@ use crate::authority::{
 use crate::engine::ocsp::{self, ErrorStatus};
 use crate::engine::profile::Profile;
 use crate::error::{CaAction, Error, Result};
-use crate::keys::{CaSigner, KeyType, MemorySigner};
+use crate::keys::{FastSigner, KeyType};
 use crate::ledger::{CaRecord, CrlRecord, Ledger, OpenMode};
 use crate::names::San;
 use crate::server::{
@@ -268,7 +268,8 @@ impl OnlineAuthority {
         let responder = self.authority().issue_ocsp_responder(ca, self.settings.responder_validity)?;
         let not_after = responder.not_after();
         let der = responder.der().to_vec();
-        let signer: Arc<dyn CaSigner> = Arc::new(MemorySigner::new(responder.key));
+        let signer = FastSigner::fastest(responder.key)
+            .map_err(|source| Error::Key { what: format!("the OCSP responder of {}", ca.name), source })?;
         Ok(OcspSigner::delegated(ca.id, signer, der, now, not_after))
     }
 
