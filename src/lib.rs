@@ -50,7 +50,7 @@ pub use engine::profile::Profile;
 pub use engine::serial::Serial;
 pub use error::{CaAction, CaState, Error, ErrorKind, Field, Result};
 pub use keys::{
-    CaSigner, FileKeyStore, FixedPassphrase, KeyError, KeyPair, KeyType, MemorySigner, Pkcs12Encryption,
+    CaSigner, FastSigner, FileKeyStore, FixedPassphrase, KeyError, KeyPair, KeyType, MemorySigner, Pkcs12Encryption,
     PublicKey, Unlock, UnlockedKey,
 };
 pub use ledger::{
