@@ -93,6 +93,39 @@ pub enum Change {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         revoked: Option<Checkpoint>,
     },
+    /// An enrolment token was recorded (its hash, never the token).
+    Token {
+        /// Ledger id.
+        id: i64,
+        /// SHA-256 of the token's text.
+        token_sha256: String,
+        /// The commonName it enrols.
+        name: String,
+        /// The profile.
+        profile: String,
+        /// The SANs, as stored.
+        sans: Vec<String>,
+        /// The issuing CA's id.
+        issuer_id: i64,
+        /// When it expires, Unix seconds.
+        expires_at: i64,
+    },
+    /// An enrolment token was used, producing this certificate.
+    TokenUse {
+        /// The token's ledger id.
+        id: i64,
+        /// The certificate's ledger id.
+        certificate_id: i64,
+        /// When, Unix seconds.
+        at: i64,
+    },
+    /// An enrolment token was revoked.
+    TokenRevoke {
+        /// The token's ledger id.
+        id: i64,
+        /// When, Unix seconds.
+        at: i64,
+    },
 }
 
 /// An [`EntrySet`] as the chain stores it.
@@ -372,7 +405,10 @@ impl Replay {
 
     fn apply(&mut self, event_id: i64, change: Change) {
         match change {
-            Change::ChainStart { .. } => {}
+            Change::ChainStart { .. }
+            | Change::Token { .. }
+            | Change::TokenUse { .. }
+            | Change::TokenRevoke { .. } => {}
             Change::Authority { id, name, cert_sha256, crl_validity_secs, next_crl_number } => {
                 self.authorities
                     .insert(id, ExpectedAuthority { name, cert_sha256, crl_validity_secs, next_crl_number });
