@@ -534,6 +534,26 @@ pub enum Error {
     /// The online CA could not start serving (an address in use, a TLS set-up failure).
     #[error("{0}")]
     Serve(String),
+
+    /// An enrolment or a renewal over the network was refused.
+    #[error("{0}")]
+    Enrolment(#[from] crate::authority::EnrolmentRefusal),
+
+    /// No enrolment token has this id.
+    #[error("no enrolment token #{id} in this home")]
+    NoSuchToken {
+        /// The id asked for.
+        id: i64,
+    },
+
+    /// The token was used or revoked already.
+    #[error("enrolment token #{id} is {status} and cannot be revoked")]
+    TokenNotRevocable {
+        /// Its id.
+        id: i64,
+        /// Its status now.
+        status: &'static str,
+    },
 }
 
 fn state_words(state: &CaState) -> String {
@@ -715,6 +735,13 @@ impl Error {
             | Error::CrlNotPublished { .. } => ErrorKind::Storage,
             Error::Internal(_) => ErrorKind::Internal,
             Error::Serve(_) => ErrorKind::Unavailable,
+            Error::NoSuchToken { .. } => ErrorKind::NotFound,
+            Error::TokenNotRevocable { .. } => ErrorKind::Conflict,
+            Error::Enrolment(refusal) => match refusal {
+                crate::authority::EnrolmentRefusal::BadCsr(_) => ErrorKind::InvalidInput,
+                crate::authority::EnrolmentRefusal::TokenUsed { .. } => ErrorKind::Conflict,
+                _ => ErrorKind::Refused,
+            },
         }
     }
 }

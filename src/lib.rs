@@ -35,7 +35,7 @@ pub use authority::{
     Skipped, Warning, leaf_names, parse_cert_ref, read_csr, validate_common_name,
 };
 pub use authority::{
-    DEFAULT_OCSP_RESPONDER_VALIDITY, OcspIssuer, OcspReply, OcspResponder, OcspSigner, OcspStatus,
+    DEFAULT_OCSP_RESPONDER_VALIDITY, EnrolmentRefusal, NewToken, TokenRequest, OcspIssuer, OcspReply, OcspResponder, OcspSigner, OcspStatus,
     validate_public_url,
 };
 pub use duration::{format_duration, parse_duration};
@@ -50,7 +50,8 @@ pub use keys::{
 pub use ledger::{
     CaRecord, CertFilter, CertSelector, CertState, CertStatus, CertificateRecord, CertificateSummary, CrlRecord, Event,
     EventKind, KeyOrigin, Ledger, LedgerError, LedgerResult, LedgerTx, NewAuthority, NewCertificate, NewCrl,
-    SqliteLedger, StatusFilter, StoredAuthority, StoredCertificate, StoredCrl, chain,
+    SqliteLedger, StatusFilter, StoredAuthority, StoredCertificate, StoredCrl, NewTokenRecord, TokenRecord,
+    TokenStatus, chain,
 };
 pub use names::San;
 pub use online::{HttpsIdentity, OnlineAuthority, OnlineSettings, TickReport};
