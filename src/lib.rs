@@ -54,7 +54,10 @@ pub use ledger::{
     TokenStatus, chain,
 };
 pub use names::San;
-pub use online::{HttpsIdentity, OnlineAuthority, OnlineSettings, TickReport};
+pub use online::{
+    CHAIN_MEDIA_TYPE, CSR_MEDIA_TYPE, HttpsIdentity, OnlineAuthority, OnlineSettings, PROBLEM_MEDIA_TYPE, TickReport,
+    enrolment_routes,
+};
 
 /// README's Rust examples, compiled and run as doc tests.
 #[cfg(doctest)]

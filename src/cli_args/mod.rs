@@ -4,9 +4,11 @@
 mod ca;
 mod issue;
 mod serve;
+mod token;
 
 pub use ca::{CaCommand, InitArgs};
 pub use serve::{LogFormatArg, ServeArgs};
+pub use token::{TokenCommand, TokenProfile};
 pub use issue::{ClientArgs, IssueCommand, IssueOptions, LeafProfile, PeerArgs, ServerArgs, SignArgs};
 
 use std::path::PathBuf;
@@ -323,6 +325,13 @@ pub enum Command {
         GET /healthz, GET /metrics. CRLs are re-signed at half of their lifetime and a\n\
         revocation by any pkictl process is served within a second.")]
     Serve(ServeArgs),
+
+    /// One-time enrolment tokens for `pkictl enroll` against `pkictl serve`.
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  pkictl token create api.example.com --profile server --ttl 1h\n  pkictl token list\n  pkictl token revoke 3"
+    )]
+    Token(TokenCommand),
 
     /// Show one certificate: by serial, SHA-256 fingerprint or name.
     #[command(after_help = "Examples:\n  \

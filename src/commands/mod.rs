@@ -31,6 +31,7 @@ mod revoke;
 mod serve;
 mod show;
 mod sign;
+mod token;
 mod verify;
 
 mod unlock;
@@ -179,6 +180,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         ),
         Command::Show { certificate, pem } => show::run(&ctx, &certificate, pem),
         Command::Serve(args) => serve::run(&ctx, &args),
+        Command::Token(command) => token::run(&ctx, &command),
         Command::Verify { cert, chain, ca, trust, crl, purpose, host, at } => verify::run(
             &ctx,
             &verify::VerifyArgs {
