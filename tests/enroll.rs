@@ -1,0 +1,306 @@
+//! Enrolment by one-time token (`POST /v1/enroll`) and renewal over mTLS (`POST /v1/renew`)
+//! against `pkictl serve` run as a process, driven by curl and judged by OpenSSL.
+
+mod common;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use common::interop::curl_binary;
+use common::serve::Serve;
+use common::*;
+use serde_json::Value;
+
+const ROOT: &str = "Enrol Root CA";
+
+struct Ca {
+    pki: Pki,
+    root_pem: PathBuf,
+    serve: Serve,
+}
+
+/// An unencrypted home, its root written out, and serve on loopback (HTTPS for localhost).
+fn ca(extra: &[&str]) -> Ca {
+    let pki = Pki::init_unencrypted(ROOT);
+    let root_pem = pki.path("root.pem");
+    fs::write(&root_pem, pki.ok(&["ca", "cert", ROOT]).stdout).expect("write the root");
+    let mut args = vec!["--name", "localhost"];
+    args.extend_from_slice(extra);
+    let serve = Serve::start(&pki, &args);
+    Ca { pki, root_pem, serve }
+}
+
+impl Ca {
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.serve.https.as_deref().expect("HTTPS is on"))
+    }
+
+    fn token(&self, name: &str, extra: &[&str]) -> String {
+        let mut args = vec!["token", "create", name];
+        args.extend_from_slice(extra);
+        let made = self.pki.json(&args);
+        made["token"].as_str().expect("the token in --json").to_string()
+    }
+
+    /// POST a CSR to /v1/enroll with this bearer token (None: no Authorization header).
+    fn enroll(&self, token: Option<&str>, csr: &Path, out: &str) -> Answer {
+        let auth = token.map(|t| format!("Authorization: Bearer {t}"));
+        let mut args: Vec<String> = Vec::new();
+        if let Some(a) = auth {
+            args.extend(["-H".into(), a]);
+        }
+        self.post("/v1/enroll", csr, &args, out)
+    }
+
+    /// POST a CSR to /v1/renew presenting `cert` (fullchain) and `key`.
+    fn renew(&self, client: Option<(&Path, &Path)>, csr: &Path, out: &str) -> Answer {
+        let mut args: Vec<String> = Vec::new();
+        if let Some((cert, key)) = client {
+            args.extend(["--cert".into(), arg(cert).into(), "--key".into(), arg(key).into()]);
+        }
+        self.post("/v1/renew", csr, &args, out)
+    }
+
+    fn post(&self, path: &str, csr: &Path, extra: &[String], out: &str) -> Answer {
+        let body = self.pki.path(out);
+        let output = Command::new(curl_binary())
+            .args(["-sS", "--max-time", "30", "--cacert"])
+            .arg(&self.root_pem)
+            .args(["-H", "Content-Type: application/pkcs10", "--data-binary"])
+            .arg(format!("@{}", csr.display()))
+            .args(extra)
+            .args(["-o", arg(&body), "-w", "%{http_code} %{content_type}"])
+            .arg(self.url(path))
+            .output()
+            .expect("run curl");
+        assert!(output.status.success(), "curl failed: {}", String::from_utf8_lossy(&output.stderr));
+        let written = String::from_utf8_lossy(&output.stdout).to_string();
+        let (status, content_type) = written.split_once(' ').unwrap_or((&written, ""));
+        Answer {
+            status: status.parse().expect("an HTTP status"),
+            content_type: content_type.to_string(),
+            body: fs::read_to_string(&body).unwrap_or_default(),
+            file: body,
+        }
+    }
+}
+
+struct Answer {
+    status: u16,
+    content_type: String,
+    body: String,
+    file: PathBuf,
+}
+
+impl Answer {
+    fn problem(&self) -> Value {
+        assert_eq!(self.content_type, "application/problem+json", "{}", self.body);
+        let value: Value = serde_json::from_str(&self.body).expect("problem+json");
+        assert_eq!(value["status"].as_u64(), Some(u64::from(self.status)));
+        assert!(value["title"].is_string() && value["detail"].is_string(), "{value}");
+        value
+    }
+
+    fn refused(&self, status: u16, kind: &str) {
+        assert_eq!(self.status, status, "{}", self.body);
+        assert_eq!(self.problem()["type"], format!("urn:pkictl:error:{kind}"), "{}", self.body);
+    }
+
+    /// The PEM chain of a 200, split into leaf and chain files next to the body.
+    fn certificates(&self) -> (PathBuf, PathBuf) {
+        assert_eq!(self.status, 200, "{}", self.body);
+        assert_eq!(self.content_type, "application/pem-certificate-chain");
+        let blocks: Vec<String> =
+            self.body.split_inclusive("-----END CERTIFICATE-----\n").map(str::to_string).collect();
+        assert!(blocks.len() >= 2, "leaf and issuing CA: {}", self.body);
+        let leaf = self.file.with_extension("leaf.pem");
+        let chain = self.file.with_extension("chain.pem");
+        fs::write(&leaf, &blocks[0]).unwrap();
+        fs::write(&chain, blocks[1..].concat()).unwrap();
+        (leaf, chain)
+    }
+}
+
+/// A CSR made by OpenSSL: a new P-256 key (KEY.key) and SUBJECT, with optional SANs.
+fn csr(dir: &Path, name: &str, subject: &str, sans: Option<&str>) -> (PathBuf, PathBuf) {
+    let key = dir.join(format!("{name}.key"));
+    let csr = dir.join(format!("{name}.csr.der"));
+    let mut args = vec![
+        "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", arg(&key),
+        "-subj", subject, "-outform", "DER", "-out", arg(&csr),
+    ];
+    let ext;
+    if let Some(sans) = sans {
+        ext = format!("subjectAltName={sans}");
+        args.extend(["-addext", &ext]);
+    }
+    let out = openssl(&args);
+    assert!(out.status.success(), "openssl req: {}", String::from_utf8_lossy(&out.stderr));
+    (csr, key)
+}
+
+fn verify_against(root: &Path, leaf: &Path, chain: &Path) -> String {
+    let out = openssl(["verify", "-CAfile", arg(root), "-untrusted", arg(chain), arg(leaf)]);
+    String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr)
+}
+
+fn tokens(ca: &Ca) -> Value {
+    ca.pki.json(&["token", "list"])["tokens"].clone()
+}
+
+#[test]
+fn a_token_enrols_once_and_the_certificate_verifies() {
+    let ca = ca(&[]);
+    let token = ca.token("node1.example.com", &["--profile", "peer", "--ip", "10.0.0.7", "--validity", "1d"]);
+    assert_eq!(token.len(), 43, "256 bits in base64url: {token}");
+    assert!(!fs::read(ca.pki.home.join("ledger.db")).unwrap().windows(token.len()).any(|w| w == token.as_bytes()));
+    let work = ca.pki.work();
+    let (csr, key) = csr(&work, "node1", "/", None);
+    let answer = ca.enroll(Some(&token), &csr, "enrolled.pem");
+    let (leaf, chain) = answer.certificates();
+    assert!(verify_against(&ca.root_pem, &leaf, &chain).contains(": OK"));
+    assert_eq!(cert_public(&leaf), key_public(&key), "the CSR's key is certified");
+    let text = openssl_ok(["x509", "-in", arg(&leaf), "-noout", "-subject", "-ext", "subjectAltName,extendedKeyUsage"]);
+    assert!(text.contains("CN=node1.example.com") || text.contains("CN = node1.example.com"), "{text}");
+    assert!(text.contains("DNS:node1.example.com") && text.contains("IP Address:10.0.0.7"), "{text}");
+    assert!(text.contains("TLS Web Server Authentication") && text.contains("TLS Web Client Authentication"));
+
+    let again = ca.enroll(Some(&token), &csr, "again.pem");
+    again.refused(409, "token-used");
+    assert!(!again.body.contains(&token), "never echo a token");
+    let listed = tokens(&ca);
+    assert_eq!(listed[0]["status"], "used");
+    assert!(listed[0]["certificate_id"].is_i64());
+    assert!(!listed.to_string().contains(&token), "token list never shows the token");
+    let plain = stdout_of(&ca.pki.ok(&["token", "list"]));
+    assert!(plain.contains("used") && !plain.contains(&token), "{plain}");
+    ca.pki.ok(&["doctor"]);
+}
+
+#[test]
+fn unknown_and_wrong_tokens_get_the_same_answer() {
+    let ca = ca(&[]);
+    let token = ca.token("svc.example.com", &["--profile", "server"]);
+    let work = ca.pki.work();
+    let (csr, _) = csr(&work, "svc", "/CN=svc.example.com", None);
+    let mut wrong = token.clone();
+    let last = if wrong.ends_with('A') { 'B' } else { 'A' };
+    wrong.pop();
+    wrong.push(last);
+    let unknown = ca.enroll(Some("aW52ZW50ZWQtdG9rZW4tdGhhdC1uZXZlci1leGlzdGVk"), &csr, "unknown.json");
+    let near_miss = ca.enroll(Some(&wrong), &csr, "wrong.json");
+    let missing = ca.enroll(None, &csr, "missing.json");
+    unknown.refused(401, "token-invalid");
+    assert_eq!(unknown.body, near_miss.body, "no oracle between an unknown and a wrong token");
+    assert_eq!(unknown.body, missing.body);
+    assert!(!near_miss.body.contains(&wrong));
+    assert_eq!(tokens(&ca)[0]["status"], "unused");
+    ca.enroll(Some(&token), &csr, "ok.pem").certificates();
+}
+
+#[test]
+fn a_token_expires_after_its_ttl() {
+    let ca = ca(&[]);
+    let token = ca.token("late.example.com", &["--profile", "client", "--ttl", "2s"]);
+    let work = ca.pki.work();
+    let (csr, _) = csr(&work, "late", "/", None);
+    std::thread::sleep(Duration::from_secs(3));
+    ca.enroll(Some(&token), &csr, "late.json").refused(403, "token-expired");
+    assert_eq!(tokens(&ca)[0]["status"], "expired");
+}
+
+#[test]
+fn a_token_enrols_only_its_own_names() {
+    let ca = ca(&[]);
+    let token = ca.token("web.example.com", &["--profile", "server", "--dns", "www.example.com"]);
+    let work = ca.pki.work();
+    let cases = [
+        ("other-cn", "/CN=other.example.com", None),
+        ("subset", "/", Some("DNS:web.example.com")),
+        ("superset", "/", Some("DNS:web.example.com,DNS:www.example.com,DNS:evil.example.com")),
+        ("other-kind", "/", Some("DNS:web.example.com,DNS:www.example.com,IP:10.0.0.1")),
+    ];
+    for (name, subject, sans) in cases {
+        let (csr, _) = csr(&work, name, subject, sans);
+        ca.enroll(Some(&token), &csr, &format!("{name}.json")).refused(403, "names-differ");
+    }
+    assert_eq!(tokens(&ca)[0]["status"], "unused", "a refused request does not use the token");
+    let (exact, _) = csr(&work, "exact", "/CN=web.example.com", Some("DNS:www.example.com,DNS:web.example.com"));
+    ca.enroll(Some(&token), &exact, "exact.pem").certificates();
+
+    let garbage = work.join("garbage.der");
+    fs::write(&garbage, b"not a CSR").unwrap();
+    let other = ca.token("x.example.com", &["--profile", "server"]);
+    ca.enroll(Some(&other), &garbage, "garbage.json").refused(400, "bad-csr");
+}
+
+#[test]
+fn revoked_tokens_cannot_enrol() {
+    let ca = ca(&[]);
+    let token = ca.token("gone.example.com", &["--profile", "server"]);
+    let id = tokens(&ca)[0]["id"].as_i64().unwrap().to_string();
+    ca.pki.ok(&["token", "revoke", &id]);
+    let again = ca.pki.run(&["token", "revoke", &id]);
+    assert_eq!(again.status.code(), Some(2), "{}", stderr_of(&again));
+    let (csr, _) = csr(&ca.pki.work(), "gone", "/", None);
+    ca.enroll(Some(&token), &csr, "gone.json").refused(403, "token-revoked");
+}
+
+#[test]
+fn renewal_over_mtls_links_the_new_certificate_and_keeps_the_old() {
+    let ca = ca(&[]);
+    let old = ca.pki.issue("peer", "node2.example.com", &["--validity", "1d"], "tls");
+    let work = ca.pki.work();
+    let (csr, new_key) = csr(&work, "rekey", "/", None);
+    let answer = ca.renew(Some((&old.fullchain, old.key())), &csr, "renewed.pem");
+    let (leaf, chain) = answer.certificates();
+    assert!(verify_against(&ca.root_pem, &leaf, &chain).contains(": OK"));
+    assert_eq!(cert_public(&leaf), key_public(&new_key), "rekeyed");
+    let new_fp = openssl_ok(["x509", "-in", arg(&leaf), "-noout", "-fingerprint", "-sha256"]);
+    let new_fp: String = new_fp.split('=').nth(1).unwrap().trim().replace(':', "").to_lowercase();
+    let shown = ca.pki.json(&["show", &new_fp]);
+    assert_eq!(shown["renewed_from"].as_str().map(|s| s.replace(':', "").to_lowercase()),
+        Some(old.serial.replace(':', "").to_lowercase()), "{shown}");
+    let old_shown = ca.pki.json(&["show", &old.serial]);
+    assert_eq!(old_shown["status"], "valid", "passive revocation: the old one is not revoked");
+
+    // Revoked: refused.
+    ca.pki.revoke(&old.serial, "superseded");
+    ca.renew(Some((&old.fullchain, old.key())), &csr, "revoked.json").refused(403, "certificate-revoked");
+}
+
+#[test]
+fn renewal_is_refused_without_a_certificate_for_another_home_or_other_names() {
+    let ca = ca(&[]);
+    let work = ca.pki.work();
+    let (csr_plain, _) = csr(&work, "plain", "/", None);
+    ca.renew(None, &csr_plain, "none.json").refused(401, "no-client-certificate");
+
+    let stranger = Pki::init_unencrypted("Other Root CA");
+    let foreign = stranger.issue("client", "client.example.com", &[], "foreign");
+    ca.renew(Some((&foreign.fullchain, foreign.key())), &csr_plain, "foreign.json").refused(403, "not-issued-here");
+
+    let mine = ca.pki.issue("client", "client.example.com", &[], "mine");
+    let (changed, _) = csr(&work, "changed", "/", Some("DNS:admin.example.com"));
+    ca.renew(Some((&mine.fullchain, mine.key())), &changed, "changed.json").refused(403, "names-differ");
+    let (same, _) = csr(&work, "same", "/CN=client.example.com", Some("DNS:client.example.com"));
+    ca.renew(Some((&mine.fullchain, mine.key())), &same, "same.pem").certificates();
+}
+
+#[test]
+fn an_expired_certificate_renews_only_within_the_allowed_grace() {
+    let strict = ca(&[]);
+    let old = strict.pki.issue("client", "short.example.com", &["--validity", "2s"], "tls");
+    let work = strict.pki.work();
+    let (csr, _) = csr(&work, "short", "/", None);
+    // openssl and rustls count the notAfter second as expired; wait until it has passed.
+    std::thread::sleep(Duration::from_secs(4));
+    strict.renew(Some((&old.fullchain, old.key())), &csr, "expired.json").refused(403, "certificate-expired");
+    strict.serve.stop();
+
+    let lenient = Serve::start(&strict.pki, &["--name", "localhost", "--allow-renewal-after-expiry", "1h"]);
+    let ca = Ca { pki: strict.pki, root_pem: strict.root_pem, serve: lenient };
+    ca.renew(Some((&old.fullchain, old.key())), &csr, "grace.pem").certificates();
+}
