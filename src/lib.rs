@@ -8,6 +8,8 @@
 //! README.md, "Using pkictl as a library", has a complete example (compiled as a doc test).
 #![deny(missing_docs)]
 
+/// The workload side: enrolment and renewal against `pkictl serve`.
+pub mod agent;
 mod authority;
 // The CLI front-end: clap turns doc comments into help text, so these keep their own wording.
 #[allow(missing_docs)]
