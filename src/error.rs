@@ -539,6 +539,21 @@ pub enum Error {
     #[error("{0}")]
     Enrolment(#[from] crate::authority::EnrolmentRefusal),
 
+    /// Talking to the online CA failed, or it refused.
+    #[error("{0}")]
+    Client(#[from] crate::agent::client::ClientError),
+
+    /// The online CA issued a certificate, but its files could not be written here.
+    #[error("the CA issued certificate {serial}, but its files could not be written to {} ({problem}); its new key is lost: have the certificate revoked and enrol again with a new token", dir.display())]
+    EnrolUndelivered {
+        /// The serial (hex).
+        serial: String,
+        /// Where the files were to go.
+        dir: PathBuf,
+        /// Why.
+        problem: Box<Error>,
+    },
+
     /// No enrolment token has this id.
     #[error("no enrolment token #{id} in this home")]
     NoSuchToken {
@@ -736,6 +751,15 @@ impl Error {
             Error::Internal(_) => ErrorKind::Internal,
             Error::Serve(_) => ErrorKind::Unavailable,
             Error::NoSuchToken { .. } => ErrorKind::NotFound,
+            Error::EnrolUndelivered { .. } => ErrorKind::Storage,
+            Error::Client(c) => match c {
+                crate::agent::client::ClientError::BadUrl(_)
+                | crate::agent::client::ClientError::Root(_)
+                | crate::agent::client::ClientError::Identity(_) => ErrorKind::InvalidInput,
+                crate::agent::client::ClientError::Refused { status: 409, .. } => ErrorKind::Conflict,
+                crate::agent::client::ClientError::Refused { status, .. } if *status < 500 => ErrorKind::Refused,
+                _ => ErrorKind::Unavailable,
+            },
             Error::TokenNotRevocable { .. } => ErrorKind::Conflict,
             Error::Enrolment(refusal) => match refusal {
                 crate::authority::EnrolmentRefusal::BadCsr(_) => ErrorKind::InvalidInput,

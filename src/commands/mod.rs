@@ -22,6 +22,7 @@ mod completions;
 mod crl;
 mod demo;
 mod doctor;
+mod enroll;
 mod export;
 mod init;
 mod issue;
@@ -181,6 +182,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::Show { certificate, pem } => show::run(&ctx, &certificate, pem),
         Command::Serve(args) => serve::run(&ctx, &args),
         Command::Token(command) => token::run(&ctx, &command),
+        Command::Enroll(args) => enroll::run(&ctx, &args),
         Command::Verify { cert, chain, ca, trust, crl, purpose, host, at } => verify::run(
             &ctx,
             &verify::VerifyArgs {
