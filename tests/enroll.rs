@@ -304,3 +304,116 @@ fn an_expired_certificate_renews_only_within_the_allowed_grace() {
     let ca = Ca { pki: strict.pki, root_pem: strict.root_pem, serve: lenient };
     ca.renew(Some((&old.fullchain, old.key())), &csr, "grace.pem").certificates();
 }
+
+/// `pkictl enroll` as a workload runs it: no home, the token from a file.
+fn enroll_cmd(ca: &Ca, token_file: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
+    let mut cmd = assert_cmd::Command::cargo_bin("pkictl").expect("the pkictl binary");
+    cmd.env_remove("PKICTL_HOME").env_remove("PKICTL_PASSPHRASE").env_remove("PKICTL_TOKEN");
+    cmd.args(["enroll", "--server", &ca.url(""), "--root", arg(&ca.root_pem), "--token-file", arg(token_file)]);
+    cmd.args(["--out", arg(out)]).args(extra);
+    cmd.output().expect("run pkictl enroll")
+}
+
+#[test]
+fn pkictl_enroll_writes_the_files_issue_writes() {
+    let ca = ca(&[]);
+    let token = ca.token("worker.example.com", &["--profile", "client", "--dns", "worker.example.com"]);
+    let token_file = ca.pki.path("token.txt");
+    fs::write(&token_file, format!("{token}\n")).unwrap();
+    let out = ca.pki.path("tls");
+    let done = enroll_cmd(&ca, &token_file, &out, &["--key-type", "p384"]);
+    assert!(done.status.success(), "{}", stderr_of(&done));
+    assert!(!stdout_of(&done).contains(&token) && !stderr_of(&done).contains(&token));
+    let file = |suffix: &str| out.join(format!("worker.example.com.{suffix}"));
+    assert!(verify_against(&ca.root_pem, &file("crt"), &file("chain.pem")).contains(": OK"));
+    assert_eq!(cert_public(&file("crt")), key_public(&file("key")), "the key made here is certified");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(fs::metadata(file("key")).unwrap().permissions().mode() & 0o777, 0o600);
+    let full = fs::read_to_string(file("fullchain.pem")).unwrap();
+    let crt = fs::read_to_string(file("crt")).unwrap();
+    let chain = fs::read_to_string(file("chain.pem")).unwrap();
+    assert_eq!(full, format!("{crt}{chain}"));
+    let key_text = openssl_ok(["pkey", "-in", arg(&file("key")), "-noout", "-text"]);
+    assert!(key_text.contains("P-384") || key_text.contains("secp384r1"), "{key_text}");
+    let serial = openssl_ok(["x509", "-in", arg(&file("crt")), "-noout", "-serial"]);
+    let serial = serial.trim().trim_start_matches("serial=").to_lowercase();
+    let shown = ca.pki.json(&["show", &serial]);
+    assert_eq!(shown["profile"], "client", "{shown}");
+
+    let again = enroll_cmd(&ca, &token_file, &ca.pki.path("again"), &[]);
+    assert!(!again.status.success());
+    assert!(stderr_of(&again).contains("already used"), "{}", stderr_of(&again));
+    assert!(!ca.pki.path("again").exists(), "a refused enrolment writes nothing");
+}
+
+#[test]
+fn pkictl_enroll_checks_its_files_and_the_server_before_using_the_token() {
+    let ca = ca(&[]);
+    let token = ca.token("api.example.com", &["--profile", "server"]);
+    let token_file = ca.pki.path("token.txt");
+    fs::write(&token_file, &token).unwrap();
+    let out = ca.pki.path("tls");
+    fs::create_dir_all(&out).unwrap();
+    fs::write(out.join("api.crt"), "in the way").unwrap();
+    let blocked = enroll_cmd(&ca, &token_file, &out, &["--name", "api"]);
+    assert_eq!(blocked.status.code(), Some(2), "{}", stderr_of(&blocked));
+    assert_eq!(tokens(&ca)[0]["status"], "unused");
+
+    // The server is checked against --root: another home's root is refused in the handshake.
+    let stranger = Pki::init_unencrypted("Stranger Root CA");
+    let stranger_root = stranger.path("root.pem");
+    fs::write(&stranger_root, stranger.ok(&["ca", "cert", "Stranger Root CA"]).stdout).unwrap();
+    let mut cmd = assert_cmd::Command::cargo_bin("pkictl").unwrap();
+    cmd.env_remove("PKICTL_HOME").env("PKICTL_TOKEN", &token);
+    let wrong_root = cmd
+        .args(["enroll", "--server", &ca.url(""), "--root", arg(&stranger_root), "--out", arg(&ca.pki.path("x"))])
+        .output()
+        .unwrap();
+    assert_eq!(wrong_root.status.code(), Some(1), "{}", stderr_of(&wrong_root));
+    assert!(stderr_of(&wrong_root).contains("TLS"), "{}", stderr_of(&wrong_root));
+    // …and so is a host name the server's certificate does not carry.
+    let https = ca.url("");
+    let port = https.rsplit(':').next().unwrap();
+    let mut cmd = assert_cmd::Command::cargo_bin("pkictl").unwrap();
+    cmd.env_remove("PKICTL_HOME").env("PKICTL_TOKEN", &token);
+    let wrong_host = cmd
+        .args(["enroll", "--server", &format!("https://127.0.0.2:{port}"), "--root", arg(&ca.root_pem)])
+        .args(["--out", arg(&ca.pki.path("y"))])
+        .output()
+        .unwrap();
+    assert!(!wrong_host.status.success());
+    assert_eq!(tokens(&ca)[0]["status"], "unused", "nothing reached the CA");
+
+    let forced = enroll_cmd(&ca, &token_file, &out, &["--name", "api", "--force"]);
+    assert!(forced.status.success(), "{}", stderr_of(&forced));
+    assert!(verify_against(&ca.root_pem, &out.join("api.crt"), &out.join("api.chain.pem")).contains(": OK"));
+}
+
+#[test]
+fn the_library_client_renews_over_mtls_and_reports_refusals() {
+    let ca = ca(&[]);
+    let old = ca.pki.issue("peer", "node3.example.com", &[], "tls");
+    let work = ca.pki.work();
+    let key_der = openssl(["pkcs8", "-topk8", "-nocrypt", "-in", arg(old.key()), "-outform", "DER"]).stdout;
+    let chain_pem = fs::read(&old.fullchain).unwrap();
+    let (csr, new_key) = csr(&work, "node3", "/", None);
+    let csr_der = fs::read(&csr).unwrap();
+    let chain = pkictl::agent::client::renew(&ca.url(""), &ca.root_pem, &chain_pem, &key_der, &csr_der)
+        .expect("renewed");
+    assert!(chain.len() >= 2, "leaf and issuing CA");
+    let leaf = work.join("renewed.der");
+    fs::write(&leaf, &chain[0]).unwrap();
+    let leaf_pub = openssl_ok(["x509", "-inform", "DER", "-in", arg(&leaf), "-noout", "-pubkey"]);
+    assert_eq!(leaf_pub, key_public(&new_key));
+
+    ca.pki.revoke(&old.serial, "key-compromise");
+    let refused = pkictl::agent::client::renew(&ca.url(""), &ca.root_pem, &chain_pem, &key_der, &csr_der)
+        .expect_err("a revoked certificate is not renewed");
+    match refused {
+        pkictl::agent::client::ClientError::Refused { status, kind, detail } => {
+            assert_eq!((status, kind.as_str()), (403, "certificate-revoked"));
+            assert!(detail.contains("revoked"), "{detail}");
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
