@@ -48,8 +48,13 @@ pub enum TokenCommand {
         ca: Option<String>,
     },
     /// List the tokens (never the tokens themselves): id, name, profile, status, expiry.
+    #[command(after_help = "Examples:\n  pkictl token list\n  pkictl --json token list | jq '.tokens[] | select(.status == \"unused\")'\n\n\
+        Status: unused, used (it enrolled a certificate: certificate_id), expired, revoked.")]
     List,
     /// Revoke an unused token by its id (from `token list`).
+    #[command(after_help = "Examples:\n  pkictl token revoke 3\n\n\
+        A used or already revoked token cannot be revoked (exit 2); the certificate a used token\n\
+        enrolled is revoked with `pkictl revoke SERIAL`.")]
     Revoke {
         /// The token's id.
         id: i64,
