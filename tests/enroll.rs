@@ -417,3 +417,15 @@ fn the_library_client_renews_over_mtls_and_reports_refusals() {
         other => panic!("expected a refusal, got {other:?}"),
     }
 }
+
+#[test]
+fn oversized_requests_get_413_as_problem_json() {
+    let ca = ca(&[]);
+    let big = ca.pki.path("big.der");
+    fs::write(&big, vec![0x30u8; 100 * 1024]).unwrap();
+    ca.enroll(Some("whatever"), &big, "declared.json").refused(413, "too-large");
+    let chunked = ca.post("/v1/enroll", &big, &["-H".into(), "Transfer-Encoding: chunked".into()], "chunked.json");
+    chunked.refused(413, "too-large");
+    let renew = ca.renew(None, &big, "renew.json");
+    renew.refused(413, "too-large");
+}

@@ -23,7 +23,7 @@ use super::OnlineAuthority;
 use crate::authority::{Authority, EnrolmentRefusal, Issued};
 use crate::engine::csr;
 use crate::error::{Error, ErrorKind, Result};
-use crate::server::ClientChain;
+use crate::server::{ClientChain, MAX_BODY_BYTES};
 use crate::x509::certificate_pem;
 
 /// The media type of a request body.
@@ -81,7 +81,8 @@ fn checked_body(
 ) -> std::result::Result<Bytes, Response> {
     let body = body.map_err(|rejection| {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            problem(StatusCode::PAYLOAD_TOO_LARGE, "too-large", "The request body is larger than the CA accepts.")
+            let detail = format!("The request body is larger than the {} KiB the CA accepts.", MAX_BODY_BYTES / 1024);
+            problem(StatusCode::PAYLOAD_TOO_LARGE, "too-large", &detail)
         } else {
             problem(StatusCode::BAD_REQUEST, "bad-request", "The request body could not be read.")
         }
@@ -149,7 +150,12 @@ fn error_response(e: &Error) -> Response {
 
 fn refusal(r: &EnrolmentRefusal) -> Response {
     let status = StatusCode::from_u16(r.http_status()).unwrap_or(StatusCode::FORBIDDEN);
-    problem(status, r.slug(), &sentence(&r.to_string()))
+    let mut response = problem(status, r.slug(), &sentence(&r.to_string()));
+    // RFC 9110 §15.5.2: a 401 names the scheme that would work.
+    if *r == EnrolmentRefusal::TokenInvalid {
+        response.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer realm=\"pkictl\""));
+    }
+    response
 }
 
 /// A 500: the peer learns nothing of the cause, the operator's log does.
