@@ -429,3 +429,32 @@ fn oversized_requests_get_413_as_problem_json() {
     let renew = ca.renew(None, &big, "renew.json");
     renew.refused(413, "too-large");
 }
+
+/// Runs SQL on the ledger with the sqlite3 binary, from outside pkictl.
+fn sqlite3(home: &Path, sql: &str) {
+    let out = Command::new("sqlite3").arg(home.join("ledger.db")).arg(sql).output().expect("run sqlite3");
+    assert!(out.status.success(), "sqlite3 {sql}: {}", stderr_of(&out));
+}
+
+#[test]
+fn doctor_finds_a_token_set_back_to_unused_or_forged() {
+    let ca = ca(&[]);
+    let token = ca.token("reuse.example.com", &["--profile", "server"]);
+    let (csr, _) = csr(&ca.pki.work(), "reuse", "/", None);
+    ca.enroll(Some(&token), &csr, "first.pem").certificates();
+    ca.pki.ok(&["doctor"]);
+
+    sqlite3(&ca.pki.home, "UPDATE tokens SET used_at = NULL, certificate_id = NULL");
+    let doctor = ca.pki.run(&["doctor"]);
+    assert_eq!(doctor.status.code(), Some(1), "{}", stdout_of(&doctor));
+    assert!(stdout_of(&doctor).contains("enrolment token #1 was used, but the ledger no longer says so"), "{}", stdout_of(&doctor));
+
+    let forged = format!(
+        "INSERT INTO tokens (token_sha256, name, profile, sans, issuer_id, validity_secs, expires_at, created_at) \
+         SELECT '{}', 'evil.example.com', 'server', '[\"DNS:evil.example.com\"]', issuer_id, 3600, 4000000000, 0 FROM tokens LIMIT 1",
+        "ab".repeat(32)
+    );
+    sqlite3(&ca.pki.home, &forged);
+    let doctor = stdout_of(&ca.pki.run(&["doctor"]));
+    assert!(doctor.contains("enrolment token #2 (for evil.example.com) was never recorded as created"), "{doctor}");
+}
