@@ -376,3 +376,68 @@ fn requested_text(san: &RequestedSan) -> String {
         (None, other) => format!("{other:?}"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::{KeyPair, KeyType};
+
+    fn csr(cn: Option<&str>, sans: Vec<RequestedSan>) -> VerifiedCsr {
+        VerifiedCsr {
+            origin: "test".into(),
+            public_key: KeyPair::generate(KeyType::P256).unwrap().public_key(),
+            common_name: cn.map(str::to_string),
+            requested_sans: sans,
+            ignored: Vec::new(),
+        }
+    }
+
+    fn names() -> Vec<San> {
+        vec![San::Dns("a.example.com".into()), San::Ip([10, 0, 0, 1].into())]
+    }
+
+    #[test]
+    fn a_csr_carries_no_names_or_exactly_the_allowed_ones() {
+        let dns = |d: &str| RequestedSan::Dns(d.into());
+        let ip = RequestedSan::Ip([10, 0, 0, 1].into());
+        assert!(check_names(&csr(None, vec![]), "a.example.com", &names()).is_ok());
+        assert!(check_names(&csr(Some("a.example.com"), vec![]), "a.example.com", &names()).is_ok());
+        let reordered = csr(None, vec![ip.clone(), dns("A.Example.com")]);
+        assert!(check_names(&reordered, "a.example.com", &names()).is_ok(), "order and case do not matter");
+        let refused = [
+            csr(Some("b.example.com"), vec![]),
+            csr(None, vec![dns("a.example.com")]),
+            csr(None, vec![dns("a.example.com"), ip.clone(), dns("b.example.com")]),
+            csr(None, vec![dns("a.example.com"), RequestedSan::Ip([10, 0, 0, 2].into())]),
+            csr(None, vec![dns("a.example.com"), ip, RequestedSan::Other("otherName".into())]),
+        ];
+        for c in &refused {
+            assert!(matches!(check_names(c, "a.example.com", &names()), Err(EnrolmentRefusal::NamesDiffer { .. })), "{c:?}");
+        }
+    }
+
+    #[test]
+    fn tokens_are_256_random_bits_in_base64url() {
+        let a = new_token_text().unwrap();
+        let b = new_token_text().unwrap();
+        assert_ne!(*a, *b);
+        assert_eq!(a.len(), 43);
+        assert!(a.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
+        assert_eq!(base64ct::Base64UrlUnpadded::decode_vec(&a).unwrap().len(), TOKEN_BYTES);
+    }
+
+    #[test]
+    fn refusals_map_to_the_documented_statuses() {
+        let cases = [
+            (EnrolmentRefusal::TokenInvalid, 401, "token-invalid"),
+            (EnrolmentRefusal::NoClientCertificate, 401, "no-client-certificate"),
+            (EnrolmentRefusal::TokenUsed { id: 1 }, 409, "token-used"),
+            (EnrolmentRefusal::TokenExpired { id: 1, at: 0 }, 403, "token-expired"),
+            (EnrolmentRefusal::NotIssuedHere, 403, "not-issued-here"),
+            (EnrolmentRefusal::BadCsr("x".into()), 400, "bad-csr"),
+        ];
+        for (r, status, slug) in cases {
+            assert_eq!((r.http_status(), r.slug()), (status, slug));
+        }
+    }
+}
