@@ -58,7 +58,12 @@ pub enum ClientError {
 }
 
 /// `POST /v1/enroll` with the token and the CSR (DER): the new leaf, then its chain (DER).
-pub fn enroll(server_url: &str, root_pem_path: &Path, token: &str, csr_der: &[u8]) -> Result<Vec<Vec<u8>>, ClientError> {
+pub fn enroll(
+    server_url: &str,
+    root_pem_path: &Path,
+    token: &str,
+    csr_der: &[u8],
+) -> Result<Vec<Vec<u8>>, ClientError> {
     let config = tls_config(root_pem_path, None)?;
     let auth = format!("Bearer {token}");
     post(server_url, "/v1/enroll", config, Some(&auth), csr_der)
@@ -148,12 +153,15 @@ fn post(
         .map_err(|e| unreachable(format!("no async runtime: {e}")))?;
     let request = async {
         let server_name = ServerName::try_from(host.clone()).map_err(|e| unreachable(e.to_string()))?;
-        let tcp = TcpStream::connect((host.as_str(), port)).await.map_err(|e| unreachable(crate::error::io_words(&e)))?;
+        let tcp = TcpStream::connect((host.as_str(), port))
+            .await
+            .map_err(|e| unreachable(crate::error::io_words(&e)))?;
         let tls = TlsConnector::from(Arc::new(config))
             .connect(server_name, tcp)
             .await
             .map_err(|e| unreachable(format!("TLS: {e}")))?;
-        let (mut sender, conn) = http1::handshake(TokioIo::new(tls)).await.map_err(|e| unreachable(e.to_string()))?;
+        let (mut sender, conn) =
+            http1::handshake(TokioIo::new(tls)).await.map_err(|e| unreachable(e.to_string()))?;
         tokio::spawn(async move {
             let _ = conn.await;
         });

@@ -49,10 +49,12 @@ pub fn enroll(request: &EnrollRequest) -> Result<Enrolled> {
     if let Some(name) = &request.name {
         check_files(&OutputFiles::new(&request.out.dir, name, true), &request.out)?;
     }
-    let key = KeyPair::generate(request.key_type).map_err(|source| Error::Key { what: "the new key".into(), source })?;
+    let key = KeyPair::generate(request.key_type)
+        .map_err(|source| Error::Key { what: "the new key".into(), source })?;
     let csr = csr_without_names(&key)?;
     let chain = client::enroll(&request.server_url, &request.root, &request.token, &csr)?;
-    let (leaf, cas) = chain.split_first().ok_or_else(|| client::ClientError::BadAnswer("no certificate".into()))?;
+    let (leaf, cas) =
+        chain.split_first().ok_or_else(|| client::ClientError::BadAnswer("no certificate".into()))?;
     let info = CertInfo::from_der(leaf).map_err(|e| client::ClientError::BadAnswer(e.to_string()))?;
     if info.spki_der != key.spki_der() {
         return Err(client::ClientError::BadAnswer("the certificate is not for the key sent".into()).into());

@@ -58,7 +58,9 @@ pub enum EnrolmentRefusal {
         id: i64,
     },
     /// The CSR asks for names other than those the token or certificate is for.
-    #[error("the request asks for {requested}, but only {allowed} can be certified; send a CSR with exactly those names or none")]
+    #[error(
+        "the request asks for {requested}, but only {allowed} can be certified; send a CSR with exactly those names or none"
+    )]
     NamesDiffer {
         /// What the CSR asked for.
         requested: String,
@@ -261,7 +263,10 @@ impl Authority {
         if token.is_empty() || token.len() > MAX_TOKEN_CHARS {
             return Err(EnrolmentRefusal::TokenInvalid.into());
         }
-        let record = self.ledger.token_by_hash(&sha256_hex(token.as_bytes()))?.ok_or(EnrolmentRefusal::TokenInvalid)?;
+        let record = self
+            .ledger
+            .token_by_hash(&sha256_hex(token.as_bytes()))?
+            .ok_or(EnrolmentRefusal::TokenInvalid)?;
         let now = engine::now().unix_timestamp();
         let id = record.id;
         match record.status(now) {
@@ -302,7 +307,14 @@ impl Authority {
         let validity = Duration::seconds(old.not_after - old.not_before) - BACKDATE;
         let plan = LeafPlan {
             renewed_from: Some(old.id),
-            ..LeafPlan::for_csr(old.profile, common_name, old.sans.clone(), csr, validity, old.issuer_name.clone())
+            ..LeafPlan::for_csr(
+                old.profile,
+                common_name,
+                old.sans.clone(),
+                csr,
+                validity,
+                old.issuer_name.clone(),
+            )
         };
         let issued = self.issue_plan(plan)?;
         Ok(Renewed { issued, old, revoked: None })
@@ -412,7 +424,13 @@ mod tests {
             csr(None, vec![dns("a.example.com"), ip, RequestedSan::Other("otherName".into())]),
         ];
         for c in &refused {
-            assert!(matches!(check_names(c, "a.example.com", &names()), Err(EnrolmentRefusal::NamesDiffer { .. })), "{c:?}");
+            assert!(
+                matches!(
+                    check_names(c, "a.example.com", &names()),
+                    Err(EnrolmentRefusal::NamesDiffer { .. })
+                ),
+                "{c:?}"
+            );
         }
     }
 

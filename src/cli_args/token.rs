@@ -48,8 +48,10 @@ pub enum TokenCommand {
         ca: Option<String>,
     },
     /// List the tokens (never the tokens themselves): id, name, profile, status, expiry.
-    #[command(after_help = "Examples:\n  pkictl token list\n  pkictl --json token list | jq '.tokens[] | select(.status == \"unused\")'\n\n\
-        Status: unused, used (it enrolled a certificate: certificate_id), expired, revoked.")]
+    #[command(
+        after_help = "Examples:\n  pkictl token list\n  pkictl --json token list | jq '.tokens[] | select(.status == \"unused\")'\n\n\
+        Status: unused, used (it enrolled a certificate: certificate_id), expired, revoked."
+    )]
     List,
     /// Revoke an unused token by its id (from `token list`).
     #[command(after_help = "Examples:\n  pkictl token revoke 3\n\n\

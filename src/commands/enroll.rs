@@ -62,6 +62,8 @@ fn token(args: &EnrollArgs) -> Result<Zeroizing<String>> {
     }
     match std::env::var("PKICTL_TOKEN") {
         Ok(t) if !t.trim().is_empty() => Ok(Zeroizing::new(t.trim().to_string())),
-        _ => Err(Error::invalid("no enrolment token: give it with --token-file FILE, $PKICTL_TOKEN or --token")),
+        _ => Err(Error::invalid(
+            "no enrolment token: give it with --token-file FILE, $PKICTL_TOKEN or --token",
+        )),
     }
 }

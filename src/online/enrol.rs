@@ -81,7 +81,8 @@ fn checked_body(
 ) -> std::result::Result<Bytes, Response> {
     let body = body.map_err(|rejection| {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            let detail = format!("The request body is larger than the {} KiB the CA accepts.", MAX_BODY_BYTES / 1024);
+            let detail =
+                format!("The request body is larger than the {} KiB the CA accepts.", MAX_BODY_BYTES / 1024);
             problem(StatusCode::PAYLOAD_TOO_LARGE, "too-large", &detail)
         } else {
             problem(StatusCode::BAD_REQUEST, "bad-request", "The request body could not be read.")
@@ -153,7 +154,9 @@ fn refusal(r: &EnrolmentRefusal) -> Response {
     let mut response = problem(status, r.slug(), &sentence(&r.to_string()));
     // RFC 9110 §15.5.2: a 401 names the scheme that would work.
     if *r == EnrolmentRefusal::TokenInvalid {
-        response.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer realm=\"pkictl\""));
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer realm=\"pkictl\""));
     }
     response
 }
@@ -188,6 +191,10 @@ fn problem(status: StatusCode, slug: &str, detail: &str) -> Response {
         "status": status.as_u16(),
         "detail": detail,
     });
-    (status, [(header::CONTENT_TYPE, PROBLEM_MEDIA_TYPE), (header::CACHE_CONTROL, "no-store")], body.to_string())
+    (
+        status,
+        [(header::CONTENT_TYPE, PROBLEM_MEDIA_TYPE), (header::CACHE_CONTROL, "no-store")],
+        body.to_string(),
+    )
         .into_response()
 }

@@ -37,7 +37,8 @@ fn conversion(index: usize, message: String) -> rusqlite::Error {
 }
 
 fn by_id(conn: &Connection, id: i64) -> rusqlite::Result<Option<TokenRecord>> {
-    let sql = format!("SELECT {COLUMNS} FROM tokens t JOIN authorities a ON a.id = t.issuer_id WHERE t.id = ?1");
+    let sql =
+        format!("SELECT {COLUMNS} FROM tokens t JOIN authorities a ON a.id = t.issuer_id WHERE t.id = ?1");
     conn.prepare_cached(&sql)?.query_row([id], from_row).optional()
 }
 
@@ -55,7 +56,9 @@ impl SqliteLedger {
     }
 
     pub(super) fn tokens(&self) -> LedgerResult<Vec<TokenRecord>> {
-        let sql = format!("SELECT {COLUMNS} FROM tokens t JOIN authorities a ON a.id = t.issuer_id ORDER BY t.id DESC");
+        let sql = format!(
+            "SELECT {COLUMNS} FROM tokens t JOIN authorities a ON a.id = t.issuer_id ORDER BY t.id DESC"
+        );
         let mut stmt = self.conn.prepare_cached(&sql).map_err(|e| self.err(e))?;
         let rows = stmt.query_map([], from_row).map_err(|e| self.err(e))?;
         rows.collect::<rusqlite::Result<Vec<_>>>().map_err(|e| self.err(e))
