@@ -177,6 +177,32 @@ fn a_token_enrols_once_and_the_certificate_verifies() {
     let plain = stdout_of(&ca.pki.ok(&["token", "list"]));
     assert!(plain.contains("used") && !plain.contains(&token), "{plain}");
     ca.pki.ok(&["doctor"]);
+    assert!(!ca.serve.log().contains(&token), "the request log never holds a token");
+}
+
+#[test]
+fn concurrent_requests_with_one_token_enrol_once() {
+    let ca = ca(&[]);
+    let token = ca.token("race.example.com", &["--profile", "server"]);
+    let work = ca.pki.work();
+    let csrs: Vec<PathBuf> = (0..6).map(|i| csr(&work, &format!("race{i}"), "/", None).0).collect();
+    let statuses: Vec<u16> = std::thread::scope(|scope| {
+        let handles: Vec<_> = csrs
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let (ca, token) = (&ca, &token);
+                scope.spawn(move || ca.enroll(Some(token), c, &format!("race{i}.out")).status)
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 1, "{statuses:?}");
+    assert!(statuses.iter().all(|s| *s == 200 || *s == 409), "{statuses:?}");
+    let issued = ca.pki.json(&["list", "--profile", "server"]);
+    let race = issued.to_string().matches("race.example.com").count();
+    assert!(race >= 1, "{issued}");
+    ca.pki.ok(&["doctor"]);
 }
 
 #[test]
