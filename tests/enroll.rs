@@ -256,6 +256,10 @@ fn a_token_enrols_only_its_own_names() {
     let (exact, _) = csr(&work, "exact", "/CN=web.example.com", Some("DNS:www.example.com,DNS:web.example.com"));
     ca.enroll(Some(&token), &exact, "exact.pem").certificates();
 
+    let too_long = ca.pki.run(&["token", "create", "long.example.com", "--profile", "server", "--validity", "50y"]);
+    assert_eq!(too_long.status.code(), Some(2), "{}", stderr_of(&too_long));
+    assert!(stderr_of(&too_long).contains("expires"), "{}", stderr_of(&too_long));
+
     let garbage = work.join("garbage.der");
     fs::write(&garbage, b"not a CSR").unwrap();
     let other = ca.token("x.example.com", &["--profile", "server"]);

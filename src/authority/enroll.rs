@@ -172,6 +172,17 @@ impl Authority {
         let issuer = self.find_ca(request.ca.as_deref())?;
         let now = engine::now().unix_timestamp();
         check_ca_usable(&issuer, now, CaAction::Issue)?;
+        // The latest enrolment ends its certificate at ttl + validity: refuse now what would be
+        // refused then, rather than hand out a token that cannot work.
+        let latest_end =
+            now.saturating_add(request.ttl.whole_seconds()).saturating_add(request.validity.whole_seconds());
+        if latest_end > issuer.not_after {
+            return Err(Error::ValidityBeyondIssuer {
+                requested: format_time(latest_end),
+                issuer: issuer.name.clone(),
+                issuer_not_after: format_time(issuer.not_after),
+            });
+        }
         let token = new_token_text()?;
         let hash = sha256_hex(token.as_bytes());
         let expires_at = now.saturating_add(request.ttl.whole_seconds());
