@@ -534,6 +534,41 @@ pub enum Error {
     /// The online CA could not start serving (an address in use, a TLS set-up failure).
     #[error("{0}")]
     Serve(String),
+
+    /// An enrolment or a renewal over the network was refused.
+    #[error("{0}")]
+    Enrolment(#[from] crate::authority::EnrolmentRefusal),
+
+    /// Talking to the online CA failed, or it refused.
+    #[error("{0}")]
+    Client(#[from] crate::agent::client::ClientError),
+
+    /// The online CA issued a certificate, but its files could not be written here.
+    #[error("the CA issued certificate {serial}, but its files could not be written to {} ({problem}); its new key is lost: have the certificate revoked and enrol again with a new token", dir.display())]
+    EnrolUndelivered {
+        /// The serial (hex).
+        serial: String,
+        /// Where the files were to go.
+        dir: PathBuf,
+        /// Why.
+        problem: Box<Error>,
+    },
+
+    /// No enrolment token has this id.
+    #[error("no enrolment token #{id} in this home")]
+    NoSuchToken {
+        /// The id asked for.
+        id: i64,
+    },
+
+    /// The token was used or revoked already.
+    #[error("enrolment token #{id} is {status} and cannot be revoked")]
+    TokenNotRevocable {
+        /// Its id.
+        id: i64,
+        /// Its status now.
+        status: &'static str,
+    },
 }
 
 fn state_words(state: &CaState) -> String {
@@ -715,6 +750,22 @@ impl Error {
             | Error::CrlNotPublished { .. } => ErrorKind::Storage,
             Error::Internal(_) => ErrorKind::Internal,
             Error::Serve(_) => ErrorKind::Unavailable,
+            Error::NoSuchToken { .. } => ErrorKind::NotFound,
+            Error::EnrolUndelivered { .. } => ErrorKind::Storage,
+            Error::Client(c) => match c {
+                crate::agent::client::ClientError::BadUrl(_)
+                | crate::agent::client::ClientError::Root(_)
+                | crate::agent::client::ClientError::Identity(_) => ErrorKind::InvalidInput,
+                crate::agent::client::ClientError::Refused { status: 409, .. } => ErrorKind::Conflict,
+                crate::agent::client::ClientError::Refused { status, .. } if *status < 500 => ErrorKind::Refused,
+                _ => ErrorKind::Unavailable,
+            },
+            Error::TokenNotRevocable { .. } => ErrorKind::Conflict,
+            Error::Enrolment(refusal) => match refusal {
+                crate::authority::EnrolmentRefusal::BadCsr(_) => ErrorKind::InvalidInput,
+                crate::authority::EnrolmentRefusal::TokenUsed { .. } => ErrorKind::Conflict,
+                _ => ErrorKind::Refused,
+            },
         }
     }
 }

@@ -9,6 +9,8 @@
 #![deny(missing_docs)]
 
 mod acme;
+/// The workload side: enrolment and renewal against `pkictl serve`.
+pub mod agent;
 mod authority;
 // The CLI front-end: clap turns doc comments into help text, so these keep their own wording.
 #[allow(missing_docs)]
@@ -41,7 +43,7 @@ pub use authority::{
     Skipped, Warning, leaf_names, parse_cert_ref, read_csr, validate_common_name,
 };
 pub use authority::{
-    DEFAULT_OCSP_RESPONDER_VALIDITY, OcspIssuer, OcspReply, OcspResponder, OcspSigner, OcspStatus,
+    DEFAULT_OCSP_RESPONDER_VALIDITY, EnrolmentRefusal, NewToken, TokenRequest, OcspIssuer, OcspReply, OcspResponder, OcspSigner, OcspStatus,
     validate_public_url,
 };
 pub use duration::{format_duration, parse_duration};
@@ -56,10 +58,14 @@ pub use keys::{
 pub use ledger::{
     CaRecord, CertFilter, CertSelector, CertState, CertStatus, CertificateRecord, CertificateSummary, CrlRecord, Event,
     EventKind, KeyOrigin, Ledger, LedgerError, LedgerResult, LedgerTx, NewAuthority, NewCertificate, NewCrl,
-    SqliteLedger, StatusFilter, StoredAuthority, StoredCertificate, StoredCrl, chain,
+    SqliteLedger, StatusFilter, StoredAuthority, StoredCertificate, StoredCrl, NewTokenRecord, TokenRecord,
+    TokenStatus, chain,
 };
 pub use names::San;
-pub use online::{HttpsIdentity, OnlineAuthority, OnlineSettings, TickReport};
+pub use online::{
+    CHAIN_MEDIA_TYPE, CSR_MEDIA_TYPE, HttpsIdentity, OnlineAuthority, OnlineSettings, PROBLEM_MEDIA_TYPE, TickReport,
+    enrolment_routes,
+};
 
 /// README's Rust examples, compiled and run as doc tests.
 #[cfg(doctest)]

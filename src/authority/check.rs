@@ -626,6 +626,7 @@ impl Checker<'_> {
         self.compare_certificates(&replay, &mut unexplained, report)?;
         self.compare_authorities(&replay, &mut unexplained, report)?;
         self.compare_crls(&replay, &mut unexplained, report)?;
+        self.compare_tokens(&replay, &mut unexplained, report)?;
         let more = unexplained.len().saturating_sub(NAMED_UNEXPLAINED);
         for what in unexplained.into_iter().take(NAMED_UNEXPLAINED) {
             report.add(Finding::Unexplained { what });
@@ -685,6 +686,42 @@ impl Checker<'_> {
         missing.sort_by_key(|(id, _)| **id);
         for (_, c) in missing {
             out.push(format!("certificate {} was issued, but its row is gone", shown_serial(&c.serial)));
+        }
+        Ok(())
+    }
+
+    /// Every token row as the chain explains it: a token set back to unused, an inserted hash
+    /// or a changed binding would let a token enrol again or for other names.
+    fn compare_tokens(&self, replay: &Replay, out: &mut Vec<String>, report: &mut Report) -> Result<()> {
+        let Some(rows) = report.damage_or_fail(self.ledger().tokens())? else { return Ok(()) };
+        let mut seen = HashSet::new();
+        for row in &rows {
+            seen.insert(row.id);
+            let id = row.id;
+            let Some(expected) = replay.tokens.get(&id) else {
+                out.push(format!("enrolment token #{id} (for {}) was never recorded as created", row.name));
+                continue;
+            };
+            let sans: Vec<String> = row.sans.iter().map(ToString::to_string).collect();
+            let bound = (&expected.token_sha256, &expected.name, expected.profile.as_str(), &expected.sans);
+            if bound != (&row.token_sha256, &row.name, row.profile.as_str(), &sans)
+                || (expected.issuer_id, expected.expires_at) != (row.issuer_id, row.expires_at)
+            {
+                out.push(format!("enrolment token #{id}: its hash, names, profile, CA or expiry were changed"));
+            }
+            let used = row.used_at.zip(row.certificate_id);
+            if expected.used != used {
+                out.push(match expected.used {
+                    Some(_) => format!("enrolment token #{id} was used, but the ledger no longer says so"),
+                    None => format!("enrolment token #{id} is marked used, but no use was recorded"),
+                });
+            }
+            if expected.revoked_at != row.revoked_at {
+                out.push(format!("enrolment token #{id}: its revocation was changed outside pkictl"));
+            }
+        }
+        for id in replay.tokens.keys().filter(|id| !seen.contains(id)) {
+            out.push(format!("enrolment token #{id} was created, but its row is gone"));
         }
         Ok(())
     }

@@ -123,16 +123,18 @@ impl Issued {
 }
 
 /// A validated leaf request.
-struct LeafPlan {
-    profile: Profile,
-    common_name: String,
-    sans: Vec<San>,
-    key: KeySource,
-    validity: Duration,
-    ca: Option<String>,
-    out: Option<OutputDir>,
-    warnings: Vec<Warning>,
-    renewed_from: Option<i64>,
+pub(super) struct LeafPlan {
+    pub(super) profile: Profile,
+    pub(super) common_name: String,
+    pub(super) sans: Vec<San>,
+    pub(super) key: KeySource,
+    pub(super) validity: Duration,
+    pub(super) ca: Option<String>,
+    pub(super) out: Option<OutputDir>,
+    pub(super) warnings: Vec<Warning>,
+    pub(super) renewed_from: Option<i64>,
+    /// The enrolment token this certificate uses up, in the transaction that records it.
+    pub(super) token: Option<i64>,
 }
 
 /// Reads and verifies a CSR file; every failure names the file.
@@ -205,7 +207,7 @@ fn check_sans(profile: Profile, name: &str, sans: &[San]) -> Result<()> {
 }
 
 /// Only the TLS leaf profiles can be asked for; CAs and responder certificates have their own paths.
-fn check_requestable(profile: Profile) -> Result<()> {
+pub(super) fn check_requestable(profile: Profile) -> Result<()> {
     if profile.is_requestable() {
         return Ok(());
     }
@@ -286,7 +288,32 @@ impl LeafPlan {
             out: request.out,
             warnings,
             renewed_from: None,
+            token: None,
         })
+    }
+
+    /// A plan whose names are already decided (by a token or an old certificate) for a CSR's
+    /// key; the CSR's own names have been checked against them.
+    pub(super) fn for_csr(
+        profile: Profile,
+        common_name: String,
+        sans: Vec<San>,
+        csr: VerifiedCsr,
+        validity: Duration,
+        ca: String,
+    ) -> LeafPlan {
+        LeafPlan {
+            profile,
+            common_name,
+            sans,
+            key: KeySource::Csr(Box::new(csr)),
+            validity,
+            ca: Some(ca),
+            out: None,
+            warnings: Vec::new(),
+            renewed_from: None,
+            token: None,
+        }
     }
 
     fn files(&self) -> Result<Option<OutputFiles>> {
@@ -308,7 +335,7 @@ impl Authority {
         self.issue_plan(LeafPlan::new(request)?)
     }
 
-    fn issue_plan(&mut self, plan: LeafPlan) -> Result<Issued> {
+    pub(super) fn issue_plan(&mut self, plan: LeafPlan) -> Result<Issued> {
         let issuer = self.find_ca(plan.ca.as_deref())?;
         let now = engine::now();
         check_ca_usable(&issuer, now.unix_timestamp(), CaAction::Issue)?;
@@ -343,7 +370,7 @@ impl Authority {
         let chain = self.chain_der(&issuer)?;
         // The last check before signing: the files can be created, with room for them.
         let staged = files.as_ref().map(OutputFiles::stage).transpose()?;
-        let signed = self.sign_and_record(&request, &signing_ca, &issuer, origin, plan.renewed_from)?;
+        let signed = self.sign_and_record(&request, &signing_ca, &issuer, origin, plan.renewed_from, plan.token)?;
         if let (Some(files), Some(staged)) = (&files, staged) {
             files.land(staged, &signed.der, generated.as_ref(), &chain).map_err(|(problem, keys_lost)| {
                 Error::Undelivered {
@@ -377,20 +404,28 @@ impl Authority {
         issuer: &CaRecord,
         origin: KeyOrigin,
         renewed_from: Option<i64>,
+        token: Option<i64>,
     ) -> Result<Signed> {
         for _ in 0..SERIAL_ATTEMPTS {
             let signed = build_leaf(request, signing_ca)?;
             let now = engine::now().unix_timestamp();
-            let leaf = Leaf { signed: &signed, request, issuer, origin, renewed_from };
+            let leaf = Leaf { signed: &signed, request, issuer, origin, renewed_from, token };
             match self.ledger.write(|tx| leaf.record(tx, now)) {
                 Ok(()) => return Ok(signed),
                 Err(LedgerError::DuplicateSerial { .. }) => continue,
+                // Another request used the token between our check and our commit.
+                Err(LedgerError::Aborted(why)) if why == TOKEN_SPENT => {
+                    return Err(super::EnrolmentRefusal::TokenUsed { id: token.unwrap_or_default() }.into());
+                }
                 Err(e) => return Err(e.into()),
             }
         }
         Err(Error::Internal("could not draw a unique serial number".into()))
     }
 }
+
+/// Why a transaction that would use a token up was abandoned.
+const TOKEN_SPENT: &str = "the enrolment token was used, revoked or expired meanwhile";
 
 /// One signed leaf on its way into the ledger.
 struct Leaf<'a> {
@@ -399,13 +434,14 @@ struct Leaf<'a> {
     issuer: &'a CaRecord,
     origin: KeyOrigin,
     renewed_from: Option<i64>,
+    token: Option<i64>,
 }
 
 impl Leaf<'_> {
     /// Records the certificate and its audit event in the caller's transaction.
     fn record(&self, tx: &dyn LedgerTx, now: i64) -> std::result::Result<(), LedgerError> {
         let info = &self.signed.info;
-        tx.insert_certificate(&NewCertificate {
+        let id = tx.insert_certificate(&NewCertificate {
             issuer_id: self.issuer.id,
             serial: &info.serial,
             profile: self.request.profile,
@@ -436,8 +472,21 @@ impl Leaf<'_> {
                 "key_source": self.origin.as_str(),
                 "not_after": format_time(info.not_after),
                 "fingerprint_sha256": info.fingerprint_sha256,
+                "token": self.token,
             }),
-        })
+        })?;
+        if let Some(token) = self.token {
+            if !tx.use_token(token, now, id)? {
+                return Err(LedgerError::Aborted(TOKEN_SPENT.into()));
+            }
+            tx.record_event(&Event {
+                at: now,
+                kind: EventKind::TokenUse,
+                target: &token.to_string(),
+                detail: json!({ "serial": info.serial.hex(), "name": self.request.common_name }),
+            })?;
+        }
+        Ok(())
     }
 }
 
@@ -505,6 +554,7 @@ impl Authority {
             out: Some(request.out),
             warnings: Vec::new(),
             renewed_from: Some(old.id),
+            token: None,
         };
         let issued = self.issue_plan(plan)?;
         let revoked = if request.revoke_old && old.status == CertStatus::Valid {
@@ -725,6 +775,7 @@ impl Batch<'_> {
                         issuer: self.issuer,
                         origin: KeyOrigin::Generated,
                         renewed_from: None,
+                        token: None,
                     };
                     leaf.record(tx, now)?;
                 }

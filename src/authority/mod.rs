@@ -6,6 +6,7 @@
 mod ca;
 mod check;
 mod crl;
+mod enroll;
 mod export;
 mod issue;
 mod monitor;
@@ -21,6 +22,7 @@ use std::path::Path;
 pub use ca::{AddIntermediateRequest, CaCreated, InitRequest, Initialized};
 pub use check::{ChainSummary, CheckRequest, Finding, HomeFile, Report, Severity};
 pub use crl::{CrlRefusal, CrlRequest, PublishedCrl, crl_pem, write_crl_pem};
+pub use enroll::{EnrolmentRefusal, NewToken, TokenRequest};
 pub use export::Pkcs12Request;
 pub use issue::{
     BatchIssued, BatchItem, BatchRequest, IssueRequest, Issued, KeySource, RenewKey, RenewRequest, Renewed,

@@ -99,7 +99,7 @@ impl OutputFiles {
 
     /// Refuses, even with `--force`, an output name taken by something a file cannot replace
     /// (a directory).
-    pub(super) fn check_not_in_the_way(&self) -> Result<()> {
+    pub(crate) fn check_not_in_the_way(&self) -> Result<()> {
         match self.targets().into_iter().find(|(p, _)| p.is_dir()) {
             Some((path, _)) => Err(Error::OutputInTheWay { path: path.to_path_buf() }),
             None => Ok(()),
@@ -108,14 +108,14 @@ impl OutputFiles {
 
     /// Creates the directory and the temp files (with room set aside) before anything is
     /// signed: a directory that cannot take them fails the request while nothing is recorded.
-    pub(super) fn stage(&self) -> Result<StagedFiles> {
+    pub(crate) fn stage(&self) -> Result<StagedFiles> {
         self.check_not_in_the_way()?;
         StagedFiles::create(&self.dir, &self.targets())
     }
 
     /// Writes the staged files; an old NAME.key that does not belong to the new certificate is
     /// removed first. A failure says whether a generated key is lost (it is written last).
-    pub(super) fn land(
+    pub(crate) fn land(
         &self,
         staged: StagedFiles,
         leaf_der: &[u8],
@@ -157,7 +157,7 @@ impl OutputFiles {
     }
 
     /// Refuses up front, before anything is signed or recorded, to clobber files.
-    pub(super) fn check_free(&self, force: bool) -> Result<()> {
+    pub(crate) fn check_free(&self, force: bool) -> Result<()> {
         if force {
             return Ok(());
         }

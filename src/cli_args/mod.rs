@@ -2,11 +2,15 @@
 //! does any work.
 
 mod ca;
+mod enroll;
 mod issue;
 mod serve;
+mod token;
 
 pub use ca::{CaCommand, InitArgs};
+pub use enroll::EnrollArgs;
 pub use serve::{LogFormatArg, ServeArgs};
+pub use token::{TokenCommand, TokenProfile};
 pub use issue::{ClientArgs, IssueCommand, IssueOptions, LeafProfile, PeerArgs, ServerArgs, SignArgs};
 
 use std::path::PathBuf;
@@ -323,6 +327,22 @@ pub enum Command {
         GET /healthz, GET /metrics. CRLs are re-signed at half of their lifetime and a\n\
         revocation by any pkictl process is served within a second.")]
     Serve(ServeArgs),
+
+    /// On a workload: make a key, get a certificate from `pkictl serve` for a one-time token,
+    /// and write NAME.crt, NAME.key, NAME.chain.pem, NAME.fullchain.pem.
+    #[command(after_help = "Examples:\n  \
+        PKICTL_TOKEN=... pkictl enroll --server https://pki.acme.internal:8443 --root root.pem --out /etc/tls\n  \
+        pkictl enroll --server https://127.0.0.1:8443 --root root.pem --token-file token.txt --name api --out ./tls\n\n\
+        The names, profile and lifetime come from the token; the key never leaves this machine.\n\
+        The token is a secret: prefer --token-file or $PKICTL_TOKEN to --token.")]
+    Enroll(EnrollArgs),
+
+    /// One-time enrolment tokens for `pkictl enroll` against `pkictl serve`.
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  pkictl token create api.example.com --profile server --ttl 1h\n  pkictl token list\n  pkictl token revoke 3"
+    )]
+    Token(TokenCommand),
 
     /// Show one certificate: by serial, SHA-256 fingerprint or name.
     #[command(after_help = "Examples:\n  \

@@ -48,6 +48,11 @@ pub struct ServeArgs {
     #[arg(long, value_enum, value_name = "F", default_value = "text")]
     pub log_format: LogFormatArg,
 
+    /// Let /v1/renew renew a certificate up to D after it expired [default: an expired
+    /// certificate is refused].
+    #[arg(long, value_name = "D")]
+    pub allow_renewal_after_expiry: Option<String>,
+
     /// The most connections served at once; more wait in the backlog.
     #[arg(long, value_name = "N", default_value_t = 1024)]
     pub max_connections: usize,

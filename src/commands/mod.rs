@@ -22,6 +22,7 @@ mod completions;
 mod crl;
 mod demo;
 mod doctor;
+mod enroll;
 mod export;
 mod init;
 mod issue;
@@ -31,6 +32,7 @@ mod revoke;
 mod serve;
 mod show;
 mod sign;
+mod token;
 mod verify;
 
 mod unlock;
@@ -179,6 +181,8 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         ),
         Command::Show { certificate, pem } => show::run(&ctx, &certificate, pem),
         Command::Serve(args) => serve::run(&ctx, &args),
+        Command::Token(command) => token::run(&ctx, &command),
+        Command::Enroll(args) => enroll::run(&ctx, &args),
         Command::Verify { cert, chain, ca, trust, crl, purpose, host, at } => verify::run(
             &ctx,
             &verify::VerifyArgs {

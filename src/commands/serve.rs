@@ -38,7 +38,7 @@ async fn serve(config: ServeConfig, online: Arc<OnlineAuthority>) -> Result<()> 
     let server = Server::bind(config, online.clone()).await.map_err(|e| Error::Serve(e.to_string()))?;
     eprintln!("pkictl serve: http://{}/ (OCSP, CRLs, CA certificates, health, metrics)", server.http_addr());
     if let Some(addr) = server.https_addr() {
-        eprintln!("pkictl serve: https://{addr}/ (health)");
+        eprintln!("pkictl serve: https://{addr}/ (enrolment, renewal, health)");
     }
     let stop = Arc::new(AtomicBool::new(false));
     let ticker = spawn_ticker(online, stop.clone());
@@ -91,6 +91,11 @@ fn settings(args: &ServeArgs) -> Result<OnlineSettings> {
         responder_validity: duration("--responder-validity", &args.responder_validity)?,
         crl_next_update: args.crl_next_update.as_deref().map(|d| duration("--crl-next-update", d)).transpose()?,
         https,
+        renewal_grace: args
+            .allow_renewal_after_expiry
+            .as_deref()
+            .map(|d| duration("--allow-renewal-after-expiry", d))
+            .transpose()?,
     })
 }
 
@@ -118,8 +123,12 @@ fn https_identity(args: &ServeArgs, validity: time::Duration) -> Result<HttpsIde
     Ok(HttpsIdentity { name, sans: sans.split_off(1), validity, ca: args.https_ca.clone() })
 }
 
-fn serve_config(args: &ServeArgs, online: &OnlineAuthority) -> ServeConfig {
-    let https = online.https_slot().map(|slot| HttpsConfig { addr: args.https, ..HttpsConfig::new(slot) });
+fn serve_config(args: &ServeArgs, online: &Arc<OnlineAuthority>) -> ServeConfig {
+    let https = online.https_slot().map(|slot| HttpsConfig {
+        addr: args.https,
+        routes: crate::online::enrolment_routes(online.clone()),
+        ..HttpsConfig::new(slot)
+    });
     ServeConfig {
         http_addr: args.http,
         https,

@@ -93,6 +93,39 @@ pub enum Change {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         revoked: Option<Checkpoint>,
     },
+    /// An enrolment token was recorded (its hash, never the token).
+    Token {
+        /// Ledger id.
+        id: i64,
+        /// SHA-256 of the token's text.
+        token_sha256: String,
+        /// The commonName it enrols.
+        name: String,
+        /// The profile.
+        profile: String,
+        /// The SANs, as stored.
+        sans: Vec<String>,
+        /// The issuing CA's id.
+        issuer_id: i64,
+        /// When it expires, Unix seconds.
+        expires_at: i64,
+    },
+    /// An enrolment token was used, producing this certificate.
+    TokenUse {
+        /// The token's ledger id.
+        id: i64,
+        /// The certificate's ledger id.
+        certificate_id: i64,
+        /// When, Unix seconds.
+        at: i64,
+    },
+    /// An enrolment token was revoked.
+    TokenRevoke {
+        /// The token's ledger id.
+        id: i64,
+        /// When, Unix seconds.
+        at: i64,
+    },
 }
 
 /// An [`EntrySet`] as the chain stores it.
@@ -236,6 +269,27 @@ pub struct ExpectedCrl {
     pub der_sha256: String,
 }
 
+/// What the chain says an enrolment token is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExpectedToken {
+    /// SHA-256 of the token's text.
+    pub token_sha256: String,
+    /// The commonName it enrols.
+    pub name: String,
+    /// The profile.
+    pub profile: String,
+    /// The SANs, as stored.
+    pub sans: Vec<String>,
+    /// The issuing CA's id.
+    pub issuer_id: i64,
+    /// When it expires.
+    pub expires_at: i64,
+    /// When it was used and the certificate it produced.
+    pub used: Option<(i64, i64)>,
+    /// When it was revoked.
+    pub revoked_at: Option<i64>,
+}
+
 /// The first link of the chain that does not hold.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChainBreak {
@@ -355,6 +409,8 @@ pub struct Replay {
     pub certificates: HashMap<i64, ExpectedCertificate>,
     /// CRLs by (issuer id, number).
     pub crls: BTreeMap<(i64, i64), ExpectedCrl>,
+    /// Enrolment tokens by id.
+    pub tokens: BTreeMap<i64, ExpectedToken>,
 }
 
 impl Replay {
@@ -373,6 +429,19 @@ impl Replay {
     fn apply(&mut self, event_id: i64, change: Change) {
         match change {
             Change::ChainStart { .. } => {}
+            Change::Token { id, token_sha256, name, profile, sans, issuer_id, expires_at } => {
+                let token =
+                    ExpectedToken { token_sha256, name, profile, sans, issuer_id, expires_at, used: None, revoked_at: None };
+                self.tokens.insert(id, token);
+            }
+            Change::TokenUse { id, certificate_id, at } => match self.tokens.get_mut(&id) {
+                Some(t) => t.used = Some((at, certificate_id)),
+                None => self.links.break_at(event_id, format!("it uses token #{id}, which the chain never created")),
+            },
+            Change::TokenRevoke { id, at } => match self.tokens.get_mut(&id) {
+                Some(t) => t.revoked_at = Some(at),
+                None => self.links.break_at(event_id, format!("it revokes token #{id}, which the chain never created")),
+            },
             Change::Authority { id, name, cert_sha256, crl_validity_secs, next_crl_number } => {
                 self.authorities
                     .insert(id, ExpectedAuthority { name, cert_sha256, crl_validity_secs, next_crl_number });

@@ -4,7 +4,7 @@
 
 use super::{
     CertFilter, CertSelector, CertStatus, EventKind, KeyOrigin, Ledger, LedgerError, NewAuthority,
-    NewCertificate, NewCrl, StatusFilter,
+    NewCertificate, NewCrl, NewTokenRecord, StatusFilter, TokenStatus,
 };
 use crate::engine::crl::Reason;
 use crate::engine::profile::Profile;
@@ -19,7 +19,7 @@ type Check = fn(&mut dyn Ledger);
 
 /// Runs every check on fresh ledgers from `make`.
 pub fn run_all(make: &dyn Fn() -> Box<dyn Ledger>) {
-    let checks: [(&str, Check); 11] = [
+    let checks: [(&str, Check); 14] = [
         ("authorities round trip", authorities_round_trip),
         ("certificates round trip", certificates_round_trip),
         ("duplicate serial is refused", duplicate_serial_is_refused),
@@ -31,6 +31,9 @@ pub fn run_all(make: &dyn Fn() -> Box<dyn Ledger>) {
         ("revision moves on commit only", revision_moves_on_commit_only),
         ("every profile round trips", every_profile_round_trips),
         ("every change is on the audit chain", every_change_is_chained),
+        ("tokens round trip by hash only", tokens_round_trip),
+        ("a token is used once, never after expiry or revocation", token_used_once),
+        ("token changes are on the audit chain", token_changes_are_chained),
     ];
     for (name, check) in checks {
         let mut ledger = make();
@@ -367,4 +370,105 @@ fn every_change_is_chained(ledger: &mut dyn Ledger) {
     let mut head = String::new();
     ledger.scan_events(&mut |e| head = e.hash.clone().unwrap_or_default()).unwrap();
     assert_eq!(replay.links.head, head);
+}
+
+fn new_token(ledger: &mut dyn Ledger, issuer_id: i64, n: u8, expires_at: i64) -> i64 {
+    let sans = [San::Dns(format!("node{n}.example.com")), San::Ip([10, 0, 0, n].into())];
+    let hash = format!("{:064x}", u64::from(n) + 0xabc);
+    let name = format!("node{n}.example.com");
+    ledger
+        .write(|tx| {
+            tx.insert_token(&NewTokenRecord {
+                token_sha256: &hash,
+                name: &name,
+                profile: Profile::Peer,
+                sans: &sans,
+                issuer_id,
+                validity_secs: 3600,
+                expires_at,
+                now: NOW,
+            })
+        })
+        .expect("insert a token")
+}
+
+fn tokens_round_trip(ledger: &mut dyn Ledger) {
+    let root = new_root(ledger);
+    let id = new_token(ledger, root, 1, NOW + 600);
+    let hash = format!("{:064x}", 1u64 + 0xabc);
+    let t = ledger.token_by_hash(&hash).unwrap().expect("found by its hash");
+    assert_eq!(t.id, id);
+    assert_eq!(t.name, "node1.example.com");
+    assert_eq!(t.profile, Profile::Peer);
+    assert_eq!(t.sans, vec![San::Dns("node1.example.com".into()), San::Ip([10, 0, 0, 1].into())]);
+    assert_eq!((t.issuer_id, t.issuer_name.as_str()), (root, "Root"));
+    assert_eq!((t.validity_secs, t.expires_at, t.created_at), (3600, NOW + 600, NOW));
+    assert_eq!((t.used_at, t.revoked_at, t.certificate_id), (None, None, None));
+    assert_eq!(t.status(NOW), TokenStatus::Unused);
+    assert_eq!(t.status(NOW + 600), TokenStatus::Expired);
+    assert!(ledger.token_by_hash(&"0".repeat(64)).unwrap().is_none());
+    assert_eq!(ledger.token_by_id(id).unwrap().map(|t| t.token_sha256), Some(hash.clone()));
+    let same_hash = ledger.write(|tx| {
+        tx.insert_token(&NewTokenRecord {
+            token_sha256: &hash,
+            name: "x",
+            profile: Profile::Client,
+            sans: &[],
+            issuer_id: root,
+            validity_secs: 60,
+            expires_at: NOW + 60,
+            now: NOW,
+        })
+    });
+    assert!(same_hash.is_err(), "two tokens with one hash");
+    new_token(ledger, root, 2, NOW + 600);
+    let all: Vec<i64> = ledger.tokens().unwrap().iter().map(|t| t.id).collect();
+    assert_eq!(all.len(), 2);
+    assert_eq!(all[1], id, "newest first");
+}
+
+fn token_used_once(ledger: &mut dyn Ledger) {
+    let root = new_root(ledger);
+    let leaf = new_leaf(ledger, root, 1, NOW + DAY).unwrap();
+    let other = new_leaf(ledger, root, 2, NOW + DAY).unwrap();
+    let token = new_token(ledger, root, 1, NOW + 600);
+    assert!(!ledger.write(|tx| tx.use_token(token, NOW + 600, leaf)).unwrap(), "used at its expiry");
+    assert!(ledger.write(|tx| tx.use_token(token, NOW + 1, leaf)).unwrap());
+    assert!(!ledger.write(|tx| tx.use_token(token, NOW + 2, other)).unwrap(), "used twice");
+    assert!(!ledger.write(|tx| tx.revoke_token(token, NOW + 3)).unwrap(), "revoked after use");
+    let t = ledger.token_by_id(token).unwrap().unwrap();
+    assert_eq!((t.used_at, t.certificate_id, t.revoked_at), (Some(NOW + 1), Some(leaf), None));
+    assert_eq!(t.status(NOW + 9999), TokenStatus::Used);
+
+    let revoked = new_token(ledger, root, 2, NOW + 600);
+    assert!(ledger.write(|tx| tx.revoke_token(revoked, NOW)).unwrap());
+    assert!(!ledger.write(|tx| tx.revoke_token(revoked, NOW)).unwrap(), "revoked twice");
+    assert!(!ledger.write(|tx| tx.use_token(revoked, NOW + 1, other)).unwrap(), "used after revocation");
+    assert_eq!(ledger.token_by_id(revoked).unwrap().unwrap().status(NOW), TokenStatus::Revoked);
+
+    // A use inside a transaction that aborts leaves the token unused.
+    let third = new_token(ledger, root, 3, NOW + 600);
+    let _ = ledger.write(|tx| {
+        assert!(tx.use_token(third, NOW, other)?);
+        assert_eq!(tx.token_in_tx(third)?.and_then(|t| t.used_at), Some(NOW));
+        Err::<(), _>(LedgerError::Aborted("no".into()))
+    });
+    assert_eq!(ledger.token_by_id(third).unwrap().unwrap().status(NOW), TokenStatus::Unused);
+}
+
+fn token_changes_are_chained(ledger: &mut dyn Ledger) {
+    let root = new_root(ledger);
+    let leaf = new_leaf(ledger, root, 1, NOW + DAY).unwrap();
+    let token = new_token(ledger, root, 1, NOW + 600);
+    ledger.write(|tx| tx.use_token(token, NOW, leaf)).unwrap();
+    let revoked = new_token(ledger, root, 2, NOW + 600);
+    ledger.write(|tx| tx.revoke_token(revoked, NOW)).unwrap();
+    let replay = super::replay(|v| ledger.scan_events(v)).unwrap();
+    assert_eq!(replay.links.broken, None);
+    let mut changes = String::new();
+    ledger.scan_events(&mut |e| changes.push_str(e.changes.as_deref().unwrap_or(""))).unwrap();
+    assert!(changes.contains(r#""change":"token""#), "{changes}");
+    assert!(changes.contains(r#""change":"token_use""#), "{changes}");
+    assert!(changes.contains(r#""change":"token_revoke""#), "{changes}");
+    assert!(changes.contains(&format!("{:064x}", 1u64 + 0xabc)), "the token's hash is chained");
 }

@@ -17,7 +17,8 @@ use std::path::{Path, PathBuf};
 
 pub use records::{
     CaRecord, CertFilter, CertSelector, CertState, CertificateSummary, CertStatus, CertificateRecord, CrlRecord, Event,
-    EventKind, KeyOrigin, NewAuthority, NewCertificate, NewCrl, StatusFilter,
+    EventKind, KeyOrigin, NewAuthority, NewCertificate, NewCrl, NewTokenRecord, StatusFilter, TokenRecord,
+    TokenStatus,
 };
 pub use sqlite::SqliteLedger;
 
@@ -167,6 +168,13 @@ pub trait Ledger: Send {
     /// The DER of a CA's newest CRL.
     fn latest_crl_der(&self, issuer_id: i64) -> LedgerResult<Option<Vec<u8>>>;
 
+    /// The enrolment token whose text hashes to `token_sha256` (lower-case hex).
+    fn token_by_hash(&self, token_sha256: &str) -> LedgerResult<Option<TokenRecord>>;
+    /// An enrolment token by id.
+    fn token_by_id(&self, id: i64) -> LedgerResult<Option<TokenRecord>>;
+    /// Every enrolment token, newest first.
+    fn tokens(&self) -> LedgerResult<Vec<TokenRecord>>;
+
     /// Calls `visit` with every audit event row, oldest first, as stored.
     fn scan_events(&self, visit: &mut dyn FnMut(&chain::StoredEvent)) -> LedgerResult<()>;
     /// Calls `visit` with every certificate row as stored (damaged columns noted, not fatal).
@@ -222,6 +230,16 @@ pub trait LedgerTx {
     ) -> LedgerResult<()>;
     /// Records a signed CRL.
     fn insert_crl(&self, crl: &NewCrl<'_>) -> LedgerResult<()>;
+
+    /// Records an enrolment token (its hash); returns its id.
+    fn insert_token(&self, token: &NewTokenRecord<'_>) -> LedgerResult<i64>;
+    /// Marks a token used by the certificate `certificate_id`, only if it is unused, not
+    /// revoked and not expired at `at`; false otherwise (another request got there first).
+    fn use_token(&self, id: i64, at: i64, certificate_id: i64) -> LedgerResult<bool>;
+    /// Revokes a token that is neither used nor revoked; false otherwise.
+    fn revoke_token(&self, id: i64, at: i64) -> LedgerResult<bool>;
+    /// An enrolment token by id, inside the transaction.
+    fn token_in_tx(&self, id: i64) -> LedgerResult<Option<TokenRecord>>;
 
     /// Appends to the audit trail, chained to the previous event, with every state change
     /// this transaction made since the last event.

@@ -389,6 +389,12 @@ pub enum EventKind {
     CertificateRevoke,
     /// A CRL was signed.
     CrlPublish,
+    /// An enrolment token was created.
+    TokenCreate,
+    /// An enrolment token was used: the certificate it produced is recorded with it.
+    TokenUse,
+    /// An enrolment token was revoked before use.
+    TokenRevoke,
 }
 
 impl EventKind {
@@ -400,6 +406,9 @@ impl EventKind {
             EventKind::CertificateIssue => "certificate.issue",
             EventKind::CertificateRevoke => "certificate.revoke",
             EventKind::CrlPublish => "crl.publish",
+            EventKind::TokenCreate => "token.create",
+            EventKind::TokenUse => "token.use",
+            EventKind::TokenRevoke => "token.revoke",
         }
     }
 }
@@ -414,4 +423,101 @@ pub struct Event<'a> {
     pub target: &'a str,
     /// Whatever explains it, as a JSON object. Never a secret.
     pub detail: serde_json::Value,
+}
+
+/// A one-time enrolment token about to be recorded: only the SHA-256 of the token's text.
+pub struct NewTokenRecord<'a> {
+    /// SHA-256 of the token's text, lower-case hex.
+    pub token_sha256: &'a str,
+    /// The commonName of the certificate it enrols.
+    pub name: &'a str,
+    /// The profile of that certificate.
+    pub profile: Profile,
+    /// Exactly the subjectAltNames of that certificate.
+    pub sans: &'a [San],
+    /// The CA that issues it.
+    pub issuer_id: i64,
+    /// The certificate's lifetime, seconds.
+    pub validity_secs: i64,
+    /// When the token stops being usable, Unix seconds.
+    pub expires_at: i64,
+    /// When it is recorded.
+    pub now: i64,
+}
+
+/// A one-time enrolment token as recorded (never the token itself).
+#[derive(Debug, Clone)]
+pub struct TokenRecord {
+    /// Ledger id: what `token revoke` takes.
+    pub id: i64,
+    /// SHA-256 of the token's text, lower-case hex.
+    pub token_sha256: String,
+    /// The commonName of the certificate it enrols.
+    pub name: String,
+    /// The profile of that certificate.
+    pub profile: Profile,
+    /// Exactly the subjectAltNames of that certificate.
+    pub sans: Vec<San>,
+    /// The CA that issues it.
+    pub issuer_id: i64,
+    /// That CA's name.
+    pub issuer_name: String,
+    /// The certificate's lifetime, seconds.
+    pub validity_secs: i64,
+    /// When the token stops being usable, Unix seconds.
+    pub expires_at: i64,
+    /// When it was created.
+    pub created_at: i64,
+    /// When it was used.
+    pub used_at: Option<i64>,
+    /// When it was revoked.
+    pub revoked_at: Option<i64>,
+    /// The certificate it produced.
+    pub certificate_id: Option<i64>,
+}
+
+/// Where a token stands at a given time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenStatus {
+    /// Not used, not revoked, not expired.
+    Unused,
+    /// Used once; it can never be used again.
+    Used,
+    /// Past its expiry without being used.
+    Expired,
+    /// Revoked before use.
+    Revoked,
+}
+
+impl TokenStatus {
+    /// The spelling in listings and JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenStatus::Unused => "unused",
+            TokenStatus::Used => "used",
+            TokenStatus::Expired => "expired",
+            TokenStatus::Revoked => "revoked",
+        }
+    }
+}
+
+impl fmt::Display for TokenStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl TokenRecord {
+    /// Its status at `now` (Unix seconds): a token is usable while `now < expires_at`.
+    pub fn status(&self, now: i64) -> TokenStatus {
+        if self.used_at.is_some() {
+            TokenStatus::Used
+        } else if self.revoked_at.is_some() {
+            TokenStatus::Revoked
+        } else if now >= self.expires_at {
+            TokenStatus::Expired
+        } else {
+            TokenStatus::Unused
+        }
+    }
 }

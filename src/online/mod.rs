@@ -12,6 +12,10 @@
 //! The same tick re-signs a CRL past half of its lifetime, renews OCSP responder certificates
 //! and the HTTPS certificate at two thirds of theirs.
 
+mod enrol;
+
+pub use enrol::{CHAIN_MEDIA_TYPE, CSR_MEDIA_TYPE, PROBLEM_MEDIA_TYPE, enrolment_routes};
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
@@ -46,6 +50,9 @@ pub struct OnlineSettings {
     pub crl_next_update: Option<Duration>,
     /// The HTTPS listener's certificate, when there is one.
     pub https: Option<HttpsIdentity>,
+    /// How long after its notAfter a certificate may still be renewed over `/v1/renew`; an
+    /// expired one is refused when None.
+    pub renewal_grace: Option<Duration>,
 }
 
 impl Default for OnlineSettings {
@@ -55,6 +62,7 @@ impl Default for OnlineSettings {
             responder_validity: Duration::days(1),
             crl_next_update: None,
             https: None,
+            renewal_grace: None,
         }
     }
 }

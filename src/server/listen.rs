@@ -301,7 +301,7 @@ impl RequestCtx {
 
     async fn respond(&self, req: Request<Incoming>) -> Response<axum::body::Body> {
         if declared_too_large(&req) {
-            let mut response = (StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n").into_response();
+            let mut response = too_large(req.uri().path());
             response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
             return response;
         }
@@ -314,6 +314,21 @@ impl RequestCtx {
             Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "request timed out\n").into_response(),
         }
     }
+}
+
+/// The 413 answer: RFC 9457 problem+json on the JSON API (`/v1/…`), plain text elsewhere.
+fn too_large(path: &str) -> Response<axum::body::Body> {
+    if !path.starts_with("/v1/") {
+        return (StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n").into_response();
+    }
+    let body = serde_json::json!({
+        "type": "urn:pkictl:error:too-large",
+        "title": "Payload Too Large",
+        "status": 413,
+        "detail": format!("The request body is larger than the {} KiB the CA accepts.", MAX_BODY_BYTES / 1024),
+    });
+    (StatusCode::PAYLOAD_TOO_LARGE, [(header::CONTENT_TYPE, "application/problem+json")], body.to_string())
+        .into_response()
 }
 
 /// A Content-Length over the limit: refused before a byte of the body is read.

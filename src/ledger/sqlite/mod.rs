@@ -7,6 +7,7 @@ mod authorities;
 mod certificates;
 mod crls;
 mod events;
+mod tokens;
 
 use std::cell::RefCell;
 use std::os::unix::fs::PermissionsExt;
@@ -18,7 +19,8 @@ use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use super::chain::{Change, StoredEvent};
 use super::{
     CaRecord, CertFilter, CertSelector, CertificateRecord, CertificateSummary, CrlRecord, Event, Ledger,
-    LedgerError, LedgerResult, LedgerTx, NewAuthority, NewCertificate, NewCrl, OpenMode,
+    LedgerError, LedgerResult, LedgerTx, NewAuthority, NewCertificate, NewCrl, NewTokenRecord, OpenMode,
+    TokenRecord,
 };
 use super::{StoredAuthority, StoredCertificate, StoredCrl};
 use crate::engine::crl::Reason;
@@ -30,6 +32,7 @@ const MIGRATIONS: &[(u32, &str)] = &[
     (2, include_str!("../../../migrations/0002_revoked_index.sql")),
     (3, include_str!("../../../migrations/0003_audit_chain.sql")),
     (4, include_str!("../../../migrations/0004_public_url.sql")),
+    (5, include_str!("../../../migrations/0005_tokens.sql")),
 ];
 
 /// The schema whose migration starts the audit chain (in Rust: SQL cannot hash).
@@ -304,6 +307,18 @@ impl Ledger for SqliteLedger {
         SqliteLedger::latest_crl_der(self, issuer_id)
     }
 
+    fn token_by_hash(&self, token_sha256: &str) -> LedgerResult<Option<TokenRecord>> {
+        SqliteLedger::token_by_hash(self, token_sha256)
+    }
+
+    fn token_by_id(&self, id: i64) -> LedgerResult<Option<TokenRecord>> {
+        SqliteLedger::token_by_id(self, id)
+    }
+
+    fn tokens(&self) -> LedgerResult<Vec<TokenRecord>> {
+        SqliteLedger::tokens(self)
+    }
+
     fn scan_events(&self, visit: &mut dyn FnMut(&StoredEvent)) -> LedgerResult<()> {
         SqliteLedger::scan_events(self, visit)
     }
@@ -365,6 +380,22 @@ impl LedgerTx for Tx<'_> {
 
     fn insert_crl(&self, crl: &NewCrl<'_>) -> LedgerResult<()> {
         Tx::insert_crl(self, crl)
+    }
+
+    fn insert_token(&self, token: &NewTokenRecord<'_>) -> LedgerResult<i64> {
+        Tx::insert_token(self, token)
+    }
+
+    fn use_token(&self, id: i64, at: i64, certificate_id: i64) -> LedgerResult<bool> {
+        Tx::use_token(self, id, at, certificate_id)
+    }
+
+    fn revoke_token(&self, id: i64, at: i64) -> LedgerResult<bool> {
+        Tx::revoke_token(self, id, at)
+    }
+
+    fn token_in_tx(&self, id: i64) -> LedgerResult<Option<TokenRecord>> {
+        Tx::token_in_tx(self, id)
     }
 
     fn record_event(&self, event: &Event<'_>) -> LedgerResult<()> {
