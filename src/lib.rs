@@ -22,6 +22,7 @@ mod keys;
 mod ledger;
 mod names;
 mod online;
+mod patterns;
 mod signature;
 mod verify;
 #[allow(missing_docs)]
@@ -52,7 +53,9 @@ pub use ledger::{
     EventKind, KeyOrigin, Ledger, LedgerError, LedgerResult, LedgerTx, NewAuthority, NewCertificate, NewCrl,
     SqliteLedger, StatusFilter, StoredAuthority, StoredCertificate, StoredCrl, chain,
 };
+pub use ledger::acme;
 pub use names::San;
+pub use patterns::{DnsPattern, IpCidr};
 pub use online::{HttpsIdentity, OnlineAuthority, OnlineSettings, TickReport};
 
 /// README's Rust examples, compiled and run as doc tests.
