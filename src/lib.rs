@@ -36,6 +36,10 @@ pub use authority::{
     Skipped, Warning, leaf_names, parse_cert_ref, read_csr, validate_common_name,
 };
 pub use authority::{
+    AcmeOrderView, AcmeProvisionerRequest, EabKey, NewAccountRequest, NewOrderRequest, Provisioner, Refusal,
+    RemovedProvisioner,
+};
+pub use authority::{
     DEFAULT_OCSP_RESPONDER_VALIDITY, OcspIssuer, OcspReply, OcspResponder, OcspSigner, OcspStatus,
     validate_public_url,
 };
