@@ -1,10 +1,12 @@
 //! The command line, described with clap derive, one file per command group. Nothing here
 //! does any work.
 
+mod acme;
 mod ca;
 mod issue;
 mod serve;
 
+pub use acme::AcmeCommand;
 pub use ca::{CaCommand, InitArgs};
 pub use serve::{LogFormatArg, ServeArgs};
 pub use issue::{ClientArgs, IssueCommand, IssueOptions, LeafProfile, PeerArgs, ServerArgs, SignArgs};
@@ -142,6 +144,9 @@ pub enum Command {
         /// (the online CA's responder certificates, not listed otherwise).
         #[arg(long, value_name = "P")]
         profile: Option<String>,
+        /// Only certificates issued through this ACME provisioner.
+        #[arg(long, value_name = "NAME")]
+        acme: Option<String>,
     },
 
     /// Re-issue a certificate with the same subject, SANs, profile and issuer.
@@ -323,6 +328,14 @@ pub enum Command {
         GET /healthz, GET /metrics. CRLs are re-signed at half of their lifetime and a\n\
         revocation by any pkictl process is served within a second.")]
     Serve(ServeArgs),
+
+    /// Manage ACME provisioners (the ACME server of `pkictl serve`).
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  pkictl acme add web --profile server --allow '*.svc.example.com'\n  \
+        pkictl acme list\n  pkictl acme eab web\n  pkictl acme remove web"
+    )]
+    Acme(AcmeCommand),
 
     /// Show one certificate: by serial, SHA-256 fingerprint or name.
     #[command(after_help = "Examples:\n  \
