@@ -62,7 +62,9 @@ impl DnsPattern {
             (DnsPattern::Exact(_), Some(_)) => false,
             // A wildcard stands for every name below its base: the base itself must be the
             // pattern's base or lie below it.
-            (DnsPattern::Below(base), Some(wild_base)) => wild_base == base || strictly_below(wild_base, base),
+            (DnsPattern::Below(base), Some(wild_base)) => {
+                wild_base == base || strictly_below(wild_base, base)
+            }
             (DnsPattern::Below(base), None) => strictly_below(name, base),
         }
     }
@@ -100,7 +102,8 @@ impl IpCidr {
     /// Parses `10.0.0.0/8` or `fd00::/8` strictly: a prefix length is required (`/32` or
     /// `/128` for one address), no spaces, no leading zeros, host bits zero.
     pub fn parse(text: &str) -> Result<IpCidr, String> {
-        let refuse = |why: &str| Err(format!("CIDR \"{}\" {why} (examples: 10.0.0.0/8, fd00::/8)", excerpt(text)));
+        let refuse =
+            |why: &str| Err(format!("CIDR \"{}\" {why} (examples: 10.0.0.0/8, fd00::/8)", excerpt(text)));
         let Some((address, prefix)) = text.split_once('/') else {
             return refuse("has no /prefix length");
         };
@@ -116,7 +119,10 @@ impl IpCidr {
         };
         let cidr = IpCidr { network, prefix };
         if cidr.masked(network) != network {
-            return refuse(&format!("has host bits set; the network is {}", IpCidr { network: cidr.masked(network), prefix }));
+            return refuse(&format!(
+                "has host bits set; the network is {}",
+                IpCidr { network: cidr.masked(network), prefix }
+            ));
         }
         Ok(cidr)
     }
@@ -170,13 +176,33 @@ mod tests {
 
     #[test]
     fn dns_patterns_parse_and_normalise() {
-        assert_eq!(DnsPattern::parse("API.Example.com").unwrap(), DnsPattern::Exact("api.example.com".into()));
-        assert_eq!(DnsPattern::parse("*.Svc.Example.com").unwrap(), DnsPattern::Below("svc.example.com".into()));
+        assert_eq!(
+            DnsPattern::parse("API.Example.com").unwrap(),
+            DnsPattern::Exact("api.example.com".into())
+        );
+        assert_eq!(
+            DnsPattern::parse("*.Svc.Example.com").unwrap(),
+            DnsPattern::Below("svc.example.com".into())
+        );
         assert_eq!(DnsPattern::parse("*.internal").unwrap(), DnsPattern::Below("internal".into()));
-        assert_eq!(DnsPattern::parse("*.xn--bcher-kva.example").unwrap().to_string(), "*.xn--bcher-kva.example");
+        assert_eq!(
+            DnsPattern::parse("*.xn--bcher-kva.example").unwrap().to_string(),
+            "*.xn--bcher-kva.example"
+        );
         for bad in [
-            "", "*", "*.", "**.example.com", "*.*.example.com", "a.*.example.com", "api*.example.com",
-            "example.com.", "*.example.com.", "xn--zz.example", "bücher.example", "10.0.0.1", "a..b",
+            "",
+            "*",
+            "*.",
+            "**.example.com",
+            "*.*.example.com",
+            "a.*.example.com",
+            "api*.example.com",
+            "example.com.",
+            "*.example.com.",
+            "xn--zz.example",
+            "bücher.example",
+            "10.0.0.1",
+            "a..b",
         ] {
             assert!(DnsPattern::parse(bad).is_err(), "{bad:?} was accepted");
         }
@@ -186,7 +212,9 @@ mod tests {
     fn exact_patterns_match_only_their_name() {
         let p = DnsPattern::parse("api.example.com").unwrap();
         assert!(p.matches("api.example.com"));
-        for other in ["example.com", "x.api.example.com", "*.example.com", "*.api.example.com", "api.example.co"] {
+        for other in
+            ["example.com", "x.api.example.com", "*.example.com", "*.api.example.com", "api.example.co"]
+        {
             assert!(!p.matches(other), "{other}");
         }
     }
@@ -197,7 +225,15 @@ mod tests {
         for yes in ["a.example.com", "a.b.c.example.com", "*.example.com", "*.a.example.com"] {
             assert!(p.matches(yes), "{yes}");
         }
-        for no in ["example.com", "badexample.com", "a.badexample.com", "example.com.evil", "com", ".example.com", "*.com"] {
+        for no in [
+            "example.com",
+            "badexample.com",
+            "a.badexample.com",
+            "example.com.evil",
+            "com",
+            ".example.com",
+            "*.com",
+        ] {
             assert!(!p.matches(no), "{no}");
         }
     }
@@ -209,8 +245,19 @@ mod tests {
         assert_eq!(IpCidr::parse("0.0.0.0/0").unwrap().prefix(), 0);
         assert_eq!(IpCidr::parse("192.0.2.7/32").unwrap().prefix(), 32);
         for bad in [
-            "10.0.0.1/8", "10.0.0.0", "10.0.0.0/33", "10.0.0.0/08", "10.0.0.0/", "10.0.0.0/ 8", " 10.0.0.0/8",
-            "fd00::1/8", "fd00::/129", "10.0.0/8", "example.com/8", "10.0.0.0/-1", "10.0.0.0/8\n",
+            "10.0.0.1/8",
+            "10.0.0.0",
+            "10.0.0.0/33",
+            "10.0.0.0/08",
+            "10.0.0.0/",
+            "10.0.0.0/ 8",
+            " 10.0.0.0/8",
+            "fd00::1/8",
+            "fd00::/129",
+            "10.0.0/8",
+            "example.com/8",
+            "10.0.0.0/-1",
+            "10.0.0.0/8\n",
         ] {
             assert!(IpCidr::parse(bad).is_err(), "{bad:?} was accepted");
         }

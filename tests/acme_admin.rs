@@ -9,7 +9,7 @@ mod common;
 use std::process::Command;
 
 use common::*;
-use pkictl::acme::{AcmeIdentifier, AccountStatus, AuthorizationStatus, ChallengeStatus, OrderStatus};
+use pkictl::acme::{AccountStatus, AcmeIdentifier, AuthorizationStatus, ChallengeStatus, OrderStatus};
 use pkictl::{Authority, FixedPassphrase, NewAccountRequest, NewOrderRequest};
 
 const ROOT: &str = "Acme Admin Root";
@@ -31,12 +31,34 @@ fn provisioners(pki: &Pki) -> Vec<serde_json::Value> {
 fn add_list_and_remove_a_provisioner() {
     let pki = home();
     let added = pki.json(&[
-        "acme", "add", "web", "--profile", "server", "--allow", "*.Svc.Example.com", "--allow", "api.example.com",
-        "--allow-ip", "10.0.0.0/8", "--allow-ip", "fd00::/8", "--max-validity", "30d",
+        "acme",
+        "add",
+        "web",
+        "--profile",
+        "server",
+        "--allow",
+        "*.Svc.Example.com",
+        "--allow",
+        "api.example.com",
+        "--allow-ip",
+        "10.0.0.0/8",
+        "--allow-ip",
+        "fd00::/8",
+        "--max-validity",
+        "30d",
     ]);
     assert_eq!(added["directory"], "/acme/web/directory");
     doctor_clean(&pki, "acme add");
-    pki.ok(&["acme", "add", "partners", "--profile", "client", "--allow", "*.partners.example.com", "--require-eab"]);
+    pki.ok(&[
+        "acme",
+        "add",
+        "partners",
+        "--profile",
+        "client",
+        "--allow",
+        "*.partners.example.com",
+        "--require-eab",
+    ]);
     doctor_clean(&pki, "a second acme add");
     let listed = provisioners(&pki);
     assert_eq!(listed.len(), 2);
@@ -48,7 +70,10 @@ fn add_list_and_remove_a_provisioner() {
     assert_eq!((web["max_validity"].as_str(), web["require_eab"].as_bool()), (Some("30d"), Some(false)));
     assert_eq!((web["accounts"].as_i64(), web["directory"].as_str()), (Some(0), Some("/acme/web/directory")));
     let partners = listed.iter().find(|p| p["name"] == "partners").expect("partners listed");
-    assert_eq!((partners["profile"].as_str(), partners["require_eab"].as_bool()), (Some("client"), Some(true)));
+    assert_eq!(
+        (partners["profile"].as_str(), partners["require_eab"].as_bool()),
+        (Some("client"), Some(true))
+    );
     let text = stdout_of(&pki.ok(&["acme", "list"]));
     assert!(text.contains("/acme/web/directory") && text.contains("*.svc.example.com"), "{text}");
 
@@ -62,7 +87,8 @@ fn add_list_and_remove_a_provisioner() {
     pki.ok(&["acme", "add", "web", "--profile", "peer", "--allow", "*.nodes.example.com"]);
     doctor_clean(&pki, "re-adding a removed name");
     let events = ledger_testing::events(&pki.home);
-    let actions: Vec<&str> = events.iter().map(|e| e.action.as_str()).filter(|a| a.starts_with("acme.")).collect();
+    let actions: Vec<&str> =
+        events.iter().map(|e| e.action.as_str()).filter(|a| a.starts_with("acme.")).collect();
     assert_eq!(
         actions,
         ["acme.provisioner.add", "acme.provisioner.add", "acme.provisioner.remove", "acme.provisioner.add"]
@@ -75,23 +101,54 @@ fn bad_input_is_refused_and_changes_nothing() {
     pki.ok(&["acme", "add", "web", "--profile", "server", "--allow", "api.example.com"]);
     let before = snapshot_dir(&pki.home);
     let cases: &[(&[&str], &str)] = &[
-        (&["acme", "add", "x", "--profile", "server", "--allow", "api.*.example.com"], "--allow: pattern \"api.*.example.com\""),
+        (
+            &["acme", "add", "x", "--profile", "server", "--allow", "api.*.example.com"],
+            "--allow: pattern \"api.*.example.com\"",
+        ),
         (&["acme", "add", "x", "--profile", "server", "--allow", "*.*.example.com"], "--allow"),
         (&["acme", "add", "x", "--profile", "server", "--allow", "example.com."], "trailing dot"),
         (&["acme", "add", "x", "--profile", "server", "--allow", "xn--zz.example.com"], "internationalised"),
         (&["acme", "add", "x", "--profile", "server", "--allow", "*.com."], "--allow"),
-        (&["acme", "add", "x", "--profile", "server", "--allow-ip", "10.0.0.1/8"], "host bits set; the network is 10.0.0.0/8"),
+        (
+            &["acme", "add", "x", "--profile", "server", "--allow-ip", "10.0.0.1/8"],
+            "host bits set; the network is 10.0.0.0/8",
+        ),
         (&["acme", "add", "x", "--profile", "server", "--allow-ip", "10.0.0.0"], "no /prefix length"),
         (&["acme", "add", "x", "--profile", "server", "--allow-ip", "10.0.0.0/33"], "prefix length"),
         (&["acme", "add", "x", "--profile", "server", "--allow-ip", "fd00::1/8"], "host bits"),
         (&["acme", "add", "x", "--profile", "server", "--allow-ip", "example.com/8"], "--allow-ip"),
         (&["acme", "add", "x", "--profile", "server"], "at least one DNS pattern or IP range"),
         (&["acme", "add", "web", "--profile", "server", "--allow", "b.example.com"], "already exists"),
-        (&["acme", "add", "x", "--profile", "ocsp-responder", "--allow", "a.example.com"], "not an ACME profile"),
-        (&["acme", "add", "x", "--profile", "root", "--allow", "a.example.com"], "use server, client or peer"),
-        (&["acme", "add", "x/y", "--profile", "server", "--allow", "a.example.com"], "not a provisioner name"),
-        (&["acme", "add", "x", "--profile", "server", "--allow", "a.example.com", "--max-validity", "soon"], "--max-validity"),
-        (&["acme", "add", "x", "--profile", "server", "--allow", "a.example.com", "--ca", "Nope"], "no CA named \"Nope\""),
+        (
+            &["acme", "add", "x", "--profile", "ocsp-responder", "--allow", "a.example.com"],
+            "not an ACME profile",
+        ),
+        (
+            &["acme", "add", "x", "--profile", "root", "--allow", "a.example.com"],
+            "use server, client or peer",
+        ),
+        (
+            &["acme", "add", "x/y", "--profile", "server", "--allow", "a.example.com"],
+            "not a provisioner name",
+        ),
+        (
+            &[
+                "acme",
+                "add",
+                "x",
+                "--profile",
+                "server",
+                "--allow",
+                "a.example.com",
+                "--max-validity",
+                "soon",
+            ],
+            "--max-validity",
+        ),
+        (
+            &["acme", "add", "x", "--profile", "server", "--allow", "a.example.com", "--ca", "Nope"],
+            "no CA named \"Nope\"",
+        ),
         (&["acme", "remove", "nope"], "no ACME provisioner named \"nope\""),
         (&["acme", "eab", "nope"], "no ACME provisioner named \"nope\""),
     ];
@@ -109,10 +166,35 @@ fn bad_input_is_refused_and_changes_nothing() {
 fn patterns_outside_the_cas_name_constraints_are_refused() {
     let pki = home();
     pki.ok(&["ca", "add-intermediate", "--name", "Prod CA", "--permit-dns", "prod.example.com"]);
-    pki.ok(&["acme", "add", "prod", "--profile", "server", "--ca", "Prod CA", "--allow", "*.prod.example.com"]);
-    let out = pki.run(&["acme", "add", "dev", "--profile", "server", "--ca", "Prod CA", "--allow", "*.dev.example.com"]);
+    pki.ok(&[
+        "acme",
+        "add",
+        "prod",
+        "--profile",
+        "server",
+        "--ca",
+        "Prod CA",
+        "--allow",
+        "*.prod.example.com",
+    ]);
+    let out = pki.run(&[
+        "acme",
+        "add",
+        "dev",
+        "--profile",
+        "server",
+        "--ca",
+        "Prod CA",
+        "--allow",
+        "*.dev.example.com",
+    ]);
     let stderr = assert_error(&out, 2);
-    assert!(stderr.contains("*.dev.example.com") && stderr.contains("Prod CA") && stderr.contains("prod.example.com"), "{stderr}");
+    assert!(
+        stderr.contains("*.dev.example.com")
+            && stderr.contains("Prod CA")
+            && stderr.contains("prod.example.com"),
+        "{stderr}"
+    );
     assert_eq!(provisioners(&pki).len(), 1);
     doctor_clean(&pki, "constrained provisioners");
 }
@@ -120,9 +202,19 @@ fn patterns_outside_the_cas_name_constraints_are_refused() {
 #[test]
 fn eab_keys_are_printed_once_and_never_again() {
     let pki = home();
-    pki.ok(&["acme", "add", "partners", "--profile", "client", "--allow", "*.partners.example.com", "--require-eab"]);
+    pki.ok(&[
+        "acme",
+        "add",
+        "partners",
+        "--profile",
+        "client",
+        "--allow",
+        "*.partners.example.com",
+        "--require-eab",
+    ]);
     let first = pki.json(&["acme", "eab", "partners"]);
-    let (kid, hmac) = (first["key_id"].as_str().unwrap().to_string(), first["hmac_key"].as_str().unwrap().to_string());
+    let (kid, hmac) =
+        (first["key_id"].as_str().unwrap().to_string(), first["hmac_key"].as_str().unwrap().to_string());
     assert_eq!(hmac.len(), 43, "256 bits, base64url without padding: {hmac}");
     assert!(hmac.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'), "{hmac}");
     let text = stdout_of(&pki.ok(&["acme", "eab", "partners"]));
@@ -130,7 +222,13 @@ fn eab_keys_are_printed_once_and_never_again() {
     doctor_clean(&pki, "acme eab");
     // Nothing else ever prints it: not list, not doctor, not the audit trail.
     let mut everything = String::new();
-    for args in [&["acme", "list"][..], &["--json", "acme", "list"], &["doctor"], &["--json", "doctor"], &["list", "--status", "all"]] {
+    for args in [
+        &["acme", "list"][..],
+        &["--json", "acme", "list"],
+        &["doctor"],
+        &["--json", "doctor"],
+        &["list", "--status", "all"],
+    ] {
         let out = pki.ok(args);
         everything.push_str(&stdout_of(&out));
         everything.push_str(&stderr_of(&out));
@@ -173,7 +271,11 @@ fn show_and_list_name_a_certificates_acme_account_and_order() {
         assert!(ca.create_acme_account(&request).is_err(), "EAB is required");
         request.eab_key_id = Some(eab["key_id"].as_str().unwrap().to_string());
         let account = ca.create_acme_account(&request).unwrap();
-        assert!(ca.create_acme_account(&NewAccountRequest { jwk_thumbprint: "other".into(), ..request.clone() }).is_err(), "an EAB key binds one account");
+        assert!(
+            ca.create_acme_account(&NewAccountRequest { jwk_thumbprint: "other".into(), ..request.clone() })
+                .is_err(),
+            "an EAB key binds one account"
+        );
         let order_request = |ids: Vec<AcmeIdentifier>| NewOrderRequest {
             account_id: account.id,
             identifiers: ids,
@@ -183,13 +285,18 @@ fn show_and_list_name_a_certificates_acme_account_and_order() {
         };
         let refused = ca.create_acme_order(&order_request(vec![AcmeIdentifier::dns("a.other.example.com")]));
         assert!(refused.unwrap_err().to_string().contains("not allowed by ACME provisioner \"web\""));
-        let view = ca.create_acme_order(&order_request(vec![AcmeIdentifier::dns("a.svc.example.com")])).unwrap();
+        let view =
+            ca.create_acme_order(&order_request(vec![AcmeIdentifier::dns("a.svc.example.com")])).unwrap();
         let (authz, challenges) = &view.authorizations[0];
         assert_eq!(challenges.len(), 3);
-        assert!(ca.set_acme_order_status(view.order.id, OrderStatus::Processing, None).is_err(), "not ready yet");
+        assert!(
+            ca.set_acme_order_status(view.order.id, OrderStatus::Processing, None).is_err(),
+            "not ready yet"
+        );
         ca.update_acme_challenge(challenges[0].id, ChallengeStatus::Processing, None, None).unwrap();
         let record = serde_json::json!({ "url": "http://a.svc.example.com/.well-known/acme-challenge/x" });
-        let valid = ca.update_acme_challenge(challenges[0].id, ChallengeStatus::Valid, None, Some(&record)).unwrap();
+        let valid =
+            ca.update_acme_challenge(challenges[0].id, ChallengeStatus::Valid, None, Some(&record)).unwrap();
         assert!(valid.validated_at.is_some());
         ca.set_acme_authorization_status(authz.id, AuthorizationStatus::Valid).unwrap();
         ca.set_acme_order_status(view.order.id, OrderStatus::Ready, None).unwrap();
@@ -197,17 +304,27 @@ fn show_and_list_name_a_certificates_acme_account_and_order() {
         let cert = ca.find_one(&issued.serial).unwrap();
         let done = ca.link_acme_certificate(view.order.id, cert.id).unwrap();
         assert_eq!((done.status, done.certificate_id), (OrderStatus::Valid, Some(cert.id)));
-        assert!(ca.set_acme_account_status(account.id, AccountStatus::Valid).is_err(), "valid → valid is no move");
+        assert!(
+            ca.set_acme_account_status(account.id, AccountStatus::Valid).is_err(),
+            "valid → valid is no move"
+        );
         (view.order.id, account.id)
     };
     doctor_clean(&pki, "an ACME order through the library");
     let shown = shown_certificate(&pki.home, &issued.serial);
-    assert_eq!(shown["acme"], serde_json::json!({ "provisioner": "web", "account": account_id, "order": order_id }));
+    assert_eq!(
+        shown["acme"],
+        serde_json::json!({ "provisioner": "web", "account": account_id, "order": order_id })
+    );
     assert_eq!(shown_certificate(&pki.home, &other.serial)["acme"], serde_json::Value::Null);
     let text = stdout_of(&pki.ok(&["show", &issued.serial]));
-    assert!(text.contains(&format!("ACME:           provisioner web, account #{account_id}, order #{order_id}")), "{text}");
+    assert!(
+        text.contains(&format!("ACME:           provisioner web, account #{account_id}, order #{order_id}")),
+        "{text}"
+    );
     let listed = pki.json(&["list", "--acme", "web"]);
-    let serials: Vec<&str> = listed["certificates"].as_array().unwrap().iter().map(|c| c["serial"].as_str().unwrap()).collect();
+    let serials: Vec<&str> =
+        listed["certificates"].as_array().unwrap().iter().map(|c| c["serial"].as_str().unwrap()).collect();
     assert_eq!(serials, [issued.serial.as_str()]);
     assert_eq!(provisioners(&pki)[0]["accounts"], 1);
     // Removing a provisioner with accounts needs --force; the certificate stays valid.
@@ -236,7 +353,13 @@ fn doctor_sees_acme_rows_changed_outside_pkictl() {
     let doctor = pki.run(&["doctor"]);
     let report = stdout_of(&doctor);
     assert_eq!(doctor.status.code(), Some(1), "{report}");
-    assert!(report.lines().any(|l| l.starts_with("PROBLEM") && l.contains("acme_provisioners row #1 was changed outside pkictl")), "{report}");
+    assert!(
+        report
+            .lines()
+            .any(|l| l.starts_with("PROBLEM")
+                && l.contains("acme_provisioners row #1 was changed outside pkictl")),
+        "{report}"
+    );
     let out = Command::new("sqlite3")
         .arg(pki.home.join("ledger.db"))
         .arg("DELETE FROM acme_eab_keys")

@@ -145,7 +145,11 @@ impl Provisioner {
             }
             IdentifierType::Ip => {
                 let address = parse_ip(&identifier.value).map_err(|e| malformed(e.to_string()))?;
-                if self.record.allowed_ips.iter().any(|c| c.contains(address)) { Ok(()) } else { Err(not_allowed()) }
+                if self.record.allowed_ips.iter().any(|c| c.contains(address)) {
+                    Ok(())
+                } else {
+                    Err(not_allowed())
+                }
             }
         }
     }
@@ -163,7 +167,10 @@ pub struct EabKey {
 
 impl fmt::Debug for EabKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("EabKey").field("provisioner", &self.provisioner).field("key_id", &self.key_id).finish()
+        f.debug_struct("EabKey")
+            .field("provisioner", &self.provisioner)
+            .field("key_id", &self.key_id)
+            .finish()
     }
 }
 
@@ -260,8 +267,8 @@ fn parse_patterns(texts: &[String]) -> Result<Vec<DnsPattern>> {
 fn parse_ranges(texts: &[String]) -> Result<Vec<IpCidr>> {
     let mut out: Vec<IpCidr> = Vec::new();
     for text in texts {
-        let cidr =
-            IpCidr::parse(text).map_err(|problem| Error::InvalidField { field: Field::AcmeIpRange, problem })?;
+        let cidr = IpCidr::parse(text)
+            .map_err(|problem| Error::InvalidField { field: Field::AcmeIpRange, problem })?;
         if !out.contains(&cidr) {
             out.push(cidr);
         }
@@ -278,7 +285,9 @@ fn check_pattern_constraints(patterns: &[DnsPattern], chain: &[DnsConstraint]) -
             let overlaps = constraint.permitted.iter().any(|subtree| {
                 let subtree = subtree.trim_start_matches('.');
                 dns_name_within(base, subtree)
-                    || matches!(pattern, DnsPattern::Below(_)) && dns_name_within(subtree, base) && subtree != base
+                    || matches!(pattern, DnsPattern::Below(_))
+                        && dns_name_within(subtree, base)
+                        && subtree != base
             });
             if !overlaps {
                 return Err(Error::AcmePatternOutsideConstraints {
@@ -297,7 +306,12 @@ fn is_duplicate(e: &LedgerError) -> bool {
 }
 
 /// Records an ACME event in the transaction.
-fn event(tx: &dyn LedgerTx, kind: EventKind, target: &str, detail: serde_json::Value) -> crate::ledger::LedgerResult<()> {
+fn event(
+    tx: &dyn LedgerTx,
+    kind: EventKind,
+    target: &str,
+    detail: serde_json::Value,
+) -> crate::ledger::LedgerResult<()> {
     tx.record_event(&Event { at: now(), kind, target, detail })
 }
 
@@ -331,7 +345,10 @@ impl Authority {
         }
         let max_validity_secs = request.max_validity.map(|d| d.whole_seconds());
         if max_validity_secs.is_some_and(|s| s <= 0) {
-            return Err(Error::InvalidField { field: Field::MaxValidity, problem: "must be longer than zero".into() });
+            return Err(Error::InvalidField {
+                field: Field::MaxValidity,
+                problem: "must be longer than zero".into(),
+            });
         }
         let ca = self.find_ca(request.ca.as_deref())?;
         let at = now();
@@ -362,7 +379,13 @@ impl Authority {
                 event(tx, EventKind::AcmeProvisionerAdd, &request.name, detail)?;
                 Ok(id)
             })
-            .map_err(|e| if is_duplicate(&e) { Error::AcmeProvisionerTaken { name: request.name.clone() } } else { e.into() })?;
+            .map_err(|e| {
+                if is_duplicate(&e) {
+                    Error::AcmeProvisionerTaken { name: request.name.clone() }
+                } else {
+                    e.into()
+                }
+            })?;
         self.acme_provisioner_by_id(id)
     }
 
@@ -402,7 +425,12 @@ impl Authority {
         let removed = self.ledger.write(|tx| {
             let removed = tx.remove_acme_provisioner(record.id, at)?;
             if removed {
-                event(tx, EventKind::AcmeProvisionerRemove, &record.name, json!({ "accounts": record.accounts, "forced": force }))?;
+                event(
+                    tx,
+                    EventKind::AcmeProvisionerRemove,
+                    &record.name,
+                    json!({ "accounts": record.accounts, "forced": force }),
+                )?;
             }
             Ok(removed)
         })?;
@@ -446,9 +474,10 @@ impl Authority {
             return Err(Error::AcmeEabRequired { provisioner: provisioner.name });
         }
         if let Some(kid) = &request.eab_key_id {
-            let usable = self.ledger.acme_eab_key(kid)?.is_some_and(|(k, _)| {
-                k.provisioner_id == provisioner.id && k.account_id.is_none()
-            });
+            let usable = self
+                .ledger
+                .acme_eab_key(kid)?
+                .is_some_and(|(k, _)| k.provisioner_id == provisioner.id && k.account_id.is_none());
             if !usable {
                 return Err(Error::AcmeEabKeyUnusable { key_id: kid.clone() });
             }
@@ -469,13 +498,20 @@ impl Authority {
             {
                 return Err(LedgerError::Aborted(format!("EAB key {kid} was bound meanwhile")));
             }
-            event(tx, EventKind::AcmeAccountCreate, &provisioner.name, json!({ "account": id, "eab_key_id": new.eab_key_id }))?;
+            event(
+                tx,
+                EventKind::AcmeAccountCreate,
+                &provisioner.name,
+                json!({ "account": id, "eab_key_id": new.eab_key_id }),
+            )?;
             Ok(id)
         });
         let id = match id {
             Ok(id) => id,
             Err(LedgerError::Aborted(_)) => {
-                return Err(Error::AcmeEabKeyUnusable { key_id: request.eab_key_id.clone().unwrap_or_default() });
+                return Err(Error::AcmeEabKeyUnusable {
+                    key_id: request.eab_key_id.clone().unwrap_or_default(),
+                });
             }
             Err(e) => return Err(e.into()),
         };
@@ -488,7 +524,11 @@ impl Authority {
     }
 
     /// The account registered with this key at a provisioner (`onlyReturnExisting`).
-    pub fn acme_account_by_key(&self, provisioner_id: i64, thumbprint: &str) -> Result<Option<AcmeAccountRecord>> {
+    pub fn acme_account_by_key(
+        &self,
+        provisioner_id: i64,
+        thumbprint: &str,
+    ) -> Result<Option<AcmeAccountRecord>> {
         Ok(self.ledger.acme_account_by_thumbprint(provisioner_id, thumbprint)?)
     }
 
@@ -526,11 +566,21 @@ impl Authority {
 
     /// Replaces a valid account's key (keyChange); a key another account of the provisioner
     /// holds is a conflict.
-    pub fn change_acme_account_key(&mut self, id: i64, thumbprint: &str, jwk: &str) -> Result<AcmeAccountRecord> {
+    pub fn change_acme_account_key(
+        &mut self,
+        id: i64,
+        thumbprint: &str,
+        jwk: &str,
+    ) -> Result<AcmeAccountRecord> {
         let changed = self.ledger.write(|tx| {
             let changed = tx.set_acme_account_key(id, thumbprint, jwk)?;
             if changed {
-                event(tx, EventKind::AcmeAccountUpdate, &id.to_string(), json!({ "jwk_thumbprint": thumbprint }))?;
+                event(
+                    tx,
+                    EventKind::AcmeAccountUpdate,
+                    &id.to_string(),
+                    json!({ "jwk_thumbprint": thumbprint }),
+                )?;
             }
             Ok(changed)
         })?;
@@ -583,10 +633,20 @@ impl Authority {
                     now: at,
                 })?;
                 for (kind, token) in &plan.challenges {
-                    tx.insert_acme_challenge(&NewAcmeChallenge { authorization_id: authz, kind: *kind, token, now: at })?;
+                    tx.insert_acme_challenge(&NewAcmeChallenge {
+                        authorization_id: authz,
+                        kind: *kind,
+                        token,
+                        now: at,
+                    })?;
                 }
             }
-            event(tx, EventKind::AcmeOrderCreate, &provisioner.record.name, json!({ "order": id, "account": account.id, "identifiers": request.identifiers }))?;
+            event(
+                tx,
+                EventKind::AcmeOrderCreate,
+                &provisioner.record.name,
+                json!({ "order": id, "account": account.id, "identifiers": request.identifiers }),
+            )?;
             Ok(id)
         })?;
         self.acme_order_view(id)
@@ -610,7 +670,9 @@ impl Authority {
 
     /// An ACME authorization by id.
     pub fn acme_authorization(&self, id: i64) -> Result<AcmeAuthorizationRecord> {
-        self.ledger.acme_authorization_by_id(id)?.ok_or(Error::AcmeNotFound { object: AcmeObject::Authorization, id })
+        self.ledger
+            .acme_authorization_by_id(id)?
+            .ok_or(Error::AcmeNotFound { object: AcmeObject::Authorization, id })
     }
 
     /// An ACME challenge by id.
@@ -646,13 +708,22 @@ impl Authority {
     }
 
     /// Moves an authorization to `to`, as RFC 8555 allows.
-    pub fn set_acme_authorization_status(&mut self, id: i64, to: AuthorizationStatus) -> Result<AcmeAuthorizationRecord> {
+    pub fn set_acme_authorization_status(
+        &mut self,
+        id: i64,
+        to: AuthorizationStatus,
+    ) -> Result<AcmeAuthorizationRecord> {
         let authz = self.acme_authorization(id)?;
         authz.status.transition(to)?;
         let changed = self.ledger.write(|tx| {
             let changed = tx.set_acme_authorization_status(id, authz.status, to)?;
             if changed {
-                event(tx, EventKind::AcmeAuthorizationUpdate, &id.to_string(), json!({ "status": to.as_str() }))?;
+                event(
+                    tx,
+                    EventKind::AcmeAuthorizationUpdate,
+                    &id.to_string(),
+                    json!({ "status": to.as_str() }),
+                )?;
             }
             Ok(changed)
         })?;
@@ -701,7 +772,12 @@ impl Authority {
         let linked = self.ledger.write(|tx| {
             let linked = tx.link_acme_certificate(order_id, certificate_id)?;
             if linked {
-                event(tx, EventKind::AcmeOrderUpdate, &order_id.to_string(), json!({ "status": "valid", "certificate": certificate_id }))?;
+                event(
+                    tx,
+                    EventKind::AcmeOrderUpdate,
+                    &order_id.to_string(),
+                    json!({ "status": "valid", "certificate": certificate_id }),
+                )?;
             }
             Ok(linked)
         })?;
@@ -732,10 +808,16 @@ fn plan_authorization(identifier: &AcmeIdentifier) -> Result<AuthorizationPlan> 
             false,
             vec![ChallengeType::Http01, ChallengeType::Dns01, ChallengeType::TlsAlpn01],
         ),
-        (IdentifierType::Ip, _) => (identifier.clone(), false, vec![ChallengeType::Http01, ChallengeType::TlsAlpn01]),
+        (IdentifierType::Ip, _) => {
+            (identifier.clone(), false, vec![ChallengeType::Http01, ChallengeType::TlsAlpn01])
+        }
     };
     let challenges = kinds.into_iter().map(|k| Ok((k, random_token()?))).collect::<Result<Vec<_>>>()?;
-    Ok(AuthorizationPlan { identifier: AcmeIdentifier { value: identifier.value.to_ascii_lowercase(), ..identifier }, wildcard, challenges })
+    Ok(AuthorizationPlan {
+        identifier: AcmeIdentifier { value: identifier.value.to_ascii_lowercase(), ..identifier },
+        wildcard,
+        challenges,
+    })
 }
 
 #[cfg(test)]
@@ -760,7 +842,10 @@ mod tests {
                 eab_keys: (0, 0),
             },
             constraints: vec![
-                DnsConstraint { ca: "Issuing".into(), permitted: permitted.iter().map(|s| s.to_string()).collect() },
+                DnsConstraint {
+                    ca: "Issuing".into(),
+                    permitted: permitted.iter().map(|s| s.to_string()).collect(),
+                },
                 DnsConstraint { ca: "Root".into(), permitted: vec![] },
             ],
         }
@@ -778,7 +863,10 @@ mod tests {
         assert_eq!(allowed(&p, AcmeIdentifier::dns("a.svc.example.com")), Ok(()));
         assert_eq!(allowed(&p, AcmeIdentifier::dns("a.b.c.svc.example.com")), Ok(()), "any depth");
         for refused in ["svc.example.com", "www.example.com", "x.api.example.com", "evilsvc.example.com"] {
-            assert!(matches!(allowed(&p, AcmeIdentifier::dns(refused)), Err(Refusal::NotAllowed { .. })), "{refused}");
+            assert!(
+                matches!(allowed(&p, AcmeIdentifier::dns(refused)), Err(Refusal::NotAllowed { .. })),
+                "{refused}"
+            );
         }
     }
 
@@ -786,7 +874,10 @@ mod tests {
     fn trailing_dots_and_garbage_are_malformed() {
         let p = provisioner(&["*.example.com"], &[], &[]);
         for bad in ["a.example.com.", "a..example.com", "", "a_b.example.com", "*.*.example.com"] {
-            assert!(matches!(allowed(&p, AcmeIdentifier::dns(bad)), Err(Refusal::Malformed { .. })), "{bad:?}");
+            assert!(
+                matches!(allowed(&p, AcmeIdentifier::dns(bad)), Err(Refusal::Malformed { .. })),
+                "{bad:?}"
+            );
         }
         assert!(matches!(allowed(&p, AcmeIdentifier::ip("10.0.0.1 ")), Err(Refusal::Malformed { .. })));
     }
@@ -852,7 +943,10 @@ mod tests {
         assert_eq!((plan.identifier.value.as_str(), plan.wildcard), ("example.com", true));
         assert_eq!(plan.challenges.iter().map(|c| c.0).collect::<Vec<_>>(), [ChallengeType::Dns01]);
         let ip = plan_authorization(&AcmeIdentifier::ip("10.0.0.1")).unwrap();
-        assert_eq!(ip.challenges.iter().map(|c| c.0).collect::<Vec<_>>(), [ChallengeType::Http01, ChallengeType::TlsAlpn01]);
+        assert_eq!(
+            ip.challenges.iter().map(|c| c.0).collect::<Vec<_>>(),
+            [ChallengeType::Http01, ChallengeType::TlsAlpn01]
+        );
         let dns = plan_authorization(&AcmeIdentifier::dns("a.example.com")).unwrap();
         assert_eq!(dns.challenges.len(), 3);
         assert!(dns.challenges.iter().all(|(_, t)| t.len() == 43), "256-bit base64url tokens");

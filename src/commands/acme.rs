@@ -66,8 +66,12 @@ fn provisioner_json(p: &Provisioner) -> Value {
 
 fn allowed_words(p: &Provisioner) -> String {
     let r = &p.record;
-    let all: Vec<String> =
-        r.allowed_dns.iter().map(ToString::to_string).chain(r.allowed_ips.iter().map(ToString::to_string)).collect();
+    let all: Vec<String> = r
+        .allowed_dns
+        .iter()
+        .map(ToString::to_string)
+        .chain(r.allowed_ips.iter().map(ToString::to_string))
+        .collect();
     all.join(", ")
 }
 
@@ -102,7 +106,15 @@ fn list(ctx: &Context) -> Result<Outcome> {
         outln!("No ACME provisioners; add one with `pkictl acme add NAME --profile server --allow PATTERN`.");
         return Ok(Outcome::Success);
     }
-    outln!("{:<20} {:<7} {:<24} {:<4} {:>8} {:<28} ALLOWS", "NAME", "PROFILE", "CA", "EAB", "ACCOUNTS", "DIRECTORY");
+    outln!(
+        "{:<20} {:<7} {:<24} {:<4} {:>8} {:<28} ALLOWS",
+        "NAME",
+        "PROFILE",
+        "CA",
+        "EAB",
+        "ACCOUNTS",
+        "DIRECTORY"
+    );
     for p in &provisioners {
         let r = &p.record;
         outln!(
@@ -142,7 +154,9 @@ fn eab(ctx: &Context, name: &str) -> Result<Outcome> {
     let mut authority = ctx.authority()?;
     let key = authority.create_eab_key(name)?;
     if ctx.json {
-        print_json(&json!({ "provisioner": key.provisioner, "key_id": key.key_id, "hmac_key": key.hmac_key.as_str() }));
+        print_json(
+            &json!({ "provisioner": key.provisioner, "key_id": key.key_id, "hmac_key": key.hmac_key.as_str() }),
+        );
     } else {
         outln!("EAB key for ACME provisioner {} (the HMAC key is shown only now):", key.provisioner);
         outln!("  key id:   {}", key.key_id);

@@ -145,7 +145,11 @@ impl AcmeStatus for OrderStatus {
         use OrderStatus::*;
         matches!(
             (self, next),
-            (Pending, Ready) | (Pending, Invalid) | (Ready, Processing) | (Ready, Invalid) | (Processing, Valid)
+            (Pending, Ready)
+                | (Pending, Invalid)
+                | (Ready, Processing)
+                | (Ready, Invalid)
+                | (Processing, Valid)
                 | (Processing, Invalid)
         )
     }
@@ -205,8 +209,13 @@ impl AcmeStatus for AuthorizationStatus {
         use AuthorizationStatus::*;
         matches!(
             (self, next),
-            (Pending, Valid) | (Pending, Invalid) | (Pending, Deactivated) | (Pending, Expired)
-                | (Valid, Deactivated) | (Valid, Expired) | (Valid, Revoked)
+            (Pending, Valid)
+                | (Pending, Invalid)
+                | (Pending, Deactivated)
+                | (Pending, Expired)
+                | (Valid, Deactivated)
+                | (Valid, Expired)
+                | (Valid, Revoked)
         )
     }
 }
@@ -249,7 +258,10 @@ impl AcmeStatus for ChallengeStatus {
         // processing → processing: a validation attempt is retried (§8.2).
         matches!(
             (self, next),
-            (Pending, Processing) | (Pending, Invalid) | (Processing, Processing) | (Processing, Valid)
+            (Pending, Processing)
+                | (Pending, Invalid)
+                | (Processing, Processing)
+                | (Processing, Valid)
                 | (Processing, Invalid)
         )
     }

@@ -91,8 +91,7 @@ fn eab(row: &Row<'_>) -> rusqlite::Result<AcmeEabKeyRecord> {
     })
 }
 
-const ACCOUNT: &str =
-    "SELECT id, provisioner_id, jwk_thumbprint, jwk, status, contacts, eab_key_id, created_at FROM acme_accounts";
+const ACCOUNT: &str = "SELECT id, provisioner_id, jwk_thumbprint, jwk, status, contacts, eab_key_id, created_at FROM acme_accounts";
 
 fn account(row: &Row<'_>) -> rusqlite::Result<AcmeAccountRecord> {
     Ok(AcmeAccountRecord {
@@ -125,7 +124,8 @@ fn order(row: &Row<'_>) -> rusqlite::Result<AcmeOrderRecord> {
     })
 }
 
-const AUTHORIZATION: &str = "SELECT id, order_id, identifier_type, identifier_value, wildcard, status, expires_at,
+const AUTHORIZATION: &str =
+    "SELECT id, order_id, identifier_type, identifier_value, wildcard, status, expires_at,
                                     created_at FROM acme_authorizations";
 
 fn authorization(row: &Row<'_>) -> rusqlite::Result<AcmeAuthorizationRecord> {
@@ -140,7 +140,8 @@ fn authorization(row: &Row<'_>) -> rusqlite::Result<AcmeAuthorizationRecord> {
     })
 }
 
-const CHALLENGE: &str = "SELECT id, authorization_id, type, token, status, validated_at, error, validation_record,
+const CHALLENGE: &str =
+    "SELECT id, authorization_id, type, token, status, validated_at, error, validation_record,
                                 created_at FROM acme_challenges";
 
 fn challenge(row: &Row<'_>) -> rusqlite::Result<AcmeChallengeRecord> {
@@ -206,7 +207,10 @@ fn unique_violation(e: &rusqlite::Error) -> bool {
 }
 
 impl SqliteLedger {
-    pub(super) fn acme_provisioners(&self, include_removed: bool) -> LedgerResult<Vec<AcmeProvisionerRecord>> {
+    pub(super) fn acme_provisioners(
+        &self,
+        include_removed: bool,
+    ) -> LedgerResult<Vec<AcmeProvisionerRecord>> {
         let filter = if include_removed { "" } else { " WHERE p.removed_at IS NULL" };
         let sql = format!("{PROVISIONER}{filter} ORDER BY p.name, p.id");
         let mut stmt = self.conn.prepare_cached(&sql).map_err(|e| self.err(e))?;
@@ -261,8 +265,15 @@ impl SqliteLedger {
         self.one(&format!("{AUTHORIZATION} WHERE id = ?1"), params![id], authorization)
     }
 
-    pub(super) fn acme_authorizations_of_order(&self, order_id: i64) -> LedgerResult<Vec<AcmeAuthorizationRecord>> {
-        self.many(&format!("{AUTHORIZATION} WHERE order_id = ?1 ORDER BY id"), params![order_id], authorization)
+    pub(super) fn acme_authorizations_of_order(
+        &self,
+        order_id: i64,
+    ) -> LedgerResult<Vec<AcmeAuthorizationRecord>> {
+        self.many(
+            &format!("{AUTHORIZATION} WHERE order_id = ?1 ORDER BY id"),
+            params![order_id],
+            authorization,
+        )
     }
 
     pub(super) fn acme_challenge_by_id(&self, id: i64) -> LedgerResult<Option<AcmeChallengeRecord>> {
@@ -277,7 +288,10 @@ impl SqliteLedger {
         self.many(&format!("{CHALLENGE} WHERE authorization_id = ?1 ORDER BY id"), params![id], challenge)
     }
 
-    pub(super) fn acme_certificate_link(&self, certificate_id: i64) -> LedgerResult<Option<AcmeCertificateLink>> {
+    pub(super) fn acme_certificate_link(
+        &self,
+        certificate_id: i64,
+    ) -> LedgerResult<Option<AcmeCertificateLink>> {
         self.one(&format!("{LINK} WHERE l.certificate_id = ?1"), params![certificate_id], link)
     }
 
@@ -290,8 +304,10 @@ impl SqliteLedger {
     /// Calls `visit` with (table, rowid, digest) of every ACME row, for the audit.
     pub(super) fn acme_row_digests(&self, visit: &mut dyn FnMut(&str, i64, &str)) -> LedgerResult<()> {
         for table in TABLES {
-            let mut stmt =
-                self.conn.prepare(&format!("SELECT rowid, * FROM {table} ORDER BY rowid")).map_err(|e| self.err(e))?;
+            let mut stmt = self
+                .conn
+                .prepare(&format!("SELECT rowid, * FROM {table} ORDER BY rowid"))
+                .map_err(|e| self.err(e))?;
             let mut rows = stmt.query([]).map_err(|e| self.err(e))?;
             while let Some(row) = rows.next().map_err(|e| self.err(e))? {
                 let rowid: i64 = row.get(0).map_err(|e| self.err(e))?;
@@ -345,7 +361,13 @@ impl Tx<'_> {
     }
 
     /// Runs an UPDATE of one row; true (and chained) when it changed a row.
-    fn update(&self, table: &str, rowid: i64, sql: &str, values: impl rusqlite::Params) -> LedgerResult<bool> {
+    fn update(
+        &self,
+        table: &str,
+        rowid: i64,
+        sql: &str,
+        values: impl rusqlite::Params,
+    ) -> LedgerResult<bool> {
         match self.tx.execute(sql, values) {
             Ok(0) => Ok(false),
             Ok(_) => self.chain_row(table, rowid).map(|()| true),
@@ -382,7 +404,13 @@ impl Tx<'_> {
         )
     }
 
-    pub(super) fn insert_acme_eab_key(&self, provisioner_id: i64, key_id: &str, hmac_key: &[u8], now: i64) -> LedgerResult<i64> {
+    pub(super) fn insert_acme_eab_key(
+        &self,
+        provisioner_id: i64,
+        key_id: &str,
+        hmac_key: &[u8],
+        now: i64,
+    ) -> LedgerResult<i64> {
         self.insert(
             "acme_eab_keys",
             "an EAB key with this key id",
@@ -418,7 +446,12 @@ impl Tx<'_> {
         )
     }
 
-    pub(super) fn set_acme_account_status(&self, id: i64, from: AccountStatus, to: AccountStatus) -> LedgerResult<bool> {
+    pub(super) fn set_acme_account_status(
+        &self,
+        id: i64,
+        from: AccountStatus,
+        to: AccountStatus,
+    ) -> LedgerResult<bool> {
         self.update(
             "acme_accounts",
             id,
@@ -500,7 +533,14 @@ impl Tx<'_> {
             "an ACME authorization",
             "INSERT INTO acme_authorizations (order_id, identifier_type, identifier_value, wildcard, status,
                  expires_at, created_at) VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?6)",
-            params![a.order_id, a.identifier.kind.as_str(), a.identifier.value, a.wildcard, a.expires_at, a.now],
+            params![
+                a.order_id,
+                a.identifier.kind.as_str(),
+                a.identifier.value,
+                a.wildcard,
+                a.expires_at,
+                a.now
+            ],
         )
     }
 
