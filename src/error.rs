@@ -591,6 +591,15 @@ pub enum Error {
         key_id: String,
     },
 
+    /// The ACME account is deactivated or revoked: it may do nothing more.
+    #[error("ACME account #{id} is {status}; it can place no orders")]
+    AcmeAccountUnusable {
+        /// The account.
+        id: i64,
+        /// Its status.
+        status: crate::ledger::acme::AccountStatus,
+    },
+
     /// No ACME object by that id.
     #[error("no ACME {} #{id} in this home", object.as_str())]
     AcmeNotFound {
@@ -782,7 +791,8 @@ impl Error {
             Error::AcmePatternOutsideConstraints { .. }
             | Error::AcmeIdentifierRefused(_)
             | Error::AcmeEabRequired { .. }
-            | Error::AcmeEabKeyUnusable { .. } => ErrorKind::Refused,
+            | Error::AcmeEabKeyUnusable { .. }
+            | Error::AcmeAccountUnusable { .. } => ErrorKind::Refused,
             Error::CaUnusable { .. }
             | Error::ValidityBeyondIssuer { .. }
             | Error::ClockBeforeIssuer { .. }

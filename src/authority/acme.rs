@@ -598,13 +598,12 @@ impl Authority {
     pub fn create_acme_order(&mut self, request: &NewOrderRequest) -> Result<AcmeOrderView> {
         let account = self.acme_account(request.account_id)?;
         if account.status != AccountStatus::Valid {
-            return Err(Error::AcmeTransition(IllegalTransition {
-                object: AcmeObject::Account,
-                from: account.status.as_str(),
-                to: "ordering",
-            }));
+            return Err(Error::AcmeAccountUnusable { id: account.id, status: account.status });
         }
         let provisioner = self.acme_provisioner_by_id(account.provisioner_id)?;
+        if provisioner.record.removed_at.is_some() {
+            return Err(Error::UnknownAcmeProvisioner { name: provisioner.record.name });
+        }
         if request.identifiers.is_empty() {
             return Err(Error::invalid("an ACME order needs at least one identifier"));
         }
@@ -693,6 +692,12 @@ impl Authority {
         error: Option<&serde_json::Value>,
     ) -> Result<AcmeOrderRecord> {
         let order = self.acme_order(id)?;
+        // An expired pending or ready order can only be marked invalid.
+        order
+            .status
+            .at(order.expires_at, now())
+            .transition(to)
+            .or_else(|e| if to == OrderStatus::Invalid { Ok(to) } else { Err(e) })?;
         order.status.transition(to)?;
         let changed = self.ledger.write(|tx| {
             let changed = tx.set_acme_order_status(id, order.status, to, error)?;
@@ -714,6 +719,12 @@ impl Authority {
         to: AuthorizationStatus,
     ) -> Result<AcmeAuthorizationRecord> {
         let authz = self.acme_authorization(id)?;
+        // An authorization past its expiry can only be marked expired.
+        authz
+            .status
+            .at(authz.expires_at, now())
+            .transition(to)
+            .or_else(|e| if to == AuthorizationStatus::Expired { Ok(to) } else { Err(e) })?;
         authz.status.transition(to)?;
         let changed = self.ledger.write(|tx| {
             let changed = tx.set_acme_authorization_status(id, authz.status, to)?;
