@@ -49,6 +49,14 @@ pub enum Field {
     PublicUrl,
     /// A permitted DNS subtree.
     PermittedDns,
+    /// An ACME provisioner's name.
+    AcmeProvisionerName,
+    /// A DNS pattern of an ACME provisioner.
+    AcmePattern,
+    /// An IP range (CIDR) of an ACME provisioner.
+    AcmeIpRange,
+    /// The longest validity an ACME provisioner issues.
+    MaxValidity,
 }
 
 /// Why a CA cannot sign.
@@ -527,6 +535,89 @@ pub enum Error {
         source: Box<Error>,
     },
 
+    /// No serving ACME provisioner by that name.
+    #[error("no ACME provisioner named \"{}\" in this home", excerpt(name))]
+    UnknownAcmeProvisioner {
+        /// The name asked for.
+        name: String,
+    },
+
+    /// A serving ACME provisioner holds the name already.
+    #[error("an ACME provisioner named \"{}\" already exists in this home", excerpt(name))]
+    AcmeProvisionerTaken {
+        /// The name.
+        name: String,
+    },
+
+    /// The provisioner has accounts: removing it stops their renewals.
+    #[error("ACME provisioner \"{}\" has {accounts} account(s) whose clients renew through it; nothing was removed", excerpt(name))]
+    AcmeProvisionerInUse {
+        /// The provisioner.
+        name: String,
+        /// How many accounts it has.
+        accounts: i64,
+    },
+
+    /// A provisioner's pattern lies wholly outside what its CA may certify.
+    #[error("pattern {pattern} lies outside the names CA {ca} may certify ({permitted}); nothing was added")]
+    AcmePatternOutsideConstraints {
+        /// The pattern.
+        pattern: String,
+        /// The constraining CA.
+        ca: String,
+        /// Its permitted subtrees.
+        permitted: String,
+    },
+
+    /// An identifier an ACME provisioner does not certify.
+    #[error("{0}")]
+    AcmeIdentifierRefused(crate::authority::Refusal),
+
+    /// A status change RFC 8555 does not allow.
+    #[error("{0}")]
+    AcmeTransition(#[from] crate::ledger::acme::IllegalTransition),
+
+    /// The provisioner requires External Account Binding and none was given.
+    #[error("ACME provisioner \"{}\" requires External Account Binding for new accounts", excerpt(provisioner))]
+    AcmeEabRequired {
+        /// The provisioner.
+        provisioner: String,
+    },
+
+    /// An EAB key that is unknown, another provisioner's, or bound to an account already.
+    #[error("EAB key \"{}\" is unknown to this provisioner or already bound to an account", excerpt(key_id))]
+    AcmeEabKeyUnusable {
+        /// The key id.
+        key_id: String,
+    },
+
+    /// The ACME account is deactivated or revoked: it may do nothing more.
+    #[error("ACME account #{id} is {status}; it can place no orders")]
+    AcmeAccountUnusable {
+        /// The account.
+        id: i64,
+        /// Its status.
+        status: crate::ledger::acme::AccountStatus,
+    },
+
+    /// No ACME object by that id.
+    #[error("no ACME {} #{id} in this home", object.as_str())]
+    AcmeNotFound {
+        /// What was asked for.
+        object: crate::ledger::acme::AcmeObject,
+        /// Its id.
+        id: i64,
+    },
+
+    /// Another writer changed the ACME object first (a racing request); nothing was changed.
+    #[error("the ACME {} #{id} changed while this request ran; nothing was changed, retry", object.as_str())]
+    AcmeStale {
+        /// What.
+        object: crate::ledger::acme::AcmeObject,
+        /// Its id.
+        id: i64,
+    },
+
     /// The engine produced something it refuses to hand out (a failed pre-issuance check).
     #[error("internal error, nothing was issued: {0}")]
     Internal(String),
@@ -721,10 +812,22 @@ impl Error {
             | Error::NoDefaultCa
             | Error::CertificateNotFound { .. }
             | Error::NoSuchCertificate { .. }
-            | Error::AmbiguousSerial { .. } => ErrorKind::NotFound,
-            Error::CaNameTaken { .. } | Error::FileExists { .. } | Error::AlreadyRevoked { .. } => {
-                ErrorKind::Conflict
-            }
+            | Error::AmbiguousSerial { .. }
+            | Error::UnknownAcmeProvisioner { .. }
+            | Error::AcmeNotFound { .. } => ErrorKind::NotFound,
+            Error::CaNameTaken { .. }
+            | Error::FileExists { .. }
+            | Error::AlreadyRevoked { .. }
+            | Error::AcmeProvisionerTaken { .. }
+            | Error::AcmeProvisionerInUse { .. }
+            | Error::AcmeTransition(_)
+            | Error::AcmeStale { .. }
+            | Error::Ledger(LedgerError::Duplicate { .. }) => ErrorKind::Conflict,
+            Error::AcmePatternOutsideConstraints { .. }
+            | Error::AcmeIdentifierRefused(_)
+            | Error::AcmeEabRequired { .. }
+            | Error::AcmeEabKeyUnusable { .. }
+            | Error::AcmeAccountUnusable { .. } => ErrorKind::Refused,
             Error::CaUnusable { .. }
             | Error::ValidityBeyondIssuer { .. }
             | Error::ClockBeforeIssuer { .. }

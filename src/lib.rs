@@ -8,7 +8,9 @@
 //! README.md, "Using pkictl as a library", has a complete example (compiled as a doc test).
 #![deny(missing_docs)]
 
-mod acme;
+/// ACME (RFC 8555): the JOSE layer, and the ledger's records of provisioners, accounts,
+/// orders, authorizations and challenges with their RFC 8555 state machines.
+pub mod acme;
 /// The workload side: enrolment and renewal against `pkictl serve`.
 pub mod agent;
 mod authority;
@@ -25,6 +27,7 @@ mod keys;
 mod ledger;
 mod names;
 mod online;
+mod patterns;
 mod signature;
 mod verify;
 #[allow(missing_docs)]
@@ -43,7 +46,12 @@ pub use authority::{
     Skipped, Warning, leaf_names, parse_cert_ref, read_csr, validate_common_name,
 };
 pub use authority::{
-    DEFAULT_OCSP_RESPONDER_VALIDITY, EnrolmentRefusal, NewToken, TokenRequest, OcspIssuer, OcspReply, OcspResponder, OcspSigner, OcspStatus,
+    AcmeOrderView, AcmeProvisionerRequest, EabKey, NewAccountRequest, NewOrderRequest, Provisioner, Refusal,
+    RemovedProvisioner,
+};
+pub use authority::{
+    DEFAULT_OCSP_RESPONDER_VALIDITY, EnrolmentRefusal, NewToken, OcspIssuer, OcspReply, OcspResponder, OcspSigner,
+    OcspStatus, TokenRequest,
     validate_public_url,
 };
 pub use duration::{format_duration, parse_duration};
@@ -66,6 +74,7 @@ pub use online::{
     CHAIN_MEDIA_TYPE, CSR_MEDIA_TYPE, HttpsIdentity, OnlineAuthority, OnlineSettings, PROBLEM_MEDIA_TYPE, TickReport,
     enrolment_routes,
 };
+pub use patterns::{DnsPattern, IpCidr};
 
 /// README's Rust examples, compiled and run as doc tests.
 #[cfg(doctest)]

@@ -1,5 +1,6 @@
 //! ACME (RFC 8555) for `pkictl serve`. So far: the JOSE layer that every ACME request goes
-//! through first.
+//! through first, and (re-exported from the ledger) the typed records and state machines of
+//! provisioners, accounts, orders, authorizations and challenges.
 
 mod jws;
 mod strict_json;
@@ -9,3 +10,5 @@ pub use jws::{
     MAX_RSA_BITS, MIN_RSA_BITS, MacAlg, ProtectedHeader, dns01_txt_value, key_authorization, parse_flattened,
     parse_key_change_inner,
 };
+
+pub use crate::ledger::acme::*;

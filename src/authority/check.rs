@@ -627,6 +627,7 @@ impl Checker<'_> {
         self.compare_authorities(&replay, &mut unexplained, report)?;
         self.compare_crls(&replay, &mut unexplained, report)?;
         self.compare_tokens(&replay, &mut unexplained, report)?;
+        self.compare_acme_rows(&replay, &mut unexplained, report)?;
         let more = unexplained.len().saturating_sub(NAMED_UNEXPLAINED);
         for what in unexplained.into_iter().take(NAMED_UNEXPLAINED) {
             report.add(Finding::Unexplained { what });
@@ -829,6 +830,28 @@ impl Checker<'_> {
         for (issuer_id, number) in replay.crls.keys() {
             if !seen.contains(&(*issuer_id, *number)) {
                 out.push(format!("CRL #{number} of {} was signed, but its row is gone", name(*issuer_id)));
+            }
+        }
+        Ok(())
+    }
+
+    /// Every ACME row must be exactly as the chain last recorded it (schema 6).
+    fn compare_acme_rows(&self, replay: &Replay, out: &mut Vec<String>, report: &mut Report) -> Result<()> {
+        let mut seen = HashSet::new();
+        let scanned = self.ledger().acme_row_digests(&mut |table, id, digest| {
+            seen.insert((table.to_string(), id));
+            match replay.acme_rows.get(&(table.to_string(), id)) {
+                None => out.push(format!("{table} row #{id} was never recorded")),
+                Some(expected) if expected != digest => {
+                    out.push(format!("{table} row #{id} was changed outside pkictl"))
+                }
+                Some(_) => {}
+            }
+        });
+        report.damage_or_fail(scanned)?;
+        for (table, id) in replay.acme_rows.keys() {
+            if !seen.contains(&(table.clone(), *id)) {
+                out.push(format!("{table} row #{id} was recorded, but it is gone"));
             }
         }
         Ok(())

@@ -3,6 +3,7 @@
 //! terminal, no arguments, no exit codes. The CLI, `serve` and the agent all call it, and
 //! nothing else decides policy.
 
+mod acme;
 mod ca;
 mod check;
 mod crl;
@@ -19,6 +20,10 @@ mod warning;
 
 use std::path::Path;
 
+pub use acme::{
+    AcmeOrderView, AcmeProvisionerRequest, EabKey, NewAccountRequest, NewOrderRequest, Provisioner, Refusal,
+    RemovedProvisioner,
+};
 pub use ca::{AddIntermediateRequest, CaCreated, InitRequest, Initialized};
 pub use check::{ChainSummary, CheckRequest, Finding, HomeFile, Report, Severity};
 pub use crl::{CrlRefusal, CrlRequest, PublishedCrl, crl_pem, write_crl_pem};

@@ -1,12 +1,14 @@
 //! The command line, described with clap derive, one file per command group. Nothing here
 //! does any work.
 
+mod acme;
 mod ca;
 mod enroll;
 mod issue;
 mod serve;
 mod token;
 
+pub use acme::AcmeCommand;
 pub use ca::{CaCommand, InitArgs};
 pub use enroll::EnrollArgs;
 pub use serve::{LogFormatArg, ServeArgs};
@@ -146,6 +148,9 @@ pub enum Command {
         /// (the online CA's responder certificates, not listed otherwise).
         #[arg(long, value_name = "P")]
         profile: Option<String>,
+        /// Only certificates issued through this ACME provisioner.
+        #[arg(long, value_name = "NAME")]
+        acme: Option<String>,
     },
 
     /// Re-issue a certificate with the same subject, SANs, profile and issuer.
@@ -343,6 +348,14 @@ pub enum Command {
         after_help = "Examples:\n  pkictl token create api.example.com --profile server --ttl 1h\n  pkictl token list\n  pkictl token revoke 3"
     )]
     Token(TokenCommand),
+
+    /// Manage ACME provisioners (the ACME server of `pkictl serve`).
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  pkictl acme add web --profile server --allow '*.svc.example.com'\n  \
+        pkictl acme list\n  pkictl acme eab web\n  pkictl acme remove web"
+    )]
+    Acme(AcmeCommand),
 
     /// Show one certificate: by serial, SHA-256 fingerprint or name.
     #[command(after_help = "Examples:\n  \

@@ -16,6 +16,7 @@ pub struct ListArgs<'a> {
     pub expiring_within: Option<&'a str>,
     pub ca: Option<&'a str>,
     pub profile: Option<&'a str>,
+    pub acme: Option<&'a str>,
 }
 
 pub fn run(ctx: &Context, args: &ListArgs<'_>) -> Result<Outcome> {
@@ -35,6 +36,7 @@ pub fn run(ctx: &Context, args: &ListArgs<'_>) -> Result<Outcome> {
         })
         .transpose()?;
     let (_, ledger) = ctx.open()?;
+    let acme_ids = args.acme.map(|name| acme_certificates(ledger.as_ref(), name)).transpose()?;
     let issuer = args.ca.map(|name| find_authority(ledger.as_ref(), Some(name))).transpose()?;
     let now = engine::now().unix_timestamp();
     let expiring_before = window.map(|w| now + w.whole_seconds());
@@ -49,6 +51,9 @@ pub fn run(ctx: &Context, args: &ListArgs<'_>) -> Result<Outcome> {
     // days: they would crowd the listing and make every expiry check alarm. Shown on request.
     if profile.is_none() {
         certificates.retain(|c| c.profile != Profile::OcspResponder);
+    }
+    if let Some(ids) = &acme_ids {
+        certificates.retain(|c| ids.binary_search(&c.id).is_ok());
     }
     // A CRL past its nextUpdate locks every client out, so the expiry report covers CRLs too.
     // A revoked CA's CRL cannot be refreshed and its certificates are invalid anyway.
@@ -80,6 +85,14 @@ pub fn run(ctx: &Context, args: &ListArgs<'_>) -> Result<Outcome> {
     }
     let alert = expiring_before.is_some() && (!certificates.is_empty() || !crls.is_empty());
     Ok(if alert { Outcome::Negative } else { Outcome::Success })
+}
+
+/// The ids (sorted) of the certificates issued through a serving ACME provisioner.
+fn acme_certificates(ledger: &dyn crate::ledger::Ledger, name: &str) -> Result<Vec<i64>> {
+    let provisioner = ledger
+        .acme_provisioner_by_name(name)?
+        .ok_or_else(|| Error::UnknownAcmeProvisioner { name: name.to_string() })?;
+    Ok(ledger.acme_certificates_of_provisioner(provisioner.id)?)
 }
 
 fn parse_status(text: &str) -> Result<StatusFilter> {

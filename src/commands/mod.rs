@@ -14,6 +14,7 @@ macro_rules! out {
     };
 }
 
+mod acme;
 mod add_intermediate;
 mod backup;
 mod batch;
@@ -170,13 +171,15 @@ pub fn run(cli: Cli) -> Result<Outcome> {
             &ctx,
             &crl::CrlArgs { ca: ca.as_deref(), out: out.as_ref(), der, next_update: next_update.as_deref() },
         ),
-        Command::List { status, expiring_within, ca, profile } => list::run(
+        Command::Acme(command) => acme::run(&ctx, &command),
+        Command::List { status, expiring_within, ca, profile, acme } => list::run(
             &ctx,
             &list::ListArgs {
                 status: &status,
                 expiring_within: expiring_within.as_deref(),
                 ca: ca.as_deref(),
                 profile: profile.as_deref(),
+                acme: acme.as_deref(),
             },
         ),
         Command::Show { certificate, pem } => show::run(&ctx, &certificate, pem),

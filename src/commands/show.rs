@@ -7,6 +7,7 @@ use crate::engine::serial::Serial;
 use crate::engine::{self, format_time};
 use crate::error::{Error, Result};
 use crate::ledger::CertificateRecord;
+use crate::ledger::acme::AcmeCertificateLink;
 use crate::x509::{CertInfo, certificate_pem, colon_hex};
 
 pub fn run(ctx: &Context, text: &str, pem: bool) -> Result<Outcome> {
@@ -22,9 +23,16 @@ pub fn run(ctx: &Context, text: &str, pem: bool) -> Result<Outcome> {
         .map_err(|e| Error::Internal(format!("the ledger's copy of {text} is damaged: {e}")))?;
     let renewed_from = record.renewed_from.map(|id| ledger.certificate_by_id(id)).transpose()?.flatten();
     let renewals = ledger.renewals_of(record.id)?;
+    let acme = ledger.acme_certificate_link(record.id)?;
     let now = engine::now().unix_timestamp();
-    let view =
-        View { record: &record, info: &info, renewed_from: renewed_from.as_ref(), renewals: &renewals, now };
+    let view = View {
+        record: &record,
+        info: &info,
+        renewed_from: renewed_from.as_ref(),
+        renewals: &renewals,
+        acme: acme.as_ref(),
+        now,
+    };
     if ctx.json {
         let mut value = view.json();
         if pem {
@@ -42,6 +50,7 @@ struct View<'a> {
     info: &'a CertInfo,
     renewed_from: Option<&'a CertificateRecord>,
     renewals: &'a [CertificateRecord],
+    acme: Option<&'a AcmeCertificateLink>,
     now: i64,
 }
 
@@ -128,6 +137,11 @@ impl View<'_> {
             "revocation_reason": r.revocation_reason.map(|r| r.as_str()),
             "renewed_from": self.renewed_from.map(|c| serial_hex(&c.serial)),
             "renewed_by": self.renewals.iter().map(|c| serial_hex(&c.serial)).collect::<Vec<_>>(),
+            "acme": self.acme.map(|l| json!({
+                "provisioner": l.provisioner_name,
+                "account": l.account_id,
+                "order": l.order_id,
+            })),
         })
     }
 
@@ -195,6 +209,12 @@ impl View<'_> {
         }
         for newer in self.renewals {
             rows.push(("Renewed by", serial_hex(&newer.serial)));
+        }
+        if let Some(link) = self.acme {
+            rows.push((
+                "ACME",
+                format!("provisioner {}, account #{}, order #{}", link.provisioner_name, link.account_id, link.order_id),
+            ));
         }
         for (label, value) in rows {
             outln!("{:<15} {}", format!("{label}:"), value);

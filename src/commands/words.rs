@@ -23,6 +23,16 @@ pub fn describe(e: &Error) -> String {
         ),
         Error::UnknownCa { .. } => format!("{e}; `pkictl ca list` shows the names"),
         Error::CaNameTaken { .. } => format!("{e}; choose another --name"),
+        Error::UnknownAcmeProvisioner { .. } => format!("{e}; `pkictl acme list` shows the names"),
+        Error::AcmeProvisionerTaken { .. } => {
+            format!("{e}; choose another NAME, or `pkictl acme remove` the old one first")
+        }
+        Error::AcmeProvisionerInUse { .. } => {
+            format!("{e}; pass --force to remove it anyway (its history stays in the ledger)")
+        }
+        Error::AcmePatternOutsideConstraints { .. } => {
+            format!("{e}; give an --allow inside those names, or another --ca")
+        }
         Error::ValidityBeyondIssuer { .. } => format!("{e}; ask for a shorter --validity"),
         Error::PathLength { ca, path_len, requested: None } if *path_len > 0 => format!(
             "CA {ca} has pathLen {path_len}: it may not have a sub-CA without a pathLen (give --path-len {} or less)",
@@ -137,10 +147,14 @@ fn field_message(field: Field, problem: &str) -> String {
         Field::CrlUrl => "--crl-url",
         Field::PublicUrl => "--public-url",
         Field::PermittedDns => "--permit-dns",
+        Field::AcmeProvisionerName => "NAME",
+        Field::AcmePattern => "--allow",
+        Field::AcmeIpRange => "--allow-ip",
+        Field::MaxValidity => "--max-validity",
     };
     // Messages about a value quote it ("--crl-url \"x\" is not…"); a parser's complaint
     // about a list value follows a colon ("--permit-dns: invalid DNS name …").
-    if field == Field::PermittedDns && !problem.starts_with('"') {
+    if matches!(field, Field::PermittedDns | Field::AcmePattern | Field::AcmeIpRange) && !problem.starts_with('"') {
         format!("{flag}: {problem}")
     } else {
         format!("{flag} {problem}")

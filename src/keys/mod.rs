@@ -523,3 +523,12 @@ mod tests {
         }
     }
 }
+
+/// `N` bytes from the system CSPRNG, zeroized when dropped: secrets that are not keys of a
+/// certificate (an ACME EAB HMAC key, challenge tokens).
+pub fn random_secret<const N: usize>() -> Result<Zeroizing<[u8; N]>, KeyError> {
+    use rand_core::TryRng;
+    let mut bytes = Zeroizing::new([0u8; N]);
+    SysRng.try_fill_bytes(bytes.as_mut()).map_err(|e| KeyError::Generate(e.to_string()))?;
+    Ok(bytes)
+}

@@ -126,6 +126,15 @@ pub enum Change {
         /// When, Unix seconds.
         at: i64,
     },
+    /// An ACME row (schema 6) was written: the SHA-256 of every column as it now is.
+    AcmeRow {
+        /// The table.
+        table: String,
+        /// The row's id.
+        id: i64,
+        /// SHA-256 over its columns (names and values), hex.
+        sha256: String,
+    },
 }
 
 /// An [`EntrySet`] as the chain stores it.
@@ -161,6 +170,11 @@ pub struct StoredEvent {
 /// Lower-case hex SHA-256.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     hex(&Sha256::digest(bytes))
+}
+
+/// Lower-case hex of a digest.
+pub fn hex_digest(bytes: &[u8]) -> String {
+    hex(bytes)
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -411,6 +425,8 @@ pub struct Replay {
     pub crls: BTreeMap<(i64, i64), ExpectedCrl>,
     /// Enrolment tokens by id.
     pub tokens: BTreeMap<i64, ExpectedToken>,
+    /// ACME rows by (table, id): the digest of their newest recorded state.
+    pub acme_rows: BTreeMap<(String, i64), String>,
 }
 
 impl Replay {
@@ -470,6 +486,9 @@ impl Replay {
                     a.next_crl_number = a.next_crl_number.max(number + 1);
                 }
                 self.crls.insert((issuer_id, number), ExpectedCrl { this_update, entries, der_sha256 });
+            }
+            Change::AcmeRow { table, id, sha256 } => {
+                self.acme_rows.insert((table, id), sha256);
             }
         }
     }

@@ -19,7 +19,7 @@ type Check = fn(&mut dyn Ledger);
 
 /// Runs every check on fresh ledgers from `make`.
 pub fn run_all(make: &dyn Fn() -> Box<dyn Ledger>) {
-    let checks: [(&str, Check); 14] = [
+    let checks: [(&str, Check); 19] = [
         ("authorities round trip", authorities_round_trip),
         ("certificates round trip", certificates_round_trip),
         ("duplicate serial is refused", duplicate_serial_is_refused),
@@ -34,6 +34,11 @@ pub fn run_all(make: &dyn Fn() -> Box<dyn Ledger>) {
         ("tokens round trip by hash only", tokens_round_trip),
         ("a token is used once, never after expiry or revocation", token_used_once),
         ("token changes are on the audit chain", token_changes_are_chained),
+        ("ACME provisioners round trip", acme_provisioners_round_trip),
+        ("ACME account keys are unique per provisioner", acme_thumbprints_unique_per_provisioner),
+        ("ACME order, authorizations and challenges round trip", acme_order_round_trip),
+        ("ACME certificate link", acme_certificate_link),
+        ("every ACME change is on the audit chain", acme_changes_are_chained),
     ];
     for (name, check) in checks {
         let mut ledger = make();
@@ -471,4 +476,205 @@ fn token_changes_are_chained(ledger: &mut dyn Ledger) {
     assert!(changes.contains(r#""change":"token_use""#), "{changes}");
     assert!(changes.contains(r#""change":"token_revoke""#), "{changes}");
     assert!(changes.contains(&format!("{:064x}", 1u64 + 0xabc)), "the token's hash is chained");
+}
+
+use super::acme::*;
+use crate::patterns::{DnsPattern, IpCidr};
+
+fn new_provisioner(ledger: &mut dyn Ledger, ca: i64, name: &str) -> LedgerResultId {
+    let dns = [DnsPattern::parse("*.svc.example.com").unwrap(), DnsPattern::parse("api.example.com").unwrap()];
+    let ips = [IpCidr::parse("10.0.0.0/8").unwrap()];
+    ledger.write(|tx| {
+        tx.insert_acme_provisioner(&NewAcmeProvisioner {
+            name,
+            authority_id: ca,
+            profile: Profile::Peer,
+            allowed_dns: &dns,
+            allowed_ips: &ips,
+            max_validity_secs: Some(30 * DAY),
+            require_eab: true,
+            now: NOW,
+        })
+    })
+}
+
+fn new_account(ledger: &mut dyn Ledger, provisioner: i64, thumbprint: &str) -> LedgerResultId {
+    let contacts = ["mailto:ops@example.com".to_string()];
+    ledger.write(|tx| {
+        tx.insert_acme_account(&NewAcmeAccount {
+            provisioner_id: provisioner,
+            jwk_thumbprint: thumbprint,
+            jwk: r#"{"kty":"EC","crv":"P-256","x":"x","y":"y"}"#,
+            contacts: &contacts,
+            eab_key_id: None,
+            now: NOW,
+        })
+    })
+}
+
+/// An order for a name and a wildcard, with an authorization each and one challenge each.
+fn new_order(ledger: &mut dyn Ledger, account: i64, token_prefix: &str) -> (i64, Vec<i64>, Vec<i64>) {
+    let identifiers = [AcmeIdentifier::dns("a.svc.example.com"), AcmeIdentifier::dns("*.svc.example.com")];
+    ledger
+        .write(|tx| {
+            let order = tx.insert_acme_order(&NewAcmeOrder {
+                account_id: account,
+                expires_at: NOW + DAY,
+                identifiers: &identifiers,
+                not_before: None,
+                not_after: Some(NOW + 7 * DAY),
+                now: NOW,
+            })?;
+            let (mut authzs, mut challenges) = (Vec::new(), Vec::new());
+            for (n, (id, wildcard)) in [(&identifiers[0], false), (&AcmeIdentifier::dns("svc.example.com"), true)]
+                .into_iter()
+                .enumerate()
+            {
+                let authz = tx.insert_acme_authorization(&NewAcmeAuthorization {
+                    order_id: order,
+                    identifier: id,
+                    wildcard,
+                    expires_at: NOW + DAY,
+                    now: NOW,
+                })?;
+                authzs.push(authz);
+                let kind = if wildcard { ChallengeType::Dns01 } else { ChallengeType::Http01 };
+                let token = format!("{token_prefix}-{n}");
+                challenges.push(tx.insert_acme_challenge(&NewAcmeChallenge {
+                    authorization_id: authz,
+                    kind,
+                    token: &token,
+                    now: NOW,
+                })?);
+            }
+            Ok((order, authzs, challenges))
+        })
+        .expect("insert an order")
+}
+
+fn acme_provisioners_round_trip(ledger: &mut dyn Ledger) {
+    let ca = new_root(ledger);
+    let id = new_provisioner(ledger, ca, "web").unwrap();
+    let p = ledger.acme_provisioner_by_name("web").unwrap().expect("by name");
+    assert_eq!(p.id, id);
+    assert_eq!((p.profile, p.ca_name.as_str(), p.require_eab), (Profile::Peer, "Root", true));
+    assert_eq!(p.allowed_dns.iter().map(ToString::to_string).collect::<Vec<_>>(), ["*.svc.example.com", "api.example.com"]);
+    assert_eq!(p.allowed_ips, [IpCidr::parse("10.0.0.0/8").unwrap()]);
+    assert_eq!(p.max_validity_secs, Some(30 * DAY));
+    assert!(matches!(new_provisioner(ledger, ca, "web"), Err(LedgerError::Duplicate { .. })), "name taken");
+    ledger.write(|tx| tx.insert_acme_eab_key(id, "kid-1", &[7; 32], NOW)).unwrap();
+    assert!(matches!(ledger.write(|tx| tx.insert_acme_eab_key(id, "kid-1", &[8; 32], NOW)), Err(LedgerError::Duplicate { .. })));
+    let (key, hmac) = ledger.acme_eab_key("kid-1").unwrap().expect("eab key");
+    assert_eq!((key.provisioner_id, hmac.as_slice()), (id, [7u8; 32].as_slice()));
+    assert_eq!(ledger.acme_provisioner_by_id(id).unwrap().unwrap().eab_keys, (1, 1));
+    let account = new_account(ledger, id, "thumb").unwrap();
+    assert!(ledger.write(|tx| tx.bind_acme_eab_key("kid-1", account, NOW)).unwrap());
+    assert!(!ledger.write(|tx| tx.bind_acme_eab_key("kid-1", account, NOW)).unwrap(), "an EAB key binds once");
+    assert_eq!(ledger.acme_eab_keys(id).unwrap()[0].account_id, Some(account));
+    assert!(ledger.write(|tx| tx.remove_acme_provisioner(id, NOW + 1)).unwrap());
+    assert!(!ledger.write(|tx| tx.remove_acme_provisioner(id, NOW + 2)).unwrap());
+    assert!(ledger.acme_provisioner_by_name("web").unwrap().is_none(), "removed: not served");
+    assert_eq!(ledger.acme_provisioner_by_id(id).unwrap().unwrap().removed_at, Some(NOW + 1), "history stays");
+    assert_eq!(ledger.acme_provisioners(true).unwrap().len(), 1);
+    assert!(ledger.acme_provisioners(false).unwrap().is_empty());
+    let again = new_provisioner(ledger, ca, "web").expect("a removed name can be used again");
+    assert_ne!(again, id);
+    assert_eq!(ledger.acme_account_by_id(account).unwrap().unwrap().provisioner_id, id);
+}
+
+fn acme_thumbprints_unique_per_provisioner(ledger: &mut dyn Ledger) {
+    let ca = new_root(ledger);
+    let web = new_provisioner(ledger, ca, "web").unwrap();
+    let other = new_provisioner(ledger, ca, "other").unwrap();
+    let account = new_account(ledger, web, "same-key").unwrap();
+    assert!(matches!(new_account(ledger, web, "same-key"), Err(LedgerError::Duplicate { .. })));
+    let elsewhere = new_account(ledger, other, "same-key").expect("another provisioner may hold the key");
+    assert_ne!(account, elsewhere);
+    let found = ledger.acme_account_by_thumbprint(web, "same-key").unwrap().unwrap();
+    assert_eq!((found.id, found.status), (account, AccountStatus::Valid));
+    assert_eq!(found.contacts, ["mailto:ops@example.com"]);
+    assert!(ledger.write(|tx| tx.set_acme_account_status(account, AccountStatus::Valid, AccountStatus::Deactivated)).unwrap());
+    assert!(!ledger.write(|tx| tx.set_acme_account_status(account, AccountStatus::Valid, AccountStatus::Revoked)).unwrap(), "not at valid any more");
+    assert!(!ledger.write(|tx| tx.set_acme_account_contacts(account, &[])).unwrap(), "a deactivated account is frozen");
+    assert!(ledger.write(|tx| tx.set_acme_account_key(elsewhere, "new-key", "{}")).unwrap());
+    assert!(matches!(ledger.write(|tx| tx.set_acme_account_key(account, "x", "{}")), Ok(false)));
+    let second = new_account(ledger, other, "second").unwrap();
+    assert!(matches!(ledger.write(|tx| tx.set_acme_account_key(second, "new-key", "{}")), Err(LedgerError::Duplicate { .. })), "keyChange to a taken key");
+}
+
+fn acme_order_round_trip(ledger: &mut dyn Ledger) {
+    let ca = new_root(ledger);
+    let web = new_provisioner(ledger, ca, "web").unwrap();
+    let account = new_account(ledger, web, "k").unwrap();
+    let (order, authzs, challenges) = new_order(ledger, account, "tok");
+    let o = ledger.acme_order_by_id(order).unwrap().unwrap();
+    assert_eq!((o.status, o.account_id, o.not_after), (OrderStatus::Pending, account, Some(NOW + 7 * DAY)));
+    assert_eq!(o.identifiers[1], AcmeIdentifier::dns("*.svc.example.com"));
+    let listed = ledger.acme_authorizations_of_order(order).unwrap();
+    assert_eq!(listed.iter().map(|a| a.id).collect::<Vec<_>>(), authzs);
+    assert!(listed[1].wildcard && listed[1].identifier.value == "svc.example.com");
+    let by_token = ledger.acme_challenge_by_token("tok-1").unwrap().unwrap();
+    assert_eq!((by_token.id, by_token.kind, by_token.authorization_id), (challenges[1], ChallengeType::Dns01, authzs[1]));
+    assert_eq!(ledger.acme_challenges_of_authorization(authzs[0]).unwrap().len(), 1);
+    // Tokens are unique in the whole ledger.
+    let dup = ledger.write(|tx| {
+        tx.insert_acme_challenge(&NewAcmeChallenge { authorization_id: authzs[0], kind: ChallengeType::TlsAlpn01, token: "tok-0", now: NOW })
+    });
+    assert!(matches!(dup, Err(LedgerError::Duplicate { .. })), "{dup:?}");
+    // Updates only apply from the status the caller saw.
+    let record = serde_json::json!({ "url": "http://a.svc.example.com/.well-known/acme-challenge/tok-0" });
+    let to_processing = ChallengeUpdate { from: ChallengeStatus::Pending, to: ChallengeStatus::Processing, validated_at: None, error: None, validation_record: None };
+    assert!(ledger.write(|tx| tx.update_acme_challenge(challenges[0], &to_processing)).unwrap());
+    assert!(!ledger.write(|tx| tx.update_acme_challenge(challenges[0], &to_processing)).unwrap(), "raced");
+    let to_valid = ChallengeUpdate { from: ChallengeStatus::Processing, to: ChallengeStatus::Valid, validated_at: Some(NOW + 5), error: None, validation_record: Some(&record) };
+    assert!(ledger.write(|tx| tx.update_acme_challenge(challenges[0], &to_valid)).unwrap());
+    let c = ledger.acme_challenge_by_id(challenges[0]).unwrap().unwrap();
+    assert_eq!((c.status, c.validated_at, c.validation_record.as_ref()), (ChallengeStatus::Valid, Some(NOW + 5), Some(&record)));
+    assert!(ledger.write(|tx| tx.set_acme_authorization_status(authzs[0], AuthorizationStatus::Pending, AuthorizationStatus::Valid)).unwrap());
+    assert!(!ledger.write(|tx| tx.set_acme_authorization_status(authzs[0], AuthorizationStatus::Pending, AuthorizationStatus::Invalid)).unwrap());
+    let problem = serde_json::json!({ "type": "urn:ietf:params:acme:error:unauthorized", "detail": "no TXT record" });
+    assert!(ledger.write(|tx| tx.set_acme_order_status(order, OrderStatus::Pending, OrderStatus::Invalid, Some(&problem))).unwrap());
+    let o = ledger.acme_order_by_id(order).unwrap().unwrap();
+    assert_eq!((o.status, o.error.as_ref()), (OrderStatus::Invalid, Some(&problem)));
+    assert_eq!(ledger.acme_orders_of_account(account).unwrap().len(), 1);
+}
+
+fn acme_certificate_link(ledger: &mut dyn Ledger) {
+    let ca = new_root(ledger);
+    let web = new_provisioner(ledger, ca, "web").unwrap();
+    let account = new_account(ledger, web, "k").unwrap();
+    let (order, _, _) = new_order(ledger, account, "t");
+    let cert = new_leaf(ledger, ca, 9, NOW + DAY).unwrap();
+    assert!(!ledger.write(|tx| tx.link_acme_certificate(order, cert)).unwrap(), "a pending order takes no certificate");
+    ledger.write(|tx| tx.set_acme_order_status(order, OrderStatus::Pending, OrderStatus::Ready, None)).unwrap();
+    ledger.write(|tx| tx.set_acme_order_status(order, OrderStatus::Ready, OrderStatus::Processing, None)).unwrap();
+    assert!(ledger.write(|tx| tx.link_acme_certificate(order, cert)).unwrap());
+    assert!(!ledger.write(|tx| tx.link_acme_certificate(order, cert)).unwrap(), "linked once");
+    let o = ledger.acme_order_by_id(order).unwrap().unwrap();
+    assert_eq!((o.status, o.certificate_id), (OrderStatus::Valid, Some(cert)));
+    let link = ledger.acme_certificate_link(cert).unwrap().expect("link");
+    assert_eq!((link.account_id, link.order_id, link.provisioner_name.as_str()), (account, order, "web"));
+    assert_eq!(ledger.acme_certificates_of_provisioner(web).unwrap(), [cert]);
+    let other = new_leaf(ledger, ca, 10, NOW + DAY).unwrap();
+    assert!(ledger.acme_certificate_link(other).unwrap().is_none());
+}
+
+/// Every ACME row written is hashed into the chain as it now is; the replay and the rows agree.
+fn acme_changes_are_chained(ledger: &mut dyn Ledger) {
+    let ca = new_root(ledger);
+    let web = new_provisioner(ledger, ca, "web").unwrap();
+    ledger.write(|tx| tx.insert_acme_eab_key(web, "kid", &[1; 32], NOW)).unwrap();
+    let account = new_account(ledger, web, "k").unwrap();
+    ledger.write(|tx| tx.bind_acme_eab_key("kid", account, NOW)).unwrap();
+    let (order, _, _) = new_order(ledger, account, "t");
+    ledger.write(|tx| tx.set_acme_order_status(order, OrderStatus::Pending, OrderStatus::Invalid, None)).unwrap();
+    let replay = super::replay(|v| ledger.scan_events(v)).unwrap();
+    assert_eq!(replay.links.broken, None);
+    let mut rows = std::collections::BTreeMap::new();
+    ledger.acme_row_digests(&mut |table, id, digest| {
+        rows.insert((table.to_string(), id), digest.to_string());
+    })
+    .unwrap();
+    assert_eq!(rows.len(), 1 + 1 + 1 + 1 + 2 + 2, "provisioner, EAB key, account, order, 2 authorizations, 2 challenges");
+    assert_eq!(replay.acme_rows, rows);
 }

@@ -3,6 +3,7 @@
 //! in `conformance.rs` is what every backend must pass. This module tree is the only code
 //! with SQL in it.
 
+pub mod acme;
 pub mod chain;
 mod records;
 mod sqlite;
@@ -93,6 +94,12 @@ pub enum LedgerError {
     /// The caller abandoned the transaction (nothing was written).
     #[error("{0}")]
     Aborted(String),
+    /// A unique value is taken (an ACME provisioner name, an account key, a challenge token).
+    #[error("the ledger already holds {what}")]
+    Duplicate {
+        /// What is taken, in words.
+        what: String,
+    },
     /// Another certificate of this CA has the serial: draw a new one.
     #[error("the ledger already holds a certificate with serial {serial} from this CA")]
     DuplicateSerial {
@@ -184,6 +191,46 @@ pub trait Ledger: Send {
     /// Every CRL row as stored (DER hashed), for the audit.
     fn crl_rows(&self) -> LedgerResult<Vec<StoredCrl>>;
 
+    /// ACME provisioners by name; removed ones too when asked.
+    fn acme_provisioners(&self, include_removed: bool) -> LedgerResult<Vec<acme::AcmeProvisionerRecord>>;
+    /// The serving (not removed) ACME provisioner of this name.
+    fn acme_provisioner_by_name(&self, name: &str) -> LedgerResult<Option<acme::AcmeProvisionerRecord>>;
+    /// An ACME provisioner by id, removed or not.
+    fn acme_provisioner_by_id(&self, id: i64) -> LedgerResult<Option<acme::AcmeProvisionerRecord>>;
+    /// A provisioner's EAB keys, without their HMAC keys.
+    fn acme_eab_keys(&self, provisioner_id: i64) -> LedgerResult<Vec<acme::AcmeEabKeyRecord>>;
+    /// An EAB key and its HMAC key (a secret: only the EAB check may see it).
+    fn acme_eab_key(&self, key_id: &str)
+    -> LedgerResult<Option<(acme::AcmeEabKeyRecord, zeroize::Zeroizing<Vec<u8>>)>>;
+    /// An ACME account by id.
+    fn acme_account_by_id(&self, id: i64) -> LedgerResult<Option<acme::AcmeAccountRecord>>;
+    /// An ACME account by its key's thumbprint, within a provisioner.
+    fn acme_account_by_thumbprint(
+        &self,
+        provisioner_id: i64,
+        thumbprint: &str,
+    ) -> LedgerResult<Option<acme::AcmeAccountRecord>>;
+    /// An ACME order by id.
+    fn acme_order_by_id(&self, id: i64) -> LedgerResult<Option<acme::AcmeOrderRecord>>;
+    /// An account's orders, oldest first.
+    fn acme_orders_of_account(&self, account_id: i64) -> LedgerResult<Vec<acme::AcmeOrderRecord>>;
+    /// An ACME authorization by id.
+    fn acme_authorization_by_id(&self, id: i64) -> LedgerResult<Option<acme::AcmeAuthorizationRecord>>;
+    /// An order's authorizations.
+    fn acme_authorizations_of_order(&self, order_id: i64) -> LedgerResult<Vec<acme::AcmeAuthorizationRecord>>;
+    /// An ACME challenge by id.
+    fn acme_challenge_by_id(&self, id: i64) -> LedgerResult<Option<acme::AcmeChallengeRecord>>;
+    /// An ACME challenge by its token.
+    fn acme_challenge_by_token(&self, token: &str) -> LedgerResult<Option<acme::AcmeChallengeRecord>>;
+    /// An authorization's challenges.
+    fn acme_challenges_of_authorization(&self, id: i64) -> LedgerResult<Vec<acme::AcmeChallengeRecord>>;
+    /// The ACME account and order a certificate was issued for.
+    fn acme_certificate_link(&self, certificate_id: i64) -> LedgerResult<Option<acme::AcmeCertificateLink>>;
+    /// Ids of the certificates issued through a provisioner.
+    fn acme_certificates_of_provisioner(&self, provisioner_id: i64) -> LedgerResult<Vec<i64>>;
+    /// Calls `visit` with (table, id, digest) of every ACME row, for the audit.
+    fn acme_row_digests(&self, visit: &mut dyn FnMut(&str, i64, &str)) -> LedgerResult<()>;
+
     /// Runs `work` in one write transaction: all of it commits, or none. Writers queue.
     fn transaction(&mut self, work: &mut dyn FnMut(&dyn LedgerTx) -> LedgerResult<()>) -> LedgerResult<()>;
 }
@@ -240,6 +287,51 @@ pub trait LedgerTx {
     fn revoke_token(&self, id: i64, at: i64) -> LedgerResult<bool>;
     /// An enrolment token by id, inside the transaction.
     fn token_in_tx(&self, id: i64) -> LedgerResult<Option<TokenRecord>>;
+    /// Records an ACME provisioner; a name a serving one holds is [`LedgerError::Duplicate`].
+    fn insert_acme_provisioner(&self, provisioner: &acme::NewAcmeProvisioner<'_>) -> LedgerResult<i64>;
+    /// Marks a provisioner removed; false when it already was.
+    fn remove_acme_provisioner(&self, id: i64, now: i64) -> LedgerResult<bool>;
+    /// Records an EAB key (with its HMAC key, which the EAB check needs).
+    fn insert_acme_eab_key(&self, provisioner_id: i64, key_id: &str, hmac_key: &[u8], now: i64)
+    -> LedgerResult<i64>;
+    /// Binds an unused EAB key to an account; false when it is used already (or unknown).
+    fn bind_acme_eab_key(&self, key_id: &str, account_id: i64, now: i64) -> LedgerResult<bool>;
+    /// Records a valid account; a key already registered with the provisioner is
+    /// [`LedgerError::Duplicate`].
+    fn insert_acme_account(&self, account: &acme::NewAcmeAccount<'_>) -> LedgerResult<i64>;
+    /// Moves an account from `from` to `to`; false when it is not at `from`.
+    fn set_acme_account_status(&self, id: i64, from: acme::AccountStatus, to: acme::AccountStatus)
+    -> LedgerResult<bool>;
+    /// Replaces a valid account's contacts; false when it is not valid.
+    fn set_acme_account_contacts(&self, id: i64, contacts: &[String]) -> LedgerResult<bool>;
+    /// Replaces a valid account's key (keyChange); false when it is not valid.
+    fn set_acme_account_key(&self, id: i64, thumbprint: &str, jwk: &str) -> LedgerResult<bool>;
+    /// Records a pending order.
+    fn insert_acme_order(&self, order: &acme::NewAcmeOrder<'_>) -> LedgerResult<i64>;
+    /// Moves an order from `from` to `to` (with a problem document); false when not at `from`.
+    fn set_acme_order_status(
+        &self,
+        id: i64,
+        from: acme::OrderStatus,
+        to: acme::OrderStatus,
+        error: Option<&serde_json::Value>,
+    ) -> LedgerResult<bool>;
+    /// A processing order becomes valid with its certificate, linked to its account; false
+    /// when the order is not processing.
+    fn link_acme_certificate(&self, order_id: i64, certificate_id: i64) -> LedgerResult<bool>;
+    /// Records a pending authorization.
+    fn insert_acme_authorization(&self, authorization: &acme::NewAcmeAuthorization<'_>) -> LedgerResult<i64>;
+    /// Moves an authorization from `from` to `to`; false when not at `from`.
+    fn set_acme_authorization_status(
+        &self,
+        id: i64,
+        from: acme::AuthorizationStatus,
+        to: acme::AuthorizationStatus,
+    ) -> LedgerResult<bool>;
+    /// Records a pending challenge; a token already used is [`LedgerError::Duplicate`].
+    fn insert_acme_challenge(&self, challenge: &acme::NewAcmeChallenge<'_>) -> LedgerResult<i64>;
+    /// Updates a challenge that is at `update.from`; false when it is not.
+    fn update_acme_challenge(&self, id: i64, update: &acme::ChallengeUpdate<'_>) -> LedgerResult<bool>;
 
     /// Appends to the audit trail, chained to the previous event, with every state change
     /// this transaction made since the last event.

@@ -395,6 +395,24 @@ pub enum EventKind {
     TokenUse,
     /// An enrolment token was revoked before use.
     TokenRevoke,
+    /// An ACME provisioner was added.
+    AcmeProvisionerAdd,
+    /// An ACME provisioner was removed (it serves no more; its history stays).
+    AcmeProvisionerRemove,
+    /// An EAB key was made for an ACME provisioner.
+    AcmeEabCreate,
+    /// An ACME account was created (and bound to an EAB key).
+    AcmeAccountCreate,
+    /// An ACME account's status, contacts or key changed.
+    AcmeAccountUpdate,
+    /// An ACME order was created, with its authorizations and challenges.
+    AcmeOrderCreate,
+    /// An ACME order's status changed, or its certificate was linked.
+    AcmeOrderUpdate,
+    /// An ACME authorization's status changed.
+    AcmeAuthorizationUpdate,
+    /// An ACME challenge's status or validation record changed.
+    AcmeChallengeUpdate,
 }
 
 impl EventKind {
@@ -409,6 +427,15 @@ impl EventKind {
             EventKind::TokenCreate => "token.create",
             EventKind::TokenUse => "token.use",
             EventKind::TokenRevoke => "token.revoke",
+            EventKind::AcmeProvisionerAdd => "acme.provisioner.add",
+            EventKind::AcmeProvisionerRemove => "acme.provisioner.remove",
+            EventKind::AcmeEabCreate => "acme.eab.create",
+            EventKind::AcmeAccountCreate => "acme.account.create",
+            EventKind::AcmeAccountUpdate => "acme.account.update",
+            EventKind::AcmeOrderCreate => "acme.order.create",
+            EventKind::AcmeOrderUpdate => "acme.order.update",
+            EventKind::AcmeAuthorizationUpdate => "acme.authorization.update",
+            EventKind::AcmeChallengeUpdate => "acme.challenge.update",
         }
     }
 }

@@ -3,6 +3,7 @@
 //! The schema lives in `migrations/NNNN_*.sql`, embedded at build time and applied in order;
 //! the version is SQLite's `user_version`, so an up-to-date ledger costs one PRAGMA read.
 
+mod acme;
 mod authorities;
 mod certificates;
 mod crls;
@@ -24,6 +25,7 @@ use super::{
 };
 use super::{StoredAuthority, StoredCertificate, StoredCrl};
 use crate::engine::crl::Reason;
+use crate::ledger::acme::*;
 
 /// Embedded migrations: (version, SQL), in increasing version order (numbers may skip: each
 /// one is applied when the ledger's version is below it). Append only; never edit a released one.
@@ -33,6 +35,7 @@ const MIGRATIONS: &[(u32, &str)] = &[
     (3, include_str!("../../../migrations/0003_audit_chain.sql")),
     (4, include_str!("../../../migrations/0004_public_url.sql")),
     (5, include_str!("../../../migrations/0005_tokens.sql")),
+    (6, include_str!("../../../migrations/0006_acme.sql")),
 ];
 
 /// The schema whose migration starts the audit chain (in Rust: SQL cannot hash).
@@ -335,6 +338,74 @@ impl Ledger for SqliteLedger {
         SqliteLedger::crl_rows(self)
     }
 
+    fn acme_provisioners(&self, include_removed: bool) -> LedgerResult<Vec<AcmeProvisionerRecord>> {
+        SqliteLedger::acme_provisioners(self, include_removed)
+    }
+
+    fn acme_provisioner_by_name(&self, name: &str) -> LedgerResult<Option<AcmeProvisionerRecord>> {
+        SqliteLedger::acme_provisioner_by_name(self, name)
+    }
+
+    fn acme_provisioner_by_id(&self, id: i64) -> LedgerResult<Option<AcmeProvisionerRecord>> {
+        SqliteLedger::acme_provisioner_by_id(self, id)
+    }
+
+    fn acme_eab_keys(&self, provisioner_id: i64) -> LedgerResult<Vec<AcmeEabKeyRecord>> {
+        SqliteLedger::acme_eab_keys(self, provisioner_id)
+    }
+
+    fn acme_eab_key(&self, key_id: &str) -> LedgerResult<Option<(AcmeEabKeyRecord, zeroize::Zeroizing<Vec<u8>>)>> {
+        SqliteLedger::acme_eab_key(self, key_id)
+    }
+
+    fn acme_account_by_id(&self, id: i64) -> LedgerResult<Option<AcmeAccountRecord>> {
+        SqliteLedger::acme_account_by_id(self, id)
+    }
+
+    fn acme_account_by_thumbprint(&self, provisioner_id: i64, thumbprint: &str) -> LedgerResult<Option<AcmeAccountRecord>> {
+        SqliteLedger::acme_account_by_thumbprint(self, provisioner_id, thumbprint)
+    }
+
+    fn acme_order_by_id(&self, id: i64) -> LedgerResult<Option<AcmeOrderRecord>> {
+        SqliteLedger::acme_order_by_id(self, id)
+    }
+
+    fn acme_orders_of_account(&self, account_id: i64) -> LedgerResult<Vec<AcmeOrderRecord>> {
+        SqliteLedger::acme_orders_of_account(self, account_id)
+    }
+
+    fn acme_authorization_by_id(&self, id: i64) -> LedgerResult<Option<AcmeAuthorizationRecord>> {
+        SqliteLedger::acme_authorization_by_id(self, id)
+    }
+
+    fn acme_authorizations_of_order(&self, order_id: i64) -> LedgerResult<Vec<AcmeAuthorizationRecord>> {
+        SqliteLedger::acme_authorizations_of_order(self, order_id)
+    }
+
+    fn acme_challenge_by_id(&self, id: i64) -> LedgerResult<Option<AcmeChallengeRecord>> {
+        SqliteLedger::acme_challenge_by_id(self, id)
+    }
+
+    fn acme_challenge_by_token(&self, token: &str) -> LedgerResult<Option<AcmeChallengeRecord>> {
+        SqliteLedger::acme_challenge_by_token(self, token)
+    }
+
+    fn acme_challenges_of_authorization(&self, id: i64) -> LedgerResult<Vec<AcmeChallengeRecord>> {
+        SqliteLedger::acme_challenges_of_authorization(self, id)
+    }
+
+    fn acme_certificate_link(&self, certificate_id: i64) -> LedgerResult<Option<AcmeCertificateLink>> {
+        SqliteLedger::acme_certificate_link(self, certificate_id)
+    }
+
+    fn acme_certificates_of_provisioner(&self, provisioner_id: i64) -> LedgerResult<Vec<i64>> {
+        SqliteLedger::acme_certificates_of_provisioner(self, provisioner_id)
+    }
+
+    fn acme_row_digests(&self, visit: &mut dyn FnMut(&str, i64, &str)) -> LedgerResult<()> {
+        SqliteLedger::acme_row_digests(self, visit)
+    }
+
     fn transaction(&mut self, work: &mut dyn FnMut(&dyn LedgerTx) -> LedgerResult<()>) -> LedgerResult<()> {
         self.immediate(work)
     }
@@ -396,6 +467,66 @@ impl LedgerTx for Tx<'_> {
 
     fn token_in_tx(&self, id: i64) -> LedgerResult<Option<TokenRecord>> {
         Tx::token_in_tx(self, id)
+    }
+
+    fn insert_acme_provisioner(&self, p: &NewAcmeProvisioner<'_>) -> LedgerResult<i64> {
+        Tx::insert_acme_provisioner(self, p)
+    }
+
+    fn remove_acme_provisioner(&self, id: i64, now: i64) -> LedgerResult<bool> {
+        Tx::remove_acme_provisioner(self, id, now)
+    }
+
+    fn insert_acme_eab_key(&self, provisioner_id: i64, key_id: &str, hmac_key: &[u8], now: i64) -> LedgerResult<i64> {
+        Tx::insert_acme_eab_key(self, provisioner_id, key_id, hmac_key, now)
+    }
+
+    fn bind_acme_eab_key(&self, key_id: &str, account_id: i64, now: i64) -> LedgerResult<bool> {
+        Tx::bind_acme_eab_key(self, key_id, account_id, now)
+    }
+
+    fn insert_acme_account(&self, a: &NewAcmeAccount<'_>) -> LedgerResult<i64> {
+        Tx::insert_acme_account(self, a)
+    }
+
+    fn set_acme_account_status(&self, id: i64, from: AccountStatus, to: AccountStatus) -> LedgerResult<bool> {
+        Tx::set_acme_account_status(self, id, from, to)
+    }
+
+    fn set_acme_account_contacts(&self, id: i64, contacts: &[String]) -> LedgerResult<bool> {
+        Tx::set_acme_account_contacts(self, id, contacts)
+    }
+
+    fn set_acme_account_key(&self, id: i64, thumbprint: &str, jwk: &str) -> LedgerResult<bool> {
+        Tx::set_acme_account_key(self, id, thumbprint, jwk)
+    }
+
+    fn insert_acme_order(&self, o: &NewAcmeOrder<'_>) -> LedgerResult<i64> {
+        Tx::insert_acme_order(self, o)
+    }
+
+    fn set_acme_order_status(&self, id: i64, from: OrderStatus, to: OrderStatus, error: Option<&serde_json::Value>) -> LedgerResult<bool> {
+        Tx::set_acme_order_status(self, id, from, to, error)
+    }
+
+    fn link_acme_certificate(&self, order_id: i64, certificate_id: i64) -> LedgerResult<bool> {
+        Tx::link_acme_certificate(self, order_id, certificate_id)
+    }
+
+    fn insert_acme_authorization(&self, a: &NewAcmeAuthorization<'_>) -> LedgerResult<i64> {
+        Tx::insert_acme_authorization(self, a)
+    }
+
+    fn set_acme_authorization_status(&self, id: i64, from: AuthorizationStatus, to: AuthorizationStatus) -> LedgerResult<bool> {
+        Tx::set_acme_authorization_status(self, id, from, to)
+    }
+
+    fn insert_acme_challenge(&self, c: &NewAcmeChallenge<'_>) -> LedgerResult<i64> {
+        Tx::insert_acme_challenge(self, c)
+    }
+
+    fn update_acme_challenge(&self, id: i64, u: &ChallengeUpdate<'_>) -> LedgerResult<bool> {
+        Tx::update_acme_challenge(self, id, u)
     }
 
     fn record_event(&self, event: &Event<'_>) -> LedgerResult<()> {
