@@ -63,6 +63,38 @@ pub enum CaState {
     },
 }
 
+/// Why a workload's certificate may not be renewed by presenting it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RenewalRefusal {
+    /// It is revoked.
+    #[error("it was revoked at {}", crate::engine::format_time(*at))]
+    Revoked {
+        /// When, Unix seconds.
+        at: i64,
+    },
+    /// It has expired.
+    #[error("it expired at {}; issue a new one", crate::engine::format_time(*at))]
+    Expired {
+        /// notAfter, Unix seconds.
+        at: i64,
+    },
+    /// The request asks for other names than the certificate carries.
+    #[error("the request asks for {asked}, but the certificate carries {carried}; names cannot change on renewal")]
+    NamesChanged {
+        /// The names asked for, as text.
+        asked: String,
+        /// The names of the certificate, as text.
+        carried: String,
+    },
+    /// It is not a TLS leaf certificate (a CA or an OCSP responder certificate).
+    #[error("it is a {profile} certificate, not a server, client or peer certificate")]
+    NotALeaf {
+        /// Its profile.
+        profile: Profile,
+    },
+}
+
 /// What a CA was asked to sign.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CaAction {
@@ -341,6 +373,22 @@ pub enum Error {
     RenewCa {
         /// Its serial, hex.
         serial: String,
+    },
+
+    /// A workload asked to renew a certificate this home did not issue.
+    #[error("the certificate with SHA-256 fingerprint {} was not issued by this home, so it cannot be renewed here", excerpt(fingerprint))]
+    NotIssuedHere {
+        /// Its SHA-256 fingerprint, hex.
+        fingerprint: String,
+    },
+
+    /// A workload's renewal was refused: the certificate it holds may not be renewed.
+    #[error("certificate {serial} cannot be renewed: {reason}")]
+    RenewalRefused {
+        /// Its serial, hex.
+        serial: String,
+        /// Why.
+        reason: RenewalRefusal,
     },
 
     /// Renewal without a new key, but pkictl does not hold the old one.
@@ -686,6 +734,7 @@ impl Error {
             | Error::NoDefaultCa
             | Error::CertificateNotFound { .. }
             | Error::NoSuchCertificate { .. }
+            | Error::NotIssuedHere { .. }
             | Error::AmbiguousSerial { .. } => ErrorKind::NotFound,
             Error::CaNameTaken { .. } | Error::FileExists { .. } | Error::AlreadyRevoked { .. } => {
                 ErrorKind::Conflict
@@ -698,6 +747,7 @@ impl Error {
             | Error::RootNotRevocable
             | Error::IssuerCannotRevoke { .. }
             | Error::RenewCa { .. }
+            | Error::RenewalRefused { .. }
             | Error::OldKeyNotKept { .. } => ErrorKind::Refused,
             Error::KeyMismatch { .. } => ErrorKind::Key,
             Error::Key { source, .. } => match source {

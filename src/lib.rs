@@ -8,6 +8,8 @@
 //! README.md, "Using pkictl as a library", has a complete example (compiled as a doc test).
 #![deny(missing_docs)]
 
+/// The workload side: the renewal agent.
+pub mod agent;
 mod authority;
 // The CLI front-end: clap turns doc comments into help text, so these keep their own wording.
 #[allow(missing_docs)]
@@ -30,7 +32,7 @@ mod x509;
 pub use authority::{
     AddIntermediateRequest, Authority, BatchIssued, BatchItem, BatchRequest, CaCreated, CertRef,
     ChainSummary, CheckRequest, CrlRefusal, CrlRequest, Finding, HomeFile, InitRequest, Initialized,
-    IssueRequest, Issued, KeySource, OutputDir, OutputFiles, Pkcs12Request, PublishedCrl, RenewKey,
+    IssueRequest, Issued, KeySource, WorkloadRenewal, OutputDir, OutputFiles, Pkcs12Request, PublishedCrl, RenewKey,
     RenewRequest, Renewed, Report, RevokeManyRequest, RevokeRequest, Revoked, RevokedMany, Severity,
     Skipped, Warning, leaf_names, parse_cert_ref, read_csr, validate_common_name,
 };
@@ -42,7 +44,7 @@ pub use duration::{format_duration, parse_duration};
 pub use engine::crl::Reason;
 pub use engine::profile::Profile;
 pub use engine::serial::Serial;
-pub use error::{CaAction, CaState, Error, ErrorKind, Field, Result};
+pub use error::{CaAction, CaState, Error, ErrorKind, Field, RenewalRefusal, Result};
 pub use keys::{
     CaSigner, FileKeyStore, FixedPassphrase, KeyError, KeyPair, KeyType, MemorySigner, Pkcs12Encryption,
     PublicKey, Unlock, UnlockedKey,

@@ -123,7 +123,7 @@ impl Issued {
 }
 
 /// A validated leaf request.
-struct LeafPlan {
+pub(super) struct LeafPlan {
     profile: Profile,
     common_name: String,
     sans: Vec<San>,
@@ -216,7 +216,7 @@ fn check_requestable(profile: Profile) -> Result<()> {
 
 /// The CSR's SANs, validated like given names; kinds the profile does not carry are dropped
 /// with a warning.
-fn sans_from_csr(c: &VerifiedCsr, profile: Profile, warnings: &mut Vec<Warning>) -> Result<Vec<San>> {
+pub(super) fn sans_from_csr(c: &VerifiedCsr, profile: Profile, warnings: &mut Vec<Warning>) -> Result<Vec<San>> {
     let mut sans = Vec::new();
     for requested in &c.requested_sans {
         let refused = |e: names::NameError| {
@@ -289,6 +289,21 @@ impl LeafPlan {
         })
     }
 
+    /// The successor of `old`: its subject, SANs, profile and issuer, linked to it; no files.
+    pub(super) fn renewal(old: &CertificateRecord, key: KeySource, validity: Duration) -> LeafPlan {
+        LeafPlan {
+            profile: old.profile,
+            common_name: old.common_name.clone().unwrap_or_default(),
+            sans: old.sans.clone(),
+            key,
+            validity,
+            ca: Some(old.issuer_name.clone()),
+            out: None,
+            warnings: Vec::new(),
+            renewed_from: Some(old.id),
+        }
+    }
+
     fn files(&self) -> Result<Option<OutputFiles>> {
         let Some(out) = self.out.as_ref() else { return Ok(None) };
         let mut files =
@@ -308,7 +323,7 @@ impl Authority {
         self.issue_plan(LeafPlan::new(request)?)
     }
 
-    fn issue_plan(&mut self, plan: LeafPlan) -> Result<Issued> {
+    pub(super) fn issue_plan(&mut self, plan: LeafPlan) -> Result<Issued> {
         let issuer = self.find_ca(plan.ca.as_deref())?;
         let now = engine::now();
         check_ca_usable(&issuer, now.unix_timestamp(), CaAction::Issue)?;
@@ -495,17 +510,7 @@ impl Authority {
         let validity = request
             .validity
             .unwrap_or_else(|| Duration::seconds(old_info.not_after - old_info.not_before) - BACKDATE);
-        let plan = LeafPlan {
-            profile: old.profile,
-            common_name: old.common_name.clone().unwrap_or_default(),
-            sans: old.sans.clone(),
-            key,
-            validity,
-            ca: Some(old.issuer_name.clone()),
-            out: Some(request.out),
-            warnings: Vec::new(),
-            renewed_from: Some(old.id),
-        };
+        let plan = LeafPlan { out: Some(request.out), ..LeafPlan::renewal(&old, key, validity) };
         let issued = self.issue_plan(plan)?;
         let revoked = if request.revoke_old && old.status == CertStatus::Valid {
             Some(self.revoke_record(&old, Reason::Superseded)?)

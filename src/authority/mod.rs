@@ -15,6 +15,7 @@ mod public_url;
 mod responder;
 mod revoke;
 mod warning;
+mod workload;
 
 use std::path::Path;
 
@@ -33,6 +34,7 @@ pub use public_url::{issued_urls, validate_public_url};
 pub use responder::{DEFAULT_OCSP_RESPONDER_VALIDITY, OcspResponder};
 pub use revoke::{CertRef, RevokeManyRequest, RevokeRequest, Revoked, RevokedMany, Skipped, parse_cert_ref};
 pub use warning::Warning;
+pub use workload::WorkloadRenewal;
 
 use crate::engine::policy::DnsConstraint;
 use crate::engine::{self, SigningCa};

@@ -1,10 +1,12 @@
 //! The command line, described with clap derive, one file per command group. Nothing here
 //! does any work.
 
+mod agent;
 mod ca;
 mod issue;
 mod serve;
 
+pub use agent::AgentArgs;
 pub use ca::{CaCommand, InitArgs};
 pub use serve::{LogFormatArg, ServeArgs};
 pub use issue::{ClientArgs, IssueCommand, IssueOptions, LeafProfile, PeerArgs, ServerArgs, SignArgs};
@@ -323,6 +325,18 @@ pub enum Command {
         GET /healthz, GET /metrics. CRLs are re-signed at half of their lifetime and a\n\
         revocation by any pkictl process is served within a second.")]
     Serve(ServeArgs),
+
+    /// Keep one certificate renewed on a workload: renew at 2/3 of its lifetime, write the
+    /// files atomically, run a reload command.
+    #[command(after_help = "Examples:\n  \
+        pkictl --home /srv/pki agent --cert tls/api.crt --key tls/api.key --exec 'systemctl reload nginx'\n  \
+        pkictl agent --cert /etc/tls/api.crt --key /etc/tls/api.key --server https://pki.internal:8443 --root /etc/tls/root.pem\n  \
+        pkictl --home /srv/pki agent --cert tls/api.crt --key tls/api.key --once   # from cron or a systemd timer\n\n\
+        Without --server it renews against the home (--home, $PKICTL_HOME, ./pki) directly.\n\
+        --once exit codes: 0 renewed, 3 not due yet, 1 renewal failed, 2 bad usage or input.\n\
+        The files become symlinks into .NAME.crt.pkictl-agent/current/, swapped with one rename,\n\
+        so a reader or a crash never pairs a key with a certificate it does not belong to.")]
+    Agent(AgentArgs),
 
     /// Show one certificate: by serial, SHA-256 fingerprint or name.
     #[command(after_help = "Examples:\n  \

@@ -15,6 +15,7 @@ macro_rules! out {
 }
 
 mod add_intermediate;
+mod agent;
 mod backup;
 mod batch;
 mod ca;
@@ -56,6 +57,8 @@ pub enum Outcome {
     Success,
     /// The answer is "no" (a peer would refuse, a check found problems, something expires).
     Negative,
+    /// Nothing to do yet (`agent --once`: renewal is not due).
+    NotDue,
 }
 
 /// What every command gets from the global flags.
@@ -179,6 +182,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         ),
         Command::Show { certificate, pem } => show::run(&ctx, &certificate, pem),
         Command::Serve(args) => serve::run(&ctx, &args),
+        Command::Agent(args) => agent::run(&ctx, &args),
         Command::Verify { cert, chain, ca, trust, crl, purpose, host, at } => verify::run(
             &ctx,
             &verify::VerifyArgs {

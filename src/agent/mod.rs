@@ -1,0 +1,4 @@
+//! The workload side: keep one certificate renewed (`pkictl agent`).
+
+pub mod renewal;
+mod rotate;
