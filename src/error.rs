@@ -80,7 +80,9 @@ pub enum RenewalRefusal {
         at: i64,
     },
     /// The request asks for other names than the certificate carries.
-    #[error("the request asks for {asked}, but the certificate carries {carried}; names cannot change on renewal")]
+    #[error(
+        "the request asks for {asked}, but the certificate carries {carried}; names cannot change on renewal"
+    )]
     NamesChanged {
         /// The names asked for, as text.
         asked: String,
@@ -376,7 +378,10 @@ pub enum Error {
     },
 
     /// A workload asked to renew a certificate this home did not issue.
-    #[error("the certificate with SHA-256 fingerprint {} was not issued by this home, so it cannot be renewed here", excerpt(fingerprint))]
+    #[error(
+        "the certificate with SHA-256 fingerprint {} was not issued by this home, so it cannot be renewed here",
+        excerpt(fingerprint)
+    )]
     NotIssuedHere {
         /// Its SHA-256 fingerprint, hex.
         fingerprint: String,
@@ -554,7 +559,9 @@ pub enum Error {
     Ledger(#[from] LedgerError),
 
     /// A CRL was not signed: the ledger disagrees with its audit chain.
-    #[error("no CRL of {ca} was signed and nothing was changed (no revocation either): {refusal}; restore the ledger from a backup")]
+    #[error(
+        "no CRL of {ca} was signed and nothing was changed (no revocation either): {refusal}; restore the ledger from a backup"
+    )]
     CrlRefused {
         /// The CA.
         ca: String,

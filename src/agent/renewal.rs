@@ -60,7 +60,10 @@ impl Current {
 
     /// The leaf and its chain as PEM: what a TLS client presents.
     pub fn fullchain_pem(&self) -> String {
-        std::iter::once(&self.cert_der).chain(&self.chain_der).map(|der| crate::x509::certificate_pem(der)).collect()
+        std::iter::once(&self.cert_der)
+            .chain(&self.chain_der)
+            .map(|der| crate::x509::certificate_pem(der))
+            .collect()
     }
 
     /// The names the successor must carry, as the certificate has them.
@@ -122,7 +125,8 @@ pub trait Renewer {
     /// Certifies `new_key` (proved by `csr_der`, a PKCS#10 request signed with it, carrying
     /// the current certificate's CN and SANs) as the successor of `current`. Returns the new
     /// leaf first, then its chain (issuing CA up to, not including, the root), all DER.
-    fn renew(&self, current: &Current, new_key: &KeyPair, csr_der: &[u8]) -> Result<Vec<Vec<u8>>, AgentError>;
+    fn renew(&self, current: &Current, new_key: &KeyPair, csr_der: &[u8])
+    -> Result<Vec<Vec<u8>>, AgentError>;
 
     /// When `current` was issued, if this renewer knows it better than the certificate says.
     fn issued_at(&self, _current: &Current) -> Option<i64> {
@@ -151,7 +155,12 @@ impl LocalRenewer {
 }
 
 impl Renewer for LocalRenewer {
-    fn renew(&self, current: &Current, _new_key: &KeyPair, csr_der: &[u8]) -> Result<Vec<Vec<u8>>, AgentError> {
+    fn renew(
+        &self,
+        current: &Current,
+        _new_key: &KeyPair,
+        csr_der: &[u8],
+    ) -> Result<Vec<Vec<u8>>, AgentError> {
         let csr = crate::engine::csr::parse_and_verify(csr_der, "the agent's request")
             .map_err(|e| AgentError::Ca(Error::invalid(format!("the agent's request is refused: {e}"))))?;
         let mut authority = Authority::open(&self.home, (self.unlock)()).map_err(AgentError::Ca)?;
@@ -183,7 +192,12 @@ pub struct RemoteRenewer {
 }
 
 impl Renewer for RemoteRenewer {
-    fn renew(&self, _current: &Current, _new_key: &KeyPair, _csr_der: &[u8]) -> Result<Vec<Vec<u8>>, AgentError> {
+    fn renew(
+        &self,
+        _current: &Current,
+        _new_key: &KeyPair,
+        _csr_der: &[u8],
+    ) -> Result<Vec<Vec<u8>>, AgentError> {
         // The HTTPS client (`agent::client::renew`) plugs in here: it presents
         // `current.fullchain_pem()` with `current.key` and posts `csr_der` to /v1/renew.
         Err(AgentError::RemoteUnavailable)
@@ -303,7 +317,13 @@ impl<'a> Agent<'a> {
         let old_serial = current.info.serial.hex();
         (self.log)(&format!(
             "renewing certificate {old_serial} (CN {}, valid until {}) with {}",
-            current.info.common_name.as_deref().map(crate::error::excerpt).map(|e| e.to_string()).unwrap_or_default(),
+            current
+                .info
+                .common_name
+                .as_deref()
+                .map(crate::error::excerpt)
+                .map(|e| e.to_string())
+                .unwrap_or_default(),
             format_time(current.info.not_after),
             self.renewer.describe()
         ));
@@ -334,9 +354,11 @@ impl<'a> Agent<'a> {
         };
         let csr_der = request_for(current, key)?;
         let answer = self.renewer.renew(current, key, &csr_der)?;
-        let (leaf, chain) = answer.split_first().ok_or_else(|| AgentError::BadAnswer("no certificate".into()))?;
+        let (leaf, chain) =
+            answer.split_first().ok_or_else(|| AgentError::BadAnswer("no certificate".into()))?;
         let info = check_answer(leaf, key)?;
-        rotate::install(&self.settings.files, &NewGeneration { leaf, chain, key }).map_err(AgentError::Files)?;
+        rotate::install(&self.settings.files, &NewGeneration { leaf, chain, key })
+            .map_err(AgentError::Files)?;
         Ok(info)
     }
 
@@ -400,7 +422,10 @@ impl<'a> Agent<'a> {
                 Ok(Attempt::NotDue(s)) => schedule = s,
                 Err(e) => {
                     let wait = backoff.next(schedule.not_after);
-                    (self.log)(&format!("cannot read the current files: {e}; trying again in {}", words(wait)));
+                    (self.log)(&format!(
+                        "cannot read the current files: {e}; trying again in {}",
+                        words(wait)
+                    ));
                     schedule.due_at = engine::now().unix_timestamp() + wait;
                 }
             }
@@ -413,7 +438,11 @@ impl<'a> Agent<'a> {
 pub fn failure_line(error: &AgentError, schedule: &Schedule, retry_in: i64) -> String {
     let left = schedule.not_after - engine::now().unix_timestamp();
     let expiry = if left > 0 {
-        format!("if renewal keeps failing, the certificate expires at {} (in {})", format_time(schedule.not_after), words(left))
+        format!(
+            "if renewal keeps failing, the certificate expires at {} (in {})",
+            format_time(schedule.not_after),
+            words(left)
+        )
     } else {
         format!("the certificate EXPIRED at {}", format_time(schedule.not_after))
     };
@@ -434,12 +463,10 @@ fn request_for(current: &Current, key: &KeyPair) -> Result<Vec<u8>, AgentError> 
         dn.push(rcgen::DnType::CommonName, cn.as_str());
     }
     params.distinguished_name = dn;
-    params.subject_alt_names = current
-        .sans()
-        .iter()
-        .map(San::to_rcgen)
-        .collect::<Result<_, _>>()
-        .map_err(|e| AgentError::Files(Error::invalid(format!("the current certificate's names: {e}"))))?;
+    params.subject_alt_names =
+        current.sans().iter().map(San::to_rcgen).collect::<Result<_, _>>().map_err(|e| {
+            AgentError::Files(Error::invalid(format!("the current certificate's names: {e}")))
+        })?;
     let csr = params
         .serialize_request(key)
         .map_err(|e| AgentError::Files(Error::Internal(format!("cannot make the request: {e}"))))?;
@@ -508,18 +535,26 @@ pub fn words(seconds: i64) -> String {
 /// The fraction given to `--renew-at`: "2/3", "0.5", "75%"; strictly between 0 and 1.
 pub fn parse_fraction(text: &str) -> Result<f64, String> {
     let value = if let Some((n, d)) = text.split_once('/') {
-        let n: f64 = n.trim().parse().map_err(|_| format!("\"{}\" is not a fraction", crate::error::excerpt(text)))?;
-        let d: f64 = d.trim().parse().map_err(|_| format!("\"{}\" is not a fraction", crate::error::excerpt(text)))?;
+        let n: f64 =
+            n.trim().parse().map_err(|_| format!("\"{}\" is not a fraction", crate::error::excerpt(text)))?;
+        let d: f64 =
+            d.trim().parse().map_err(|_| format!("\"{}\" is not a fraction", crate::error::excerpt(text)))?;
         n / d
     } else if let Some(p) = text.strip_suffix('%') {
-        p.trim().parse::<f64>().map_err(|_| format!("\"{}\" is not a percentage", crate::error::excerpt(text)))? / 100.0
+        p.trim()
+            .parse::<f64>()
+            .map_err(|_| format!("\"{}\" is not a percentage", crate::error::excerpt(text)))?
+            / 100.0
     } else {
         text.trim().parse().map_err(|_| format!("\"{}\" is not a number", crate::error::excerpt(text)))?
     };
     if value.is_finite() && value > 0.0 && value < 1.0 {
         Ok(value)
     } else {
-        Err(format!("\"{}\" must lie strictly between 0 and 1 (e.g. 2/3 or 0.5)", crate::error::excerpt(text)))
+        Err(format!(
+            "\"{}\" must lie strictly between 0 and 1 (e.g. 2/3 or 0.5)",
+            crate::error::excerpt(text)
+        ))
     }
 }
 

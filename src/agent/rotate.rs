@@ -186,11 +186,7 @@ fn link_paths(files: &AgentFiles, state: &Path) -> Result<()> {
 /// The symlink target a user path gets: relative when it sits next to the state directory.
 fn link_target(role: &Role<'_>, state: &Path) -> PathBuf {
     let through = Path::new(state.file_name().unwrap_or_default()).join(CURRENT).join(role.name);
-    if role.path.parent() == state.parent() {
-        through
-    } else {
-        absolute(state).join(CURRENT).join(role.name)
-    }
+    if role.path.parent() == state.parent() { through } else { absolute(state).join(CURRENT).join(role.name) }
 }
 
 fn absolute(path: &Path) -> PathBuf {

@@ -216,7 +216,11 @@ fn check_requestable(profile: Profile) -> Result<()> {
 
 /// The CSR's SANs, validated like given names; kinds the profile does not carry are dropped
 /// with a warning.
-pub(super) fn sans_from_csr(c: &VerifiedCsr, profile: Profile, warnings: &mut Vec<Warning>) -> Result<Vec<San>> {
+pub(super) fn sans_from_csr(
+    c: &VerifiedCsr,
+    profile: Profile,
+    warnings: &mut Vec<Warning>,
+) -> Result<Vec<San>> {
     let mut sans = Vec::new();
     for requested in &c.requested_sans {
         let refused = |e: names::NameError| {

@@ -5,8 +5,8 @@
 
 use time::Duration;
 
-use super::issue::{KeySource, LeafPlan, Renewed};
 use super::Authority;
+use super::issue::{KeySource, LeafPlan, Renewed};
 use crate::engine::csr::VerifiedCsr;
 use crate::engine::{self, BACKDATE};
 use crate::error::{Error, RenewalRefusal, Result};

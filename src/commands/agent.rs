@@ -21,7 +21,13 @@ pub fn run(ctx: &Context, args: &AgentArgs) -> Result<Outcome> {
             ))
         }
     };
-    let settings = Settings { files: files(args), renew_at, keep_key: args.keep_key, force: args.force, exec: args.exec.clone() };
+    let settings = Settings {
+        files: files(args),
+        renew_at,
+        keep_key: args.keep_key,
+        force: args.force,
+        exec: args.exec.clone(),
+    };
     let log = |line: &str| eprintln!("pkictl agent: {}", crate::error::one_line(line));
     let agent = Agent::new(settings, renewer.as_ref(), &log);
     if args.once {
@@ -56,7 +62,11 @@ fn once(ctx: &Context, agent: &Agent<'_>, force: bool, log: &dyn Fn(&str)) -> Re
                 }));
             } else {
                 outln!("renewed: {} replaces {old_serial}", info.serial.hex());
-                outln!("  valid until {}; next renewal due at {}", format_time(info.not_after), format_time(next.due_at));
+                outln!(
+                    "  valid until {}; next renewal due at {}",
+                    format_time(info.not_after),
+                    format_time(next.due_at)
+                );
             }
             Ok(Outcome::Success)
         }

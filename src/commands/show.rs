@@ -227,4 +227,3 @@ fn eku_name(oid: &str) -> String {
 fn serial_hex(serial: &Serial) -> String {
     serial.hex()
 }
-
