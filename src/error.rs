@@ -559,9 +559,7 @@ pub enum Error {
     Ledger(#[from] LedgerError),
 
     /// A CRL was not signed: the ledger disagrees with its audit chain.
-    #[error(
-        "no CRL of {ca} was signed and nothing was changed (no revocation either): {refusal}; restore the ledger from a backup"
-    )]
+    #[error("no CRL of {ca} was signed and nothing was changed (no revocation either): {refusal}; restore the ledger from a backup")]
     CrlRefused {
         /// The CA.
         ca: String,

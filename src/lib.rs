@@ -33,8 +33,8 @@ pub use authority::{
     AddIntermediateRequest, Authority, BatchIssued, BatchItem, BatchRequest, CaCreated, CertRef,
     ChainSummary, CheckRequest, CrlRefusal, CrlRequest, Finding, HomeFile, InitRequest, Initialized,
     IssueRequest, Issued, KeySource, OutputDir, OutputFiles, Pkcs12Request, PublishedCrl, RenewKey,
-    RenewRequest, Renewed, Report, RevokeManyRequest, RevokeRequest, Revoked, RevokedMany, Severity, Skipped,
-    Warning, WorkloadRenewal, leaf_names, parse_cert_ref, read_csr, validate_common_name,
+    RenewRequest, Renewed, Report, RevokeManyRequest, RevokeRequest, Revoked, RevokedMany, Severity,
+    Skipped, Warning, WorkloadRenewal, leaf_names, parse_cert_ref, read_csr, validate_common_name,
 };
 pub use authority::{
     DEFAULT_OCSP_RESPONDER_VALIDITY, OcspIssuer, OcspReply, OcspResponder, OcspSigner, OcspStatus,
@@ -50,9 +50,9 @@ pub use keys::{
     PublicKey, Unlock, UnlockedKey,
 };
 pub use ledger::{
-    CaRecord, CertFilter, CertSelector, CertState, CertStatus, CertificateRecord, CertificateSummary,
-    CrlRecord, Event, EventKind, KeyOrigin, Ledger, LedgerError, LedgerResult, LedgerTx, NewAuthority,
-    NewCertificate, NewCrl, SqliteLedger, StatusFilter, StoredAuthority, StoredCertificate, StoredCrl, chain,
+    CaRecord, CertFilter, CertSelector, CertState, CertStatus, CertificateRecord, CertificateSummary, CrlRecord, Event,
+    EventKind, KeyOrigin, Ledger, LedgerError, LedgerResult, LedgerTx, NewAuthority, NewCertificate, NewCrl,
+    SqliteLedger, StatusFilter, StoredAuthority, StoredCertificate, StoredCrl, chain,
 };
 pub use names::San;
 pub use online::{HttpsIdentity, OnlineAuthority, OnlineSettings, TickReport};

@@ -15,18 +15,13 @@ pub const RSA_SHA512: &str = "1.2.840.113549.1.1.13";
 
 /// The AlgorithmIdentifier a key of this type signs with, as rcgen writes it in
 /// certificates (RSA keys sign with SHA-256 and carry NULL parameters).
-pub fn algorithm_identifier(
-    key_type: crate::keys::KeyType,
-) -> Result<spki::AlgorithmIdentifierOwned, der::oid::Error> {
+pub fn algorithm_identifier(key_type: crate::keys::KeyType) -> Result<spki::AlgorithmIdentifierOwned, der::oid::Error> {
     let (oid, null_parameters) = match key_type {
         crate::keys::KeyType::P256 => (ECDSA_SHA256, false),
         crate::keys::KeyType::P384 => (ECDSA_SHA384, false),
         _ => (RSA_SHA256, true),
     };
-    Ok(spki::AlgorithmIdentifierOwned {
-        oid: oid.parse()?,
-        parameters: null_parameters.then(der::asn1::Any::null),
-    })
+    Ok(spki::AlgorithmIdentifierOwned { oid: oid.parse()?, parameters: null_parameters.then(der::asn1::Any::null) })
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use base64ct::Encoding;
 use common::interop::{ChildGuard, curl_binary, free_port, port_accepts, python, run_bounded, wait_until};
+use base64ct::Encoding;
 use common::serve::{Serve, serve_command};
 use common::*;
 
@@ -142,14 +142,7 @@ fn ocsp_get_form_is_cacheable_and_parsed_by_python_cryptography() {
     let work = h.pki.work();
     let request = work.join("request.der");
     openssl_ok([
-        "ocsp",
-        "-issuer",
-        arg(&h.issuing_pem),
-        "-cert",
-        arg(&leaf.crt),
-        "-no_nonce",
-        "-reqout",
-        arg(&request),
+        "ocsp", "-issuer", arg(&h.issuing_pem), "-cert", arg(&leaf.crt), "-no_nonce", "-reqout", arg(&request),
     ]);
     let der = fs::read(&request).expect("the request");
     // nginx's form: standard base64 with its '+', '/' and '=' percent-escaped.
@@ -173,14 +166,7 @@ fn ocsp_get_form_is_cacheable_and_parsed_by_python_cryptography() {
         .unwrap_or_else(|| panic!("no max-age in {headers}"));
     assert!((1..=600).contains(&max_age), "max-age {max_age} must not reach past nextUpdate (10 min)");
     let text = stdout_of(&openssl([
-        "ocsp",
-        "-respin",
-        arg(&response),
-        "-issuer",
-        arg(&h.issuing_pem),
-        "-CAfile",
-        arg(&h.root_pem),
-        "-resp_text",
+        "ocsp", "-respin", arg(&response), "-issuer", arg(&h.issuing_pem), "-CAfile", arg(&h.root_pem), "-resp_text",
     ]));
     assert!(text.contains("Cert Status: good"), "{text}");
 
@@ -195,8 +181,7 @@ assert resp.serial_number == leaf.serial_number
 left = (resp.next_update_utc - resp.this_update_utc).total_seconds()
 print(resp.certificate_status.name, int(left))
 "#;
-    let out =
-        Command::new(python()).arg("-c").arg(script).arg(&response).arg(&leaf.crt).output().expect("python");
+    let out = Command::new(python()).arg("-c").arg(script).arg(&response).arg(&leaf.crt).output().expect("python");
     assert!(out.status.success(), "python: {}", stderr_of(&out));
     assert_eq!(stdout_of(&out).trim(), "GOOD 600");
     assert!(serve.stop().success());
@@ -227,16 +212,10 @@ fn malformed_ocsp_requests_are_answered_not_crashed_on() {
     assert_eq!(done.stdout, "200", "{}", done.all());
     // OCSPResponse { responseStatus malformedRequest (1) }
     assert_eq!(fs::read(&response).expect("response"), [0x30, 0x03, 0x0a, 0x01, 0x01]);
-    let done = curl(
-        &["-o", "/dev/null", "-w", "%{http_code}", &format!("{}/ocsp/%%%not-base64", serve.http)],
-        &work.join("curl"),
-    );
+    let done = curl(&["-o", "/dev/null", "-w", "%{http_code}", &format!("{}/ocsp/%%%not-base64", serve.http)], &work.join("curl"));
     assert_eq!(done.stdout, "400", "{}", done.all());
     // Still serving.
-    let done = curl(
-        &["-o", "/dev/null", "-w", "%{http_code}", &format!("{}/healthz", serve.http)],
-        &work.join("curl"),
-    );
+    let done = curl(&["-o", "/dev/null", "-w", "%{http_code}", &format!("{}/healthz", serve.http)], &work.join("curl"));
     assert_eq!(done.stdout, "200", "{}\n{}", done.all(), serve.log());
     assert!(serve.stop().success());
 }
@@ -254,11 +233,7 @@ fn crls_and_ca_certificates_are_served_with_caching_headers() {
     openssl_ok(["crl", "-inform", "DER", "-in", arg(&crl), "-CAfile", arg(&h.issuing_pem), "-noout"]);
     // The ledger's newest CRL is what is served.
     assert_eq!(fs::read(&crl).expect("crl"), fs::read(h.pki.crl_der(&h.issuing_slug)).expect("crl file"));
-    let again = fetch(
-        &format!("{}/crl/{}.crl", serve.http, h.issuing_slug),
-        &work.join("again.crl"),
-        &["-H", &format!("If-None-Match: {etag}")],
-    );
+    let again = fetch(&format!("{}/crl/{}.crl", serve.http, h.issuing_slug), &work.join("again.crl"), &["-H", &format!("If-None-Match: {etag}")]);
     assert!(again.starts_with("http/1.1 304"), "{again}");
 
     let ca = work.join("root.crt");
@@ -277,11 +252,8 @@ fn a_crl_past_half_of_its_lifetime_is_resigned_without_any_command() {
     let work = h.pki.work();
     let number = |file: &Path| {
         let text = openssl_ok(["crl", "-inform", "DER", "-in", arg(file), "-noout", "-crlnumber"]);
-        i64::from_str_radix(
-            text.trim().trim_start_matches("crlNumber=0x").trim_start_matches("crlNumber="),
-            16,
-        )
-        .unwrap_or_else(|_| panic!("no CRL number in {text}"))
+        i64::from_str_radix(text.trim().trim_start_matches("crlNumber=0x").trim_start_matches("crlNumber="), 16)
+            .unwrap_or_else(|_| panic!("no CRL number in {text}"))
     };
     let first = work.join("first.crl");
     fetch(&format!("{}/crl/{}.crl", serve.http, h.issuing_slug), &first, &[]);
@@ -296,10 +268,8 @@ fn a_crl_past_half_of_its_lifetime_is_resigned_without_any_command() {
         },
         || serve.log(),
     );
-    let text =
-        openssl_ok(["crl", "-inform", "DER", "-in", arg(&later), "-noout", "-lastupdate", "-nextupdate"]);
-    let field =
-        |name: &str| text.lines().find_map(|l| l.strip_prefix(name)).map(openssl_date_unix).expect(name);
+    let text = openssl_ok(["crl", "-inform", "DER", "-in", arg(&later), "-noout", "-lastupdate", "-nextupdate"]);
+    let field = |name: &str| text.lines().find_map(|l| l.strip_prefix(name)).map(openssl_date_unix).expect(name);
     assert_eq!(field("nextUpdate=") - field("lastUpdate="), 4, "{text}");
     assert!(serve.stop().success());
 }
@@ -316,13 +286,7 @@ fn healthz_and_metrics_report_freshness_and_counts() {
     let json: serde_json::Value = serde_json::from_slice(&fs::read(&health).expect("health")).expect("JSON");
     assert_eq!(json["ok"], true, "{json}");
     assert_eq!(json["cas"].as_array().map(Vec::len), Some(2), "{json}");
-    assert!(
-        json["cas"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|ca| ca["can_sign"] == true && ca["crl_next_update"].is_i64())
-    );
+    assert!(json["cas"].as_array().unwrap().iter().all(|ca| ca["can_sign"] == true && ca["crl_next_update"].is_i64()));
 
     let leaf = h.pki.issue("server", "n.test", &[], "tls");
     openssl_ocsp(&h, &serve, &h.issuing_pem, &leaf.crt, &["-no_nonce"]);
@@ -359,14 +323,7 @@ fn https_serves_health_with_its_own_certificate_and_renews_it_in_place() {
     let work = h.pki.work();
     let served_serial = || {
         let out = Command::new("openssl")
-            .args([
-                "s_client",
-                "-connect",
-                &format!("127.0.0.1:{port}"),
-                "-servername",
-                "localhost",
-                "-CAfile",
-            ])
+            .args(["s_client", "-connect", &format!("127.0.0.1:{port}"), "-servername", "localhost", "-CAfile"])
             .arg(&h.root_pem)
             .args(["-verify_return_error", "-verify_hostname", "localhost"])
             .stdin(std::process::Stdio::null())
@@ -381,35 +338,13 @@ fn https_serves_health_with_its_own_certificate_and_renews_it_in_place() {
         x509_serial(&file)
     };
     let first = served_serial();
-    let done = curl(
-        &[
-            "--cacert",
-            arg(&h.root_pem),
-            "-o",
-            "/dev/null",
-            "-w",
-            "%{http_code}",
-            &format!("https://localhost:{port}/healthz"),
-            "--resolve",
-            &format!("localhost:{port}:127.0.0.1"),
-        ],
-        &work.join("curl"),
-    );
+    let done = curl(&["--cacert", arg(&h.root_pem), "-o", "/dev/null", "-w", "%{http_code}", &format!("https://localhost:{port}/healthz"), "--resolve", &format!("localhost:{port}:127.0.0.1")], &work.join("curl"));
     assert_eq!(done.stdout, "200", "{}", done.all());
     let text = x509_text(&work.join("served.pem"));
     assert!(text.contains("DNS:localhost") && text.contains("IP Address:127.0.0.1"), "{text}");
     // Recorded in the ledger like any certificate.
-    assert!(
-        listed_certificates(&h.pki.home, &[])
-            .iter()
-            .any(|c| c["serial"].as_str() == Some(first.to_lowercase().as_str()))
-    );
-    wait_until(
-        "the HTTPS certificate renewed in place",
-        Duration::from_secs(20),
-        || served_serial() != first,
-        || serve.log(),
-    );
+    assert!(listed_certificates(&h.pki.home, &[]).iter().any(|c| c["serial"].as_str() == Some(first.to_lowercase().as_str())));
+    wait_until("the HTTPS certificate renewed in place", Duration::from_secs(20), || served_serial() != first, || serve.log());
     assert!(serve.stop().success());
 }
 
@@ -493,56 +428,25 @@ http {{
     let client = |leaf: &common::Issued| {
         curl(
             &[
-                "--cacert",
-                arg(&h.root_pem),
-                "--cert",
-                arg(&leaf.fullchain),
-                "--key",
-                arg(leaf.key()),
-                "-w",
-                "\n%{http_code}",
-                &format!("https://localhost:{port}/"),
-                "--resolve",
-                &format!("localhost:{port}:127.0.0.1"),
+                "--cacert", arg(&h.root_pem), "--cert", arg(&leaf.fullchain), "--key", arg(leaf.key()),
+                "-w", "\n%{http_code}", &format!("https://localhost:{port}/"),
+                "--resolve", &format!("localhost:{port}:127.0.0.1"),
             ],
             &work.join("curl"),
         )
     };
     let ok = client(&good);
-    assert!(
-        ok.stdout.ends_with("\n200") && ok.stdout.contains("verify=SUCCESS"),
-        "{}\n{}",
-        ok.all(),
-        error_log()
-    );
+    assert!(ok.stdout.ends_with("\n200") && ok.stdout.contains("verify=SUCCESS"), "{}\n{}", ok.all(), error_log());
     let refused = client(&bad);
-    assert!(
-        refused.stdout.ends_with("\n400"),
-        "a revoked client must be refused: {}\n{}",
-        refused.all(),
-        error_log()
-    );
+    assert!(refused.stdout.ends_with("\n400"), "a revoked client must be refused: {}\n{}", refused.all(), error_log());
     assert!(error_log().contains("revoked"), "{}", error_log());
 
     // Stapling: nginx fetches its own status in the background after the first handshake.
     let stapled = || {
         let out = Command::new("openssl")
-            .args([
-                "s_client",
-                "-connect",
-                &format!("127.0.0.1:{port}"),
-                "-servername",
-                "localhost",
-                "-status",
-                "-CAfile",
-            ])
+            .args(["s_client", "-connect", &format!("127.0.0.1:{port}"), "-servername", "localhost", "-status", "-CAfile"])
             .arg(&h.root_pem)
-            .arg("-cert")
-            .arg(&good.crt)
-            .arg("-key")
-            .arg(good.key())
-            .arg("-cert_chain")
-            .arg(&good.chain)
+            .arg("-cert").arg(&good.crt).arg("-key").arg(good.key()).arg("-cert_chain").arg(&good.chain)
             .stdin(std::process::Stdio::null())
             .output()
             .expect("openssl s_client");
@@ -571,16 +475,7 @@ fn kill_9_under_load_leaves_a_consistent_ledger_and_serve_starts_again() {
     let leaf = h.pki.issue("server", "load.test", &[], "tls");
     let work = h.pki.work();
     let request = work.join("load.der");
-    openssl_ok([
-        "ocsp",
-        "-issuer",
-        arg(&h.issuing_pem),
-        "-cert",
-        arg(&leaf.crt),
-        "-no_nonce",
-        "-reqout",
-        arg(&request),
-    ]);
+    openssl_ok(["ocsp", "-issuer", arg(&h.issuing_pem), "-cert", arg(&leaf.crt), "-no_nonce", "-reqout", arg(&request)]);
     for round in 0..3u64 {
         // Short lifetimes: serve signs CRLs and renews its HTTPS certificate while it is killed.
         let serve = Serve::start(&h.pki, &["--crl-next-update", "2s", "--https-validity", "3s"]);
@@ -591,15 +486,7 @@ fn kill_9_under_load_leaves_a_consistent_ledger_and_serve_starts_again() {
                 s.spawn(move || {
                     while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                         let body = format!("@{}", arg(request));
-                        let args = [
-                            "-o",
-                            "/dev/null",
-                            "-H",
-                            "Content-Type: application/ocsp-request",
-                            "--data-binary",
-                            &body,
-                            &url,
-                        ];
+                        let args = ["-o", "/dev/null", "-H", "Content-Type: application/ocsp-request", "--data-binary", &body, &url];
                         let _ = curl(&args, &work.join(format!("load-{worker}")));
                     }
                 });
@@ -612,12 +499,7 @@ fn kill_9_under_load_leaves_a_consistent_ledger_and_serve_starts_again() {
             assert!(log.contains("POST /ocsp 200"), "round {round}: no load was answered:\n{log}");
         });
         let doctor = h.pki.run(&["doctor"]);
-        assert!(
-            doctor.status.success(),
-            "round {round}: doctor after kill -9:\n{}{}",
-            stdout_of(&doctor),
-            stderr_of(&doctor)
-        );
+        assert!(doctor.status.success(), "round {round}: doctor after kill -9:\n{}{}", stdout_of(&doctor), stderr_of(&doctor));
     }
     let serve = Serve::start(&h.pki, &["--no-https"]);
     let text = openssl_ocsp(&h, &serve, &h.issuing_pem, &leaf.crt, &[]);
@@ -632,8 +514,7 @@ fn openssl_verify_downloads_the_crl_from_the_distribution_point() {
     let h = home();
     let port = free_port();
     let url = format!("http://127.0.0.1:{port}");
-    let issuing_name =
-        h.pki.json(&["ca", "show", &h.issuing_slug])["name"].as_str().expect("name").to_string();
+    let issuing_name = h.pki.json(&["ca", "show", &h.issuing_slug])["name"].as_str().expect("name").to_string();
     h.pki.ok(&["ca", "configure", &issuing_name, "--public-url", &url]);
     let good = h.pki.issue("server", "cdp-good.test", &[], "tls");
     let bad = h.pki.issue("server", "cdp-bad.test", &[], "tls");
@@ -644,13 +525,7 @@ fn openssl_verify_downloads_the_crl_from_the_distribution_point() {
     assert!(text.contains(&format!("OCSP - URI:{url}/ocsp")), "{text}");
     let verify = |leaf: &common::Issued| {
         openssl([
-            "verify",
-            "-crl_download",
-            "-crl_check",
-            "-CAfile",
-            arg(&h.root_pem),
-            "-untrusted",
-            arg(&h.issuing_pem),
+            "verify", "-crl_download", "-crl_check", "-CAfile", arg(&h.root_pem), "-untrusted", arg(&h.issuing_pem),
             arg(&leaf.crt),
         ])
     };

@@ -8,8 +8,8 @@ mod serve;
 
 pub use agent::AgentArgs;
 pub use ca::{CaCommand, InitArgs};
-pub use issue::{ClientArgs, IssueCommand, IssueOptions, LeafProfile, PeerArgs, ServerArgs, SignArgs};
 pub use serve::{LogFormatArg, ServeArgs};
+pub use issue::{ClientArgs, IssueCommand, IssueOptions, LeafProfile, PeerArgs, ServerArgs, SignArgs};
 
 use std::path::PathBuf;
 

@@ -81,8 +81,7 @@ fn unlock_once(ctx: &Context, authority: &Authority) -> Result<FixedPassphrase> 
 }
 
 fn settings(args: &ServeArgs) -> Result<OnlineSettings> {
-    let duration =
-        |flag: &str, text: &str| parse_duration(text).map_err(|e| Error::invalid(format!("{flag}: {e}")));
+    let duration = |flag: &str, text: &str| parse_duration(text).map_err(|e| Error::invalid(format!("{flag}: {e}")));
     let https = if args.no_https {
         None
     } else {
@@ -91,11 +90,7 @@ fn settings(args: &ServeArgs) -> Result<OnlineSettings> {
     Ok(OnlineSettings {
         ocsp_validity: duration("--ocsp-validity", &args.ocsp_validity)?,
         responder_validity: duration("--responder-validity", &args.responder_validity)?,
-        crl_next_update: args
-            .crl_next_update
-            .as_deref()
-            .map(|d| duration("--crl-next-update", d))
-            .transpose()?,
+        crl_next_update: args.crl_next_update.as_deref().map(|d| duration("--crl-next-update", d)).transpose()?,
         https,
     })
 }
@@ -105,11 +100,7 @@ fn settings(args: &ServeArgs) -> Result<OnlineSettings> {
 fn https_identity(args: &ServeArgs, validity: time::Duration) -> Result<HttpsIdentity> {
     let mut sans: Vec<San> = Vec::new();
     for name in &args.names {
-        sans.push(
-            crate::names::parse_dns(name)
-                .map(San::Dns)
-                .map_err(|e| Error::invalid(format!("--name: {e}")))?,
-        );
+        sans.push(crate::names::parse_dns(name).map(San::Dns).map_err(|e| Error::invalid(format!("--name: {e}")))?);
     }
     let ip = args.https.ip();
     if !ip.is_unspecified() {
@@ -129,8 +120,7 @@ fn https_identity(args: &ServeArgs, validity: time::Duration) -> Result<HttpsIde
 }
 
 fn serve_config(args: &ServeArgs, online: &OnlineAuthority) -> ServeConfig {
-    let https =
-        online.https_slot().map(|slot| HttpsConfig { addr: https_addr(args), ..HttpsConfig::new(slot) });
+    let https = online.https_slot().map(|slot| HttpsConfig { addr: https_addr(args), ..HttpsConfig::new(slot) });
     ServeConfig {
         http_addr: args.http,
         https,

@@ -227,3 +227,4 @@ fn eku_name(oid: &str) -> String {
 fn serial_hex(serial: &Serial) -> String {
     serial.hex()
 }
+

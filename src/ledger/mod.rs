@@ -16,8 +16,8 @@ mod conformance;
 use std::path::{Path, PathBuf};
 
 pub use records::{
-    CaRecord, CertFilter, CertSelector, CertState, CertStatus, CertificateRecord, CertificateSummary,
-    CrlRecord, Event, EventKind, KeyOrigin, NewAuthority, NewCertificate, NewCrl, StatusFilter,
+    CaRecord, CertFilter, CertSelector, CertState, CertificateSummary, CertStatus, CertificateRecord, CrlRecord, Event,
+    EventKind, KeyOrigin, NewAuthority, NewCertificate, NewCrl, StatusFilter,
 };
 pub use sqlite::SqliteLedger;
 

@@ -122,21 +122,14 @@ struct CaView {
 impl OnlineAuthority {
     /// Takes over an opened authority: loads the view, makes every CA's OCSP signer, signs any
     /// CRL that is missing or past half of its lifetime, and issues the HTTPS certificate.
-    pub fn start(
-        mut authority: Authority,
-        settings: OnlineSettings,
-    ) -> Result<(Arc<OnlineAuthority>, TickReport)> {
+    pub fn start(mut authority: Authority, settings: OnlineSettings) -> Result<(Arc<OnlineAuthority>, TickReport)> {
         let view = Arc::new(load_view(&authority)?);
         let https = match &settings.https {
             Some(identity) => {
                 let cert = issue_https(&mut authority, identity)?;
                 let slot = CertSlot::from_der(cert.chain, cert.key.to_vec())
                     .map_err(|e| Error::Internal(format!("the HTTPS certificate: {e}")))?;
-                Some(HttpsState {
-                    identity: identity.clone(),
-                    slot: Arc::new(slot),
-                    lifetime: Mutex::new(cert.lifetime),
-                })
+                Some(HttpsState { identity: identity.clone(), slot: Arc::new(slot), lifetime: Mutex::new(cert.lifetime) })
             }
             None => None,
         };
@@ -162,10 +155,7 @@ impl OnlineAuthority {
         for ca in &self.view().cas {
             if can_sign(&ca.record, now) {
                 let signer = self.make_signer(&ca.record, now)?;
-                self.signers
-                    .write()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .insert(ca.record.id, Arc::new(signer));
+                self.signers.write().unwrap_or_else(|p| p.into_inner()).insert(ca.record.id, Arc::new(signer));
             }
         }
         Ok(())
@@ -228,8 +218,7 @@ impl OnlineAuthority {
             if !can_sign(&ca.record, now) || !crl_due(ca.crl.as_ref(), now) {
                 continue;
             }
-            let request =
-                CrlRequest { ca: Some(ca.record.name.clone()), next_update: self.settings.crl_next_update };
+            let request = CrlRequest { ca: Some(ca.record.name.clone()), next_update: self.settings.crl_next_update };
             match self.authority().publish_crl(&request) {
                 Ok(crl) => report.done.push(format!("signed CRL #{} of {}", crl.number, ca.record.name)),
                 Err(e) => report.failed.push(format!("signing the CRL of {}: {e}", ca.record.name)),
@@ -245,9 +234,7 @@ impl OnlineAuthority {
             if !can_sign(&ca.record, now) {
                 if current.is_some() {
                     self.signers.write().unwrap_or_else(|p| p.into_inner()).remove(&ca.record.id);
-                    report
-                        .done
-                        .push(format!("stopped answering OCSP for {}: it cannot sign", ca.record.name));
+                    report.done.push(format!("stopped answering OCSP for {}: it cannot sign", ca.record.name));
                 }
                 continue;
             }
@@ -256,10 +243,7 @@ impl OnlineAuthority {
             }
             match self.make_signer(&ca.record, now) {
                 Ok(signer) => {
-                    self.signers
-                        .write()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .insert(ca.record.id, Arc::new(signer));
+                    self.signers.write().unwrap_or_else(|p| p.into_inner()).insert(ca.record.id, Arc::new(signer));
                     report.done.push(format!("made the OCSP signer of {}", ca.record.name));
                 }
                 Err(e) => report.failed.push(format!("making the OCSP signer of {}: {e}", ca.record.name)),
@@ -326,22 +310,11 @@ impl OnlineAuthority {
         };
         let statuses = {
             let authority = self.authority();
-            request
-                .cert_ids
-                .iter()
-                .map(|id| authority.ocsp_status(issuer.ca_id, id.serial()))
-                .collect::<Result<Vec<_>>>()
+            request.cert_ids.iter().map(|id| authority.ocsp_status(issuer.ca_id, id.serial())).collect::<Result<Vec<_>>>()
         };
         let Ok(statuses) = statuses else { return OcspReply::error(ErrorStatus::InternalError) };
         let validity = self.settings.ocsp_validity.whole_seconds();
-        let reply = match sign_reply(
-            &signer,
-            &request.cert_ids,
-            &statuses,
-            request.nonce.as_deref(),
-            now,
-            validity,
-        ) {
+        let reply = match sign_reply(&signer, &request.cert_ids, &statuses, request.nonce.as_deref(), now, validity) {
             Ok(reply) => reply,
             Err(_) => return OcspReply::error(ErrorStatus::InternalError),
         };
@@ -407,10 +380,7 @@ fn issue_https(authority: &mut Authority, identity: &HttpsIdentity) -> Result<Ht
     request.validity = identity.validity;
     request.ca = identity.ca.clone();
     let issued = authority.issue(request)?;
-    let key = issued
-        .private_key
-        .as_ref()
-        .ok_or_else(|| Error::Internal("the HTTPS key was not handed back".into()))?;
+    let key = issued.private_key.as_ref().ok_or_else(|| Error::Internal("the HTTPS key was not handed back".into()))?;
     let key = key.to_pkcs8_der().map_err(|e| Error::Internal(format!("the HTTPS key: {e}")))?;
     let mut chain = vec![issued.der().to_vec()];
     chain.extend(issued.chain.iter().cloned());
@@ -512,9 +482,7 @@ impl OnlineCa for OnlineAuthority {
             }
         }
         if let Ok(summary) = self.authority().ledger().certificate_summary(now) {
-            for (status, count) in
-                [("valid", summary.valid), ("revoked", summary.revoked), ("expired", summary.expired)]
-            {
+            for (status, count) in [("valid", summary.valid), ("revoked", summary.revoked), ("expired", summary.expired)] {
                 gauges.push(gauge(
                     "pkictl_certificates",
                     "Certificates in the ledger, by status.",

@@ -4,8 +4,8 @@ use rusqlite::{OptionalExtension, Row, params};
 
 use super::authorities::ledger_serial;
 use super::{
-    CertFilter, CertSelector, CertificateRecord, CertificateSummary, LedgerError, LedgerResult,
-    NewCertificate, SqliteLedger, Tx, parsed,
+    CertFilter, CertSelector, CertificateRecord, CertificateSummary, LedgerError, LedgerResult, NewCertificate, SqliteLedger, Tx,
+    parsed,
 };
 use crate::engine::crl::Reason;
 use crate::ledger::StatusFilter;
@@ -59,12 +59,7 @@ impl SqliteLedger {
                 (SELECT min(not_after) FROM certificates WHERE status = 'valid' AND not_after > ?1)";
         self.conn
             .query_row(sql, params![now], |r| {
-                Ok(CertificateSummary {
-                    valid: r.get(0)?,
-                    revoked: r.get(1)?,
-                    expired: r.get(2)?,
-                    next_expiry: r.get(3)?,
-                })
+                Ok(CertificateSummary { valid: r.get(0)?, revoked: r.get(1)?, expired: r.get(2)?, next_expiry: r.get(3)? })
             })
             .map_err(|e| self.err(e))
     }
