@@ -215,6 +215,24 @@ fn once_fails_when_the_home_cannot_be_used_and_refuses_bad_input() {
     let out = agent(&pki, &leaf, &["--once", "--server", "https://127.0.0.1:1"]).output().unwrap();
     assert_error(&out, 2); // --server needs --root
     assert_eq!(snapshot_dir(&pki.path("tls")), before);
+
+    // Remote renewal is not in this build yet: said plainly, exit 1, nothing changed.
+    let root = pki.ca_cert(ROOT_SLUG);
+    let out = agent(&pki, &leaf, &["--once", "--force", "--server", "https://127.0.0.1:1", "--root", arg(&root)])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
+    assert!(stderr_of(&out).contains("remote renewal is not available in this build"), "{}", stderr_of(&out));
+    assert_eq!(snapshot_dir(&pki.path("tls")), before);
+
+    // An expired certificate is not renewed: renewal is due, and refused.
+    let short = pki.issue("client", "short.agent.test", &["--validity", "1s"], "short");
+    wait_until("the 1-second certificate to expire", Duration::from_secs(10), || {
+        time_of_openssl(&x509_field(&short.crt, "-enddate")) < now_unix() - 1
+    }, String::new);
+    let out = agent(&pki, &short, &["--once"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
+    assert!(stderr_of(&out).contains("expired"), "{}", stderr_of(&out));
 }
 
 fn time_of(rfc3339: &str) -> i64 {
