@@ -408,8 +408,11 @@ impl<'a> Agent<'a> {
             if !force {
                 sleep_until(schedule.due_at);
             }
+            // After the sleep the schedule is looked at again (with a fresh jitter): the files
+            // may have been renewed by someone else meanwhile.
+            let attempt = self.once(force);
             force = false;
-            match self.once(true) {
+            match attempt {
                 Ok(Attempt::Renewed { next, .. }) => {
                     schedule = next;
                     backoff = Backoff::new();
