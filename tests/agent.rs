@@ -218,18 +218,22 @@ fn once_fails_when_the_home_cannot_be_used_and_refuses_bad_input() {
 
     // Remote renewal is not in this build yet: said plainly, exit 1, nothing changed.
     let root = pki.ca_cert(ROOT_SLUG);
-    let out = agent(&pki, &leaf, &["--once", "--force", "--server", "https://127.0.0.1:1", "--root", arg(&root)])
-        .output()
-        .unwrap();
+    let out =
+        agent(&pki, &leaf, &["--once", "--force", "--server", "https://127.0.0.1:1", "--root", arg(&root)])
+            .output()
+            .unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
     assert!(stderr_of(&out).contains("remote renewal is not available in this build"), "{}", stderr_of(&out));
     assert_eq!(snapshot_dir(&pki.path("tls")), before);
 
     // An expired certificate is not renewed: renewal is due, and refused.
     let short = pki.issue("client", "short.agent.test", &["--validity", "1s"], "short");
-    wait_until("the 1-second certificate to expire", Duration::from_secs(10), || {
-        time_of_openssl(&x509_field(&short.crt, "-enddate")) < now_unix() - 1
-    }, String::new);
+    wait_until(
+        "the 1-second certificate to expire",
+        Duration::from_secs(10),
+        || time_of_openssl(&x509_field(&short.crt, "-enddate")) < now_unix() - 1,
+        String::new,
+    );
     let out = agent(&pki, &short, &["--once"]).output().unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
     assert!(stderr_of(&out).contains("expired"), "{}", stderr_of(&out));
@@ -519,4 +523,43 @@ fn handshake(port: u16, root: &Path, work: &Path) -> Result<String, String> {
     let pem_path = work.join(format!("served-{port}.pem"));
     fs::write(&pem_path, &text).map_err(|e| e.to_string())?;
     Ok(serial_of(&pem_path))
+}
+
+/// While the CA cannot be used (here: its home has been moved away), a running agent logs each
+/// failure with when the certificate expires if it keeps failing, backs off, and renews once the
+/// home is back.
+#[test]
+fn a_running_agent_retries_with_backoff_and_says_when_the_certificate_expires() {
+    let pki = unencrypted();
+    let leaf = pki.issue("client", "retry.agent.test", &["--validity", "1h"], "tls");
+    let first = serial_of(&leaf.crt);
+    let away = pki.path("pki-away");
+    fs::rename(&pki.home, &away).unwrap();
+    let log = pki.path("agent.log");
+    let mut cmd = agent_process(&pki, &leaf, &["--force"], &log);
+    let process = ChildGuard::spawn("pkictl agent", &mut cmd);
+    let read_log = || fs::read_to_string(&log).unwrap_or_default();
+    wait_until(
+        "a logged failure",
+        Duration::from_secs(30),
+        || read_log().contains("renewal failed"),
+        read_log,
+    );
+    let text = read_log();
+    let failure = text.lines().find(|l| l.contains("renewal failed")).unwrap();
+    assert!(failure.contains("not a pkictl home"), "{failure}");
+    assert!(failure.contains("retrying in 10 s"), "{failure}");
+    assert!(failure.contains("if renewal keeps failing, the certificate expires at"), "{failure}");
+    assert_eq!(serial_of(&leaf.crt), first, "a failed renewal changed the certificate");
+    fs::rename(&away, &pki.home).unwrap();
+    wait_until(
+        "the renewal after the home is back",
+        Duration::from_secs(60),
+        || read_log().contains("renewed:"),
+        read_log,
+    );
+    drop(process);
+    assert_ne!(serial_of(&leaf.crt), first);
+    verify_with_openssl(&pki, &leaf);
+    assert_consistent(&leaf);
 }

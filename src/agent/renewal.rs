@@ -396,7 +396,6 @@ impl<'a> Agent<'a> {
         let first = Current::read(&self.settings.files)?;
         let mut schedule = self.schedule_of(&first);
         drop(first);
-        let mut force = self.settings.force;
         (self.log)(&format!(
             "watching {}: valid until {}, renewal due at {}",
             self.settings.files.cert.display(),
@@ -404,23 +403,27 @@ impl<'a> Agent<'a> {
             format_time(schedule.due_at)
         ));
         let mut backoff = Backoff::new();
+        // Whether the next attempt renews whatever the schedule says: asked for, or a retry
+        // of a renewal that failed.
+        let mut force = self.settings.force;
+        if force {
+            schedule.due_at = engine::now().unix_timestamp();
+        }
         loop {
-            if !force {
-                sleep_until(schedule.due_at);
-            }
-            // After the sleep the schedule is looked at again (with a fresh jitter): the files
+            sleep_until(schedule.due_at);
+            // The schedule is looked at again after each sleep (with a fresh jitter): the files
             // may have been renewed by someone else meanwhile.
-            let attempt = self.once(force);
-            force = false;
-            match attempt {
+            match self.once(force) {
                 Ok(Attempt::Renewed { next, .. }) => {
                     schedule = next;
                     backoff = Backoff::new();
+                    force = false;
                 }
                 Ok(Attempt::Failed { error, schedule: current }) => {
                     let wait = backoff.next(current.not_after);
                     (self.log)(&failure_line(&error, &current, wait));
                     schedule = Schedule { due_at: engine::now().unix_timestamp() + wait, ..current };
+                    force = true;
                 }
                 Ok(Attempt::NotDue(s)) => schedule = s,
                 Err(e) => {
