@@ -57,9 +57,13 @@ pub fn command(home: Option<&Path>) -> Command {
     if let Some(home) = home {
         cmd.arg("--home").arg(home);
     }
-    for var in
-        ["PKICTL_PASSPHRASE", "PKICTL_HOME", "PKICTL_P12_PASSPHRASE", "RUST_BACKTRACE", "RUST_LIB_BACKTRACE"]
-    {
+    for var in [
+        "PKICTL_PASSPHRASE",
+        "PKICTL_HOME",
+        "PKICTL_P12_PASSPHRASE",
+        "RUST_BACKTRACE",
+        "RUST_LIB_BACKTRACE",
+    ] {
         cmd.env_remove(var);
     }
     cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
