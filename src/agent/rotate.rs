@@ -216,9 +216,7 @@ fn write_generation<'r>(
     state: &Path,
     roles: &'r [Role<'r>],
     contents: impl Fn(&Role<'r>) -> Option<&'r [u8]>,
-) -> Result<PathBuf>
-where
-{
+) -> Result<PathBuf> {
     let gen_dir = state.join(format!("g-{}-{}", crate::engine::now().unix_timestamp(), random_suffix()?));
     create_dir(&gen_dir)?;
     for role in roles {
