@@ -5,12 +5,15 @@ use pkictl::cli::{Outcome, describe, one_line, parse_args, run, stdout_failed};
 const EXIT_FAILED: i32 = 1;
 /// Bad usage or bad input: nothing was changed.
 const EXIT_USAGE: i32 = 2;
+/// Nothing to do yet (`agent --once`: renewal is not due).
+const EXIT_NOT_DUE: i32 = 3;
 
 fn main() {
     let cli = parse_args();
     let code = match run(cli) {
         Ok(Outcome::Success) => 0,
         Ok(Outcome::Negative) => EXIT_FAILED,
+        Ok(Outcome::NotDue) => EXIT_NOT_DUE,
         Err(e) => {
             eprintln!("pkictl: {}", one_line(&describe(&e)));
             exit_code(e.kind())

@@ -71,7 +71,7 @@ pub enum EnrolmentRefusal {
     #[error("no client certificate was presented; connect with the certificate to renew and its key")]
     NoClientCertificate,
     /// The presented certificate is not one this CA issued.
-    #[error("the client certificate was not issued by this CA")]
+    #[error("the certificate presented was not issued by this CA (this home), so it cannot be renewed here")]
     NotIssuedHere,
     /// The presented certificate is revoked.
     #[error("certificate {serial} is revoked; it cannot be renewed")]
@@ -300,7 +300,7 @@ impl Authority {
         allow_after_expiry: Option<Duration>,
     ) -> Result<Renewed> {
         let leaf = presented_chain_der.first().ok_or(EnrolmentRefusal::NoClientCertificate)?;
-        let old = self.presented_certificate(leaf)?;
+        let old = self.presented(leaf)?;
         let serial = old.serial.hex();
         if old.profile.is_ca() || !old.profile.is_requestable() {
             return Err(EnrolmentRefusal::NotRenewable { serial, profile: old.profile }.into());
@@ -333,7 +333,7 @@ impl Authority {
 
     /// The ledger's record of a presented certificate: found by fingerprint, the same DER, and
     /// its signature verified with the recorded issuer's key.
-    fn presented_certificate(&self, leaf: &[u8]) -> Result<crate::ledger::CertificateRecord> {
+    pub fn presented(&self, leaf: &[u8]) -> Result<crate::ledger::CertificateRecord> {
         let fingerprint = fingerprint_sha256(leaf);
         let found = self.ledger.find_certificates(CertSelector::Fingerprint(&fingerprint), None)?;
         let record = found.into_iter().next().ok_or(EnrolmentRefusal::NotIssuedHere)?;

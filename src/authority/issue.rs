@@ -218,7 +218,11 @@ pub(super) fn check_requestable(profile: Profile) -> Result<()> {
 
 /// The CSR's SANs, validated like given names; kinds the profile does not carry are dropped
 /// with a warning.
-fn sans_from_csr(c: &VerifiedCsr, profile: Profile, warnings: &mut Vec<Warning>) -> Result<Vec<San>> {
+pub(super) fn sans_from_csr(
+    c: &VerifiedCsr,
+    profile: Profile,
+    warnings: &mut Vec<Warning>,
+) -> Result<Vec<San>> {
     let mut sans = Vec::new();
     for requested in &c.requested_sans {
         let refused = |e: names::NameError| {
@@ -312,6 +316,22 @@ impl LeafPlan {
             out: None,
             warnings: Vec::new(),
             renewed_from: None,
+            token: None,
+        }
+    }
+
+    /// The successor of `old`: its subject, SANs, profile and issuer, linked to it; no files.
+    pub(super) fn renewal(old: &CertificateRecord, key: KeySource, validity: Duration) -> LeafPlan {
+        LeafPlan {
+            profile: old.profile,
+            common_name: old.common_name.clone().unwrap_or_default(),
+            sans: old.sans.clone(),
+            key,
+            validity,
+            ca: Some(old.issuer_name.clone()),
+            out: None,
+            warnings: Vec::new(),
+            renewed_from: Some(old.id),
             token: None,
         }
     }
@@ -544,18 +564,7 @@ impl Authority {
         let validity = request
             .validity
             .unwrap_or_else(|| Duration::seconds(old_info.not_after - old_info.not_before) - BACKDATE);
-        let plan = LeafPlan {
-            profile: old.profile,
-            common_name: old.common_name.clone().unwrap_or_default(),
-            sans: old.sans.clone(),
-            key,
-            validity,
-            ca: Some(old.issuer_name.clone()),
-            out: Some(request.out),
-            warnings: Vec::new(),
-            renewed_from: Some(old.id),
-            token: None,
-        };
+        let plan = LeafPlan { out: Some(request.out), ..LeafPlan::renewal(&old, key, validity) };
         let issued = self.issue_plan(plan)?;
         let revoked = if request.revoke_old && old.status == CertStatus::Valid {
             Some(self.revoke_record(&old, Reason::Superseded)?)

@@ -2,6 +2,7 @@
 //! does any work.
 
 mod acme;
+mod agent;
 mod ca;
 mod enroll;
 mod issue;
@@ -9,6 +10,7 @@ mod serve;
 mod token;
 
 pub use acme::AcmeCommand;
+pub use agent::AgentArgs;
 pub use ca::{CaCommand, InitArgs};
 pub use enroll::EnrollArgs;
 pub use serve::{LogFormatArg, ServeArgs};
@@ -356,6 +358,18 @@ pub enum Command {
         pkictl acme list\n  pkictl acme eab web\n  pkictl acme remove web"
     )]
     Acme(AcmeCommand),
+
+    /// Keep one certificate renewed on a workload: renew at 2/3 of its lifetime, write the
+    /// files atomically, run a reload command.
+    #[command(after_help = "Examples:\n  \
+        pkictl --home /srv/pki agent --cert tls/api.crt --key tls/api.key --exec 'systemctl reload nginx'\n  \
+        pkictl agent --cert /etc/tls/api.crt --key /etc/tls/api.key --server https://pki.internal:8443 --root /etc/tls/root.pem\n  \
+        pkictl --home /srv/pki agent --cert tls/api.crt --key tls/api.key --once   # from cron or a systemd timer\n\n\
+        Without --server it renews against the home (--home, $PKICTL_HOME, ./pki) directly.\n\
+        --once exit codes: 0 renewed, 3 not due yet, 1 renewal failed, 2 bad usage or input.\n\
+        The files become symlinks into .NAME.crt.pkictl-agent/current/, swapped with one rename,\n\
+        so a reader or a crash never pairs a key with a certificate it does not belong to.")]
+    Agent(AgentArgs),
 
     /// Show one certificate: by serial, SHA-256 fingerprint or name.
     #[command(after_help = "Examples:\n  \

@@ -16,6 +16,7 @@ macro_rules! out {
 
 mod acme;
 mod add_intermediate;
+mod agent;
 mod backup;
 mod batch;
 mod ca;
@@ -59,6 +60,8 @@ pub enum Outcome {
     Success,
     /// The answer is "no" (a peer would refuse, a check found problems, something expires).
     Negative,
+    /// Nothing to do yet (`agent --once`: renewal is not due).
+    NotDue,
 }
 
 /// What every command gets from the global flags.
@@ -186,6 +189,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::Serve(args) => serve::run(&ctx, &args),
         Command::Token(command) => token::run(&ctx, &command),
         Command::Enroll(args) => enroll::run(&ctx, &args),
+        Command::Agent(args) => agent::run(&ctx, &args),
         Command::Verify { cert, chain, ca, trust, crl, purpose, host, at } => verify::run(
             &ctx,
             &verify::VerifyArgs {
