@@ -1295,7 +1295,7 @@ fn pkilint_known_limitations_are_the_only_findings() {
 // ---------------------------------------------------------------------------------------------
 
 #[test]
-fn demo_shows_one_accepted_and_two_refused_handshakes() {
+fn demo_shows_the_offline_and_online_handshakes_as_expected() {
     let output = assert_cmd::Command::cargo_bin("pkictl")
         .expect("the pkictl binary")
         .arg("demo")
@@ -1325,6 +1325,12 @@ fn demo_shows_one_accepted_and_two_refused_handshakes() {
     assert!(revoked.contains("REFUSED") && revoked.contains("Revoked"), "{revoked}");
     let none = outcome("no client certificate");
     assert!(none.contains("REFUSED") && none.contains("no certificates"), "{none}");
+    // The online half: enrolled by token, renewed by the agent over mTLS, revoked (OCSP said so).
+    assert!(outcome("enrolled by token").contains("ACCEPTED"), "{stdout}");
+    assert!(outcome("renewed by the agent").contains("ACCEPTED"), "{stdout}");
+    let after = outcome("renewed, then revoked");
+    assert!(after.contains("REFUSED") && after.contains("Revoked"), "{after}");
+    assert!(stdout.contains("serve's OCSP says revoked"), "{stdout}");
     // The throwaway directory is gone.
     let first = stdout.lines().next().unwrap_or_default();
     let dir =
@@ -1349,5 +1355,9 @@ fn demo_shows_one_accepted_and_two_refused_handshakes() {
         .iter()
         .map(|h| (h["accepted"].as_bool().expect("accepted"), h["expected"].as_bool().expect("expected")))
         .collect();
-    assert_eq!(verdicts, [(true, true), (false, false), (false, false)], "{v}");
+    assert_eq!(
+        verdicts,
+        [(true, true), (false, false), (false, false), (true, true), (true, true), (false, false)],
+        "{v}"
+    );
 }

@@ -1495,13 +1495,15 @@ fn doctor_finds_and_repairs_problems() {
 // 7. demo
 
 #[test]
-fn demo_accepts_one_client_and_refuses_two() {
+fn demo_accepts_three_clients_and_refuses_three() {
     let dir = tempfile::tempdir().unwrap();
     let out = pkictl(&dir.path().join("unused")).arg("demo").output().unwrap();
     assert!(out.status.success(), "demo failed: {}\n{}", stderr_of(&out), stdout_of(&out));
     let text = stdout_of(&out);
-    assert_eq!(text.matches("ACCEPTED").count(), 1, "{text}");
-    assert_eq!(text.matches("REFUSED").count(), 2, "{text}");
+    // A valid client, then one enrolled by token and the same renewed by the agent.
+    assert_eq!(text.matches("ACCEPTED").count(), 3, "{text}");
+    // Revoked, none, and the renewed one after its revocation.
+    assert_eq!(text.matches("REFUSED").count(), 3, "{text}");
     // The throwaway directory is gone.
     let first = text.lines().next().unwrap_or("");
     let temp = first.rsplit(" in ").next().unwrap_or("").trim();

@@ -10,12 +10,14 @@ use super::Outcome as Verdict;
 use super::{Context, print_json};
 use crate::error::{Error, Result};
 use crate::home;
+use super::demo_online::{ServeChild, wait_for_revoked, workload_files};
 use crate::tls::{Handshake, HandshakeError, Identity, mutual_tls};
 
 const ROOT_NAME: &str = "Demo Root CA";
 const SERVER: &str = "localhost";
 const GOOD_CLIENT: &str = "good-client.demo.test";
 const REVOKED_CLIENT: &str = "revoked-client.demo.test";
+const WORKLOAD: &str = "workload.demo.test";
 
 pub fn run(ctx: &Context, dir: Option<&Path>) -> Result<Verdict> {
     let temp;
@@ -35,10 +37,11 @@ pub fn run(ctx: &Context, dir: Option<&Path>) -> Result<Verdict> {
             temp.path().to_path_buf()
         }
     };
-    let demo = Demo { home: base.join("pki"), certs: base.join("certs"), quiet: ctx.json };
+    let demo = Demo { base: base.clone(), home: base.join("pki"), certs: base.join("certs"), quiet: ctx.json };
     demo.say(&format!("pkictl demo: a throwaway CA in {}", base.display()));
     demo.build_pki()?;
-    let outcomes = demo.handshakes()?;
+    let mut outcomes = demo.handshakes()?;
+    outcomes.extend(demo.online_ca()?);
     let as_expected = outcomes.iter().all(|o| o.accepted == o.expected);
     if ctx.json {
         print_json(&json!({
@@ -65,6 +68,7 @@ pub fn run(ctx: &Context, dir: Option<&Path>) -> Result<Verdict> {
 }
 
 struct Demo {
+    base: PathBuf,
     home: PathBuf,
     certs: PathBuf,
     quiet: bool,
@@ -86,6 +90,11 @@ impl Demo {
 
     /// Runs `pkictl --home H --json ARGS` (this same binary) and returns its JSON.
     fn pkictl(&self, args: &[&str]) -> Result<Value> {
+        self.pkictl_with(args, &[])
+    }
+
+    /// [`Demo::pkictl`] with these environment variables (a token is a secret: not an argument).
+    fn pkictl_with(&self, args: &[&str], env: &[(&str, &str)]) -> Result<Value> {
         let exe = std::env::current_exe().map_err(|source| Error::Read { path: "pkictl".into(), source })?;
         let output = Command::new(&exe)
             .arg("--home")
@@ -93,6 +102,7 @@ impl Demo {
             .arg("--json")
             .args(args)
             .env_remove(super::unlock::ENV_VAR)
+            .envs(env.iter().copied())
             .output()
             .map_err(|source| Error::Read { path: exe.clone(), source })?;
         if !output.status.success() {
@@ -131,17 +141,18 @@ impl Demo {
     }
 
     fn identity(&self, name: &str) -> Result<Identity> {
+        self.identity_in(&self.certs, name)
+    }
+
+    fn identity_in(&self, dir: &Path, name: &str) -> Result<Identity> {
         Ok(Identity {
-            chain: pem_certificates(&self.read(&self.certs.join(format!("{name}.fullchain.pem")))?),
-            key_pkcs8: pem_body(&self.read(&self.certs.join(format!("{name}.key")))?)?,
+            chain: pem_certificates(&self.read(&dir.join(format!("{name}.fullchain.pem")))?),
+            key_pkcs8: pem_body(&self.read(&dir.join(format!("{name}.key")))?)?,
         })
     }
 
-    fn read(&self, path: &Path) -> Result<Vec<u8>> {
-        std::fs::read(path).map_err(|source| Error::Read { path: path.to_path_buf(), source })
-    }
-
-    fn handshakes(&self) -> Result<Vec<Outcome>> {
+    /// The root (DER) and every CRL the home publishes, as a TLS server of this PKI trusts.
+    fn trust(&self) -> Result<(Vec<u8>, Vec<Vec<u8>>)> {
         let root =
             pem_body(&self.read(&self.home.join("ca").join(format!("{}.pem", home::slug(ROOT_NAME))))?)?;
         let mut crls = Vec::new();
@@ -153,16 +164,76 @@ impl Demo {
                 crls.push(self.read(&entry.path())?);
             }
         }
+        Ok((root, crls))
+    }
+
+    /// A handshake of `client` with the demo's server, as the PKI's CRLs say now.
+    fn attempt(&self, client: Option<&Identity>) -> Result<std::result::Result<(), HandshakeError>> {
+        let (root, crls) = self.trust()?;
         let server = self.identity(SERVER)?;
+        Ok(mutual_tls(&Handshake { root: &root, crls: &crls, server: &server, client, server_name: SERVER }))
+    }
+
+    /// The online CA end to end: serve, a token, `pkictl enroll`, `pkictl agent` over mTLS, a
+    /// revocation seen by OCSP, and a handshake after each step.
+    fn online_ca(&self) -> Result<Vec<Outcome>> {
+        let exe = std::env::current_exe().map_err(|source| Error::Read { path: "pkictl".into(), source })?;
+        let serve = ServeChild::start(&exe, &self.home, &self.base.join("serve.log"))?;
+        self.say(&format!("  4. pkictl serve: OCSP and CRLs on {}, enrolment and renewal on {}", serve.http, serve.https));
+        let token = self.pkictl(&["token", "create", WORKLOAD, "--profile", "client", "--ttl", "10m", "--validity", "1h"])?;
+        let token = token["token"].as_str().unwrap_or_default().to_string();
+        let workload = self.base.join("workload");
+        let root_pem = self.home.join("ca").join(format!("{}.pem", home::slug(ROOT_NAME)));
+        let (root_arg, out_arg) = (root_pem.to_string_lossy().to_string(), workload.to_string_lossy().to_string());
+        let enrolled = self.pkictl_with(
+            &["enroll", "--server", &serve.https, "--root", &root_arg, "--out", &out_arg, "--name", WORKLOAD],
+            &[("PKICTL_TOKEN", &token)],
+        )?;
+        let first = enrolled["serial"].as_str().unwrap_or_default().to_string();
+        self.say(&format!(
+            "  5. pkictl token create + pkictl enroll: {WORKLOAD} made its key and got {first} for a one-time token"
+        ));
+        let enrolled_ok = self.attempt(Some(&self.identity_in(&workload, WORKLOAD)?))?;
+        let (crt, key, _) = workload_files(&workload, WORKLOAD);
+        let (crt_arg, key_arg) = (crt.to_string_lossy().to_string(), key.to_string_lossy().to_string());
+        self.pkictl(&[
+            "agent", "--cert", &crt_arg, "--key", &key_arg, "--server", &serve.https, "--root", &root_arg, "--once",
+            "--force",
+        ])?;
+        let renewed_der = pem_body(&self.read(&crt)?)?;
+        let second = crate::x509::CertInfo::from_der(&renewed_der).map(|i| i.serial.hex()).unwrap_or_default();
+        self.say(&format!(
+            "  6. pkictl agent --once --server: renewed over mTLS with a new key: {second} (the old one just runs out)"
+        ));
+        let renewed_ok = self.attempt(Some(&self.identity_in(&workload, WORKLOAD)?))?;
+        let issuing = self.identity_in(&workload, WORKLOAD)?.chain.get(1).cloned().unwrap_or_default();
+        let revoked_at = std::time::Instant::now();
+        self.pkictl(&["revoke", &second, "--reason", "key-compromise"])?;
+        let seen = wait_for_revoked(&serve.http, &renewed_der, &issuing, revoked_at)?;
+        self.say(&format!(
+            "  7. pkictl revoke {second}: serve's OCSP says revoked {} ms later (nginx's ssl_ocsp would refuse it now)",
+            seen.as_millis()
+        ));
+        let revoked_refused = self.attempt(Some(&self.identity_in(&workload, WORKLOAD)?))?;
+        serve.stop();
+        Ok(vec![
+            outcome("enrolled by token", enrolled_ok, true),
+            outcome("renewed by the agent", renewed_ok, true),
+            outcome("renewed, then revoked", revoked_refused, false),
+        ])
+    }
+
+    fn read(&self, path: &Path) -> Result<Vec<u8>> {
+        std::fs::read(path).map_err(|source| Error::Read { path: path.to_path_buf(), source })
+    }
+
+    fn handshakes(&self) -> Result<Vec<Outcome>> {
         let good = self.identity(GOOD_CLIENT)?;
         let revoked = self.identity(REVOKED_CLIENT)?;
-        let attempt = |client: Option<&Identity>| {
-            mutual_tls(&Handshake { root: &root, crls: &crls, server: &server, client, server_name: SERVER })
-        };
         Ok(vec![
-            outcome("valid client certificate", attempt(Some(&good)), true),
-            outcome("revoked client certificate", attempt(Some(&revoked)), false),
-            outcome("no client certificate", attempt(None), false),
+            outcome("valid client certificate", self.attempt(Some(&good))?, true),
+            outcome("revoked client certificate", self.attempt(Some(&revoked))?, false),
+            outcome("no client certificate", self.attempt(None)?, false),
         ])
     }
 }

@@ -23,6 +23,7 @@ mod ca;
 mod completions;
 mod crl;
 mod demo;
+mod demo_online;
 mod doctor;
 mod enroll;
 mod export;

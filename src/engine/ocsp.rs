@@ -428,6 +428,22 @@ impl CertId {
 // Requests.
 // ---------------------------------------------------------------------------------------------
 
+/// An unsigned OCSPRequest for these CertIDs, without a nonce (RFC 5019's form): what a
+/// client sends, e.g. `pkictl demo` asking `serve`.
+pub fn build_request(cert_ids: Vec<CertId>) -> Result<Vec<u8>, OcspError> {
+    let request_list = cert_ids.into_iter().map(|req_cert| Request { req_cert, single_request_extensions: None });
+    let request = OcspRequest {
+        tbs_request: TbsRequest {
+            version: Version::V1,
+            requestor_name: None,
+            request_list: request_list.collect(),
+            request_extensions: None,
+        },
+        optional_signature: None,
+    };
+    request.to_der().map_err(build_error)
+}
+
 /// What a responder needs from a request.
 #[derive(Clone, Debug, Eq, PartialEq)]
 pub struct ParsedRequest {
