@@ -8,6 +8,7 @@ use std::fs;
 use std::path::PathBuf;
 use std::process::Command;
 
+use base64ct::Encoding;
 use common::interop::{curl_binary, python};
 use common::serve::Serve;
 use common::*;
@@ -322,6 +323,16 @@ fn a_malformed_jws_is_a_malformed_problem() {
     // A payload that is not an object.
     let list = ca.sign("k.pem", &url, &ca.nonce("web"), "[1]", &[]);
     ca.post(&url, &list).assert_problem("malformed", 400);
+    // alg "none": badSignatureAlgorithm, listing what is accepted.
+    let header = json!({"alg": "none", "nonce": ca.nonce("web"), "url": url, "jwk": {}}).to_string();
+    let protected = base64ct::Base64UrlUnpadded::encode_string(header.as_bytes());
+    let unsigned = json!({"protected": protected, "payload": "e30", "signature": ""}).to_string();
+    let none = ca.post(&url, &unsigned);
+    none.assert_problem("badSignatureAlgorithm", 400);
+    assert_eq!(none.json()["algorithms"], json!(["ES256", "ES384", "RS256", "EdDSA"]), "{}", none.body);
+    // Not declared as a JWS.
+    let plain = ca.curl(&["-H", "Content-Type: application/json", "--data-binary", "{}"], &url);
+    plain.assert_problem("malformed", 415);
     assert!(ca.serve.log().contains("pkictl serve"), "serve is still up");
     assert_eq!(ca.get(&ca.url("web", "directory")).status, 200);
 }

@@ -53,11 +53,13 @@ struct Problem {
     kind: &'static str,
     status: StatusCode,
     detail: String,
+    /// For badSignatureAlgorithm: what the server accepts (RFC 8555 §6.2).
+    algorithms: Option<&'static [&'static str]>,
 }
 
 impl Problem {
     fn new(kind: &'static str, status: StatusCode, detail: impl Into<String>) -> Problem {
-        Problem { kind, status, detail: detail.into() }
+        Problem { kind, status, detail: detail.into(), algorithms: None }
     }
 
     fn malformed(detail: impl Into<String>) -> Problem {
@@ -76,28 +78,34 @@ impl Problem {
             "serverInternal" => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::BAD_REQUEST,
         };
-        Problem { kind, status, detail: sentence(&detail) }
+        Problem { kind, status, detail: sentence(&detail), algorithms: None }
     }
 
     fn response(&self) -> Response {
-        let body = json!({
+        let mut body = json!({
             "type": format!("urn:ietf:params:acme:error:{}", self.kind),
             "detail": self.detail,
             "status": self.status.as_u16(),
         });
+        if let Some(algorithms) = self.algorithms {
+            body["algorithms"] = json!(algorithms);
+        }
         (self.status, [(header::CONTENT_TYPE, PROBLEM_MEDIA_TYPE)], body.to_string()).into_response()
     }
 }
 
 impl From<crate::acme::JwsError> for Problem {
     fn from(e: crate::acme::JwsError) -> Problem {
-        Problem::from_type(e.problem_type(), e.to_string())
+        Problem { algorithms: e.algorithms(), ..Problem::from_type(e.problem_type(), e.to_string()) }
     }
 }
 
 impl From<crate::acme::RequestError> for Problem {
     fn from(e: crate::acme::RequestError) -> Problem {
-        Problem::from_type(e.problem_type(), e.to_string())
+        match e {
+            crate::acme::RequestError::Jws(e) => e.into(),
+            other => Problem::from_type(other.problem_type(), other.to_string()),
+        }
     }
 }
 
