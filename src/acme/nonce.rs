@@ -47,9 +47,17 @@ impl RequestError {
 }
 
 /// Issued, unused nonces in memory: single use, bounded in number, expiring.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct NonceStore {
     inner: Mutex<Issued>,
+    max: usize,
+    lifetime: Duration,
+}
+
+impl Default for NonceStore {
+    fn default() -> NonceStore {
+        NonceStore::with_limits(MAX_NONCES, NONCE_LIFETIME)
+    }
 }
 
 #[derive(Debug, Default)]
@@ -59,9 +67,15 @@ struct Issued {
 }
 
 impl NonceStore {
-    /// An empty store.
+    /// An empty store with the limits [`MAX_NONCES`] and [`NONCE_LIFETIME`].
     pub fn new() -> NonceStore {
         NonceStore::default()
+    }
+
+    /// An empty store remembering at most `max` (at least one) unused nonces, each good for
+    /// `lifetime`.
+    pub fn with_limits(max: usize, lifetime: Duration) -> NonceStore {
+        NonceStore { inner: Mutex::new(Issued::default()), max: max.max(1), lifetime }
     }
 
     /// A fresh nonce: 128 random bits, base64url without padding, remembered until used,
@@ -70,7 +84,7 @@ impl NonceStore {
         let bytes = crate::keys::random_secret::<16>().map_err(|e| RequestError::Random(e.to_string()))?;
         let nonce = Base64UrlUnpadded::encode_string(bytes.as_ref());
         let mut issued = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        while issued.order.len() >= MAX_NONCES {
+        while issued.order.len() >= self.max {
             if let Some(old) = issued.order.pop_front() {
                 issued.by_value.remove(&old);
             }
@@ -80,10 +94,10 @@ impl NonceStore {
         Ok(nonce)
     }
 
-    /// Uses up `nonce`: true once for a nonce issued here less than [`NONCE_LIFETIME`] ago.
+    /// Uses up `nonce`: true once for a nonce issued here less than its lifetime ago.
     pub fn consume(&self, nonce: &str) -> bool {
         let mut issued = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        issued.by_value.remove(nonce).is_some_and(|at| at.elapsed() < NONCE_LIFETIME)
+        issued.by_value.remove(nonce).is_some_and(|at| at.elapsed() < self.lifetime)
     }
 
     /// Parses an ACME POST body and checks what comes before its signature: its nonce is used
@@ -124,7 +138,22 @@ mod tests {
     }
 
     #[test]
-    fn a_request_without_an_issued_nonce_is_bad_nonce() {
+    fn the_oldest_unused_nonces_are_forgotten_first() {
+        let store = NonceStore::with_limits(3, NONCE_LIFETIME);
+        let issued: Vec<String> = (0..5).map(|_| store.issue().unwrap()).collect();
+        assert!(!store.consume(&issued[0]) && !store.consume(&issued[1]));
+        assert!(issued[2..].iter().all(|n| store.consume(n)));
+    }
+
+    #[test]
+    fn an_expired_nonce_is_refused() {
+        let store = NonceStore::with_limits(10, Duration::ZERO);
+        let nonce = store.issue().unwrap();
+        assert!(!store.consume(&nonce));
+    }
+
+    #[test]
+    fn a_malformed_body_is_malformed_before_its_nonce_is_looked_at() {
         let store = NonceStore::new();
         let body = br#"{"protected":"e30","payload":"","signature":""}"#;
         // Malformed first: the header has no alg.
