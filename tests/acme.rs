@@ -160,6 +160,12 @@ fn the_directory_names_absolute_urls_and_eab_requirement() {
     let eab = ca.get(&ca.url("partners", "directory")).json();
     assert_eq!(eab["meta"]["externalAccountRequired"], true, "{eab}");
 
+    // A Host header that is no host name is not echoed into URLs.
+    let hostile = ca.curl(&["-H", "Host: evil.example/x?"], &ca.url("web", "directory"));
+    hostile.assert_problem("malformed", 400);
+    assert!(!hostile.body.contains("evil"), "{}", hostile.body);
+    assert_eq!(hostile.header("link"), None);
+
     ca.get(&ca.url("nope", "directory")).assert_problem("malformed", 404);
     ca.pki.ok(&["acme", "remove", "web"]);
     ca.get(&ca.url("web", "directory")).assert_problem("malformed", 404);
