@@ -1,8 +1,9 @@
 //! ACME (RFC 8555) for `pkictl serve`. So far: the JOSE layer that every ACME request goes
-//! through first, and (re-exported from the ledger) the typed records and state machines of
+//! through first, replay protection (nonces, url check), and (re-exported from the ledger) the typed records and state machines of
 //! provisioners, accounts, orders, authorizations and challenges.
 
 mod jws;
+mod nonce;
 mod strict_json;
 
 pub use jws::{
@@ -10,5 +11,7 @@ pub use jws::{
     MAX_RSA_BITS, MIN_RSA_BITS, MacAlg, ProtectedHeader, dns01_txt_value, key_authorization, parse_flattened,
     parse_key_change_inner,
 };
+
+pub use nonce::{MAX_NONCES, NONCE_LIFETIME, NonceStore, RequestError};
 
 pub use crate::ledger::acme::*;

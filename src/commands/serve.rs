@@ -38,7 +38,7 @@ async fn serve(config: ServeConfig, online: Arc<OnlineAuthority>) -> Result<()> 
     let server = Server::bind(config, online.clone()).await.map_err(|e| Error::Serve(e.to_string()))?;
     eprintln!("pkictl serve: http://{}/ (OCSP, CRLs, CA certificates, health, metrics)", server.http_addr());
     if let Some(addr) = server.https_addr() {
-        eprintln!("pkictl serve: https://{addr}/ (enrolment, renewal, health)");
+        eprintln!("pkictl serve: https://{addr}/ (enrolment, renewal, ACME, health)");
     }
     let stop = Arc::new(AtomicBool::new(false));
     let ticker = spawn_ticker(online, stop.clone());
@@ -126,7 +126,7 @@ fn https_identity(args: &ServeArgs, validity: time::Duration) -> Result<HttpsIde
 fn serve_config(args: &ServeArgs, online: &Arc<OnlineAuthority>) -> ServeConfig {
     let https = online.https_slot().map(|slot| HttpsConfig {
         addr: args.https,
-        routes: crate::online::enrolment_routes(online.clone()),
+        routes: crate::online::enrolment_routes(online.clone()).merge(crate::online::acme_routes(online.clone())),
         ..HttpsConfig::new(slot)
     });
     ServeConfig {

@@ -12,8 +12,10 @@
 //! The same tick re-signs a CRL past half of its lifetime, renews OCSP responder certificates
 //! and the HTTPS certificate at two thirds of theirs.
 
+mod acme;
 mod enrol;
 
+pub use acme::acme_routes;
 pub use enrol::{CHAIN_MEDIA_TYPE, CSR_MEDIA_TYPE, PROBLEM_MEDIA_TYPE, enrolment_routes};
 
 use std::collections::HashMap;

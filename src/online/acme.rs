@@ -1,0 +1,528 @@
+//! The ACME server (RFC 8555) on the HTTPS listener, at `/acme/{provisioner}/…`: thin handlers
+//! over [`Authority`]'s ACME calls. So far: directory, newNonce, newAccount and the account
+//! URL (update, deactivation, POST-as-GET). Nonces live in memory ([`NonceStore`]).
+//!
+//! Every answer carries a fresh `Replay-Nonce` and `Link: <directory>;rel="index"`; every
+//! refusal is `application/problem+json` with an `urn:ietf:params:acme:error:…` type.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get, post};
+use serde_json::{Value, json};
+
+use super::OnlineAuthority;
+use crate::acme::{
+    AccountStatus, AcmeAccountRecord, AcmeStatus, ExternalAccountBinding, Jwk, Jws, KeyRef, NonceStore,
+};
+use crate::authority::{Authority, NewAccountRequest, Provisioner};
+use crate::error::Error;
+
+const PROBLEM_MEDIA_TYPE: &str = "application/problem+json";
+/// At most this many contact URLs on an account.
+const MAX_CONTACTS: usize = 10;
+
+/// What the ACME handlers share.
+struct Acme {
+    online: Arc<OnlineAuthority>,
+    nonces: NonceStore,
+}
+
+type Shared = State<Arc<Acme>>;
+
+/// The ACME routes under `/acme/`, for [`crate::server::HttpsConfig::routes`].
+pub fn acme_routes(online: Arc<OnlineAuthority>) -> Router {
+    let state = Arc::new(Acme { online, nonces: NonceStore::new() });
+    Router::new()
+        .route("/acme/{provisioner}/directory", get(directory))
+        .route("/acme/{provisioner}/new-nonce", get(new_nonce).head(new_nonce))
+        .route("/acme/{provisioner}/new-account", post(new_account))
+        .route("/acme/{provisioner}/acct/{id}", post(account))
+        .route("/acme/{provisioner}/{*rest}", any(not_served))
+        .with_state(state)
+}
+
+/// An ACME problem: its type's last word, HTTP status and a sentence for the client.
+#[derive(Debug)]
+struct Problem {
+    kind: &'static str,
+    status: StatusCode,
+    detail: String,
+    /// For badSignatureAlgorithm: what the server accepts (RFC 8555 §6.2).
+    algorithms: Option<&'static [&'static str]>,
+}
+
+impl Problem {
+    fn new(kind: &'static str, status: StatusCode, detail: impl Into<String>) -> Problem {
+        Problem { kind, status, detail: detail.into(), algorithms: None }
+    }
+
+    fn malformed(detail: impl Into<String>) -> Problem {
+        Problem::new("malformed", StatusCode::BAD_REQUEST, detail)
+    }
+
+    fn unauthorized(detail: impl Into<String>) -> Problem {
+        Problem::new("unauthorized", StatusCode::UNAUTHORIZED, detail)
+    }
+
+    /// From a full problem type URN (as the JOSE layer names them).
+    fn from_type(urn: &'static str, detail: String) -> Problem {
+        let kind = urn.rsplit(':').next().unwrap_or("malformed");
+        let status = match kind {
+            "unauthorized" => StatusCode::UNAUTHORIZED,
+            "serverInternal" => StatusCode::INTERNAL_SERVER_ERROR,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        Problem { kind, status, detail: sentence(&detail), algorithms: None }
+    }
+
+    fn response(&self) -> Response {
+        let mut body = json!({
+            "type": format!("urn:ietf:params:acme:error:{}", self.kind),
+            "detail": self.detail,
+            "status": self.status.as_u16(),
+        });
+        if let Some(algorithms) = self.algorithms {
+            body["algorithms"] = json!(algorithms);
+        }
+        (self.status, [(header::CONTENT_TYPE, PROBLEM_MEDIA_TYPE)], body.to_string()).into_response()
+    }
+}
+
+impl From<crate::acme::JwsError> for Problem {
+    fn from(e: crate::acme::JwsError) -> Problem {
+        Problem { algorithms: e.algorithms(), ..Problem::from_type(e.problem_type(), e.to_string()) }
+    }
+}
+
+impl From<crate::acme::RequestError> for Problem {
+    fn from(e: crate::acme::RequestError) -> Problem {
+        match e {
+            crate::acme::RequestError::Jws(e) => e.into(),
+            other => Problem::from_type(other.problem_type(), other.to_string()),
+        }
+    }
+}
+
+impl From<Error> for Problem {
+    fn from(e: Error) -> Problem {
+        let detail = sentence(&crate::error::one_line(&e.to_string()));
+        match &e {
+            Error::UnknownAcmeProvisioner { .. } => Problem::new("malformed", StatusCode::NOT_FOUND, detail),
+            Error::AcmeEabRequired { .. } => {
+                Problem::new("externalAccountRequired", StatusCode::UNAUTHORIZED, detail)
+            }
+            Error::AcmeEabKeyUnusable { .. } | Error::AcmeAccountUnusable { .. } => {
+                Problem::unauthorized(detail)
+            }
+            Error::AcmeNotFound { .. } => {
+                Problem::new("accountDoesNotExist", StatusCode::BAD_REQUEST, detail)
+            }
+            Error::AcmeStale { .. } => Problem::new("malformed", StatusCode::CONFLICT, detail),
+            Error::AcmeTransition(_) => Problem::malformed(detail),
+            _ => {
+                eprintln!("pkictl serve: ACME request failed: {}", crate::error::one_line(&e.to_string()));
+                Problem::new(
+                    "serverInternal",
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "The CA could not complete the request; its log says why.",
+                )
+            }
+        }
+    }
+}
+
+type Answer = std::result::Result<Response, Problem>;
+
+/// The request's origin, `https://HOST[:PORT]`, from its Host header (only characters a host
+/// name or address may hold, so that nothing else is echoed into URLs).
+fn origin(headers: &HeaderMap) -> std::result::Result<String, Problem> {
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let fits = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']');
+    if host.is_empty() || host.len() > 255 || !host.chars().all(fits) {
+        return Err(Problem::malformed("The request has no usable Host header."));
+    }
+    Ok(format!("https://{host}"))
+}
+
+/// The URLs of one provisioner's directory.
+struct Urls {
+    base: String,
+}
+
+impl Urls {
+    fn new(headers: &HeaderMap, provisioner: &str) -> std::result::Result<Urls, Problem> {
+        Ok(Urls { base: format!("{}/acme/{provisioner}", origin(headers)?) })
+    }
+
+    fn of(&self, path: &str) -> String {
+        format!("{}/{path}", self.base)
+    }
+}
+
+/// Adds what every ACME answer carries: a fresh nonce, the index link, no caching.
+fn finish(acme: &Acme, urls: Option<&Urls>, answer: Answer) -> Response {
+    let mut response = answer.unwrap_or_else(|p| p.response());
+    let headers = response.headers_mut();
+    if let Ok(nonce) = acme.nonces.issue()
+        && let Ok(value) = HeaderValue::from_str(&nonce)
+    {
+        headers.insert("replay-nonce", value);
+    }
+    if let Some(urls) = urls
+        && let Ok(link) = HeaderValue::from_str(&format!("<{}>;rel=\"index\"", urls.of("directory")))
+    {
+        headers.append(header::LINK, link);
+    }
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// Runs an Authority call on the blocking pool (it reads and writes the ledger).
+async fn with_authority<T, F>(acme: &Arc<Acme>, call: F) -> std::result::Result<T, Problem>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut Authority) -> std::result::Result<T, Problem> + Send + 'static,
+{
+    let online = acme.online.clone();
+    tokio::task::spawn_blocking(move || call(&mut online.authority()))
+        .await
+        .unwrap_or_else(|e| Err(Error::Internal(format!("the ACME task failed: {e}")).into()))
+}
+
+async fn serving_provisioner(acme: &Arc<Acme>, name: &str) -> std::result::Result<Provisioner, Problem> {
+    let name = name.to_string();
+    with_authority(acme, move |authority| Ok(authority.acme_provisioner(&name)?)).await
+}
+
+async fn directory(State(acme): Shared, Path(name): Path<String>, headers: HeaderMap) -> Response {
+    let urls = Urls::new(&headers, &name);
+    let answer = async {
+        let urls = urls.as_ref().map_err(|p| Problem::malformed(p.detail.clone()))?;
+        let provisioner = serving_provisioner(&acme, &name).await?;
+        let body = json!({
+            "newNonce": urls.of("new-nonce"),
+            "newAccount": urls.of("new-account"),
+            "newOrder": urls.of("new-order"),
+            "revokeCert": urls.of("revoke-cert"),
+            "keyChange": urls.of("key-change"),
+            "meta": { "externalAccountRequired": provisioner.record.require_eab },
+        });
+        Ok((StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response())
+    }
+    .await;
+    finish(&acme, urls.as_ref().ok(), answer)
+}
+
+async fn new_nonce(
+    State(acme): Shared,
+    Path(name): Path<String>,
+    method: Method,
+    headers: HeaderMap,
+) -> Response {
+    let urls = Urls::new(&headers, &name);
+    let answer = async {
+        serving_provisioner(&acme, &name).await?;
+        // RFC 8555 §7.2: 200 to HEAD, 204 to GET.
+        let status = if method == Method::HEAD { StatusCode::OK } else { StatusCode::NO_CONTENT };
+        Ok(status.into_response())
+    }
+    .await;
+    finish(&acme, urls.as_ref().ok(), answer)
+}
+
+async fn not_served(
+    State(acme): Shared,
+    Path((name, _rest)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let urls = Urls::new(&headers, &name);
+    let answer = Err(Problem::new(
+        "malformed",
+        StatusCode::NOT_FOUND,
+        "This ACME resource is not served yet (orders, authorizations, revocation and key change come later).",
+    ));
+    finish(&acme, urls.as_ref().ok(), answer)
+}
+
+/// The body as bytes, and checked as `application/jose+json`.
+fn jose_body(
+    headers: &HeaderMap,
+    body: std::result::Result<Bytes, BytesRejection>,
+) -> std::result::Result<Bytes, Problem> {
+    let body = body
+        .map_err(|r| Problem::malformed(format!("The request body could not be read ({}).", r.status())))?;
+    let media = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let media = media.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    if media != "application/jose+json" {
+        return Err(Problem::new(
+            "malformed",
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Send the JWS with Content-Type: application/jose+json.",
+        ));
+    }
+    Ok(body)
+}
+
+async fn new_account(
+    State(acme): Shared,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: std::result::Result<Bytes, BytesRejection>,
+) -> Response {
+    let urls = Urls::new(&headers, &name);
+    let answer = async {
+        let urls = urls.as_ref().map_err(|p| Problem::malformed(p.detail.clone()))?;
+        let body = jose_body(&headers, body)?;
+        let url = urls.of("new-account");
+        let jws = acme.nonces.check_request(&body, &url)?;
+        let provisioner = serving_provisioner(&acme, &name).await?;
+        let key = jws.verify_embedded()?.clone();
+        let payload = jws.payload_json()?;
+        let request = AccountPayload::from_json(&payload)?;
+        let eab = match payload.get("externalAccountBinding") {
+            Some(value) => Some(ExternalAccountBinding::from_value(value)?),
+            None => None,
+        };
+        let provisioner_id = provisioner.record.id;
+        let account_urls = urls.base.clone();
+        with_authority(&acme, move |authority| {
+            let thumbprint = key.thumbprint();
+            if let Some(existing) = authority.acme_account_by_key(provisioner_id, &thumbprint)? {
+                usable(&existing)?;
+                return Ok(account_response(StatusCode::OK, &existing, &account_urls));
+            }
+            if request.only_return_existing {
+                return Err(Problem::new(
+                    "accountDoesNotExist",
+                    StatusCode::BAD_REQUEST,
+                    "No account is registered with this key.",
+                ));
+            }
+            let eab_key_id = match &eab {
+                Some(eab) => Some(verified_eab(authority, provisioner_id, eab, &url, &key)?),
+                None => None,
+            };
+            let contacts = request.contacts.unwrap_or_default();
+            let new = NewAccountRequest {
+                provisioner_id,
+                jwk_thumbprint: thumbprint,
+                jwk: key.to_json().to_string(),
+                contacts,
+                eab_key_id,
+            };
+            let account = authority.create_acme_account(&new)?;
+            Ok(account_response(StatusCode::CREATED, &account, &account_urls))
+        })
+        .await
+    }
+    .await;
+    finish(&acme, urls.as_ref().ok(), answer)
+}
+
+/// The EAB key id, once its MAC is verified with that key and the key is this provisioner's
+/// and unbound.
+fn verified_eab(
+    authority: &Authority,
+    provisioner_id: i64,
+    eab: &ExternalAccountBinding,
+    url: &str,
+    key: &Jwk,
+) -> std::result::Result<String, Problem> {
+    let refused = || Problem::unauthorized("The external account binding names an unknown or used key.");
+    let (record, hmac) = authority.acme_eab_hmac_key(eab.key_id())?.ok_or_else(refused)?;
+    if record.provisioner_id != provisioner_id || record.account_id.is_some() {
+        return Err(refused());
+    }
+    eab.verify(&hmac, url, key)?;
+    Ok(eab.key_id().to_string())
+}
+
+/// What newAccount and an account update may say.
+struct AccountPayload {
+    contacts: Option<Vec<String>>,
+    only_return_existing: bool,
+    status: Option<String>,
+}
+
+impl AccountPayload {
+    fn from_json(payload: &Value) -> std::result::Result<AccountPayload, Problem> {
+        let contacts = match payload.get("contact") {
+            None | Some(Value::Null) => None,
+            Some(Value::Array(items)) => Some(contacts(items)?),
+            Some(_) => return Err(Problem::malformed("The contact member must be an array of URLs.")),
+        };
+        let flag = |member: &str| match payload.get(member) {
+            None => Ok(false),
+            Some(Value::Bool(b)) => Ok(*b),
+            Some(_) => Err(Problem::malformed(format!("The {member} member must be true or false."))),
+        };
+        flag("termsOfServiceAgreed")?;
+        let status = match payload.get("status") {
+            None => None,
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(_) => return Err(Problem::malformed("The status member must be a string.")),
+        };
+        Ok(AccountPayload { contacts, only_return_existing: flag("onlyReturnExisting")?, status })
+    }
+}
+
+/// `mailto:` URLs with one valid address each (RFC 8555 §7.3).
+fn contacts(items: &[Value]) -> std::result::Result<Vec<String>, Problem> {
+    if items.len() > MAX_CONTACTS {
+        return Err(Problem::new(
+            "invalidContact",
+            StatusCode::BAD_REQUEST,
+            format!("An account has at most {MAX_CONTACTS} contacts."),
+        ));
+    }
+    items
+        .iter()
+        .map(|item| {
+            let url = item.as_str().ok_or_else(|| Problem::malformed("Each contact must be a string."))?;
+            let Some(address) = url.strip_prefix("mailto:") else {
+                return Err(Problem::new(
+                    "unsupportedContact",
+                    StatusCode::BAD_REQUEST,
+                    format!("Contact \"{}\" is not a mailto: URL; only mailto: is supported.", excerpt(url)),
+                ));
+            };
+            if address.contains(['?', ',', '%']) {
+                return Err(Problem::new(
+                    "invalidContact",
+                    StatusCode::BAD_REQUEST,
+                    format!("Contact \"{}\" must hold one address and no header fields.", excerpt(url)),
+                ));
+            }
+            let address = crate::names::parse_email(address).map_err(|e| {
+                Problem::new("invalidContact", StatusCode::BAD_REQUEST, sentence(&e.to_string()))
+            })?;
+            Ok(format!("mailto:{address}"))
+        })
+        .collect()
+}
+
+fn usable(account: &AcmeAccountRecord) -> std::result::Result<(), Problem> {
+    if account.status == AccountStatus::Valid {
+        Ok(())
+    } else {
+        Err(Problem::unauthorized(format!("Account #{} is {}.", account.id, account.status.as_str())))
+    }
+}
+
+fn account_response(status: StatusCode, account: &AcmeAccountRecord, base: &str) -> Response {
+    let url = format!("{base}/acct/{}", account.id);
+    let body = json!({
+        "status": account.status.as_str(),
+        "contact": account.contacts,
+        "orders": format!("{url}/orders"),
+    });
+    let mut response =
+        (status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response();
+    if let Ok(location) = HeaderValue::from_str(&url) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    response
+}
+
+async fn account(
+    State(acme): Shared,
+    Path((name, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: std::result::Result<Bytes, BytesRejection>,
+) -> Response {
+    let urls = Urls::new(&headers, &name);
+    let answer = async {
+        let urls = urls.as_ref().map_err(|p| Problem::malformed(p.detail.clone()))?;
+        let body = jose_body(&headers, body)?;
+        let url = urls.of(&format!("acct/{id}"));
+        let jws = acme.nonces.check_request(&body, &url)?;
+        let provisioner = serving_provisioner(&acme, &name).await?;
+        let provisioner_id = provisioner.record.id;
+        let base = urls.base.clone();
+        let kid_prefix = urls.of("acct/");
+        with_authority(&acme, move |authority| {
+            let account = authenticated(authority, &jws, &kid_prefix, provisioner_id)?;
+            if account.id.to_string() != id {
+                return Err(Problem::unauthorized(
+                    "The request is signed by another account than the URL names.",
+                ));
+            }
+            if jws.is_post_as_get() {
+                return Ok(account_response(StatusCode::OK, &account, &base));
+            }
+            let update = AccountPayload::from_json(&jws.payload_json()?)?;
+            let mut account = account;
+            if let Some(contacts) = &update.contacts {
+                account = authority.set_acme_account_contacts(account.id, contacts)?;
+            }
+            match update.status.as_deref() {
+                None => {}
+                Some("deactivated") => {
+                    account = authority.set_acme_account_status(account.id, AccountStatus::Deactivated)?;
+                }
+                Some(other) => {
+                    return Err(Problem::malformed(format!(
+                        "An account's status can only be set to \"deactivated\", not \"{}\".",
+                        excerpt(other)
+                    )));
+                }
+            }
+            Ok(account_response(StatusCode::OK, &account, &base))
+        })
+        .await
+    }
+    .await;
+    finish(&acme, urls.as_ref().ok(), answer)
+}
+
+/// The valid account a `kid` request names (an account URL of this provisioner), its signature
+/// checked with the account's key.
+fn authenticated(
+    authority: &Authority,
+    jws: &Jws,
+    kid_prefix: &str,
+    provisioner_id: i64,
+) -> std::result::Result<AcmeAccountRecord, Problem> {
+    let KeyRef::Kid(kid) = &jws.header().key else {
+        return Err(crate::acme::JwsError::KidRequired.into());
+    };
+    let unknown = || {
+        Problem::new(
+            "accountDoesNotExist",
+            StatusCode::BAD_REQUEST,
+            "The kid names no account of this directory.",
+        )
+    };
+    let id: i64 = kid.strip_prefix(kid_prefix).and_then(|id| id.parse().ok()).ok_or_else(unknown)?;
+    let account = authority.acme_account(id).map_err(|_| unknown())?;
+    if account.provisioner_id != provisioner_id {
+        return Err(unknown());
+    }
+    let key = Jwk::from_json(account.jwk.as_bytes())?;
+    jws.verify(&key)?;
+    usable(&account)?;
+    Ok(account)
+}
+
+/// A short prefix of user input, for messages.
+fn excerpt(text: &str) -> String {
+    text.chars().take(40).collect()
+}
+
+fn sentence(text: &str) -> String {
+    let mut chars = text.chars();
+    let mut out: String = match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    };
+    if !out.ends_with('.') {
+        out.push('.');
+    }
+    out
+}

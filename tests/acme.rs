@@ -1,0 +1,344 @@
+//! The ACME server (RFC 8555) of `pkictl serve`, run as a process: directory, newNonce,
+//! newAccount and the account URL, driven by curl with request bodies signed by Python
+//! `cryptography` (testdata/acme/sign.py, ES256).
+
+mod common;
+
+use std::fs;
+use std::path::PathBuf;
+use std::process::Command;
+
+use base64ct::Encoding;
+use common::interop::{curl_binary, python};
+use common::serve::Serve;
+use common::*;
+use serde_json::{Value, json};
+
+const ROOT: &str = "Acme Server Root";
+const PROBLEM: &str = "urn:ietf:params:acme:error:";
+
+struct Ca {
+    pki: Pki,
+    root_pem: PathBuf,
+    serve: Serve,
+}
+
+/// A home with provisioners `web` (no EAB) and `partners` (EAB required), served on loopback.
+fn ca() -> Ca {
+    let pki = Pki::init_unencrypted(ROOT);
+    let root_pem = pki.path("root.pem");
+    fs::write(&root_pem, pki.ok(&["ca", "cert", ROOT]).stdout).expect("write the root");
+    pki.ok(&["acme", "add", "web", "--profile", "server", "--allow", "*.example.com"]);
+    pki.ok(&["acme", "add", "partners", "--profile", "server", "--allow", "*.example.net", "--require-eab"]);
+    let serve = Serve::start(&pki, &["--name", "localhost"]);
+    Ca { pki, root_pem, serve }
+}
+
+struct Reply {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Reply {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+
+    fn nonce(&self) -> String {
+        self.header("replay-nonce")
+            .unwrap_or_else(|| panic!("no Replay-Nonce: {:?}", self.headers))
+            .to_string()
+    }
+
+    /// A problem document of this type and status, with the problem media type.
+    fn assert_problem(&self, kind: &str, status: u16) {
+        assert_eq!(self.status, status, "{}", self.body);
+        assert_eq!(self.header("content-type"), Some("application/problem+json"), "{:?}", self.headers);
+        let doc = self.json();
+        assert_eq!(doc["type"], format!("{PROBLEM}{kind}"), "{doc}");
+        assert!(doc["detail"].as_str().is_some_and(|d| !d.is_empty()), "{doc}");
+    }
+}
+
+impl Ca {
+    /// `https://127.0.0.1:PORT/acme/NAME/PATH`
+    fn url(&self, name: &str, path: &str) -> String {
+        format!("{}/acme/{name}/{path}", self.serve.https.as_deref().expect("HTTPS is on"))
+    }
+
+    fn curl(&self, extra: &[&str], url: &str) -> Reply {
+        let n = fs::read_dir(self.pki.work()).map(|d| d.count()).unwrap_or(0);
+        let (head_file, body_file) =
+            (self.pki.path(&format!("h{n}.txt")), self.pki.path(&format!("b{n}.txt")));
+        let output = Command::new(curl_binary())
+            .args(["-sS", "--max-time", "30", "--cacert"])
+            .arg(&self.root_pem)
+            .args(extra)
+            .args(["-D", arg(&head_file), "-o", arg(&body_file), "-w", "%{http_code}"])
+            .arg(url)
+            .output()
+            .expect("run curl");
+        assert!(output.status.success(), "curl failed: {}", String::from_utf8_lossy(&output.stderr));
+        let status = String::from_utf8_lossy(&output.stdout).trim().parse().expect("an HTTP status");
+        let headers = fs::read_to_string(&head_file)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.split_once(':').map(|(n, v)| (n.trim().to_string(), v.trim().to_string())))
+            .collect();
+        Reply { status, headers, body: fs::read_to_string(&body_file).unwrap_or_default() }
+    }
+
+    fn get(&self, url: &str) -> Reply {
+        self.curl(&[], url)
+    }
+
+    fn nonce(&self, name: &str) -> String {
+        self.curl(&["-I"], &self.url(name, "new-nonce")).nonce()
+    }
+
+    fn post(&self, url: &str, body: &str) -> Reply {
+        let file = self.pki.path("request.json");
+        fs::write(&file, body).expect("write the request");
+        let data = format!("@{}", file.display());
+        self.curl(&["-H", "Content-Type: application/jose+json", "--data-binary", &data], url)
+    }
+
+    /// A JWS signed by `key` (created on first use) over `payload` ("" for POST-as-GET).
+    fn sign(&self, key: &str, url: &str, nonce: &str, payload: &str, extra: &[&str]) -> String {
+        let output = Command::new(python())
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/acme/sign.py"))
+            .arg(self.pki.path(key))
+            .args([url, nonce, payload])
+            .args(extra)
+            .output()
+            .expect("run sign.py");
+        assert!(output.status.success(), "sign.py failed: {}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8(output.stdout).expect("UTF-8")
+    }
+
+    /// Signs with a fresh nonce and POSTs to `url`.
+    fn signed(&self, name: &str, key: &str, url: &str, payload: &Value, extra: &[&str]) -> Reply {
+        let payload = if payload.is_null() { String::new() } else { payload.to_string() };
+        let body = self.sign(key, url, &self.nonce(name), &payload, extra);
+        self.post(url, &body)
+    }
+
+    fn new_account(&self, name: &str, key: &str, payload: Value) -> Reply {
+        self.signed(name, key, &self.url(name, "new-account"), &payload, &[])
+    }
+}
+
+fn assert_index_link(reply: &Reply, ca: &Ca, name: &str) {
+    let link = reply.header("link").unwrap_or_else(|| panic!("no Link: {:?}", reply.headers));
+    assert_eq!(link, format!("<{}>;rel=\"index\"", ca.url(name, "directory")));
+}
+
+#[test]
+fn the_directory_names_absolute_urls_and_eab_requirement() {
+    let ca = ca();
+    let reply = ca.get(&ca.url("web", "directory"));
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.header("content-type"), Some("application/json"));
+    let dir = reply.json();
+    for (member, path) in [
+        ("newNonce", "new-nonce"),
+        ("newAccount", "new-account"),
+        ("newOrder", "new-order"),
+        ("revokeCert", "revoke-cert"),
+        ("keyChange", "key-change"),
+    ] {
+        assert_eq!(dir[member], ca.url("web", path), "{dir}");
+    }
+    assert_eq!(dir["meta"]["externalAccountRequired"], false, "{dir}");
+    assert_index_link(&reply, &ca, "web");
+    reply.nonce();
+    let eab = ca.get(&ca.url("partners", "directory")).json();
+    assert_eq!(eab["meta"]["externalAccountRequired"], true, "{eab}");
+
+    // A Host header that is no host name is not echoed into URLs.
+    let hostile = ca.curl(&["-H", "Host: evil.example/x?"], &ca.url("web", "directory"));
+    hostile.assert_problem("malformed", 400);
+    assert!(!hostile.body.contains("evil"), "{}", hostile.body);
+    assert_eq!(hostile.header("link"), None);
+
+    ca.get(&ca.url("nope", "directory")).assert_problem("malformed", 404);
+    ca.pki.ok(&["acme", "remove", "web"]);
+    ca.get(&ca.url("web", "directory")).assert_problem("malformed", 404);
+    ca.get(&ca.url("web", "new-nonce")).assert_problem("malformed", 404);
+}
+
+#[test]
+fn new_nonce_answers_head_and_get_with_a_fresh_nonce_each_time() {
+    let ca = ca();
+    let head = ca.curl(&["-I"], &ca.url("web", "new-nonce"));
+    assert_eq!(head.status, 200);
+    assert_eq!(head.header("cache-control"), Some("no-store"));
+    assert_index_link(&head, &ca, "web");
+    let get = ca.get(&ca.url("web", "new-nonce"));
+    assert_eq!(get.status, 204);
+    assert_eq!(get.header("cache-control"), Some("no-store"));
+    let (a, b) = (head.nonce(), get.nonce());
+    assert_ne!(a, b);
+    for nonce in [a, b] {
+        assert_eq!(nonce.len(), 22, "128 bits, base64url: {nonce}");
+        assert!(nonce.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_'), "{nonce}");
+    }
+}
+
+#[test]
+fn a_nonce_is_good_once_and_the_url_must_match() {
+    let ca = ca();
+    let url = ca.url("web", "new-account");
+    let nonce = ca.nonce("web");
+    let body = ca.sign("k.pem", &url, &nonce, r#"{"termsOfServiceAgreed":true}"#, &[]);
+    let first = ca.post(&url, &body);
+    assert_eq!(first.status, 201, "{}", first.body);
+    let replay = ca.post(&url, &body);
+    replay.assert_problem("badNonce", 400);
+    let fresh = replay.nonce();
+    assert_ne!(fresh, nonce);
+    // The fresh nonce works (the key has an account now: 200).
+    let retry = ca.post(&url, &ca.sign("k.pem", &url, &fresh, "{}", &[]));
+    assert_eq!(retry.status, 200, "{}", retry.body);
+
+    let made_up = ca.sign("k.pem", &url, "bm90LWlzc3VlZC1oZXJl", "{}", &[]);
+    ca.post(&url, &made_up).assert_problem("badNonce", 400);
+
+    let elsewhere = ca.sign("k.pem", &ca.url("partners", "new-account"), &ca.nonce("web"), "{}", &[]);
+    let wrong = ca.post(&url, &elsewhere);
+    wrong.assert_problem("unauthorized", 401);
+    wrong.nonce();
+    assert_index_link(&wrong, &ca, "web");
+}
+
+#[test]
+fn new_account_is_created_once_per_key() {
+    let ca = ca();
+    let missing = ca.new_account("web", "a.pem", json!({"onlyReturnExisting": true}));
+    missing.assert_problem("accountDoesNotExist", 400);
+
+    let created = ca.new_account(
+        "web",
+        "a.pem",
+        json!({"termsOfServiceAgreed": true, "contact": ["mailto:ops@example.com"]}),
+    );
+    assert_eq!(created.status, 201, "{}", created.body);
+    let location = created.header("location").expect("Location").to_string();
+    assert!(location.starts_with(&ca.url("web", "acct/")), "{location}");
+    let account = created.json();
+    assert_eq!(account["status"], "valid");
+    assert_eq!(account["contact"], json!(["mailto:ops@example.com"]));
+    assert_index_link(&created, &ca, "web");
+
+    let again = ca.new_account("web", "a.pem", json!({"termsOfServiceAgreed": true}));
+    assert_eq!(again.status, 200, "{}", again.body);
+    assert_eq!(again.header("location"), Some(location.as_str()));
+    let existing = ca.new_account("web", "a.pem", json!({"onlyReturnExisting": true}));
+    assert_eq!(existing.status, 200, "{}", existing.body);
+    assert_eq!(existing.header("location"), Some(location.as_str()));
+
+    let other = ca.new_account("web", "b.pem", json!({}));
+    assert_eq!(other.status, 201, "{}", other.body);
+    assert_ne!(other.header("location"), Some(location.as_str()));
+
+    ca.new_account("web", "c.pem", json!({"contact": ["tel:+1555"]}))
+        .assert_problem("unsupportedContact", 400);
+    ca.new_account("web", "c.pem", json!({"contact": ["mailto:not an address"]}))
+        .assert_problem("invalidContact", 400);
+    ca.new_account("web", "c.pem", json!({"onlyReturnExisting": true}))
+        .assert_problem("accountDoesNotExist", 400);
+    assert_eq!(ca.pki.json(&["acme", "list"])["provisioners"][1]["accounts"], 2, "web has two accounts");
+}
+
+#[test]
+fn external_account_binding_is_required_and_accepted() {
+    let ca = ca();
+    let url = ca.url("partners", "new-account");
+    let none = ca.new_account("partners", "e.pem", json!({"termsOfServiceAgreed": true}));
+    none.assert_problem("externalAccountRequired", 401);
+
+    let eab = ca.pki.json(&["acme", "eab", "partners"]);
+    let (kid, hmac) = (eab["key_id"].as_str().unwrap(), eab["hmac_key"].as_str().unwrap());
+    let wrong_hmac = "A".repeat(43);
+    let forged = ca.signed("partners", "e.pem", &url, &json!({}), &["--eab", kid, &wrong_hmac, &url]);
+    forged.assert_problem("unauthorized", 401);
+    let unknown = ca.signed("partners", "e.pem", &url, &json!({}), &["--eab", "no-such-key", hmac, &url]);
+    unknown.assert_problem("unauthorized", 401);
+
+    let bound = ca.signed(
+        "partners",
+        "e.pem",
+        &url,
+        &json!({"termsOfServiceAgreed": true}),
+        &["--eab", kid, hmac, &url],
+    );
+    assert_eq!(bound.status, 201, "{}", bound.body);
+    // The key is used: another account cannot bind it.
+    let reused = ca.signed("partners", "f.pem", &url, &json!({}), &["--eab", kid, hmac, &url]);
+    reused.assert_problem("unauthorized", 401);
+}
+
+#[test]
+fn an_account_is_read_updated_and_deactivated_by_its_key_only() {
+    let ca = ca();
+    let created = ca.new_account("web", "a.pem", json!({"contact": ["mailto:a@example.com"]}));
+    assert_eq!(created.status, 201, "{}", created.body);
+    let kid = created.header("location").expect("Location").to_string();
+    let as_kid = ["--kid", kid.as_str()];
+
+    let read = ca.signed("web", "a.pem", &kid, &Value::Null, &as_kid);
+    assert_eq!(read.status, 200, "{}", read.body);
+    assert_eq!(read.json()["contact"], json!(["mailto:a@example.com"]));
+    assert_index_link(&read, &ca, "web");
+
+    let updated = ca.signed("web", "a.pem", &kid, &json!({"contact": ["mailto:b@example.com"]}), &as_kid);
+    assert_eq!(updated.status, 200, "{}", updated.body);
+    assert_eq!(updated.json()["contact"], json!(["mailto:b@example.com"]));
+
+    // Another key naming this account is refused.
+    ca.signed("web", "intruder.pem", &kid, &Value::Null, &as_kid).assert_problem("malformed", 400);
+    let stranger = ca.url("web", "acct/9999");
+    ca.signed("web", "a.pem", &stranger, &Value::Null, &["--kid", &stranger])
+        .assert_problem("accountDoesNotExist", 400);
+
+    let gone = ca.signed("web", "a.pem", &kid, &json!({"status": "deactivated"}), &as_kid);
+    assert_eq!(gone.status, 200, "{}", gone.body);
+    assert_eq!(gone.json()["status"], "deactivated");
+    ca.signed("web", "a.pem", &kid, &Value::Null, &as_kid).assert_problem("unauthorized", 401);
+    ca.new_account("web", "a.pem", json!({"onlyReturnExisting": true})).assert_problem("unauthorized", 401);
+}
+
+#[test]
+fn a_malformed_jws_is_a_malformed_problem() {
+    let ca = ca();
+    let url = ca.url("web", "new-account");
+    for body in ["not json", "{}", r#"{"protected":"e30","payload":"","signature":""}"#, "a.b.c"] {
+        let reply = ca.post(&url, body);
+        reply.assert_problem("malformed", 400);
+        reply.nonce();
+        assert_index_link(&reply, &ca, "web");
+    }
+    // A kid where newAccount needs a jwk.
+    let kid_body = ca.sign("k.pem", &url, &ca.nonce("web"), "{}", &["--kid", &ca.url("web", "acct/1")]);
+    ca.post(&url, &kid_body).assert_problem("malformed", 400);
+    // A payload that is not an object.
+    let list = ca.sign("k.pem", &url, &ca.nonce("web"), "[1]", &[]);
+    ca.post(&url, &list).assert_problem("malformed", 400);
+    // alg "none": badSignatureAlgorithm, listing what is accepted.
+    let header = json!({"alg": "none", "nonce": ca.nonce("web"), "url": url, "jwk": {}}).to_string();
+    let protected = base64ct::Base64UrlUnpadded::encode_string(header.as_bytes());
+    let unsigned = json!({"protected": protected, "payload": "e30", "signature": ""}).to_string();
+    let none = ca.post(&url, &unsigned);
+    none.assert_problem("badSignatureAlgorithm", 400);
+    assert_eq!(none.json()["algorithms"], json!(["ES256", "ES384", "RS256", "EdDSA"]), "{}", none.body);
+    // Not declared as a JWS.
+    let plain = ca.curl(&["-H", "Content-Type: application/json", "--data-binary", "{}"], &url);
+    plain.assert_problem("malformed", 415);
+    assert!(ca.serve.log().contains("pkictl serve"), "serve is still up");
+    assert_eq!(ca.get(&ca.url("web", "directory")).status, 200);
+}
