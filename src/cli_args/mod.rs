@@ -325,14 +325,17 @@ pub enum Command {
         out: Option<PathBuf>,
     },
 
-    /// Run the online CA until SIGTERM: OCSP, CRLs and CA certificates over HTTP, kept fresh.
+    /// Run the online CA until SIGTERM: OCSP, CRLs and CA certificates over HTTP, kept fresh;
+    /// enrolment, renewal and ACME over HTTPS.
     #[command(after_help = "Examples:\n  \
         pkictl serve --passphrase-file /etc/pkictl/ca.pass\n  \
         pkictl serve --http 0.0.0.0:80 --https 0.0.0.0:443 --name pki.acme.internal\n  \
         pkictl serve --no-https --log-format json\n\n\
         Plain HTTP: GET /crl/<ca>.crl, GET /ca/<ca>.crt, POST /ocsp, GET /ocsp/<base64>,\n\
         GET /healthz, GET /metrics. CRLs are re-signed at half of their lifetime and a\n\
-        revocation by any pkictl process is served within a second.")]
+        revocation by any pkictl process is served within a second.\n\
+        HTTPS: POST /v1/enroll (a one-time token), POST /v1/renew (mTLS), /acme/<provisioner>/,\n\
+        GET /healthz.")]
     Serve(ServeArgs),
 
     /// On a workload: make a key, get a certificate from `pkictl serve` for a one-time token,
