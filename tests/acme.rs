@@ -342,3 +342,79 @@ fn a_malformed_jws_is_a_malformed_problem() {
     assert!(ca.serve.log().contains("pkictl serve"), "serve is still up");
     assert_eq!(ca.get(&ca.url("web", "directory")).status, 200);
 }
+
+impl Ca {
+    /// A new account for `key` on `name`: its kid (account URL).
+    fn account(&self, name: &str, key: &str) -> String {
+        let created = self.new_account(name, key, json!({"termsOfServiceAgreed": true}));
+        assert_eq!(created.status, 201, "{}", created.body);
+        created.header("location").expect("Location").to_string()
+    }
+
+    /// POSTs `payload` (Null: POST-as-GET) to `url`, signed by `key` as account `kid`.
+    fn as_account(&self, name: &str, key: &str, kid: &str, url: &str, payload: &Value) -> Reply {
+        self.signed(name, key, url, payload, &["--kid", kid])
+    }
+}
+
+#[test]
+fn an_order_names_its_authorizations_and_they_hold_an_http01_challenge() {
+    let ca = ca();
+    let kid = ca.account("web", "a.pem");
+    let payload = json!({"identifiers": [{"type": "dns", "value": "App.example.com"}]});
+    let created = ca.as_account("web", "a.pem", &kid, &ca.url("web", "new-order"), &payload);
+    assert_eq!(created.status, 201, "{}", created.body);
+    assert_index_link(&created, &ca, "web");
+    let location = created.header("location").expect("Location").to_string();
+    assert!(location.starts_with(&ca.url("web", "order/")), "{location}");
+    let order = created.json();
+    assert_eq!(order["status"], "pending", "{order}");
+    assert_eq!(order["identifiers"], json!([{"type": "dns", "value": "app.example.com"}]), "{order}");
+    assert!(order["expires"].as_str().is_some_and(|t| t.ends_with('Z')), "{order}");
+    assert_eq!(order["finalize"], format!("{location}/finalize"), "{order}");
+    let authz_url = order["authorizations"][0].as_str().expect("an authorization URL").to_string();
+    assert!(authz_url.starts_with(&ca.url("web", "authz/")), "{order}");
+
+    let read = ca.as_account("web", "a.pem", &kid, &location, &Value::Null);
+    assert_eq!(read.status, 200, "{}", read.body);
+    assert_eq!(read.json()["authorizations"], order["authorizations"]);
+
+    let authz = ca.as_account("web", "a.pem", &kid, &authz_url, &Value::Null);
+    assert_eq!(authz.status, 200, "{}", authz.body);
+    let authz = authz.json();
+    assert_eq!(authz["status"], "pending", "{authz}");
+    assert_eq!(authz["identifier"], json!({"type": "dns", "value": "app.example.com"}), "{authz}");
+    let challenges = authz["challenges"].as_array().expect("challenges");
+    let http = challenges.iter().find(|c| c["type"] == "http-01").expect("an http-01 challenge");
+    assert_eq!(http["status"], "pending", "{http}");
+    assert!(http["url"].as_str().is_some_and(|u| u.starts_with(&ca.url("web", "chall/"))), "{http}");
+    let token = http["token"].as_str().expect("a token");
+    assert_eq!(base64ct::Base64UrlUnpadded::decode_vec(token).expect("base64url").len(), 32, "{token}");
+
+    // Another account of the same directory reads neither.
+    let other = ca.account("web", "b.pem");
+    ca.as_account("web", "b.pem", &other, &location, &Value::Null).assert_problem("unauthorized", 401);
+    ca.as_account("web", "b.pem", &other, &authz_url, &Value::Null).assert_problem("unauthorized", 401);
+    // An order that does not exist.
+    let missing = ca.url("web", "order/99999");
+    ca.as_account("web", "a.pem", &kid, &missing, &Value::Null).assert_problem("malformed", 404);
+}
+
+#[test]
+fn an_order_for_names_the_provisioner_does_not_allow_is_refused() {
+    let ca = ca();
+    let kid = ca.account("web", "a.pem");
+    let url = ca.url("web", "new-order");
+    let refused = json!({"identifiers": [{"type": "dns", "value": "a.example.com"}, {"type": "dns", "value": "evil.example.org"}]});
+    let reply = ca.as_account("web", "a.pem", &kid, &url, &refused);
+    reply.assert_problem("rejectedIdentifier", 403);
+    assert!(reply.json()["detail"].as_str().is_some_and(|d| d.contains("evil.example.org")), "{}", reply.body);
+    let email = json!({"identifiers": [{"type": "email", "value": "a@example.com"}]});
+    ca.as_account("web", "a.pem", &kid, &url, &email).assert_problem("unsupportedIdentifier", 400);
+    ca.as_account("web", "a.pem", &kid, &url, &json!({"identifiers": []})).assert_problem("malformed", 400);
+    let ip = json!({"identifiers": [{"type": "ip", "value": "10.0.0.1"}]});
+    ca.as_account("web", "a.pem", &kid, &url, &ip).assert_problem("rejectedIdentifier", 403);
+    // newOrder needs an account: a jwk-signed request is refused.
+    let allowed = json!({"identifiers": [{"type": "dns", "value": "a.example.com"}]});
+    ca.signed("web", "c.pem", &url, &allowed, &[]).assert_problem("malformed", 400);
+}

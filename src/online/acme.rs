@@ -1,6 +1,7 @@
 //! The ACME server (RFC 8555) on the HTTPS listener, at `/acme/{provisioner}/…`: thin handlers
-//! over [`Authority`]'s ACME calls. So far: directory, newNonce, newAccount and the account
-//! URL (update, deactivation, POST-as-GET). Nonces live in memory ([`NonceStore`]).
+//! over [`Authority`]'s ACME calls. So far: directory, newNonce, newAccount, the account
+//! URL (update, deactivation, POST-as-GET), newOrder, and orders and authorizations read with
+//! POST-as-GET by the account that owns them. Nonces live in memory ([`NonceStore`]).
 //!
 //! Every answer carries a fresh `Replay-Nonce` and `Link: <directory>;rel="index"`; every
 //! refusal is `application/problem+json` with an `urn:ietf:params:acme:error:…` type.
@@ -18,14 +19,20 @@ use serde_json::{Value, json};
 
 use super::OnlineAuthority;
 use crate::acme::{
-    AccountStatus, AcmeAccountRecord, AcmeStatus, ExternalAccountBinding, Jwk, Jws, KeyRef, NonceStore,
+    AccountStatus, AcmeAccountRecord, AcmeAuthorizationRecord, AcmeChallengeRecord, AcmeIdentifier,
+    AcmeObject, AcmeOrderRecord, AcmeStatus, ExternalAccountBinding, IdentifierType, Jwk, Jws, KeyRef,
+    NonceStore,
 };
-use crate::authority::{Authority, NewAccountRequest, Provisioner};
+use crate::authority::{Authority, NewAccountRequest, NewOrderRequest, Provisioner, Refusal};
 use crate::error::Error;
 
 const PROBLEM_MEDIA_TYPE: &str = "application/problem+json";
 /// At most this many contact URLs on an account.
 const MAX_CONTACTS: usize = 10;
+/// At most this many identifiers in one order.
+const MAX_IDENTIFIERS: usize = 100;
+/// How long a new order and its authorizations stay pending.
+const ORDER_LIFETIME: time::Duration = time::Duration::days(7);
 
 /// What the ACME handlers share.
 struct Acme {
@@ -43,6 +50,9 @@ pub fn acme_routes(online: Arc<OnlineAuthority>) -> Router {
         .route("/acme/{provisioner}/new-nonce", get(new_nonce).head(new_nonce))
         .route("/acme/{provisioner}/new-account", post(new_account))
         .route("/acme/{provisioner}/acct/{id}", post(account))
+        .route("/acme/{provisioner}/new-order", post(new_order))
+        .route("/acme/{provisioner}/order/{id}", post(order))
+        .route("/acme/{provisioner}/authz/{id}", post(authorization))
         .route("/acme/{provisioner}/{*rest}", any(not_served))
         .with_state(state)
 }
@@ -120,8 +130,13 @@ impl From<Error> for Problem {
             Error::AcmeEabKeyUnusable { .. } | Error::AcmeAccountUnusable { .. } => {
                 Problem::unauthorized(detail)
             }
-            Error::AcmeNotFound { .. } => {
+            Error::AcmeNotFound { object: AcmeObject::Account, .. } => {
                 Problem::new("accountDoesNotExist", StatusCode::BAD_REQUEST, detail)
+            }
+            Error::AcmeNotFound { .. } => Problem::new("malformed", StatusCode::NOT_FOUND, detail),
+            Error::AcmeIdentifierRefused(Refusal::Malformed { .. }) => Problem::malformed(detail),
+            Error::AcmeIdentifierRefused(_) => {
+                Problem::new("rejectedIdentifier", StatusCode::FORBIDDEN, detail)
             }
             Error::AcmeStale { .. } => Problem::new("malformed", StatusCode::CONFLICT, detail),
             Error::AcmeTransition(_) => Problem::malformed(detail),
@@ -245,7 +260,7 @@ async fn not_served(
     let answer = Err(Problem::new(
         "malformed",
         StatusCode::NOT_FOUND,
-        "This ACME resource is not served yet (orders, authorizations, revocation and key change come later).",
+        "This ACME resource is not served yet (challenges, finalization, revocation and key change come later).",
     ));
     finish(&acme, urls.as_ref().ok(), answer)
 }
@@ -525,4 +540,262 @@ fn sentence(text: &str) -> String {
         out.push('.');
     }
     out
+}
+
+/// RFC 3339, as ACME writes times.
+fn rfc3339(unix: i64) -> String {
+    crate::engine::format_time(unix)
+}
+
+fn json_response(status: StatusCode, body: &Value, location: Option<&str>) -> Response {
+    let mut response =
+        (status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response();
+    if let Some(location) = location
+        && let Ok(value) = HeaderValue::from_str(location)
+    {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    response
+}
+
+/// What newOrder asks for.
+struct OrderPayload {
+    identifiers: Vec<AcmeIdentifier>,
+    not_before: Option<i64>,
+    not_after: Option<i64>,
+}
+
+impl OrderPayload {
+    fn from_json(payload: &Value) -> std::result::Result<OrderPayload, Problem> {
+        let Some(items) = payload.get("identifiers").and_then(Value::as_array) else {
+            return Err(Problem::malformed("A new order needs an identifiers array."));
+        };
+        if items.is_empty() || items.len() > MAX_IDENTIFIERS {
+            return Err(Problem::malformed(format!(
+                "An order names 1 to {MAX_IDENTIFIERS} identifiers, not {}.",
+                items.len()
+            )));
+        }
+        let mut identifiers: Vec<AcmeIdentifier> = Vec::new();
+        for item in items {
+            let identifier = identifier(item)?;
+            if !identifiers.contains(&identifier) {
+                identifiers.push(identifier);
+            }
+        }
+        let (not_before, not_after) = (time_member(payload, "notBefore")?, time_member(payload, "notAfter")?);
+        if let (Some(from), Some(to)) = (not_before, not_after)
+            && from >= to
+        {
+            return Err(Problem::malformed("The order's notBefore must be before its notAfter."));
+        }
+        Ok(OrderPayload { identifiers, not_before, not_after })
+    }
+}
+
+/// One `{"type": …, "value": …}` identifier; DNS names lower-cased.
+fn identifier(item: &Value) -> std::result::Result<AcmeIdentifier, Problem> {
+    let kind = item.get("type").and_then(Value::as_str);
+    let value = item.get("value").and_then(Value::as_str);
+    let (Some(kind), Some(value)) = (kind, value) else {
+        return Err(Problem::malformed("Each identifier needs a type and a value, both strings."));
+    };
+    match kind {
+        "dns" => Ok(AcmeIdentifier { kind: IdentifierType::Dns, value: value.to_ascii_lowercase() }),
+        "ip" => Ok(AcmeIdentifier { kind: IdentifierType::Ip, value: value.to_string() }),
+        other => Err(Problem::new(
+            "unsupportedIdentifier",
+            StatusCode::BAD_REQUEST,
+            format!("Identifier type \"{}\" is not supported; use dns or ip.", excerpt(other)),
+        )),
+    }
+}
+
+/// An optional RFC 3339 time member, as Unix seconds.
+fn time_member(payload: &Value, member: &str) -> std::result::Result<Option<i64>, Problem> {
+    use time::format_description::well_known::Rfc3339;
+    match payload.get(member) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(text)) => time::OffsetDateTime::parse(text, &Rfc3339)
+            .map(|t| Some(t.unix_timestamp()))
+            .map_err(|_| Problem::malformed(format!("The {member} member must be an RFC 3339 time."))),
+        Some(_) => Err(Problem::malformed(format!("The {member} member must be an RFC 3339 time."))),
+    }
+}
+
+fn order_json(order: &AcmeOrderRecord, authz_ids: &[i64], base: &str) -> Value {
+    let mut body = json!({
+        "status": order.status.as_str(),
+        "expires": rfc3339(order.expires_at),
+        "identifiers": order.identifiers,
+        "authorizations": authz_ids.iter().map(|id| format!("{base}/authz/{id}")).collect::<Vec<_>>(),
+        "finalize": format!("{base}/order/{}/finalize", order.id),
+    });
+    if let Some(t) = order.not_before {
+        body["notBefore"] = json!(rfc3339(t));
+    }
+    if let Some(t) = order.not_after {
+        body["notAfter"] = json!(rfc3339(t));
+    }
+    if let Some(error) = &order.error {
+        body["error"] = error.clone();
+    }
+    if let Some(id) = order.certificate_id {
+        body["certificate"] = json!(format!("{base}/cert/{id}"));
+    }
+    body
+}
+
+fn challenge_json(challenge: &AcmeChallengeRecord, base: &str) -> Value {
+    let mut body = json!({
+        "type": challenge.kind.as_str(),
+        "url": format!("{base}/chall/{}", challenge.id),
+        "token": challenge.token,
+        "status": challenge.status.as_str(),
+    });
+    if let Some(t) = challenge.validated_at {
+        body["validated"] = json!(rfc3339(t));
+    }
+    if let Some(error) = &challenge.error {
+        body["error"] = error.clone();
+    }
+    body
+}
+
+fn authorization_json(authz: &AcmeAuthorizationRecord, challenges: &[AcmeChallengeRecord], base: &str) -> Value {
+    let mut body = json!({
+        "identifier": authz.identifier,
+        "status": authz.status.as_str(),
+        "expires": rfc3339(authz.expires_at),
+        "challenges": challenges.iter().map(|c| challenge_json(c, base)).collect::<Vec<_>>(),
+    });
+    if authz.wildcard {
+        body["wildcard"] = json!(true);
+    }
+    body
+}
+
+/// What every kid-signed request to an order resource starts with: the JWS checked against
+/// its URL and nonce, the provisioner serving.
+async fn kid_request(
+    acme: &Arc<Acme>,
+    name: &str,
+    headers: &HeaderMap,
+    body: std::result::Result<Bytes, BytesRejection>,
+    url: &str,
+) -> std::result::Result<(Jws, i64), Problem> {
+    let body = jose_body(headers, body)?;
+    let jws = acme.nonces.check_request(&body, url)?;
+    let provisioner = serving_provisioner(acme, name).await?;
+    Ok((jws, provisioner.record.id))
+}
+
+fn not_yours(object: AcmeObject) -> Problem {
+    Problem::unauthorized(format!("This {} belongs to another account.", object.as_str()))
+}
+
+async fn new_order(
+    State(acme): Shared,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: std::result::Result<Bytes, BytesRejection>,
+) -> Response {
+    let urls = Urls::new(&headers, &name);
+    let answer = async {
+        let urls = urls.as_ref().map_err(|p| Problem::malformed(p.detail.clone()))?;
+        let (jws, provisioner_id) = kid_request(&acme, &name, &headers, body, &urls.of("new-order")).await?;
+        let (base, kid_prefix) = (urls.base.clone(), urls.of("acct/"));
+        with_authority(&acme, move |authority| {
+            let account = authenticated(authority, &jws, &kid_prefix, provisioner_id)?;
+            let request = OrderPayload::from_json(&jws.payload_json()?)?;
+            let view = authority.create_acme_order(&NewOrderRequest {
+                account_id: account.id,
+                identifiers: request.identifiers,
+                not_before: request.not_before,
+                not_after: request.not_after,
+                lifetime: ORDER_LIFETIME,
+            })?;
+            let ids: Vec<i64> = view.authorizations.iter().map(|(a, _)| a.id).collect();
+            let location = format!("{base}/order/{}", view.order.id);
+            Ok(json_response(StatusCode::CREATED, &order_json(&view.order, &ids, &base), Some(&location)))
+        })
+        .await
+    }
+    .await;
+    finish(&acme, urls.as_ref().ok(), answer)
+}
+
+fn parse_id(id: &str, object: AcmeObject) -> std::result::Result<i64, Problem> {
+    id.parse()
+        .map_err(|_| Problem::new("malformed", StatusCode::NOT_FOUND, format!("No such {}.", object.as_str())))
+}
+
+async fn order(
+    State(acme): Shared,
+    Path((name, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: std::result::Result<Bytes, BytesRejection>,
+) -> Response {
+    let urls = Urls::new(&headers, &name);
+    let answer = async {
+        let urls = urls.as_ref().map_err(|p| Problem::malformed(p.detail.clone()))?;
+        let url = urls.of(&format!("order/{id}"));
+        let (jws, provisioner_id) = kid_request(&acme, &name, &headers, body, &url).await?;
+        let id = parse_id(&id, AcmeObject::Order)?;
+        let (base, kid_prefix) = (urls.base.clone(), urls.of("acct/"));
+        with_authority(&acme, move |authority| {
+            let account = authenticated(authority, &jws, &kid_prefix, provisioner_id)?;
+            post_as_get(&jws)?;
+            let view = authority.acme_order_view(id)?;
+            if view.order.account_id != account.id {
+                return Err(not_yours(AcmeObject::Order));
+            }
+            let ids: Vec<i64> = view.authorizations.iter().map(|(a, _)| a.id).collect();
+            Ok(json_response(StatusCode::OK, &order_json(&view.order, &ids, &base), None))
+        })
+        .await
+    }
+    .await;
+    finish(&acme, urls.as_ref().ok(), answer)
+}
+
+async fn authorization(
+    State(acme): Shared,
+    Path((name, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: std::result::Result<Bytes, BytesRejection>,
+) -> Response {
+    let urls = Urls::new(&headers, &name);
+    let answer = async {
+        let urls = urls.as_ref().map_err(|p| Problem::malformed(p.detail.clone()))?;
+        let url = urls.of(&format!("authz/{id}"));
+        let (jws, provisioner_id) = kid_request(&acme, &name, &headers, body, &url).await?;
+        let id = parse_id(&id, AcmeObject::Authorization)?;
+        let (base, kid_prefix) = (urls.base.clone(), urls.of("acct/"));
+        with_authority(&acme, move |authority| {
+            let account = authenticated(authority, &jws, &kid_prefix, provisioner_id)?;
+            post_as_get(&jws)?;
+            let authz = authority.acme_authorization(id)?;
+            let view = authority.acme_order_view(authz.order_id)?;
+            if view.order.account_id != account.id {
+                return Err(not_yours(AcmeObject::Authorization));
+            }
+            let Some((authz, challenges)) = view.authorizations.iter().find(|(a, _)| a.id == id) else {
+                return Err(Error::AcmeNotFound { object: AcmeObject::Authorization, id }.into());
+            };
+            Ok(json_response(StatusCode::OK, &authorization_json(authz, challenges, &base), None))
+        })
+        .await
+    }
+    .await;
+    finish(&acme, urls.as_ref().ok(), answer)
+}
+
+/// Orders and authorizations are only read here (deactivating an authorization comes later).
+fn post_as_get(jws: &Jws) -> std::result::Result<(), Problem> {
+    if jws.is_post_as_get() {
+        Ok(())
+    } else {
+        Err(Problem::malformed("Read this resource with POST-as-GET (an empty payload)."))
+    }
 }
