@@ -418,3 +418,147 @@ fn an_order_for_names_the_provisioner_does_not_allow_is_refused() {
     let allowed = json!({"identifiers": [{"type": "dns", "value": "a.example.com"}]});
     ca.signed("web", "c.pem", &url, &allowed, &[]).assert_problem("malformed", 400);
 }
+
+impl Ca {
+    /// The key authorization of `token` for account key `key` (RFC 8555 §8.1).
+    fn key_authorization(&self, key: &str, token: &str) -> String {
+        let output = Command::new(python())
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/acme/sign.py"))
+            .arg(self.pki.path(key))
+            .arg("--thumbprint")
+            .output()
+            .expect("run sign.py");
+        assert!(output.status.success(), "sign.py failed: {}", String::from_utf8_lossy(&output.stderr));
+        format!("{token}.{}", String::from_utf8_lossy(&output.stdout).trim())
+    }
+}
+
+/// A one-request HTTP server on loopback answering `body` with 200; its port, and the request
+/// line and Host header it received.
+fn http01_server(body: String) -> (u16, std::thread::JoinHandle<String>) {
+    http01_server_with(move || body)
+}
+
+/// Like [`http01_server`], the body made once the request arrived.
+fn http01_server_with(body: impl FnOnce() -> String + Send + 'static) -> (u16, std::thread::JoinHandle<String>) {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("address").port();
+    let handle = std::thread::spawn(move || {
+        let (stream, _) = listener.accept().expect("accept");
+        let mut reader = BufReader::new(stream);
+        let mut head = String::new();
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                break;
+            }
+            head.push_str(&line);
+        }
+        let body = body();
+        let reply = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+        reader.get_mut().write_all(reply.as_bytes()).expect("answer");
+        head
+    });
+    (port, handle)
+}
+
+struct Pending {
+    kid: String,
+    order_url: String,
+    authz_url: String,
+    challenge_url: String,
+    token: String,
+}
+
+/// An account with key `key` and an order for `host`, with its http-01 challenge.
+fn pending_order(ca: &Ca, key: &str, host: &str) -> Pending {
+    let kid = ca.account("web", key);
+    let payload = json!({"identifiers": [{"type": "dns", "value": host}]});
+    let created = ca.as_account("web", key, &kid, &ca.url("web", "new-order"), &payload);
+    assert_eq!(created.status, 201, "{}", created.body);
+    let order_url = created.header("location").expect("Location").to_string();
+    let authz_url = created.json()["authorizations"][0].as_str().expect("authz").to_string();
+    let authz = ca.as_account("web", key, &kid, &authz_url, &Value::Null).json();
+    let http = authz["challenges"].as_array().and_then(|c| c.iter().find(|c| c["type"] == "http-01").cloned());
+    let http = http.expect("an http-01 challenge");
+    Pending {
+        kid,
+        order_url,
+        authz_url,
+        challenge_url: http["url"].as_str().expect("url").to_string(),
+        token: http["token"].as_str().expect("token").to_string(),
+    }
+}
+
+/// A CA whose `serve` validates http-01 on `port` and resolves app.example.com to loopback.
+fn ca_validating_on(port: u16) -> Ca {
+    let pki = Pki::init_unencrypted(ROOT);
+    let root_pem = pki.path("root.pem");
+    fs::write(&root_pem, pki.ok(&["ca", "cert", ROOT]).stdout).expect("write the root");
+    pki.ok(&["acme", "add", "web", "--profile", "server", "--allow", "*.example.com"]);
+    let port = port.to_string();
+    let serve = Serve::start(
+        &pki,
+        &["--name", "localhost", "--acme-http01-port", &port, "--acme-resolve", "app.example.com=127.0.0.1"],
+    );
+    Ca { pki, root_pem, serve }
+}
+
+#[test]
+fn an_http01_challenge_answered_with_the_key_authorization_makes_the_order_ready() {
+    // The test server is bound before the CA starts; it learns what to answer afterwards.
+    let (body_tx, body_rx) = std::sync::mpsc::channel::<String>();
+    let (port, server) = http01_server_with(move || body_rx.recv().expect("the body"));
+    let ca = ca_validating_on(port);
+    let pending = pending_order(&ca, "a.pem", "app.example.com");
+    body_tx.send(format!("{}\n", ca.key_authorization("a.pem", &pending.token))).expect("send");
+    let reply = ca.as_account("web", "a.pem", &pending.kid, &pending.challenge_url, &json!({}));
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let challenge = reply.json();
+    assert_eq!(challenge["status"], "valid", "{challenge}");
+    assert!(challenge["validated"].as_str().is_some(), "{challenge}");
+    let up = format!("<{}>;rel=\"up\"", pending.authz_url);
+    assert!(reply.headers.iter().any(|(n, v)| n.eq_ignore_ascii_case("link") && *v == up), "{:?}", reply.headers);
+    let head = server.join().expect("the test server");
+    assert!(head.starts_with(&format!("GET /.well-known/acme-challenge/{} HTTP/1.1\r\n", pending.token)), "{head}");
+    assert!(head.to_ascii_lowercase().contains(&format!("host: app.example.com:{port}\r\n")), "{head}");
+
+    let authz = ca.as_account("web", "a.pem", &pending.kid, &pending.authz_url, &Value::Null).json();
+    assert_eq!(authz["status"], "valid", "{authz}");
+    let order = ca.as_account("web", "a.pem", &pending.kid, &pending.order_url, &Value::Null).json();
+    assert_eq!(order["status"], "ready", "{order}");
+}
+
+#[test]
+fn an_http01_challenge_answered_wrongly_makes_the_order_invalid() {
+    let (port, server) = http01_server("not-the-key-authorization".to_string());
+    let ca = ca_validating_on(port);
+    let pending = pending_order(&ca, "a.pem", "app.example.com");
+    let reply = ca.as_account("web", "a.pem", &pending.kid, &pending.challenge_url, &json!({}));
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let challenge = reply.json();
+    assert_eq!(challenge["status"], "invalid", "{challenge}");
+    assert_eq!(challenge["error"]["type"], format!("{PROBLEM}incorrectResponse"), "{challenge}");
+    server.join().expect("the test server");
+    let authz = ca.as_account("web", "a.pem", &pending.kid, &pending.authz_url, &Value::Null).json();
+    assert_eq!(authz["status"], "invalid", "{authz}");
+    let order = ca.as_account("web", "a.pem", &pending.kid, &pending.order_url, &Value::Null).json();
+    assert_eq!(order["status"], "invalid", "{order}");
+    assert_eq!(order["error"]["type"], format!("{PROBLEM}incorrectResponse"), "{order}");
+}
+
+#[test]
+fn an_http01_challenge_nobody_answers_is_a_connection_problem() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("address").port();
+    drop(listener);
+    let ca = ca_validating_on(port);
+    let pending = pending_order(&ca, "a.pem", "app.example.com");
+    let challenge = ca.as_account("web", "a.pem", &pending.kid, &pending.challenge_url, &json!({})).json();
+    assert_eq!(challenge["status"], "invalid", "{challenge}");
+    assert_eq!(challenge["error"]["type"], format!("{PROBLEM}connection"), "{challenge}");
+    // Another account cannot start or read it.
+    let other = ca.account("web", "b.pem");
+    ca.as_account("web", "b.pem", &other, &pending.challenge_url, &json!({})).assert_problem("unauthorized", 401);
+}

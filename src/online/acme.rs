@@ -1,7 +1,7 @@
 //! The ACME server (RFC 8555) on the HTTPS listener, at `/acme/{provisioner}/…`: thin handlers
 //! over [`Authority`]'s ACME calls. So far: directory, newNonce, newAccount, the account
-//! URL (update, deactivation, POST-as-GET), newOrder, and orders and authorizations read with
-//! POST-as-GET by the account that owns them. Nonces live in memory ([`NonceStore`]).
+//! URL (update, deactivation, POST-as-GET), newOrder, orders and authorizations read with POST-as-GET
+//! by the account that owns them, and http-01 validation of a challenge. Nonces live in memory ([`NonceStore`]).
 //!
 //! Every answer carries a fresh `Replay-Nonce` and `Link: <directory>;rel="index"`; every
 //! refusal is `application/problem+json` with an `urn:ietf:params:acme:error:…` type.
@@ -38,13 +38,29 @@ const ORDER_LIFETIME: time::Duration = time::Duration::days(7);
 struct Acme {
     online: Arc<OnlineAuthority>,
     nonces: NonceStore,
+    validation: Validation,
+}
+
+/// Where challenge validation connects: test knobs of `serve`, defaults for production.
+#[derive(Debug, Clone)]
+pub struct Validation {
+    /// The port http-01 fetches from (80).
+    pub http01_port: u16,
+    /// Names pinned to an address instead of resolved.
+    pub resolve: Vec<(String, std::net::IpAddr)>,
+}
+
+impl Default for Validation {
+    fn default() -> Validation {
+        Validation { http01_port: 80, resolve: Vec::new() }
+    }
 }
 
 type Shared = State<Arc<Acme>>;
 
 /// The ACME routes under `/acme/`, for [`crate::server::HttpsConfig::routes`].
-pub fn acme_routes(online: Arc<OnlineAuthority>) -> Router {
-    let state = Arc::new(Acme { online, nonces: NonceStore::new() });
+pub fn acme_routes(online: Arc<OnlineAuthority>, validation: Validation) -> Router {
+    let state = Arc::new(Acme { online, nonces: NonceStore::new(), validation });
     Router::new()
         .route("/acme/{provisioner}/directory", get(directory))
         .route("/acme/{provisioner}/new-nonce", get(new_nonce).head(new_nonce))
@@ -53,6 +69,7 @@ pub fn acme_routes(online: Arc<OnlineAuthority>) -> Router {
         .route("/acme/{provisioner}/new-order", post(new_order))
         .route("/acme/{provisioner}/order/{id}", post(order))
         .route("/acme/{provisioner}/authz/{id}", post(authorization))
+        .route("/acme/{provisioner}/chall/{id}", post(challenge))
         .route("/acme/{provisioner}/{*rest}", any(not_served))
         .with_state(state)
 }
@@ -260,7 +277,7 @@ async fn not_served(
     let answer = Err(Problem::new(
         "malformed",
         StatusCode::NOT_FOUND,
-        "This ACME resource is not served yet (challenges, finalization, revocation and key change come later).",
+        "This ACME resource is not served yet (finalization, revocation and key change come later).",
     ));
     finish(&acme, urls.as_ref().ok(), answer)
 }
@@ -797,5 +814,130 @@ fn post_as_get(jws: &Jws) -> std::result::Result<(), Problem> {
         Ok(())
     } else {
         Err(Problem::malformed("Read this resource with POST-as-GET (an empty payload)."))
+    }
+}
+
+/// A challenge, the account key and where its identifier is, as read before validating.
+struct ChallengeTarget {
+    challenge: AcmeChallengeRecord,
+    authz: AcmeAuthorizationRecord,
+    /// Set when this request starts validation.
+    key_authorization: Option<String>,
+}
+
+/// `POST …/chall/ID`: `{}` validates the challenge (http-01 only so far) synchronously and
+/// answers its final state; POST-as-GET reads it.
+async fn challenge(
+    State(acme): Shared,
+    Path((name, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: std::result::Result<Bytes, BytesRejection>,
+) -> Response {
+    let urls = Urls::new(&headers, &name);
+    let answer = async {
+        let urls = urls.as_ref().map_err(|p| Problem::malformed(p.detail.clone()))?;
+        let url = urls.of(&format!("chall/{id}"));
+        let (jws, provisioner_id) = kid_request(&acme, &name, &headers, body, &url).await?;
+        let id = parse_id(&id, AcmeObject::Challenge)?;
+        let kid_prefix = urls.of("acct/");
+        let target = with_authority(&acme, move |authority| {
+            let account = authenticated(authority, &jws, &kid_prefix, provisioner_id)?;
+            let challenge = authority.acme_challenge(id)?;
+            let authz = authority.acme_authorization(challenge.authorization_id)?;
+            if authority.acme_order(authz.order_id)?.account_id != account.id {
+                return Err(not_yours(AcmeObject::Challenge));
+            }
+            let respond = !jws.is_post_as_get();
+            if respond && challenge.status == crate::acme::ChallengeStatus::Pending {
+                if challenge.kind != crate::acme::ChallengeType::Http01 {
+                    return Err(Problem::malformed(format!(
+                        "Only http-01 challenges are validated so far, not {}.",
+                        challenge.kind
+                    )));
+                }
+                let key = Jwk::from_json(account.jwk.as_bytes())?;
+                let key_authorization = crate::acme::key_authorization(&challenge.token, &key);
+                let challenge = authority.update_acme_challenge(
+                    challenge.id,
+                    crate::acme::ChallengeStatus::Processing,
+                    None,
+                    None,
+                )?;
+                return Ok(ChallengeTarget { challenge, authz, key_authorization: Some(key_authorization) });
+            }
+            Ok(ChallengeTarget { challenge, authz, key_authorization: None })
+        })
+        .await?;
+        let challenge = match target.key_authorization.clone() {
+            Some(expected) => validate_http01(&acme, target, expected).await?,
+            None => target.challenge,
+        };
+        let mut response = json_response(StatusCode::OK, &challenge_json(&challenge, &urls.base), None);
+        let up = format!("<{}>;rel=\"up\"", urls.of(&format!("authz/{}", challenge.authorization_id)));
+        if let Ok(link) = HeaderValue::from_str(&up) {
+            response.headers_mut().append(header::LINK, link);
+        }
+        Ok(response)
+    }
+    .await;
+    finish(&acme, urls.as_ref().ok(), answer)
+}
+
+/// Fetches the key authorization and records the outcome on the challenge, its authorization
+/// and its order.
+async fn validate_http01(
+    acme: &Arc<Acme>,
+    target: ChallengeTarget,
+    expected: String,
+) -> std::result::Result<AcmeChallengeRecord, Problem> {
+    let host = target.authz.identifier.value.clone();
+    let port = acme.validation.http01_port;
+    let outcome = async {
+        let address = super::http01::address_of(&host, port, &acme.validation.resolve).await?;
+        let body = super::http01::fetch(&host, address, &target.challenge.token).await?;
+        let url = format!("http://{host}:{port}/.well-known/acme-challenge/{}", target.challenge.token);
+        if body.trim_end() != expected {
+            return Err(super::http01::Failure {
+                kind: "incorrectResponse",
+                detail: format!("{url} did not answer the key authorization."),
+            });
+        }
+        Ok(json!({ "url": url, "hostname": host, "port": port.to_string(), "addressUsed": address.ip().to_string() }))
+    }
+    .await;
+    with_authority(acme, move |authority| record_validation(authority, &target, outcome)).await
+}
+
+fn record_validation(
+    authority: &mut Authority,
+    target: &ChallengeTarget,
+    outcome: std::result::Result<Value, super::http01::Failure>,
+) -> std::result::Result<AcmeChallengeRecord, Problem> {
+    use crate::acme::{AuthorizationStatus, ChallengeStatus, OrderStatus};
+    let (challenge_id, authz_id, order_id) = (target.challenge.id, target.authz.id, target.authz.order_id);
+    match outcome {
+        Ok(record) => {
+            let challenge = authority.update_acme_challenge(challenge_id, ChallengeStatus::Valid, None, Some(&json!([record])))?;
+            authority.set_acme_authorization_status(authz_id, AuthorizationStatus::Valid)?;
+            let view = authority.acme_order_view(order_id)?;
+            let all_valid = view.authorizations.iter().all(|(a, _)| a.status == AuthorizationStatus::Valid);
+            if all_valid && view.order.status == OrderStatus::Pending {
+                authority.set_acme_order_status(order_id, OrderStatus::Ready, None)?;
+            }
+            Ok(challenge)
+        }
+        Err(failure) => {
+            let error = json!({
+                "type": format!("urn:ietf:params:acme:error:{}", failure.kind),
+                "detail": failure.detail,
+                "status": 403,
+            });
+            let challenge = authority.update_acme_challenge(challenge_id, ChallengeStatus::Invalid, Some(&error), None)?;
+            authority.set_acme_authorization_status(authz_id, AuthorizationStatus::Invalid)?;
+            if authority.acme_order(order_id)?.status == OrderStatus::Pending {
+                authority.set_acme_order_status(order_id, OrderStatus::Invalid, Some(&error))?;
+            }
+            Ok(challenge)
+        }
     }
 }
