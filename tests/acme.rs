@@ -562,3 +562,80 @@ fn an_http01_challenge_nobody_answers_is_a_connection_problem() {
     let other = ca.account("web", "b.pem");
     ca.as_account("web", "b.pem", &other, &pending.challenge_url, &json!({})).assert_problem("unauthorized", 401);
 }
+
+impl Ca {
+    /// A CSR made by openssl for CN `cn` and `sans` (openssl's subjectAltName syntax), as the
+    /// base64url DER finalize takes.
+    fn csr(&self, file: &str, cn: &str, sans: &str) -> String {
+        let (key, der) = (self.pki.path(&format!("{file}.key")), self.pki.path(&format!("{file}.der")));
+        openssl_ok([
+            "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", arg(&key),
+            "-subj", &format!("/CN={cn}"), "-addext", &format!("subjectAltName={sans}"), "-outform", "DER", "-out",
+            arg(&der),
+        ]);
+        base64ct::Base64UrlUnpadded::encode_string(&fs::read(&der).expect("read the CSR"))
+    }
+}
+
+/// A CA validating on a test server, and an order of account key `a.pem` for
+/// app.example.com made ready by the right http-01 answer.
+fn ready_order() -> (Ca, Pending) {
+    let (body_tx, body_rx) = std::sync::mpsc::channel::<String>();
+    let (port, server) = http01_server_with(move || body_rx.recv().expect("the body"));
+    let ca = ca_validating_on(port);
+    let pending = pending_order(&ca, "a.pem", "app.example.com");
+    body_tx.send(ca.key_authorization("a.pem", &pending.token)).expect("send");
+    let challenge = ca.as_account("web", "a.pem", &pending.kid, &pending.challenge_url, &json!({})).json();
+    assert_eq!(challenge["status"], "valid", "{challenge}");
+    server.join().expect("the test server");
+    (ca, pending)
+}
+
+#[test]
+fn finalize_with_a_csr_for_the_order_names_issues_a_certificate_openssl_verifies() {
+    let (ca, pending) = ready_order();
+    let order = ca.as_account("web", "a.pem", &pending.kid, &pending.order_url, &Value::Null).json();
+    let finalize_url = order["finalize"].as_str().expect("finalize").to_string();
+
+    // Names other than the order's are badCSR, and the order stays ready.
+    let other = ca.csr("other", "app.example.com", "DNS:app.example.com,DNS:b.example.com");
+    ca.as_account("web", "a.pem", &pending.kid, &finalize_url, &json!({"csr": other})).assert_problem("badCSR", 400);
+    let fewer = ca.csr("fewer", "b.example.com", "DNS:b.example.com");
+    ca.as_account("web", "a.pem", &pending.kid, &finalize_url, &json!({"csr": fewer})).assert_problem("badCSR", 400);
+    ca.as_account("web", "a.pem", &pending.kid, &finalize_url, &json!({"csr": "!!"})).assert_problem("badCSR", 400);
+    let still = ca.as_account("web", "a.pem", &pending.kid, &pending.order_url, &Value::Null).json();
+    assert_eq!(still["status"], "ready", "{still}");
+    // Another account cannot finalize it.
+    let stranger = ca.account("web", "b.pem");
+    let right = ca.csr("right", "app.example.com", "DNS:app.example.com");
+    ca.as_account("web", "b.pem", &stranger, &finalize_url, &json!({"csr": right}))
+        .assert_problem("unauthorized", 401);
+
+    let done = ca.as_account("web", "a.pem", &pending.kid, &finalize_url, &json!({"csr": right}));
+    assert_eq!(done.status, 200, "{}", done.body);
+    assert_eq!(done.header("location"), Some(pending.order_url.as_str()));
+    let order = done.json();
+    assert_eq!(order["status"], "valid", "{order}");
+    let cert_url = order["certificate"].as_str().expect("a certificate URL").to_string();
+    assert!(cert_url.starts_with(&ca.url("web", "cert/")), "{order}");
+    // Finalizing again is refused: the order is no longer ready.
+    ca.as_account("web", "a.pem", &pending.kid, &finalize_url, &json!({"csr": right}))
+        .assert_problem("orderNotReady", 403);
+
+    let pem = ca.as_account("web", "a.pem", &pending.kid, &cert_url, &Value::Null);
+    assert_eq!(pem.status, 200, "{}", pem.body);
+    assert_eq!(pem.header("content-type"), Some("application/pem-certificate-chain"));
+    assert_eq!(pem.body.matches("-----BEGIN CERTIFICATE-----").count(), 2, "leaf and issuing CA: {}", pem.body);
+    let chain = ca.pki.path("chain.pem");
+    fs::write(&chain, &pem.body).expect("write the chain");
+    let leaf = ca.pki.path("leaf.pem");
+    let leaf_pem = pem.body.split_inclusive("-----END CERTIFICATE-----\n").next().expect("the leaf");
+    fs::write(&leaf, leaf_pem).expect("write the leaf");
+    let verified = openssl_ok(["verify", "-CAfile", arg(&ca.root_pem), "-untrusted", arg(&chain), arg(&leaf)]);
+    assert!(verified.contains(": OK"), "{verified}");
+    let text = x509_text(&leaf);
+    let (_, san) = extension(&text, "X509v3 Subject Alternative Name").expect("a SAN");
+    assert_eq!(san, "DNS:app.example.com", "{text}");
+    // Only the owning account downloads it.
+    ca.as_account("web", "b.pem", &stranger, &cert_url, &Value::Null).assert_problem("unauthorized", 401);
+}

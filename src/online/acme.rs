@@ -70,6 +70,8 @@ pub fn acme_routes(online: Arc<OnlineAuthority>, validation: Validation) -> Rout
         .route("/acme/{provisioner}/order/{id}", post(order))
         .route("/acme/{provisioner}/authz/{id}", post(authorization))
         .route("/acme/{provisioner}/chall/{id}", post(challenge))
+        .route("/acme/{provisioner}/order/{id}/finalize", post(finalize))
+        .route("/acme/{provisioner}/cert/{id}", post(certificate))
         .route("/acme/{provisioner}/{*rest}", any(not_served))
         .with_state(state)
 }
@@ -277,7 +279,7 @@ async fn not_served(
     let answer = Err(Problem::new(
         "malformed",
         StatusCode::NOT_FOUND,
-        "This ACME resource is not served yet (finalization, revocation and key change come later).",
+        "This ACME resource is not served yet (revocation and key change come later).",
     ));
     finish(&acme, urls.as_ref().ok(), answer)
 }
@@ -940,4 +942,180 @@ fn record_validation(
             Ok(challenge)
         }
     }
+}
+
+/// The longest certificate a provisioner without `--max-validity` issues.
+const DEFAULT_VALIDITY: time::Duration = time::Duration::days(90);
+
+fn bad_csr(detail: impl Into<String>) -> Problem {
+    Problem::new("badCSR", StatusCode::BAD_REQUEST, detail)
+}
+
+/// The CSR of a finalize request, its signature verified.
+fn finalize_csr(payload: &Value) -> std::result::Result<crate::engine::csr::VerifiedCsr, Problem> {
+    use base64ct::{Base64UrlUnpadded, Encoding};
+    let text = payload.get("csr").and_then(Value::as_str).ok_or_else(|| Problem::malformed("Finalize needs a csr member."))?;
+    let der = Base64UrlUnpadded::decode_vec(text).map_err(|_| bad_csr("The csr is not base64url DER."))?;
+    crate::engine::csr::parse_and_verify(&der, "the ACME CSR").map_err(|e| bad_csr(sentence(&e.to_string())))
+}
+
+/// The CSR's names (CN and SANs) as identifiers; only DNS names and IP addresses.
+fn csr_identifiers(csr: &crate::engine::csr::VerifiedCsr) -> std::result::Result<Vec<AcmeIdentifier>, Problem> {
+    use crate::engine::csr::RequestedSan;
+    let mut out: Vec<AcmeIdentifier> = Vec::new();
+    let mut add = |identifier: AcmeIdentifier| {
+        if !out.contains(&identifier) {
+            out.push(identifier);
+        }
+    };
+    if let Some(cn) = &csr.common_name {
+        match cn.parse::<std::net::IpAddr>() {
+            Ok(ip) => add(AcmeIdentifier { kind: IdentifierType::Ip, value: ip.to_string() }),
+            Err(_) => add(AcmeIdentifier { kind: IdentifierType::Dns, value: cn.to_ascii_lowercase() }),
+        }
+    }
+    for san in &csr.requested_sans {
+        match san {
+            RequestedSan::Dns(name) => add(AcmeIdentifier { kind: IdentifierType::Dns, value: name.to_ascii_lowercase() }),
+            RequestedSan::Ip(ip) => add(AcmeIdentifier { kind: IdentifierType::Ip, value: ip.to_string() }),
+            _ => return Err(bad_csr("The CSR may only name DNS names and IP addresses.")),
+        }
+    }
+    Ok(out)
+}
+
+fn same_names(a: &[AcmeIdentifier], b: &[AcmeIdentifier]) -> bool {
+    let canonical = |i: &AcmeIdentifier| match i.kind {
+        IdentifierType::Ip => i.value.parse::<std::net::IpAddr>().map(|ip| ip.to_string()).unwrap_or_default(),
+        IdentifierType::Dns => i.value.to_ascii_lowercase(),
+    };
+    let set = |list: &[AcmeIdentifier]| -> std::collections::BTreeSet<(&'static str, String)> {
+        list.iter().map(|i| (i.kind.as_str(), canonical(i))).collect()
+    };
+    set(a) == set(b)
+}
+
+/// `POST …/order/ID/finalize`: a CSR for exactly the order's identifiers becomes its certificate.
+async fn finalize(
+    State(acme): Shared,
+    Path((name, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: std::result::Result<Bytes, BytesRejection>,
+) -> Response {
+    let urls = Urls::new(&headers, &name);
+    let answer = async {
+        let urls = urls.as_ref().map_err(|p| Problem::malformed(p.detail.clone()))?;
+        let url = urls.of(&format!("order/{id}/finalize"));
+        let (jws, provisioner_id) = kid_request(&acme, &name, &headers, body, &url).await?;
+        let id = parse_id(&id, AcmeObject::Order)?;
+        let (base, kid_prefix) = (urls.base.clone(), urls.of("acct/"));
+        with_authority(&acme, move |authority| {
+            let account = authenticated(authority, &jws, &kid_prefix, provisioner_id)?;
+            let view = authority.acme_order_view(id)?;
+            if view.order.account_id != account.id {
+                return Err(not_yours(AcmeObject::Order));
+            }
+            let now = crate::engine::now().unix_timestamp();
+            if view.order.status.at(view.order.expires_at, now) != crate::acme::OrderStatus::Ready {
+                return Err(Problem::new(
+                    "orderNotReady",
+                    StatusCode::FORBIDDEN,
+                    format!("Order #{id} is {}, not ready.", view.order.status.as_str()),
+                ));
+            }
+            let csr = finalize_csr(&jws.payload_json()?)?;
+            if !same_names(&csr_identifiers(&csr)?, &view.order.identifiers) {
+                return Err(bad_csr("The CSR's names (CN and SANs) must be exactly the order's identifiers."));
+            }
+            let order = issue_for_order(authority, &view.order, csr, now)?;
+            let ids: Vec<i64> = view.authorizations.iter().map(|(a, _)| a.id).collect();
+            let location = format!("{base}/order/{id}");
+            Ok(json_response(StatusCode::OK, &order_json(&order, &ids, &base), Some(&location)))
+        })
+        .await
+    }
+    .await;
+    finish(&acme, urls.as_ref().ok(), answer)
+}
+
+/// Issues the order's certificate from its provisioner's CA and profile, valid for at most the
+/// provisioner's maximum (and until the order's notAfter, when it asked for less).
+fn issue_for_order(
+    authority: &mut Authority,
+    order: &AcmeOrderRecord,
+    csr: crate::engine::csr::VerifiedCsr,
+    now: i64,
+) -> std::result::Result<AcmeOrderRecord, Problem> {
+    use crate::acme::OrderStatus;
+    use crate::authority::{IssueRequest, KeySource};
+    let account = authority.acme_account(order.account_id)?;
+    let provisioner = authority.acme_provisioner_by_id(account.provisioner_id)?.record;
+    let max = provisioner.max_validity_secs.map(time::Duration::seconds).unwrap_or(DEFAULT_VALIDITY);
+    let asked = order.not_after.map(|t| time::Duration::seconds(t - now)).filter(|d| d.is_positive());
+    let validity = asked.map_or(max, |d| d.min(max));
+    let sans: Vec<crate::names::San> = order
+        .identifiers
+        .iter()
+        .filter_map(|i| match i.kind {
+            IdentifierType::Dns => crate::names::parse_dns(&i.value).ok().map(crate::names::San::Dns),
+            IdentifierType::Ip => i.value.parse().ok().map(crate::names::San::Ip),
+        })
+        .collect();
+    let common_name = order.identifiers.first().map(|i| i.value.clone());
+    authority.set_acme_order_status(order.id, OrderStatus::Processing, None)?;
+    let request = IssueRequest {
+        profile: provisioner.profile,
+        name: common_name,
+        sans,
+        key: KeySource::Csr(Box::new(csr)),
+        validity,
+        ca: Some(provisioner.ca_name.clone()),
+        out: None,
+    };
+    let issued = match authority.issue(request) {
+        Ok(issued) => issued,
+        Err(e) => {
+            let problem = Problem::from(e);
+            let error = json!({ "type": format!("urn:ietf:params:acme:error:{}", problem.kind), "detail": problem.detail });
+            authority.set_acme_order_status(order.id, OrderStatus::Invalid, Some(&error))?;
+            return Err(problem);
+        }
+    };
+    let certificate = authority.presented(issued.der())?;
+    Ok(authority.link_acme_certificate(order.id, certificate.id)?)
+}
+
+/// `POST …/cert/ID` (POST-as-GET): the order's certificate and the CAs above it, PEM.
+async fn certificate(
+    State(acme): Shared,
+    Path((name, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: std::result::Result<Bytes, BytesRejection>,
+) -> Response {
+    let urls = Urls::new(&headers, &name);
+    let answer = async {
+        let urls = urls.as_ref().map_err(|p| Problem::malformed(p.detail.clone()))?;
+        let url = urls.of(&format!("cert/{id}"));
+        let (jws, provisioner_id) = kid_request(&acme, &name, &headers, body, &url).await?;
+        let not_found = || Problem::new("malformed", StatusCode::NOT_FOUND, "No such certificate.");
+        let id: i64 = id.parse().map_err(|_| not_found())?;
+        let kid_prefix = urls.of("acct/");
+        with_authority(&acme, move |authority| {
+            let account = authenticated(authority, &jws, &kid_prefix, provisioner_id)?;
+            post_as_get(&jws)?;
+            let link = authority.acme_certificate_link(id)?.ok_or_else(not_found)?;
+            if link.account_id != account.id {
+                return Err(Problem::unauthorized("This certificate belongs to another account."));
+            }
+            let (der, chain) = authority.acme_certificate_chain(id)?;
+            let mut pem = crate::x509::certificate_pem(&der);
+            for ca in &chain {
+                pem.push_str(&crate::x509::certificate_pem(ca));
+            }
+            Ok((StatusCode::OK, [(header::CONTENT_TYPE, super::CHAIN_MEDIA_TYPE)], pem).into_response())
+        })
+        .await
+    }
+    .await;
+    finish(&acme, urls.as_ref().ok(), answer)
 }
