@@ -639,3 +639,31 @@ fn finalize_with_a_csr_for_the_order_names_issues_a_certificate_openssl_verifies
     // Only the owning account downloads it.
     ca.as_account("web", "b.pem", &stranger, &cert_url, &Value::Null).assert_problem("unauthorized", 401);
 }
+
+/// The ACME client lego (Debian's package) gets a certificate over http-01, end to end.
+#[test]
+fn lego_gets_a_certificate_over_http01() {
+    let lego = common::interop::require_program("lego", &[], "lego");
+    let port = common::interop::free_port();
+    let ca = ca_validating_on(port);
+    let dir = ca.pki.path("lego");
+    let finished = common::interop::run_bounded(
+        "lego",
+        Command::new(lego)
+            .env("LEGO_CA_CERTIFICATES", &ca.root_pem)
+            .args(["--server", &ca.url("web", "directory"), "--accept-tos", "--email", "ops@example.com"])
+            .args(["--http", "--http.port", &format!("127.0.0.1:{port}"), "--domains", "app.example.com"])
+            .arg("--path")
+            .arg(&dir)
+            .arg("run"),
+        b"",
+        &ca.pki.path("lego-logs"),
+        std::time::Duration::from_secs(120),
+    );
+    assert!(finished.status.success(), "lego failed:\n{}\n{}", finished.stdout, finished.stderr);
+    let leaf = dir.join("certificates/app.example.com.crt");
+    let verified = openssl_ok(["verify", "-CAfile", arg(&ca.root_pem), "-untrusted", arg(&leaf), arg(&leaf)]);
+    assert!(verified.contains(": OK"), "{verified}");
+    let (_, san) = extension(&x509_text(&leaf), "X509v3 Subject Alternative Name").expect("a SAN");
+    assert_eq!(san, "DNS:app.example.com");
+}
