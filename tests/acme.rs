@@ -408,7 +408,11 @@ fn an_order_for_names_the_provisioner_does_not_allow_is_refused() {
     let refused = json!({"identifiers": [{"type": "dns", "value": "a.example.com"}, {"type": "dns", "value": "evil.example.org"}]});
     let reply = ca.as_account("web", "a.pem", &kid, &url, &refused);
     reply.assert_problem("rejectedIdentifier", 403);
-    assert!(reply.json()["detail"].as_str().is_some_and(|d| d.contains("evil.example.org")), "{}", reply.body);
+    assert!(
+        reply.json()["detail"].as_str().is_some_and(|d| d.contains("evil.example.org")),
+        "{}",
+        reply.body
+    );
     let email = json!({"identifiers": [{"type": "email", "value": "a@example.com"}]});
     ca.as_account("web", "a.pem", &kid, &url, &email).assert_problem("unsupportedIdentifier", 400);
     ca.as_account("web", "a.pem", &kid, &url, &json!({"identifiers": []})).assert_problem("malformed", 400);
@@ -440,7 +444,9 @@ fn http01_server(body: String) -> (u16, std::thread::JoinHandle<String>) {
 }
 
 /// Like [`http01_server`], the body made once the request arrived.
-fn http01_server_with(body: impl FnOnce() -> String + Send + 'static) -> (u16, std::thread::JoinHandle<String>) {
+fn http01_server_with(
+    body: impl FnOnce() -> String + Send + 'static,
+) -> (u16, std::thread::JoinHandle<String>) {
     use std::io::{BufRead, BufReader, Write};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = listener.local_addr().expect("address").port();
@@ -456,7 +462,8 @@ fn http01_server_with(body: impl FnOnce() -> String + Send + 'static) -> (u16, s
             head.push_str(&line);
         }
         let body = body();
-        let reply = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+        let reply =
+            format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
         reader.get_mut().write_all(reply.as_bytes()).expect("answer");
         head
     });
@@ -480,7 +487,8 @@ fn pending_order(ca: &Ca, key: &str, host: &str) -> Pending {
     let order_url = created.header("location").expect("Location").to_string();
     let authz_url = created.json()["authorizations"][0].as_str().expect("authz").to_string();
     let authz = ca.as_account("web", key, &kid, &authz_url, &Value::Null).json();
-    let http = authz["challenges"].as_array().and_then(|c| c.iter().find(|c| c["type"] == "http-01").cloned());
+    let http =
+        authz["challenges"].as_array().and_then(|c| c.iter().find(|c| c["type"] == "http-01").cloned());
     let http = http.expect("an http-01 challenge");
     Pending {
         kid,
@@ -519,9 +527,16 @@ fn an_http01_challenge_answered_with_the_key_authorization_makes_the_order_ready
     assert_eq!(challenge["status"], "valid", "{challenge}");
     assert!(challenge["validated"].as_str().is_some(), "{challenge}");
     let up = format!("<{}>;rel=\"up\"", pending.authz_url);
-    assert!(reply.headers.iter().any(|(n, v)| n.eq_ignore_ascii_case("link") && *v == up), "{:?}", reply.headers);
+    assert!(
+        reply.headers.iter().any(|(n, v)| n.eq_ignore_ascii_case("link") && *v == up),
+        "{:?}",
+        reply.headers
+    );
     let head = server.join().expect("the test server");
-    assert!(head.starts_with(&format!("GET /.well-known/acme-challenge/{} HTTP/1.1\r\n", pending.token)), "{head}");
+    assert!(
+        head.starts_with(&format!("GET /.well-known/acme-challenge/{} HTTP/1.1\r\n", pending.token)),
+        "{head}"
+    );
     assert!(head.to_ascii_lowercase().contains(&format!("host: app.example.com:{port}\r\n")), "{head}");
 
     let authz = ca.as_account("web", "a.pem", &pending.kid, &pending.authz_url, &Value::Null).json();
@@ -560,7 +575,8 @@ fn an_http01_challenge_nobody_answers_is_a_connection_problem() {
     assert_eq!(challenge["error"]["type"], format!("{PROBLEM}connection"), "{challenge}");
     // Another account cannot start or read it.
     let other = ca.account("web", "b.pem");
-    ca.as_account("web", "b.pem", &other, &pending.challenge_url, &json!({})).assert_problem("unauthorized", 401);
+    ca.as_account("web", "b.pem", &other, &pending.challenge_url, &json!({}))
+        .assert_problem("unauthorized", 401);
 }
 
 impl Ca {
@@ -569,8 +585,22 @@ impl Ca {
     fn csr(&self, file: &str, cn: &str, sans: &str) -> String {
         let (key, der) = (self.pki.path(&format!("{file}.key")), self.pki.path(&format!("{file}.der")));
         openssl_ok([
-            "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", arg(&key),
-            "-subj", &format!("/CN={cn}"), "-addext", &format!("subjectAltName={sans}"), "-outform", "DER", "-out",
+            "req",
+            "-new",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            arg(&key),
+            "-subj",
+            &format!("/CN={cn}"),
+            "-addext",
+            &format!("subjectAltName={sans}"),
+            "-outform",
+            "DER",
+            "-out",
             arg(&der),
         ]);
         base64ct::Base64UrlUnpadded::encode_string(&fs::read(&der).expect("read the CSR"))
@@ -599,10 +629,13 @@ fn finalize_with_a_csr_for_the_order_names_issues_a_certificate_openssl_verifies
 
     // Names other than the order's are badCSR, and the order stays ready.
     let other = ca.csr("other", "app.example.com", "DNS:app.example.com,DNS:b.example.com");
-    ca.as_account("web", "a.pem", &pending.kid, &finalize_url, &json!({"csr": other})).assert_problem("badCSR", 400);
+    ca.as_account("web", "a.pem", &pending.kid, &finalize_url, &json!({"csr": other}))
+        .assert_problem("badCSR", 400);
     let fewer = ca.csr("fewer", "b.example.com", "DNS:b.example.com");
-    ca.as_account("web", "a.pem", &pending.kid, &finalize_url, &json!({"csr": fewer})).assert_problem("badCSR", 400);
-    ca.as_account("web", "a.pem", &pending.kid, &finalize_url, &json!({"csr": "!!"})).assert_problem("badCSR", 400);
+    ca.as_account("web", "a.pem", &pending.kid, &finalize_url, &json!({"csr": fewer}))
+        .assert_problem("badCSR", 400);
+    ca.as_account("web", "a.pem", &pending.kid, &finalize_url, &json!({"csr": "!!"}))
+        .assert_problem("badCSR", 400);
     let still = ca.as_account("web", "a.pem", &pending.kid, &pending.order_url, &Value::Null).json();
     assert_eq!(still["status"], "ready", "{still}");
     // Another account cannot finalize it.
@@ -625,13 +658,19 @@ fn finalize_with_a_csr_for_the_order_names_issues_a_certificate_openssl_verifies
     let pem = ca.as_account("web", "a.pem", &pending.kid, &cert_url, &Value::Null);
     assert_eq!(pem.status, 200, "{}", pem.body);
     assert_eq!(pem.header("content-type"), Some("application/pem-certificate-chain"));
-    assert_eq!(pem.body.matches("-----BEGIN CERTIFICATE-----").count(), 2, "leaf and issuing CA: {}", pem.body);
+    assert_eq!(
+        pem.body.matches("-----BEGIN CERTIFICATE-----").count(),
+        2,
+        "leaf and issuing CA: {}",
+        pem.body
+    );
     let chain = ca.pki.path("chain.pem");
     fs::write(&chain, &pem.body).expect("write the chain");
     let leaf = ca.pki.path("leaf.pem");
     let leaf_pem = pem.body.split_inclusive("-----END CERTIFICATE-----\n").next().expect("the leaf");
     fs::write(&leaf, leaf_pem).expect("write the leaf");
-    let verified = openssl_ok(["verify", "-CAfile", arg(&ca.root_pem), "-untrusted", arg(&chain), arg(&leaf)]);
+    let verified =
+        openssl_ok(["verify", "-CAfile", arg(&ca.root_pem), "-untrusted", arg(&chain), arg(&leaf)]);
     assert!(verified.contains(": OK"), "{verified}");
     let text = x509_text(&leaf);
     let (_, san) = extension(&text, "X509v3 Subject Alternative Name").expect("a SAN");

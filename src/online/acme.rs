@@ -681,7 +681,11 @@ fn challenge_json(challenge: &AcmeChallengeRecord, base: &str) -> Value {
     body
 }
 
-fn authorization_json(authz: &AcmeAuthorizationRecord, challenges: &[AcmeChallengeRecord], base: &str) -> Value {
+fn authorization_json(
+    authz: &AcmeAuthorizationRecord,
+    challenges: &[AcmeChallengeRecord],
+    base: &str,
+) -> Value {
     let mut body = json!({
         "identifier": authz.identifier,
         "status": authz.status.as_str(),
@@ -745,8 +749,9 @@ async fn new_order(
 }
 
 fn parse_id(id: &str, object: AcmeObject) -> std::result::Result<i64, Problem> {
-    id.parse()
-        .map_err(|_| Problem::new("malformed", StatusCode::NOT_FOUND, format!("No such {}.", object.as_str())))
+    id.parse().map_err(|_| {
+        Problem::new("malformed", StatusCode::NOT_FOUND, format!("No such {}.", object.as_str()))
+    })
 }
 
 async fn order(
@@ -919,7 +924,12 @@ fn record_validation(
     let (challenge_id, authz_id, order_id) = (target.challenge.id, target.authz.id, target.authz.order_id);
     match outcome {
         Ok(record) => {
-            let challenge = authority.update_acme_challenge(challenge_id, ChallengeStatus::Valid, None, Some(&json!([record])))?;
+            let challenge = authority.update_acme_challenge(
+                challenge_id,
+                ChallengeStatus::Valid,
+                None,
+                Some(&json!([record])),
+            )?;
             authority.set_acme_authorization_status(authz_id, AuthorizationStatus::Valid)?;
             let view = authority.acme_order_view(order_id)?;
             let all_valid = view.authorizations.iter().all(|(a, _)| a.status == AuthorizationStatus::Valid);
@@ -934,7 +944,12 @@ fn record_validation(
                 "detail": failure.detail,
                 "status": 403,
             });
-            let challenge = authority.update_acme_challenge(challenge_id, ChallengeStatus::Invalid, Some(&error), None)?;
+            let challenge = authority.update_acme_challenge(
+                challenge_id,
+                ChallengeStatus::Invalid,
+                Some(&error),
+                None,
+            )?;
             authority.set_acme_authorization_status(authz_id, AuthorizationStatus::Invalid)?;
             if authority.acme_order(order_id)?.status == OrderStatus::Pending {
                 authority.set_acme_order_status(order_id, OrderStatus::Invalid, Some(&error))?;
@@ -954,13 +969,18 @@ fn bad_csr(detail: impl Into<String>) -> Problem {
 /// The CSR of a finalize request, its signature verified.
 fn finalize_csr(payload: &Value) -> std::result::Result<crate::engine::csr::VerifiedCsr, Problem> {
     use base64ct::{Base64UrlUnpadded, Encoding};
-    let text = payload.get("csr").and_then(Value::as_str).ok_or_else(|| Problem::malformed("Finalize needs a csr member."))?;
+    let text = payload
+        .get("csr")
+        .and_then(Value::as_str)
+        .ok_or_else(|| Problem::malformed("Finalize needs a csr member."))?;
     let der = Base64UrlUnpadded::decode_vec(text).map_err(|_| bad_csr("The csr is not base64url DER."))?;
     crate::engine::csr::parse_and_verify(&der, "the ACME CSR").map_err(|e| bad_csr(sentence(&e.to_string())))
 }
 
 /// The CSR's names (CN and SANs) as identifiers; only DNS names and IP addresses.
-fn csr_identifiers(csr: &crate::engine::csr::VerifiedCsr) -> std::result::Result<Vec<AcmeIdentifier>, Problem> {
+fn csr_identifiers(
+    csr: &crate::engine::csr::VerifiedCsr,
+) -> std::result::Result<Vec<AcmeIdentifier>, Problem> {
     use crate::engine::csr::RequestedSan;
     let mut out: Vec<AcmeIdentifier> = Vec::new();
     let mut add = |identifier: AcmeIdentifier| {
@@ -976,7 +996,9 @@ fn csr_identifiers(csr: &crate::engine::csr::VerifiedCsr) -> std::result::Result
     }
     for san in &csr.requested_sans {
         match san {
-            RequestedSan::Dns(name) => add(AcmeIdentifier { kind: IdentifierType::Dns, value: name.to_ascii_lowercase() }),
+            RequestedSan::Dns(name) => {
+                add(AcmeIdentifier { kind: IdentifierType::Dns, value: name.to_ascii_lowercase() })
+            }
             RequestedSan::Ip(ip) => add(AcmeIdentifier { kind: IdentifierType::Ip, value: ip.to_string() }),
             _ => return Err(bad_csr("The CSR may only name DNS names and IP addresses.")),
         }
@@ -986,7 +1008,9 @@ fn csr_identifiers(csr: &crate::engine::csr::VerifiedCsr) -> std::result::Result
 
 fn same_names(a: &[AcmeIdentifier], b: &[AcmeIdentifier]) -> bool {
     let canonical = |i: &AcmeIdentifier| match i.kind {
-        IdentifierType::Ip => i.value.parse::<std::net::IpAddr>().map(|ip| ip.to_string()).unwrap_or_default(),
+        IdentifierType::Ip => {
+            i.value.parse::<std::net::IpAddr>().map(|ip| ip.to_string()).unwrap_or_default()
+        }
         IdentifierType::Dns => i.value.to_ascii_lowercase(),
     };
     let set = |list: &[AcmeIdentifier]| -> std::collections::BTreeSet<(&'static str, String)> {
@@ -1025,7 +1049,9 @@ async fn finalize(
             }
             let csr = finalize_csr(&jws.payload_json()?)?;
             if !same_names(&csr_identifiers(&csr)?, &view.order.identifiers) {
-                return Err(bad_csr("The CSR's names (CN and SANs) must be exactly the order's identifiers."));
+                return Err(bad_csr(
+                    "The CSR's names (CN and SANs) must be exactly the order's identifiers.",
+                ));
             }
             let order = issue_for_order(authority, &view.order, csr, now)?;
             let ids: Vec<i64> = view.authorizations.iter().map(|(a, _)| a.id).collect();
