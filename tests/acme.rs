@@ -706,3 +706,31 @@ fn lego_gets_a_certificate_over_http01() {
     let (_, san) = extension(&x509_text(&leaf), "X509v3 Subject Alternative Name").expect("a SAN");
     assert_eq!(san, "DNS:app.example.com");
 }
+
+#[test]
+fn finalize_with_a_key_the_ca_does_not_certify_is_bad_csr() {
+    let (ca, pending) = ready_order();
+    let finalize_url = format!("{}/finalize", pending.order_url);
+    let (key, der) = (ca.pki.path("weak.key"), ca.pki.path("weak.der"));
+    openssl_ok([
+        "req",
+        "-new",
+        "-newkey",
+        "rsa:1024",
+        "-nodes",
+        "-keyout",
+        arg(&key),
+        "-subj",
+        "/CN=app.example.com",
+        "-addext",
+        "subjectAltName=DNS:app.example.com",
+        "-outform",
+        "DER",
+        "-out",
+        arg(&der),
+    ]);
+    let weak = base64ct::Base64UrlUnpadded::encode_string(&fs::read(&der).expect("read the CSR"));
+    let refused = ca.as_account("web", "a.pem", &pending.kid, &finalize_url, &json!({"csr": weak}));
+    refused.assert_problem("badCSR", 400);
+    assert!(!refused.body.contains("log says"), "{}", refused.body);
+}
