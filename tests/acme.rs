@@ -342,3 +342,395 @@ fn a_malformed_jws_is_a_malformed_problem() {
     assert!(ca.serve.log().contains("pkictl serve"), "serve is still up");
     assert_eq!(ca.get(&ca.url("web", "directory")).status, 200);
 }
+
+impl Ca {
+    /// A new account for `key` on `name`: its kid (account URL).
+    fn account(&self, name: &str, key: &str) -> String {
+        let created = self.new_account(name, key, json!({"termsOfServiceAgreed": true}));
+        assert_eq!(created.status, 201, "{}", created.body);
+        created.header("location").expect("Location").to_string()
+    }
+
+    /// POSTs `payload` (Null: POST-as-GET) to `url`, signed by `key` as account `kid`.
+    fn as_account(&self, name: &str, key: &str, kid: &str, url: &str, payload: &Value) -> Reply {
+        self.signed(name, key, url, payload, &["--kid", kid])
+    }
+}
+
+#[test]
+fn an_order_names_its_authorizations_and_they_hold_an_http01_challenge() {
+    let ca = ca();
+    let kid = ca.account("web", "a.pem");
+    let payload = json!({"identifiers": [{"type": "dns", "value": "App.example.com"}]});
+    let created = ca.as_account("web", "a.pem", &kid, &ca.url("web", "new-order"), &payload);
+    assert_eq!(created.status, 201, "{}", created.body);
+    assert_index_link(&created, &ca, "web");
+    let location = created.header("location").expect("Location").to_string();
+    assert!(location.starts_with(&ca.url("web", "order/")), "{location}");
+    let order = created.json();
+    assert_eq!(order["status"], "pending", "{order}");
+    assert_eq!(order["identifiers"], json!([{"type": "dns", "value": "app.example.com"}]), "{order}");
+    assert!(order["expires"].as_str().is_some_and(|t| t.ends_with('Z')), "{order}");
+    assert_eq!(order["finalize"], format!("{location}/finalize"), "{order}");
+    let authz_url = order["authorizations"][0].as_str().expect("an authorization URL").to_string();
+    assert!(authz_url.starts_with(&ca.url("web", "authz/")), "{order}");
+
+    let read = ca.as_account("web", "a.pem", &kid, &location, &Value::Null);
+    assert_eq!(read.status, 200, "{}", read.body);
+    assert_eq!(read.json()["authorizations"], order["authorizations"]);
+
+    let authz = ca.as_account("web", "a.pem", &kid, &authz_url, &Value::Null);
+    assert_eq!(authz.status, 200, "{}", authz.body);
+    let authz = authz.json();
+    assert_eq!(authz["status"], "pending", "{authz}");
+    assert_eq!(authz["identifier"], json!({"type": "dns", "value": "app.example.com"}), "{authz}");
+    let challenges = authz["challenges"].as_array().expect("challenges");
+    let http = challenges.iter().find(|c| c["type"] == "http-01").expect("an http-01 challenge");
+    assert_eq!(http["status"], "pending", "{http}");
+    assert!(http["url"].as_str().is_some_and(|u| u.starts_with(&ca.url("web", "chall/"))), "{http}");
+    let token = http["token"].as_str().expect("a token");
+    assert_eq!(base64ct::Base64UrlUnpadded::decode_vec(token).expect("base64url").len(), 32, "{token}");
+
+    // Another account of the same directory reads neither.
+    let other = ca.account("web", "b.pem");
+    ca.as_account("web", "b.pem", &other, &location, &Value::Null).assert_problem("unauthorized", 401);
+    ca.as_account("web", "b.pem", &other, &authz_url, &Value::Null).assert_problem("unauthorized", 401);
+    // An order that does not exist.
+    let missing = ca.url("web", "order/99999");
+    ca.as_account("web", "a.pem", &kid, &missing, &Value::Null).assert_problem("malformed", 404);
+}
+
+#[test]
+fn an_order_for_names_the_provisioner_does_not_allow_is_refused() {
+    let ca = ca();
+    let kid = ca.account("web", "a.pem");
+    let url = ca.url("web", "new-order");
+    let refused = json!({"identifiers": [{"type": "dns", "value": "a.example.com"}, {"type": "dns", "value": "evil.example.org"}]});
+    let reply = ca.as_account("web", "a.pem", &kid, &url, &refused);
+    reply.assert_problem("rejectedIdentifier", 403);
+    assert!(
+        reply.json()["detail"].as_str().is_some_and(|d| d.contains("evil.example.org")),
+        "{}",
+        reply.body
+    );
+    let email = json!({"identifiers": [{"type": "email", "value": "a@example.com"}]});
+    ca.as_account("web", "a.pem", &kid, &url, &email).assert_problem("unsupportedIdentifier", 400);
+    ca.as_account("web", "a.pem", &kid, &url, &json!({"identifiers": []})).assert_problem("malformed", 400);
+    let ip = json!({"identifiers": [{"type": "ip", "value": "10.0.0.1"}]});
+    ca.as_account("web", "a.pem", &kid, &url, &ip).assert_problem("rejectedIdentifier", 403);
+    // newOrder needs an account: a jwk-signed request is refused.
+    let allowed = json!({"identifiers": [{"type": "dns", "value": "a.example.com"}]});
+    ca.signed("web", "c.pem", &url, &allowed, &[]).assert_problem("malformed", 400);
+}
+
+impl Ca {
+    /// The key authorization of `token` for account key `key` (RFC 8555 §8.1).
+    fn key_authorization(&self, key: &str, token: &str) -> String {
+        let output = Command::new(python())
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/acme/sign.py"))
+            .arg(self.pki.path(key))
+            .arg("--thumbprint")
+            .output()
+            .expect("run sign.py");
+        assert!(output.status.success(), "sign.py failed: {}", String::from_utf8_lossy(&output.stderr));
+        format!("{token}.{}", String::from_utf8_lossy(&output.stdout).trim())
+    }
+}
+
+/// A one-request HTTP server on loopback answering `body` with 200; its port, and the request
+/// line and Host header it received.
+fn http01_server(body: String) -> (u16, std::thread::JoinHandle<String>) {
+    http01_server_with(move || body)
+}
+
+/// Like [`http01_server`], the body made once the request arrived.
+fn http01_server_with(
+    body: impl FnOnce() -> String + Send + 'static,
+) -> (u16, std::thread::JoinHandle<String>) {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("address").port();
+    let handle = std::thread::spawn(move || {
+        let (stream, _) = listener.accept().expect("accept");
+        let mut reader = BufReader::new(stream);
+        let mut head = String::new();
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                break;
+            }
+            head.push_str(&line);
+        }
+        let body = body();
+        let reply =
+            format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+        reader.get_mut().write_all(reply.as_bytes()).expect("answer");
+        head
+    });
+    (port, handle)
+}
+
+struct Pending {
+    kid: String,
+    order_url: String,
+    authz_url: String,
+    challenge_url: String,
+    token: String,
+}
+
+/// An account with key `key` and an order for `host`, with its http-01 challenge.
+fn pending_order(ca: &Ca, key: &str, host: &str) -> Pending {
+    let kid = ca.account("web", key);
+    let payload = json!({"identifiers": [{"type": "dns", "value": host}]});
+    let created = ca.as_account("web", key, &kid, &ca.url("web", "new-order"), &payload);
+    assert_eq!(created.status, 201, "{}", created.body);
+    let order_url = created.header("location").expect("Location").to_string();
+    let authz_url = created.json()["authorizations"][0].as_str().expect("authz").to_string();
+    let authz = ca.as_account("web", key, &kid, &authz_url, &Value::Null).json();
+    let http =
+        authz["challenges"].as_array().and_then(|c| c.iter().find(|c| c["type"] == "http-01").cloned());
+    let http = http.expect("an http-01 challenge");
+    Pending {
+        kid,
+        order_url,
+        authz_url,
+        challenge_url: http["url"].as_str().expect("url").to_string(),
+        token: http["token"].as_str().expect("token").to_string(),
+    }
+}
+
+/// A CA whose `serve` validates http-01 on `port` and resolves app.example.com to loopback.
+fn ca_validating_on(port: u16) -> Ca {
+    let pki = Pki::init_unencrypted(ROOT);
+    let root_pem = pki.path("root.pem");
+    fs::write(&root_pem, pki.ok(&["ca", "cert", ROOT]).stdout).expect("write the root");
+    pki.ok(&["acme", "add", "web", "--profile", "server", "--allow", "*.example.com"]);
+    let port = port.to_string();
+    let serve = Serve::start(
+        &pki,
+        &["--name", "localhost", "--acme-http01-port", &port, "--acme-resolve", "app.example.com=127.0.0.1"],
+    );
+    Ca { pki, root_pem, serve }
+}
+
+#[test]
+fn an_http01_challenge_answered_with_the_key_authorization_makes_the_order_ready() {
+    // The test server is bound before the CA starts; it learns what to answer afterwards.
+    let (body_tx, body_rx) = std::sync::mpsc::channel::<String>();
+    let (port, server) = http01_server_with(move || body_rx.recv().expect("the body"));
+    let ca = ca_validating_on(port);
+    let pending = pending_order(&ca, "a.pem", "app.example.com");
+    body_tx.send(format!("{}\n", ca.key_authorization("a.pem", &pending.token))).expect("send");
+    let reply = ca.as_account("web", "a.pem", &pending.kid, &pending.challenge_url, &json!({}));
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let challenge = reply.json();
+    assert_eq!(challenge["status"], "valid", "{challenge}");
+    assert!(challenge["validated"].as_str().is_some(), "{challenge}");
+    let up = format!("<{}>;rel=\"up\"", pending.authz_url);
+    assert!(
+        reply.headers.iter().any(|(n, v)| n.eq_ignore_ascii_case("link") && *v == up),
+        "{:?}",
+        reply.headers
+    );
+    let head = server.join().expect("the test server");
+    assert!(
+        head.starts_with(&format!("GET /.well-known/acme-challenge/{} HTTP/1.1\r\n", pending.token)),
+        "{head}"
+    );
+    assert!(head.to_ascii_lowercase().contains(&format!("host: app.example.com:{port}\r\n")), "{head}");
+
+    let authz = ca.as_account("web", "a.pem", &pending.kid, &pending.authz_url, &Value::Null).json();
+    assert_eq!(authz["status"], "valid", "{authz}");
+    let order = ca.as_account("web", "a.pem", &pending.kid, &pending.order_url, &Value::Null).json();
+    assert_eq!(order["status"], "ready", "{order}");
+}
+
+#[test]
+fn an_http01_challenge_answered_wrongly_makes_the_order_invalid() {
+    let (port, server) = http01_server("not-the-key-authorization".to_string());
+    let ca = ca_validating_on(port);
+    let pending = pending_order(&ca, "a.pem", "app.example.com");
+    let reply = ca.as_account("web", "a.pem", &pending.kid, &pending.challenge_url, &json!({}));
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let challenge = reply.json();
+    assert_eq!(challenge["status"], "invalid", "{challenge}");
+    assert_eq!(challenge["error"]["type"], format!("{PROBLEM}incorrectResponse"), "{challenge}");
+    server.join().expect("the test server");
+    let authz = ca.as_account("web", "a.pem", &pending.kid, &pending.authz_url, &Value::Null).json();
+    assert_eq!(authz["status"], "invalid", "{authz}");
+    let order = ca.as_account("web", "a.pem", &pending.kid, &pending.order_url, &Value::Null).json();
+    assert_eq!(order["status"], "invalid", "{order}");
+    assert_eq!(order["error"]["type"], format!("{PROBLEM}incorrectResponse"), "{order}");
+}
+
+#[test]
+fn an_http01_challenge_nobody_answers_is_a_connection_problem() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("address").port();
+    drop(listener);
+    let ca = ca_validating_on(port);
+    let pending = pending_order(&ca, "a.pem", "app.example.com");
+    let challenge = ca.as_account("web", "a.pem", &pending.kid, &pending.challenge_url, &json!({})).json();
+    assert_eq!(challenge["status"], "invalid", "{challenge}");
+    assert_eq!(challenge["error"]["type"], format!("{PROBLEM}connection"), "{challenge}");
+    // Another account cannot start or read it.
+    let other = ca.account("web", "b.pem");
+    ca.as_account("web", "b.pem", &other, &pending.challenge_url, &json!({}))
+        .assert_problem("unauthorized", 401);
+}
+
+impl Ca {
+    /// A CSR made by openssl for CN `cn` and `sans` (openssl's subjectAltName syntax), as the
+    /// base64url DER finalize takes.
+    fn csr(&self, file: &str, cn: &str, sans: &str) -> String {
+        let (key, der) = (self.pki.path(&format!("{file}.key")), self.pki.path(&format!("{file}.der")));
+        openssl_ok([
+            "req",
+            "-new",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            arg(&key),
+            "-subj",
+            &format!("/CN={cn}"),
+            "-addext",
+            &format!("subjectAltName={sans}"),
+            "-outform",
+            "DER",
+            "-out",
+            arg(&der),
+        ]);
+        base64ct::Base64UrlUnpadded::encode_string(&fs::read(&der).expect("read the CSR"))
+    }
+}
+
+/// A CA validating on a test server, and an order of account key `a.pem` for
+/// app.example.com made ready by the right http-01 answer.
+fn ready_order() -> (Ca, Pending) {
+    let (body_tx, body_rx) = std::sync::mpsc::channel::<String>();
+    let (port, server) = http01_server_with(move || body_rx.recv().expect("the body"));
+    let ca = ca_validating_on(port);
+    let pending = pending_order(&ca, "a.pem", "app.example.com");
+    body_tx.send(ca.key_authorization("a.pem", &pending.token)).expect("send");
+    let challenge = ca.as_account("web", "a.pem", &pending.kid, &pending.challenge_url, &json!({})).json();
+    assert_eq!(challenge["status"], "valid", "{challenge}");
+    server.join().expect("the test server");
+    (ca, pending)
+}
+
+#[test]
+fn finalize_with_a_csr_for_the_order_names_issues_a_certificate_openssl_verifies() {
+    let (ca, pending) = ready_order();
+    let order = ca.as_account("web", "a.pem", &pending.kid, &pending.order_url, &Value::Null).json();
+    let finalize_url = order["finalize"].as_str().expect("finalize").to_string();
+
+    // Names other than the order's are badCSR, and the order stays ready.
+    let other = ca.csr("other", "app.example.com", "DNS:app.example.com,DNS:b.example.com");
+    ca.as_account("web", "a.pem", &pending.kid, &finalize_url, &json!({"csr": other}))
+        .assert_problem("badCSR", 400);
+    let fewer = ca.csr("fewer", "b.example.com", "DNS:b.example.com");
+    ca.as_account("web", "a.pem", &pending.kid, &finalize_url, &json!({"csr": fewer}))
+        .assert_problem("badCSR", 400);
+    ca.as_account("web", "a.pem", &pending.kid, &finalize_url, &json!({"csr": "!!"}))
+        .assert_problem("badCSR", 400);
+    let still = ca.as_account("web", "a.pem", &pending.kid, &pending.order_url, &Value::Null).json();
+    assert_eq!(still["status"], "ready", "{still}");
+    // Another account cannot finalize it.
+    let stranger = ca.account("web", "b.pem");
+    let right = ca.csr("right", "app.example.com", "DNS:app.example.com");
+    ca.as_account("web", "b.pem", &stranger, &finalize_url, &json!({"csr": right}))
+        .assert_problem("unauthorized", 401);
+
+    let done = ca.as_account("web", "a.pem", &pending.kid, &finalize_url, &json!({"csr": right}));
+    assert_eq!(done.status, 200, "{}", done.body);
+    assert_eq!(done.header("location"), Some(pending.order_url.as_str()));
+    let order = done.json();
+    assert_eq!(order["status"], "valid", "{order}");
+    let cert_url = order["certificate"].as_str().expect("a certificate URL").to_string();
+    assert!(cert_url.starts_with(&ca.url("web", "cert/")), "{order}");
+    // Finalizing again is refused: the order is no longer ready.
+    ca.as_account("web", "a.pem", &pending.kid, &finalize_url, &json!({"csr": right}))
+        .assert_problem("orderNotReady", 403);
+
+    let pem = ca.as_account("web", "a.pem", &pending.kid, &cert_url, &Value::Null);
+    assert_eq!(pem.status, 200, "{}", pem.body);
+    assert_eq!(pem.header("content-type"), Some("application/pem-certificate-chain"));
+    assert_eq!(
+        pem.body.matches("-----BEGIN CERTIFICATE-----").count(),
+        2,
+        "leaf and issuing CA: {}",
+        pem.body
+    );
+    let chain = ca.pki.path("chain.pem");
+    fs::write(&chain, &pem.body).expect("write the chain");
+    let leaf = ca.pki.path("leaf.pem");
+    let leaf_pem = pem.body.split_inclusive("-----END CERTIFICATE-----\n").next().expect("the leaf");
+    fs::write(&leaf, leaf_pem).expect("write the leaf");
+    let verified =
+        openssl_ok(["verify", "-CAfile", arg(&ca.root_pem), "-untrusted", arg(&chain), arg(&leaf)]);
+    assert!(verified.contains(": OK"), "{verified}");
+    let text = x509_text(&leaf);
+    let (_, san) = extension(&text, "X509v3 Subject Alternative Name").expect("a SAN");
+    assert_eq!(san, "DNS:app.example.com", "{text}");
+    // Only the owning account downloads it.
+    ca.as_account("web", "b.pem", &stranger, &cert_url, &Value::Null).assert_problem("unauthorized", 401);
+}
+
+/// The ACME client lego (Debian's package) gets a certificate over http-01, end to end.
+#[test]
+fn lego_gets_a_certificate_over_http01() {
+    let lego = common::interop::require_program("lego", &[], "lego");
+    let port = common::interop::free_port();
+    let ca = ca_validating_on(port);
+    let dir = ca.pki.path("lego");
+    let finished = common::interop::run_bounded(
+        "lego",
+        Command::new(lego)
+            .env("LEGO_CA_CERTIFICATES", &ca.root_pem)
+            .args(["--server", &ca.url("web", "directory"), "--accept-tos", "--email", "ops@example.com"])
+            .args(["--http", "--http.port", &format!("127.0.0.1:{port}"), "--domains", "app.example.com"])
+            .arg("--path")
+            .arg(&dir)
+            .arg("run"),
+        b"",
+        &ca.pki.path("lego-logs"),
+        std::time::Duration::from_secs(120),
+    );
+    assert!(finished.status.success(), "lego failed:\n{}\n{}", finished.stdout, finished.stderr);
+    let leaf = dir.join("certificates/app.example.com.crt");
+    let verified = openssl_ok(["verify", "-CAfile", arg(&ca.root_pem), "-untrusted", arg(&leaf), arg(&leaf)]);
+    assert!(verified.contains(": OK"), "{verified}");
+    let (_, san) = extension(&x509_text(&leaf), "X509v3 Subject Alternative Name").expect("a SAN");
+    assert_eq!(san, "DNS:app.example.com");
+}
+
+#[test]
+fn finalize_with_a_key_the_ca_does_not_certify_is_bad_csr() {
+    let (ca, pending) = ready_order();
+    let finalize_url = format!("{}/finalize", pending.order_url);
+    let (key, der) = (ca.pki.path("weak.key"), ca.pki.path("weak.der"));
+    openssl_ok([
+        "req",
+        "-new",
+        "-newkey",
+        "rsa:1024",
+        "-nodes",
+        "-keyout",
+        arg(&key),
+        "-subj",
+        "/CN=app.example.com",
+        "-addext",
+        "subjectAltName=DNS:app.example.com",
+        "-outform",
+        "DER",
+        "-out",
+        arg(&der),
+    ]);
+    let weak = base64ct::Base64UrlUnpadded::encode_string(&fs::read(&der).expect("read the CSR"));
+    let refused = ca.as_account("web", "a.pem", &pending.kid, &finalize_url, &json!({"csr": weak}));
+    refused.assert_problem("badCSR", 400);
+    assert!(!refused.body.contains("log says"), "{}", refused.body);
+}

@@ -775,6 +775,16 @@ impl Authority {
         self.acme_challenge(id)
     }
 
+    /// An ACME order's certificate, DER, and the CA certificates above it (not the root).
+    pub fn acme_certificate_chain(&self, certificate_id: i64) -> Result<(Vec<u8>, Vec<Vec<u8>>)> {
+        let record = self.ledger.certificate_by_id(certificate_id)?.ok_or_else(|| {
+            Error::Internal(format!(
+                "certificate #{certificate_id} of an ACME order is missing from the ledger"
+            ))
+        })?;
+        Ok((self.ledger.certificate_der(certificate_id)?, self.certificate_chain(&record)?))
+    }
+
     /// A processing order becomes valid with its certificate, linked to its account (`show`
     /// prints the link, `list --acme` filters by it).
     pub fn link_acme_certificate(&mut self, order_id: i64, certificate_id: i64) -> Result<AcmeOrderRecord> {

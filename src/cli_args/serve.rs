@@ -56,6 +56,14 @@ pub struct ServeArgs {
     /// The most connections served at once; more wait in the backlog.
     #[arg(long, value_name = "N", default_value_t = 1024)]
     pub max_connections: usize,
+
+    /// ACME http-01 validation connects to this port instead of 80 (a test knob).
+    #[arg(long, value_name = "N", default_value_t = 80)]
+    pub acme_http01_port: u16,
+
+    /// ACME validation connects to IP for HOST instead of resolving it (repeatable; a test knob).
+    #[arg(long = "acme-resolve", value_name = "HOST=IP")]
+    pub acme_resolve: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -12,6 +12,7 @@ use crate::error::{Error, Result};
 use crate::keys::FixedPassphrase;
 use crate::names::San;
 use crate::online::{HttpsIdentity, OnlineAuthority, OnlineSettings, TickReport};
+use crate::online::AcmeValidation;
 use crate::server::{HttpsConfig, LogFormat, ServeConfig, Server, shutdown_signal};
 
 /// How often the ledger is polled for changes by other processes (a revocation is served
@@ -20,12 +21,13 @@ const TICK: StdDuration = StdDuration::from_millis(250);
 
 pub fn run(ctx: &Context, args: &ServeArgs) -> Result<Outcome> {
     let settings = settings(args)?;
+    let validation = acme_validation(args)?;
     let authority = Authority::open(&ctx.home, Box::new(FixedPassphrase::none()))?;
     let unlock = unlock_once(ctx, &authority)?;
     let authority = Authority::open(&ctx.home, Box::new(unlock))?;
     let (online, report) = OnlineAuthority::start(authority, settings)?;
     log_tick(&report);
-    let config = serve_config(args, &online);
+    let config = serve_config(args, &online, validation);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -123,10 +125,26 @@ fn https_identity(args: &ServeArgs, validity: time::Duration) -> Result<HttpsIde
     Ok(HttpsIdentity { name, sans: sans.split_off(1), validity, ca: args.https_ca.clone() })
 }
 
-fn serve_config(args: &ServeArgs, online: &Arc<OnlineAuthority>) -> ServeConfig {
+/// Where ACME challenge validation connects (`--acme-http01-port`, `--acme-resolve`).
+fn acme_validation(args: &ServeArgs) -> Result<AcmeValidation> {
+    let mut resolve = Vec::new();
+    for pin in &args.acme_resolve {
+        let parsed = pin.split_once('=').and_then(|(host, ip)| Some((host.to_ascii_lowercase(), ip.parse().ok()?)));
+        let Some(pin) = parsed else {
+            return Err(Error::invalid(format!(
+                "--acme-resolve \"{}\" is not HOST=IP, e.g. app.example.com=127.0.0.1",
+                pin.chars().take(40).collect::<String>()
+            )));
+        };
+        resolve.push(pin);
+    }
+    Ok(AcmeValidation { http01_port: args.acme_http01_port, resolve })
+}
+
+fn serve_config(args: &ServeArgs, online: &Arc<OnlineAuthority>, validation: AcmeValidation) -> ServeConfig {
     let https = online.https_slot().map(|slot| HttpsConfig {
         addr: args.https,
-        routes: crate::online::enrolment_routes(online.clone()).merge(crate::online::acme_routes(online.clone())),
+        routes: crate::online::enrolment_routes(online.clone()).merge(crate::online::acme_routes(online.clone(), validation)),
         ..HttpsConfig::new(slot)
     });
     ServeConfig {

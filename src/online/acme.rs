@@ -1,6 +1,7 @@
 //! The ACME server (RFC 8555) on the HTTPS listener, at `/acme/{provisioner}/…`: thin handlers
-//! over [`Authority`]'s ACME calls. So far: directory, newNonce, newAccount and the account
-//! URL (update, deactivation, POST-as-GET). Nonces live in memory ([`NonceStore`]).
+//! over [`Authority`]'s ACME calls. So far: directory, newNonce, newAccount, the account
+//! URL (update, deactivation, POST-as-GET), newOrder, orders and authorizations read with POST-as-GET
+//! by the account that owns them, and http-01 validation of a challenge. Nonces live in memory ([`NonceStore`]).
 //!
 //! Every answer carries a fresh `Replay-Nonce` and `Link: <directory>;rel="index"`; every
 //! refusal is `application/problem+json` with an `urn:ietf:params:acme:error:…` type.
@@ -18,31 +19,59 @@ use serde_json::{Value, json};
 
 use super::OnlineAuthority;
 use crate::acme::{
-    AccountStatus, AcmeAccountRecord, AcmeStatus, ExternalAccountBinding, Jwk, Jws, KeyRef, NonceStore,
+    AccountStatus, AcmeAccountRecord, AcmeAuthorizationRecord, AcmeChallengeRecord, AcmeIdentifier,
+    AcmeObject, AcmeOrderRecord, AcmeStatus, ExternalAccountBinding, IdentifierType, Jwk, Jws, KeyRef,
+    NonceStore,
 };
-use crate::authority::{Authority, NewAccountRequest, Provisioner};
+use crate::authority::{Authority, NewAccountRequest, NewOrderRequest, Provisioner, Refusal};
 use crate::error::Error;
 
 const PROBLEM_MEDIA_TYPE: &str = "application/problem+json";
 /// At most this many contact URLs on an account.
 const MAX_CONTACTS: usize = 10;
+/// At most this many identifiers in one order.
+const MAX_IDENTIFIERS: usize = 100;
+/// How long a new order and its authorizations stay pending.
+const ORDER_LIFETIME: time::Duration = time::Duration::days(7);
 
 /// What the ACME handlers share.
 struct Acme {
     online: Arc<OnlineAuthority>,
     nonces: NonceStore,
+    validation: Validation,
+}
+
+/// Where challenge validation connects: test knobs of `serve`, defaults for production.
+#[derive(Debug, Clone)]
+pub struct Validation {
+    /// The port http-01 fetches from (80).
+    pub http01_port: u16,
+    /// Names pinned to an address instead of resolved.
+    pub resolve: Vec<(String, std::net::IpAddr)>,
+}
+
+impl Default for Validation {
+    fn default() -> Validation {
+        Validation { http01_port: 80, resolve: Vec::new() }
+    }
 }
 
 type Shared = State<Arc<Acme>>;
 
 /// The ACME routes under `/acme/`, for [`crate::server::HttpsConfig::routes`].
-pub fn acme_routes(online: Arc<OnlineAuthority>) -> Router {
-    let state = Arc::new(Acme { online, nonces: NonceStore::new() });
+pub fn acme_routes(online: Arc<OnlineAuthority>, validation: Validation) -> Router {
+    let state = Arc::new(Acme { online, nonces: NonceStore::new(), validation });
     Router::new()
         .route("/acme/{provisioner}/directory", get(directory))
         .route("/acme/{provisioner}/new-nonce", get(new_nonce).head(new_nonce))
         .route("/acme/{provisioner}/new-account", post(new_account))
         .route("/acme/{provisioner}/acct/{id}", post(account))
+        .route("/acme/{provisioner}/new-order", post(new_order))
+        .route("/acme/{provisioner}/order/{id}", post(order))
+        .route("/acme/{provisioner}/authz/{id}", post(authorization))
+        .route("/acme/{provisioner}/chall/{id}", post(challenge))
+        .route("/acme/{provisioner}/order/{id}/finalize", post(finalize))
+        .route("/acme/{provisioner}/cert/{id}", post(certificate))
         .route("/acme/{provisioner}/{*rest}", any(not_served))
         .with_state(state)
 }
@@ -120,8 +149,13 @@ impl From<Error> for Problem {
             Error::AcmeEabKeyUnusable { .. } | Error::AcmeAccountUnusable { .. } => {
                 Problem::unauthorized(detail)
             }
-            Error::AcmeNotFound { .. } => {
+            Error::AcmeNotFound { object: AcmeObject::Account, .. } => {
                 Problem::new("accountDoesNotExist", StatusCode::BAD_REQUEST, detail)
+            }
+            Error::AcmeNotFound { .. } => Problem::new("malformed", StatusCode::NOT_FOUND, detail),
+            Error::AcmeIdentifierRefused(Refusal::Malformed { .. }) => Problem::malformed(detail),
+            Error::AcmeIdentifierRefused(_) => {
+                Problem::new("rejectedIdentifier", StatusCode::FORBIDDEN, detail)
             }
             Error::AcmeStale { .. } => Problem::new("malformed", StatusCode::CONFLICT, detail),
             Error::AcmeTransition(_) => Problem::malformed(detail),
@@ -245,7 +279,7 @@ async fn not_served(
     let answer = Err(Problem::new(
         "malformed",
         StatusCode::NOT_FOUND,
-        "This ACME resource is not served yet (orders, authorizations, revocation and key change come later).",
+        "This ACME resource is not served yet (revocation and key change come later).",
     ));
     finish(&acme, urls.as_ref().ok(), answer)
 }
@@ -525,4 +559,589 @@ fn sentence(text: &str) -> String {
         out.push('.');
     }
     out
+}
+
+/// RFC 3339, as ACME writes times.
+fn rfc3339(unix: i64) -> String {
+    crate::engine::format_time(unix)
+}
+
+fn json_response(status: StatusCode, body: &Value, location: Option<&str>) -> Response {
+    let mut response =
+        (status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response();
+    if let Some(location) = location
+        && let Ok(value) = HeaderValue::from_str(location)
+    {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    response
+}
+
+/// What newOrder asks for.
+struct OrderPayload {
+    identifiers: Vec<AcmeIdentifier>,
+    not_before: Option<i64>,
+    not_after: Option<i64>,
+}
+
+impl OrderPayload {
+    fn from_json(payload: &Value) -> std::result::Result<OrderPayload, Problem> {
+        let Some(items) = payload.get("identifiers").and_then(Value::as_array) else {
+            return Err(Problem::malformed("A new order needs an identifiers array."));
+        };
+        if items.is_empty() || items.len() > MAX_IDENTIFIERS {
+            return Err(Problem::malformed(format!(
+                "An order names 1 to {MAX_IDENTIFIERS} identifiers, not {}.",
+                items.len()
+            )));
+        }
+        let mut identifiers: Vec<AcmeIdentifier> = Vec::new();
+        for item in items {
+            let identifier = identifier(item)?;
+            if !identifiers.contains(&identifier) {
+                identifiers.push(identifier);
+            }
+        }
+        let (not_before, not_after) = (time_member(payload, "notBefore")?, time_member(payload, "notAfter")?);
+        if let (Some(from), Some(to)) = (not_before, not_after)
+            && from >= to
+        {
+            return Err(Problem::malformed("The order's notBefore must be before its notAfter."));
+        }
+        Ok(OrderPayload { identifiers, not_before, not_after })
+    }
+}
+
+/// One `{"type": …, "value": …}` identifier; DNS names lower-cased.
+fn identifier(item: &Value) -> std::result::Result<AcmeIdentifier, Problem> {
+    let kind = item.get("type").and_then(Value::as_str);
+    let value = item.get("value").and_then(Value::as_str);
+    let (Some(kind), Some(value)) = (kind, value) else {
+        return Err(Problem::malformed("Each identifier needs a type and a value, both strings."));
+    };
+    match kind {
+        "dns" => Ok(AcmeIdentifier { kind: IdentifierType::Dns, value: value.to_ascii_lowercase() }),
+        "ip" => Ok(AcmeIdentifier { kind: IdentifierType::Ip, value: value.to_string() }),
+        other => Err(Problem::new(
+            "unsupportedIdentifier",
+            StatusCode::BAD_REQUEST,
+            format!("Identifier type \"{}\" is not supported; use dns or ip.", excerpt(other)),
+        )),
+    }
+}
+
+/// An optional RFC 3339 time member, as Unix seconds.
+fn time_member(payload: &Value, member: &str) -> std::result::Result<Option<i64>, Problem> {
+    use time::format_description::well_known::Rfc3339;
+    match payload.get(member) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(text)) => time::OffsetDateTime::parse(text, &Rfc3339)
+            .map(|t| Some(t.unix_timestamp()))
+            .map_err(|_| Problem::malformed(format!("The {member} member must be an RFC 3339 time."))),
+        Some(_) => Err(Problem::malformed(format!("The {member} member must be an RFC 3339 time."))),
+    }
+}
+
+fn order_json(order: &AcmeOrderRecord, authz_ids: &[i64], base: &str) -> Value {
+    let mut body = json!({
+        "status": order.status.as_str(),
+        "expires": rfc3339(order.expires_at),
+        "identifiers": order.identifiers,
+        "authorizations": authz_ids.iter().map(|id| format!("{base}/authz/{id}")).collect::<Vec<_>>(),
+        "finalize": format!("{base}/order/{}/finalize", order.id),
+    });
+    if let Some(t) = order.not_before {
+        body["notBefore"] = json!(rfc3339(t));
+    }
+    if let Some(t) = order.not_after {
+        body["notAfter"] = json!(rfc3339(t));
+    }
+    if let Some(error) = &order.error {
+        body["error"] = error.clone();
+    }
+    if let Some(id) = order.certificate_id {
+        body["certificate"] = json!(format!("{base}/cert/{id}"));
+    }
+    body
+}
+
+fn challenge_json(challenge: &AcmeChallengeRecord, base: &str) -> Value {
+    let mut body = json!({
+        "type": challenge.kind.as_str(),
+        "url": format!("{base}/chall/{}", challenge.id),
+        "token": challenge.token,
+        "status": challenge.status.as_str(),
+    });
+    if let Some(t) = challenge.validated_at {
+        body["validated"] = json!(rfc3339(t));
+    }
+    if let Some(error) = &challenge.error {
+        body["error"] = error.clone();
+    }
+    body
+}
+
+fn authorization_json(
+    authz: &AcmeAuthorizationRecord,
+    challenges: &[AcmeChallengeRecord],
+    base: &str,
+) -> Value {
+    let mut body = json!({
+        "identifier": authz.identifier,
+        "status": authz.status.as_str(),
+        "expires": rfc3339(authz.expires_at),
+        "challenges": challenges.iter().map(|c| challenge_json(c, base)).collect::<Vec<_>>(),
+    });
+    if authz.wildcard {
+        body["wildcard"] = json!(true);
+    }
+    body
+}
+
+/// What every kid-signed request to an order resource starts with: the JWS checked against
+/// its URL and nonce, the provisioner serving.
+async fn kid_request(
+    acme: &Arc<Acme>,
+    name: &str,
+    headers: &HeaderMap,
+    body: std::result::Result<Bytes, BytesRejection>,
+    url: &str,
+) -> std::result::Result<(Jws, i64), Problem> {
+    let body = jose_body(headers, body)?;
+    let jws = acme.nonces.check_request(&body, url)?;
+    let provisioner = serving_provisioner(acme, name).await?;
+    Ok((jws, provisioner.record.id))
+}
+
+fn not_yours(object: AcmeObject) -> Problem {
+    Problem::unauthorized(format!("This {} belongs to another account.", object.as_str()))
+}
+
+async fn new_order(
+    State(acme): Shared,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: std::result::Result<Bytes, BytesRejection>,
+) -> Response {
+    let urls = Urls::new(&headers, &name);
+    let answer = async {
+        let urls = urls.as_ref().map_err(|p| Problem::malformed(p.detail.clone()))?;
+        let (jws, provisioner_id) = kid_request(&acme, &name, &headers, body, &urls.of("new-order")).await?;
+        let (base, kid_prefix) = (urls.base.clone(), urls.of("acct/"));
+        with_authority(&acme, move |authority| {
+            let account = authenticated(authority, &jws, &kid_prefix, provisioner_id)?;
+            let request = OrderPayload::from_json(&jws.payload_json()?)?;
+            let view = authority.create_acme_order(&NewOrderRequest {
+                account_id: account.id,
+                identifiers: request.identifiers,
+                not_before: request.not_before,
+                not_after: request.not_after,
+                lifetime: ORDER_LIFETIME,
+            })?;
+            let ids: Vec<i64> = view.authorizations.iter().map(|(a, _)| a.id).collect();
+            let location = format!("{base}/order/{}", view.order.id);
+            Ok(json_response(StatusCode::CREATED, &order_json(&view.order, &ids, &base), Some(&location)))
+        })
+        .await
+    }
+    .await;
+    finish(&acme, urls.as_ref().ok(), answer)
+}
+
+fn parse_id(id: &str, object: AcmeObject) -> std::result::Result<i64, Problem> {
+    id.parse().map_err(|_| {
+        Problem::new("malformed", StatusCode::NOT_FOUND, format!("No such {}.", object.as_str()))
+    })
+}
+
+async fn order(
+    State(acme): Shared,
+    Path((name, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: std::result::Result<Bytes, BytesRejection>,
+) -> Response {
+    let urls = Urls::new(&headers, &name);
+    let answer = async {
+        let urls = urls.as_ref().map_err(|p| Problem::malformed(p.detail.clone()))?;
+        let url = urls.of(&format!("order/{id}"));
+        let (jws, provisioner_id) = kid_request(&acme, &name, &headers, body, &url).await?;
+        let id = parse_id(&id, AcmeObject::Order)?;
+        let (base, kid_prefix) = (urls.base.clone(), urls.of("acct/"));
+        with_authority(&acme, move |authority| {
+            let account = authenticated(authority, &jws, &kid_prefix, provisioner_id)?;
+            post_as_get(&jws)?;
+            let view = authority.acme_order_view(id)?;
+            if view.order.account_id != account.id {
+                return Err(not_yours(AcmeObject::Order));
+            }
+            let ids: Vec<i64> = view.authorizations.iter().map(|(a, _)| a.id).collect();
+            Ok(json_response(StatusCode::OK, &order_json(&view.order, &ids, &base), None))
+        })
+        .await
+    }
+    .await;
+    finish(&acme, urls.as_ref().ok(), answer)
+}
+
+async fn authorization(
+    State(acme): Shared,
+    Path((name, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: std::result::Result<Bytes, BytesRejection>,
+) -> Response {
+    let urls = Urls::new(&headers, &name);
+    let answer = async {
+        let urls = urls.as_ref().map_err(|p| Problem::malformed(p.detail.clone()))?;
+        let url = urls.of(&format!("authz/{id}"));
+        let (jws, provisioner_id) = kid_request(&acme, &name, &headers, body, &url).await?;
+        let id = parse_id(&id, AcmeObject::Authorization)?;
+        let (base, kid_prefix) = (urls.base.clone(), urls.of("acct/"));
+        with_authority(&acme, move |authority| {
+            let account = authenticated(authority, &jws, &kid_prefix, provisioner_id)?;
+            post_as_get(&jws)?;
+            let authz = authority.acme_authorization(id)?;
+            let view = authority.acme_order_view(authz.order_id)?;
+            if view.order.account_id != account.id {
+                return Err(not_yours(AcmeObject::Authorization));
+            }
+            let Some((authz, challenges)) = view.authorizations.iter().find(|(a, _)| a.id == id) else {
+                return Err(Error::AcmeNotFound { object: AcmeObject::Authorization, id }.into());
+            };
+            Ok(json_response(StatusCode::OK, &authorization_json(authz, challenges, &base), None))
+        })
+        .await
+    }
+    .await;
+    finish(&acme, urls.as_ref().ok(), answer)
+}
+
+/// Orders and authorizations are only read here (deactivating an authorization comes later).
+fn post_as_get(jws: &Jws) -> std::result::Result<(), Problem> {
+    if jws.is_post_as_get() {
+        Ok(())
+    } else {
+        Err(Problem::malformed("Read this resource with POST-as-GET (an empty payload)."))
+    }
+}
+
+/// A challenge, the account key and where its identifier is, as read before validating.
+struct ChallengeTarget {
+    challenge: AcmeChallengeRecord,
+    authz: AcmeAuthorizationRecord,
+    /// Set when this request starts validation.
+    key_authorization: Option<String>,
+}
+
+/// `POST …/chall/ID`: `{}` validates the challenge (http-01 only so far) synchronously and
+/// answers its final state; POST-as-GET reads it.
+async fn challenge(
+    State(acme): Shared,
+    Path((name, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: std::result::Result<Bytes, BytesRejection>,
+) -> Response {
+    let urls = Urls::new(&headers, &name);
+    let answer = async {
+        let urls = urls.as_ref().map_err(|p| Problem::malformed(p.detail.clone()))?;
+        let url = urls.of(&format!("chall/{id}"));
+        let (jws, provisioner_id) = kid_request(&acme, &name, &headers, body, &url).await?;
+        let id = parse_id(&id, AcmeObject::Challenge)?;
+        let kid_prefix = urls.of("acct/");
+        let target = with_authority(&acme, move |authority| {
+            let account = authenticated(authority, &jws, &kid_prefix, provisioner_id)?;
+            let challenge = authority.acme_challenge(id)?;
+            let authz = authority.acme_authorization(challenge.authorization_id)?;
+            if authority.acme_order(authz.order_id)?.account_id != account.id {
+                return Err(not_yours(AcmeObject::Challenge));
+            }
+            let respond = !jws.is_post_as_get();
+            if respond && challenge.status == crate::acme::ChallengeStatus::Pending {
+                if challenge.kind != crate::acme::ChallengeType::Http01 {
+                    return Err(Problem::malformed(format!(
+                        "Only http-01 challenges are validated so far, not {}.",
+                        challenge.kind
+                    )));
+                }
+                let key = Jwk::from_json(account.jwk.as_bytes())?;
+                let key_authorization = crate::acme::key_authorization(&challenge.token, &key);
+                let challenge = authority.update_acme_challenge(
+                    challenge.id,
+                    crate::acme::ChallengeStatus::Processing,
+                    None,
+                    None,
+                )?;
+                return Ok(ChallengeTarget { challenge, authz, key_authorization: Some(key_authorization) });
+            }
+            Ok(ChallengeTarget { challenge, authz, key_authorization: None })
+        })
+        .await?;
+        let challenge = match target.key_authorization.clone() {
+            Some(expected) => validate_http01(&acme, target, expected).await?,
+            None => target.challenge,
+        };
+        let mut response = json_response(StatusCode::OK, &challenge_json(&challenge, &urls.base), None);
+        let up = format!("<{}>;rel=\"up\"", urls.of(&format!("authz/{}", challenge.authorization_id)));
+        if let Ok(link) = HeaderValue::from_str(&up) {
+            response.headers_mut().append(header::LINK, link);
+        }
+        Ok(response)
+    }
+    .await;
+    finish(&acme, urls.as_ref().ok(), answer)
+}
+
+/// Fetches the key authorization and records the outcome on the challenge, its authorization
+/// and its order.
+async fn validate_http01(
+    acme: &Arc<Acme>,
+    target: ChallengeTarget,
+    expected: String,
+) -> std::result::Result<AcmeChallengeRecord, Problem> {
+    let host = target.authz.identifier.value.clone();
+    let port = acme.validation.http01_port;
+    let outcome = async {
+        let address = super::http01::address_of(&host, port, &acme.validation.resolve).await?;
+        let body = super::http01::fetch(&host, address, &target.challenge.token).await?;
+        let url = format!("http://{host}:{port}/.well-known/acme-challenge/{}", target.challenge.token);
+        if body.trim_end() != expected {
+            return Err(super::http01::Failure {
+                kind: "incorrectResponse",
+                detail: format!("{url} did not answer the key authorization."),
+            });
+        }
+        Ok(json!({ "url": url, "hostname": host, "port": port.to_string(), "addressUsed": address.ip().to_string() }))
+    }
+    .await;
+    with_authority(acme, move |authority| record_validation(authority, &target, outcome)).await
+}
+
+fn record_validation(
+    authority: &mut Authority,
+    target: &ChallengeTarget,
+    outcome: std::result::Result<Value, super::http01::Failure>,
+) -> std::result::Result<AcmeChallengeRecord, Problem> {
+    use crate::acme::{AuthorizationStatus, ChallengeStatus, OrderStatus};
+    let (challenge_id, authz_id, order_id) = (target.challenge.id, target.authz.id, target.authz.order_id);
+    match outcome {
+        Ok(record) => {
+            let challenge = authority.update_acme_challenge(
+                challenge_id,
+                ChallengeStatus::Valid,
+                None,
+                Some(&json!([record])),
+            )?;
+            authority.set_acme_authorization_status(authz_id, AuthorizationStatus::Valid)?;
+            let view = authority.acme_order_view(order_id)?;
+            let all_valid = view.authorizations.iter().all(|(a, _)| a.status == AuthorizationStatus::Valid);
+            if all_valid && view.order.status == OrderStatus::Pending {
+                authority.set_acme_order_status(order_id, OrderStatus::Ready, None)?;
+            }
+            Ok(challenge)
+        }
+        Err(failure) => {
+            let error = json!({
+                "type": format!("urn:ietf:params:acme:error:{}", failure.kind),
+                "detail": failure.detail,
+                "status": 403,
+            });
+            let challenge = authority.update_acme_challenge(
+                challenge_id,
+                ChallengeStatus::Invalid,
+                Some(&error),
+                None,
+            )?;
+            authority.set_acme_authorization_status(authz_id, AuthorizationStatus::Invalid)?;
+            if authority.acme_order(order_id)?.status == OrderStatus::Pending {
+                authority.set_acme_order_status(order_id, OrderStatus::Invalid, Some(&error))?;
+            }
+            Ok(challenge)
+        }
+    }
+}
+
+/// The longest certificate a provisioner without `--max-validity` issues.
+const DEFAULT_VALIDITY: time::Duration = time::Duration::days(90);
+
+fn bad_csr(detail: impl Into<String>) -> Problem {
+    Problem::new("badCSR", StatusCode::BAD_REQUEST, detail)
+}
+
+/// The CSR of a finalize request, its signature verified.
+fn finalize_csr(payload: &Value) -> std::result::Result<crate::engine::csr::VerifiedCsr, Problem> {
+    use base64ct::{Base64UrlUnpadded, Encoding};
+    let text = payload
+        .get("csr")
+        .and_then(Value::as_str)
+        .ok_or_else(|| Problem::malformed("Finalize needs a csr member."))?;
+    let der = Base64UrlUnpadded::decode_vec(text).map_err(|_| bad_csr("The csr is not base64url DER."))?;
+    crate::engine::csr::parse_and_verify(&der, "the ACME CSR").map_err(|e| bad_csr(sentence(&e.to_string())))
+}
+
+/// The CSR's names (CN and SANs) as identifiers; only DNS names and IP addresses.
+fn csr_identifiers(
+    csr: &crate::engine::csr::VerifiedCsr,
+) -> std::result::Result<Vec<AcmeIdentifier>, Problem> {
+    use crate::engine::csr::RequestedSan;
+    let mut out: Vec<AcmeIdentifier> = Vec::new();
+    let mut add = |identifier: AcmeIdentifier| {
+        if !out.contains(&identifier) {
+            out.push(identifier);
+        }
+    };
+    if let Some(cn) = &csr.common_name {
+        match cn.parse::<std::net::IpAddr>() {
+            Ok(ip) => add(AcmeIdentifier { kind: IdentifierType::Ip, value: ip.to_string() }),
+            Err(_) => add(AcmeIdentifier { kind: IdentifierType::Dns, value: cn.to_ascii_lowercase() }),
+        }
+    }
+    for san in &csr.requested_sans {
+        match san {
+            RequestedSan::Dns(name) => {
+                add(AcmeIdentifier { kind: IdentifierType::Dns, value: name.to_ascii_lowercase() })
+            }
+            RequestedSan::Ip(ip) => add(AcmeIdentifier { kind: IdentifierType::Ip, value: ip.to_string() }),
+            _ => return Err(bad_csr("The CSR may only name DNS names and IP addresses.")),
+        }
+    }
+    Ok(out)
+}
+
+fn same_names(a: &[AcmeIdentifier], b: &[AcmeIdentifier]) -> bool {
+    let canonical = |i: &AcmeIdentifier| match i.kind {
+        IdentifierType::Ip => {
+            i.value.parse::<std::net::IpAddr>().map(|ip| ip.to_string()).unwrap_or_default()
+        }
+        IdentifierType::Dns => i.value.to_ascii_lowercase(),
+    };
+    let set = |list: &[AcmeIdentifier]| -> std::collections::BTreeSet<(&'static str, String)> {
+        list.iter().map(|i| (i.kind.as_str(), canonical(i))).collect()
+    };
+    set(a) == set(b)
+}
+
+/// `POST …/order/ID/finalize`: a CSR for exactly the order's identifiers becomes its certificate.
+async fn finalize(
+    State(acme): Shared,
+    Path((name, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: std::result::Result<Bytes, BytesRejection>,
+) -> Response {
+    let urls = Urls::new(&headers, &name);
+    let answer = async {
+        let urls = urls.as_ref().map_err(|p| Problem::malformed(p.detail.clone()))?;
+        let url = urls.of(&format!("order/{id}/finalize"));
+        let (jws, provisioner_id) = kid_request(&acme, &name, &headers, body, &url).await?;
+        let id = parse_id(&id, AcmeObject::Order)?;
+        let (base, kid_prefix) = (urls.base.clone(), urls.of("acct/"));
+        with_authority(&acme, move |authority| {
+            let account = authenticated(authority, &jws, &kid_prefix, provisioner_id)?;
+            let view = authority.acme_order_view(id)?;
+            if view.order.account_id != account.id {
+                return Err(not_yours(AcmeObject::Order));
+            }
+            let now = crate::engine::now().unix_timestamp();
+            if view.order.status.at(view.order.expires_at, now) != crate::acme::OrderStatus::Ready {
+                return Err(Problem::new(
+                    "orderNotReady",
+                    StatusCode::FORBIDDEN,
+                    format!("Order #{id} is {}, not ready.", view.order.status.as_str()),
+                ));
+            }
+            let csr = finalize_csr(&jws.payload_json()?)?;
+            if !same_names(&csr_identifiers(&csr)?, &view.order.identifiers) {
+                return Err(bad_csr(
+                    "The CSR's names (CN and SANs) must be exactly the order's identifiers.",
+                ));
+            }
+            let order = issue_for_order(authority, &view.order, csr, now)?;
+            let ids: Vec<i64> = view.authorizations.iter().map(|(a, _)| a.id).collect();
+            let location = format!("{base}/order/{id}");
+            Ok(json_response(StatusCode::OK, &order_json(&order, &ids, &base), Some(&location)))
+        })
+        .await
+    }
+    .await;
+    finish(&acme, urls.as_ref().ok(), answer)
+}
+
+/// Issues the order's certificate from its provisioner's CA and profile, valid for at most the
+/// provisioner's maximum (and until the order's notAfter, when it asked for less).
+fn issue_for_order(
+    authority: &mut Authority,
+    order: &AcmeOrderRecord,
+    csr: crate::engine::csr::VerifiedCsr,
+    now: i64,
+) -> std::result::Result<AcmeOrderRecord, Problem> {
+    use crate::acme::OrderStatus;
+    use crate::authority::{IssueRequest, KeySource};
+    let account = authority.acme_account(order.account_id)?;
+    let provisioner = authority.acme_provisioner_by_id(account.provisioner_id)?.record;
+    let max = provisioner.max_validity_secs.map(time::Duration::seconds).unwrap_or(DEFAULT_VALIDITY);
+    let asked = order.not_after.map(|t| time::Duration::seconds(t - now)).filter(|d| d.is_positive());
+    let validity = asked.map_or(max, |d| d.min(max));
+    let sans: Vec<crate::names::San> = order
+        .identifiers
+        .iter()
+        .filter_map(|i| match i.kind {
+            IdentifierType::Dns => crate::names::parse_dns(&i.value).ok().map(crate::names::San::Dns),
+            IdentifierType::Ip => i.value.parse().ok().map(crate::names::San::Ip),
+        })
+        .collect();
+    let common_name = order.identifiers.first().map(|i| i.value.clone());
+    authority.set_acme_order_status(order.id, OrderStatus::Processing, None)?;
+    let request = IssueRequest {
+        profile: provisioner.profile,
+        name: common_name,
+        sans,
+        key: KeySource::Csr(Box::new(csr)),
+        validity,
+        ca: Some(provisioner.ca_name.clone()),
+        out: None,
+    };
+    let issued = match authority.issue(request) {
+        Ok(issued) => issued,
+        Err(e) => {
+            let problem = Problem::from(e);
+            let error = json!({ "type": format!("urn:ietf:params:acme:error:{}", problem.kind), "detail": problem.detail });
+            authority.set_acme_order_status(order.id, OrderStatus::Invalid, Some(&error))?;
+            return Err(problem);
+        }
+    };
+    let certificate = authority.presented(issued.der())?;
+    Ok(authority.link_acme_certificate(order.id, certificate.id)?)
+}
+
+/// `POST …/cert/ID` (POST-as-GET): the order's certificate and the CAs above it, PEM.
+async fn certificate(
+    State(acme): Shared,
+    Path((name, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: std::result::Result<Bytes, BytesRejection>,
+) -> Response {
+    let urls = Urls::new(&headers, &name);
+    let answer = async {
+        let urls = urls.as_ref().map_err(|p| Problem::malformed(p.detail.clone()))?;
+        let url = urls.of(&format!("cert/{id}"));
+        let (jws, provisioner_id) = kid_request(&acme, &name, &headers, body, &url).await?;
+        let not_found = || Problem::new("malformed", StatusCode::NOT_FOUND, "No such certificate.");
+        let id: i64 = id.parse().map_err(|_| not_found())?;
+        let kid_prefix = urls.of("acct/");
+        with_authority(&acme, move |authority| {
+            let account = authenticated(authority, &jws, &kid_prefix, provisioner_id)?;
+            post_as_get(&jws)?;
+            let link = authority.acme_certificate_link(id)?.ok_or_else(not_found)?;
+            if link.account_id != account.id {
+                return Err(Problem::unauthorized("This certificate belongs to another account."));
+            }
+            let (der, chain) = authority.acme_certificate_chain(id)?;
+            let mut pem = crate::x509::certificate_pem(&der);
+            for ca in &chain {
+                pem.push_str(&crate::x509::certificate_pem(ca));
+            }
+            Ok((StatusCode::OK, [(header::CONTENT_TYPE, super::CHAIN_MEDIA_TYPE)], pem).into_response())
+        })
+        .await
+    }
+    .await;
+    finish(&acme, urls.as_ref().ok(), answer)
 }

@@ -13,9 +13,10 @@
 //! and the HTTPS certificate at two thirds of theirs.
 
 mod acme;
+mod http01;
 mod enrol;
 
-pub use acme::acme_routes;
+pub use acme::{Validation as AcmeValidation, acme_routes};
 pub use enrol::{CHAIN_MEDIA_TYPE, CSR_MEDIA_TYPE, PROBLEM_MEDIA_TYPE, enrolment_routes};
 
 use std::collections::HashMap;

@@ -3,6 +3,7 @@
 tests/acme.rs, and prints it as JSON on stdout.
 
     sign.py KEY.pem URL NONCE PAYLOAD [--kid KID] [--eab KEY_ID HMAC_B64URL EAB_URL]
+    sign.py KEY.pem --thumbprint      (prints the key's RFC 7638 thumbprint)
 
 KEY.pem is an EC P-256 private key (ES256), created when the file does not exist. PAYLOAD is
 the JSON payload text, or "" for POST-as-GET. Without --kid the header carries the key as
@@ -52,7 +53,15 @@ def eab(key_id: str, hmac_key: str, url: str, jwk: dict) -> dict:
     return {"protected": protected, "payload": payload, "signature": b64(mac)}
 
 
+def thumbprint(jwk: dict) -> str:
+    canonical = json.dumps({k: jwk[k] for k in ("crv", "kty", "x", "y")}, separators=(",", ":"), sort_keys=True)
+    return b64(hashlib.sha256(canonical.encode()).digest())
+
+
 def main(argv: list[str]) -> None:
+    if argv[1:] == ["--thumbprint"]:
+        print(thumbprint(jwk_of(load_key(argv[0]))))
+        return
     key_path, url, nonce, payload_text = argv[:4]
     rest = argv[4:]
     key = load_key(key_path)
