@@ -698,19 +698,35 @@ fn authorization_json(
     body
 }
 
-/// What every kid-signed request to an order resource starts with: the JWS checked against
-/// its URL and nonce, the provisioner serving.
+/// A kid-signed request to an order resource: its JWS checked against its URL and nonce, for
+/// a provisioner that is serving.
+struct KidRequest {
+    jws: Jws,
+    provisioner_id: i64,
+    /// `…/acme/NAME/acct/`: the kid of every account of this directory starts with it.
+    kid_prefix: String,
+}
+
+impl KidRequest {
+    /// The valid account of this provisioner that signed the request.
+    fn account(&self, authority: &Authority) -> std::result::Result<AcmeAccountRecord, Problem> {
+        authenticated(authority, &self.jws, &self.kid_prefix, self.provisioner_id)
+    }
+}
+
+/// What every kid-signed request to an order resource starts with.
 async fn kid_request(
     acme: &Arc<Acme>,
     name: &str,
     headers: &HeaderMap,
     body: std::result::Result<Bytes, BytesRejection>,
+    urls: &Urls,
     url: &str,
-) -> std::result::Result<(Jws, i64), Problem> {
+) -> std::result::Result<KidRequest, Problem> {
     let body = jose_body(headers, body)?;
     let jws = acme.nonces.check_request(&body, url)?;
     let provisioner = serving_provisioner(acme, name).await?;
-    Ok((jws, provisioner.record.id))
+    Ok(KidRequest { jws, provisioner_id: provisioner.record.id, kid_prefix: urls.of("acct/") })
 }
 
 fn not_yours(object: AcmeObject) -> Problem {
@@ -726,16 +742,16 @@ async fn new_order(
     let urls = Urls::new(&headers, &name);
     let answer = async {
         let urls = urls.as_ref().map_err(|p| Problem::malformed(p.detail.clone()))?;
-        let (jws, provisioner_id) = kid_request(&acme, &name, &headers, body, &urls.of("new-order")).await?;
-        let (base, kid_prefix) = (urls.base.clone(), urls.of("acct/"));
+        let request = kid_request(&acme, &name, &headers, body, urls, &urls.of("new-order")).await?;
+        let base = urls.base.clone();
         with_authority(&acme, move |authority| {
-            let account = authenticated(authority, &jws, &kid_prefix, provisioner_id)?;
-            let request = OrderPayload::from_json(&jws.payload_json()?)?;
+            let account = request.account(authority)?;
+            let payload = OrderPayload::from_json(&request.jws.payload_json()?)?;
             let view = authority.create_acme_order(&NewOrderRequest {
                 account_id: account.id,
-                identifiers: request.identifiers,
-                not_before: request.not_before,
-                not_after: request.not_after,
+                identifiers: payload.identifiers,
+                not_before: payload.not_before,
+                not_after: payload.not_after,
                 lifetime: ORDER_LIFETIME,
             })?;
             let ids: Vec<i64> = view.authorizations.iter().map(|(a, _)| a.id).collect();
@@ -764,12 +780,12 @@ async fn order(
     let answer = async {
         let urls = urls.as_ref().map_err(|p| Problem::malformed(p.detail.clone()))?;
         let url = urls.of(&format!("order/{id}"));
-        let (jws, provisioner_id) = kid_request(&acme, &name, &headers, body, &url).await?;
+        let request = kid_request(&acme, &name, &headers, body, urls, &url).await?;
         let id = parse_id(&id, AcmeObject::Order)?;
-        let (base, kid_prefix) = (urls.base.clone(), urls.of("acct/"));
+        let base = urls.base.clone();
         with_authority(&acme, move |authority| {
-            let account = authenticated(authority, &jws, &kid_prefix, provisioner_id)?;
-            post_as_get(&jws)?;
+            let account = request.account(authority)?;
+            post_as_get(&request.jws)?;
             let view = authority.acme_order_view(id)?;
             if view.order.account_id != account.id {
                 return Err(not_yours(AcmeObject::Order));
@@ -793,12 +809,12 @@ async fn authorization(
     let answer = async {
         let urls = urls.as_ref().map_err(|p| Problem::malformed(p.detail.clone()))?;
         let url = urls.of(&format!("authz/{id}"));
-        let (jws, provisioner_id) = kid_request(&acme, &name, &headers, body, &url).await?;
+        let request = kid_request(&acme, &name, &headers, body, urls, &url).await?;
         let id = parse_id(&id, AcmeObject::Authorization)?;
-        let (base, kid_prefix) = (urls.base.clone(), urls.of("acct/"));
+        let base = urls.base.clone();
         with_authority(&acme, move |authority| {
-            let account = authenticated(authority, &jws, &kid_prefix, provisioner_id)?;
-            post_as_get(&jws)?;
+            let account = request.account(authority)?;
+            post_as_get(&request.jws)?;
             let authz = authority.acme_authorization(id)?;
             let view = authority.acme_order_view(authz.order_id)?;
             if view.order.account_id != account.id {
@@ -844,17 +860,16 @@ async fn challenge(
     let answer = async {
         let urls = urls.as_ref().map_err(|p| Problem::malformed(p.detail.clone()))?;
         let url = urls.of(&format!("chall/{id}"));
-        let (jws, provisioner_id) = kid_request(&acme, &name, &headers, body, &url).await?;
+        let request = kid_request(&acme, &name, &headers, body, urls, &url).await?;
         let id = parse_id(&id, AcmeObject::Challenge)?;
-        let kid_prefix = urls.of("acct/");
         let target = with_authority(&acme, move |authority| {
-            let account = authenticated(authority, &jws, &kid_prefix, provisioner_id)?;
+            let account = request.account(authority)?;
             let challenge = authority.acme_challenge(id)?;
             let authz = authority.acme_authorization(challenge.authorization_id)?;
             if authority.acme_order(authz.order_id)?.account_id != account.id {
                 return Err(not_yours(AcmeObject::Challenge));
             }
-            let respond = !jws.is_post_as_get();
+            let respond = !request.jws.is_post_as_get();
             if respond && challenge.status == crate::acme::ChallengeStatus::Pending {
                 if challenge.kind != crate::acme::ChallengeType::Http01 {
                     return Err(Problem::malformed(format!(
@@ -1030,11 +1045,11 @@ async fn finalize(
     let answer = async {
         let urls = urls.as_ref().map_err(|p| Problem::malformed(p.detail.clone()))?;
         let url = urls.of(&format!("order/{id}/finalize"));
-        let (jws, provisioner_id) = kid_request(&acme, &name, &headers, body, &url).await?;
+        let request = kid_request(&acme, &name, &headers, body, urls, &url).await?;
         let id = parse_id(&id, AcmeObject::Order)?;
-        let (base, kid_prefix) = (urls.base.clone(), urls.of("acct/"));
+        let base = urls.base.clone();
         with_authority(&acme, move |authority| {
-            let account = authenticated(authority, &jws, &kid_prefix, provisioner_id)?;
+            let account = request.account(authority)?;
             let view = authority.acme_order_view(id)?;
             if view.order.account_id != account.id {
                 return Err(not_yours(AcmeObject::Order));
@@ -1047,7 +1062,7 @@ async fn finalize(
                     format!("Order #{id} is {}, not ready.", view.order.status.as_str()),
                 ));
             }
-            let csr = finalize_csr(&jws.payload_json()?)?;
+            let csr = finalize_csr(&request.jws.payload_json()?)?;
             if !same_names(&csr_identifiers(&csr)?, &view.order.identifiers) {
                 return Err(bad_csr(
                     "The CSR's names (CN and SANs) must be exactly the order's identifiers.",
@@ -1122,13 +1137,12 @@ async fn certificate(
     let answer = async {
         let urls = urls.as_ref().map_err(|p| Problem::malformed(p.detail.clone()))?;
         let url = urls.of(&format!("cert/{id}"));
-        let (jws, provisioner_id) = kid_request(&acme, &name, &headers, body, &url).await?;
+        let request = kid_request(&acme, &name, &headers, body, urls, &url).await?;
         let not_found = || Problem::new("malformed", StatusCode::NOT_FOUND, "No such certificate.");
         let id: i64 = id.parse().map_err(|_| not_found())?;
-        let kid_prefix = urls.of("acct/");
         with_authority(&acme, move |authority| {
-            let account = authenticated(authority, &jws, &kid_prefix, provisioner_id)?;
-            post_as_get(&jws)?;
+            let account = request.account(authority)?;
+            post_as_get(&request.jws)?;
             let link = authority.acme_certificate_link(id)?.ok_or_else(not_found)?;
             if link.account_id != account.id {
                 return Err(Problem::unauthorized("This certificate belongs to another account."));
