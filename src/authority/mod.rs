@@ -91,13 +91,7 @@ impl Authority {
 
     /// A CA by name, or the home's default issuing CA when no name is given.
     pub fn find_ca(&self, name: Option<&str>) -> Result<CaRecord> {
-        match name {
-            Some(name) => self
-                .ledger
-                .authority_by_name(name)?
-                .ok_or_else(|| Error::UnknownCa { name: name.to_string() }),
-            None => self.ledger.default_authority()?.ok_or(Error::NoDefaultCa),
-        }
+        find_ca_in(self.ledger.as_ref(), name)
     }
 
     /// A CA by ledger id; a missing one is damage.
@@ -165,6 +159,15 @@ impl Authority {
             parent = ancestor.parent_id;
         }
         Ok(chain)
+    }
+}
+
+/// A CA by name (or slug) in `ledger`, or its default issuing CA when no name is given: for
+/// readers that hold a ledger without an [`Authority`].
+pub fn find_ca_in(ledger: &dyn Ledger, name: Option<&str>) -> Result<CaRecord> {
+    match name {
+        Some(name) => ledger.authority_by_name(name)?.ok_or_else(|| Error::UnknownCa { name: name.to_string() }),
+        None => ledger.default_authority()?.ok_or(Error::NoDefaultCa),
     }
 }
 

@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use super::{Context, Outcome, find_authority, print_json};
+use super::{Context, Outcome, print_json};
 use crate::authority::{issued_urls, validate_public_url};
 use crate::engine::format_time;
 use crate::error::Result;
@@ -76,7 +76,7 @@ pub fn list(ctx: &Context) -> Result<Outcome> {
 
 pub fn show(ctx: &Context, name: &str) -> Result<Outcome> {
     let (home, ledger) = ctx.open()?;
-    let a = find_authority(ledger.as_ref(), Some(name))?;
+    let a = crate::authority::find_ca_in(ledger.as_ref(), Some(name))?;
     if ctx.json {
         print_json(&authority_json(&a));
         return Ok(Outcome::Success);
@@ -117,7 +117,7 @@ pub fn show(ctx: &Context, name: &str) -> Result<Outcome> {
 
 pub fn cert(ctx: &Context, name: Option<&str>) -> Result<Outcome> {
     let (_, ledger) = ctx.open()?;
-    let a = find_authority(ledger.as_ref(), name)?;
+    let a = crate::authority::find_ca_in(ledger.as_ref(), name)?;
     let pem = certificate_pem(&a.cert_der);
     if ctx.json {
         print_json(&json!({ "name": a.name, "pem": pem }));

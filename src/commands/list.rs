@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use super::{Context, Outcome, find_authority, print_json};
+use super::{Context, Outcome, print_json};
 use crate::authority::{crl_attention_from, crl_needs_attention};
 use crate::duration::{format_duration, parse_duration};
 use crate::engine::profile::Profile;
@@ -37,7 +37,7 @@ pub fn run(ctx: &Context, args: &ListArgs<'_>) -> Result<Outcome> {
         .transpose()?;
     let (_, ledger) = ctx.open()?;
     let acme_ids = args.acme.map(|name| acme_certificates(ledger.as_ref(), name)).transpose()?;
-    let issuer = args.ca.map(|name| find_authority(ledger.as_ref(), Some(name))).transpose()?;
+    let issuer = args.ca.map(|name| crate::authority::find_ca_in(ledger.as_ref(), Some(name))).transpose()?;
     let now = engine::now().unix_timestamp();
     let expiring_before = window.map(|w| now + w.whole_seconds());
     let mut certificates = ledger.list_certificates(&CertFilter {

@@ -48,7 +48,7 @@ use crate::authority::Authority;
 use crate::cli_args::{CaCommand, Cli, Command};
 use crate::error::{Error, Result};
 use crate::home::Home;
-use crate::ledger::{CaRecord, Ledger};
+use crate::ledger::Ledger;
 
 pub use export::Format as ExportFormat;
 pub use unlock::{CliUnlock, PassphraseSource};
@@ -233,16 +233,6 @@ pub fn run(cli: Cli) -> Result<Outcome> {
                 force,
             },
         ),
-    }
-}
-
-/// A CA by name, or the home's default issuing CA when no name is given.
-fn find_authority(ledger: &dyn Ledger, name: Option<&str>) -> Result<CaRecord> {
-    match name {
-        Some(name) => {
-            ledger.authority_by_name(name)?.ok_or_else(|| Error::UnknownCa { name: name.to_string() })
-        }
-        None => ledger.default_authority()?.ok_or(Error::NoDefaultCa),
     }
 }
 

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::json;
 
-use super::{Context, Outcome, find_authority, print_json};
+use super::{Context, Outcome, print_json};
 use crate::engine::serial::Serial;
 use crate::error::{Error, Result};
 use crate::home::{self, Home};
@@ -88,41 +88,7 @@ fn anchors_in(path: &Path) -> Result<Vec<Anchor>> {
 /// Every CRL of a file (PEM blocks "X509 CRL", or one DER CRL); anything else is bad input.
 fn crls_in(path: &Path) -> Result<Vec<Vec<u8>>> {
     let bytes = home::read_input(path, home::limits::CRL)?;
-    let not_a_crl = |why: String| Error::invalid(format!("{} is not a CRL: {why}", path.display()));
-    let ders = match std::str::from_utf8(&bytes) {
-        Ok(text) if text.contains("-----BEGIN") => pem_crls(text).map_err(not_a_crl)?,
-        Ok(_) => return Err(not_a_crl("it is text without a PEM block (-----BEGIN X509 CRL-----)".into())),
-        Err(_) => vec![bytes],
-    };
-    for der in &ders {
-        if crate::x509::CrlInfo::from_der(der).is_err() {
-            let what = match crate::x509::CertInfo::from_der(der) {
-                Ok(_) => "it is a certificate, not a CRL".to_string(),
-                Err(_) => "it is neither PEM nor a DER CRL".to_string(),
-            };
-            return Err(not_a_crl(what));
-        }
-    }
-    Ok(ders)
-}
-
-fn pem_crls(text: &str) -> std::result::Result<Vec<Vec<u8>>, String> {
-    const BEGIN: &str = "-----BEGIN X509 CRL-----";
-    const END: &str = "-----END X509 CRL-----";
-    let mut ders = Vec::new();
-    let mut rest = text;
-    while let Some(start) = rest.find(BEGIN) {
-        let block = &rest[start..];
-        let end = block.find(END).ok_or("its PEM CRL has no END line (the file is truncated)")? + END.len();
-        let (_, der) =
-            der::pem::decode_vec(&block.as_bytes()[..end]).map_err(|e| format!("bad PEM ({e})"))?;
-        ders.push(der);
-        rest = &block[end..];
-    }
-    if ders.is_empty() {
-        return Err("it holds no X509 CRL PEM block".into());
-    }
-    Ok(ders)
+    verify::input::crls(&bytes).map_err(|why| Error::invalid(format!("{} is not a CRL: {why}", path.display())))
 }
 
 /// A trusted CA: how to name it, and its certificate (DER).
@@ -155,7 +121,7 @@ fn trust(
     let authorities = ledger.authorities()?;
     let anchors = match ca {
         Some(name) => {
-            let a = find_authority(ledger, Some(name))?;
+            let a = crate::authority::find_ca_in(ledger, Some(name))?;
             vec![(format!("CA {} of this home", a.name), a.cert_der)]
         }
         None => authorities

@@ -125,6 +125,45 @@ fn bytes_after_certificate(der: &[u8]) -> Option<usize> {
     (extra > 0).then_some(extra)
 }
 
+
+/// Every CRL in `bytes`: PEM blocks "X509 CRL", or one DER CRL. Anything else is refused with
+/// what it is instead (a certificate, text without a PEM block, a truncated PEM).
+pub fn crls(bytes: &[u8]) -> Result<Vec<Vec<u8>>, String> {
+    let ders = match std::str::from_utf8(bytes) {
+        Ok(text) if text.contains("-----BEGIN") => pem_crls(text)?,
+        Ok(_) => return Err("it is text without a PEM block (-----BEGIN X509 CRL-----)".into()),
+        Err(_) => vec![bytes.to_vec()],
+    };
+    for der in &ders {
+        if crate::x509::CrlInfo::from_der(der).is_err() {
+            return Err(match CertInfo::from_der(der) {
+                Ok(_) => "it is a certificate, not a CRL".to_string(),
+                Err(_) => "it is neither PEM nor a DER CRL".to_string(),
+            });
+        }
+    }
+    Ok(ders)
+}
+
+fn pem_crls(text: &str) -> Result<Vec<Vec<u8>>, String> {
+    const BEGIN: &str = "-----BEGIN X509 CRL-----";
+    const END: &str = "-----END X509 CRL-----";
+    let mut ders = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find(BEGIN) {
+        let block = &rest[start..];
+        let end = block.find(END).ok_or("its PEM CRL has no END line (the file is truncated)")? + END.len();
+        let (_, der) =
+            der::pem::decode_vec(&block.as_bytes()[..end]).map_err(|e| format!("bad PEM ({e})"))?;
+        ders.push(der);
+        rest = &block[end..];
+    }
+    if ders.is_empty() {
+        return Err("it holds no X509 CRL PEM block".into());
+    }
+    Ok(ders)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
