@@ -609,6 +609,23 @@ pub enum Error {
         id: i64,
     },
 
+    /// An ACME account reached one of its hourly limits; nothing was recorded.
+    #[error("ACME account #{account} reached its limit of {max} {} an hour; retry in {retry_after} s", limit.as_str())]
+    AcmeRateLimited {
+        /// The account.
+        account: i64,
+        /// Which limit.
+        limit: crate::authority::AcmeLimit,
+        /// Its value.
+        max: u32,
+        /// Seconds until the oldest counted order leaves the hour.
+        retry_after: i64,
+    },
+
+    /// An ACME revocation request the signer may not make.
+    #[error("{0}")]
+    AcmeRevocation(#[from] crate::authority::AcmeRevocationRefusal),
+
     /// Another writer changed the ACME object first (a racing request); nothing was changed.
     #[error("the ACME {} #{id} changed while this request ran; nothing was changed, retry", object.as_str())]
     AcmeStale {
@@ -827,7 +844,9 @@ impl Error {
             | Error::AcmeIdentifierRefused(_)
             | Error::AcmeEabRequired { .. }
             | Error::AcmeEabKeyUnusable { .. }
-            | Error::AcmeAccountUnusable { .. } => ErrorKind::Refused,
+            | Error::AcmeAccountUnusable { .. }
+            | Error::AcmeRateLimited { .. }
+            | Error::AcmeRevocation(_) => ErrorKind::Refused,
             Error::CaUnusable { .. }
             | Error::ValidityBeyondIssuer { .. }
             | Error::ClockBeforeIssuer { .. }

@@ -301,7 +301,7 @@ fn an_account_is_read_updated_and_deactivated_by_its_key_only() {
     assert_eq!(updated.json()["contact"], json!(["mailto:b@example.com"]));
 
     // Another key naming this account is refused.
-    ca.signed("web", "intruder.pem", &kid, &Value::Null, &as_kid).assert_problem("malformed", 400);
+    ca.signed("web", "intruder.pem", &kid, &Value::Null, &as_kid).assert_problem("unauthorized", 401);
     let stranger = ca.url("web", "acct/9999");
     ca.signed("web", "a.pem", &stranger, &Value::Null, &["--kid", &stranger])
         .assert_problem("accountDoesNotExist", 400);
@@ -733,4 +733,256 @@ fn finalize_with_a_key_the_ca_does_not_certify_is_bad_csr() {
     let refused = ca.as_account("web", "a.pem", &pending.kid, &finalize_url, &json!({"csr": weak}));
     refused.assert_problem("badCSR", 400);
     assert!(!refused.body.contains("log says"), "{}", refused.body);
+}
+
+impl Ca {
+    /// The public JWK of `key` (created on first use).
+    fn jwk(&self, key: &str) -> Value {
+        let output = Command::new(python())
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/acme/sign.py"))
+            .arg(self.pki.path(key))
+            .arg("--jwk")
+            .output()
+            .expect("run sign.py");
+        assert!(output.status.success(), "sign.py failed: {}", String::from_utf8_lossy(&output.stderr));
+        serde_json::from_slice(&output.stdout).expect("a JWK")
+    }
+
+    /// keyChange from account `kid`'s key `old` to `new`: the inner JWS by `new` (no nonce),
+    /// inside the outer one by `old`.
+    fn key_change(&self, old: &str, new: &str, kid: &str, inner_payload: &Value) -> Reply {
+        let url = self.url("web", "key-change");
+        let inner = self.sign(new, &url, "-", &inner_payload.to_string(), &[]);
+        let inner: Value = serde_json::from_str(&inner).expect("the inner JWS");
+        self.as_account("web", old, kid, &url, &inner)
+    }
+}
+
+/// Finalizes a ready order with a CSR made with key file `csr`; the leaf and its issuer.
+fn issued(ca: &Ca, pending: &Pending, csr: &str) -> (PathBuf, PathBuf) {
+    let right = ca.csr(csr, "app.example.com", "DNS:app.example.com");
+    let finalize_url = format!("{}/finalize", pending.order_url);
+    let done = ca.as_account("web", "a.pem", &pending.kid, &finalize_url, &json!({"csr": right})).json();
+    let cert_url = done["certificate"].as_str().unwrap_or_else(|| panic!("no certificate: {done}"));
+    let pem = ca.as_account("web", "a.pem", &pending.kid, cert_url, &Value::Null).body;
+    let mut parts = pem.split_inclusive("-----END CERTIFICATE-----\n");
+    let (leaf, issuer) = (ca.pki.path(&format!("{csr}.crt")), ca.pki.path(&format!("{csr}.issuer.pem")));
+    fs::write(&leaf, parts.next().expect("the leaf")).expect("write the leaf");
+    fs::write(&issuer, parts.next().expect("the issuer")).expect("write the issuer");
+    (leaf, issuer)
+}
+
+/// What serve's OCSP responder says of `leaf`: "good", "revoked" or "unknown".
+fn ocsp_status(ca: &Ca, leaf: &std::path::Path, issuer: &std::path::Path) -> String {
+    let url = format!("{}/ocsp", ca.serve.http);
+    let text = openssl_ok([
+        "ocsp",
+        "-issuer",
+        arg(issuer),
+        "-cert",
+        arg(leaf),
+        "-url",
+        &url,
+        "-CAfile",
+        arg(&ca.root_pem),
+        "-no_nonce",
+    ]);
+    let prefix = format!("{}: ", leaf.display());
+    text.lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .unwrap_or_else(|| panic!("no status in {text}"))
+        .trim()
+        .to_string()
+}
+
+#[test]
+fn revoke_cert_by_the_certificate_key_revokes_it_in_the_ledger_crl_and_ocsp() {
+    let (ca, pending) = ready_order();
+    let (leaf, issuer) = issued(&ca, &pending, "right");
+    assert_eq!(ocsp_status(&ca, &leaf, &issuer), "good");
+    let der = base64ct::Base64UrlUnpadded::encode_string(&cert_der(&leaf));
+    let url = ca.url("web", "revoke-cert");
+
+    // Another account's key, a key that is not the certificate's, a reason a subscriber may
+    // not give, and a certificate this CA did not issue: each refused, nothing revoked.
+    let stranger = ca.account("web", "b.pem");
+    ca.as_account("web", "b.pem", &stranger, &url, &json!({"certificate": der}))
+        .assert_problem("unauthorized", 403);
+    ca.signed("web", "c.pem", &url, &json!({"certificate": der}), &[]).assert_problem("unauthorized", 403);
+    ca.signed("web", "right.key", &url, &json!({"certificate": der, "reason": 2}), &[])
+        .assert_problem("badRevocationReason", 400);
+    let foreign = base64ct::Base64UrlUnpadded::encode_string(&cert_der(&ca.root_pem));
+    ca.signed("web", "right.key", &url, &json!({"certificate": foreign}), &[])
+        .assert_problem("malformed", 404);
+    ca.signed("web", "right.key", &url, &json!({"certificate": "!"}), &[]).assert_problem("malformed", 400);
+    assert_eq!(ocsp_status(&ca, &leaf, &issuer), "good");
+
+    let done = ca.signed("web", "right.key", &url, &json!({"certificate": der, "reason": 1}), &[]);
+    assert_eq!(done.status, 200, "{}", done.body);
+    ca.signed("web", "right.key", &url, &json!({"certificate": der}), &[])
+        .assert_problem("alreadyRevoked", 400);
+
+    let shown: Value = serde_json::from_slice(&ca.pki.ok(&["--json", "show", "app.example.com"]).stdout)
+        .expect("show --json");
+    let text = shown.to_string();
+    assert!(text.contains("\"revoked\"") && text.contains("key-compromise"), "{text}");
+    // The CRL committed with the revocation lists it, and OCSP says so within a tick.
+    let cas = ca.pki.json(&["ca", "list"]);
+    let slug = cas["authorities"]
+        .as_array()
+        .and_then(|all| all.iter().find(|c| c["default"] == true))
+        .and_then(|c| c["slug"].as_str())
+        .unwrap_or_else(|| panic!("no intermediate in {cas}"));
+    let crl_url = format!("{}/crl/{slug}.crl", ca.serve.http);
+    let crl = ca.pki.path("issuer.crl");
+    let fetched =
+        Command::new(curl_binary()).args(["-sS", "-o", arg(&crl), &crl_url]).status().expect("curl");
+    assert!(fetched.success());
+    let serial = openssl_ok(["x509", "-in", arg(&leaf), "-noout", "-serial"]);
+    let serial = serial.trim().trim_start_matches("serial=");
+    let listed = openssl_ok(["crl", "-inform", "DER", "-in", arg(&crl), "-noout", "-text"]);
+    assert!(listed.to_ascii_uppercase().contains(&serial.to_ascii_uppercase()), "{listed}");
+    assert!(listed.contains("Key Compromise"), "{listed}");
+    common::interop::wait_until(
+        "OCSP to say revoked",
+        std::time::Duration::from_secs(5),
+        || ocsp_status(&ca, &leaf, &issuer).starts_with("revoked"),
+        || ca.serve.log(),
+    );
+}
+
+#[test]
+fn revoke_cert_by_the_ordering_account() {
+    let (ca, pending) = ready_order();
+    let (leaf, issuer) = issued(&ca, &pending, "right");
+    let der = base64ct::Base64UrlUnpadded::encode_string(&cert_der(&leaf));
+    let url = ca.url("web", "revoke-cert");
+    let done = ca.as_account("web", "a.pem", &pending.kid, &url, &json!({"certificate": der, "reason": 4}));
+    assert_eq!(done.status, 200, "{}", done.body);
+    common::interop::wait_until(
+        "OCSP to say revoked",
+        std::time::Duration::from_secs(5),
+        || ocsp_status(&ca, &leaf, &issuer).starts_with("revoked"),
+        || ca.serve.log(),
+    );
+    // Another provisioner's directory does not know the certificate.
+    let other = ca.url("partners", "revoke-cert");
+    let body =
+        ca.sign("right.key", &other, &ca.nonce("partners"), &json!({"certificate": der}).to_string(), &[]);
+    ca.post(&other, &body).assert_problem("malformed", 404);
+}
+
+#[test]
+fn key_change_moves_the_account_to_a_new_key() {
+    let ca = ca();
+    let kid = ca.account("web", "old.pem");
+    let other = ca.account("web", "taken.pem");
+    let url = ca.url("web", "key-change");
+    let old_jwk = ca.jwk("old.pem");
+
+    // The inner JWS must name this account and its current key, and use the same URL.
+    ca.key_change("old.pem", "new.pem", &kid, &json!({"account": other, "oldKey": old_jwk}))
+        .assert_problem("unauthorized", 401);
+    ca.key_change("old.pem", "new.pem", &kid, &json!({"account": kid, "oldKey": ca.jwk("x.pem")}))
+        .assert_problem("unauthorized", 401);
+    let elsewhere = ca.sign(
+        "new.pem",
+        &ca.url("web", "new-order"),
+        "-",
+        &json!({"account": kid, "oldKey": old_jwk}).to_string(),
+        &[],
+    );
+    let elsewhere: Value = serde_json::from_str(&elsewhere).expect("JWS");
+    ca.as_account("web", "old.pem", &kid, &url, &elsewhere).assert_problem("unauthorized", 401);
+    // A key another account holds is a conflict naming that account.
+    let conflict = ca.key_change("old.pem", "taken.pem", &kid, &json!({"account": kid, "oldKey": old_jwk}));
+    assert_eq!(conflict.status, 409, "{}", conflict.body);
+    assert_eq!(conflict.header("location"), Some(other.as_str()));
+
+    let moved = ca.key_change("old.pem", "new.pem", &kid, &json!({"account": kid, "oldKey": old_jwk}));
+    assert_eq!(moved.status, 200, "{}", moved.body);
+    assert_eq!(moved.header("location"), Some(kid.as_str()));
+    ca.as_account("web", "old.pem", &kid, &kid, &Value::Null).assert_problem("unauthorized", 401);
+    assert_eq!(ca.as_account("web", "new.pem", &kid, &kid, &Value::Null).status, 200);
+    let found = ca.new_account("web", "new.pem", json!({"onlyReturnExisting": true}));
+    assert_eq!(found.header("location"), Some(kid.as_str()), "{}", found.body);
+}
+
+#[test]
+fn a_deactivated_authorization_invalidates_its_order_and_the_orders_list_drops_it() {
+    let ca = ca();
+    let pending = pending_order(&ca, "a.pem", "app.example.com");
+    let second = ca.as_account(
+        "web",
+        "a.pem",
+        &pending.kid,
+        &ca.url("web", "new-order"),
+        &json!({"identifiers": [{"type": "dns", "value": "b.example.com"}]}),
+    );
+    let second_url = second.header("location").expect("Location").to_string();
+    let list_url = format!("{}/orders", pending.kid);
+    let account = ca.as_account("web", "a.pem", &pending.kid, &pending.kid, &Value::Null).json();
+    assert_eq!(account["orders"], list_url);
+    let listed = ca.as_account("web", "a.pem", &pending.kid, &list_url, &Value::Null).json();
+    assert_eq!(listed["orders"], json!([second_url, pending.order_url]), "newest first");
+
+    ca.as_account("web", "a.pem", &pending.kid, &pending.authz_url, &json!({"status": "valid"}))
+        .assert_problem("malformed", 400);
+    let stranger = ca.account("web", "b.pem");
+    ca.as_account("web", "b.pem", &stranger, &pending.authz_url, &json!({"status": "deactivated"}))
+        .assert_problem("unauthorized", 401);
+    ca.as_account("web", "b.pem", &stranger, &list_url, &Value::Null).assert_problem("unauthorized", 401);
+    let gone =
+        ca.as_account("web", "a.pem", &pending.kid, &pending.authz_url, &json!({"status": "deactivated"}));
+    assert_eq!(gone.status, 200, "{}", gone.body);
+    assert_eq!(gone.json()["status"], "deactivated");
+    let order = ca.as_account("web", "a.pem", &pending.kid, &pending.order_url, &Value::Null).json();
+    assert_eq!(order["status"], "invalid", "{order}");
+    let listed = ca.as_account("web", "a.pem", &pending.kid, &list_url, &Value::Null).json();
+    assert_eq!(listed["orders"], json!([second_url]));
+    // Its challenge can no longer be started.
+    let refused = ca.as_account("web", "a.pem", &pending.kid, &pending.challenge_url, &json!({}));
+    assert_ne!(refused.status, 200, "{}", refused.body);
+}
+
+#[test]
+fn an_account_over_its_hourly_order_limit_is_rate_limited_with_retry_after() {
+    let pki = Pki::init_unencrypted(ROOT);
+    let root_pem = pki.path("root.pem");
+    fs::write(&root_pem, pki.ok(&["ca", "cert", ROOT]).stdout).expect("write the root");
+    pki.ok(&["acme", "add", "web", "--profile", "server", "--allow", "*.example.com"]);
+    let serve = Serve::start(&pki, &["--name", "localhost", "--acme-max-orders-per-hour", "2"]);
+    let ca = Ca { pki, root_pem, serve };
+    let kid = ca.account("web", "a.pem");
+    let url = ca.url("web", "new-order");
+    for name in ["a.example.com", "b.example.com"] {
+        let ok = ca.as_account(
+            "web",
+            "a.pem",
+            &kid,
+            &url,
+            &json!({"identifiers": [{"type": "dns", "value": name}]}),
+        );
+        assert_eq!(ok.status, 201, "{}", ok.body);
+    }
+    let limited = ca.as_account(
+        "web",
+        "a.pem",
+        &kid,
+        &url,
+        &json!({"identifiers": [{"type": "dns", "value": "c.example.com"}]}),
+    );
+    limited.assert_problem("rateLimited", 429);
+    let retry: i64 = limited.header("retry-after").expect("Retry-After").parse().expect("seconds");
+    assert!((1..=3600).contains(&retry), "{retry}");
+    // Another account has its own quota.
+    let other = ca.account("web", "b.pem");
+    let ok = ca.as_account(
+        "web",
+        "b.pem",
+        &other,
+        &url,
+        &json!({"identifiers": [{"type": "dns", "value": "c.example.com"}]}),
+    );
+    assert_eq!(ok.status, 201, "{}", ok.body);
 }

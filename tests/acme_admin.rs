@@ -282,6 +282,7 @@ fn show_and_list_name_a_certificates_acme_account_and_order() {
             not_before: None,
             not_after: None,
             lifetime: time::Duration::hours(1),
+            limits: Default::default(),
         };
         let refused = ca.create_acme_order(&order_request(vec![AcmeIdentifier::dns("a.other.example.com")]));
         assert!(refused.unwrap_err().to_string().contains("not allowed by ACME provisioner \"web\""));

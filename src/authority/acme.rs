@@ -209,6 +209,64 @@ pub struct NewOrderRequest {
     pub not_after: Option<i64>,
     /// How long the order and its authorizations stay pending.
     pub lifetime: time::Duration,
+    /// The account's hourly limits.
+    pub limits: AcmeLimits,
+}
+
+/// What one ACME account may do in an hour (a client in a loop must not fill the ledger).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AcmeLimits {
+    /// New orders per account per hour.
+    pub orders_per_hour: u32,
+    /// Orders per account per hour that may end invalid (failed validations, refused CSRs)
+    /// before new orders are refused.
+    pub failed_orders_per_hour: u32,
+}
+
+impl Default for AcmeLimits {
+    fn default() -> AcmeLimits {
+        AcmeLimits { orders_per_hour: 300, failed_orders_per_hour: 60 }
+    }
+}
+
+/// Which of an account's [`AcmeLimits`] was reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AcmeLimit {
+    /// New orders per hour.
+    Orders,
+    /// Failed orders per hour.
+    FailedOrders,
+}
+
+impl AcmeLimit {
+    /// Its name in messages.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AcmeLimit::Orders => "new orders",
+            AcmeLimit::FailedOrders => "failed orders",
+        }
+    }
+}
+
+const HOUR: i64 = 3600;
+
+/// Refuses a new order when the account placed, or saw fail, its hourly quota of orders in
+/// the last hour; the error says when the oldest of them leaves the window.
+fn check_rate(orders: &[AcmeOrderRecord], account: i64, limits: AcmeLimits, now: i64) -> Result<()> {
+    let recent: Vec<&AcmeOrderRecord> = orders.iter().filter(|o| o.created_at > now - HOUR).collect();
+    let failed: Vec<&AcmeOrderRecord> =
+        recent.iter().copied().filter(|o| o.status == OrderStatus::Invalid).collect();
+    for (limit, max, within) in [
+        (AcmeLimit::Orders, limits.orders_per_hour, &recent),
+        (AcmeLimit::FailedOrders, limits.failed_orders_per_hour, &failed),
+    ] {
+        if within.len() >= max as usize {
+            let oldest = within.iter().map(|o| o.created_at).min().unwrap_or(now);
+            let retry_after = (oldest + HOUR - now).max(1);
+            return Err(Error::AcmeRateLimited { account, limit, max, retry_after });
+        }
+    }
+    Ok(())
 }
 
 /// An order with its authorizations and their challenges.
@@ -610,8 +668,9 @@ impl Authority {
         for identifier in &request.identifiers {
             provisioner.allows(identifier).map_err(Error::AcmeIdentifierRefused)?;
         }
-        let plans = request.identifiers.iter().map(plan_authorization).collect::<Result<Vec<_>>>()?;
         let at = now();
+        check_rate(&self.ledger.acme_orders_of_account(account.id)?, account.id, request.limits, at)?;
+        let plans = request.identifiers.iter().map(plan_authorization).collect::<Result<Vec<_>>>()?;
         let expires_at = at + request.lifetime.whole_seconds();
         let order = NewAcmeOrder {
             account_id: account.id,
@@ -665,6 +724,11 @@ impl Authority {
     /// An ACME order by id.
     pub fn acme_order(&self, id: i64) -> Result<AcmeOrderRecord> {
         self.ledger.acme_order_by_id(id)?.ok_or(Error::AcmeNotFound { object: AcmeObject::Order, id })
+    }
+
+    /// Every order of an ACME account, oldest first.
+    pub fn acme_orders_of_account(&self, account_id: i64) -> Result<Vec<AcmeOrderRecord>> {
+        Ok(self.ledger.acme_orders_of_account(account_id)?)
     }
 
     /// An ACME authorization by id.

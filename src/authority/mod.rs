@@ -4,6 +4,7 @@
 //! nothing else decides policy.
 
 mod acme;
+mod acme_revoke;
 mod ca;
 mod check;
 mod crl;
@@ -21,9 +22,10 @@ mod warning;
 use std::path::Path;
 
 pub use acme::{
-    AcmeOrderView, AcmeProvisionerRequest, EabKey, NewAccountRequest, NewOrderRequest, Provisioner, Refusal,
+    AcmeLimit, AcmeLimits, AcmeOrderView, AcmeProvisionerRequest, EabKey, NewAccountRequest, NewOrderRequest, Provisioner, Refusal,
     RemovedProvisioner,
 };
+pub use acme_revoke::{AcmeRevocationRefusal, AcmeRevokeRequest, AcmeRevoker};
 pub use ca::{AddIntermediateRequest, CaCreated, InitRequest, Initialized};
 pub use check::{ChainSummary, CheckRequest, Finding, HomeFile, Report, Severity};
 pub use crl::{CrlRefusal, CrlRequest, PublishedCrl, crl_pem, write_crl_pem};

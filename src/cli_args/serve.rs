@@ -57,6 +57,14 @@ pub struct ServeArgs {
     #[arg(long, value_name = "N", default_value_t = 1024)]
     pub max_connections: usize,
 
+    /// New ACME orders one account may place per hour.
+    #[arg(long, value_name = "N", default_value_t = 300)]
+    pub acme_max_orders_per_hour: u32,
+
+    /// ACME orders of one account that may end invalid per hour before it may place no more.
+    #[arg(long, value_name = "N", default_value_t = 60)]
+    pub acme_max_failed_orders_per_hour: u32,
+
     /// ACME http-01 validation connects to this port instead of 80 (a test knob).
     #[arg(long, value_name = "N", default_value_t = 80)]
     pub acme_http01_port: u16,

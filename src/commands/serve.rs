@@ -11,8 +11,8 @@ use crate::duration::parse_duration;
 use crate::error::{Error, Result};
 use crate::keys::FixedPassphrase;
 use crate::names::San;
-use crate::online::{HttpsIdentity, OnlineAuthority, OnlineSettings, TickReport};
 use crate::online::AcmeValidation;
+use crate::online::{HttpsIdentity, OnlineAuthority, OnlineSettings, TickReport};
 use crate::server::{HttpsConfig, LogFormat, ServeConfig, Server, shutdown_signal};
 
 /// How often the ledger is polled for changes by other processes (a revocation is served
@@ -82,7 +82,8 @@ fn unlock_once(ctx: &Context, authority: &Authority) -> Result<FixedPassphrase> 
 }
 
 fn settings(args: &ServeArgs) -> Result<OnlineSettings> {
-    let duration = |flag: &str, text: &str| parse_duration(text).map_err(|e| Error::invalid(format!("{flag}: {e}")));
+    let duration =
+        |flag: &str, text: &str| parse_duration(text).map_err(|e| Error::invalid(format!("{flag}: {e}")));
     let https = if args.no_https {
         None
     } else {
@@ -91,7 +92,11 @@ fn settings(args: &ServeArgs) -> Result<OnlineSettings> {
     Ok(OnlineSettings {
         ocsp_validity: duration("--ocsp-validity", &args.ocsp_validity)?,
         responder_validity: duration("--responder-validity", &args.responder_validity)?,
-        crl_next_update: args.crl_next_update.as_deref().map(|d| duration("--crl-next-update", d)).transpose()?,
+        crl_next_update: args
+            .crl_next_update
+            .as_deref()
+            .map(|d| duration("--crl-next-update", d))
+            .transpose()?,
         https,
         renewal_grace: args
             .allow_renewal_after_expiry
@@ -106,7 +111,11 @@ fn settings(args: &ServeArgs) -> Result<OnlineSettings> {
 fn https_identity(args: &ServeArgs, validity: time::Duration) -> Result<HttpsIdentity> {
     let mut sans: Vec<San> = Vec::new();
     for name in &args.names {
-        sans.push(crate::names::parse_dns(name).map(San::Dns).map_err(|e| Error::invalid(format!("--name: {e}")))?);
+        sans.push(
+            crate::names::parse_dns(name)
+                .map(San::Dns)
+                .map_err(|e| Error::invalid(format!("--name: {e}")))?,
+        );
     }
     let ip = args.https.ip();
     if !ip.is_unspecified() {
@@ -129,7 +138,8 @@ fn https_identity(args: &ServeArgs, validity: time::Duration) -> Result<HttpsIde
 fn acme_validation(args: &ServeArgs) -> Result<AcmeValidation> {
     let mut resolve = Vec::new();
     for pin in &args.acme_resolve {
-        let parsed = pin.split_once('=').and_then(|(host, ip)| Some((host.to_ascii_lowercase(), ip.parse().ok()?)));
+        let parsed =
+            pin.split_once('=').and_then(|(host, ip)| Some((host.to_ascii_lowercase(), ip.parse().ok()?)));
         let Some(pin) = parsed else {
             return Err(Error::invalid(format!(
                 "--acme-resolve \"{}\" is not HOST=IP, e.g. app.example.com=127.0.0.1",
@@ -141,10 +151,21 @@ fn acme_validation(args: &ServeArgs) -> Result<AcmeValidation> {
     Ok(AcmeValidation { http01_port: args.acme_http01_port, resolve })
 }
 
+fn acme_limits(args: &ServeArgs) -> crate::authority::AcmeLimits {
+    crate::authority::AcmeLimits {
+        orders_per_hour: args.acme_max_orders_per_hour,
+        failed_orders_per_hour: args.acme_max_failed_orders_per_hour,
+    }
+}
+
 fn serve_config(args: &ServeArgs, online: &Arc<OnlineAuthority>, validation: AcmeValidation) -> ServeConfig {
     let https = online.https_slot().map(|slot| HttpsConfig {
         addr: args.https,
-        routes: crate::online::enrolment_routes(online.clone()).merge(crate::online::acme_routes(online.clone(), validation)),
+        routes: crate::online::enrolment_routes(online.clone()).merge(crate::online::acme_routes(
+            online.clone(),
+            validation,
+            acme_limits(args),
+        )),
         ..HttpsConfig::new(slot)
     });
     ServeConfig {

@@ -1,7 +1,10 @@
 //! The ACME server (RFC 8555) on the HTTPS listener, at `/acme/{provisioner}/…`: thin handlers
-//! over [`Authority`]'s ACME calls. So far: directory, newNonce, newAccount, the account
-//! URL (update, deactivation, POST-as-GET), newOrder, orders and authorizations read with POST-as-GET
-//! by the account that owns them, and http-01 validation of a challenge. Nonces live in memory ([`NonceStore`]).
+//! over [`Authority`]'s ACME calls: directory, newNonce, newAccount, the account URL (update,
+//! deactivation, POST-as-GET) and its orders list, keyChange, newOrder, orders and
+//! authorizations (read, and deactivated) by the account that owns them, challenge
+//! validation, finalize, certificate download and revokeCert. Nonces live in memory
+//! ([`NonceStore`]): after a restart a client's next request gets `badNonce` with a fresh one,
+//! which RFC 8555 clients retry; every other state is in the ledger.
 //!
 //! Every answer carries a fresh `Replay-Nonce` and `Link: <directory>;rel="index"`; every
 //! refusal is `application/problem+json` with an `urn:ietf:params:acme:error:…` type.
@@ -11,7 +14,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
@@ -23,7 +26,10 @@ use crate::acme::{
     AcmeObject, AcmeOrderRecord, AcmeStatus, ExternalAccountBinding, IdentifierType, Jwk, Jws, KeyRef,
     NonceStore,
 };
-use crate::authority::{Authority, NewAccountRequest, NewOrderRequest, Provisioner, Refusal};
+use crate::authority::{
+    AcmeLimits, AcmeRevocationRefusal, AcmeRevokeRequest, AcmeRevoker, Authority, NewAccountRequest,
+    NewOrderRequest, Provisioner, Refusal,
+};
 use crate::error::Error;
 
 const PROBLEM_MEDIA_TYPE: &str = "application/problem+json";
@@ -39,6 +45,7 @@ struct Acme {
     online: Arc<OnlineAuthority>,
     nonces: NonceStore,
     validation: Validation,
+    limits: AcmeLimits,
 }
 
 /// Where challenge validation connects: test knobs of `serve`, defaults for production.
@@ -59,13 +66,16 @@ impl Default for Validation {
 type Shared = State<Arc<Acme>>;
 
 /// The ACME routes under `/acme/`, for [`crate::server::HttpsConfig::routes`].
-pub fn acme_routes(online: Arc<OnlineAuthority>, validation: Validation) -> Router {
-    let state = Arc::new(Acme { online, nonces: NonceStore::new(), validation });
+pub fn acme_routes(online: Arc<OnlineAuthority>, validation: Validation, limits: AcmeLimits) -> Router {
+    let state = Arc::new(Acme { online, nonces: NonceStore::new(), validation, limits });
     Router::new()
         .route("/acme/{provisioner}/directory", get(directory))
         .route("/acme/{provisioner}/new-nonce", get(new_nonce).head(new_nonce))
         .route("/acme/{provisioner}/new-account", post(new_account))
         .route("/acme/{provisioner}/acct/{id}", post(account))
+        .route("/acme/{provisioner}/acct/{id}/orders", post(account_orders))
+        .route("/acme/{provisioner}/key-change", post(key_change))
+        .route("/acme/{provisioner}/revoke-cert", post(revoke_cert))
         .route("/acme/{provisioner}/new-order", post(new_order))
         .route("/acme/{provisioner}/order/{id}", post(order))
         .route("/acme/{provisioner}/authz/{id}", post(authorization))
@@ -84,11 +94,13 @@ struct Problem {
     detail: String,
     /// For badSignatureAlgorithm: what the server accepts (RFC 8555 §6.2).
     algorithms: Option<&'static [&'static str]>,
+    /// For rateLimited: seconds until a retry can succeed (the `Retry-After` header).
+    retry_after: Option<i64>,
 }
 
 impl Problem {
     fn new(kind: &'static str, status: StatusCode, detail: impl Into<String>) -> Problem {
-        Problem { kind, status, detail: detail.into(), algorithms: None }
+        Problem { kind, status, detail: detail.into(), algorithms: None, retry_after: None }
     }
 
     fn malformed(detail: impl Into<String>) -> Problem {
@@ -107,7 +119,7 @@ impl Problem {
             "serverInternal" => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::BAD_REQUEST,
         };
-        Problem { kind, status, detail: sentence(&detail), algorithms: None }
+        Problem { kind, status, detail: sentence(&detail), algorithms: None, retry_after: None }
     }
 
     fn response(&self) -> Response {
@@ -119,7 +131,12 @@ impl Problem {
         if let Some(algorithms) = self.algorithms {
             body["algorithms"] = json!(algorithms);
         }
-        (self.status, [(header::CONTENT_TYPE, PROBLEM_MEDIA_TYPE)], body.to_string()).into_response()
+        let mut response =
+            (self.status, [(header::CONTENT_TYPE, PROBLEM_MEDIA_TYPE)], body.to_string()).into_response();
+        if let Some(seconds) = self.retry_after {
+            set_retry_after(&mut response, seconds);
+        }
+        response
     }
 }
 
@@ -158,6 +175,18 @@ impl From<Error> for Problem {
                 Problem::new("rejectedIdentifier", StatusCode::FORBIDDEN, detail)
             }
             Error::AcmeStale { .. } => Problem::new("malformed", StatusCode::CONFLICT, detail),
+            Error::AcmeRateLimited { retry_after, .. } => Problem {
+                retry_after: Some(*retry_after),
+                ..Problem::new("rateLimited", StatusCode::TOO_MANY_REQUESTS, detail)
+            },
+            Error::AcmeRevocation(AcmeRevocationRefusal::Reason { .. }) => {
+                Problem::new("badRevocationReason", StatusCode::BAD_REQUEST, detail)
+            }
+            Error::AcmeRevocation(AcmeRevocationRefusal::NotIssuedHere) => {
+                Problem::new("malformed", StatusCode::NOT_FOUND, detail)
+            }
+            Error::AcmeRevocation(_) => Problem::new("unauthorized", StatusCode::FORBIDDEN, detail),
+            Error::AlreadyRevoked { .. } => Problem::new("alreadyRevoked", StatusCode::BAD_REQUEST, detail),
             Error::AcmeTransition(_) => Problem::malformed(detail),
             _ => {
                 eprintln!("pkictl serve: ACME request failed: {}", crate::error::one_line(&e.to_string()));
@@ -172,6 +201,10 @@ impl From<Error> for Problem {
 }
 
 type Answer = std::result::Result<Response, Problem>;
+
+fn set_retry_after(response: &mut Response, seconds: i64) {
+    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
+}
 
 /// The request's origin, `https://HOST[:PORT]`, from its Host header (only characters a host
 /// name or address may hold, so that nothing else is echoed into URLs).
@@ -279,7 +312,7 @@ async fn not_served(
     let answer = Err(Problem::new(
         "malformed",
         StatusCode::NOT_FOUND,
-        "This ACME resource is not served yet (revocation and key change come later).",
+        "No such ACME resource; the directory lists them.",
     ));
     finish(&acme, urls.as_ref().ok(), answer)
 }
@@ -539,9 +572,179 @@ fn authenticated(
         return Err(unknown());
     }
     let key = Jwk::from_json(account.jwk.as_bytes())?;
-    jws.verify(&key)?;
+    jws.verify(&key).map_err(|e| match e {
+        crate::acme::JwsError::BadSignature { .. } => {
+            Problem::unauthorized("The request is not signed by the key of the account its kid names.")
+        }
+        other => other.into(),
+    })?;
     usable(&account)?;
     Ok(account)
+}
+
+/// Orders listed per page of an account's orders.
+const ORDERS_PER_PAGE: usize = 100;
+
+/// `POST …/acct/ID/orders[?cursor=N]` (POST-as-GET, RFC 8555 §7.1.2.1): the account's orders
+/// that are not invalid, newest first, a page at a time with a `Link rel="next"`.
+async fn account_orders(
+    State(acme): Shared,
+    Path((name, id)): Path<(String, String)>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: std::result::Result<Bytes, BytesRejection>,
+) -> Response {
+    let urls = Urls::new(&headers, &name);
+    let answer = async {
+        let urls = urls.as_ref().map_err(|p| Problem::malformed(p.detail.clone()))?;
+        let list_url = urls.of(&format!("acct/{id}/orders"));
+        let cursor = match query
+            .as_deref()
+            .map(|q| q.strip_prefix("cursor=").and_then(|n| n.parse::<i64>().ok()))
+        {
+            None => None,
+            Some(Some(n)) => Some(n),
+            Some(None) => return Err(Problem::malformed("The only query an orders list takes is cursor=N.")),
+        };
+        let url = match cursor {
+            Some(n) => format!("{list_url}?cursor={n}"),
+            None => list_url.clone(),
+        };
+        let request = kid_request(&acme, &name, &headers, body, urls, &url).await?;
+        let base = urls.base.clone();
+        with_authority(&acme, move |authority| {
+            let account = request.account(authority)?;
+            if account.id.to_string() != id {
+                return Err(Problem::unauthorized("An account lists only its own orders."));
+            }
+            post_as_get(&request.jws)?;
+            let now = crate::engine::now().unix_timestamp();
+            let mut orders: Vec<AcmeOrderRecord> = authority
+                .acme_orders_of_account(account.id)?
+                .into_iter()
+                .filter(|o| o.status.at(o.expires_at, now) != crate::acme::OrderStatus::Invalid)
+                .filter(|o| cursor.is_none_or(|c| o.id < c))
+                .collect();
+            orders.sort_by_key(|o| std::cmp::Reverse(o.id));
+            let more = orders.len() > ORDERS_PER_PAGE;
+            orders.truncate(ORDERS_PER_PAGE);
+            let listed: Vec<String> = orders.iter().map(|o| format!("{base}/order/{}", o.id)).collect();
+            let mut response = json_response(StatusCode::OK, &json!({ "orders": listed }), None);
+            if more && let Some(last) = orders.last() {
+                add_link(&mut response, &format!("{list_url}?cursor={}", last.id), "next");
+            }
+            Ok(response)
+        })
+        .await
+    }
+    .await;
+    finish(&acme, urls.as_ref().ok(), answer)
+}
+
+fn add_link(response: &mut Response, url: &str, rel: &str) {
+    if let Ok(link) = HeaderValue::from_str(&format!("<{url}>;rel=\"{rel}\"")) {
+        response.headers_mut().append(header::LINK, link);
+    }
+}
+
+/// `POST …/key-change` (RFC 8555 §7.3.5): the outer JWS is signed by the account, the inner
+/// one by the new key and names the account and its old key.
+async fn key_change(
+    State(acme): Shared,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: std::result::Result<Bytes, BytesRejection>,
+) -> Response {
+    let urls = Urls::new(&headers, &name);
+    let answer = async {
+        let urls = urls.as_ref().map_err(|p| Problem::malformed(p.detail.clone()))?;
+        let url = urls.of("key-change");
+        let request = kid_request(&acme, &name, &headers, body, urls, &url).await?;
+        let base = urls.base.clone();
+        with_authority(&acme, move |authority| {
+            let account = request.account(authority)?;
+            let inner = crate::acme::parse_key_change_inner(request.jws.payload())?;
+            inner.check_url(&url)?;
+            let new_key = inner.verify_embedded()?.clone();
+            let payload = inner.payload_json()?;
+            if payload.get("account").and_then(Value::as_str) != Some(request.jws.kid()?) {
+                return Err(Problem::unauthorized(
+                    "The inner JWS's account is not the account that signed the outer JWS.",
+                ));
+            }
+            let old =
+                payload.get("oldKey").ok_or_else(|| Problem::malformed("keyChange needs an oldKey."))?;
+            if Jwk::from_value(old)? != Jwk::from_json(account.jwk.as_bytes())? {
+                return Err(Problem::unauthorized("The oldKey is not the account's current key."));
+            }
+            let thumbprint = new_key.thumbprint();
+            if let Some(holder) = authority.acme_account_by_key(request.provisioner_id, &thumbprint)? {
+                let mut response = Problem::new(
+                    "malformed",
+                    StatusCode::CONFLICT,
+                    format!("The new key is already account #{}'s key.", holder.id),
+                )
+                .response();
+                if let Ok(location) = HeaderValue::from_str(&format!("{base}/acct/{}", holder.id)) {
+                    response.headers_mut().insert(header::LOCATION, location);
+                }
+                return Ok(response);
+            }
+            let account = authority.change_acme_account_key(account.id, &thumbprint, new_key.to_json())?;
+            Ok(account_response(StatusCode::OK, &account, &base))
+        })
+        .await
+    }
+    .await;
+    finish(&acme, urls.as_ref().ok(), answer)
+}
+
+/// `POST …/revoke-cert` (RFC 8555 §7.6): signed by the ordering account (`kid`) or by the
+/// certificate's key (`jwk`); revoked exactly like `pkictl revoke`, CRL included.
+async fn revoke_cert(
+    State(acme): Shared,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: std::result::Result<Bytes, BytesRejection>,
+) -> Response {
+    use base64ct::{Base64UrlUnpadded, Encoding};
+    let urls = Urls::new(&headers, &name);
+    let answer = async {
+        let urls = urls.as_ref().map_err(|p| Problem::malformed(p.detail.clone()))?;
+        let request = kid_request(&acme, &name, &headers, body, urls, &urls.of("revoke-cert")).await?;
+        let payload = request.jws.payload_json()?;
+        let certificate_der = payload
+            .get("certificate")
+            .and_then(Value::as_str)
+            .and_then(|text| Base64UrlUnpadded::decode_vec(text).ok())
+            .ok_or_else(|| Problem::malformed("revokeCert needs a certificate member: base64url DER."))?;
+        let reason_code = match payload.get("reason") {
+            None => 0,
+            Some(value) => value.as_u64().and_then(|n| u8::try_from(n).ok()).ok_or_else(|| {
+                Problem::new(
+                    "badRevocationReason",
+                    StatusCode::BAD_REQUEST,
+                    "The reason must be an RFC 5280 code.",
+                )
+            })?,
+        };
+        with_authority(&acme, move |authority| {
+            let revoker = match &request.jws.header().key {
+                KeyRef::Kid(_) => AcmeRevoker::Account(request.account(authority)?.id),
+                KeyRef::Jwk(_) => AcmeRevoker::CertificateKey(request.jws.verify_embedded()?.clone()),
+            };
+            authority.revoke_acme_certificate(&AcmeRevokeRequest {
+                provisioner_id: request.provisioner_id,
+                certificate_der,
+                reason_code,
+                revoker,
+            })?;
+            Ok(StatusCode::OK.into_response())
+        })
+        .await
+    }
+    .await;
+    finish(&acme, urls.as_ref().ok(), answer)
 }
 
 /// A short prefix of user input, for messages.
@@ -643,8 +846,9 @@ fn time_member(payload: &Value, member: &str) -> std::result::Result<Option<i64>
 }
 
 fn order_json(order: &AcmeOrderRecord, authz_ids: &[i64], base: &str) -> Value {
+    let now = crate::engine::now().unix_timestamp();
     let mut body = json!({
-        "status": order.status.as_str(),
+        "status": order.status.at(order.expires_at, now).as_str(),
         "expires": rfc3339(order.expires_at),
         "identifiers": order.identifiers,
         "authorizations": authz_ids.iter().map(|id| format!("{base}/authz/{id}")).collect::<Vec<_>>(),
@@ -686,9 +890,10 @@ fn authorization_json(
     challenges: &[AcmeChallengeRecord],
     base: &str,
 ) -> Value {
+    let now = crate::engine::now().unix_timestamp();
     let mut body = json!({
         "identifier": authz.identifier,
-        "status": authz.status.as_str(),
+        "status": authz.status.at(authz.expires_at, now).as_str(),
         "expires": rfc3339(authz.expires_at),
         "challenges": challenges.iter().map(|c| challenge_json(c, base)).collect::<Vec<_>>(),
     });
@@ -744,6 +949,7 @@ async fn new_order(
         let urls = urls.as_ref().map_err(|p| Problem::malformed(p.detail.clone()))?;
         let request = kid_request(&acme, &name, &headers, body, urls, &urls.of("new-order")).await?;
         let base = urls.base.clone();
+        let acme_limits = acme.limits;
         with_authority(&acme, move |authority| {
             let account = request.account(authority)?;
             let payload = OrderPayload::from_json(&request.jws.payload_json()?)?;
@@ -753,6 +959,7 @@ async fn new_order(
                 not_before: payload.not_before,
                 not_after: payload.not_after,
                 lifetime: ORDER_LIFETIME,
+                limits: acme_limits,
             })?;
             let ids: Vec<i64> = view.authorizations.iter().map(|(a, _)| a.id).collect();
             let location = format!("{base}/order/{}", view.order.id);
@@ -791,7 +998,11 @@ async fn order(
                 return Err(not_yours(AcmeObject::Order));
             }
             let ids: Vec<i64> = view.authorizations.iter().map(|(a, _)| a.id).collect();
-            Ok(json_response(StatusCode::OK, &order_json(&view.order, &ids, &base), None))
+            let mut response = json_response(StatusCode::OK, &order_json(&view.order, &ids, &base), None);
+            if view.order.status == crate::acme::OrderStatus::Processing {
+                set_retry_after(&mut response, 1);
+            }
+            Ok(response)
         })
         .await
     }
@@ -814,16 +1025,23 @@ async fn authorization(
         let base = urls.base.clone();
         with_authority(&acme, move |authority| {
             let account = request.account(authority)?;
-            post_as_get(&request.jws)?;
             let authz = authority.acme_authorization(id)?;
-            let view = authority.acme_order_view(authz.order_id)?;
-            if view.order.account_id != account.id {
+            if authority.acme_order(authz.order_id)?.account_id != account.id {
                 return Err(not_yours(AcmeObject::Authorization));
             }
+            if !request.jws.is_post_as_get() {
+                deactivate_authorization(authority, &authz, &request.jws.payload_json()?)?;
+            }
+            let view = authority.acme_order_view(authz.order_id)?;
             let Some((authz, challenges)) = view.authorizations.iter().find(|(a, _)| a.id == id) else {
                 return Err(Error::AcmeNotFound { object: AcmeObject::Authorization, id }.into());
             };
-            Ok(json_response(StatusCode::OK, &authorization_json(authz, challenges, &base), None))
+            let mut response =
+                json_response(StatusCode::OK, &authorization_json(authz, challenges, &base), None);
+            if challenges.iter().any(|c| c.status == crate::acme::ChallengeStatus::Processing) {
+                set_retry_after(&mut response, 1);
+            }
+            Ok(response)
         })
         .await
     }
@@ -831,7 +1049,32 @@ async fn authorization(
     finish(&acme, urls.as_ref().ok(), answer)
 }
 
-/// Orders and authorizations are only read here (deactivating an authorization comes later).
+/// An authorization update (RFC 8555 §7.5.2): only `{"status": "deactivated"}`, of a pending
+/// or valid authorization; its order, if not yet issued, becomes invalid.
+fn deactivate_authorization(
+    authority: &mut Authority,
+    authz: &AcmeAuthorizationRecord,
+    payload: &Value,
+) -> std::result::Result<(), Problem> {
+    use crate::acme::{AuthorizationStatus, OrderStatus};
+    if payload.get("status").and_then(Value::as_str) != Some("deactivated") {
+        return Err(Problem::malformed(
+            "An authorization can only be updated with {\"status\": \"deactivated\"}.",
+        ));
+    }
+    authority.set_acme_authorization_status(authz.id, AuthorizationStatus::Deactivated)?;
+    let order = authority.acme_order(authz.order_id)?;
+    if matches!(order.status, OrderStatus::Pending | OrderStatus::Ready) {
+        let error = json!({
+            "type": "urn:ietf:params:acme:error:unauthorized",
+            "detail": format!("Authorization #{} was deactivated.", authz.id),
+        });
+        authority.set_acme_order_status(order.id, OrderStatus::Invalid, Some(&error))?;
+    }
+    Ok(())
+}
+
+/// Orders and certificates are only read: their requests are POST-as-GET.
 fn post_as_get(jws: &Jws) -> std::result::Result<(), Problem> {
     if jws.is_post_as_get() {
         Ok(())

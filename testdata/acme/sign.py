@@ -4,9 +4,11 @@ tests/acme.rs, and prints it as JSON on stdout.
 
     sign.py KEY.pem URL NONCE PAYLOAD [--kid KID] [--eab KEY_ID HMAC_B64URL EAB_URL]
     sign.py KEY.pem --thumbprint      (prints the key's RFC 7638 thumbprint)
+    sign.py KEY.pem --jwk             (prints the key's public JWK)
 
 KEY.pem is an EC P-256 private key (ES256), created when the file does not exist. PAYLOAD is
-the JSON payload text, or "" for POST-as-GET. Without --kid the header carries the key as
+the JSON payload text, or "" for POST-as-GET. NONCE "-" leaves the nonce out (keyChange's
+inner JWS). Without --kid the header carries the key as
 `jwk`. --eab adds an externalAccountBinding (HS256 over the account key) to the payload.
 """
 
@@ -62,10 +64,15 @@ def main(argv: list[str]) -> None:
     if argv[1:] == ["--thumbprint"]:
         print(thumbprint(jwk_of(load_key(argv[0]))))
         return
+    if argv[1:] == ["--jwk"]:
+        print(json.dumps(jwk_of(load_key(argv[0]))))
+        return
     key_path, url, nonce, payload_text = argv[:4]
     rest = argv[4:]
     key = load_key(key_path)
     header = {"alg": "ES256", "nonce": nonce, "url": url}
+    if nonce == "-":
+        del header["nonce"]
     if "--kid" in rest:
         header["kid"] = rest[rest.index("--kid") + 1]
     else:
