@@ -986,3 +986,110 @@ fn an_account_over_its_hourly_order_limit_is_rate_limited_with_retry_after() {
     );
     assert_eq!(ok.status, 201, "{}", ok.body);
 }
+
+/// RFC 8738: an order for an IP address, validated over http-01 at that address, gives a
+/// certificate with an IP SAN that OpenSSL verifies for the address. (Debian's lego 4.9 sends an
+/// address as a `dns` identifier, which RFC 8738 §3 forbids and serve refuses; so the client
+/// here is curl with sign.py.)
+#[test]
+fn an_ip_address_order_is_validated_at_the_address_and_certified() {
+    let (body_tx, body_rx) = std::sync::mpsc::channel::<String>();
+    let (port, server) = http01_server_with(move || body_rx.recv().expect("the body"));
+    let pki = Pki::init_unencrypted(ROOT);
+    let root_pem = pki.path("root.pem");
+    fs::write(&root_pem, pki.ok(&["ca", "cert", ROOT]).stdout).expect("write the root");
+    pki.ok(&["acme", "add", "ips", "--profile", "server", "--allow-ip", "127.0.0.0/8"]);
+    let serve = Serve::start(&pki, &["--name", "localhost", "--acme-http01-port", &port.to_string()]);
+    let ca = Ca { pki, root_pem, serve };
+    let kid = ca.account("ips", "a.pem");
+    let new_order = ca.url("ips", "new-order");
+    let as_dns = json!({"identifiers": [{"type": "dns", "value": "127.0.0.1"}]});
+    ca.as_account("ips", "a.pem", &kid, &new_order, &as_dns).assert_problem("malformed", 400);
+    let outside = json!({"identifiers": [{"type": "ip", "value": "10.1.2.3"}]});
+    ca.as_account("ips", "a.pem", &kid, &new_order, &outside).assert_problem("rejectedIdentifier", 403);
+
+    let created = ca.as_account(
+        "ips",
+        "a.pem",
+        &kid,
+        &new_order,
+        &json!({"identifiers": [{"type": "ip", "value": "127.0.0.1"}]}),
+    );
+    assert_eq!(created.status, 201, "{}", created.body);
+    let order_url = created.header("location").expect("Location").to_string();
+    let authz_url = created.json()["authorizations"][0].as_str().expect("authz").to_string();
+    let authz = ca.as_account("ips", "a.pem", &kid, &authz_url, &Value::Null).json();
+    let kinds: Vec<&str> = authz["challenges"]
+        .as_array()
+        .expect("challenges")
+        .iter()
+        .filter_map(|c| c["type"].as_str())
+        .collect();
+    assert_eq!(kinds, ["http-01", "tls-alpn-01"], "no dns-01 for an address: {authz}");
+    let http = &authz["challenges"][0];
+    body_tx.send(ca.key_authorization("a.pem", http["token"].as_str().expect("token"))).expect("send");
+    let challenge =
+        ca.as_account("ips", "a.pem", &kid, http["url"].as_str().expect("url"), &json!({})).json();
+    assert_eq!(challenge["status"], "valid", "{challenge}");
+    let head = server.join().expect("the test server");
+    assert!(head.to_ascii_lowercase().contains(&format!("host: 127.0.0.1:{port}\r\n")), "{head}");
+
+    let csr = ca.csr("ip", "127.0.0.1", "IP:127.0.0.1");
+    let done =
+        ca.as_account("ips", "a.pem", &kid, &format!("{order_url}/finalize"), &json!({"csr": csr})).json();
+    let cert_url = done["certificate"].as_str().unwrap_or_else(|| panic!("no certificate: {done}"));
+    let pem = ca.as_account("ips", "a.pem", &kid, cert_url, &Value::Null).body;
+    let chain = ca.pki.path("ip-chain.pem");
+    fs::write(&chain, &pem).expect("write the chain");
+    let verified = openssl_ok([
+        "verify",
+        "-CAfile",
+        arg(&ca.root_pem),
+        "-untrusted",
+        arg(&chain),
+        "-purpose",
+        "sslserver",
+        "-verify_ip",
+        "127.0.0.1",
+        arg(&chain),
+    ]);
+    assert!(verified.contains(": OK"), "{verified}");
+    let (_, san) = extension(&x509_text(&chain), "X509v3 Subject Alternative Name").expect("a SAN");
+    assert_eq!(san, "IP Address:127.0.0.1");
+}
+
+#[test]
+fn an_account_whose_orders_keep_failing_is_rate_limited() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("address").port().to_string();
+    drop(listener);
+    let pki = Pki::init_unencrypted(ROOT);
+    let root_pem = pki.path("root.pem");
+    fs::write(&root_pem, pki.ok(&["ca", "cert", ROOT]).stdout).expect("write the root");
+    pki.ok(&["acme", "add", "web", "--profile", "server", "--allow", "*.example.com"]);
+    let serve = Serve::start(
+        &pki,
+        &[
+            "--name",
+            "localhost",
+            "--acme-http01-port",
+            &port,
+            "--acme-resolve",
+            "app.example.com=127.0.0.1",
+            "--acme-max-failed-orders-per-hour",
+            "1",
+        ],
+    );
+    let ca = Ca { pki, root_pem, serve };
+    let pending = pending_order(&ca, "a.pem", "app.example.com");
+    let challenge = ca.as_account("web", "a.pem", &pending.kid, &pending.challenge_url, &json!({})).json();
+    assert_eq!(challenge["status"], "invalid", "{challenge}");
+    let again = json!({"identifiers": [{"type": "dns", "value": "app.example.com"}]});
+    let limited = ca.as_account("web", "a.pem", &pending.kid, &ca.url("web", "new-order"), &again);
+    limited.assert_problem("rateLimited", 429);
+    assert!(
+        limited.json()["detail"].as_str().is_some_and(|d| d.contains("failed orders")),
+        "{}",
+        limited.body
+    );
+}
