@@ -133,6 +133,14 @@ impl Ca {
     }
 }
 
+/// The leaves in the CA's ledger of any status, but for serve's own (its HTTPS certificate for
+/// localhost and its OCSP responders): refused requests leave none.
+fn ledger_leaves(ca: &Ca) -> usize {
+    let all = listed_certificates(&ca.pki.home, &[]);
+    let leaf = |c: &&Value| ["server", "client", "peer"].iter().any(|p| c["profile"] == *p);
+    all.iter().filter(leaf).filter(|c| c["common_name"] != "localhost").count()
+}
+
 fn assert_index_link(reply: &Reply, ca: &Ca, name: &str) {
     let link = reply.header("link").unwrap_or_else(|| panic!("no Link: {:?}", reply.headers));
     assert_eq!(link, format!("<{}>;rel=\"index\"", ca.url(name, "directory")));
@@ -421,6 +429,7 @@ fn an_order_for_names_the_provisioner_does_not_allow_is_refused() {
     // newOrder needs an account: a jwk-signed request is refused.
     let allowed = json!({"identifiers": [{"type": "dns", "value": "a.example.com"}]});
     ca.signed("web", "c.pem", &url, &allowed, &[]).assert_problem("malformed", 400);
+    assert_eq!(ledger_leaves(&ca), 0);
 }
 
 impl Ca {
@@ -561,6 +570,11 @@ fn an_http01_challenge_answered_wrongly_makes_the_order_invalid() {
     let order = ca.as_account("web", "a.pem", &pending.kid, &pending.order_url, &Value::Null).json();
     assert_eq!(order["status"], "invalid", "{order}");
     assert_eq!(order["error"]["type"], format!("{PROBLEM}incorrectResponse"), "{order}");
+    // The order cannot be finalized: nothing is signed.
+    let csr = ca.csr("csr", "app.example.com", "DNS:app.example.com");
+    ca.as_account("web", "a.pem", &pending.kid, &format!("{}/finalize", pending.order_url), &json!({"csr": csr}))
+        .assert_problem("orderNotReady", 403);
+    assert_eq!(ledger_leaves(&ca), 0);
 }
 
 #[test]
@@ -638,6 +652,7 @@ fn finalize_with_a_csr_for_the_order_names_issues_a_certificate_openssl_verifies
         .assert_problem("badCSR", 400);
     let still = ca.as_account("web", "a.pem", &pending.kid, &pending.order_url, &Value::Null).json();
     assert_eq!(still["status"], "ready", "{still}");
+    assert_eq!(ledger_leaves(&ca), 0, "a refused CSR leaves no certificate");
     // Another account cannot finalize it.
     let stranger = ca.account("web", "b.pem");
     let right = ca.csr("right", "app.example.com", "DNS:app.example.com");

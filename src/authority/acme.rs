@@ -10,6 +10,7 @@ use serde_json::json;
 use zeroize::Zeroizing;
 
 use super::{Authority, check_ca_usable};
+use crate::engine::csr::VerifiedCsr;
 use crate::engine::policy::{DnsConstraint, check_dns_sans};
 use crate::engine::profile::Profile;
 use crate::engine::{self};
@@ -18,6 +19,9 @@ use crate::ledger::acme::*;
 use crate::ledger::{Event, EventKind, LedgerError, LedgerTx};
 use crate::names::{San, parse_dns, parse_ip};
 use crate::patterns::{DnsPattern, IpCidr};
+
+/// The longest certificate a provisioner without a maximum validity issues by ACME.
+const DEFAULT_ACME_VALIDITY: time::Duration = time::Duration::days(90);
 
 /// Longest provisioner name: it is a path segment of the directory URL.
 const MAX_NAME_LEN: usize = 64;
@@ -869,6 +873,53 @@ impl Authority {
         if !linked {
             return Err(stale(AcmeObject::Order, order_id));
         }
+        self.acme_order(order_id)
+    }
+
+    /// Issues a ready order's certificate for the CSR's key from its provisioner's CA and
+    /// profile, named by the order's identifiers (the first is the CN), valid for the
+    /// provisioner's maximum (90 days without one) or until the order's
+    /// notAfter when that is sooner. The order becomes valid, linked to the certificate, in the
+    /// transaction that records it; a concurrent finalize of the same order loses with
+    /// [`Error::AcmeStale`] and nothing issued.
+    pub fn finalize_acme_order(&mut self, order_id: i64, csr: VerifiedCsr) -> Result<AcmeOrderRecord> {
+        let order = self.acme_order(order_id)?;
+        let at = now();
+        let current = order.status.at(order.expires_at, at);
+        if current != OrderStatus::Ready {
+            return Err(IllegalTransition {
+                object: AcmeObject::Order,
+                from: current.as_str(),
+                to: OrderStatus::Processing.as_str(),
+            }
+            .into());
+        }
+        let account = self.acme_account(order.account_id)?;
+        let provisioner = self.acme_provisioner_by_id(account.provisioner_id)?.record;
+        let max = provisioner.max_validity_secs.map(time::Duration::seconds).unwrap_or(DEFAULT_ACME_VALIDITY);
+        let asked = order.not_after.map(|t| time::Duration::seconds(t - at)).filter(|d| d.is_positive());
+        let sans = order
+            .identifiers
+            .iter()
+            .map(|i| match i.kind {
+                IdentifierType::Dns => parse_dns(&i.value).map(San::Dns).map_err(Error::from),
+                IdentifierType::Ip => parse_ip(&i.value).map(San::Ip).map_err(Error::from),
+            })
+            .collect::<Result<Vec<San>>>()?;
+        let request = super::IssueRequest {
+            profile: provisioner.profile,
+            name: order.identifiers.first().map(|i| i.value.clone()),
+            sans,
+            key: super::KeySource::Csr(Box::new(csr)),
+            validity: asked.map_or(max, |d| d.min(max)),
+            ca: Some(provisioner.ca_name.clone()),
+            out: None,
+        };
+        let plan = super::issue::LeafPlan {
+            binding: Some(super::issue::Binding::AcmeOrder(order_id)),
+            ..super::issue::LeafPlan::new(request)?
+        };
+        self.issue_plan(plan)?;
         self.acme_order(order_id)
     }
 

@@ -257,7 +257,7 @@ impl Authority {
         let record = self.usable_token(token)?;
         check_names(&csr, &record.name, &record.sans)?;
         let plan = LeafPlan {
-            token: Some(record.id),
+            binding: Some(super::issue::Binding::Token(record.id)),
             ..LeafPlan::for_csr(
                 record.profile,
                 record.name.clone(),

@@ -19,8 +19,8 @@ use crate::error::{CaAction, Error, Result};
 use crate::home;
 use crate::keys::{KeyPair, KeyType, PublicKey, read_plain_key};
 use crate::ledger::{
-    CaRecord, CertStatus, CertificateRecord, Event, EventKind, KeyOrigin, LedgerError, LedgerTx,
-    NewCertificate,
+    CaRecord, CertStatus, CertificateRecord, Event, EventKind, KeyOrigin, LedgerError, LedgerResult,
+    LedgerTx, NewCertificate,
 };
 use crate::names::{self, MAX_SANS, San};
 use crate::x509::CertInfo;
@@ -133,8 +133,18 @@ pub(super) struct LeafPlan {
     pub(super) out: Option<OutputDir>,
     pub(super) warnings: Vec<Warning>,
     pub(super) renewed_from: Option<i64>,
-    /// The enrolment token this certificate uses up, in the transaction that records it.
-    pub(super) token: Option<i64>,
+    /// What the transaction that records the certificate must also do.
+    pub(super) binding: Option<Binding>,
+}
+
+/// Something the certificate is issued for, settled in the transaction that records it, so
+/// that no crash can leave one without the other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Binding {
+    /// An enrolment token, used up.
+    Token(i64),
+    /// A ready ACME order, completed with the certificate.
+    AcmeOrder(i64),
 }
 
 /// Reads and verifies a CSR file; every failure names the file.
@@ -249,7 +259,7 @@ pub(super) fn sans_from_csr(
 
 impl LeafPlan {
     /// Validates everything about a leaf request before any key is touched.
-    fn new(request: IssueRequest) -> Result<LeafPlan> {
+    pub(super) fn new(request: IssueRequest) -> Result<LeafPlan> {
         check_requestable(request.profile)?;
         let mut warnings = Vec::new();
         let csr = match &request.key {
@@ -292,7 +302,7 @@ impl LeafPlan {
             out: request.out,
             warnings,
             renewed_from: None,
-            token: None,
+            binding: None,
         })
     }
 
@@ -316,7 +326,7 @@ impl LeafPlan {
             out: None,
             warnings: Vec::new(),
             renewed_from: None,
-            token: None,
+            binding: None,
         }
     }
 
@@ -332,7 +342,7 @@ impl LeafPlan {
             out: None,
             warnings: Vec::new(),
             renewed_from: Some(old.id),
-            token: None,
+            binding: None,
         }
     }
 
@@ -390,7 +400,8 @@ impl Authority {
         let chain = self.chain_der(&issuer)?;
         // The last check before signing: the files can be created, with room for them.
         let staged = files.as_ref().map(OutputFiles::stage).transpose()?;
-        let signed = self.sign_and_record(&request, &signing_ca, &issuer, origin, plan.renewed_from, plan.token)?;
+        let signed =
+            self.sign_and_record(&request, &signing_ca, &issuer, origin, plan.renewed_from, plan.binding)?;
         if let (Some(files), Some(staged)) = (&files, staged) {
             files.land(staged, &signed.der, generated.as_ref(), &chain).map_err(|(problem, keys_lost)| {
                 Error::Undelivered {
@@ -424,19 +435,18 @@ impl Authority {
         issuer: &CaRecord,
         origin: KeyOrigin,
         renewed_from: Option<i64>,
-        token: Option<i64>,
+        binding: Option<Binding>,
     ) -> Result<Signed> {
         for _ in 0..SERIAL_ATTEMPTS {
             let signed = build_leaf(request, signing_ca)?;
             let now = engine::now().unix_timestamp();
-            let leaf = Leaf { signed: &signed, request, issuer, origin, renewed_from, token };
+            let leaf = Leaf { signed: &signed, request, issuer, origin, renewed_from, binding };
             match self.ledger.write(|tx| leaf.record(tx, now)) {
                 Ok(()) => return Ok(signed),
                 Err(LedgerError::DuplicateSerial { .. }) => continue,
-                // Another request used the token between our check and our commit.
-                Err(LedgerError::Aborted(why)) if why == TOKEN_SPENT => {
-                    return Err(super::EnrolmentRefusal::TokenUsed { id: token.unwrap_or_default() }.into());
-                }
+                // Another request used the token, or finalized the order, between our check
+                // and our commit.
+                Err(LedgerError::Aborted(why)) if why == BINDING_GONE => return Err(binding_gone(binding)),
                 Err(e) => return Err(e.into()),
             }
         }
@@ -444,8 +454,18 @@ impl Authority {
     }
 }
 
-/// Why a transaction that would use a token up was abandoned.
-const TOKEN_SPENT: &str = "the enrolment token was used, revoked or expired meanwhile";
+/// Why a transaction that would use a token up, or complete an order, was abandoned.
+const BINDING_GONE: &str = "the enrolment token or ACME order was used meanwhile";
+
+fn binding_gone(binding: Option<Binding>) -> Error {
+    match binding {
+        Some(Binding::AcmeOrder(id)) => {
+            Error::AcmeStale { object: crate::ledger::acme::AcmeObject::Order, id }
+        }
+        Some(Binding::Token(id)) => super::EnrolmentRefusal::TokenUsed { id }.into(),
+        None => Error::Internal("a certificate transaction was abandoned".into()),
+    }
+}
 
 /// One signed leaf on its way into the ledger.
 struct Leaf<'a> {
@@ -454,7 +474,7 @@ struct Leaf<'a> {
     issuer: &'a CaRecord,
     origin: KeyOrigin,
     renewed_from: Option<i64>,
-    token: Option<i64>,
+    binding: Option<Binding>,
 }
 
 impl Leaf<'_> {
@@ -492,21 +512,46 @@ impl Leaf<'_> {
                 "key_source": self.origin.as_str(),
                 "not_after": format_time(info.not_after),
                 "fingerprint_sha256": info.fingerprint_sha256,
-                "token": self.token,
+                "token": match self.binding {
+                    Some(Binding::Token(id)) => Some(id),
+                    _ => None,
+                },
             }),
         })?;
-        if let Some(token) = self.token {
-            if !tx.use_token(token, now, id)? {
-                return Err(LedgerError::Aborted(TOKEN_SPENT.into()));
-            }
-            tx.record_event(&Event {
-                at: now,
-                kind: EventKind::TokenUse,
-                target: &token.to_string(),
-                detail: json!({ "serial": info.serial.hex(), "name": self.request.common_name }),
-            })?;
+        match self.binding {
+            Some(Binding::Token(token)) => self.use_token(tx, token, id, now),
+            Some(Binding::AcmeOrder(order)) => self.complete_order(tx, order, id, now),
+            None => Ok(()),
         }
-        Ok(())
+    }
+
+    fn use_token(&self, tx: &dyn LedgerTx, token: i64, certificate: i64, now: i64) -> LedgerResult<()> {
+        if !tx.use_token(token, now, certificate)? {
+            return Err(LedgerError::Aborted(BINDING_GONE.into()));
+        }
+        tx.record_event(&Event {
+            at: now,
+            kind: EventKind::TokenUse,
+            target: &token.to_string(),
+            detail: json!({ "serial": self.signed.info.serial.hex(), "name": self.request.common_name }),
+        })
+    }
+
+    /// A ready order becomes valid with this certificate (processing only inside this
+    /// transaction: issuance is synchronous).
+    fn complete_order(&self, tx: &dyn LedgerTx, order: i64, certificate: i64, now: i64) -> LedgerResult<()> {
+        use crate::ledger::acme::OrderStatus;
+        if !tx.set_acme_order_status(order, OrderStatus::Ready, OrderStatus::Processing, None)?
+            || !tx.link_acme_certificate(order, certificate)?
+        {
+            return Err(LedgerError::Aborted(BINDING_GONE.into()));
+        }
+        tx.record_event(&Event {
+            at: now,
+            kind: EventKind::AcmeOrderUpdate,
+            target: &order.to_string(),
+            detail: json!({ "status": "valid", "certificate": certificate, "serial": self.signed.info.serial.hex() }),
+        })
     }
 }
 
@@ -784,7 +829,7 @@ impl Batch<'_> {
                         issuer: self.issuer,
                         origin: KeyOrigin::Generated,
                         renewed_from: None,
-                        token: None,
+                        binding: None,
                     };
                     leaf.record(tx, now)?;
                 }

@@ -1217,9 +1217,6 @@ fn record_validation(
     }
 }
 
-/// The longest certificate a provisioner without `--max-validity` issues.
-const DEFAULT_VALIDITY: time::Duration = time::Duration::days(90);
-
 fn bad_csr(detail: impl Into<String>) -> Problem {
     Problem::new("badCSR", StatusCode::BAD_REQUEST, detail)
 }
@@ -1311,7 +1308,7 @@ async fn finalize(
                     "The CSR's names (CN and SANs) must be exactly the order's identifiers.",
                 ));
             }
-            let order = issue_for_order(authority, &view.order, csr, now)?;
+            let order = issue_for_order(authority, &view.order, csr)?;
             let ids: Vec<i64> = view.authorizations.iter().map(|(a, _)| a.id).collect();
             let location = format!("{base}/order/{id}");
             Ok(json_response(StatusCode::OK, &order_json(&order, &ids, &base), Some(&location)))
@@ -1322,51 +1319,23 @@ async fn finalize(
     finish(&acme, urls.as_ref().ok(), answer)
 }
 
-/// Issues the order's certificate from its provisioner's CA and profile, valid for at most the
-/// provisioner's maximum (and until the order's notAfter, when it asked for less).
+/// Issues the order's certificate; when the CA refuses, the order becomes invalid with the
+/// problem the client is also answered with.
 fn issue_for_order(
     authority: &mut Authority,
     order: &AcmeOrderRecord,
     csr: crate::engine::csr::VerifiedCsr,
-    now: i64,
 ) -> std::result::Result<AcmeOrderRecord, Problem> {
-    use crate::acme::OrderStatus;
-    use crate::authority::{IssueRequest, KeySource};
-    let account = authority.acme_account(order.account_id)?;
-    let provisioner = authority.acme_provisioner_by_id(account.provisioner_id)?.record;
-    let max = provisioner.max_validity_secs.map(time::Duration::seconds).unwrap_or(DEFAULT_VALIDITY);
-    let asked = order.not_after.map(|t| time::Duration::seconds(t - now)).filter(|d| d.is_positive());
-    let validity = asked.map_or(max, |d| d.min(max));
-    let sans: Vec<crate::names::San> = order
-        .identifiers
-        .iter()
-        .filter_map(|i| match i.kind {
-            IdentifierType::Dns => crate::names::parse_dns(&i.value).ok().map(crate::names::San::Dns),
-            IdentifierType::Ip => i.value.parse().ok().map(crate::names::San::Ip),
-        })
-        .collect();
-    let common_name = order.identifiers.first().map(|i| i.value.clone());
-    authority.set_acme_order_status(order.id, OrderStatus::Processing, None)?;
-    let request = IssueRequest {
-        profile: provisioner.profile,
-        name: common_name,
-        sans,
-        key: KeySource::Csr(Box::new(csr)),
-        validity,
-        ca: Some(provisioner.ca_name.clone()),
-        out: None,
-    };
-    let issued = match authority.issue(request) {
-        Ok(issued) => issued,
+    match authority.finalize_acme_order(order.id, csr) {
+        Ok(order) => Ok(order),
+        Err(e @ (Error::AcmeStale { .. } | Error::AcmeTransition(_))) => Err(e.into()),
         Err(e) => {
             let problem = Problem::from(e);
             let error = json!({ "type": format!("urn:ietf:params:acme:error:{}", problem.kind), "detail": problem.detail });
-            authority.set_acme_order_status(order.id, OrderStatus::Invalid, Some(&error))?;
-            return Err(problem);
+            authority.set_acme_order_status(order.id, crate::acme::OrderStatus::Invalid, Some(&error))?;
+            Err(problem)
         }
-    };
-    let certificate = authority.presented(issued.der())?;
-    Ok(authority.link_acme_certificate(order.id, certificate.id)?)
+    }
 }
 
 /// `POST …/cert/ID` (POST-as-GET): the order's certificate and the CAs above it, PEM.
