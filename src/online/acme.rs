@@ -250,6 +250,23 @@ fn finish(acme: &Acme, urls: Option<&Urls>, answer: Answer) -> Response {
     response
 }
 
+/// Runs a handler's work with the directory URLs of its request's Host, and adds what every
+/// ACME answer carries ([`finish`]). A request without a usable Host gets a problem at once.
+async fn respond(
+    acme: &Acme,
+    headers: &HeaderMap,
+    provisioner: &str,
+    work: impl AsyncFnOnce(&Urls) -> Answer,
+) -> Response {
+    match Urls::new(headers, provisioner) {
+        Ok(urls) => {
+            let answer = work(&urls).await;
+            finish(acme, Some(&urls), answer)
+        }
+        Err(problem) => finish(acme, None, Err(problem)),
+    }
+}
+
 /// Runs an Authority call on the blocking pool (it reads and writes the ledger).
 async fn with_authority<T, F>(acme: &Arc<Acme>, call: F) -> std::result::Result<T, Problem>
 where
@@ -268,9 +285,7 @@ async fn serving_provisioner(acme: &Arc<Acme>, name: &str) -> std::result::Resul
 }
 
 async fn directory(State(acme): Shared, Path(name): Path<String>, headers: HeaderMap) -> Response {
-    let urls = Urls::new(&headers, &name);
-    let answer = async {
-        let urls = urls.as_ref().map_err(|p| Problem::malformed(p.detail.clone()))?;
+    respond(&acme, &headers, &name, async |urls| {
         let provisioner = serving_provisioner(&acme, &name).await?;
         let body = json!({
             "newNonce": urls.of("new-nonce"),
@@ -281,9 +296,8 @@ async fn directory(State(acme): Shared, Path(name): Path<String>, headers: Heade
             "meta": { "externalAccountRequired": provisioner.record.require_eab },
         });
         Ok((StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response())
-    }
-    .await;
-    finish(&acme, urls.as_ref().ok(), answer)
+    })
+    .await
 }
 
 async fn new_nonce(
@@ -292,15 +306,13 @@ async fn new_nonce(
     method: Method,
     headers: HeaderMap,
 ) -> Response {
-    let urls = Urls::new(&headers, &name);
-    let answer = async {
+    respond(&acme, &headers, &name, async |_| {
         serving_provisioner(&acme, &name).await?;
         // RFC 8555 §7.2: 200 to HEAD, 204 to GET.
         let status = if method == Method::HEAD { StatusCode::OK } else { StatusCode::NO_CONTENT };
         Ok(status.into_response())
-    }
-    .await;
-    finish(&acme, urls.as_ref().ok(), answer)
+    })
+    .await
 }
 
 async fn not_served(
@@ -308,13 +320,14 @@ async fn not_served(
     Path((name, _rest)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Response {
-    let urls = Urls::new(&headers, &name);
-    let answer = Err(Problem::new(
-        "malformed",
-        StatusCode::NOT_FOUND,
-        "No such ACME resource; the directory lists them.",
-    ));
-    finish(&acme, urls.as_ref().ok(), answer)
+    respond(&acme, &headers, &name, async |_| {
+        Err(Problem::new(
+            "malformed",
+            StatusCode::NOT_FOUND,
+            "No such ACME resource; the directory lists them.",
+        ))
+    })
+    .await
 }
 
 /// The body as bytes, and checked as `application/jose+json`.
@@ -342,9 +355,7 @@ async fn new_account(
     headers: HeaderMap,
     body: std::result::Result<Bytes, BytesRejection>,
 ) -> Response {
-    let urls = Urls::new(&headers, &name);
-    let answer = async {
-        let urls = urls.as_ref().map_err(|p| Problem::malformed(p.detail.clone()))?;
+    respond(&acme, &headers, &name, async |urls| {
         let body = jose_body(&headers, body)?;
         let url = urls.of("new-account");
         let jws = acme.nonces.check_request(&body, &url)?;
@@ -387,9 +398,8 @@ async fn new_account(
             Ok(account_response(StatusCode::CREATED, &account, &account_urls))
         })
         .await
-    }
-    .await;
-    finish(&acme, urls.as_ref().ok(), answer)
+    })
+    .await
 }
 
 /// The EAB key id, once its MAC is verified with that key and the key is this provisioner's
@@ -503,9 +513,7 @@ async fn account(
     headers: HeaderMap,
     body: std::result::Result<Bytes, BytesRejection>,
 ) -> Response {
-    let urls = Urls::new(&headers, &name);
-    let answer = async {
-        let urls = urls.as_ref().map_err(|p| Problem::malformed(p.detail.clone()))?;
+    respond(&acme, &headers, &name, async |urls| {
         let body = jose_body(&headers, body)?;
         let url = urls.of(&format!("acct/{id}"));
         let jws = acme.nonces.check_request(&body, &url)?;
@@ -543,9 +551,8 @@ async fn account(
             Ok(account_response(StatusCode::OK, &account, &base))
         })
         .await
-    }
-    .await;
-    finish(&acme, urls.as_ref().ok(), answer)
+    })
+    .await
 }
 
 /// The valid account a `kid` request names (an account URL of this provisioner), its signature
@@ -594,9 +601,7 @@ async fn account_orders(
     headers: HeaderMap,
     body: std::result::Result<Bytes, BytesRejection>,
 ) -> Response {
-    let urls = Urls::new(&headers, &name);
-    let answer = async {
-        let urls = urls.as_ref().map_err(|p| Problem::malformed(p.detail.clone()))?;
+    respond(&acme, &headers, &name, async |urls| {
         let list_url = urls.of(&format!("acct/{id}/orders"));
         let cursor = match query
             .as_deref()
@@ -636,9 +641,8 @@ async fn account_orders(
             Ok(response)
         })
         .await
-    }
-    .await;
-    finish(&acme, urls.as_ref().ok(), answer)
+    })
+    .await
 }
 
 fn add_link(response: &mut Response, url: &str, rel: &str) {
@@ -655,9 +659,7 @@ async fn key_change(
     headers: HeaderMap,
     body: std::result::Result<Bytes, BytesRejection>,
 ) -> Response {
-    let urls = Urls::new(&headers, &name);
-    let answer = async {
-        let urls = urls.as_ref().map_err(|p| Problem::malformed(p.detail.clone()))?;
+    respond(&acme, &headers, &name, async |urls| {
         let url = urls.of("key-change");
         let request = kid_request(&acme, &name, &headers, body, urls, &url).await?;
         let base = urls.base.clone();
@@ -694,9 +696,8 @@ async fn key_change(
             Ok(account_response(StatusCode::OK, &account, &base))
         })
         .await
-    }
-    .await;
-    finish(&acme, urls.as_ref().ok(), answer)
+    })
+    .await
 }
 
 /// `POST …/revoke-cert` (RFC 8555 §7.6): signed by the ordering account (`kid`) or by the
@@ -708,9 +709,7 @@ async fn revoke_cert(
     body: std::result::Result<Bytes, BytesRejection>,
 ) -> Response {
     use base64ct::{Base64UrlUnpadded, Encoding};
-    let urls = Urls::new(&headers, &name);
-    let answer = async {
-        let urls = urls.as_ref().map_err(|p| Problem::malformed(p.detail.clone()))?;
+    respond(&acme, &headers, &name, async |urls| {
         let request = kid_request(&acme, &name, &headers, body, urls, &urls.of("revoke-cert")).await?;
         let payload = request.jws.payload_json()?;
         let certificate_der = payload
@@ -742,9 +741,8 @@ async fn revoke_cert(
             Ok(StatusCode::OK.into_response())
         })
         .await
-    }
-    .await;
-    finish(&acme, urls.as_ref().ok(), answer)
+    })
+    .await
 }
 
 /// A short prefix of user input, for messages.
@@ -944,9 +942,7 @@ async fn new_order(
     headers: HeaderMap,
     body: std::result::Result<Bytes, BytesRejection>,
 ) -> Response {
-    let urls = Urls::new(&headers, &name);
-    let answer = async {
-        let urls = urls.as_ref().map_err(|p| Problem::malformed(p.detail.clone()))?;
+    respond(&acme, &headers, &name, async |urls| {
         let request = kid_request(&acme, &name, &headers, body, urls, &urls.of("new-order")).await?;
         let base = urls.base.clone();
         let acme_limits = acme.limits;
@@ -966,9 +962,8 @@ async fn new_order(
             Ok(json_response(StatusCode::CREATED, &order_json(&view.order, &ids, &base), Some(&location)))
         })
         .await
-    }
-    .await;
-    finish(&acme, urls.as_ref().ok(), answer)
+    })
+    .await
 }
 
 fn parse_id(id: &str, object: AcmeObject) -> std::result::Result<i64, Problem> {
@@ -983,9 +978,7 @@ async fn order(
     headers: HeaderMap,
     body: std::result::Result<Bytes, BytesRejection>,
 ) -> Response {
-    let urls = Urls::new(&headers, &name);
-    let answer = async {
-        let urls = urls.as_ref().map_err(|p| Problem::malformed(p.detail.clone()))?;
+    respond(&acme, &headers, &name, async |urls| {
         let url = urls.of(&format!("order/{id}"));
         let request = kid_request(&acme, &name, &headers, body, urls, &url).await?;
         let id = parse_id(&id, AcmeObject::Order)?;
@@ -1005,9 +998,8 @@ async fn order(
             Ok(response)
         })
         .await
-    }
-    .await;
-    finish(&acme, urls.as_ref().ok(), answer)
+    })
+    .await
 }
 
 async fn authorization(
@@ -1016,9 +1008,7 @@ async fn authorization(
     headers: HeaderMap,
     body: std::result::Result<Bytes, BytesRejection>,
 ) -> Response {
-    let urls = Urls::new(&headers, &name);
-    let answer = async {
-        let urls = urls.as_ref().map_err(|p| Problem::malformed(p.detail.clone()))?;
+    respond(&acme, &headers, &name, async |urls| {
         let url = urls.of(&format!("authz/{id}"));
         let request = kid_request(&acme, &name, &headers, body, urls, &url).await?;
         let id = parse_id(&id, AcmeObject::Authorization)?;
@@ -1044,9 +1034,8 @@ async fn authorization(
             Ok(response)
         })
         .await
-    }
-    .await;
-    finish(&acme, urls.as_ref().ok(), answer)
+    })
+    .await
 }
 
 /// An authorization update (RFC 8555 §7.5.2): only `{"status": "deactivated"}`, of a pending
@@ -1099,9 +1088,7 @@ async fn challenge(
     headers: HeaderMap,
     body: std::result::Result<Bytes, BytesRejection>,
 ) -> Response {
-    let urls = Urls::new(&headers, &name);
-    let answer = async {
-        let urls = urls.as_ref().map_err(|p| Problem::malformed(p.detail.clone()))?;
+    respond(&acme, &headers, &name, async |urls| {
         let url = urls.of(&format!("chall/{id}"));
         let request = kid_request(&acme, &name, &headers, body, urls, &url).await?;
         let id = parse_id(&id, AcmeObject::Challenge)?;
@@ -1143,9 +1130,8 @@ async fn challenge(
             response.headers_mut().append(header::LINK, link);
         }
         Ok(response)
-    }
-    .await;
-    finish(&acme, urls.as_ref().ok(), answer)
+    })
+    .await
 }
 
 /// Fetches the key authorization and records the outcome on the challenge, its authorization
@@ -1281,9 +1267,7 @@ async fn finalize(
     headers: HeaderMap,
     body: std::result::Result<Bytes, BytesRejection>,
 ) -> Response {
-    let urls = Urls::new(&headers, &name);
-    let answer = async {
-        let urls = urls.as_ref().map_err(|p| Problem::malformed(p.detail.clone()))?;
+    respond(&acme, &headers, &name, async |urls| {
         let url = urls.of(&format!("order/{id}/finalize"));
         let request = kid_request(&acme, &name, &headers, body, urls, &url).await?;
         let id = parse_id(&id, AcmeObject::Order)?;
@@ -1314,9 +1298,8 @@ async fn finalize(
             Ok(json_response(StatusCode::OK, &order_json(&order, &ids, &base), Some(&location)))
         })
         .await
-    }
-    .await;
-    finish(&acme, urls.as_ref().ok(), answer)
+    })
+    .await
 }
 
 /// Issues the order's certificate; when the CA refuses, the order becomes invalid with the
@@ -1345,9 +1328,7 @@ async fn certificate(
     headers: HeaderMap,
     body: std::result::Result<Bytes, BytesRejection>,
 ) -> Response {
-    let urls = Urls::new(&headers, &name);
-    let answer = async {
-        let urls = urls.as_ref().map_err(|p| Problem::malformed(p.detail.clone()))?;
+    respond(&acme, &headers, &name, async |urls| {
         let url = urls.of(&format!("cert/{id}"));
         let request = kid_request(&acme, &name, &headers, body, urls, &url).await?;
         let not_found = || Problem::new("malformed", StatusCode::NOT_FOUND, "No such certificate.");
@@ -1367,7 +1348,6 @@ async fn certificate(
             Ok((StatusCode::OK, [(header::CONTENT_TYPE, super::CHAIN_MEDIA_TYPE)], pem).into_response())
         })
         .await
-    }
-    .await;
-    finish(&acme, urls.as_ref().ok(), answer)
+    })
+    .await
 }
