@@ -128,8 +128,21 @@ fn csr(dir: &Path, name: &str, subject: &str, sans: Option<&str>) -> (PathBuf, P
     let key = dir.join(format!("{name}.key"));
     let csr = dir.join(format!("{name}.csr.der"));
     let mut args = vec![
-        "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", arg(&key),
-        "-subj", subject, "-outform", "DER", "-out", arg(&csr),
+        "req",
+        "-new",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        arg(&key),
+        "-subj",
+        subject,
+        "-outform",
+        "DER",
+        "-out",
+        arg(&csr),
     ];
     let ext;
     if let Some(sans) = sans {
@@ -155,14 +168,24 @@ fn a_token_enrols_once_and_the_certificate_verifies() {
     let ca = ca(&[]);
     let token = ca.token("node1.example.com", &["--profile", "peer", "--ip", "10.0.0.7", "--validity", "1d"]);
     assert_eq!(token.len(), 43, "256 bits in base64url: {token}");
-    assert!(!fs::read(ca.pki.home.join("ledger.db")).unwrap().windows(token.len()).any(|w| w == token.as_bytes()));
+    assert!(
+        !fs::read(ca.pki.home.join("ledger.db")).unwrap().windows(token.len()).any(|w| w == token.as_bytes())
+    );
     let work = ca.pki.work();
     let (csr, key) = csr(&work, "node1", "/", None);
     let answer = ca.enroll(Some(&token), &csr, "enrolled.pem");
     let (leaf, chain) = answer.certificates();
     assert!(verify_against(&ca.root_pem, &leaf, &chain).contains(": OK"));
     assert_eq!(cert_public(&leaf), key_public(&key), "the CSR's key is certified");
-    let text = openssl_ok(["x509", "-in", arg(&leaf), "-noout", "-subject", "-ext", "subjectAltName,extendedKeyUsage"]);
+    let text = openssl_ok([
+        "x509",
+        "-in",
+        arg(&leaf),
+        "-noout",
+        "-subject",
+        "-ext",
+        "subjectAltName,extendedKeyUsage",
+    ]);
     assert!(text.contains("CN=node1.example.com") || text.contains("CN = node1.example.com"), "{text}");
     assert!(text.contains("DNS:node1.example.com") && text.contains("IP Address:10.0.0.7"), "{text}");
     assert!(text.contains("TLS Web Server Authentication") && text.contains("TLS Web Client Authentication"));
@@ -253,10 +276,12 @@ fn a_token_enrols_only_its_own_names() {
         ca.enroll(Some(&token), &csr, &format!("{name}.json")).refused(403, "names-differ");
     }
     assert_eq!(tokens(&ca)[0]["status"], "unused", "a refused request does not use the token");
-    let (exact, _) = csr(&work, "exact", "/CN=web.example.com", Some("DNS:www.example.com,DNS:web.example.com"));
+    let (exact, _) =
+        csr(&work, "exact", "/CN=web.example.com", Some("DNS:www.example.com,DNS:web.example.com"));
     ca.enroll(Some(&token), &exact, "exact.pem").certificates();
 
-    let too_long = ca.pki.run(&["token", "create", "long.example.com", "--profile", "server", "--validity", "50y"]);
+    let too_long =
+        ca.pki.run(&["token", "create", "long.example.com", "--profile", "server", "--validity", "50y"]);
     assert_eq!(too_long.status.code(), Some(2), "{}", stderr_of(&too_long));
     assert!(stderr_of(&too_long).contains("expires"), "{}", stderr_of(&too_long));
 
@@ -291,8 +316,11 @@ fn renewal_over_mtls_links_the_new_certificate_and_keeps_the_old() {
     let new_fp = openssl_ok(["x509", "-in", arg(&leaf), "-noout", "-fingerprint", "-sha256"]);
     let new_fp: String = new_fp.split('=').nth(1).unwrap().trim().replace(':', "").to_lowercase();
     let shown = ca.pki.json(&["show", &new_fp]);
-    assert_eq!(shown["renewed_from"].as_str().map(|s| s.replace(':', "").to_lowercase()),
-        Some(old.serial.replace(':', "").to_lowercase()), "{shown}");
+    assert_eq!(
+        shown["renewed_from"].as_str().map(|s| s.replace(':', "").to_lowercase()),
+        Some(old.serial.replace(':', "").to_lowercase()),
+        "{shown}"
+    );
     let old_shown = ca.pki.json(&["show", &old.serial]);
     assert_eq!(old_shown["status"], "valid", "passive revocation: the old one is not revoked");
 
@@ -310,7 +338,8 @@ fn renewal_is_refused_without_a_certificate_for_another_home_or_other_names() {
 
     let stranger = Pki::init_unencrypted("Other Root CA");
     let foreign = stranger.issue("client", "client.example.com", &[], "foreign");
-    ca.renew(Some((&foreign.fullchain, foreign.key())), &csr_plain, "foreign.json").refused(403, "not-issued-here");
+    ca.renew(Some((&foreign.fullchain, foreign.key())), &csr_plain, "foreign.json")
+        .refused(403, "not-issued-here");
 
     let mine = ca.pki.issue("client", "client.example.com", &[], "mine");
     let (changed, _) = csr(&work, "changed", "/", Some("DNS:admin.example.com"));
@@ -339,7 +368,15 @@ fn an_expired_certificate_renews_only_within_the_allowed_grace() {
 fn enroll_cmd(ca: &Ca, token_file: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
     let mut cmd = assert_cmd::Command::cargo_bin("pkictl").expect("the pkictl binary");
     cmd.env_remove("PKICTL_HOME").env_remove("PKICTL_PASSPHRASE").env_remove("PKICTL_TOKEN");
-    cmd.args(["enroll", "--server", &ca.url(""), "--root", arg(&ca.root_pem), "--token-file", arg(token_file)]);
+    cmd.args([
+        "enroll",
+        "--server",
+        &ca.url(""),
+        "--root",
+        arg(&ca.root_pem),
+        "--token-file",
+        arg(token_file),
+    ]);
     cmd.args(["--out", arg(out)]).args(extra);
     cmd.output().expect("run pkictl enroll")
 }
@@ -396,7 +433,15 @@ fn pkictl_enroll_checks_its_files_and_the_server_before_using_the_token() {
     let mut cmd = assert_cmd::Command::cargo_bin("pkictl").unwrap();
     cmd.env_remove("PKICTL_HOME").env("PKICTL_TOKEN", &token);
     let wrong_root = cmd
-        .args(["enroll", "--server", &ca.url(""), "--root", arg(&stranger_root), "--out", arg(&ca.pki.path("x"))])
+        .args([
+            "enroll",
+            "--server",
+            &ca.url(""),
+            "--root",
+            arg(&stranger_root),
+            "--out",
+            arg(&ca.pki.path("x")),
+        ])
         .output()
         .unwrap();
     assert_eq!(wrong_root.status.code(), Some(1), "{}", stderr_of(&wrong_root));
@@ -480,7 +525,11 @@ fn doctor_finds_a_token_set_back_to_unused_or_forged() {
     sqlite3(&ca.pki.home, "UPDATE tokens SET used_at = NULL, certificate_id = NULL");
     let doctor = ca.pki.run(&["doctor"]);
     assert_eq!(doctor.status.code(), Some(1), "{}", stdout_of(&doctor));
-    assert!(stdout_of(&doctor).contains("enrolment token #1 was used, but the ledger no longer says so"), "{}", stdout_of(&doctor));
+    assert!(
+        stdout_of(&doctor).contains("enrolment token #1 was used, but the ledger no longer says so"),
+        "{}",
+        stdout_of(&doctor)
+    );
 
     let forged = format!(
         "INSERT INTO tokens (token_sha256, name, profile, sans, issuer_id, validity_secs, expires_at, created_at) \
@@ -489,5 +538,26 @@ fn doctor_finds_a_token_set_back_to_unused_or_forged() {
     );
     sqlite3(&ca.pki.home, &forged);
     let doctor = stdout_of(&ca.pki.run(&["doctor"]));
-    assert!(doctor.contains("enrolment token #2 (for evil.example.com) was never recorded as created"), "{doctor}");
+    assert!(
+        doctor.contains("enrolment token #2 (for evil.example.com) was never recorded as created"),
+        "{doctor}"
+    );
+}
+
+/// A token is base64url and may start with '-': `--token -…` is the token, not a flag.
+#[test]
+fn a_token_that_starts_with_a_hyphen_is_taken_as_the_token() {
+    let ca = ca(&[]);
+    let mut cmd = assert_cmd::Command::cargo_bin("pkictl").expect("the pkictl binary");
+    cmd.env_remove("PKICTL_HOME").env_remove("PKICTL_TOKEN");
+    let out = cmd
+        .args(["enroll", "--server", &ca.url(""), "--root", arg(&ca.root_pem)])
+        .args(["--token", "-DR1rvJDoZ-GfUEBS_EPOj3immdaANyg5GQC-PNHAWk", "--out", arg(&ca.pki.path("tls"))])
+        .output()
+        .expect("run pkictl enroll");
+    assert!(
+        stderr_of(&out).contains("the CA refused (401 token-invalid)"),
+        "reached the CA: {}",
+        stderr_of(&out)
+    );
 }

@@ -16,7 +16,7 @@ pub struct EnrollArgs {
     pub root: PathBuf,
     /// The one-time token (prefer --token-file or $PKICTL_TOKEN: a command line is visible to
     /// other users of the machine).
-    #[arg(long, value_name = "T", conflicts_with = "token_file")]
+    #[arg(long, value_name = "T", conflicts_with = "token_file", allow_hyphen_values = true)]
     pub token: Option<String>,
     /// Read the token from the first line of FILE [else $PKICTL_TOKEN].
     #[arg(long, value_name = "FILE")]

@@ -76,6 +76,13 @@ impl Serve {
         port_of(&self.http)
     }
 
+    /// SIGKILL, as a crash or an OOM kill would end it, and reaps it.
+    pub fn kill(mut self) {
+        let status = Command::new("kill").arg("-KILL").arg(self.process.id().to_string()).status();
+        assert!(status.is_ok_and(|s| s.success()), "kill -KILL pkictl serve failed");
+        self.process.wait_timeout(Duration::from_secs(20)).expect("pkictl serve to die of SIGKILL");
+    }
+
     /// SIGTERM, then waits (at most 20 s) for the exit.
     pub fn stop(mut self) -> ExitStatus {
         terminate(self.process.id());
