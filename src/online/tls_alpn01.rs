@@ -6,12 +6,12 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use der::Decode;
-use der::asn1::ObjectIdentifier;
+use der::asn1::{AnyRef, ObjectIdentifier};
+use der::{Decode, Encode};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::CryptoProvider;
+use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{DigitallySignedStruct, SignatureScheme};
+use rustls::{CertificateError, DigitallySignedStruct, SignatureScheme};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
@@ -108,7 +108,8 @@ fn client_config() -> Result<Arc<rustls::ClientConfig>, Failure> {
 
 /// The challenge certificate is self-signed by design: any chain is accepted here and judged
 /// by [`check_certificate`] afterwards; the handshake signature is still verified, so the
-/// server holds the certificate's key.
+/// server holds the certificate's key. (Not with webpki: it refuses the critical
+/// acmeIdentifier extension it does not know.)
 #[derive(Debug)]
 struct SelfSigned(Arc<CryptoProvider>);
 
@@ -130,7 +131,7 @@ impl ServerCertVerifier for SelfSigned {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+        signed_by_key_of(cert, message, dss, &self.0.signature_verification_algorithms)
     }
 
     fn verify_tls13_signature(
@@ -139,12 +140,39 @@ impl ServerCertVerifier for SelfSigned {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+        signed_by_key_of(cert, message, dss, &self.0.signature_verification_algorithms)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.0.signature_verification_algorithms.supported_schemes()
     }
+}
+
+/// Verifies a handshake signature with the certificate's public key, by the algorithm of the
+/// signature scheme that fits the key's type.
+fn signed_by_key_of(
+    cert: &CertificateDer<'_>,
+    message: &[u8],
+    dss: &DigitallySignedStruct,
+    algorithms: &WebPkiSupportedAlgorithms,
+) -> Result<HandshakeSignatureValid, rustls::Error> {
+    let undecodable = || rustls::Error::InvalidCertificate(CertificateError::BadEncoding);
+    let cert = Certificate::from_der(cert).map_err(|_| undecodable())?;
+    let spki = cert.tbs_certificate().subject_public_key_info();
+    let algorithm = spki.algorithm.to_der().map_err(|_| undecodable())?;
+    // pki-types names an AlgorithmIdentifier by the contents of its SEQUENCE.
+    let algorithm = AnyRef::from_der(&algorithm).map_err(|_| undecodable())?.value().to_vec();
+    let verifier = algorithms
+        .mapping
+        .iter()
+        .filter(|(scheme, _)| *scheme == dss.scheme)
+        .flat_map(|(_, candidates)| candidates.iter())
+        .find(|candidate| candidate.public_key_alg_id().as_ref() == algorithm.as_slice())
+        .ok_or(rustls::PeerMisbehaved::SignedHandshakeWithUnadvertisedSigScheme)?;
+    verifier
+        .verify_signature(spki.subject_public_key.raw_bytes(), message, dss.signature())
+        .map(|()| HandshakeSignatureValid::assertion())
+        .map_err(|_| rustls::Error::InvalidCertificate(CertificateError::BadSignature))
 }
 
 /// RFC 8737 §3: one certificate, whose SAN is exactly the identifier, with a critical
