@@ -194,7 +194,12 @@ fn lego_gets_a_wildcard_and_apex_certificate_over_dns01_from_a_real_dns_server()
     let ca = ca(&["--acme-dns", &dns.address()]);
     let script = dns.lego_exec_script(scratch.path());
     let dir = ca.lego(
-        &[("EXEC_PATH", arg(&script)), ("EXEC_POLLING_INTERVAL", "1"), ("EXEC_PROPAGATION_TIMEOUT", "60")],
+        &[
+            ("EXEC_PATH", arg(&script)),
+            ("EXEC_POLLING_INTERVAL", "1"),
+            ("EXEC_PROPAGATION_TIMEOUT", "60"),
+            ("EXEC_SEQUENCE_INTERVAL", "1"),
+        ],
         &[
             "--dns",
             "exec",
@@ -282,6 +287,8 @@ fn a_dns01_txt_record_with_another_value_is_an_incorrect_response() {
 fn a_dns01_challenge_without_a_txt_record_is_a_dns_problem() {
     let (ca, pending, challenge) = dns01_outcome(json!({"type": "dns", "value": "app.example.test"}), None);
     assert_invalid(&ca, &pending, &challenge, "dns");
+    let detail = challenge["error"]["detail"].as_str().unwrap_or("");
+    assert!(detail.contains("_acme-challenge.app.example.test"), "{detail}");
 }
 
 #[test]
@@ -295,6 +302,8 @@ fn a_dns01_challenge_whose_dns_server_does_not_answer_is_a_dns_problem() {
         client.pending_order("a.pem", json!({"type": "dns", "value": "app.example.test"}), "dns-01");
     let challenge = client.respond(&pending);
     assert_invalid(&ca, &pending, &challenge, "dns");
+    let detail = challenge["error"]["detail"].as_str().unwrap_or("");
+    assert!(detail.contains("_acme-challenge.app.example.test"), "{detail}");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -360,13 +369,14 @@ impl Drop for Responder {
     }
 }
 
-/// An order of `identifier` whose tls-alpn-01 challenge a responder in `mode` answers: the
-/// challenge as answered, and what the responder saw.
-fn tls_alpn01_outcome(mode: &str, identifier: Value) -> (Ca, Pending, Value, String) {
+/// An order of `identifier` whose tls-alpn-01 challenge a responder in `mode` answers, the CA
+/// started with `extra` too: the challenge as answered, and what the responder saw.
+fn tls_alpn01_outcome(mode: &str, identifier: Value, extra: &[&str]) -> (Ca, Pending, Value, String) {
     let value = identifier["value"].as_str().expect("a value").to_string();
     let mut responder = Responder::start(mode, &value);
     let port = responder.port.to_string();
-    let ca = ca(&["--acme-tls-alpn01-port", &port, "--acme-resolve", &format!("{value}=127.0.0.1")]);
+    let pin = format!("{value}=127.0.0.1");
+    let ca = ca(&[&["--acme-tls-alpn01-port", &port, "--acme-resolve", &pin], extra].concat());
     let client = ca.client();
     let pending = client.pending_order("a.pem", identifier, "tls-alpn-01");
     responder.answer(&client.key_authorization("a.pem", &pending.token));
@@ -378,7 +388,7 @@ fn tls_alpn01_outcome(mode: &str, identifier: Value) -> (Ca, Pending, Value, Str
 #[test]
 fn a_tls_alpn01_certificate_for_an_ip_address_is_checked_under_its_reverse_dns_name() {
     let (ca, pending, challenge, seen) =
-        tls_alpn01_outcome("good", json!({"type": "ip", "value": "127.0.0.1"}));
+        tls_alpn01_outcome("good", json!({"type": "ip", "value": "127.0.0.1"}), &[]);
     assert_eq!(challenge["status"], "valid", "{challenge}");
     assert_eq!(seen, "sni=1.0.0.127.in-addr.arpa alpn=acme-tls/1", "RFC 8738 §6");
     assert_eq!(ca.client().read(&pending, &pending.order_url)["status"], "ready");
@@ -386,8 +396,15 @@ fn a_tls_alpn01_certificate_for_an_ip_address_is_checked_under_its_reverse_dns_n
 
 #[test]
 fn a_tls_alpn01_certificate_with_the_digest_for_a_dns_name_is_valid() {
-    let (_ca, _pending, challenge, seen) =
-        tls_alpn01_outcome("good", json!({"type": "dns", "value": "app.example.test"}));
+    // A DNS server that never answers: the --acme-resolve pin wins over --acme-dns, so the
+    // name is not looked up at all.
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let dns = silent.local_addr().expect("address").to_string();
+    let (_ca, _pending, challenge, seen) = tls_alpn01_outcome(
+        "good",
+        json!({"type": "dns", "value": "app.example.test"}),
+        &["--acme-dns", &dns],
+    );
     assert_eq!(challenge["status"], "valid", "{challenge}");
     assert_eq!(seen, "sni=app.example.test alpn=acme-tls/1");
 }
@@ -401,7 +418,7 @@ fn a_tls_alpn01_certificate_without_a_critical_acme_identifier_of_the_digest_is_
         ("no-alpn", "did not negotiate ALPN acme-tls/1"),
     ] {
         let (ca, pending, challenge, _) =
-            tls_alpn01_outcome(mode, json!({"type": "dns", "value": "app.example.test"}));
+            tls_alpn01_outcome(mode, json!({"type": "dns", "value": "app.example.test"}), &[]);
         assert_invalid(&ca, &pending, &challenge, "incorrectResponse");
         let detail = challenge["error"]["detail"].as_str().unwrap_or("");
         assert!(detail.contains(expected), "{mode}: {detail}");

@@ -105,10 +105,13 @@ pub async fn validate(dns: Dns, name: &str, key_authorization: &str) -> Result<V
     let expected = crate::acme::dns01_txt_value(key_authorization);
     let records = dns.txt(&queried).await?;
     if !records.iter().any(|r| r == &expected) {
-        let seen = records.len();
         return Err(failure(
             "incorrectResponse",
-            format!("None of the {seen} TXT records at {queried} is the key authorization's digest."),
+            format!(
+                "No TXT record at {queried} holds the key authorization's digest (base64url of its \
+                 SHA-256); {} found.",
+                records.len()
+            ),
         ));
     }
     Ok(json!({ "hostname": name, "record": queried }))
