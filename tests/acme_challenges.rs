@@ -168,6 +168,11 @@ impl DnsServer {
         self.manage("set-txt", &json!({"host": format!("{name}."), "value": value}));
     }
 
+    /// Makes `name` a CNAME of `target` (both without the final dot).
+    fn set_cname(&self, name: &str, target: &str) {
+        self.manage("set-cname", &json!({"host": format!("{name}."), "target": format!("{target}.")}));
+    }
+
     /// A script for lego's `exec` DNS provider that publishes and removes its records here.
     fn lego_exec_script(&self, dir: &Path) -> PathBuf {
         use std::os::unix::fs::PermissionsExt;
@@ -218,19 +223,20 @@ fn lego_gets_a_wildcard_and_apex_certificate_over_dns01_from_a_real_dns_server()
     assert!(ca.serve.log().contains("/chall/"), "{}", ca.serve.log());
 }
 
-/// An order of `identifier` whose dns-01 challenge is answered from `dns` with `txt` (None:
-/// no record): the challenge as answered.
-fn dns01_outcome(identifier: Value, txt: Option<&dyn Fn(&str) -> String>) -> (Ca, Pending, Value) {
+/// What a test publishes on the DNS server before the challenge is validated, given the
+/// identifier's base name and the key authorization.
+type Publish<'a> = &'a dyn Fn(&DnsServer, &str, &str);
+
+/// An order of `identifier` whose dns-01 challenge is answered from a DNS server that the CA
+/// asks (`--acme-dns`), with the records `publish` set: the challenge as answered.
+fn dns01_outcome(identifier: Value, publish: Publish<'_>) -> (Ca, Pending, Value) {
     let scratch = tempfile::tempdir().expect("a scratch directory");
     let dns = DnsServer::start(scratch.path());
     let ca = ca(&["--acme-dns", &dns.address()]);
     let client = ca.client();
     let pending = client.pending_order("a.pem", identifier.clone(), "dns-01");
     let base = identifier["value"].as_str().expect("a value").trim_start_matches("*.");
-    if let Some(txt) = txt {
-        let key_authorization = client.key_authorization("a.pem", &pending.token);
-        dns.set_txt(&format!("_acme-challenge.{base}"), &txt(&key_authorization));
-    }
+    publish(&dns, base, &client.key_authorization("a.pem", &pending.token));
     let challenge = client.respond(&pending);
     drop(client);
     (ca, pending, challenge)
@@ -247,15 +253,29 @@ fn dns01_digest(text: &str) -> String {
 
 #[test]
 fn a_dns01_txt_record_with_the_digest_makes_a_wildcard_authorization_valid() {
-    let digest = |ka: &str| dns01_digest(ka);
-    let (ca, pending, challenge) =
-        dns01_outcome(json!({"type": "dns", "value": "*.example.test"}), Some(&digest));
+    let digest = |dns: &DnsServer, base: &str, ka: &str| {
+        dns.set_txt(&format!("_acme-challenge.{base}"), "some other record");
+        dns.set_txt(&format!("_acme-challenge.{base}"), &dns01_digest(ka));
+    };
+    let (ca, pending, challenge) = dns01_outcome(json!({"type": "dns", "value": "*.example.test"}), &digest);
     assert_eq!(challenge["status"], "valid", "{challenge}");
     let client = ca.client();
     let authz = client.read(&pending, &pending.authz_url);
     assert_eq!(authz["status"], "valid", "{authz}");
     assert_eq!(authz["identifier"], json!({"type": "dns", "value": "example.test"}), "{authz}");
     assert_eq!(client.read(&pending, &pending.order_url)["status"], "ready");
+}
+
+#[test]
+fn a_dns01_txt_record_behind_a_cname_is_found() {
+    // The usual delegation: _acme-challenge points into a zone the client may update.
+    let delegated = |dns: &DnsServer, base: &str, ka: &str| {
+        dns.set_cname(&format!("_acme-challenge.{base}"), "app.acme-delegated.example.test");
+        dns.set_txt("app.acme-delegated.example.test", &dns01_digest(ka));
+    };
+    let (_ca, _pending, challenge) =
+        dns01_outcome(json!({"type": "dns", "value": "app.example.test"}), &delegated);
+    assert_eq!(challenge["status"], "valid", "{challenge}");
 }
 
 /// The challenge, its authorization and its order are invalid with problem `kind`, and nothing
@@ -275,9 +295,8 @@ fn assert_invalid(ca: &Ca, pending: &Pending, challenge: &Value, kind: &str) {
 #[test]
 fn a_dns01_txt_record_with_another_value_is_an_incorrect_response() {
     // The key authorization itself, not its digest: a classic client mistake.
-    let raw = |ka: &str| ka.to_string();
-    let (ca, pending, challenge) =
-        dns01_outcome(json!({"type": "dns", "value": "app.example.test"}), Some(&raw));
+    let raw = |dns: &DnsServer, base: &str, ka: &str| dns.set_txt(&format!("_acme-challenge.{base}"), ka);
+    let (ca, pending, challenge) = dns01_outcome(json!({"type": "dns", "value": "app.example.test"}), &raw);
     assert_invalid(&ca, &pending, &challenge, "incorrectResponse");
     let detail = challenge["error"]["detail"].as_str().unwrap_or("");
     assert!(detail.contains("_acme-challenge.app.example.test"), "{detail}");
@@ -285,7 +304,9 @@ fn a_dns01_txt_record_with_another_value_is_an_incorrect_response() {
 
 #[test]
 fn a_dns01_challenge_without_a_txt_record_is_a_dns_problem() {
-    let (ca, pending, challenge) = dns01_outcome(json!({"type": "dns", "value": "app.example.test"}), None);
+    let nothing = |_: &DnsServer, _: &str, _: &str| {};
+    let (ca, pending, challenge) =
+        dns01_outcome(json!({"type": "dns", "value": "app.example.test"}), &nothing);
     assert_invalid(&ca, &pending, &challenge, "dns");
     let detail = challenge["error"]["detail"].as_str().unwrap_or("");
     assert!(detail.contains("_acme-challenge.app.example.test"), "{detail}");
@@ -395,18 +416,20 @@ fn a_tls_alpn01_certificate_for_an_ip_address_is_checked_under_its_reverse_dns_n
 }
 
 #[test]
-fn a_tls_alpn01_certificate_with_the_digest_for_a_dns_name_is_valid() {
+fn a_tls_alpn01_certificate_with_the_digest_for_a_dns_name_is_valid_over_tls_1_3_and_1_2() {
     // A DNS server that never answers: the --acme-resolve pin wins over --acme-dns, so the
     // name is not looked up at all.
     let silent = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
     let dns = silent.local_addr().expect("address").to_string();
-    let (_ca, _pending, challenge, seen) = tls_alpn01_outcome(
-        "good",
-        json!({"type": "dns", "value": "app.example.test"}),
-        &["--acme-dns", &dns],
-    );
-    assert_eq!(challenge["status"], "valid", "{challenge}");
-    assert_eq!(seen, "sni=app.example.test alpn=acme-tls/1");
+    for mode in ["good", "good-tls12"] {
+        let (_ca, _pending, challenge, seen) = tls_alpn01_outcome(
+            mode,
+            json!({"type": "dns", "value": "app.example.test"}),
+            &["--acme-dns", &dns],
+        );
+        assert_eq!(challenge["status"], "valid", "{mode}: {challenge}");
+        assert_eq!(seen, "sni=app.example.test alpn=acme-tls/1", "{mode}");
+    }
 }
 
 #[test]

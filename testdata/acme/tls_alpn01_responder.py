@@ -14,6 +14,7 @@ client sent: `sni=NAME alpn=PROTOCOL`. MODE says how the certificate is made:
     noncritical   the right digest in a non-critical extension
     wrong-digest  critical, holding SHA-256 of something else
     no-alpn       a good certificate, but the server does not negotiate acme-tls/1
+    good-tls12    as good, over TLS 1.2 at most
 """
 
 import datetime
@@ -79,6 +80,8 @@ def main() -> None:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(cert_path, key_path)
     context.set_alpn_protocols(["http/1.1"] if mode == "no-alpn" else ["acme-tls/1"])
+    if mode == "good-tls12":
+        context.maximum_version = ssl.TLSVersion.TLSv1_2
     seen = {"sni": None}
 
     def remember(_sock, name, _context):
