@@ -915,7 +915,7 @@ async fn validate(
     use crate::acme::ChallengeType;
     let identifier = &target.authz.identifier;
     let address =
-        |port| super::http01::address_of(&identifier.value, port, &validation.resolve, validation.dns);
+        |port| super::dns01::address_of(&identifier.value, port, &validation.resolve, validation.dns);
     match target.challenge.kind {
         ChallengeType::Http01 => {
             let address = address(validation.http01_port).await?;

@@ -78,6 +78,22 @@ impl Dns {
     }
 }
 
+/// Where to connect for `host`: a pinned address, the address itself, or the first resolved.
+pub async fn address_of(
+    host: &str,
+    port: u16,
+    pinned: &[(String, IpAddr)],
+    dns: Dns,
+) -> Result<SocketAddr, Failure> {
+    if let Some((_, ip)) = pinned.iter().find(|(name, _)| name.eq_ignore_ascii_case(host)) {
+        return Ok(SocketAddr::new(*ip, port));
+    }
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        return Ok(SocketAddr::new(ip, port));
+    }
+    Ok(SocketAddr::new(dns.address(host).await?, port))
+}
+
 async fn bounded<T>(name: &str, lookup: impl Future<Output = T>) -> Result<T, Failure> {
     tokio::time::timeout(LOOKUP_TIMEOUT, lookup)
         .await

@@ -1,7 +1,7 @@
 //! The http-01 fetch (RFC 8555 §8.3): one bounded HTTP/1.1 GET over a TCP stream, no
 //! redirects, no proxy.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -101,22 +101,6 @@ fn dechunk(mut data: &[u8]) -> Option<Vec<u8>> {
         out.extend_from_slice(&data[..size]);
         data = data.get(size + 2..)?;
     }
-}
-
-/// Where to connect for `host`: a pinned address, the address itself, or the first resolved.
-pub async fn address_of(
-    host: &str,
-    port: u16,
-    pinned: &[(String, IpAddr)],
-    dns: super::dns01::Dns,
-) -> Result<SocketAddr, Failure> {
-    if let Some((_, ip)) = pinned.iter().find(|(name, _)| name.eq_ignore_ascii_case(host)) {
-        return Ok(SocketAddr::new(*ip, port));
-    }
-    if let Ok(ip) = host.parse::<IpAddr>() {
-        return Ok(SocketAddr::new(ip, port));
-    }
-    Ok(SocketAddr::new(dns.address(host).await?, port))
 }
 
 /// Fetches the token from `address` and checks that the body is the key authorization.
