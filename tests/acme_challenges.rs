@@ -458,3 +458,13 @@ fn a_tls_alpn01_challenge_nobody_answers_is_a_connection_problem() {
     let challenge = client.respond(&pending);
     assert_invalid(&ca, &pending, &challenge, "connection");
 }
+
+#[test]
+fn a_validation_knob_that_does_not_parse_is_bad_usage() {
+    let pki = Pki::init_unencrypted(ROOT);
+    for (flag, value) in [("--acme-dns", "localhost"), ("--acme-tls-alpn01-port", "70000")] {
+        let output = pkictl(&pki.home).args(["serve", flag, value]).output().expect("run pkictl");
+        let stderr = assert_error(&output, 2);
+        assert!(stderr.contains(flag), "{stderr}");
+    }
+}
