@@ -72,7 +72,7 @@ pub use ledger::{
 pub use names::San;
 pub use online::{
     CHAIN_MEDIA_TYPE, CSR_MEDIA_TYPE, HttpsIdentity, OnlineAuthority, OnlineSettings, PROBLEM_MEDIA_TYPE, TickReport,
-    AcmeValidation, acme_routes, enrolment_routes,
+    AcmeDns, AcmeValidation, acme_routes, enrolment_routes,
 };
 pub use patterns::{DnsPattern, IpCidr};
 

@@ -4,7 +4,8 @@
 # A missing tool fails the run; nothing is skipped.
 #
 # - apt (as root; otherwise a message saying what to install): openssl, curl, nginx, python3,
-#   python3-venv, faketime, sqlite3 and lego, each only when missing.
+#   python3-venv, faketime, sqlite3, lego and pebble (for pebble-challtestsrv), each only when
+#   missing.
 # - a Python venv at target/interop-venv with pkilint and cryptography at the pinned versions
 #   below, created or upgraded only when it is missing or differs.
 # - exports PKICTL_INTEROP_PYTHON, PKICTL_INTEROP_PKILINT_BIN and PKICTL_INTEROP_NGINX for
@@ -44,6 +45,9 @@ have faketime || need_apt+=(faketime)
 have sqlite3 || need_apt+=(sqlite3)
 # tests/acme.rs gets a certificate from `serve` with a real ACME client.
 have lego || need_apt+=(lego)
+# tests/acme_challenges.rs answers lego's and the CA's DNS questions (dns-01) with
+# pebble-challtestsrv, a DNS server with an HTTP API to set TXT records.
+have pebble-challtestsrv || need_apt+=(pebble)
 if ! venv_ok; then
     have python3 || need_apt+=(python3)
     # Debian's python3 cannot make a venv without python3-venv (ensurepip).
@@ -74,7 +78,7 @@ if ((${#need_apt[@]})); then
     fi
 fi
 
-for tool in openssl curl cargo python3; do
+for tool in openssl curl cargo python3 lego pebble-challtestsrv; do
     have "$tool" || { echo "tests/run.sh: $tool is required but was not found on PATH" >&2; exit 1; }
 done
 have_nginx || { echo "tests/run.sh: nginx is required but was not found" >&2; exit 1; }

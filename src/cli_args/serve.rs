@@ -72,6 +72,15 @@ pub struct ServeArgs {
     /// ACME validation connects to IP for HOST instead of resolving it (repeatable; a test knob).
     #[arg(long = "acme-resolve", value_name = "HOST=IP")]
     pub acme_resolve: Vec<String>,
+
+    /// ACME tls-alpn-01 validation connects to this port instead of 443 (a test knob).
+    #[arg(long, value_name = "N", default_value_t = 443)]
+    pub acme_tls_alpn01_port: u16,
+
+    /// ACME validation asks only the DNS server at ADDR:PORT, for dns-01 TXT records and for the
+    /// addresses of the other challenges [default: the system's resolvers] (a test knob).
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub acme_dns: Option<std::net::SocketAddr>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -11,7 +11,7 @@ use crate::duration::parse_duration;
 use crate::error::{Error, Result};
 use crate::keys::FixedPassphrase;
 use crate::names::San;
-use crate::online::AcmeValidation;
+use crate::online::{AcmeDns, AcmeValidation};
 use crate::online::{HttpsIdentity, OnlineAuthority, OnlineSettings, TickReport};
 use crate::server::{HttpsConfig, LogFormat, ServeConfig, Server, shutdown_signal};
 
@@ -134,7 +134,8 @@ fn https_identity(args: &ServeArgs, validity: time::Duration) -> Result<HttpsIde
     Ok(HttpsIdentity { name, sans: sans.split_off(1), validity, ca: args.https_ca.clone() })
 }
 
-/// Where ACME challenge validation connects (`--acme-http01-port`, `--acme-resolve`).
+/// Where ACME challenge validation connects (`--acme-http01-port`, `--acme-tls-alpn01-port`,
+/// `--acme-resolve`) and asks the DNS (`--acme-dns`).
 fn acme_validation(args: &ServeArgs) -> Result<AcmeValidation> {
     let mut resolve = Vec::new();
     for pin in &args.acme_resolve {
@@ -148,7 +149,12 @@ fn acme_validation(args: &ServeArgs) -> Result<AcmeValidation> {
         };
         resolve.push(pin);
     }
-    Ok(AcmeValidation { http01_port: args.acme_http01_port, resolve })
+    Ok(AcmeValidation {
+        http01_port: args.acme_http01_port,
+        tls_alpn01_port: args.acme_tls_alpn01_port,
+        resolve,
+        dns: args.acme_dns.map_or(AcmeDns::System, AcmeDns::Server),
+    })
 }
 
 fn acme_limits(args: &ServeArgs) -> crate::authority::AcmeLimits {

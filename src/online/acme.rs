@@ -53,13 +53,17 @@ struct Acme {
 pub struct Validation {
     /// The port http-01 fetches from (80).
     pub http01_port: u16,
+    /// The port tls-alpn-01 connects to (443).
+    pub tls_alpn01_port: u16,
     /// Names pinned to an address instead of resolved.
     pub resolve: Vec<(String, std::net::IpAddr)>,
+    /// Where dns-01 TXT records and the addresses of the other challenges are looked up.
+    pub dns: super::dns01::Dns,
 }
 
 impl Default for Validation {
     fn default() -> Validation {
-        Validation { http01_port: 80, resolve: Vec::new() }
+        Validation { http01_port: 80, tls_alpn01_port: 443, resolve: Vec::new(), dns: Default::default() }
     }
 }
 
@@ -1080,8 +1084,8 @@ struct ChallengeTarget {
     key_authorization: Option<String>,
 }
 
-/// `POST …/chall/ID`: `{}` validates the challenge (http-01 only so far) synchronously and
-/// answers its final state; POST-as-GET reads it.
+/// `POST …/chall/ID`: `{}` validates the challenge (http-01, dns-01 or tls-alpn-01)
+/// synchronously and answers its final state; POST-as-GET reads it.
 async fn challenge(
     State(acme): Shared,
     Path((name, id)): Path<(String, String)>,
@@ -1101,12 +1105,6 @@ async fn challenge(
             }
             let respond = !request.jws.is_post_as_get();
             if respond && challenge.status == crate::acme::ChallengeStatus::Pending {
-                if challenge.kind != crate::acme::ChallengeType::Http01 {
-                    return Err(Problem::malformed(format!(
-                        "Only http-01 challenges are validated so far, not {}.",
-                        challenge.kind
-                    )));
-                }
                 let key = Jwk::from_json(account.jwk.as_bytes())?;
                 let key_authorization = crate::acme::key_authorization(&challenge.token, &key);
                 let challenge = authority.update_acme_challenge(
@@ -1121,7 +1119,10 @@ async fn challenge(
         })
         .await?;
         let challenge = match target.key_authorization.clone() {
-            Some(expected) => validate_http01(&acme, target, expected).await?,
+            Some(key_authorization) => {
+                let outcome = validate(&acme.validation, &target, &key_authorization).await;
+                with_authority(&acme, move |authority| record_validation(authority, &target, outcome)).await?
+            }
             None => target.challenge,
         };
         let mut response = json_response(StatusCode::OK, &challenge_json(&challenge, &urls.base), None);
@@ -1134,31 +1135,33 @@ async fn challenge(
     .await
 }
 
-/// Fetches the key authorization and records the outcome on the challenge, its authorization
-/// and its order.
-async fn validate_http01(
-    acme: &Arc<Acme>,
-    target: ChallengeTarget,
-    expected: String,
-) -> std::result::Result<AcmeChallengeRecord, Problem> {
-    let host = target.authz.identifier.value.clone();
-    let port = acme.validation.http01_port;
-    let outcome = async {
-        let address = super::http01::address_of(&host, port, &acme.validation.resolve).await?;
-        let body = super::http01::fetch(&host, address, &target.challenge.token).await?;
-        let url = format!("http://{host}:{port}/.well-known/acme-challenge/{}", target.challenge.token);
-        if body.trim_end() != expected {
-            return Err(super::http01::Failure {
-                kind: "incorrectResponse",
-                detail: format!("{url} did not answer the key authorization."),
-            });
+/// Validates the challenge as its type says: the validation record, or why it failed.
+async fn validate(
+    validation: &Validation,
+    target: &ChallengeTarget,
+    key_authorization: &str,
+) -> std::result::Result<Value, super::http01::Failure> {
+    use crate::acme::ChallengeType;
+    let identifier = &target.authz.identifier;
+    let address =
+        |port| super::dns01::address_of(&identifier.value, port, &validation.resolve, validation.dns);
+    match target.challenge.kind {
+        ChallengeType::Http01 => {
+            let address = address(validation.http01_port).await?;
+            super::http01::validate(&identifier.value, address, &target.challenge.token, key_authorization)
+                .await
         }
-        Ok(json!({ "url": url, "hostname": host, "port": port.to_string(), "addressUsed": address.ip().to_string() }))
+        ChallengeType::Dns01 => {
+            super::dns01::validate(validation.dns, &identifier.value, key_authorization).await
+        }
+        ChallengeType::TlsAlpn01 => {
+            let address = address(validation.tls_alpn01_port).await?;
+            super::tls_alpn01::validate(identifier, address, key_authorization).await
+        }
     }
-    .await;
-    with_authority(acme, move |authority| record_validation(authority, &target, outcome)).await
 }
 
+/// Records the outcome on the challenge, its authorization and its order.
 fn record_validation(
     authority: &mut Authority,
     target: &ChallengeTarget,

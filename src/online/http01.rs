@@ -1,9 +1,10 @@
 //! The http-01 fetch (RFC 8555 §8.3): one bounded HTTP/1.1 GET over a TCP stream, no
 //! redirects, no proxy.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::time::Duration;
 
+use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -17,7 +18,7 @@ const MAX_HEAD: usize = 8 * 1024;
 /// Why validation failed: an ACME problem type (last word) and a sentence.
 #[derive(Debug)]
 pub struct Failure {
-    /// `connection` or `incorrectResponse`.
+    /// `connection`, `dns`, `tls` or `incorrectResponse`.
     pub kind: &'static str,
     /// For the client.
     pub detail: String,
@@ -102,18 +103,24 @@ fn dechunk(mut data: &[u8]) -> Option<Vec<u8>> {
     }
 }
 
-/// Where to connect for `host`: a pinned address, the address itself, or the first resolved.
-pub async fn address_of(host: &str, port: u16, pinned: &[(String, IpAddr)]) -> Result<SocketAddr, Failure> {
-    if let Some((_, ip)) = pinned.iter().find(|(name, _)| name.eq_ignore_ascii_case(host)) {
-        return Ok(SocketAddr::new(*ip, port));
+/// Fetches the token from `address` and checks that the body is the key authorization.
+pub async fn validate(
+    host: &str,
+    address: SocketAddr,
+    token: &str,
+    key_authorization: &str,
+) -> Result<Value, Failure> {
+    let body = fetch(host, address, token).await?;
+    let url = format!("http://{}/.well-known/acme-challenge/{token}", host_port(host, address.port()));
+    if body.trim_end() != key_authorization {
+        return Err(failure("incorrectResponse", format!("{url} did not answer the key authorization.")));
     }
-    if let Ok(ip) = host.parse::<IpAddr>() {
-        return Ok(SocketAddr::new(ip, port));
-    }
-    let mut addresses = tokio::net::lookup_host((host, port))
-        .await
-        .map_err(|e| failure("dns", format!("{host} could not be resolved: {e}.")))?;
-    addresses.next().ok_or_else(|| failure("dns", format!("{host} has no address.")))
+    Ok(serde_json::json!({
+        "url": url,
+        "hostname": host,
+        "port": address.port().to_string(),
+        "addressUsed": address.ip().to_string(),
+    }))
 }
 
 #[cfg(test)]

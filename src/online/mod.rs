@@ -13,10 +13,13 @@
 //! and the HTTPS certificate at two thirds of theirs.
 
 mod acme;
+mod dns01;
 mod http01;
+mod tls_alpn01;
 mod enrol;
 
 pub use acme::{Validation as AcmeValidation, acme_routes};
+pub use dns01::Dns as AcmeDns;
 pub use enrol::{CHAIN_MEDIA_TYPE, CSR_MEDIA_TYPE, PROBLEM_MEDIA_TYPE, enrolment_routes};
 
 use std::collections::HashMap;

@@ -4,13 +4,15 @@
 //! through pkictl's own `--json` output, or through `pkictl::ledger_testing` for what no command
 //! prints; no test writes SQL.
 //!
-//! Submodules: `hardening` (time-limited runs, template homes and snapshots for the hostile,
-//! stress, crash and hygiene tests), `interop` (the external tools of tests/interop.rs), `tls`
-//! (in-process rustls handshakes).
+//! Submodules: `acme` (a hand-driven ACME client: curl and testdata/acme/sign.py), `hardening`
+//! (time-limited runs, template homes and snapshots for the hostile, stress, crash and hygiene
+//! tests), `interop` (the external tools of tests/interop.rs), `tls` (in-process rustls
+//! handshakes).
 //!
 //! Every test binary compiles this module and uses a part of it, hence the `dead_code` allowance.
 #![allow(dead_code)]
 
+pub mod acme;
 pub mod hardening;
 pub mod interop;
 pub mod serve;
