@@ -957,7 +957,8 @@ fn a_deactivated_authorization_invalidates_its_order_and_the_orders_list_drops_i
     assert_eq!(listed["orders"], json!([second_url]));
     // Its challenge can no longer be started.
     let refused = ca.as_account("web", "a.pem", &pending.kid, &pending.challenge_url, &json!({}));
-    assert_ne!(refused.status, 200, "{}", refused.body);
+    refused.assert_problem("malformed", 400);
+    assert!(refused.body.contains("deactivated"), "{}", refused.body);
 }
 
 #[test]

@@ -1105,6 +1105,15 @@ async fn challenge(
             }
             let respond = !request.jws.is_post_as_get();
             if respond && challenge.status == crate::acme::ChallengeStatus::Pending {
+                let now = crate::engine::now().unix_timestamp();
+                let authz_status = authz.status.at(authz.expires_at, now);
+                if authz_status != crate::acme::AuthorizationStatus::Pending {
+                    return Err(Problem::malformed(format!(
+                        "Authorization #{} is {}: its challenges can no longer be validated.",
+                        authz.id,
+                        authz_status.as_str()
+                    )));
+                }
                 let key = Jwk::from_json(account.jwk.as_bytes())?;
                 let key_authorization = crate::acme::key_authorization(&challenge.token, &key);
                 let challenge = authority.update_acme_challenge(
