@@ -9,13 +9,13 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use base64ct::Encoding;
+use common::acme::{PROBLEM, Reply};
 use common::interop::{curl_binary, python};
 use common::serve::Serve;
 use common::*;
 use serde_json::{Value, json};
 
 const ROOT: &str = "Acme Server Root";
-const PROBLEM: &str = "urn:ietf:params:acme:error:";
 
 struct Ca {
     pki: Pki,
@@ -34,37 +34,6 @@ fn ca() -> Ca {
     Ca { pki, root_pem, serve }
 }
 
-struct Reply {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: String,
-}
-
-impl Reply {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
-    }
-
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
-    }
-
-    fn nonce(&self) -> String {
-        self.header("replay-nonce")
-            .unwrap_or_else(|| panic!("no Replay-Nonce: {:?}", self.headers))
-            .to_string()
-    }
-
-    /// A problem document of this type and status, with the problem media type.
-    fn assert_problem(&self, kind: &str, status: u16) {
-        assert_eq!(self.status, status, "{}", self.body);
-        assert_eq!(self.header("content-type"), Some("application/problem+json"), "{:?}", self.headers);
-        let doc = self.json();
-        assert_eq!(doc["type"], format!("{PROBLEM}{kind}"), "{doc}");
-        assert!(doc["detail"].as_str().is_some_and(|d| !d.is_empty()), "{doc}");
-    }
-}
-
 impl Ca {
     /// `https://127.0.0.1:PORT/acme/NAME/PATH`
     fn url(&self, name: &str, path: &str) -> String {
@@ -72,25 +41,7 @@ impl Ca {
     }
 
     fn curl(&self, extra: &[&str], url: &str) -> Reply {
-        let n = fs::read_dir(self.pki.work()).map(|d| d.count()).unwrap_or(0);
-        let (head_file, body_file) =
-            (self.pki.path(&format!("h{n}.txt")), self.pki.path(&format!("b{n}.txt")));
-        let output = Command::new(curl_binary())
-            .args(["-sS", "--max-time", "30", "--cacert"])
-            .arg(&self.root_pem)
-            .args(extra)
-            .args(["-D", arg(&head_file), "-o", arg(&body_file), "-w", "%{http_code}"])
-            .arg(url)
-            .output()
-            .expect("run curl");
-        assert!(output.status.success(), "curl failed: {}", String::from_utf8_lossy(&output.stderr));
-        let status = String::from_utf8_lossy(&output.stdout).trim().parse().expect("an HTTP status");
-        let headers = fs::read_to_string(&head_file)
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| l.split_once(':').map(|(n, v)| (n.trim().to_string(), v.trim().to_string())))
-            .collect();
-        Reply { status, headers, body: fs::read_to_string(&body_file).unwrap_or_default() }
+        common::acme::curl(&self.pki, &self.root_pem, extra, url)
     }
 
     fn get(&self, url: &str) -> Reply {
@@ -572,8 +523,14 @@ fn an_http01_challenge_answered_wrongly_makes_the_order_invalid() {
     assert_eq!(order["error"]["type"], format!("{PROBLEM}incorrectResponse"), "{order}");
     // The order cannot be finalized: nothing is signed.
     let csr = ca.csr("csr", "app.example.com", "DNS:app.example.com");
-    ca.as_account("web", "a.pem", &pending.kid, &format!("{}/finalize", pending.order_url), &json!({"csr": csr}))
-        .assert_problem("orderNotReady", 403);
+    ca.as_account(
+        "web",
+        "a.pem",
+        &pending.kid,
+        &format!("{}/finalize", pending.order_url),
+        &json!({"csr": csr}),
+    )
+    .assert_problem("orderNotReady", 403);
     assert_eq!(ledger_leaves(&ca), 0);
 }
 

@@ -34,6 +34,38 @@ impl Reply {
             .unwrap_or_else(|| panic!("no Replay-Nonce: {:?}", self.headers))
             .to_string()
     }
+
+    /// A problem document of this type and status, with the problem media type.
+    pub fn assert_problem(&self, kind: &str, status: u16) {
+        assert_eq!(self.status, status, "{}", self.body);
+        assert_eq!(self.header("content-type"), Some("application/problem+json"), "{:?}", self.headers);
+        let doc = self.json();
+        assert_eq!(doc["type"], format!("{PROBLEM}{kind}"), "{doc}");
+        assert!(doc["detail"].as_str().is_some_and(|d| !d.is_empty()), "{doc}");
+    }
+}
+
+/// curl `url` trusting `root_pem`, with `extra` arguments; status, headers and body (kept in
+/// numbered files of the test's work directory).
+pub fn curl(pki: &Pki, root_pem: &std::path::Path, extra: &[&str], url: &str) -> Reply {
+    let n = fs::read_dir(pki.work()).map(|d| d.count()).unwrap_or(0);
+    let (head_file, body_file) = (pki.path(&format!("h{n}.txt")), pki.path(&format!("b{n}.txt")));
+    let output = Command::new(curl_binary())
+        .args(["-sS", "--max-time", "60", "--cacert"])
+        .arg(root_pem)
+        .args(extra)
+        .args(["-D", arg(&head_file), "-o", arg(&body_file), "-w", "%{http_code}"])
+        .arg(url)
+        .output()
+        .expect("run curl");
+    assert!(output.status.success(), "curl failed: {}", String::from_utf8_lossy(&output.stderr));
+    let status = String::from_utf8_lossy(&output.stdout).trim().parse().expect("an HTTP status");
+    let headers = fs::read_to_string(&head_file)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split_once(':').map(|(n, v)| (n.trim().to_string(), v.trim().to_string())))
+        .collect();
+    Reply { status, headers, body: fs::read_to_string(&body_file).unwrap_or_default() }
 }
 
 /// A client of one provisioner's directory at `https` (`https://127.0.0.1:PORT`).
@@ -61,25 +93,7 @@ impl AcmeClient<'_> {
     }
 
     fn curl(&self, extra: &[&str], url: &str) -> Reply {
-        let n = fs::read_dir(self.pki.work()).map(|d| d.count()).unwrap_or(0);
-        let (head_file, body_file) =
-            (self.pki.path(&format!("h{n}.txt")), self.pki.path(&format!("b{n}.txt")));
-        let output = Command::new(curl_binary())
-            .args(["-sS", "--max-time", "60", "--cacert"])
-            .arg(&self.root_pem)
-            .args(extra)
-            .args(["-D", arg(&head_file), "-o", arg(&body_file), "-w", "%{http_code}"])
-            .arg(url)
-            .output()
-            .expect("run curl");
-        assert!(output.status.success(), "curl failed: {}", String::from_utf8_lossy(&output.stderr));
-        let status = String::from_utf8_lossy(&output.stdout).trim().parse().expect("an HTTP status");
-        let headers = fs::read_to_string(&head_file)
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| l.split_once(':').map(|(n, v)| (n.trim().to_string(), v.trim().to_string())))
-            .collect();
-        Reply { status, headers, body: fs::read_to_string(&body_file).unwrap_or_default() }
+        curl(self.pki, &self.root_pem, extra, url)
     }
 
     fn nonce(&self) -> String {
