@@ -4,7 +4,7 @@
 # A missing tool fails the run; nothing is skipped.
 #
 # - apt (as root; otherwise a message saying what to install): openssl, curl, nginx, python3,
-#   python3-venv, faketime, sqlite3 and lego, each only when missing.
+#   python3-venv, faketime, sqlite3, lego, certbot and caddy, each only when missing.
 # - a Python venv at target/interop-venv with pkilint and cryptography at the pinned versions
 #   below, created or upgraded only when it is missing or differs.
 # - exports PKICTL_INTEROP_PYTHON, PKICTL_INTEROP_PKILINT_BIN and PKICTL_INTEROP_NGINX for
@@ -44,6 +44,9 @@ have faketime || need_apt+=(faketime)
 have sqlite3 || need_apt+=(sqlite3)
 # tests/acme.rs gets a certificate from `serve` with a real ACME client.
 have lego || need_apt+=(lego)
+# tests/acme_clients.rs: certbot and Caddy get certificates from `serve`.
+have certbot || need_apt+=(certbot)
+have caddy || need_apt+=(caddy)
 if ! venv_ok; then
     have python3 || need_apt+=(python3)
     # Debian's python3 cannot make a venv without python3-venv (ensurepip).
