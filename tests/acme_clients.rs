@@ -294,5 +294,5 @@ fn served_certificate(port: u16, name: &str, root: &Path) -> Vec<u8> {
     let begin = text.find("-----BEGIN CERTIFICATE-----").unwrap_or_else(|| panic!("no certificate:\n{text}"));
     let end_marker = "-----END CERTIFICATE-----";
     let end = text[begin..].find(end_marker).map(|e| begin + e + end_marker.len()).expect("a PEM end");
-    text[begin..end].as_bytes().to_vec()
+    text.as_bytes()[begin..end].to_vec()
 }
