@@ -4,8 +4,8 @@
 # A missing tool fails the run; nothing is skipped.
 #
 # - apt (as root; otherwise a message saying what to install): openssl, curl, nginx, python3,
-#   python3-venv, faketime, sqlite3, lego and pebble (for pebble-challtestsrv), each only when
-#   missing.
+#   python3-venv, faketime, sqlite3, lego, pebble (for pebble-challtestsrv), certbot and caddy,
+#   each only when missing.
 # - a Python venv at target/interop-venv with pkilint and cryptography at the pinned versions
 #   below, created or upgraded only when it is missing or differs.
 # - exports PKICTL_INTEROP_PYTHON, PKICTL_INTEROP_PKILINT_BIN and PKICTL_INTEROP_NGINX for
@@ -48,6 +48,9 @@ have lego || need_apt+=(lego)
 # tests/acme_challenges.rs answers lego's and the CA's DNS questions (dns-01) with
 # pebble-challtestsrv, a DNS server with an HTTP API to set TXT records.
 have pebble-challtestsrv || need_apt+=(pebble)
+# tests/acme_clients.rs: certbot and Caddy get certificates from `serve`.
+have certbot || need_apt+=(certbot)
+have caddy || need_apt+=(caddy)
 if ! venv_ok; then
     have python3 || need_apt+=(python3)
     # Debian's python3 cannot make a venv without python3-venv (ensurepip).
