@@ -117,7 +117,8 @@ impl Authority {
 
     /// Unlocks a CA's key and pairs it with the CA's certificate and constraints.
     fn signing_ca(&self, ca: &CaRecord) -> Result<SigningCa> {
-        self.unlock_ca(ca).map(|(signing, _)| signing)
+        let signer = self.keys.signer(&ca.name, &ca.key_file, self.unlock.as_ref())?;
+        self.signing_ca_with(ca, signer)
     }
 
     /// [`Authority::signing_ca`], also handing back the passphrase that opened the key.

@@ -1,8 +1,9 @@
 //! CA keys at rest: PKCS#8 files under the home, encrypted with the CA passphrase. The only
 //! code that reads or writes a CA key file.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use zeroize::Zeroizing;
 
@@ -62,12 +63,28 @@ pub struct UnlockedKey {
 /// CA keys as files under a home.
 pub struct FileKeyStore {
     root: PathBuf,
+    /// Signers already unlocked by [`FileKeyStore::signer`], by key file: a long-running
+    /// server decrypts each CA key once (scrypt takes tens of milliseconds), not per
+    /// certificate.
+    unlocked: Mutex<HashMap<String, Arc<dyn CaSigner>>>,
 }
 
 impl FileKeyStore {
     /// The key store of the home at `root`.
     pub fn new(root: &Path) -> FileKeyStore {
-        FileKeyStore { root: root.to_path_buf() }
+        FileKeyStore { root: root.to_path_buf(), unlocked: Mutex::new(HashMap::new()) }
+    }
+
+    /// The signer of CA `ca`, unlocked on first use and kept in memory for this store's
+    /// lifetime.
+    pub fn signer(&self, ca: &str, key_ref: &str, unlock: &dyn Unlock) -> Result<Arc<dyn CaSigner>> {
+        let mut unlocked = self.unlocked.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(signer) = unlocked.get(key_ref) {
+            return Ok(signer.clone());
+        }
+        let signer = self.unlock(ca, key_ref, unlock)?.signer;
+        unlocked.insert(key_ref.to_string(), signer.clone());
+        Ok(signer)
     }
 
     /// The file of a key, from its ledger reference (relative to the home).
