@@ -126,7 +126,14 @@ fn the_directory_names_absolute_urls_and_eab_requirement() {
     assert_eq!(hostile.header("link"), None);
 
     ca.get(&ca.url("nope", "directory")).assert_problem("malformed", 404);
+    // `acme remove` is another process: serve stops serving the provisioner within a second.
     ca.pki.ok(&["acme", "remove", "web"]);
+    common::interop::wait_until(
+        "serve to stop serving a removed provisioner",
+        std::time::Duration::from_secs(2),
+        || ca.get(&ca.url("web", "directory")).status == 404,
+        String::new,
+    );
     ca.get(&ca.url("web", "directory")).assert_problem("malformed", 404);
     ca.get(&ca.url("web", "new-nonce")).assert_problem("malformed", 404);
 }

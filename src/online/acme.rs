@@ -46,6 +46,48 @@ struct Acme {
     nonces: NonceStore,
     validation: Validation,
     limits: AcmeLimits,
+    /// Provisioners by name and accounts by id, as read lately: every request names both, and
+    /// reading them through the writer's lock would queue each request twice.
+    provisioners: Recent<String, Provisioner>,
+    accounts: Recent<i64, AcmeAccountRecord>,
+}
+
+/// How long a provisioner or account read from the ledger is used again: what another process
+/// changes (`acme remove`, an account deactivated through another instance) takes effect
+/// within this, what this process changes at once.
+const RECENT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Records read less than [`RECENT`] ago.
+struct Recent<K, V> {
+    entries: std::sync::Mutex<std::collections::HashMap<K, (std::time::Instant, V)>>,
+}
+
+impl<K: std::hash::Hash + Eq, V: Clone> Recent<K, V> {
+    fn new() -> Recent<K, V> {
+        Recent { entries: std::sync::Mutex::new(std::collections::HashMap::new()) }
+    }
+
+    fn entries(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<K, (std::time::Instant, V)>> {
+        self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn get(&self, key: &K) -> Option<V> {
+        let entries = self.entries();
+        entries.get(key).filter(|(at, _)| at.elapsed() < RECENT).map(|(_, value)| value.clone())
+    }
+
+    fn put(&self, key: K, value: V) {
+        let mut entries = self.entries();
+        // Bounded: stale entries go whenever the map has grown.
+        if entries.len() >= 10_000 {
+            entries.retain(|_, (at, _)| at.elapsed() < RECENT);
+        }
+        entries.insert(key, (std::time::Instant::now(), value));
+    }
+
+    fn forget(&self, key: &K) {
+        self.entries().remove(key);
+    }
 }
 
 /// Where challenge validation connects: test knobs of `serve`, defaults for production.
@@ -71,7 +113,14 @@ type Shared = State<Arc<Acme>>;
 
 /// The ACME routes under `/acme/`, for [`crate::server::HttpsConfig::routes`].
 pub fn acme_routes(online: Arc<OnlineAuthority>, validation: Validation, limits: AcmeLimits) -> Router {
-    let state = Arc::new(Acme { online, nonces: NonceStore::new(), validation, limits });
+    let state = Arc::new(Acme {
+        online,
+        nonces: NonceStore::new(),
+        validation,
+        limits,
+        provisioners: Recent::new(),
+        accounts: Recent::new(),
+    });
     Router::new()
         .route("/acme/{provisioner}/directory", get(directory))
         .route("/acme/{provisioner}/new-nonce", get(new_nonce).head(new_nonce))
@@ -284,8 +333,13 @@ where
 }
 
 async fn serving_provisioner(acme: &Arc<Acme>, name: &str) -> std::result::Result<Provisioner, Problem> {
-    let name = name.to_string();
-    with_authority(acme, move |authority| Ok(authority.acme_provisioner(&name)?)).await
+    if let Some(provisioner) = acme.provisioners.get(&name.to_string()) {
+        return Ok(provisioner);
+    }
+    let owned = name.to_string();
+    let provisioner = with_authority(acme, move |authority| Ok(authority.acme_provisioner(&owned)?)).await?;
+    acme.provisioners.put(name.to_string(), provisioner.clone());
+    Ok(provisioner)
 }
 
 async fn directory(State(acme): Shared, Path(name): Path<String>, headers: HeaderMap) -> Response {
@@ -518,15 +572,13 @@ async fn account(
     body: std::result::Result<Bytes, BytesRejection>,
 ) -> Response {
     respond(&acme, &headers, &name, async |urls| {
-        let body = jose_body(&headers, body)?;
         let url = urls.of(&format!("acct/{id}"));
-        let jws = acme.nonces.check_request(&body, &url)?;
-        let provisioner = serving_provisioner(&acme, &name).await?;
-        let provisioner_id = provisioner.record.id;
+        let request = kid_request(&acme, &name, &headers, body, urls, &url).await?;
+        let account = request.account(&acme).await?;
+        let account_id = account.id;
         let base = urls.base.clone();
-        let kid_prefix = urls.of("acct/");
-        with_authority(&acme, move |authority| {
-            let account = authenticated(authority, &jws, &kid_prefix, provisioner_id)?;
+        let jws = request.jws;
+        let changed = with_authority(&acme, move |authority| {
             if account.id.to_string() != id {
                 return Err(Problem::unauthorized(
                     "The request is signed by another account than the URL names.",
@@ -554,33 +606,39 @@ async fn account(
             }
             Ok(account_response(StatusCode::OK, &account, &base))
         })
-        .await
+        .await;
+        // An update is seen at once by this process's next request.
+        acme.accounts.forget(&account_id);
+        changed
     })
     .await
 }
 
-/// The valid account a `kid` request names (an account URL of this provisioner), its signature
-/// checked with the account's key.
-fn authenticated(
-    authority: &Authority,
-    jws: &Jws,
-    kid_prefix: &str,
-    provisioner_id: i64,
-) -> std::result::Result<AcmeAccountRecord, Problem> {
+/// The account id a `kid` request names: an account URL of this directory.
+fn kid_account_id(jws: &Jws, kid_prefix: &str) -> std::result::Result<i64, Problem> {
     let KeyRef::Kid(kid) = &jws.header().key else {
         return Err(crate::acme::JwsError::KidRequired.into());
     };
-    let unknown = || {
-        Problem::new(
-            "accountDoesNotExist",
-            StatusCode::BAD_REQUEST,
-            "The kid names no account of this directory.",
-        )
-    };
-    let id: i64 = kid.strip_prefix(kid_prefix).and_then(|id| id.parse().ok()).ok_or_else(unknown)?;
-    let account = authority.acme_account(id).map_err(|_| unknown())?;
+    kid.strip_prefix(kid_prefix).and_then(|id| id.parse().ok()).ok_or_else(unknown_account)
+}
+
+fn unknown_account() -> Problem {
+    Problem::new(
+        "accountDoesNotExist",
+        StatusCode::BAD_REQUEST,
+        "The kid names no account of this directory.",
+    )
+}
+
+/// Whether `account` is a valid account of this provisioner and the request is signed with its
+/// key.
+fn signed_by(
+    account: &AcmeAccountRecord,
+    jws: &Jws,
+    provisioner_id: i64,
+) -> std::result::Result<(), Problem> {
     if account.provisioner_id != provisioner_id {
-        return Err(unknown());
+        return Err(unknown_account());
     }
     let key = Jwk::from_json(account.jwk.as_bytes())?;
     jws.verify(&key).map_err(|e| match e {
@@ -589,8 +647,7 @@ fn authenticated(
         }
         other => other.into(),
     })?;
-    usable(&account)?;
-    Ok(account)
+    usable(account)
 }
 
 /// Orders listed per page of an account's orders.
@@ -621,8 +678,8 @@ async fn account_orders(
         };
         let request = kid_request(&acme, &name, &headers, body, urls, &url).await?;
         let base = urls.base.clone();
+        let account = request.account(&acme).await?;
         with_authority(&acme, move |authority| {
-            let account = request.account(authority)?;
             if account.id.to_string() != id {
                 return Err(Problem::unauthorized("An account lists only its own orders."));
             }
@@ -667,8 +724,9 @@ async fn key_change(
         let url = urls.of("key-change");
         let request = kid_request(&acme, &name, &headers, body, urls, &url).await?;
         let base = urls.base.clone();
-        with_authority(&acme, move |authority| {
-            let account = request.account(authority)?;
+        let account = request.account(&acme).await?;
+        let account_id = account.id;
+        let changed = with_authority(&acme, move |authority| {
             let inner = crate::acme::parse_key_change_inner(request.jws.payload())?;
             inner.check_url(&url)?;
             let new_key = inner.verify_embedded()?.clone();
@@ -699,7 +757,10 @@ async fn key_change(
             let account = authority.change_acme_account_key(account.id, &thumbprint, new_key.to_json())?;
             Ok(account_response(StatusCode::OK, &account, &base))
         })
-        .await
+        .await;
+        // The old key stops working at once for this process's next request.
+        acme.accounts.forget(&account_id);
+        changed
     })
     .await
 }
@@ -731,11 +792,11 @@ async fn revoke_cert(
                 )
             })?,
         };
+        let revoker = match &request.jws.header().key {
+            KeyRef::Kid(_) => AcmeRevoker::Account(request.account(&acme).await?.id),
+            KeyRef::Jwk(_) => AcmeRevoker::CertificateKey(request.jws.verify_embedded()?.clone()),
+        };
         with_authority(&acme, move |authority| {
-            let revoker = match &request.jws.header().key {
-                KeyRef::Kid(_) => AcmeRevoker::Account(request.account(authority)?.id),
-                KeyRef::Jwk(_) => AcmeRevoker::CertificateKey(request.jws.verify_embedded()?.clone()),
-            };
             authority.revoke_acme_certificate(&AcmeRevokeRequest {
                 provisioner_id: request.provisioner_id,
                 certificate_der,
@@ -915,9 +976,23 @@ struct KidRequest {
 }
 
 impl KidRequest {
-    /// The valid account of this provisioner that signed the request.
-    fn account(&self, authority: &Authority) -> std::result::Result<AcmeAccountRecord, Problem> {
-        authenticated(authority, &self.jws, &self.kid_prefix, self.provisioner_id)
+    /// The valid account of this provisioner that signed the request (its signature checked
+    /// here, outside the writer's lock).
+    async fn account(&self, acme: &Arc<Acme>) -> std::result::Result<AcmeAccountRecord, Problem> {
+        let id = kid_account_id(&self.jws, &self.kid_prefix)?;
+        let account = match acme.accounts.get(&id) {
+            Some(account) => account,
+            None => {
+                let account = with_authority(acme, move |authority| {
+                    authority.acme_account(id).map_err(|_| unknown_account())
+                })
+                .await?;
+                acme.accounts.put(id, account.clone());
+                account
+            }
+        };
+        signed_by(&account, &self.jws, self.provisioner_id)?;
+        Ok(account)
     }
 }
 
@@ -950,8 +1025,8 @@ async fn new_order(
         let request = kid_request(&acme, &name, &headers, body, urls, &urls.of("new-order")).await?;
         let base = urls.base.clone();
         let acme_limits = acme.limits;
+        let account = request.account(&acme).await?;
         with_authority(&acme, move |authority| {
-            let account = request.account(authority)?;
             let payload = OrderPayload::from_json(&request.jws.payload_json()?)?;
             let view = authority.create_acme_order(&NewOrderRequest {
                 account_id: account.id,
@@ -987,8 +1062,8 @@ async fn order(
         let request = kid_request(&acme, &name, &headers, body, urls, &url).await?;
         let id = parse_id(&id, AcmeObject::Order)?;
         let base = urls.base.clone();
+        let account = request.account(&acme).await?;
         with_authority(&acme, move |authority| {
-            let account = request.account(authority)?;
             post_as_get(&request.jws)?;
             let view = authority.acme_order_view(id)?;
             if view.order.account_id != account.id {
@@ -1017,8 +1092,8 @@ async fn authorization(
         let request = kid_request(&acme, &name, &headers, body, urls, &url).await?;
         let id = parse_id(&id, AcmeObject::Authorization)?;
         let base = urls.base.clone();
+        let account = request.account(&acme).await?;
         with_authority(&acme, move |authority| {
-            let account = request.account(authority)?;
             let authz = authority.acme_authorization(id)?;
             if authority.acme_order(authz.order_id)?.account_id != account.id {
                 return Err(not_yours(AcmeObject::Authorization));
@@ -1096,8 +1171,8 @@ async fn challenge(
         let url = urls.of(&format!("chall/{id}"));
         let request = kid_request(&acme, &name, &headers, body, urls, &url).await?;
         let id = parse_id(&id, AcmeObject::Challenge)?;
+        let account = request.account(&acme).await?;
         let target = with_authority(&acme, move |authority| {
-            let account = request.account(authority)?;
             let challenge = authority.acme_challenge(id)?;
             let authz = authority.acme_authorization(challenge.authorization_id)?;
             if authority.acme_order(authz.order_id)?.account_id != account.id {
@@ -1284,8 +1359,8 @@ async fn finalize(
         let request = kid_request(&acme, &name, &headers, body, urls, &url).await?;
         let id = parse_id(&id, AcmeObject::Order)?;
         let base = urls.base.clone();
+        let account = request.account(&acme).await?;
         with_authority(&acme, move |authority| {
-            let account = request.account(authority)?;
             let view = authority.acme_order_view(id)?;
             if view.order.account_id != account.id {
                 return Err(not_yours(AcmeObject::Order));
@@ -1345,8 +1420,8 @@ async fn certificate(
         let request = kid_request(&acme, &name, &headers, body, urls, &url).await?;
         let not_found = || Problem::new("malformed", StatusCode::NOT_FOUND, "No such certificate.");
         let id: i64 = id.parse().map_err(|_| not_found())?;
+        let account = request.account(&acme).await?;
         with_authority(&acme, move |authority| {
-            let account = request.account(authority)?;
             post_as_get(&request.jws)?;
             let link = authority.acme_certificate_link(id)?.ok_or_else(not_found)?;
             if link.account_id != account.id {

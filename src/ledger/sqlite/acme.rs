@@ -2,6 +2,7 @@
 //! certificate links. Every row written is hashed whole into the audit chain (an `acme_row`
 //! change), so that `doctor` sees any row changed outside pkictl.
 
+use super::Cached;
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use sha2::{Digest, Sha256};
@@ -198,7 +199,7 @@ fn row_digest(row: &Row<'_>) -> rusqlite::Result<String> {
 }
 
 fn digest_of(conn: &Connection, table: &str, rowid: i64) -> rusqlite::Result<String> {
-    conn.query_row(&format!("SELECT * FROM {table} WHERE rowid = ?1"), [rowid], row_digest)
+    conn.row(&format!("SELECT * FROM {table} WHERE rowid = ?1"), [rowid], row_digest)
 }
 
 fn unique_violation(e: &rusqlite::Error) -> bool {
@@ -349,7 +350,7 @@ impl Tx<'_> {
     }
 
     fn insert(&self, table: &str, what: &str, sql: &str, values: impl rusqlite::Params) -> LedgerResult<i64> {
-        match self.tx.execute(sql, values) {
+        match self.tx.exec(sql, values) {
             Ok(_) => {
                 let id = self.tx.last_insert_rowid();
                 self.chain_row(table, id)?;
@@ -368,7 +369,7 @@ impl Tx<'_> {
         sql: &str,
         values: impl rusqlite::Params,
     ) -> LedgerResult<bool> {
-        match self.tx.execute(sql, values) {
+        match self.tx.exec(sql, values) {
             Ok(0) => Ok(false),
             Ok(_) => self.chain_row(table, rowid).map(|()| true),
             Err(e) if unique_violation(&e) => Err(LedgerError::Duplicate { what: table.to_string() }),
@@ -422,7 +423,7 @@ impl Tx<'_> {
     pub(super) fn bind_acme_eab_key(&self, key_id: &str, account_id: i64, now: i64) -> LedgerResult<bool> {
         let rowid: Option<i64> = self
             .tx
-            .query_row(
+            .row(
                 "UPDATE acme_eab_keys SET used_at = ?3, account_id = ?2
                  WHERE key_id = ?1 AND account_id IS NULL RETURNING id",
                 params![key_id, account_id, now],
@@ -508,7 +509,7 @@ impl Tx<'_> {
     pub(super) fn link_acme_certificate(&self, order_id: i64, certificate_id: i64) -> LedgerResult<bool> {
         let account_id: Option<i64> = self
             .tx
-            .query_row(
+            .row(
                 "UPDATE acme_orders SET status = 'valid', certificate_id = ?2
                  WHERE id = ?1 AND status = 'processing' AND certificate_id IS NULL RETURNING account_id",
                 params![order_id, certificate_id],

@@ -1,5 +1,6 @@
 //! The CAs of a home.
 
+use super::Cached;
 use rusqlite::{OptionalExtension, Row, params};
 
 use super::{CaRecord, LedgerResult, NewAuthority, SqliteLedger, Tx, parsed};
@@ -80,7 +81,7 @@ impl Tx<'_> {
     /// How long the CA's future CRLs stay valid.
     pub(super) fn set_crl_validity(&self, id: i64, seconds: i64) -> LedgerResult<()> {
         self.tx
-            .execute("UPDATE authorities SET crl_validity_secs = ?2 WHERE id = ?1", params![id, seconds])
+            .exec("UPDATE authorities SET crl_validity_secs = ?2 WHERE id = ?1", params![id, seconds])
             .map_err(|e| self.err(e))?;
         self.pending_change(Change::CrlValidity { id, seconds });
         Ok(())
@@ -89,7 +90,7 @@ impl Tx<'_> {
     /// The base URL of the online CA for what this CA signs from now on (None: no URL).
     pub(super) fn set_public_url(&self, id: i64, url: Option<&str>) -> LedgerResult<()> {
         self.tx
-            .execute("UPDATE authorities SET public_url = ?2 WHERE id = ?1", params![id, url])
+            .exec("UPDATE authorities SET public_url = ?2 WHERE id = ?1", params![id, url])
             .map_err(|e| self.err(e))?;
         Ok(())
     }
@@ -97,14 +98,14 @@ impl Tx<'_> {
     /// Unmarks the default issuing CA (before another one becomes it).
     pub(super) fn clear_default_authority(&self) -> LedgerResult<()> {
         self.tx
-            .execute("UPDATE authorities SET is_default = 0 WHERE is_default = 1", [])
+            .exec("UPDATE authorities SET is_default = 0 WHERE is_default = 1", [])
             .map_err(|e| self.err(e))?;
         Ok(())
     }
 
     pub(super) fn insert_authority(&self, a: &NewAuthority<'_>) -> LedgerResult<i64> {
         self.tx
-            .execute(
+            .exec(
                 "INSERT INTO authorities (name, slug, parent_id, subject, cert_der, ski, key_file,
                      key_type, key_encrypted, path_len, crl_url, is_default, not_before,
                      not_after, created_at, permitted_dns, public_url)
@@ -133,11 +134,9 @@ impl Tx<'_> {
         let id = self.tx.last_insert_rowid();
         let (crl_validity_secs, next_crl_number) = self
             .tx
-            .query_row(
-                "SELECT crl_validity_secs, next_crl_number FROM authorities WHERE id = ?1",
-                [id],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
+            .row("SELECT crl_validity_secs, next_crl_number FROM authorities WHERE id = ?1", [id], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
             .map_err(|e| self.err(e))?;
         self.pending_change(Change::Authority {
             id,

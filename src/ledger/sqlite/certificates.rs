@@ -1,11 +1,12 @@
 //! Every certificate the CA ever signed, with its full DER.
 
+use super::Cached;
 use rusqlite::{OptionalExtension, Row, params};
 
 use super::authorities::ledger_serial;
 use super::{
-    CertFilter, CertSelector, CertificateRecord, CertificateSummary, LedgerError, LedgerResult, NewCertificate, SqliteLedger, Tx,
-    parsed,
+    CertFilter, CertSelector, CertificateRecord, CertificateSummary, LedgerError, LedgerResult,
+    NewCertificate, SqliteLedger, Tx, parsed,
 };
 use crate::engine::crl::Reason;
 use crate::ledger::StatusFilter;
@@ -48,7 +49,7 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<CertificateRecord> {
 
 impl SqliteLedger {
     pub(super) fn certificate_count(&self) -> LedgerResult<i64> {
-        self.conn.query_row("SELECT count(*) FROM certificates", [], |r| r.get(0)).map_err(|e| self.err(e))
+        self.conn.row("SELECT count(*) FROM certificates", [], |r| r.get(0)).map_err(|e| self.err(e))
     }
 
     pub(super) fn certificate_summary(&self, now: i64) -> LedgerResult<CertificateSummary> {
@@ -58,8 +59,13 @@ impl SqliteLedger {
                 (SELECT count(*) FROM certificates WHERE status = 'valid' AND not_after <= ?1),
                 (SELECT min(not_after) FROM certificates WHERE status = 'valid' AND not_after > ?1)";
         self.conn
-            .query_row(sql, params![now], |r| {
-                Ok(CertificateSummary { valid: r.get(0)?, revoked: r.get(1)?, expired: r.get(2)?, next_expiry: r.get(3)? })
+            .row(sql, params![now], |r| {
+                Ok(CertificateSummary {
+                    valid: r.get(0)?,
+                    revoked: r.get(1)?,
+                    expired: r.get(2)?,
+                    next_expiry: r.get(3)?,
+                })
             })
             .map_err(|e| self.err(e))
     }
@@ -99,7 +105,7 @@ impl SqliteLedger {
     /// The full DER of one certificate.
     pub(super) fn certificate_der(&self, id: i64) -> LedgerResult<Vec<u8>> {
         self.conn
-            .query_row("SELECT der FROM certificates WHERE id = ?1", [id], |r| r.get(0))
+            .row("SELECT der FROM certificates WHERE id = ?1", [id], |r| r.get(0))
             .map_err(|e| self.err(e))
     }
 
@@ -176,7 +182,7 @@ impl Tx<'_> {
         let sans: Vec<String> = c.sans.iter().map(San::to_string).collect();
         let sans = serde_json::Value::from(sans).to_string();
         let serial = c.serial.ledger_hex();
-        let inserted = self.tx.execute(
+        let inserted = self.tx.exec(
             "INSERT INTO certificates (issuer_id, serial, profile, subject, common_name, sans,
                  key_type, key_source, not_before, not_after, fingerprint_sha256, der,
                  renewed_from, authority_id, created_at)
@@ -222,7 +228,7 @@ impl Tx<'_> {
     pub(super) fn revoke_certificate(&self, id: i64, at: i64, reason: Reason) -> LedgerResult<bool> {
         let revoked: Option<(i64, String, i64)> = self
             .tx
-            .query_row(
+            .row(
                 "UPDATE certificates SET status = 'revoked', revoked_at = ?2, revocation_reason = ?3
                  WHERE id = ?1 AND status = 'valid' RETURNING issuer_id, serial, not_after",
                 params![id, at, reason.as_str()],

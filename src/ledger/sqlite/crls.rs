@@ -1,5 +1,6 @@
 //! CRLs: numbers, the revoked entries that go into them, and the CRLs themselves.
 
+use super::Cached;
 use rusqlite::{OptionalExtension, params};
 
 use super::{CrlRecord, LedgerError, LedgerResult, NewCrl, SqliteLedger, Tx};
@@ -14,7 +15,7 @@ impl Tx<'_> {
     /// increasing even with several pkictl processes at once.
     pub(super) fn allocate_crl_number(&self, issuer_id: i64) -> LedgerResult<i64> {
         self.tx
-            .query_row(
+            .row(
                 "UPDATE authorities SET next_crl_number = next_crl_number + 1 WHERE id = ?1
                  RETURNING next_crl_number - 1",
                 [issuer_id],
@@ -65,7 +66,7 @@ impl Tx<'_> {
         // SQLite copy a CRL of tens of megabytes before writing it.
         let size = crl.der.len() as u64;
         self.tx
-            .execute(
+            .exec(
                 "INSERT INTO crls (issuer_id, number, this_update, next_update, entries, der)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 params![
@@ -95,7 +96,7 @@ impl Tx<'_> {
         // Keep the DER of the newest CRLs only: a large CRL is tens of megabytes, and only the
         // latest is ever served; the metadata of every CRL stays.
         self.tx
-            .execute(
+            .exec(
                 "UPDATE crls SET der = x'' WHERE issuer_id = ?1 AND number <= ?2 AND length(der) > 0",
                 params![crl.issuer_id, crl.number - KEEP_CRL_DER],
             )
@@ -134,18 +135,16 @@ impl SqliteLedger {
     /// The number of a CA's newest CRL.
     pub(super) fn latest_crl_number(&self, issuer_id: i64) -> LedgerResult<Option<i64>> {
         self.conn
-            .query_row("SELECT max(number) FROM crls WHERE issuer_id = ?1", [issuer_id], |r| r.get(0))
+            .row("SELECT max(number) FROM crls WHERE issuer_id = ?1", [issuer_id], |r| r.get(0))
             .map_err(|e| self.err(e))
     }
 
     /// The DER of a CA's newest CRL.
     pub(super) fn latest_crl_der(&self, issuer_id: i64) -> LedgerResult<Option<Vec<u8>>> {
         self.conn
-            .query_row(
-                "SELECT der FROM crls WHERE issuer_id = ?1 ORDER BY number DESC LIMIT 1",
-                [issuer_id],
-                |r| r.get(0),
-            )
+            .row("SELECT der FROM crls WHERE issuer_id = ?1 ORDER BY number DESC LIMIT 1", [issuer_id], |r| {
+                r.get(0)
+            })
             .optional()
             .map_err(|e| self.err(e))
     }

@@ -1,6 +1,7 @@
 //! The audit trail: hash-chained event rows (schema 3), and the raw rows the audit compares
 //! with the chain.
 
+use super::Cached;
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, Row, params};
 
@@ -40,7 +41,7 @@ impl Tx<'_> {
 
     pub(super) fn latest_event_id(&self, action: &str, target: &str) -> LedgerResult<Option<i64>> {
         self.tx
-            .query_row(
+            .row(
                 "SELECT max(id) FROM events WHERE action = ?1 AND target = ?2",
                 params![action, target],
                 |r| r.get(0),
@@ -291,14 +292,14 @@ fn append(
 ) -> rusqlite::Result<()> {
     let changes =
         serde_json::to_string(changes).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
-    let (id, prev): (i64, Option<String>) = conn.query_row(
+    let (id, prev): (i64, Option<String>) = conn.row(
         "SELECT coalesce(max(id), 0) + 1, (SELECT hash FROM events ORDER BY id DESC LIMIT 1) FROM events",
         [],
         |r| Ok((r.get(0)?, r.get(1)?)),
     )?;
     let prev = prev.unwrap_or_else(|| GENESIS.to_string());
     let hash = event_hash(&prev, id, at, action, target, detail, &changes);
-    conn.execute(
+    conn.exec(
         "INSERT INTO events (id, at, action, target, detail, changes, prev_hash, hash)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         params![id, at, action, target, detail, changes, prev, hash],

@@ -1,5 +1,6 @@
 //! One-time enrolment tokens: only their SHA-256 is stored.
 
+use super::Cached;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::{LedgerResult, SqliteLedger, Tx, parsed};
@@ -70,7 +71,7 @@ impl Tx<'_> {
         let sans: Vec<String> = token.sans.iter().map(San::to_string).collect();
         let sans_json = serde_json::to_string(&sans).map_err(|e| self.err(conversion(4, e.to_string())))?;
         self.tx
-            .execute(
+            .exec(
                 "INSERT INTO tokens (token_sha256, name, profile, sans, issuer_id, validity_secs, expires_at, created_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                 params![
@@ -101,7 +102,7 @@ impl Tx<'_> {
     pub(super) fn use_token(&self, id: i64, at: i64, certificate_id: i64) -> LedgerResult<bool> {
         let changed = self
             .tx
-            .execute(
+            .exec(
                 "UPDATE tokens SET used_at = ?2, certificate_id = ?3
                  WHERE id = ?1 AND used_at IS NULL AND revoked_at IS NULL AND expires_at > ?2",
                 params![id, at, certificate_id],
@@ -116,7 +117,7 @@ impl Tx<'_> {
     pub(super) fn revoke_token(&self, id: i64, at: i64) -> LedgerResult<bool> {
         let changed = self
             .tx
-            .execute(
+            .exec(
                 "UPDATE tokens SET revoked_at = ?2 WHERE id = ?1 AND used_at IS NULL AND revoked_at IS NULL",
                 params![id, at],
             )
