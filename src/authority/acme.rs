@@ -812,6 +812,78 @@ impl Authority {
         self.acme_authorization(id)
     }
 
+    /// Records what validating a processing challenge found, in one transaction: `Ok(record)`
+    /// makes the challenge valid (with its validation record), its authorization valid and
+    /// its pending order ready once every authorization is valid; `Err(problem)` makes the
+    /// challenge, its authorization and its pending order invalid with that problem document.
+    pub fn record_acme_validation(
+        &mut self,
+        challenge_id: i64,
+        outcome: &std::result::Result<serde_json::Value, serde_json::Value>,
+    ) -> Result<AcmeChallengeRecord> {
+        let challenge = self.acme_challenge(challenge_id)?;
+        let authz = self.acme_authorization(challenge.authorization_id)?;
+        let order = self.acme_order(authz.order_id)?;
+        let siblings = self.ledger.acme_authorizations_of_order(order.id)?;
+        let at = now();
+        let (record, error) = match outcome {
+            Ok(record) => (Some(record), None),
+            Err(problem) => (None, Some(problem)),
+        };
+        let (challenge_to, authz_to) = match error {
+            None => (ChallengeStatus::Valid, AuthorizationStatus::Valid),
+            Some(_) => (ChallengeStatus::Invalid, AuthorizationStatus::Invalid),
+        };
+        challenge.status.transition(challenge_to)?;
+        authz.status.at(authz.expires_at, at).transition(authz_to)?;
+        let others_valid = siblings
+            .iter()
+            .filter(|a| a.id != authz.id)
+            .all(|a| a.status.at(a.expires_at, at) == AuthorizationStatus::Valid);
+        let order_to = match (order.status.at(order.expires_at, at), error) {
+            (OrderStatus::Pending, None) if others_valid => Some(OrderStatus::Ready),
+            (OrderStatus::Pending, Some(_)) => Some(OrderStatus::Invalid),
+            _ => None,
+        };
+        let update = ChallengeUpdate {
+            from: challenge.status,
+            to: challenge_to,
+            validated_at: record.is_some().then_some(at),
+            error,
+            validation_record: record,
+        };
+        let moved = "an ACME object changed while its validation was recorded";
+        let recorded = self.ledger.write(|tx| {
+            let id = challenge_id.to_string();
+            if !tx.update_acme_challenge(challenge_id, &update)? {
+                return Err(LedgerError::Aborted(moved.into()));
+            }
+            event(tx, EventKind::AcmeChallengeUpdate, &id, json!({ "status": challenge_to.as_str() }))?;
+            if !tx.set_acme_authorization_status(authz.id, authz.status, authz_to)? {
+                return Err(LedgerError::Aborted(moved.into()));
+            }
+            let target = authz.id.to_string();
+            event(tx, EventKind::AcmeAuthorizationUpdate, &target, json!({ "status": authz_to.as_str() }))?;
+            if let Some(to) = order_to {
+                if !tx.set_acme_order_status(order.id, order.status, to, error)? {
+                    return Err(LedgerError::Aborted(moved.into()));
+                }
+                event(
+                    tx,
+                    EventKind::AcmeOrderUpdate,
+                    &order.id.to_string(),
+                    json!({ "status": to.as_str() }),
+                )?;
+            }
+            Ok(())
+        });
+        match recorded {
+            Ok(()) => self.acme_challenge(challenge_id),
+            Err(LedgerError::Aborted(why)) if why == moved => Err(stale(AcmeObject::Challenge, challenge_id)),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// Moves a challenge to `to` with what its validation saw, as RFC 8555 allows.
     pub fn update_acme_challenge(
         &mut self,

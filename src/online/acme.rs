@@ -1251,43 +1251,14 @@ fn record_validation(
     target: &ChallengeTarget,
     outcome: std::result::Result<Value, super::http01::Failure>,
 ) -> std::result::Result<AcmeChallengeRecord, Problem> {
-    use crate::acme::{AuthorizationStatus, ChallengeStatus, OrderStatus};
-    let (challenge_id, authz_id, order_id) = (target.challenge.id, target.authz.id, target.authz.order_id);
-    match outcome {
-        Ok(record) => {
-            let challenge = authority.update_acme_challenge(
-                challenge_id,
-                ChallengeStatus::Valid,
-                None,
-                Some(&json!([record])),
-            )?;
-            authority.set_acme_authorization_status(authz_id, AuthorizationStatus::Valid)?;
-            let view = authority.acme_order_view(order_id)?;
-            let all_valid = view.authorizations.iter().all(|(a, _)| a.status == AuthorizationStatus::Valid);
-            if all_valid && view.order.status == OrderStatus::Pending {
-                authority.set_acme_order_status(order_id, OrderStatus::Ready, None)?;
-            }
-            Ok(challenge)
-        }
-        Err(failure) => {
-            let error = json!({
-                "type": format!("urn:ietf:params:acme:error:{}", failure.kind),
-                "detail": failure.detail,
-                "status": 403,
-            });
-            let challenge = authority.update_acme_challenge(
-                challenge_id,
-                ChallengeStatus::Invalid,
-                Some(&error),
-                None,
-            )?;
-            authority.set_acme_authorization_status(authz_id, AuthorizationStatus::Invalid)?;
-            if authority.acme_order(order_id)?.status == OrderStatus::Pending {
-                authority.set_acme_order_status(order_id, OrderStatus::Invalid, Some(&error))?;
-            }
-            Ok(challenge)
-        }
-    }
+    let outcome = outcome.map(|record| json!([record])).map_err(|failure| {
+        json!({
+            "type": format!("urn:ietf:params:acme:error:{}", failure.kind),
+            "detail": failure.detail,
+            "status": 403,
+        })
+    });
+    Ok(authority.record_acme_validation(target.challenge.id, &outcome)?)
 }
 
 fn bad_csr(detail: impl Into<String>) -> Problem {
