@@ -15,6 +15,7 @@
 #
 #   bench/acme.sh                                # 1000 orders, 20 clients, 2 runs each
 #   ORDERS=2000 CLIENTS=40 RUNS=3 bench/acme.sh
+#   SERVERS=pkictl bench/acme.sh                 # one server only
 #
 # Needs: cargo, openssl, curl, python3, pebble (apt-get install pebble; installed here when
 # run as root). Everything lives in a temporary directory; nothing listens beyond 127.0.0.1.
@@ -25,6 +26,7 @@ ORDERS=${ORDERS:-1000}
 CLIENTS=${CLIENTS:-20}
 RUNS=${RUNS:-2}
 STALL=${STALL:-30}
+SERVERS=${SERVERS:-pkictl pebble}
 SUFFIX=bench.example
 if ! command -v pebble >/dev/null && [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends pebble >/dev/null
@@ -130,8 +132,7 @@ EOF
 echo "ACME: $ORDERS orders by $CLIENTS clients, full http-01 validation on loopback, $RUNS runs each ($(nproc) cores)"
 pebble_tls
 for ((run = 1; run <= RUNS; run++)); do
-    run_pkictl "$run"
-    run_pebble "$run"
+    for server in $SERVERS; do "run_$server" "$run"; done
 done
 
 python3 - "$RESULTS" <<'EOF'
@@ -145,12 +146,14 @@ for r in rows:
 med = {}
 for server in ("pkictl", "pebble"):
     mine = [r for r in rows if r["server"] == server]
+    if not mine:
+        continue
     med[server] = {k: statistics.median(r[k] for r in mine) for k in ("certs_per_s", "p50_ms", "p99_ms")}
     hung = sum(r["hung"] for r in mine)
     print(f"median {server:8} {med[server]['certs_per_s']:.1f} certificates/s, p50 {med[server]['p50_ms']:.1f} ms, "
           f"p99 {med[server]['p99_ms']:.1f} ms; hung in {hung} of {len(mine)} runs")
-p, q = med["pkictl"], med["pebble"]
-if q["certs_per_s"] > 0:
+p, q = med.get("pkictl"), med.get("pebble")
+if p and q and q["certs_per_s"] > 0:
     print(f"pkictl / Pebble: {p['certs_per_s'] / q['certs_per_s']:.2f}x the certificates/s, "
           f"{p['p50_ms'] / q['p50_ms']:.2f}x the p50, {p['p99_ms'] / q['p99_ms']:.2f}x the p99 latency")
 EOF

@@ -1,5 +1,8 @@
-//! Verifying X.509 signatures (certificates, CRLs, CSRs) with p256, p384 and rsa: the bytes
-//! that were signed are taken from the DER as received, never from a re-encoding.
+//! Verifying X.509 signatures (certificates, CRLs, CSRs): ECDSA on P-256 and P-384 with ring
+//! (already in the build for TLS; it verifies about ten times faster than the p256 crate,
+//! which a CA verifying every CSR and every certificate it signs notices), other ECDSA hash
+//! pairings with p256 and p384, RSA with rsa. The bytes that were signed are taken from the
+//! DER as received, never from a re-encoding.
 
 use der::{Decode, Header, Reader, SliceReader};
 use sha2::{Digest, Sha256, Sha384, Sha512};
@@ -15,13 +18,18 @@ pub const RSA_SHA512: &str = "1.2.840.113549.1.1.13";
 
 /// The AlgorithmIdentifier a key of this type signs with, as rcgen writes it in
 /// certificates (RSA keys sign with SHA-256 and carry NULL parameters).
-pub fn algorithm_identifier(key_type: crate::keys::KeyType) -> Result<spki::AlgorithmIdentifierOwned, der::oid::Error> {
+pub fn algorithm_identifier(
+    key_type: crate::keys::KeyType,
+) -> Result<spki::AlgorithmIdentifierOwned, der::oid::Error> {
     let (oid, null_parameters) = match key_type {
         crate::keys::KeyType::P256 => (ECDSA_SHA256, false),
         crate::keys::KeyType::P384 => (ECDSA_SHA384, false),
         _ => (RSA_SHA256, true),
     };
-    Ok(spki::AlgorithmIdentifierOwned { oid: oid.parse()?, parameters: null_parameters.then(der::asn1::Any::null) })
+    Ok(spki::AlgorithmIdentifierOwned {
+        oid: oid.parse()?,
+        parameters: null_parameters.then(der::asn1::Any::null),
+    })
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -79,6 +87,11 @@ pub fn verify(
     signature: &[u8],
 ) -> Result<(), SignatureError> {
     match algorithm_oid {
+        ECDSA_SHA256 | ECDSA_SHA384
+            if let Some(verified) = verify_ecdsa_with_ring(spki_der, algorithm_oid, message, signature) =>
+        {
+            verified
+        }
         ECDSA_SHA256 => verify_ecdsa(spki_der, &Sha256::digest(message), signature),
         ECDSA_SHA384 => verify_ecdsa(spki_der, &Sha384::digest(message), signature),
         ECDSA_SHA512 => verify_ecdsa(spki_der, &Sha512::digest(message), signature),
@@ -87,6 +100,35 @@ pub fn verify(
         RSA_SHA512 => verify_rsa::<Sha512>(spki_der, message, signature),
         other => Err(SignatureError::UnsupportedAlgorithm(crate::keys::algorithm_name(other))),
     }
+}
+
+const P256_CURVE: &str = "1.2.840.10045.3.1.7";
+const P384_CURVE: &str = "1.3.132.0.34";
+
+/// ECDSA with ring, for the curve and hash pairings it has: Some(Ok) when the signature
+/// verifies, None otherwise.
+fn verify_ecdsa_with_ring(
+    spki_der: &[u8],
+    algorithm_oid: &str,
+    message: &[u8],
+    signature: &[u8],
+) -> Option<Result<(), SignatureError>> {
+    use ring::signature as ring_sig;
+    let spki = spki::SubjectPublicKeyInfoRef::from_der(spki_der).ok()?;
+    if spki.algorithm.oid.to_string() != "1.2.840.10045.2.1" {
+        return None;
+    }
+    let curve = spki.algorithm.parameters?.decode_as::<der::asn1::ObjectIdentifier>().ok()?.to_string();
+    let algorithm: &dyn ring_sig::VerificationAlgorithm = match (curve.as_str(), algorithm_oid) {
+        (P256_CURVE, ECDSA_SHA256) => &ring_sig::ECDSA_P256_SHA256_ASN1,
+        (P256_CURVE, ECDSA_SHA384) => &ring_sig::ECDSA_P256_SHA384_ASN1,
+        (P384_CURVE, ECDSA_SHA256) => &ring_sig::ECDSA_P384_SHA256_ASN1,
+        (P384_CURVE, ECDSA_SHA384) => &ring_sig::ECDSA_P384_SHA384_ASN1,
+        _ => return None,
+    };
+    let point = spki.subject_public_key.as_bytes()?;
+    // A refusal goes the slower way too, which tells a bad key from a bad signature.
+    ring_sig::UnparsedPublicKey::new(algorithm, point).verify(message, signature).ok().map(Ok)
 }
 
 fn verify_ecdsa(spki_der: &[u8], prehash: &[u8], signature: &[u8]) -> Result<(), SignatureError> {

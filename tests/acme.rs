@@ -814,13 +814,21 @@ fn revoke_cert_by_the_certificate_key_revokes_it_in_the_ledger_crl_and_ocsp() {
         .unwrap_or_else(|| panic!("no intermediate in {cas}"));
     let crl_url = format!("{}/crl/{slug}.crl", ca.serve.http);
     let crl = ca.pki.path("issuer.crl");
-    let fetched =
-        Command::new(curl_binary()).args(["-sS", "-o", arg(&crl), &crl_url]).status().expect("curl");
-    assert!(fetched.success());
     let serial = openssl_ok(["x509", "-in", arg(&leaf), "-noout", "-serial"]);
-    let serial = serial.trim().trim_start_matches("serial=");
-    let listed = openssl_ok(["crl", "-inform", "DER", "-in", arg(&crl), "-noout", "-text"]);
-    assert!(listed.to_ascii_uppercase().contains(&serial.to_ascii_uppercase()), "{listed}");
+    let serial = serial.trim().trim_start_matches("serial=").to_ascii_uppercase();
+    let served_crl = || {
+        let fetched =
+            Command::new(curl_binary()).args(["-sS", "-o", arg(&crl), &crl_url]).status().expect("curl");
+        assert!(fetched.success());
+        openssl_ok(["crl", "-inform", "DER", "-in", arg(&crl), "-noout", "-text"])
+    };
+    common::interop::wait_until(
+        "the served CRL to list it",
+        std::time::Duration::from_secs(2),
+        || served_crl().to_ascii_uppercase().contains(&serial),
+        || ca.serve.log(),
+    );
+    let listed = served_crl();
     assert!(listed.contains("Key Compromise"), "{listed}");
     common::interop::wait_until(
         "OCSP to say revoked",
