@@ -257,6 +257,9 @@ pub enum Command {
         /// Verify as of this time instead of now (2027-01-31 or RFC 3339).
         #[arg(long, value_name = "TIME")]
         at: Option<String>,
+        /// Allow at most N intermediate CAs between CERT and its trust anchor [default: 8].
+        #[arg(long, value_name = "N")]
+        max_depth: Option<usize>,
     },
 
     /// Copy the whole home (ledger, CA keys and certificates, CRLs) consistently into DIR.

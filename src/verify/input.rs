@@ -84,9 +84,10 @@ fn pem_label_words(label: &str) -> String {
     format!("it is {what}, not a certificate")
 }
 
-/// One DER certificate, exactly: no byte before or after it, every extension readable.
+/// One DER certificate, exactly: no byte before or after it. Whether its extensions make sense
+/// is for the verifier to judge (a verdict, not bad input).
 fn single_der(der: &[u8]) -> Result<Vec<u8>, String> {
-    match CertInfo::from_der(der) {
+    match Certificate::from_der(der) {
         Ok(_) => Ok(der.to_vec()),
         Err(e) => Err(der_words(der, &e.to_string())),
     }

@@ -7,7 +7,7 @@ pub enum Problem {
     #[error("not a certificate: {reason}")]
     Unparseable { reason: String },
 
-    #[error("no path to a trusted CA: the issuer \"{issuer}\" is not a CA this home trusts")]
+    #[error("no path to a trusted CA: the issuer \"{issuer}\" is neither a trust anchor nor among the certificates sent")]
     UnknownIssuer { issuer: String },
 
     #[error(
@@ -15,8 +15,32 @@ pub enum Problem {
     )]
     IntermediateMissing { issuer: String },
 
-    #[error("the signature of \"{subject}\" does not verify with the key of \"{issuer}\"")]
-    BadSignature { subject: String, issuer: String },
+    #[error("the signature of \"{subject}\" does not verify with the key of \"{issuer}\": {reason}")]
+    BadSignature { subject: String, issuer: String, reason: String },
+
+    #[error("the path would need more than {max} intermediate CA(s) (the depth limit)")]
+    TooDeep { max: usize },
+
+    #[error("path building gave up after {what}: the certificates sent form too many candidate paths")]
+    SearchBudget { what: String },
+
+    #[error("\"{subject}\" is refused: {reason}")]
+    Defect { subject: String, reason: String },
+
+    #[error("\"{subject}\" is a version {version} certificate and cannot act as a CA (RFC 5280 6.1.4 (k): only a v3 certificate with basicConstraints CA:TRUE can)")]
+    NotV3Ca { subject: String, version: u8 },
+
+    #[error("\"{subject}\" signs certificates but its keyUsage lacks keyCertSign (RFC 5280 6.1.4 (n))")]
+    NoKeyCertSign { subject: String },
+
+    #[error("\"{subject}\" has no authorityKeyIdentifier keyIdentifier (RFC 5280 4.2.1.1: every certificate but a self-signed one MUST carry it)")]
+    MissingAki { subject: String },
+
+    #[error("\"{ca}\" may not certify \"{subject}\": {reason} (RFC 5280 4.2.1.10)")]
+    NameConstraint { ca: String, subject: String, reason: String },
+
+    #[error("the name constraints of \"{ca}\" are unusable: {reason}")]
+    UnusableConstraints { ca: String, reason: String },
 
     #[error("\"{subject}\" is not valid before {}, and the time is {}", format_time(*not_before), format_time(*now))]
     NotYetValid { subject: String, not_before: i64, now: i64 },
@@ -25,15 +49,12 @@ pub enum Problem {
     Expired { subject: String, not_after: i64, now: i64 },
 
     #[error(
-        "\"{subject}\" signs other certificates but is not a CA (basicConstraints CA:TRUE and keyCertSign are required)"
+        "\"{subject}\" signs other certificates but is not a CA (RFC 5280 6.1.4 (k): basicConstraints CA:TRUE is required)"
     )]
     IssuerNotCa { subject: String },
 
     #[error("\"{ca}\" allows {path_len} CA(s) below it (pathLenConstraint) but the chain has {below}")]
     PathLength { ca: String, path_len: u8, below: usize },
-
-    #[error("{name} is outside the names \"{ca}\" may certify ({permitted})")]
-    NameConstraint { name: String, ca: String, permitted: String },
 
     #[error("\"{subject}\" is a CA certificate; TLS peers refuse CA certificates as end entities")]
     CaAsEndEntity { subject: String },
@@ -74,8 +95,14 @@ impl Problem {
                 "pass --chain NAME.chain.pem here, and configure the peer to send NAME.fullchain.pem, not the bare certificate".into()
             }
             Problem::BadSignature { .. } => {
-                "the certificate was altered or was not signed by that CA: re-issue it".into()
+                "the certificate was altered, was not signed by that CA, or uses a refused algorithm or key: re-issue it".into()
             }
+            Problem::TooDeep { .. } => "send a shorter chain, or allow a deeper one if the peer does".into(),
+            Problem::SearchBudget { .. } => "send only the intermediates of this certificate's own chain".into(),
+            Problem::Defect { .. } | Problem::NotV3Ca { .. } | Problem::NoKeyCertSign { .. } | Problem::MissingAki { .. } => {
+                "re-issue that certificate with a conforming profile (pkictl's profiles are)".into()
+            }
+            Problem::UnusableConstraints { ca, .. } => format!("re-issue \"{ca}\" with well-formed nameConstraints"),
             Problem::NotYetValid { .. } => {
                 "check the clocks of both machines (pkictl backdates notBefore by 5 minutes), or wait".into()
             }
