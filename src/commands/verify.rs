@@ -43,7 +43,9 @@ pub fn run(ctx: &Context, args: &VerifyArgs<'_>) -> Result<Outcome> {
     // A partner's anchors stand alone: no home is opened, so none can interfere.
     let ledger = match (&given_anchors, Home::open(&ctx.home)) {
         (Some(_), _) => None,
-        (None, Ok(home)) => Some(crate::ledger::open_with(&home.ledger_path(), crate::ledger::OpenMode::ReadOnly)?),
+        (None, Ok(home)) => {
+            Some(crate::ledger::open_with(&home.ledger_path(), crate::ledger::OpenMode::ReadOnly)?)
+        }
         (None, Err(_)) if args.ca.is_none() => None,
         (None, Err(e)) => return Err(e),
     };
@@ -93,7 +95,8 @@ fn anchors_in(path: &Path) -> Result<Vec<Anchor>> {
 /// Every CRL of a file (PEM blocks "X509 CRL", or one DER CRL); anything else is bad input.
 fn crls_in(path: &Path) -> Result<Vec<Vec<u8>>> {
     let bytes = home::read_input(path, home::limits::CRL)?;
-    verify::input::crls(&bytes).map_err(|why| Error::invalid(format!("{} is not a CRL: {why}", path.display())))
+    verify::input::crls(&bytes)
+        .map_err(|why| Error::invalid(format!("{} is not a CRL: {why}", path.display())))
 }
 
 /// A trusted CA: how to name it, and its certificate (DER).

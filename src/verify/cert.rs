@@ -194,7 +194,10 @@ fn profile_defects(
         );
     }
     if info.version != 3 && !extensions.is_empty() {
-        defects.push(format!("it is a version {} certificate with extensions (they require version 3)", info.version));
+        defects.push(format!(
+            "it is a version {} certificate with extensions (they require version 3)",
+            info.version
+        ));
     }
     if info.serial_negative {
         defects.push("its serial number is negative (RFC 5280 4.1.2.2: it MUST be positive)".into());
@@ -231,17 +234,21 @@ fn profile_defects(
             defects.push("it sets pathLenConstraint without keyUsage keyCertSign (RFC 5280 4.2.1.9)".into());
         }
         if bc.value.ca && !bc.critical {
-            defects.push("it is a CA whose basicConstraints is not critical (RFC 5280 4.2.1.9: it MUST be)".into());
+            defects.push(
+                "it is a CA whose basicConstraints is not critical (RFC 5280 4.2.1.9: it MUST be)".into(),
+            );
         }
     }
     if ca && info.key_usage.is_none() {
-        defects.push("it is a CA without a keyUsage extension (RFC 5280 4.2.1.3: CAs MUST include it)".into());
+        defects
+            .push("it is a CA without a keyUsage extension (RFC 5280 4.2.1.3: CAs MUST include it)".into());
     }
     if !ca && has_ku("keyCertSign") {
         defects.push("it asserts keyUsage keyCertSign but is not a CA (RFC 5280 4.2.1.3)".into());
     }
     if ca && info.subject_key_id.is_none() {
-        defects.push("it is a CA without a subjectKeyIdentifier (RFC 5280 4.2.1.2: CAs MUST include it)".into());
+        defects
+            .push("it is a CA without a subjectKeyIdentifier (RFC 5280 4.2.1.2: CAs MUST include it)".into());
     }
     if info.key_usage.as_ref().is_some_and(|ku| ku.value.is_empty()) {
         defects.push("its keyUsage extension asserts no usage (RFC 5280 4.2.1.3)".into());

@@ -57,19 +57,24 @@ struct RsaPublicKeyRef<'a> {
 /// The key of a SubjectPublicKeyInfo, or why no verifier should trust it (a weak or unknown
 /// key, explicit curve parameters, a malformed point).
 pub fn classify(spki_der: &[u8]) -> Result<KeyKind, String> {
-    let spki = SubjectPublicKeyInfoRef::from_der(spki_der).map_err(|e| format!("its public key is unreadable ({e})"))?;
+    let spki = SubjectPublicKeyInfoRef::from_der(spki_der)
+        .map_err(|e| format!("its public key is unreadable ({e})"))?;
     let algorithm = spki.algorithm.oid.to_string();
     match algorithm.as_str() {
         RSA_ENCRYPTION => {
-            let bytes = spki.subject_public_key.as_bytes().ok_or("its RSA key is not a whole number of bytes")?;
-            let key = RsaPublicKeyRef::from_der(bytes).map_err(|e| format!("its RSA key is unreadable ({e})"))?;
+            let bytes =
+                spki.subject_public_key.as_bytes().ok_or("its RSA key is not a whole number of bytes")?;
+            let key =
+                RsaPublicKeyRef::from_der(bytes).map_err(|e| format!("its RSA key is unreadable ({e})"))?;
             let modulus = key.modulus.as_bytes();
             let bits = modulus.len() * 8 - modulus.first().map_or(8, |b| b.leading_zeros() as usize);
             if key.public_exponent.as_bytes() == [1] || key.public_exponent.as_bytes().is_empty() {
                 return Err("its RSA key has a public exponent of 1".into());
             }
             if bits < MIN_RSA_BITS {
-                return Err(format!("its RSA-{bits} key is too weak (at least {MIN_RSA_BITS} bits are required)"));
+                return Err(format!(
+                    "its RSA-{bits} key is too weak (at least {MIN_RSA_BITS} bits are required)"
+                ));
             }
             if bits > MAX_RSA_BITS {
                 return Err(format!("its RSA-{bits} key is larger than {MAX_RSA_BITS} bits"));
@@ -92,7 +97,10 @@ pub fn classify(spki_der: &[u8]) -> Result<KeyKind, String> {
                     .map(|_| KeyKind::P384)
                     .map_err(|_| "its P-384 key is not a point on the curve".to_string()),
                 SECP521R1 if (point.len() == 133 && point[0] == 4) || point.len() == 67 => Ok(KeyKind::P521),
-                other => Err(format!("its key is on the curve {}, which is not accepted", crate::keys::algorithm_name(other))),
+                other => Err(format!(
+                    "its key is on the curve {}, which is not accepted",
+                    crate::keys::algorithm_name(other)
+                )),
             }
         }
         ED25519 => {
@@ -131,7 +139,12 @@ impl std::fmt::Display for SignatureFailure {
 }
 
 /// Checks `signature` over `message`, signed with `algorithm_oid`, with the key `spki_der`.
-pub fn verify(spki_der: &[u8], algorithm_oid: &str, message: &[u8], signature: &[u8]) -> Result<(), SignatureFailure> {
+pub fn verify(
+    spki_der: &[u8],
+    algorithm_oid: &str,
+    message: &[u8],
+    signature: &[u8],
+) -> Result<(), SignatureFailure> {
     let kind = classify(spki_der).map_err(SignatureFailure::Key)?;
     let mismatch = || {
         SignatureFailure::Algorithm(format!(
@@ -142,16 +155,21 @@ pub fn verify(spki_der: &[u8], algorithm_oid: &str, message: &[u8], signature: &
     };
     match (algorithm_oid, &kind) {
         (ECDSA_SHA256 | ECDSA_SHA384 | ECDSA_SHA512, KeyKind::P256 | KeyKind::P384) => {
-            crate::signature::verify(spki_der, algorithm_oid, message, signature).map_err(|_| SignatureFailure::Invalid)
+            crate::signature::verify(spki_der, algorithm_oid, message, signature)
+                .map_err(|_| SignatureFailure::Invalid)
         }
-        (ECDSA_SHA256 | ECDSA_SHA384 | ECDSA_SHA512, KeyKind::P521) => Err(SignatureFailure::Algorithm(
-            "signatures by P-521 keys cannot be checked here".into(),
-        )),
-        (RSA_SHA256 | RSA_SHA384 | RSA_SHA512, KeyKind::Rsa(_)) => verify_rsa(spki_der, algorithm_oid, message, signature),
+        (ECDSA_SHA256 | ECDSA_SHA384 | ECDSA_SHA512, KeyKind::P521) => {
+            Err(SignatureFailure::Algorithm("signatures by P-521 keys cannot be checked here".into()))
+        }
+        (RSA_SHA256 | RSA_SHA384 | RSA_SHA512, KeyKind::Rsa(_)) => {
+            verify_rsa(spki_der, algorithm_oid, message, signature)
+        }
         (ED25519_SIGNATURE, KeyKind::Ed25519) => verify_ed25519(spki_der, message, signature),
-        (ECDSA_SHA256 | ECDSA_SHA384 | ECDSA_SHA512 | RSA_SHA256 | RSA_SHA384 | RSA_SHA512 | ED25519_SIGNATURE, _) => {
-            Err(mismatch())
-        }
+        (
+            ECDSA_SHA256 | ECDSA_SHA384 | ECDSA_SHA512 | RSA_SHA256 | RSA_SHA384 | RSA_SHA512
+            | ED25519_SIGNATURE,
+            _,
+        ) => Err(mismatch()),
         (other, _) => Err(SignatureFailure::Algorithm(format!(
             "its signature algorithm {} is not accepted (ECDSA, RSA PKCS#1 v1.5 with SHA-256/384/512, or Ed25519)",
             crate::keys::algorithm_name(other)
@@ -159,7 +177,12 @@ pub fn verify(spki_der: &[u8], algorithm_oid: &str, message: &[u8], signature: &
     }
 }
 
-fn verify_rsa(spki_der: &[u8], algorithm_oid: &str, message: &[u8], signature: &[u8]) -> Result<(), SignatureFailure> {
+fn verify_rsa(
+    spki_der: &[u8],
+    algorithm_oid: &str,
+    message: &[u8],
+    signature: &[u8],
+) -> Result<(), SignatureFailure> {
     use pkcs8::DecodePublicKey;
     use rsa::signature::Verifier;
     let key = rsa::PublicKey::from_public_key_der(spki_der)
@@ -175,7 +198,8 @@ fn verify_rsa(spki_der: &[u8], algorithm_oid: &str, message: &[u8], signature: &
 
 fn verify_ed25519(spki_der: &[u8], message: &[u8], signature: &[u8]) -> Result<(), SignatureFailure> {
     let spki = SubjectPublicKeyInfoRef::from_der(spki_der).map_err(|_| SignatureFailure::Invalid)?;
-    let bytes: [u8; 32] = spki.subject_public_key.raw_bytes().try_into().map_err(|_| SignatureFailure::Invalid)?;
+    let bytes: [u8; 32] =
+        spki.subject_public_key.raw_bytes().try_into().map_err(|_| SignatureFailure::Invalid)?;
     let key = ed25519_dalek::VerifyingKey::from_bytes(&bytes).map_err(|_| SignatureFailure::Invalid)?;
     let signature = ed25519_dalek::Signature::from_slice(signature).map_err(|_| SignatureFailure::Invalid)?;
     key.verify_strict(message, &signature).map_err(|_| SignatureFailure::Invalid)

@@ -126,7 +126,6 @@ fn bytes_after_certificate(der: &[u8]) -> Option<usize> {
     (extra > 0).then_some(extra)
 }
 
-
 /// Every CRL in `bytes`: PEM blocks "X509 CRL", or one DER CRL. Anything else is refused with
 /// what it is instead (a certificate, text without a PEM block, a truncated PEM).
 pub fn crls(bytes: &[u8]) -> Result<Vec<Vec<u8>>, String> {

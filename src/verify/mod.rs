@@ -154,9 +154,14 @@ impl Passed {
 /// tell which failed path came closest.
 const PATH_LAYERS: [&str; 4] = ["validity", "constraints", "usage", "revocation"];
 
-
 pub fn verify(req: &Request<'_>) -> Report {
-    let mut report = Report { layers: Vec::new(), path: Vec::new(), anchor: None, abandoned: Vec::new(), signature_checks: 0 };
+    let mut report = Report {
+        layers: Vec::new(),
+        path: Vec::new(),
+        anchor: None,
+        abandoned: Vec::new(),
+        signature_checks: 0,
+    };
     let parsed = parse(req);
     let (leaf, untrusted, ignored) = match parsed {
         Ok(parsed) => parsed,
@@ -194,7 +199,10 @@ pub fn verify(req: &Request<'_>) -> Report {
     let chosen = built.accepted.clone().or_else(|| built.closest.as_ref().map(|(p, ..)| p.clone()));
     report.abandoned = built.abandoned.clone();
     let Some(chosen) = chosen else {
-        let problem = built.chain_problem.clone().unwrap_or(Problem::UnknownIssuer { issuer: leaf.info.issuer.clone() });
+        let problem = built
+            .chain_problem
+            .clone()
+            .unwrap_or(Problem::UnknownIssuer { issuer: leaf.info.issuer.clone() });
         let notes = built.abandoned.iter().map(Abandoned::describe).collect();
         report.path = vec![leaf.info.subject.clone()];
         report.layers.push(Layer {
@@ -314,19 +322,9 @@ fn validity(path: &Path, at: i64) -> Result<Passed, Problem> {
 fn constraints(path: &Path, purpose: Option<Purpose>) -> Result<Passed, Problem> {
     let mut notes = Vec::new();
     let last = path.certs.len() - 1;
-    for (index, cert) in path.certs.iter().enumerate() {
+    for (index, cert) in path.certs.iter().enumerate().skip(1) {
         let info = &cert.info;
-        let v1_anchor = index == last && index > 0 && info.version < 3 && cert.is_self_issued();
-        if let Some(defect) = cert.defects.first() {
-            return Err(Problem::Defect { subject: info.subject.clone(), reason: defect.clone() });
-        }
-        if index < last && info.version == 3 && info.authority_key_id.is_none() {
-            return Err(Problem::MissingAki { subject: info.subject.clone() });
-        }
-        if index == 0 {
-            continue;
-        }
-        if v1_anchor {
+        if index == last && info.version < 3 && cert.is_self_issued() {
             notes.push(format!(
                 "the anchor \"{}\" is a version {} certificate: trusted as a CA only because it was given as a trust anchor",
                 info.subject, info.version
@@ -334,13 +332,25 @@ fn constraints(path: &Path, purpose: Option<Purpose>) -> Result<Passed, Problem>
         } else {
             ca_checks(path, index)?;
         }
+    }
+    for (index, cert) in path.certs.iter().enumerate() {
+        let info = &cert.info;
+        if let Some(defect) = cert.defects.first() {
+            return Err(Problem::Defect { subject: info.subject.clone(), reason: defect.clone() });
+        }
+        if index < last && info.version == 3 && info.authority_key_id.is_none() {
+            return Err(Problem::MissingAki { subject: info.subject.clone() });
+        }
+    }
+    for index in 1..path.certs.len() {
         name_constraints(path, index)?;
     }
     let leaf = &path.certs[0];
     if purpose.is_some() && leaf.is_ca() && path.certs.len() > 1 {
         return Err(Problem::CaAsEndEntity { subject: leaf.info.subject.clone() });
     }
-    let mut passed = Passed::ok("basicConstraints, keyUsage, pathLen and name constraints hold along the chain".into());
+    let mut passed =
+        Passed::ok("basicConstraints, keyUsage, pathLen and name constraints hold along the chain".into());
     passed.notes = notes;
     Ok(passed)
 }
@@ -372,9 +382,10 @@ fn ca_checks(path: &Path, index: usize) -> Result<(), Problem> {
 fn name_constraints(path: &Path, index: usize) -> Result<(), Problem> {
     let ca = &path.certs[index];
     let Some(constraints) = &ca.constraints else { return Ok(()) };
-    let constraints = constraints
-        .as_ref()
-        .map_err(|reason| Problem::UnusableConstraints { ca: ca.info.subject.clone(), reason: reason.clone() })?;
+    let constraints = constraints.as_ref().map_err(|reason| Problem::UnusableConstraints {
+        ca: ca.info.subject.clone(),
+        reason: reason.clone(),
+    })?;
     for (below, cert) in path.certs[..index].iter().enumerate() {
         if below > 0 && cert.is_self_issued() {
             continue;
@@ -454,7 +465,12 @@ fn host(path: &Path, host: Option<&str>) -> Result<Passed, Problem> {
     }
 }
 
-fn revocation_layer(path: &Path, source: &dyn RevocationSource, crls: &[Vec<u8>], at: i64) -> Result<Passed, Problem> {
+fn revocation_layer(
+    path: &Path,
+    source: &dyn RevocationSource,
+    crls: &[Vec<u8>],
+    at: i64,
+) -> Result<Passed, Problem> {
     let mut notes = Vec::new();
     let mut checked = false;
     for pair in path.certs.windows(2) {

@@ -27,8 +27,10 @@ impl Dn {
         Dn(name
             .iter_rdn()
             .map(|rdn| {
-                let mut attributes: Vec<(String, Value)> =
-                    rdn.iter().map(|atv| (atv.oid.to_string(), normalise(atv.value.tag(), atv.value.value()))).collect();
+                let mut attributes: Vec<(String, Value)> = rdn
+                    .iter()
+                    .map(|atv| (atv.oid.to_string(), normalise(atv.value.tag(), atv.value.value())))
+                    .collect();
                 attributes.sort();
                 attributes
             })
@@ -174,7 +176,10 @@ impl Constraints {
         let decode = |subtrees: &Option<Vec<GeneralSubtree>>| -> Result<Option<Vec<Subtree>>, String> {
             subtrees.as_ref().map(|list| list.iter().map(subtree).collect()).transpose()
         };
-        Ok(Constraints { permitted: decode(&nc.permitted_subtrees)?, excluded: decode(&nc.excluded_subtrees)?.unwrap_or_default() })
+        Ok(Constraints {
+            permitted: decode(&nc.permitted_subtrees)?,
+            excluded: decode(&nc.excluded_subtrees)?.unwrap_or_default(),
+        })
     }
 
     /// Whether `name` may be certified under these constraints; Err says why not.
@@ -217,12 +222,18 @@ fn subtree(general: &GeneralSubtree) -> Result<Subtree, String> {
 
 fn ip_subtree(bytes: &[u8]) -> Result<Subtree, String> {
     if bytes.len() != 8 && bytes.len() != 32 {
-        return Err(format!("an iPAddress name constraint is {} bytes (8 for IPv4, 32 for IPv6)", bytes.len()));
+        return Err(format!(
+            "an iPAddress name constraint is {} bytes (8 for IPv4, 32 for IPv6)",
+            bytes.len()
+        ));
     }
     let (address, mask) = bytes.split_at(bytes.len() / 2);
     let bits: Vec<bool> = mask.iter().flat_map(|b| (0..8).rev().map(move |i| b & (1 << i) != 0)).collect();
     if bits.windows(2).any(|w| !w[0] && w[1]) {
-        return Err(format!("the iPAddress name constraint {} has a netmask that is not a prefix", ip_text(address)));
+        return Err(format!(
+            "the iPAddress name constraint {} has a netmask that is not a prefix",
+            ip_text(address)
+        ));
     }
     Ok(Subtree::Ip { address: address.to_vec(), mask: mask.to_vec() })
 }
@@ -251,7 +262,9 @@ fn matches(name: &Asserted, subtree: &Subtree, role: Role) -> Result<bool, Strin
     if !same_form(name, subtree) {
         return Ok(false);
     }
-    let cannot = |why: &str| Err(format!("{} cannot be checked against {} ({why})", name.describe(), subtree.describe()));
+    let cannot = |why: &str| {
+        Err(format!("{} cannot be checked against {} ({why})", name.describe(), subtree.describe()))
+    };
     match (name, subtree) {
         (Asserted::Dns(n) | Asserted::CommonName(n), Subtree::Dns(c)) => {
             let Some(n) = dns_name(n) else { return cannot("it is not a valid DNS name") };
@@ -296,7 +309,8 @@ fn dns_constraint(constraint: &str) -> Option<String> {
     }
     let body = constraint.strip_prefix('.').unwrap_or(constraint);
     let body = body.strip_suffix('.').unwrap_or(body);
-    valid_labels(body).then(|| if constraint.starts_with('.') { format!(".{body}") } else { body.to_string() })
+    valid_labels(body)
+        .then(|| if constraint.starts_with('.') { format!(".{body}") } else { body.to_string() })
 }
 
 fn valid_labels(name: &str) -> bool {

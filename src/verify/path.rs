@@ -7,8 +7,8 @@
 
 use std::collections::HashMap;
 
-use super::crypto;
 pub use super::cert::Cert;
+use super::crypto;
 use super::problem::Problem;
 
 /// Signature checks one verification may spend (webpki spends at most 100).
@@ -112,16 +112,24 @@ pub fn build(
         None => search.extend(&mut vec![leaf]),
     };
     let chain_problem = match (&accepted, &search.closest) {
-        (None, None) => Some(search.exhausted.clone().or(search.dead_end.clone().map(|(_, p)| p)).unwrap_or_else(|| {
-            missing_issuer(leaf, known_cas)
-        })),
+        (None, None) => Some(
+            search
+                .exhausted
+                .clone()
+                .or(search.dead_end.clone().map(|(_, p)| p))
+                .unwrap_or_else(|| missing_issuer(leaf, known_cas)),
+        ),
         _ => None,
     };
     let mut abandoned = search.abandoned;
     if let Some(problem) = &search.exhausted
         && accepted.is_none()
     {
-        abandoned.push(Abandoned { path: vec![leaf.info.subject.clone()], layer: "chain", problem: problem.clone() });
+        abandoned.push(Abandoned {
+            path: vec![leaf.info.subject.clone()],
+            layer: "chain",
+            problem: problem.clone(),
+        });
     }
     Built {
         accepted,
@@ -151,7 +159,8 @@ impl<'a> Search<'a, '_> {
     fn extend(&mut self, path: &mut Vec<&'a Cert>) -> Option<Path> {
         self.steps += 1;
         if self.steps > STEP_BUDGET {
-            self.exhausted.get_or_insert(Problem::SearchBudget { what: format!("{STEP_BUDGET} partial paths") });
+            self.exhausted
+                .get_or_insert(Problem::SearchBudget { what: format!("{STEP_BUDGET} partial paths") });
         }
         if self.exhausted.is_some() {
             return None;
@@ -237,19 +246,22 @@ impl<'a> Search<'a, '_> {
     }
 
     fn signature(&mut self, cert: &Cert, issuer: &Cert) -> Result<(), Problem> {
-        let key = (cert.info.fingerprint_sha256.clone(), crate::x509::fingerprint_sha256(&issuer.info.spki_der));
+        let key =
+            (cert.info.fingerprint_sha256.clone(), crate::x509::fingerprint_sha256(&issuer.info.spki_der));
         let outcome = match self.cache.get(&key) {
             Some(outcome) => outcome.clone(),
             None => {
                 if self.signatures >= self.limits.signature_budget {
-                    let problem =
-                        Problem::SearchBudget { what: format!("{} signature checks", self.limits.signature_budget) };
+                    let problem = Problem::SearchBudget {
+                        what: format!("{} signature checks", self.limits.signature_budget),
+                    };
                     self.exhausted = Some(problem.clone());
                     return Err(problem);
                 }
                 self.signatures += 1;
                 let signed = &cert.info.signed;
-                let outcome = crypto::verify(&issuer.info.spki_der, &signed.algorithm, &signed.message, &signed.value);
+                let outcome =
+                    crypto::verify(&issuer.info.spki_der, &signed.algorithm, &signed.message, &signed.value);
                 self.cache.insert(key, outcome.clone());
                 outcome
             }

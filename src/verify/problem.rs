@@ -7,7 +7,9 @@ pub enum Problem {
     #[error("not a certificate: {reason}")]
     Unparseable { reason: String },
 
-    #[error("no path to a trusted CA: the issuer \"{issuer}\" is neither a trust anchor nor among the certificates sent")]
+    #[error(
+        "no path to a trusted CA: the issuer \"{issuer}\" is neither a trust anchor nor among the certificates sent"
+    )]
     UnknownIssuer { issuer: String },
 
     #[error(
@@ -27,13 +29,17 @@ pub enum Problem {
     #[error("\"{subject}\" is refused: {reason}")]
     Defect { subject: String, reason: String },
 
-    #[error("\"{subject}\" is a version {version} certificate and cannot act as a CA (RFC 5280 6.1.4 (k): only a v3 certificate with basicConstraints CA:TRUE can)")]
+    #[error(
+        "\"{subject}\" is a version {version} certificate and cannot act as a CA (RFC 5280 6.1.4 (k): only a v3 certificate with basicConstraints CA:TRUE can)"
+    )]
     NotV3Ca { subject: String, version: u8 },
 
     #[error("\"{subject}\" signs certificates but its keyUsage lacks keyCertSign (RFC 5280 6.1.4 (n))")]
     NoKeyCertSign { subject: String },
 
-    #[error("\"{subject}\" has no authorityKeyIdentifier keyIdentifier (RFC 5280 4.2.1.1: every certificate but a self-signed one MUST carry it)")]
+    #[error(
+        "\"{subject}\" has no authorityKeyIdentifier keyIdentifier (RFC 5280 4.2.1.1: every certificate but a self-signed one MUST carry it)"
+    )]
     MissingAki { subject: String },
 
     #[error("\"{ca}\" may not certify \"{subject}\": {reason} (RFC 5280 4.2.1.10)")]

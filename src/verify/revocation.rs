@@ -35,10 +35,7 @@ pub struct Facts {
 #[derive(Debug, Clone)]
 pub enum LedgerState {
     Valid,
-    Revoked {
-        at: i64,
-        reason: String,
-    },
+    Revoked { at: i64, reason: String },
 }
 
 /// Where the verifier looks up revocation; the command layer implements it over the ledger.
@@ -83,7 +80,8 @@ pub fn check(
             None => notes.push(format!("{subject}: serial {serial} is not in this home's ledger")),
         }
     }
-    let mut crls: Vec<&[u8]> = given.iter().map(Vec::as_slice).filter(|der| names_issuer(der, issuer)).collect();
+    let mut crls: Vec<&[u8]> =
+        given.iter().map(Vec::as_slice).filter(|der| names_issuer(der, issuer)).collect();
     if crls.is_empty()
         && let Some(latest) = facts.as_ref().and_then(|f| f.latest_crl.as_deref())
     {
@@ -95,7 +93,10 @@ pub fn check(
                 "{} has published no CRL yet: peers that check CRLs refuse its certificates (run `pkictl crl --ca \"{}\"`)",
                 f.ca_name, f.ca_name
             )),
-            _ => notes.push(format!("{subject}: no CRL of its issuer \"{}\" was given; revocation not checked", issuer.info.subject)),
+            None => notes.push(format!(
+                "{subject}: its issuer \"{}\" is not a CA of this home and no CRL of it was given; revocation not checked",
+                issuer.info.subject
+            )),
         }
         return Ok(Checked { notes, checked });
     }
@@ -145,7 +146,10 @@ fn check_crls(crls: &[&[u8]], cert: &Cert, issuer: &Cert, ca: &str, at: i64) -> 
     for der in crls {
         match usable(der, cert, issuer) {
             Ok(Ok(candidate)) => {
-                if best.as_ref().is_none_or(|b| (candidate.number, candidate.this_update) > (b.number, b.this_update)) {
+                if best
+                    .as_ref()
+                    .is_none_or(|b| (candidate.number, candidate.this_update) > (b.number, b.this_update))
+                {
                     best = Some(candidate);
                 }
             }
@@ -173,7 +177,12 @@ fn check_crls(crls: &[&[u8]], cert: &Cert, issuer: &Cert, ca: &str, at: i64) -> 
     }
     let next_update = crl.next_update.ok_or_else(|| unusable("it has no nextUpdate".into()))?;
     if next_update < at {
-        return Err(Problem::CrlExpired { ca: ca.to_string(), number: crl.number_text, next_update, now: at });
+        return Err(Problem::CrlExpired {
+            ca: ca.to_string(),
+            number: crl.number_text,
+            next_update,
+            now: at,
+        });
     }
     let serial = cert.info.serial.clone();
     for entry in crl.crl.tbs_cert_list.revoked_certificates.iter().flatten() {
@@ -186,7 +195,10 @@ fn check_crls(crls: &[&[u8]], cert: &Cert, issuer: &Cert, ca: &str, at: i64) -> 
                 REASON_CODE => reason = ext.extn_value.as_bytes().last().copied(),
                 INVALIDITY_DATE => {}
                 other if ext.critical => {
-                    return Err(unusable(format!("its entry for serial {} has the critical extension {other}", serial.hex())));
+                    return Err(unusable(format!(
+                        "its entry for serial {} has the critical extension {other}",
+                        serial.hex()
+                    )));
                 }
                 _ => {}
             }
@@ -231,8 +243,13 @@ fn reason_name(code: u8) -> String {
 fn usable(der: &[u8], cert: &Cert, issuer: &Cert) -> Result<Result<Usable, String>, String> {
     let crl = CertificateList::from_der(der).map_err(|e| format!("it does not parse ({e})"))?;
     let signed = crate::signature::signed_part(der).map_err(|e| e.to_string())?;
-    crypto::verify(&issuer.info.spki_der, &crl.signature_algorithm.oid.to_string(), signed, crl.signature.raw_bytes())
-        .map_err(|why| format!("its signature: {why}"))?;
+    crypto::verify(
+        &issuer.info.spki_der,
+        &crl.signature_algorithm.oid.to_string(),
+        signed,
+        crl.signature.raw_bytes(),
+    )
+    .map_err(|why| format!("its signature: {why}"))?;
     if crl.signature_algorithm != crl.tbs_cert_list.signature {
         return Err("its signatureAlgorithm differs from the signature field inside it".into());
     }
@@ -254,7 +271,9 @@ fn usable(der: &[u8], cert: &Cert, issuer: &Cert) -> Result<Result<Usable, Strin
                 }
             }
             AUTHORITY_KEY_ID => {}
-            other if ext.critical => return Err(format!("it has the critical extension {other}, which is not understood")),
+            other if ext.critical => {
+                return Err(format!("it has the critical extension {other}, which is not understood"));
+            }
             _ => {}
         }
     }
@@ -270,7 +289,8 @@ fn usable(der: &[u8], cert: &Cert, issuer: &Cert) -> Result<Result<Usable, Strin
 
 /// RFC 5280 6.3.3 (b): whether a CRL with this issuingDistributionPoint covers `cert`.
 fn in_scope(idp_der: &[u8], cert: &Cert) -> Result<Result<(), String>, String> {
-    let idp = IssuingDistributionPoint::from_der(idp_der).map_err(|e| format!("its issuingDistributionPoint does not parse ({e})"))?;
+    let idp = IssuingDistributionPoint::from_der(idp_der)
+        .map_err(|e| format!("its issuingDistributionPoint does not parse ({e})"))?;
     if idp.indirect_crl {
         return Ok(Err("it is an indirect CRL".into()));
     }
