@@ -251,7 +251,8 @@ pub enum Command {
         /// Check keyUsage/extKeyUsage for a TLS server or client certificate.
         #[arg(long, value_enum)]
         purpose: Option<crate::verify::Purpose>,
-        /// Check that this host name or IP address is in the subjectAltName.
+        /// Check that this host name, IP address (or mailbox, for S/MIME-style names) is in the
+        /// subjectAltName.
         #[arg(long, value_name = "H")]
         host: Option<String>,
         /// Verify as of this time instead of now (2027-01-31 or RFC 3339).

@@ -67,7 +67,8 @@ pub fn classify(spki_der: &[u8]) -> Result<KeyKind, String> {
             let key =
                 RsaPublicKeyRef::from_der(bytes).map_err(|e| format!("its RSA key is unreadable ({e})"))?;
             let modulus = key.modulus.as_bytes();
-            let bits = modulus.len() * 8 - modulus.first().map_or(8, |b| b.leading_zeros() as usize);
+            let bits =
+                (modulus.len() * 8).saturating_sub(modulus.first().map_or(8, |b| b.leading_zeros() as usize));
             if key.public_exponent.as_bytes() == [1] || key.public_exponent.as_bytes().is_empty() {
                 return Err("its RSA key has a public exponent of 1".into());
             }

@@ -315,7 +315,7 @@ fn validity(path: &Path, at: i64) -> Result<Passed, Problem> {
         path.certs.len(),
         format_time(at),
         format_time(leaf.not_after),
-        (leaf.not_after - at) / 86_400
+        leaf.not_after.saturating_sub(at) / 86_400
     )))
 }
 
@@ -346,7 +346,7 @@ fn constraints(path: &Path, purpose: Option<Purpose>) -> Result<Passed, Problem>
         name_constraints(path, index)?;
     }
     let leaf = &path.certs[0];
-    if purpose.is_some() && leaf.is_ca() && path.certs.len() > 1 {
+    if purpose.is_some() && leaf.is_ca() {
         return Err(Problem::CaAsEndEntity { subject: leaf.info.subject.clone() });
     }
     let mut passed =
