@@ -225,11 +225,12 @@ pub enum Command {
         pkictl verify client.crt --chain client.chain.pem --purpose client\n  \
         pkictl verify api.crt --chain api.chain.pem --at 2027-03-01 --json\n  \
         pkictl verify partner.fullchain.pem --trust partner-root.pem --crl partner.crl\n\n\
-        Layers, in the order a peer checks them: parse, chain (to a root of this home or of\n\
-        --trust, signatures checked), validity, constraints (basicConstraints, pathLen, name\n\
-        constraints), usage (keyUsage/extKeyUsage for --purpose), host (--host against the\n\
-        SANs), revocation (the ledger and the CA's latest CRL or --crl, which must itself be\n\
-        current). Exit 0: a peer would accept; 1: it would refuse; 2: CERT, --chain, --trust\n\
+        Layers, in the order a peer checks them: parse, chain (a path to a root of this home or\n\
+        of --trust, built from the certificates sent, every candidate issuer tried and each\n\
+        abandoned path noted), validity, constraints (basicConstraints, keyUsage, pathLen, name\n\
+        constraints of every form, RFC 5280 profile rules), usage (keyUsage/extKeyUsage for\n\
+        --purpose, on the leaf and every CA), host (--host against the SANs), revocation (the\n\
+        ledger and the CA's latest CRL or --crl, which must itself be usable and current). Exit 0: a peer would accept; 1: it would refuse; 2: CERT, --chain, --trust\n\
         or --crl is not what it should be. Intermediates must come with CERT or --chain, as a\n\
         peer only gets what is sent.")]
     Verify {

@@ -95,7 +95,7 @@ impl Problem {
                 "give a PEM or DER certificate (`pkictl show NAME --pem` prints one from the ledger)".into()
             }
             Problem::UnknownIssuer { .. } => {
-                "check --home, or name the CA that should have issued it with --ca; a certificate from another CA cannot be made to chain here".into()
+                "send the issuing intermediate along (--chain), or trust the CA that issued it (--trust FILE for another CA, --ca or --home for pkictl's)".into()
             }
             Problem::IntermediateMissing { .. } => {
                 "pass --chain NAME.chain.pem here, and configure the peer to send NAME.fullchain.pem, not the bare certificate".into()
@@ -131,7 +131,7 @@ impl Problem {
                 format!("issue a certificate that names it: `pkictl issue server {host}` (or add --dns/--ip)")
             }
             Problem::Revoked { .. } => {
-                "a revoked certificate never becomes valid again: issue a new one (`pkictl renew SERIAL --rekey`)".into()
+                "a revoked certificate never becomes valid again: have its CA issue a new one (from a pkictl home: `pkictl renew SERIAL --rekey`)".into()
             }
             Problem::CrlExpired { ca, .. } => {
                 format!("publish a fresh CRL now: `pkictl crl --ca \"{ca}\"`, and schedule it well inside nextUpdate")
