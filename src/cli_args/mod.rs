@@ -230,9 +230,10 @@ pub enum Command {
         abandoned path noted), validity, constraints (basicConstraints, keyUsage, pathLen, name\n\
         constraints of every form, RFC 5280 profile rules), usage (keyUsage/extKeyUsage for\n\
         --purpose, on the leaf and every CA), host (--host against the SANs), revocation (the\n\
-        ledger and the CA's latest CRL or --crl, which must itself be usable and current). Exit 0: a peer would accept; 1: it would refuse; 2: CERT, --chain, --trust\n\
-        or --crl is not what it should be. Intermediates must come with CERT or --chain, as a\n\
-        peer only gets what is sent.")]
+        ledger and the CA's latest CRL or --crl, which must itself be usable and current).\n\
+        Exit 0: a peer would accept; 1: it would refuse; 2: CERT, --chain, --trust or --crl is\n\
+        not what it should be. Intermediates must come with CERT or --chain, as a peer only\n\
+        gets what is sent.")]
     Verify {
         /// The certificate (PEM or DER); a PEM bundle's other certificates count as sent along.
         cert: PathBuf,
