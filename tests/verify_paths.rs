@@ -1020,3 +1020,50 @@ fn the_text_report_names_the_path_and_each_abandoned_candidate() {
     );
     assert!(text.contains("revocation   skipped  not checked"), "{text}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Hostile input
+
+/// Every single-byte corruption of a chain's certificates (at a spread of positions) gets a
+/// verdict or a bad-input refusal, never a crash or a hang.
+#[test]
+fn corrupted_certificates_never_crash_the_verifier() {
+    let lab = Lab::new();
+    let root = lab.make("Root", "/CN=Root", &format!("{ROOT_EXT}nameConstraints=critical,permitted;DNS:example.test,permitted;IP:10.0.0.0/255.0.0.0,excluded;email:.example.test\n"), None, 3650, None);
+    let inter = lab.ca("Issuing", &root);
+    let leaf = lab.leaf(
+        "www.example.test",
+        "DNS:www.example.test,IP:10.1.2.3,email:a@example.test,URI:https://www.example.test/",
+        &inter,
+    );
+    let roots = lab.bundle("roots.pem", &[&root]);
+    let originals = [pem_der(&leaf.cert), pem_der(&inter.cert), pem_der(&root.cert)];
+    let mut runs = 0;
+    for (which, original) in originals.iter().enumerate() {
+        for position in (0..original.len()).step_by(7) {
+            for flip in [0x01u8, 0x80, 0xff] {
+                let mut der = original.clone();
+                der[position] ^= flip;
+                let file = lab.path("mutant.der");
+                fs::write(&file, &der).unwrap();
+                let mut cmd = Command::new(env!("CARGO_BIN_EXE_pkictl"));
+                cmd.arg("--home").arg(lab.path("nowhere")).arg("verify");
+                match which {
+                    0 => cmd.arg(&file).arg("--chain").arg(&inter.cert).arg("--trust").arg(&roots),
+                    1 => cmd.arg(&leaf.cert).arg("--chain").arg(&file).arg("--trust").arg(&roots),
+                    _ => cmd.arg(&leaf.cert).arg("--chain").arg(&inter.cert).arg("--trust").arg(&file),
+                };
+                cmd.args(["--purpose", "server", "--host", "www.example.test"]);
+                let out = cmd.output().unwrap();
+                let stderr = String::from_utf8_lossy(&out.stderr);
+                let code = out.status.code();
+                assert!(
+                    matches!(code, Some(0..=2)) && !stderr.contains("panicked"),
+                    "certificate #{which}, byte {position} ^ {flip:#x}: exit {code:?}: {stderr}"
+                );
+                runs += 1;
+            }
+        }
+    }
+    assert!(runs > 300, "{runs}");
+}

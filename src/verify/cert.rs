@@ -187,6 +187,17 @@ fn profile_defects(
             defects.push(format!("its {} extension is marked critical ({rule})", extension_name(&oid)));
         }
     }
+    for ext in extensions.iter().filter(|e| !e.critical) {
+        match ext.extn_id.to_string().as_str() {
+            "2.5.29.36" => defects.push(
+                "its policyConstraints extension is not critical (RFC 5280 4.2.1.11: it MUST be)".into(),
+            ),
+            "2.5.29.54" => defects.push(
+                "its inhibitAnyPolicy extension is not critical (RFC 5280 4.2.1.14: it MUST be)".into(),
+            ),
+            _ => {}
+        }
+    }
     if cert.signature_algorithm() != tbs.signature() {
         defects.push(
             "its signatureAlgorithm differs from the signature field inside it (RFC 5280 4.1.1.2: they MUST be the same)"

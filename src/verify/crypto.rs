@@ -77,6 +77,11 @@ pub fn classify(spki_der: &[u8]) -> Result<KeyKind, String> {
                     "its RSA-{bits} key is too weak (at least {MIN_RSA_BITS} bits are required)"
                 ));
             }
+            if bits % 8 != 0 {
+                return Err(format!(
+                    "its RSA modulus is {bits} bits, not a whole number of bytes (CA/Browser Forum BR 6.1.5)"
+                ));
+            }
             if bits > MAX_RSA_BITS {
                 return Err(format!("its RSA-{bits} key is larger than {MAX_RSA_BITS} bits"));
             }

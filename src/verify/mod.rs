@@ -342,8 +342,9 @@ fn constraints(path: &Path, purpose: Option<Purpose>) -> Result<Passed, Problem>
             return Err(Problem::MissingAki { subject: info.subject.clone() });
         }
     }
+    let mut comparisons = 0;
     for index in 1..path.certs.len() {
-        name_constraints(path, index)?;
+        name_constraints(path, index, &mut comparisons)?;
     }
     let leaf = &path.certs[0];
     if purpose.is_some() && leaf.is_ca() {
@@ -377,9 +378,12 @@ fn ca_checks(path: &Path, index: usize) -> Result<(), Problem> {
     Ok(())
 }
 
+/// Name-constraint comparisons one path may cost (Go's limit).
+const MAX_CONSTRAINT_COMPARISONS: usize = 250_000;
+
 /// RFC 5280 6.1.3 (b), (c): the constraints of the CA at `index` hold for every certificate
 /// below it, except self-issued intermediates.
-fn name_constraints(path: &Path, index: usize) -> Result<(), Problem> {
+fn name_constraints(path: &Path, index: usize, comparisons: &mut usize) -> Result<(), Problem> {
     let ca = &path.certs[index];
     let Some(constraints) = &ca.constraints else { return Ok(()) };
     let constraints = constraints.as_ref().map_err(|reason| Problem::UnusableConstraints {
@@ -393,6 +397,15 @@ fn name_constraints(path: &Path, index: usize) -> Result<(), Problem> {
         for name in &cert.names {
             if below > 0 && matches!(name, names::Asserted::CommonName(_)) {
                 continue;
+            }
+            *comparisons += constraints.size();
+            if *comparisons > MAX_CONSTRAINT_COMPARISONS {
+                return Err(Problem::UnusableConstraints {
+                    ca: ca.info.subject.clone(),
+                    reason: format!(
+                        "checking them would take more than {MAX_CONSTRAINT_COMPARISONS} name comparisons (as Go, a verifier gives up rather than spin)"
+                    ),
+                });
             }
             constraints.allows(name).map_err(|reason| Problem::NameConstraint {
                 ca: ca.info.subject.clone(),

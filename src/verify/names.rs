@@ -182,6 +182,11 @@ impl Constraints {
         })
     }
 
+    /// How many subtrees one name is compared with.
+    pub fn size(&self) -> usize {
+        self.excluded.len() + self.permitted.as_ref().map_or(0, Vec::len)
+    }
+
     /// Whether `name` may be certified under these constraints; Err says why not.
     pub fn allows(&self, name: &Asserted) -> Result<(), String> {
         for subtree in &self.excluded {
