@@ -1067,3 +1067,44 @@ fn corrupted_certificates_never_crash_the_verifier() {
     }
     assert!(runs > 300, "{runs}");
 }
+
+#[test]
+fn rsa_pkcs1_and_pss_signatures_verify_and_sha1_is_refused() {
+    let lab = Lab::new();
+    let rsa = lab.key("rsa-root", "rsa2048");
+    let root = lab.make_with("RSA Root", "/CN=RSA Root", ROOT_EXT, None, 3650, &rsa, &[]);
+    let leaf_key = lab.key("leaf", "ec");
+    let pkcs1 = lab.make_with(
+        "pkcs1",
+        "/CN=pkcs1",
+        &leaf_ext("DNS:pkcs1.example.test"),
+        Some(&root),
+        365,
+        &leaf_key,
+        &[],
+    );
+    Case::new(&lab, &pkcs1, &[], &[&root]).expect(true, None, None);
+    let pss_args = ["-sigopt", "rsa_padding_mode:pss", "-sigopt", "rsa_pss_saltlen:32"];
+    let pss = lab.make_with(
+        "pss",
+        "/CN=pss",
+        &leaf_ext("DNS:pss.example.test"),
+        Some(&root),
+        365,
+        &leaf_key,
+        &pss_args,
+    );
+    Case::new(&lab, &pss, &[], &[&root]).expect(true, None, None);
+    // SHA-1 (RFC 9155; refused by webpki; OpenSSL's default security level 1 still takes it).
+    let sha1 = lab.make_with(
+        "sha1",
+        "/CN=sha1",
+        &leaf_ext("DNS:sha1.example.test"),
+        Some(&root),
+        365,
+        &leaf_key,
+        &["-sha1"],
+    );
+    let report = Case::new(&lab, &sha1, &[], &[&root]).expect(false, Some(true), None);
+    assert!(report.to_string().contains("SHA-1"), "{report}");
+}

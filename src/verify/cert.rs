@@ -2,7 +2,7 @@
 //! validation needs (comparable names, every asserted name, name constraints, the extensions
 //! and their criticality, the key) and the defects that make any verifier refuse it.
 
-use der::{Decode, Tagged};
+use der::{Decode, Encode, Tagged};
 use x509_cert::Certificate;
 use x509_cert::ext::pkix::{NameConstraints, SubjectAltName};
 
@@ -48,6 +48,8 @@ pub struct Cert {
     pub key: Result<KeyKind, String>,
     /// Whatever makes this certificate unacceptable in any position of any path.
     pub defects: Vec<String>,
+    /// The parameters of its signatureAlgorithm (DER), for RSASSA-PSS.
+    pub signature_parameters: Option<Vec<u8>>,
 }
 
 impl Cert {
@@ -95,7 +97,9 @@ impl Cert {
         if let Err(why) = &key {
             defects.push(why.clone());
         }
-        Ok(Cert { der, info, subject_dn, issuer_dn, names, constraints, key, defects })
+        let signature_parameters =
+            cert.signature_algorithm().parameters.as_ref().and_then(|p| p.to_der().ok());
+        Ok(Cert { der, info, subject_dn, issuer_dn, names, constraints, key, defects, signature_parameters })
     }
 
     /// Whether `issuer` could have signed this: its subject is our issuer name (RFC 5280 7.1

@@ -144,13 +144,37 @@ impl std::fmt::Display for SignatureFailure {
     }
 }
 
-/// Checks `signature` over `message`, signed with `algorithm_oid`, with the key `spki_der`.
+const RSA_PSS: &str = "1.2.840.113549.1.1.10";
+const MGF1: &str = "1.2.840.113549.1.1.8";
+const SHA256: &str = "2.16.840.1.101.3.4.2.1";
+const SHA384: &str = "2.16.840.1.101.3.4.2.2";
+const SHA512: &str = "2.16.840.1.101.3.4.2.3";
+
+/// RSASSA-PSS-params (RFC 4055 3.1); absent fields mean SHA-1, which is refused.
+#[derive(Sequence)]
+struct PssParams {
+    #[asn1(context_specific = "0", tag_mode = "EXPLICIT", optional = "true")]
+    hash: Option<spki::AlgorithmIdentifierOwned>,
+    #[asn1(context_specific = "1", tag_mode = "EXPLICIT", optional = "true")]
+    mask_gen: Option<spki::AlgorithmIdentifierOwned>,
+    #[asn1(context_specific = "2", tag_mode = "EXPLICIT", optional = "true")]
+    salt_length: Option<u32>,
+    #[asn1(context_specific = "3", tag_mode = "EXPLICIT", optional = "true")]
+    trailer_field: Option<u32>,
+}
+
+/// Checks `signature` over `message`, signed with `algorithm_oid` (whose parameters, DER, are
+/// `parameters`), with the key `spki_der`.
 pub fn verify(
     spki_der: &[u8],
     algorithm_oid: &str,
+    parameters: Option<&[u8]>,
     message: &[u8],
     signature: &[u8],
 ) -> Result<(), SignatureFailure> {
+    if algorithm_oid == RSA_PSS {
+        return verify_pss(spki_der, parameters, message, signature);
+    }
     let kind = classify(spki_der).map_err(SignatureFailure::Key)?;
     let mismatch = || {
         SignatureFailure::Algorithm(format!(
@@ -198,6 +222,49 @@ fn verify_rsa(
         RSA_SHA256 => rsa::pkcs1v15::VerifyingKey::<Sha256>::new(key).verify(message, &sig),
         RSA_SHA384 => rsa::pkcs1v15::VerifyingKey::<Sha384>::new(key).verify(message, &sig),
         _ => rsa::pkcs1v15::VerifyingKey::<Sha512>::new(key).verify(message, &sig),
+    };
+    checked.map_err(|_| SignatureFailure::Invalid)
+}
+
+fn verify_pss(
+    spki_der: &[u8],
+    parameters: Option<&[u8]>,
+    message: &[u8],
+    signature: &[u8],
+) -> Result<(), SignatureFailure> {
+    use pkcs8::DecodePublicKey;
+    use rsa::signature::Verifier;
+    let refused = |why: &str| SignatureFailure::Algorithm(format!("its RSASSA-PSS signature {why}"));
+    let kind = classify(spki_der).map_err(SignatureFailure::Key)?;
+    if !kind.is_rsa() {
+        return Err(refused(&format!("does not fit the signer's {} key", kind.describe())));
+    }
+    let params = parameters
+        .and_then(|der| PssParams::from_der(der).ok())
+        .ok_or_else(|| refused("has unreadable parameters"))?;
+    let hash = params.hash.as_ref().map(|h| h.oid.to_string()).ok_or_else(|| refused("uses SHA-1"))?;
+    let mgf_hash = params
+        .mask_gen
+        .as_ref()
+        .filter(|m| m.oid.to_string() == MGF1)
+        .and_then(|m| m.parameters.as_ref())
+        .and_then(|p| p.decode_as::<spki::AlgorithmIdentifierOwned>().ok())
+        .map(|h| h.oid.to_string());
+    if mgf_hash.as_deref() != Some(hash.as_str()) {
+        return Err(refused("has a mask generation function other than MGF1 with its own hash"));
+    }
+    if params.trailer_field.is_some_and(|t| t != 1) {
+        return Err(refused("has a trailer field other than 1"));
+    }
+    let salt = params.salt_length.unwrap_or(20) as usize;
+    let key = rsa::PublicKey::from_public_key_der(spki_der)
+        .map_err(|e| SignatureFailure::Key(format!("its RSA key is unusable ({e})")))?;
+    let sig = rsa::pss::Signature::try_from(signature).map_err(|_| SignatureFailure::Invalid)?;
+    let checked = match hash.as_str() {
+        SHA256 => rsa::pss::VerifyingKey::<Sha256>::new_with_salt_len(key, salt).verify(message, &sig),
+        SHA384 => rsa::pss::VerifyingKey::<Sha384>::new_with_salt_len(key, salt).verify(message, &sig),
+        SHA512 => rsa::pss::VerifyingKey::<Sha512>::new_with_salt_len(key, salt).verify(message, &sig),
+        _ => return Err(refused("uses a hash other than SHA-256/384/512")),
     };
     checked.map_err(|_| SignatureFailure::Invalid)
 }

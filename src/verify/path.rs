@@ -260,8 +260,13 @@ impl<'a> Search<'a, '_> {
                 }
                 self.signatures += 1;
                 let signed = &cert.info.signed;
-                let outcome =
-                    crypto::verify(&issuer.info.spki_der, &signed.algorithm, &signed.message, &signed.value);
+                let outcome = crypto::verify(
+                    &issuer.info.spki_der,
+                    &signed.algorithm,
+                    cert.signature_parameters.as_deref(),
+                    &signed.message,
+                    &signed.value,
+                );
                 self.cache.insert(key, outcome.clone());
                 outcome
             }

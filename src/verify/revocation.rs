@@ -243,9 +243,11 @@ fn reason_name(code: u8) -> String {
 fn usable(der: &[u8], cert: &Cert, issuer: &Cert) -> Result<Result<Usable, String>, String> {
     let crl = CertificateList::from_der(der).map_err(|e| format!("it does not parse ({e})"))?;
     let signed = crate::signature::signed_part(der).map_err(|e| e.to_string())?;
+    let parameters = crl.signature_algorithm.parameters.as_ref().and_then(|p| der::Encode::to_der(p).ok());
     crypto::verify(
         &issuer.info.spki_der,
         &crl.signature_algorithm.oid.to_string(),
+        parameters.as_deref(),
         signed,
         crl.signature.raw_bytes(),
     )
