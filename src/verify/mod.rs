@@ -154,6 +154,8 @@ impl Passed {
 /// tell which failed path came closest.
 const PATH_LAYERS: [&str; 4] = ["validity", "constraints", "usage", "revocation"];
 
+/// Walks the layers for `req`: parse, then path building (which judges every complete
+/// candidate path with the path-dependent layers), then the layers of the path chosen.
 pub fn verify(req: &Request<'_>) -> Report {
     let mut report = Report {
         layers: Vec::new(),
@@ -162,8 +164,7 @@ pub fn verify(req: &Request<'_>) -> Report {
         abandoned: Vec::new(),
         signature_checks: 0,
     };
-    let parsed = parse(req);
-    let (leaf, untrusted, ignored) = match parsed {
+    let (leaf, untrusted, ignored) = match parse(req) {
         Ok(parsed) => parsed,
         Err(problem) => {
             report.push("parse", Err(problem));
@@ -172,17 +173,7 @@ pub fn verify(req: &Request<'_>) -> Report {
     };
     let mut parse_passed = parse_detail(&leaf);
     parse_passed.notes.extend(ignored);
-    let anchors: Vec<Anchor> = req
-        .anchors
-        .iter()
-        .filter_map(|(name, der)| match Cert::from_der(der.clone()) {
-            Ok(cert) => Some(Anchor { name: name.clone(), cert }),
-            Err(problem) => {
-                parse_passed.notes.push(format!("trust anchor {name} ignored: {problem}"));
-                None
-            }
-        })
-        .collect();
+    let anchors = anchors(req, &mut parse_passed.notes);
     report.push("parse", Ok(parse_passed));
     let limits = Limits {
         max_intermediates: req.max_intermediates.unwrap_or(path::DEFAULT_MAX_INTERMEDIATES),
@@ -196,27 +187,48 @@ pub fn verify(req: &Request<'_>) -> Report {
     };
     let built = path::build(&leaf, &untrusted, &anchors, &req.known_cas, &limits, &mut judge);
     report.signature_checks = built.signature_checks;
-    let chosen = built.accepted.clone().or_else(|| built.closest.as_ref().map(|(p, ..)| p.clone()));
     report.abandoned = built.abandoned.clone();
-    let Some(chosen) = chosen else {
-        let problem = built
-            .chain_problem
-            .clone()
-            .unwrap_or(Problem::UnknownIssuer { issuer: leaf.info.issuer.clone() });
-        let notes = built.abandoned.iter().map(Abandoned::describe).collect();
-        report.path = vec![leaf.info.subject.clone()];
-        report.layers.push(Layer {
-            name: "chain",
-            status: Status::Failed,
-            detail: problem.to_string(),
-            problem: Some(problem),
-            notes,
-        });
-        return report;
-    };
+    match built.accepted.clone().or_else(|| built.closest.as_ref().map(|(p, ..)| p.clone())) {
+        Some(chosen) => report_path(&mut report, &built, &chosen, req),
+        None => report_no_path(&mut report, &built, &leaf),
+    }
+    report
+}
+
+/// The trust anchors that parse; a note for each that does not.
+fn anchors(req: &Request<'_>, notes: &mut Vec<String>) -> Vec<Anchor> {
+    req.anchors
+        .iter()
+        .filter_map(|(name, der)| match Cert::from_der(der.clone()) {
+            Ok(cert) => Some(Anchor { name: name.clone(), cert }),
+            Err(problem) => {
+                notes.push(format!("trust anchor {name} ignored: {problem}"));
+                None
+            }
+        })
+        .collect()
+}
+
+fn report_no_path(report: &mut Report, built: &path::Built, leaf: &Cert) {
+    let problem =
+        built.chain_problem.clone().unwrap_or(Problem::UnknownIssuer { issuer: leaf.info.issuer.clone() });
+    report.path = vec![leaf.info.subject.clone()];
+    report.layers.push(Layer {
+        name: "chain",
+        status: Status::Failed,
+        detail: problem.to_string(),
+        problem: Some(problem),
+        notes: built.abandoned.iter().map(Abandoned::describe).collect(),
+    });
+}
+
+/// The chain layer for the path chosen (with the candidates abandoned on the way), then its
+/// other layers, host before revocation, up to the first that fails.
+fn report_path(report: &mut Report, built: &path::Built, chosen: &Path, req: &Request<'_>) {
     report.path = chosen.subjects();
     report.anchor = Some(chosen.anchor.clone());
-    let mut chain = chain_detail(&chosen);
+    let mut chain = chain_detail(chosen);
+    // The path reported as failing is told by its own layer, not again as a note.
     let reported = built.accepted.is_none().then(|| chosen.subjects());
     chain.notes.extend(
         built
@@ -226,15 +238,14 @@ pub fn verify(req: &Request<'_>) -> Report {
             .map(Abandoned::describe),
     );
     report.push("chain", Ok(chain));
-    for (name, outcome) in path_layers(&chosen, req) {
-        if name == "revocation" && !report.push("host", host(&chosen, req.host)) {
-            return report;
+    for (name, outcome) in path_layers(chosen, req) {
+        if name == "revocation" && !report.push("host", host(chosen, req.host)) {
+            return;
         }
         if !report.push(name, outcome) {
-            return report;
+            return;
         }
     }
-    report
 }
 
 /// The path-dependent layers of `path`, in order, up to the first that fails.
