@@ -1108,3 +1108,33 @@ fn rsa_pkcs1_and_pss_signatures_verify_and_sha1_is_refused() {
     let report = Case::new(&lab, &sha1, &[], &[&root]).expect(false, Some(true), None);
     assert!(report.to_string().contains("SHA-1"), "{report}");
 }
+
+/// With --trust, the home is not opened at all: a broken one in the way changes nothing.
+#[test]
+fn trust_ignores_whatever_home_is_there() {
+    let lab = Lab::new();
+    let root = lab.root("Root");
+    let leaf = lab.leaf("www.example.test", "DNS:www.example.test", &root);
+    let home = lab.path("broken-home");
+    fs::create_dir(&home).unwrap();
+    fs::write(home.join("ledger.db"), b"this is not a SQLite database").unwrap();
+    let roots = lab.bundle("roots.pem", &[&root]);
+    let out = Command::new(env!("CARGO_BIN_EXE_pkictl"))
+        .arg("--home")
+        .arg(&home)
+        .arg("verify")
+        .arg(&leaf.cert)
+        .arg("--trust")
+        .arg(&roots)
+        .args(["--purpose", "server", "--host", "www.example.test"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(fs::read(home.join("ledger.db")).unwrap(), b"this is not a SQLite database");
+    assert_eq!(fs::read_dir(&home).unwrap().count(), 1, "verify wrote into the home");
+}
