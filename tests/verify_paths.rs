@@ -1138,3 +1138,61 @@ fn trust_ignores_whatever_home_is_there() {
     assert_eq!(fs::read(home.join("ledger.db")).unwrap(), b"this is not a SQLite database");
     assert_eq!(fs::read_dir(&home).unwrap().count(), 1, "verify wrote into the home");
 }
+
+/// RFC 5280 6.1.3 (d)-(f) and 6.1.5: a CA that requires an explicit policy. OpenSSL processes
+/// policies only with -policy_check, so it accepts every case; webpki refuses the critical
+/// policyConstraints extension it does not implement, so it refuses every case.
+#[test]
+fn a_ca_that_requires_an_explicit_policy_needs_one_valid_for_the_whole_path() {
+    let lab = Lab::new();
+    let root = lab.root("Root");
+    let strict = format!(
+        "{CA_EXT}certificatePolicies=1.2.3.4,1.2.3.6\npolicyConstraints=critical,requireExplicitPolicy:0\n"
+    );
+    let ca = lab.make("Policy CA", "/CN=Policy CA", &strict, Some(&root), 3650, None);
+    let with = |name: &str, policies: &str| {
+        let ext = format!("{}{policies}", leaf_ext(&format!("DNS:{name}.example.test")));
+        lab.make(name, &format!("/CN={name}"), &ext, Some(&ca), 365, None)
+    };
+    let good = with("good", "certificatePolicies=1.2.3.4\n");
+    Case::new(&lab, &good, &[&ca], &[&root]).expect(true, None, Some(false));
+    let none = with("none", "");
+    let report = Case::new(&lab, &none, &[&ca], &[&root]).expect(false, Some(true), None);
+    assert!(report.to_string().contains("explicit policy"), "{report}");
+    let other = with("other", "certificatePolicies=1.2.3.5\n");
+    Case::new(&lab, &other, &[&ca], &[&root]).expect(false, Some(true), None);
+    // An intermediate asserting anyPolicy lets every policy of the leaf through.
+    let any = format!(
+        "{CA_EXT}certificatePolicies=2.5.29.32.0\npolicyConstraints=critical,requireExplicitPolicy:0\n"
+    );
+    let any_ca = lab.make("Any CA", "/CN=Any CA", &any, Some(&root), 3650, None);
+    let leaf = lab.make(
+        "anyleaf",
+        "/CN=anyleaf",
+        &format!("{}certificatePolicies=1.2.3.9\n", leaf_ext("DNS:any.example.test")),
+        Some(&any_ca),
+        365,
+        None,
+    );
+    Case::new(&lab, &leaf, &[&any_ca], &[&root]).expect(true, None, Some(false));
+    // A mapping from a CA's policy to the leaf's, unless a CA above inhibits mappings (a CA's
+    // own inhibitPolicyMapping only applies below it, RFC 5280 6.1.4 (b) before (i)).
+    for (name, inhibit, accepted) in [("Top", "", true), ("Inhibiting Top", ",inhibitPolicyMapping:0", false)]
+    {
+        let ext = format!(
+            "{CA_EXT}certificatePolicies=2.5.29.32.0\npolicyConstraints=critical,requireExplicitPolicy:0{inhibit}\n"
+        );
+        let top = lab.make(name, &format!("/CN={name}"), &ext, Some(&root), 3650, None);
+        let ext = format!("{CA_EXT}certificatePolicies=1.2.3.4\npolicyMappings=critical,1.2.3.4:1.2.3.7\n");
+        let mapper =
+            lab.make(&format!("{name} Mapper"), &format!("/CN={name} Mapper"), &ext, Some(&top), 3650, None);
+        let ext = format!("{}certificatePolicies=1.2.3.7\n", leaf_ext("DNS:mapped.example.test"));
+        let leaf =
+            lab.make(&format!("mapped{}", accepted as u8), "/CN=mapped", &ext, Some(&mapper), 365, None);
+        Case::new(&lab, &leaf, &[&mapper, &top], &[&root]).expect(accepted, Some(true), Some(false));
+    }
+    // Without requireExplicitPolicy, policies never refuse a path.
+    let lax = lab.ca("Lax CA", &root);
+    let leaf = lab.make("lax", "/CN=lax", &leaf_ext("DNS:lax.example.test"), Some(&lax), 365, None);
+    Case::new(&lab, &leaf, &[&lax], &[&root]).expect(true, None, None);
+}

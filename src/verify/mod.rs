@@ -7,6 +7,7 @@ pub mod hostname;
 pub mod input;
 pub mod names;
 pub mod path;
+pub mod policy;
 pub mod problem;
 pub mod revocation;
 
@@ -357,6 +358,7 @@ fn constraints(path: &Path, purpose: Option<Purpose>) -> Result<Passed, Problem>
     for index in 1..path.certs.len() {
         name_constraints(path, index, &mut comparisons)?;
     }
+    policy::check(path).map_err(|reason| Problem::Policy { reason })?;
     let leaf = &path.certs[0];
     if purpose.is_some() && leaf.is_ca() {
         return Err(Problem::CaAsEndEntity { subject: leaf.info.subject.clone() });

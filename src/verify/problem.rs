@@ -45,6 +45,9 @@ pub enum Problem {
     #[error("\"{ca}\" may not certify \"{subject}\": {reason} (RFC 5280 4.2.1.10)")]
     NameConstraint { ca: String, subject: String, reason: String },
 
+    #[error("certificate policies: {reason}")]
+    Policy { reason: String },
+
     #[error("the name constraints of \"{ca}\" are unusable: {reason}")]
     UnusableConstraints { ca: String, reason: String },
 
@@ -107,6 +110,9 @@ impl Problem {
             Problem::SearchBudget { .. } => "send only the intermediates of this certificate's own chain".into(),
             Problem::Defect { .. } | Problem::NotV3Ca { .. } | Problem::NoKeyCertSign { .. } | Problem::MissingAki { .. } => {
                 "re-issue that certificate with a conforming profile (pkictl's profiles are)".into()
+            }
+            Problem::Policy { .. } => {
+                "issue the certificates below that CA with a policy it accepts (certificatePolicies)".into()
             }
             Problem::UnusableConstraints { ca, .. } => format!("re-issue \"{ca}\" with well-formed nameConstraints"),
             Problem::NotYetValid { .. } => {
