@@ -96,6 +96,7 @@ impl Lab {
         self.make_with(name, subject, ext, issuer, days, &key, &[])
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn make_with(
         &self,
         name: &str,

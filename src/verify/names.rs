@@ -62,7 +62,7 @@ pub fn text_of(tag: Tag, bytes: &[u8]) -> Option<String> {
         }
         // T.61 in practice holds Latin-1.
         Tag::TeletexString => Some(bytes.iter().map(|&b| b as char).collect()),
-        Tag::BmpString if bytes.len() % 2 == 0 => {
+        Tag::BmpString if bytes.len().is_multiple_of(2) => {
             let units: Vec<u16> = bytes.chunks(2).map(|c| u16::from_be_bytes([c[0], c[1]])).collect();
             String::from_utf16(&units).ok()
         }

@@ -133,7 +133,7 @@ pub fn build(
     }
     Built {
         accepted,
-        closest: search.closest.map(|(p, rank, layer, problem)| (p, rank, layer, problem)),
+        closest: search.closest,
         chain_problem,
         abandoned,
         signature_checks: search.signatures,
@@ -188,7 +188,7 @@ impl<'a> Search<'a, '_> {
         let candidates = self.untrusted_candidates(current, path);
         if !candidates.is_empty() {
             any_candidate = true;
-            if path.len() - 1 >= self.limits.max_intermediates {
+            if path.len() > self.limits.max_intermediates {
                 let problem = Problem::TooDeep { max: self.limits.max_intermediates };
                 self.give_up(path, None, problem);
                 return None;
