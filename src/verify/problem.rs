@@ -119,10 +119,10 @@ impl Problem {
                 "check the clocks of both machines (pkictl backdates notBefore by 5 minutes), or wait".into()
             }
             Problem::Expired { .. } => {
-                "renew it: `pkictl renew SERIAL --rekey`, then deploy the new files; `pkictl list --expiring-within 30d` warns in time".into()
+                "have it renewed and deploy the new files (from a pkictl home: `pkictl renew SERIAL --rekey`; `pkictl list --expiring-within 30d` warns in time)".into()
             }
             Problem::IssuerNotCa { .. } | Problem::PathLength { .. } => {
-                "issue from a proper CA of this home (`pkictl ca list`)".into()
+                "issue it from a proper CA of the path's trust anchor (for a pkictl home: `pkictl ca list`)".into()
             }
             Problem::NameConstraint { ca, .. } => {
                 format!("issue it from a CA whose name constraints cover the name, not from \"{ca}\"")
