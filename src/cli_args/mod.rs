@@ -225,13 +225,15 @@ pub enum Command {
         pkictl verify client.crt --chain client.chain.pem --purpose client\n  \
         pkictl verify api.crt --chain api.chain.pem --at 2027-03-01 --json\n  \
         pkictl verify partner.fullchain.pem --trust partner-root.pem --crl partner.crl\n\n\
-        Layers, in the order a peer checks them: parse, chain (to a root of this home or of\n\
-        --trust, signatures checked), validity, constraints (basicConstraints, pathLen, name\n\
-        constraints), usage (keyUsage/extKeyUsage for --purpose), host (--host against the\n\
-        SANs), revocation (the ledger and the CA's latest CRL or --crl, which must itself be\n\
-        current). Exit 0: a peer would accept; 1: it would refuse; 2: CERT, --chain, --trust\n\
-        or --crl is not what it should be. Intermediates must come with CERT or --chain, as a\n\
-        peer only gets what is sent.")]
+        Layers, in the order a peer checks them: parse, chain (a path to a root of this home or\n\
+        of --trust, built from the certificates sent, every candidate issuer tried and each\n\
+        abandoned path noted), validity, constraints (basicConstraints, keyUsage, pathLen, name\n\
+        constraints of every form, RFC 5280 profile rules), usage (keyUsage/extKeyUsage for\n\
+        --purpose, on the leaf and every CA), host (--host against the SANs), revocation (the\n\
+        ledger and the CA's latest CRL or --crl, which must itself be usable and current).\n\
+        Exit 0: a peer would accept; 1: it would refuse; 2: CERT, --chain, --trust or --crl is\n\
+        not what it should be. Intermediates must come with CERT or --chain, as a peer only\n\
+        gets what is sent.")]
     Verify {
         /// The certificate (PEM or DER); a PEM bundle's other certificates count as sent along.
         cert: PathBuf,
@@ -251,12 +253,16 @@ pub enum Command {
         /// Check keyUsage/extKeyUsage for a TLS server or client certificate.
         #[arg(long, value_enum)]
         purpose: Option<crate::verify::Purpose>,
-        /// Check that this host name or IP address is in the subjectAltName.
+        /// Check that this host name, IP address (or mailbox, for S/MIME-style names) is in the
+        /// subjectAltName.
         #[arg(long, value_name = "H")]
         host: Option<String>,
         /// Verify as of this time instead of now (2027-01-31 or RFC 3339).
         #[arg(long, value_name = "TIME")]
         at: Option<String>,
+        /// Allow at most N intermediate CAs between CERT and its trust anchor [default: 8].
+        #[arg(long, value_name = "N")]
+        max_depth: Option<usize>,
     },
 
     /// Copy the whole home (ledger, CA keys and certificates, CRLs) consistently into DIR.

@@ -191,7 +191,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::Token(command) => token::run(&ctx, &command),
         Command::Enroll(args) => enroll::run(&ctx, &args),
         Command::Agent(args) => agent::run(&ctx, &args),
-        Command::Verify { cert, chain, ca, trust, crl, purpose, host, at } => verify::run(
+        Command::Verify { cert, chain, ca, trust, crl, purpose, host, at, max_depth } => verify::run(
             &ctx,
             &verify::VerifyArgs {
                 cert: &cert,
@@ -202,6 +202,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
                 purpose,
                 host: host.as_deref(),
                 at: at.as_deref(),
+                max_depth,
             },
         ),
         Command::Backup { dir } => backup::run(&ctx, &dir),

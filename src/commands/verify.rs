@@ -22,6 +22,7 @@ pub struct VerifyArgs<'a> {
     pub purpose: Option<Purpose>,
     pub host: Option<&'a str>,
     pub at: Option<&'a str>,
+    pub max_depth: Option<usize>,
 }
 
 pub fn run(ctx: &Context, args: &VerifyArgs<'_>) -> Result<Outcome> {
@@ -39,16 +40,20 @@ pub fn run(ctx: &Context, args: &VerifyArgs<'_>) -> Result<Outcome> {
         None => None,
     };
     let crls = args.crls.iter().map(|path| crls_in(path)).collect::<Result<Vec<_>>>()?.concat();
-    let ledger = match Home::open(&ctx.home) {
-        Ok(home) => Some(crate::ledger::open_with(&home.ledger_path(), crate::ledger::OpenMode::ReadOnly)?),
-        Err(_) if args.ca.is_none() => None,
-        Err(e) => return Err(e),
+    // A partner's anchors stand alone: no home is opened, so none can interfere.
+    let ledger = match (&given_anchors, Home::open(&ctx.home)) {
+        (Some(_), _) => None,
+        (None, Ok(home)) => {
+            Some(crate::ledger::open_with(&home.ledger_path(), crate::ledger::OpenMode::ReadOnly)?)
+        }
+        (None, Err(_)) if args.ca.is_none() => None,
+        (None, Err(e)) => return Err(e),
     };
     let (anchors, known_cas) = match given_anchors {
-        Some(anchors) => (anchors, known_cas(ledger.as_deref())?),
+        Some(anchors) => (anchors, Vec::new()),
         None => trust(ledger.as_deref(), args.ca, &presented, &chain)?,
     };
-    let source = LedgerSource { ledger: ledger.as_deref(), crls };
+    let source = LedgerSource { ledger: ledger.as_deref() };
     let report = verify::verify(&Request {
         presented,
         chain,
@@ -58,6 +63,8 @@ pub fn run(ctx: &Context, args: &VerifyArgs<'_>) -> Result<Outcome> {
         host: args.host,
         at,
         revocation: &source,
+        crls,
+        max_intermediates: args.max_depth,
     });
     if ctx.json {
         print_json(&report_json(&report));
@@ -88,7 +95,8 @@ fn anchors_in(path: &Path) -> Result<Vec<Anchor>> {
 /// Every CRL of a file (PEM blocks "X509 CRL", or one DER CRL); anything else is bad input.
 fn crls_in(path: &Path) -> Result<Vec<Vec<u8>>> {
     let bytes = home::read_input(path, home::limits::CRL)?;
-    verify::input::crls(&bytes).map_err(|why| Error::invalid(format!("{} is not a CRL: {why}", path.display())))
+    verify::input::crls(&bytes)
+        .map_err(|why| Error::invalid(format!("{} is not a CRL: {why}", path.display())))
 }
 
 /// A trusted CA: how to name it, and its certificate (DER).
@@ -147,37 +155,12 @@ fn known_cas(ledger: Option<&dyn Ledger>) -> Result<Vec<KnownCa>> {
 
 struct LedgerSource<'a> {
     ledger: Option<&'a dyn Ledger>,
-    /// CRLs given with --crl (DER).
-    crls: Vec<Vec<u8>>,
-}
-
-impl LedgerSource<'_> {
-    /// The newest given CRL that names `issuer_der`'s subject as its issuer.
-    fn given_crl(&self, issuer_der: &[u8]) -> Option<Vec<u8>> {
-        let subject = crate::x509::CertInfo::from_der(issuer_der).ok()?.subject_der;
-        self.crls
-            .iter()
-            .filter_map(|der| crate::x509::CrlInfo::from_der(der).ok().map(|info| (info, der)))
-            .filter(|(info, _)| info.issuer_der == subject)
-            .max_by_key(|(info, _)| info.number.parse::<u128>().unwrap_or(0))
-            .map(|(_, der)| der.clone())
-    }
 }
 
 impl RevocationSource for LedgerSource<'_> {
     fn lookup(&self, issuer_der: &[u8], serial: &Serial) -> Option<Facts> {
-        let given = self.given_crl(issuer_der);
-        let home_ca =
-            self.ledger.and_then(|l| l.authorities().ok()?.into_iter().find(|a| a.cert_der == issuer_der));
-        let (Some(ledger), Some(authority)) = (self.ledger, home_ca) else {
-            // Not a CA of this home: only a CRL given for it can speak.
-            let issuer = crate::x509::CertInfo::from_der(issuer_der).ok()?.subject;
-            return given.map(|crl| Facts {
-                ca_name: issuer,
-                ledger: Some(LedgerState::NotAHomeCa),
-                latest_crl: Some(crl),
-            });
-        };
+        let ledger = self.ledger?;
+        let authority = ledger.authorities().ok()?.into_iter().find(|a| a.cert_der == issuer_der)?;
         let records = ledger.find_certificates(CertSelector::Serial(serial), Some(authority.id)).ok()?;
         let state = records.first().map(|r| match (r.status.as_str(), r.revoked_at) {
             ("revoked", Some(at)) => LedgerState::Revoked {
@@ -189,7 +172,7 @@ impl RevocationSource for LedgerSource<'_> {
         Some(Facts {
             ca_name: authority.name.clone(),
             ledger: state,
-            latest_crl: given.or_else(|| ledger.latest_crl_der(authority.id).ok().flatten()),
+            latest_crl: ledger.latest_crl_der(authority.id).ok().flatten(),
         })
     }
 }
@@ -223,7 +206,19 @@ fn report_json(report: &Report) -> serde_json::Value {
             })
         })
         .collect();
-    json!({ "accepted": report.accepted(), "layers": layers })
+    let abandoned: Vec<serde_json::Value> = report
+        .abandoned
+        .iter()
+        .map(|a| json!({ "path": a.path, "layer": a.layer, "reason": a.problem.to_string() }))
+        .collect();
+    json!({
+        "accepted": report.accepted(),
+        "layers": layers,
+        "path": report.path,
+        "anchor": report.anchor,
+        "abandoned": abandoned,
+        "signature_checks": report.signature_checks,
+    })
 }
 
 fn print_report(report: &Report, purpose: Option<Purpose>) {

@@ -1,4 +1,4 @@
-//! Matching a host name or IP address against a certificate's subjectAltNames, as RFC 6125
+//! Matching a host name, IP address or mailbox against a certificate's subjectAltNames, as RFC 6125
 //! and webpki do: the CN is ignored, a wildcard covers exactly one left-most label.
 
 use std::net::IpAddr;
@@ -11,6 +11,11 @@ pub fn matches(host: &str, sans: &[String]) -> bool {
             .filter_map(|s| s.strip_prefix("IP:"))
             .any(|s| s.parse::<IpAddr>().is_ok_and(|candidate| candidate == ip));
     }
+    if let Some((local, domain)) = host.rsplit_once('@') {
+        return sans.iter().filter_map(|s| s.strip_prefix("email:")).any(|mailbox| {
+            mailbox.rsplit_once('@').is_some_and(|(l, d)| l == local && d.eq_ignore_ascii_case(domain))
+        });
+    }
     let host = host.trim_end_matches('.').to_ascii_lowercase();
     sans.iter()
         .filter_map(|s| s.strip_prefix("DNS:"))
@@ -19,7 +24,11 @@ pub fn matches(host: &str, sans: &[String]) -> bool {
 
 fn dns_matches(host: &str, pattern: &str) -> bool {
     match pattern.strip_prefix("*.") {
-        Some(suffix) => host.split_once('.').is_some_and(|(label, rest)| !label.is_empty() && rest == suffix),
+        // "*.com" would cover a whole top-level domain: no verifier honours it.
+        Some(suffix) if suffix.contains('.') => {
+            host.split_once('.').is_some_and(|(label, rest)| !label.is_empty() && rest == suffix)
+        }
+        Some(_) => false,
         None => host == pattern,
     }
 }
@@ -44,5 +53,9 @@ mod tests {
         assert!(matches("10.0.0.7", &s));
         assert!(matches("[fd00::7]", &s));
         assert!(!matches("10.0.0.8", &s));
+        assert!(!matches("example.com", &sans(&["DNS:*.com"])));
+        let mail = sans(&["email:Alice@Example.com"]);
+        assert!(matches("Alice@example.com", &mail));
+        assert!(!matches("alice@example.com", &mail));
     }
 }

@@ -84,9 +84,10 @@ fn pem_label_words(label: &str) -> String {
     format!("it is {what}, not a certificate")
 }
 
-/// One DER certificate, exactly: no byte before or after it, every extension readable.
+/// One DER certificate, exactly: no byte before or after it. Whether its extensions make sense
+/// is for the verifier to judge (a verdict, not bad input).
 fn single_der(der: &[u8]) -> Result<Vec<u8>, String> {
-    match CertInfo::from_der(der) {
+    match Certificate::from_der(der) {
         Ok(_) => Ok(der.to_vec()),
         Err(e) => Err(der_words(der, &e.to_string())),
     }
@@ -124,7 +125,6 @@ fn bytes_after_certificate(der: &[u8]) -> Option<usize> {
     let extra = u32::from(remaining) as usize;
     (extra > 0).then_some(extra)
 }
-
 
 /// Every CRL in `bytes`: PEM blocks "X509 CRL", or one DER CRL. Anything else is refused with
 /// what it is instead (a certificate, text without a PEM block, a truncated PEM).
