@@ -40,7 +40,7 @@ pub fn run(ctx: &Context, args: &VerifyArgs<'_>) -> Result<Outcome> {
     };
     let crls = args.crls.iter().map(|path| crls_in(path)).collect::<Result<Vec<_>>>()?.concat();
     let ledger = match Home::open(&ctx.home) {
-        Ok(home) => Some(crate::ledger::open_with(&home.ledger_path(), crate::ledger::OpenMode::ReadOnly)?),
+        Ok(home) => Some(home.open_ledger(crate::ledger::OpenMode::ReadOnly)?),
         Err(_) if args.ca.is_none() => None,
         Err(e) => return Err(e),
     };
