@@ -5,7 +5,7 @@
 
 pub mod acme;
 pub mod chain;
-mod postgres;
+pub(crate) mod postgres;
 mod records;
 mod sqlite;
 #[doc(hidden)]

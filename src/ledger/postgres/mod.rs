@@ -227,6 +227,13 @@ impl PostgresLedger {
     }
 }
 
+/// Runs fixed SQL on the server at `at` outside any ledger (tests: CREATE/DROP DATABASE).
+pub(crate) fn admin_execute(at: &PgLocation, sql: &str) -> LedgerResult<()> {
+    let location = PathBuf::from(at.redacted());
+    let mut client = at.connect().map_err(|e| pg_error(&location, e))?;
+    client.batch_execute(sql).map_err(|e| pg_error(&location, e.into()))
+}
+
 fn stored_version(c: &mut impl GenericClient) -> Db<Option<u32>> {
     let exists: bool = c.query_one("SELECT to_regclass('ledger_meta') IS NOT NULL", &[])?.try_get(0)?;
     if !exists {
@@ -711,6 +718,9 @@ fn pg_error(location: &Path, e: DbError) -> LedgerError {
                     while let Some(cause) = source {
                         message.push_str(&format!(": {cause}"));
                         source = cause.source();
+                    }
+                    if message.contains("password missing") {
+                        message.push_str("; set PGPASSWORD, or put the password in a PGPASSFILE (~/.pgpass, mode 0600)");
                     }
                     message
                 }
