@@ -76,6 +76,14 @@ impl Serve {
         port_of(&self.http)
     }
 
+    /// SIGKILL (no shutdown at all, as a crashed host), then waits for the exit.
+    pub fn kill_hard(mut self) -> ExitStatus {
+        let pid = self.process.id();
+        let status = Command::new("kill").arg("-KILL").arg(pid.to_string()).status().expect("run kill");
+        assert!(status.success(), "kill -KILL {pid} failed");
+        self.process.wait_timeout(Duration::from_secs(20)).unwrap_or_else(|| panic!("pkictl serve {pid} survived SIGKILL"))
+    }
+
     /// SIGTERM, then waits (at most 20 s) for the exit.
     pub fn stop(mut self) -> ExitStatus {
         terminate(self.process.id());

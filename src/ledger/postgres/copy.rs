@@ -68,7 +68,7 @@ pub fn copy_from_sqlite(sqlite: &Path, target: &PgLocation) -> LedgerResult<Copy
 
     let pg = PostgresLedger::create_with(target, false)?;
     let source_counts = {
-        let mut client = pg.client.borrow_mut();
+        let mut client = pg.connected()?;
         let copied = (|| -> Result<Vec<(String, i64)>, CopyError> {
             let mut tx = client.transaction().map_err(CopyError::from_pg)?;
             let mut counts = Vec::new();

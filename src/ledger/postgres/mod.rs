@@ -113,6 +113,8 @@ pub(crate) type Db<T> = Result<T, DbError>;
 /// A ledger in a PostgreSQL database.
 pub struct PostgresLedger {
     client: RefCell<Client>,
+    /// Where to connect again when the connection is lost (a server restart, a failover).
+    at: PgLocation,
     /// The database's URL without password, where messages say the ledger is.
     location: PathBuf,
 }
@@ -162,7 +164,7 @@ impl PostgresLedger {
     fn connect(at: &PgLocation) -> LedgerResult<PostgresLedger> {
         let location = PathBuf::from(at.redacted());
         let client = at.connect().map_err(|e| pg_error(&location, e))?;
-        Ok(PostgresLedger { client: RefCell::new(client), location })
+        Ok(PostgresLedger { client: RefCell::new(client), at: at.clone(), location })
     }
 
     /// The schema version in `ledger_meta`, None when the database has no pkictl ledger.
@@ -171,7 +173,7 @@ impl PostgresLedger {
     }
 
     fn migrate(&self, start_chain: bool) -> LedgerResult<()> {
-        let mut client = self.client.borrow_mut();
+        let mut client = self.connected()?;
         let result = (|| -> Db<()> {
             let mut tx = client.transaction()?;
             tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])?;
@@ -194,13 +196,23 @@ impl PostgresLedger {
     }
 
     fn read<T>(&self, work: impl FnOnce(&mut Client) -> Db<T>) -> LedgerResult<T> {
-        let mut client = self.client.borrow_mut();
+        let mut client = self.connected()?;
         work(&mut client).map_err(|e| pg_error(&self.location, e))
+    }
+
+    /// The connection, made again first when the server closed it: a long-running `serve`
+    /// outlives a database restart or a failover to a standby.
+    fn connected(&self) -> LedgerResult<std::cell::RefMut<'_, Client>> {
+        let mut client = self.client.borrow_mut();
+        if client.is_closed() {
+            *client = self.at.connect().map_err(|e| pg_error(&self.location, e))?;
+        }
+        Ok(client)
     }
 
     /// One attempt at a write transaction; Err(true) asks for another.
     fn attempt(&self, work: &mut dyn FnMut(&dyn LedgerTx) -> LedgerResult<()>) -> Result<(), (LedgerError, bool)> {
-        let mut client = self.client.borrow_mut();
+        let mut client = self.connected().map_err(|e| (e, false))?;
         let location = self.location.clone();
         let fail = |e: DbError| {
             let retry = e.is_conflict();
