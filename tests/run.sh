@@ -106,6 +106,7 @@ openssl version
 curl --version | head -n 1
 "$PKICTL_INTEROP_PYTHON" -c 'from importlib.metadata import version as v; print("pkilint", v("pkilint"), "/ cryptography", v("cryptography"))'
 
+unset PKICTL_PG_PID # only the cluster started here is stopped here
 pg_cluster_start
 trap pg_cluster_stop EXIT
 

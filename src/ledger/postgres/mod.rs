@@ -731,6 +731,12 @@ fn pg_error(location: &Path, e: DbError) -> LedgerError {
                         message.push_str(&format!(": {cause}"));
                         source = cause.source();
                     }
+                    // OS errors in words, as everywhere else in pkictl.
+                    if let Some(at) = message.find(" (os error ") {
+                        if let Some(end) = message[at..].find(')') {
+                            message.replace_range(at..at + end + 1, "");
+                        }
+                    }
                     if message.contains("password missing") {
                         message.push_str("; set PGPASSWORD, or put the password in a PGPASSFILE (~/.pgpass, mode 0600)");
                     }
