@@ -97,7 +97,10 @@ fn a_home_on_postgres_issues_revokes_publishes_and_passes_doctor() {
         ])
     };
     assert!(with_crl(&server.crt).status.success());
-    assert!(stdout_of(&with_crl(&client.crt)).contains("revoked") || stderr_of(&with_crl(&client.crt)).contains("revoked"));
+    assert!(
+        stdout_of(&with_crl(&client.crt)).contains("revoked")
+            || stderr_of(&with_crl(&client.crt)).contains("revoked")
+    );
 
     let listed = pki.json(&["list", "--status", "revoked"]);
     assert_eq!(serials(&listed), [client.serial.to_ascii_lowercase()]);
@@ -128,7 +131,10 @@ fn init_refuses_a_database_that_is_not_empty_and_makes_no_home() {
     db.put_a_foreign_table();
     let dir = tempfile::tempdir().unwrap();
     let home = dir.path().join("pki");
-    let out = pkictl(&home).args(["init", "--name", ROOT_NAME, "--no-passphrase", "--ledger", &db.url()]).output().unwrap();
+    let out = pkictl(&home)
+        .args(["init", "--name", ROOT_NAME, "--no-passphrase", "--ledger", &db.url()])
+        .output()
+        .unwrap();
     let message = assert_error(&out, 2);
     assert!(message.contains("already holds tables"), "{message}");
     assert!(!home.join("ledger.url").exists() && !home.join("ledger.db").exists());
@@ -155,14 +161,23 @@ fn the_password_comes_from_the_environment_and_never_reaches_the_home() {
         assert!(!contains_bytes(&bytes, password.as_bytes()), "the password is in {}", entry.display());
     }
     // Without it the next command fails plainly, naming the ledger without a password.
-    let out = pkictl(&home).env_remove("PGPASSWORD").env("PGPASSFILE", "/nonexistent").args(["list"]).output().unwrap();
+    let out = pkictl(&home)
+        .env_remove("PGPASSWORD")
+        .env("PGPASSFILE", "/nonexistent")
+        .args(["list"])
+        .output()
+        .unwrap();
     let message = assert_error(&out, 1);
-    assert!(message.contains("PGPASSWORD") && message.contains(&db.url()) && !message.contains(&password), "{message}");
+    assert!(
+        message.contains("PGPASSWORD") && message.contains(&db.url()) && !message.contains(&password),
+        "{message}"
+    );
     // From a password file, as libpq reads one.
     let passfile = dir.path().join("pgpass");
     fs::write(&passfile, format!("*:*:*:pkictl:{password}\n")).unwrap();
     fs::set_permissions(&passfile, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
-    let out = pkictl(&home).env_remove("PGPASSWORD").env("PGPASSFILE", &passfile).args(["list"]).output().unwrap();
+    let out =
+        pkictl(&home).env_remove("PGPASSWORD").env("PGPASSFILE", &passfile).args(["list"]).output().unwrap();
     assert!(out.status.success(), "{}", stderr_of(&out));
     // A wrong one is the server's refusal, exit 1.
     let out = pkictl(&home).env("PGPASSWORD", "wrong").args(["list"]).output().unwrap();
@@ -234,8 +249,13 @@ fn ledger_migrate_into_a_database_that_is_not_empty_changes_nothing() {
 fn a_bad_ledger_url_is_refused_before_anything_is_made() {
     let dir = tempfile::tempdir().unwrap();
     let home = dir.path().join("pki");
-    for url in ["mysql://db/pki", "postgres://db.example/pki?sslmode=sometimes", "postgres://u:secret@db.example"] {
-        let out = pkictl(&home).args(["init", "--name", ROOT_NAME, "--no-passphrase", "--ledger", url]).output().unwrap();
+    for url in
+        ["mysql://db/pki", "postgres://db.example/pki?sslmode=sometimes", "postgres://u:secret@db.example"]
+    {
+        let out = pkictl(&home)
+            .args(["init", "--name", ROOT_NAME, "--no-passphrase", "--ledger", url])
+            .output()
+            .unwrap();
         let message = assert_error(&out, 2);
         assert!(!message.contains("secret"), "{message}");
         assert!(!home.exists(), "{url}: nothing made");

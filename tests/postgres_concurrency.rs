@@ -57,7 +57,10 @@ fn second_home(first: &Path, dir: &Path) -> PathBuf {
 
 fn crl_serials(crl: &Path) -> BTreeSet<String> {
     let text = openssl_ok([os("crl"), os("-in"), crl.as_os_str(), os("-noout"), os("-text")]);
-    text.lines().filter_map(|l| l.trim().strip_prefix("Serial Number: ")).map(|s| s.trim().to_ascii_lowercase()).collect()
+    text.lines()
+        .filter_map(|l| l.trim().strip_prefix("Serial Number: "))
+        .map(|s| s.trim().to_ascii_lowercase())
+        .collect()
 }
 
 #[test]
@@ -65,14 +68,22 @@ fn many_writers_on_two_homes_lose_nothing_and_keep_crl_numbers_strictly_increasi
     let db = PostgresDatabase::new();
     let dir = tempfile::tempdir().unwrap();
     let home_a = dir.path().join("pki-a");
-    let init = pkictl(&home_a).args(["init", "--name", ROOT_NAME, "--no-passphrase", "--ledger", &db.url()]).output().unwrap();
+    let init = pkictl(&home_a)
+        .args(["init", "--name", ROOT_NAME, "--no-passphrase", "--ledger", &db.url()])
+        .output()
+        .unwrap();
     assert!(init.status.success(), "{}", stderr_of(&init));
     let home_b = second_home(&home_a, dir.path());
     let homes = [home_a.clone(), home_b.clone()];
 
     // Certificates for the revokers, issued up front.
     let targets: Vec<String> = (0..8)
-        .map(|i| must(&homes[i % 2], &["issue", "client", &format!("target-{i}@example.com")])["serial"].as_str().unwrap().to_string())
+        .map(|i| {
+            must(&homes[i % 2], &["issue", "client", &format!("target-{i}@example.com")])["serial"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
         .collect();
 
     let mut issued: Vec<String> = Vec::new();
@@ -107,7 +118,11 @@ fn many_writers_on_two_homes_lose_nothing_and_keep_crl_numbers_strictly_increasi
                         won.push(serial.clone());
                     } else {
                         let message = stderr_of(&out);
-                        assert!(message.contains("already revoked") || message.contains("revoked by another process"), "revoke {serial}: {message}");
+                        assert!(
+                            message.contains("already revoked")
+                                || message.contains("revoked by another process"),
+                            "revoke {serial}: {message}"
+                        );
                     }
                 }
                 (won, numbers)
@@ -116,7 +131,9 @@ fn many_writers_on_two_homes_lose_nothing_and_keep_crl_numbers_strictly_increasi
         let mut publishers = Vec::new();
         for home in &homes {
             publishers.push(s.spawn(move || {
-                (0..PUBLISHES_EACH).map(|_| must(home, &["crl"])["number"].as_i64().unwrap()).collect::<Vec<_>>()
+                (0..PUBLISHES_EACH)
+                    .map(|_| must(home, &["crl"])["number"].as_i64().unwrap())
+                    .collect::<Vec<_>>()
             }));
         }
         issued.extend(issuers.into_iter().flat_map(|t| t.join().expect("an issuer")));

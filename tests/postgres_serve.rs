@@ -18,7 +18,10 @@ use common::*;
 fn postgres_home(db: &PostgresDatabase) -> Pki {
     let dir = tempfile::tempdir().unwrap();
     let home = dir.path().join("pki");
-    let out = pkictl(&home).args(["init", "--name", ROOT_NAME, "--no-passphrase", "--ledger", &db.url()]).output().unwrap();
+    let out = pkictl(&home)
+        .args(["init", "--name", ROOT_NAME, "--no-passphrase", "--ledger", &db.url()])
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", stderr_of(&out));
     Pki::from_parts(dir, home)
 }
@@ -68,7 +71,10 @@ fn ocsp_status(pki: &Pki, serve: &Serve, cert: &Path) -> String {
     ]);
     let text = stdout_of(&out);
     let prefix = format!("{}: ", cert.display());
-    text.lines().find_map(|l| l.strip_prefix(&prefix)).map(|s| s.trim().to_string()).unwrap_or_else(|| format!("no answer: {text}{}", stderr_of(&out)))
+    text.lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|| format!("no answer: {text}{}", stderr_of(&out)))
 }
 
 /// Waits for the status, and says how long it took (the view refreshes a few times a second).
@@ -90,7 +96,17 @@ fn becomes(pki: &Pki, serve: &Serve, cert: &Path, status: &str) -> Duration {
 fn fetch_crl(serve: &Serve, slug: &str, into: &Path) -> PathBuf {
     let file = into.join(format!("{slug}-{}.crl", serve.http_port()));
     let status = Command::new("curl")
-        .args(["-sS", "--fail", "--max-time", "10", "--noproxy", "*", "-o", arg(&file), &format!("{}/crl/{slug}.crl", serve.http)])
+        .args([
+            "-sS",
+            "--fail",
+            "--max-time",
+            "10",
+            "--noproxy",
+            "*",
+            "-o",
+            arg(&file),
+            &format!("{}/crl/{slug}.crl", serve.http),
+        ])
         .status()
         .unwrap();
     assert!(status.success(), "GET the CRL from {}", serve.http);
@@ -98,9 +114,20 @@ fn fetch_crl(serve: &Serve, slug: &str, into: &Path) -> PathBuf {
 }
 
 fn crl_serials(der: &Path) -> Vec<String> {
-    let text = openssl_ok([os("crl"), os("-inform"), os("DER"), os("-in"), der.as_os_str(), os("-noout"), os("-text")]);
-    let mut found: Vec<String> =
-        text.lines().filter_map(|l| l.trim().strip_prefix("Serial Number: ")).map(|s| s.trim().to_ascii_lowercase()).collect();
+    let text = openssl_ok([
+        os("crl"),
+        os("-inform"),
+        os("DER"),
+        os("-in"),
+        der.as_os_str(),
+        os("-noout"),
+        os("-text"),
+    ]);
+    let mut found: Vec<String> = text
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("Serial Number: "))
+        .map(|s| s.trim().to_ascii_lowercase())
+        .collect();
     found.sort();
     found
 }

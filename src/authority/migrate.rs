@@ -26,7 +26,11 @@ pub struct LedgerMigrated {
 pub fn migrate_ledger(root: &Path, to: &PgLocation) -> Result<LedgerMigrated> {
     let home = Home::open(root)?;
     if let LedgerLocation::Postgres(at) = home.ledger_location()? {
-        return Err(Error::invalid(format!("the ledger of {} is already on PostgreSQL ({})", root.display(), at.redacted())));
+        return Err(Error::invalid(format!(
+            "the ledger of {} is already on PostgreSQL ({})",
+            root.display(),
+            at.redacted()
+        )));
     }
     let sqlite = home.ledger_path();
     let backup = root.join(home::SQLITE_BACKUP_FILE);

@@ -39,7 +39,8 @@ fn json_column<T: serde::de::DeserializeOwned>(row: &Row, index: usize) -> Db<T>
 
 fn opt_json(row: &Row, index: usize) -> Db<Option<serde_json::Value>> {
     let text: Option<String> = get(row, index)?;
-    text.map(|t| serde_json::from_str(&t).map_err(|e| DbError::Damaged(format!("column {index}: {e}")))).transpose()
+    text.map(|t| serde_json::from_str(&t).map_err(|e| DbError::Damaged(format!("column {index}: {e}"))))
+        .transpose()
 }
 
 fn typed_list<T: std::str::FromStr<Err = String>>(row: &Row, index: usize) -> Db<Vec<T>> {
@@ -78,8 +79,7 @@ fn eab(row: &Row) -> Db<AcmeEabKeyRecord> {
     })
 }
 
-const ACCOUNT: &str =
-    "SELECT id, provisioner_id, jwk_thumbprint, jwk, status, contacts, eab_key_id, created_at FROM acme_accounts";
+const ACCOUNT: &str = "SELECT id, provisioner_id, jwk_thumbprint, jwk, status, contacts, eab_key_id, created_at FROM acme_accounts";
 
 fn account(row: &Row) -> Db<AcmeAccountRecord> {
     Ok(AcmeAccountRecord {
@@ -112,7 +112,8 @@ fn order(row: &Row) -> Db<AcmeOrderRecord> {
     })
 }
 
-const AUTHORIZATION: &str = "SELECT id, order_id, identifier_type, identifier_value, wildcard, status, expires_at,
+const AUTHORIZATION: &str =
+    "SELECT id, order_id, identifier_type, identifier_value, wildcard, status, expires_at,
                                     created_at FROM acme_authorizations";
 
 fn authorization(row: &Row) -> Db<AcmeAuthorizationRecord> {
@@ -127,7 +128,8 @@ fn authorization(row: &Row) -> Db<AcmeAuthorizationRecord> {
     })
 }
 
-const CHALLENGE: &str = "SELECT id, authorization_id, type, token, status, validated_at, error, validation_record,
+const CHALLENGE: &str =
+    "SELECT id, authorization_id, type, token, status, validated_at, error, validation_record,
                                 created_at FROM acme_challenges";
 
 fn challenge(row: &Row) -> Db<AcmeChallengeRecord> {
@@ -162,20 +164,36 @@ fn strings_json<T: ToString>(items: &[T]) -> String {
     serde_json::Value::from(items.iter().map(ToString::to_string).collect::<Vec<_>>()).to_string()
 }
 
-fn one<T>(c: &mut impl GenericClient, sql: &str, params: &[&(dyn ToSql + Sync)], map: impl Fn(&Row) -> Db<T>) -> Db<Option<T>> {
+fn one<T>(
+    c: &mut impl GenericClient,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+    map: impl Fn(&Row) -> Db<T>,
+) -> Db<Option<T>> {
     c.query_opt(sql, params)?.as_ref().map(map).transpose()
 }
 
-fn many<T>(c: &mut impl GenericClient, sql: &str, params: &[&(dyn ToSql + Sync)], map: impl Fn(&Row) -> Db<T>) -> Db<Vec<T>> {
+fn many<T>(
+    c: &mut impl GenericClient,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+    map: impl Fn(&Row) -> Db<T>,
+) -> Db<Vec<T>> {
     c.query(sql, params)?.iter().map(map).collect()
 }
 
-pub(super) fn provisioners(c: &mut impl GenericClient, include_removed: bool) -> Db<Vec<AcmeProvisionerRecord>> {
+pub(super) fn provisioners(
+    c: &mut impl GenericClient,
+    include_removed: bool,
+) -> Db<Vec<AcmeProvisionerRecord>> {
     let filter = if include_removed { "" } else { " WHERE p.removed_at IS NULL" };
     many(c, &format!("{PROVISIONER}{filter} ORDER BY p.name, p.id"), &[], provisioner)
 }
 
-pub(super) fn provisioner_by_name(c: &mut impl GenericClient, name: &str) -> Db<Option<AcmeProvisionerRecord>> {
+pub(super) fn provisioner_by_name(
+    c: &mut impl GenericClient,
+    name: &str,
+) -> Db<Option<AcmeProvisionerRecord>> {
     one(c, &format!("{PROVISIONER} WHERE p.name = $1 AND p.removed_at IS NULL"), &[&name], provisioner)
 }
 
@@ -187,7 +205,10 @@ pub(super) fn eab_keys(c: &mut impl GenericClient, provisioner_id: i64) -> Db<Ve
     many(c, &format!("{EAB} WHERE provisioner_id = $1 ORDER BY id"), &[&provisioner_id], eab)
 }
 
-pub(super) fn eab_key(c: &mut impl GenericClient, key_id: &str) -> Db<Option<(AcmeEabKeyRecord, Zeroizing<Vec<u8>>)>> {
+pub(super) fn eab_key(
+    c: &mut impl GenericClient,
+    key_id: &str,
+) -> Db<Option<(AcmeEabKeyRecord, Zeroizing<Vec<u8>>)>> {
     let sql = "SELECT id, provisioner_id, key_id, created_at, used_at, account_id, hmac_key
                FROM acme_eab_keys WHERE key_id = $1";
     one(c, sql, &[&key_id], |r| Ok((eab(r)?, Zeroizing::new(get::<Vec<u8>>(r, 6)?))))
@@ -197,8 +218,17 @@ pub(super) fn account_by_id(c: &mut impl GenericClient, id: i64) -> Db<Option<Ac
     one(c, &format!("{ACCOUNT} WHERE id = $1"), &[&id], account)
 }
 
-pub(super) fn account_by_thumbprint(c: &mut impl GenericClient, provisioner_id: i64, thumbprint: &str) -> Db<Option<AcmeAccountRecord>> {
-    one(c, &format!("{ACCOUNT} WHERE provisioner_id = $1 AND jwk_thumbprint = $2"), &[&provisioner_id, &thumbprint], account)
+pub(super) fn account_by_thumbprint(
+    c: &mut impl GenericClient,
+    provisioner_id: i64,
+    thumbprint: &str,
+) -> Db<Option<AcmeAccountRecord>> {
+    one(
+        c,
+        &format!("{ACCOUNT} WHERE provisioner_id = $1 AND jwk_thumbprint = $2"),
+        &[&provisioner_id, &thumbprint],
+        account,
+    )
 }
 
 pub(super) fn order_by_id(c: &mut impl GenericClient, id: i64) -> Db<Option<AcmeOrderRecord>> {
@@ -209,11 +239,17 @@ pub(super) fn orders_of_account(c: &mut impl GenericClient, account_id: i64) -> 
     many(c, &format!("{ORDER} WHERE account_id = $1 ORDER BY id"), &[&account_id], order)
 }
 
-pub(super) fn authorization_by_id(c: &mut impl GenericClient, id: i64) -> Db<Option<AcmeAuthorizationRecord>> {
+pub(super) fn authorization_by_id(
+    c: &mut impl GenericClient,
+    id: i64,
+) -> Db<Option<AcmeAuthorizationRecord>> {
     one(c, &format!("{AUTHORIZATION} WHERE id = $1"), &[&id], authorization)
 }
 
-pub(super) fn authorizations_of_order(c: &mut impl GenericClient, order_id: i64) -> Db<Vec<AcmeAuthorizationRecord>> {
+pub(super) fn authorizations_of_order(
+    c: &mut impl GenericClient,
+    order_id: i64,
+) -> Db<Vec<AcmeAuthorizationRecord>> {
     many(c, &format!("{AUTHORIZATION} WHERE order_id = $1 ORDER BY id"), &[&order_id], authorization)
 }
 
@@ -225,11 +261,17 @@ pub(super) fn challenge_by_token(c: &mut impl GenericClient, token: &str) -> Db<
     one(c, &format!("{CHALLENGE} WHERE token = $1"), &[&token], challenge)
 }
 
-pub(super) fn challenges_of_authorization(c: &mut impl GenericClient, id: i64) -> Db<Vec<AcmeChallengeRecord>> {
+pub(super) fn challenges_of_authorization(
+    c: &mut impl GenericClient,
+    id: i64,
+) -> Db<Vec<AcmeChallengeRecord>> {
     many(c, &format!("{CHALLENGE} WHERE authorization_id = $1 ORDER BY id"), &[&id], challenge)
 }
 
-pub(super) fn certificate_link(c: &mut impl GenericClient, certificate_id: i64) -> Db<Option<AcmeCertificateLink>> {
+pub(super) fn certificate_link(
+    c: &mut impl GenericClient,
+    certificate_id: i64,
+) -> Db<Option<AcmeCertificateLink>> {
     one(c, &format!("{LINK} WHERE l.certificate_id = $1"), &[&certificate_id], link)
 }
 
@@ -253,9 +295,16 @@ fn row_digest(row: &Row) -> Db<String> {
             Type::INT8 => get::<Option<i64>>(row, index)?.map(|i| format!("I{i}").into_bytes()),
             Type::INT4 => get::<Option<i32>>(row, index)?.map(|i| format!("I{i}").into_bytes()),
             Type::BOOL => get::<Option<bool>>(row, index)?.map(|b| format!("I{}", i64::from(b)).into_bytes()),
-            Type::TEXT => get::<Option<String>>(row, index)?.map(|t| [b"T".as_slice(), t.as_bytes()].concat()),
+            Type::TEXT => {
+                get::<Option<String>>(row, index)?.map(|t| [b"T".as_slice(), t.as_bytes()].concat())
+            }
             Type::BYTEA => get::<Option<Vec<u8>>>(row, index)?.map(|b| [b"B".as_slice(), &b].concat()),
-            ref other => return Err(DbError::Damaged(format!("column {} has the unexpected type {other}", column.name()))),
+            ref other => {
+                return Err(DbError::Damaged(format!(
+                    "column {} has the unexpected type {other}",
+                    column.name()
+                )));
+            }
         };
         feed(&mut h, value.as_deref().unwrap_or(b"N"));
     }
@@ -308,9 +357,17 @@ impl Tx<'_> {
     }
 
     /// An INSERT … RETURNING of one row; its id is chained.
-    fn insert(&self, table: &str, what: &str, sql: &str, params: &[&(dyn ToSql + Sync)]) -> LedgerResult<i64> {
-        let row = self.guarded(sql, params)?.ok_or_else(|| LedgerError::Duplicate { what: what.to_string() })?;
-        let row = row.ok_or_else(|| LedgerError::Aborted(format!("an insert into {table} returned no row")))?;
+    fn insert(
+        &self,
+        table: &str,
+        what: &str,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> LedgerResult<i64> {
+        let row =
+            self.guarded(sql, params)?.ok_or_else(|| LedgerError::Duplicate { what: what.to_string() })?;
+        let row =
+            row.ok_or_else(|| LedgerError::Aborted(format!("an insert into {table} returned no row")))?;
         let id: i64 = get(&row, 0).map_err(|e| self.fail(e))?;
         self.chain_row(table, id)?;
         Ok(id)
@@ -354,7 +411,13 @@ pub(super) fn remove_provisioner(tx: &Tx<'_>, id: i64, now: i64) -> LedgerResult
     )
 }
 
-pub(super) fn insert_eab_key(tx: &Tx<'_>, provisioner_id: i64, key_id: &str, hmac_key: &[u8], now: i64) -> LedgerResult<i64> {
+pub(super) fn insert_eab_key(
+    tx: &Tx<'_>,
+    provisioner_id: i64,
+    key_id: &str,
+    hmac_key: &[u8],
+    now: i64,
+) -> LedgerResult<i64> {
     tx.insert(
         "acme_eab_keys",
         "an EAB key with this key id",
@@ -390,7 +453,12 @@ pub(super) fn insert_account(tx: &Tx<'_>, a: &NewAcmeAccount<'_>) -> LedgerResul
     )
 }
 
-pub(super) fn set_account_status(tx: &Tx<'_>, id: i64, from: AccountStatus, to: AccountStatus) -> LedgerResult<bool> {
+pub(super) fn set_account_status(
+    tx: &Tx<'_>,
+    id: i64,
+    from: AccountStatus,
+    to: AccountStatus,
+) -> LedgerResult<bool> {
     tx.update(
         "acme_accounts",
         id,
@@ -474,7 +542,12 @@ pub(super) fn insert_authorization(tx: &Tx<'_>, a: &NewAcmeAuthorization<'_>) ->
     )
 }
 
-pub(super) fn set_authorization_status(tx: &Tx<'_>, id: i64, from: AuthorizationStatus, to: AuthorizationStatus) -> LedgerResult<bool> {
+pub(super) fn set_authorization_status(
+    tx: &Tx<'_>,
+    id: i64,
+    from: AuthorizationStatus,
+    to: AuthorizationStatus,
+) -> LedgerResult<bool> {
     tx.update(
         "acme_authorizations",
         id,

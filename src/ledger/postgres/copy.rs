@@ -6,8 +6,8 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use postgres::types::{ToSql, Type};
 use postgres::GenericClient;
+use postgres::types::{ToSql, Type};
 use rusqlite::types::ValueRef;
 
 use super::{Db, DbError, PgLocation, PostgresLedger, pg_error};
@@ -58,7 +58,10 @@ pub fn copy_from_sqlite(sqlite: &Path, target: &PgLocation) -> LedgerResult<Copy
     if let Some(broken) = &source_replay.links.broken {
         return Err(LedgerError::Damaged {
             path: sqlite.to_path_buf(),
-            reason: format!("its audit chain breaks at event {} ({}); run doctor before migrating", broken.event_id, broken.problem),
+            reason: format!(
+                "its audit chain breaks at event {} ({}); run doctor before migrating",
+                broken.event_id, broken.problem
+            ),
         });
     }
     let mut conn = rusqlite::Connection::open_with_flags(sqlite, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
@@ -98,11 +101,16 @@ fn verify(
     let mismatch = |reason: String| LedgerError::Damaged { path: pg.location.clone(), reason };
     let copied = pg.table_counts()?;
     if copied != source_counts {
-        return Err(mismatch(format!("the copy's row counts {copied:?} differ from the source's {source_counts:?}")));
+        return Err(mismatch(format!(
+            "the copy's row counts {copied:?} differ from the source's {source_counts:?}"
+        )));
     }
     let replay = crate::ledger::replay(|v| pg.scan_events(v))?;
     if let Some(broken) = &replay.links.broken {
-        return Err(mismatch(format!("the copied audit chain breaks at event {} ({})", broken.event_id, broken.problem)));
+        return Err(mismatch(format!(
+            "the copied audit chain breaks at event {} ({})",
+            broken.event_id, broken.problem
+        )));
     }
     let (source_head, copied_head) = (last_hash(source)?, last_hash(pg)?);
     if source_head != copied_head || replay.links.chained != source_replay.links.chained {
@@ -140,15 +148,21 @@ impl CopyError {
 
 /// Copies one table with its ids; returns how many rows. The identity sequence then starts
 /// after the largest id.
-fn copy_table(source: &rusqlite::Connection, tx: &mut postgres::Transaction<'_>, table: &str) -> Result<i64, CopyError> {
+fn copy_table(
+    source: &rusqlite::Connection,
+    tx: &mut postgres::Transaction<'_>,
+    table: &str,
+) -> Result<i64, CopyError> {
     let shape = tx.prepare(&format!("SELECT * FROM {table} LIMIT 0")).map_err(CopyError::from_pg)?;
-    let columns: Vec<(String, Type)> = shape.columns().iter().map(|c| (c.name().to_string(), c.type_().clone())).collect();
+    let columns: Vec<(String, Type)> =
+        shape.columns().iter().map(|c| (c.name().to_string(), c.type_().clone())).collect();
     let names = columns.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", ");
     let placeholders = (1..=columns.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
     let insert = tx
         .prepare(&format!("INSERT INTO {table} ({names}) VALUES ({placeholders})"))
         .map_err(CopyError::from_pg)?;
-    let mut select = source.prepare(&format!("SELECT {names} FROM {table} ORDER BY rowid")).map_err(CopyError::Sqlite)?;
+    let mut select =
+        source.prepare(&format!("SELECT {names} FROM {table} ORDER BY rowid")).map_err(CopyError::Sqlite)?;
     let mut rows = select.query([]).map_err(CopyError::Sqlite)?;
     let mut copied = 0;
     while let Some(row) = rows.next().map_err(CopyError::Sqlite)? {
@@ -181,14 +195,22 @@ fn copy_table(source: &rusqlite::Connection, tx: &mut postgres::Transaction<'_>,
 
 /// A SQLite value as the PostgreSQL column's type; a value SQLite let through that the
 /// column cannot hold is refused, named.
-fn convert(table: &str, column: &str, ty: &Type, value: ValueRef<'_>) -> Result<Box<dyn ToSql + Sync>, String> {
-    let wrong = || format!("{table}.{column} holds a value of the wrong type; run doctor on the SQLite ledger");
+fn convert(
+    table: &str,
+    column: &str,
+    ty: &Type,
+    value: ValueRef<'_>,
+) -> Result<Box<dyn ToSql + Sync>, String> {
+    let wrong =
+        || format!("{table}.{column} holds a value of the wrong type; run doctor on the SQLite ledger");
     Ok(match (ty, value) {
         (&Type::INT8, ValueRef::Integer(i)) => Box::new(i),
         (&Type::INT8, ValueRef::Null) => Box::new(None::<i64>),
         (&Type::BOOL, ValueRef::Integer(i)) => Box::new(i != 0),
         (&Type::BOOL, ValueRef::Null) => Box::new(None::<bool>),
-        (&Type::TEXT, ValueRef::Text(t)) => Box::new(std::str::from_utf8(t).map_err(|_| wrong())?.to_string()),
+        (&Type::TEXT, ValueRef::Text(t)) => {
+            Box::new(std::str::from_utf8(t).map_err(|_| wrong())?.to_string())
+        }
         (&Type::TEXT, ValueRef::Null) => Box::new(None::<String>),
         (&Type::BYTEA, ValueRef::Blob(b)) => Box::new(b.to_vec()),
         (&Type::BYTEA, ValueRef::Null) => Box::new(None::<Vec<u8>>),

@@ -51,7 +51,10 @@ impl PgLocation {
     /// Parses a URL; a password in it is used for this process only.
     pub fn parse(url: &str) -> LedgerResult<PgLocation> {
         let url = url.trim();
-        let bad = |reason: &str| LedgerError::BadLocation { location: short(&redact(url)), reason: reason.to_string() };
+        let bad = |reason: &str| LedgerError::BadLocation {
+            location: short(&redact(url)),
+            reason: reason.to_string(),
+        };
         if !PgLocation::is_url(url) {
             return Err(bad("it does not start with postgres:// or postgresql://"));
         }
@@ -69,11 +72,17 @@ impl PgLocation {
                         "require" => TlsMode::Require,
                         "verify-ca" => TlsMode::VerifyCa,
                         "verify-full" => TlsMode::VerifyFull,
-                        _ => return Err(bad("sslmode must be disable, prefer, require, verify-ca or verify-full")),
+                        _ => {
+                            return Err(bad(
+                                "sslmode must be disable, prefer, require, verify-ca or verify-full",
+                            ));
+                        }
                     }
                 }
                 "sslrootcert" => root_cert = Some(PathBuf::from(percent_decode(value))),
-                "password" => return Err(bad("put the password in PGPASSWORD or a PGPASSFILE, not in a URL parameter")),
+                "password" => {
+                    return Err(bad("put the password in PGPASSWORD or a PGPASSFILE, not in a URL parameter"));
+                }
                 _ => kept.push(pair),
             }
         }
@@ -86,7 +95,9 @@ impl PgLocation {
             return Err(bad("it names no database (postgres://HOST/DBNAME)"));
         }
         if config.get_user().is_none() {
-            let user = std::env::var("PGUSER").or_else(|_| std::env::var("USER")).unwrap_or_else(|_| "postgres".into());
+            let user = std::env::var("PGUSER")
+                .or_else(|_| std::env::var("USER"))
+                .unwrap_or_else(|_| "postgres".into());
             config.user(&user);
         }
         if config.get_connect_timeout().is_none() {
@@ -115,7 +126,8 @@ impl PgLocation {
     pub fn with_database(&self, dbname: &str) -> PgLocation {
         let mut other = self.clone();
         other.config.dbname(dbname);
-        let (base, query) = self.redacted.split_once('?').map_or((self.redacted.as_str(), None), |(b, q)| (b, Some(q)));
+        let (base, query) =
+            self.redacted.split_once('?').map_or((self.redacted.as_str(), None), |(b, q)| (b, Some(q)));
         let prefix = base.rsplit_once('/').map_or(base, |(p, _)| p);
         other.redacted = match query {
             Some(q) => format!("{prefix}/{dbname}?{q}"),
@@ -167,7 +179,8 @@ fn password_from_file(file: &Path, config: &Config) -> Option<String> {
         Host::Unix(_) => "localhost".to_string(),
     };
     let port = config.get_ports().first().copied().unwrap_or(5432).to_string();
-    let wanted = [host.as_str(), port.as_str(), config.get_dbname().unwrap_or(""), config.get_user().unwrap_or("")];
+    let wanted =
+        [host.as_str(), port.as_str(), config.get_dbname().unwrap_or(""), config.get_user().unwrap_or("")];
     text.lines()
         .filter(|line| !line.trim_start().starts_with('#'))
         .map(split_pgpass_line)
@@ -210,7 +223,11 @@ fn redact(url: &str) -> String {
 }
 
 fn short(text: &str) -> String {
-    if text.chars().count() <= 80 { text.to_string() } else { format!("{}…", text.chars().take(80).collect::<String>()) }
+    if text.chars().count() <= 80 {
+        text.to_string()
+    } else {
+        format!("{}…", text.chars().take(80).collect::<String>())
+    }
 }
 
 fn percent_decode(text: &str) -> String {
@@ -238,7 +255,10 @@ mod tests {
 
     #[test]
     fn the_password_never_survives_redaction() {
-        assert_eq!(redact("postgres://ca:s3cret@db.example:5432/pki?sslmode=verify-full"), "postgres://ca@db.example:5432/pki?sslmode=verify-full");
+        assert_eq!(
+            redact("postgres://ca:s3cret@db.example:5432/pki?sslmode=verify-full"),
+            "postgres://ca@db.example:5432/pki?sslmode=verify-full"
+        );
         assert_eq!(redact("postgres://db.example/pki"), "postgres://db.example/pki");
         let at = PgLocation::parse("postgres://ca:s3cret@db.example/pki?sslmode=require").unwrap();
         assert!(!format!("{at:?}").contains("s3cret"));
@@ -249,7 +269,10 @@ mod tests {
     fn sslmodes_and_bad_urls() {
         assert_eq!(PgLocation::parse("postgres://h/d?sslmode=verify-full").unwrap().tls, TlsMode::VerifyFull);
         assert_eq!(PgLocation::parse("postgresql://h/d").unwrap().tls, TlsMode::Prefer);
-        assert!(matches!(PgLocation::parse("postgres://h/d?sslmode=maybe"), Err(LedgerError::BadLocation { .. })));
+        assert!(matches!(
+            PgLocation::parse("postgres://h/d?sslmode=maybe"),
+            Err(LedgerError::BadLocation { .. })
+        ));
         assert!(matches!(PgLocation::parse("postgres://h"), Err(LedgerError::BadLocation { .. })));
         assert!(matches!(PgLocation::parse("mysql://h/d"), Err(LedgerError::BadLocation { .. })));
         let with = PgLocation::parse("postgres://u@h:1/d?sslmode=disable").unwrap().with_database("other");
@@ -266,6 +289,10 @@ mod tests {
         let config = Config::from_str("postgres://ca@db:5433/pki").unwrap();
         assert_eq!(password_from_file(&file, &config).as_deref(), Some("yes"));
         std::fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
-        assert_eq!(password_from_file(&file, &config), None, "a readable password file is ignored, as libpq does");
+        assert_eq!(
+            password_from_file(&file, &config),
+            None,
+            "a readable password file is ignored, as libpq does"
+        );
     }
 }

@@ -147,7 +147,9 @@ impl PostgresLedger {
     /// pkictl's tables is refused, never silently initialised.
     pub fn open(at: &PgLocation, mode: OpenMode) -> LedgerResult<PostgresLedger> {
         let ledger = PostgresLedger::connect(at)?;
-        let found = ledger.stored_version()?.ok_or_else(|| LedgerError::NotALedger { path: ledger.location.clone() })?;
+        let found = ledger
+            .stored_version()?
+            .ok_or_else(|| LedgerError::NotALedger { path: ledger.location.clone() })?;
         let supported = latest_schema_version();
         if found > supported {
             return Err(LedgerError::FutureSchema { path: ledger.location.clone(), found, supported });
@@ -211,7 +213,10 @@ impl PostgresLedger {
     }
 
     /// One attempt at a write transaction; Err(true) asks for another.
-    fn attempt(&self, work: &mut dyn FnMut(&dyn LedgerTx) -> LedgerResult<()>) -> Result<(), (LedgerError, bool)> {
+    fn attempt(
+        &self,
+        work: &mut dyn FnMut(&dyn LedgerTx) -> LedgerResult<()>,
+    ) -> Result<(), (LedgerError, bool)> {
         let mut client = self.connected().map_err(|e| (e, false))?;
         let location = self.location.clone();
         let fail = |e: DbError| {
@@ -221,7 +226,12 @@ impl PostgresLedger {
         let mut tx = client.transaction().map_err(|e| fail(e.into()))?;
         // The write lock: this row's lock is held until commit, by one writer at a time.
         tx.execute("UPDATE ledger_meta SET revision = revision + 1", &[]).map_err(|e| fail(e.into()))?;
-        let wrapped = Tx { tx: RefCell::new(tx), location: location.clone(), pending: RefCell::new(Vec::new()), conflict: Cell::new(false) };
+        let wrapped = Tx {
+            tx: RefCell::new(tx),
+            location: location.clone(),
+            pending: RefCell::new(Vec::new()),
+            conflict: Cell::new(false),
+        };
         if let Err(e) = work(&wrapped) {
             let retry = wrapped.conflict.get();
             return Err((e, retry));
@@ -278,7 +288,9 @@ impl Tx<'_> {
             return Ok(());
         }
         self.run(|tx| {
-            tx.batch_execute("DO $$ BEGIN RAISE EXCEPTION 'forced conflict' USING ERRCODE = '40001'; END $$")?;
+            tx.batch_execute(
+                "DO $$ BEGIN RAISE EXCEPTION 'forced conflict' USING ERRCODE = '40001'; END $$",
+            )?;
             Ok(())
         })
     }
@@ -360,7 +372,11 @@ impl Ledger for PostgresLedger {
         self.read(|c| rows::certificate_summary(c, now))
     }
 
-    fn find_certificates(&self, selector: CertSelector<'_>, issuer_id: Option<i64>) -> LedgerResult<Vec<CertificateRecord>> {
+    fn find_certificates(
+        &self,
+        selector: CertSelector<'_>,
+        issuer_id: Option<i64>,
+    ) -> LedgerResult<Vec<CertificateRecord>> {
         self.read(|c| rows::find_certificates(c, selector, issuer_id))
     }
 
@@ -389,12 +405,17 @@ impl Ledger for PostgresLedger {
     }
 
     fn latest_crl_number(&self, issuer_id: i64) -> LedgerResult<Option<i64>> {
-        self.read(|c| Ok(c.query_one("SELECT max(number) FROM crls WHERE issuer_id = $1", &[&issuer_id])?.try_get(0)?))
+        self.read(|c| {
+            Ok(c.query_one("SELECT max(number) FROM crls WHERE issuer_id = $1", &[&issuer_id])?.try_get(0)?)
+        })
     }
 
     fn latest_crl_der(&self, issuer_id: i64) -> LedgerResult<Option<Vec<u8>>> {
         self.read(|c| {
-            let row = c.query_opt("SELECT der FROM crls WHERE issuer_id = $1 ORDER BY number DESC LIMIT 1", &[&issuer_id])?;
+            let row = c.query_opt(
+                "SELECT der FROM crls WHERE issuer_id = $1 ORDER BY number DESC LIMIT 1",
+                &[&issuer_id],
+            )?;
             Ok(row.map(|r| r.try_get(0)).transpose()?)
         })
     }
@@ -443,7 +464,10 @@ impl Ledger for PostgresLedger {
         self.read(|c| acme::eab_keys(c, provisioner_id))
     }
 
-    fn acme_eab_key(&self, key_id: &str) -> LedgerResult<Option<(AcmeEabKeyRecord, zeroize::Zeroizing<Vec<u8>>)>> {
+    fn acme_eab_key(
+        &self,
+        key_id: &str,
+    ) -> LedgerResult<Option<(AcmeEabKeyRecord, zeroize::Zeroizing<Vec<u8>>)>> {
         self.read(|c| acme::eab_key(c, key_id))
     }
 
@@ -451,7 +475,11 @@ impl Ledger for PostgresLedger {
         self.read(|c| acme::account_by_id(c, id))
     }
 
-    fn acme_account_by_thumbprint(&self, provisioner_id: i64, thumbprint: &str) -> LedgerResult<Option<AcmeAccountRecord>> {
+    fn acme_account_by_thumbprint(
+        &self,
+        provisioner_id: i64,
+        thumbprint: &str,
+    ) -> LedgerResult<Option<AcmeAccountRecord>> {
         self.read(|c| acme::account_by_thumbprint(c, provisioner_id, thumbprint))
     }
 
@@ -521,17 +549,25 @@ impl LedgerTx for Tx<'_> {
     }
 
     fn clear_default_authority(&self) -> LedgerResult<()> {
-        self.run(|tx| Ok(tx.execute("UPDATE authorities SET is_default = FALSE WHERE is_default", &[]).map(|_| ())?))
+        self.run(|tx| {
+            Ok(tx.execute("UPDATE authorities SET is_default = FALSE WHERE is_default", &[]).map(|_| ())?)
+        })
     }
 
     fn set_crl_validity(&self, id: i64, seconds: i64) -> LedgerResult<()> {
-        self.run(|tx| Ok(tx.execute("UPDATE authorities SET crl_validity_secs = $2 WHERE id = $1", &[&id, &seconds])?))?;
+        self.run(|tx| {
+            Ok(tx.execute("UPDATE authorities SET crl_validity_secs = $2 WHERE id = $1", &[&id, &seconds])?)
+        })?;
         self.pending_change(Change::CrlValidity { id, seconds });
         Ok(())
     }
 
     fn set_public_url(&self, id: i64, url: Option<&str>) -> LedgerResult<()> {
-        self.run(|tx| Ok(tx.execute("UPDATE authorities SET public_url = $2 WHERE id = $1", &[&id, &url]).map(|_| ())?))
+        self.run(|tx| {
+            Ok(tx
+                .execute("UPDATE authorities SET public_url = $2 WHERE id = $1", &[&id, &url])
+                .map(|_| ())?)
+        })
     }
 
     fn insert_certificate(&self, c: &NewCertificate<'_>) -> LedgerResult<i64> {
@@ -543,7 +579,9 @@ impl LedgerTx for Tx<'_> {
                 self.pending_change(change);
                 Ok(id)
             }
-            Err(e) if e.violates("certificates_issuer_serial") => Err(LedgerError::DuplicateSerial { serial }),
+            Err(e) if e.violates("certificates_issuer_serial") => {
+                Err(LedgerError::DuplicateSerial { serial })
+            }
             Err(e) => Err(self.fail(e)),
         }
     }
@@ -576,13 +614,16 @@ impl LedgerTx for Tx<'_> {
     ) -> LedgerResult<()> {
         let mut tx = self.tx.borrow_mut();
         let mut failed = None;
-        let scanned = rows::for_each_revoked(&mut *tx, issuer_id, now, &mut |serial, at, reason| match visit(serial, at, reason) {
-            Ok(()) => true,
-            Err(e) => {
-                failed = Some(e);
-                false
-            }
-        });
+        let scanned =
+            rows::for_each_revoked(&mut *tx, issuer_id, now, &mut |serial, at, reason| match visit(
+                serial, at, reason,
+            ) {
+                Ok(()) => true,
+                Err(e) => {
+                    failed = Some(e);
+                    false
+                }
+            });
         drop(tx);
         scanned.map_err(|e| self.fail(e))?;
         failed.map_or(Ok(()), Err)
@@ -639,7 +680,13 @@ impl LedgerTx for Tx<'_> {
         acme::remove_provisioner(self, id, now)
     }
 
-    fn insert_acme_eab_key(&self, provisioner_id: i64, key_id: &str, hmac_key: &[u8], now: i64) -> LedgerResult<i64> {
+    fn insert_acme_eab_key(
+        &self,
+        provisioner_id: i64,
+        key_id: &str,
+        hmac_key: &[u8],
+        now: i64,
+    ) -> LedgerResult<i64> {
         acme::insert_eab_key(self, provisioner_id, key_id, hmac_key, now)
     }
 
@@ -667,7 +714,13 @@ impl LedgerTx for Tx<'_> {
         acme::insert_order(self, o)
     }
 
-    fn set_acme_order_status(&self, id: i64, from: OrderStatus, to: OrderStatus, error: Option<&serde_json::Value>) -> LedgerResult<bool> {
+    fn set_acme_order_status(
+        &self,
+        id: i64,
+        from: OrderStatus,
+        to: OrderStatus,
+        error: Option<&serde_json::Value>,
+    ) -> LedgerResult<bool> {
         acme::set_order_status(self, id, from, to, error)
     }
 
@@ -679,7 +732,12 @@ impl LedgerTx for Tx<'_> {
         acme::insert_authorization(self, a)
     }
 
-    fn set_acme_authorization_status(&self, id: i64, from: AuthorizationStatus, to: AuthorizationStatus) -> LedgerResult<bool> {
+    fn set_acme_authorization_status(
+        &self,
+        id: i64,
+        from: AuthorizationStatus,
+        to: AuthorizationStatus,
+    ) -> LedgerResult<bool> {
         acme::set_authorization_status(self, id, from, to)
     }
 
@@ -707,7 +765,10 @@ impl LedgerTx for Tx<'_> {
 
     fn latest_event_id(&self, kind: super::EventKind, target: &str) -> LedgerResult<Option<i64>> {
         self.run(|tx| {
-            let row = tx.query_one("SELECT max(id) FROM events WHERE action = $1 AND target = $2", &[&kind.as_str(), &target])?;
+            let row = tx.query_one(
+                "SELECT max(id) FROM events WHERE action = $1 AND target = $2",
+                &[&kind.as_str(), &target],
+            )?;
             Ok(row.try_get(0)?)
         })
     }
@@ -717,7 +778,9 @@ impl LedgerTx for Tx<'_> {
 fn pg_error(location: &Path, e: DbError) -> LedgerError {
     match e {
         DbError::Damaged(reason) => LedgerError::Damaged { path: location.to_path_buf(), reason },
-        DbError::Setup(reason) => LedgerError::BadLocation { location: location.display().to_string(), reason },
+        DbError::Setup(reason) => {
+            LedgerError::BadLocation { location: location.display().to_string(), reason }
+        }
         DbError::Pg(e) => {
             if e.code() == Some(&SqlState::DISK_FULL) {
                 return LedgerError::NoSpace { path: location.to_path_buf() };
@@ -738,7 +801,9 @@ fn pg_error(location: &Path, e: DbError) -> LedgerError {
                         }
                     }
                     if message.contains("password missing") {
-                        message.push_str("; set PGPASSWORD, or put the password in a PGPASSFILE (~/.pgpass, mode 0600)");
+                        message.push_str(
+                            "; set PGPASSWORD, or put the password in a PGPASSFILE (~/.pgpass, mode 0600)",
+                        );
                     }
                     message
                 }

@@ -193,7 +193,12 @@ pub(super) fn certificate_summary(c: &mut impl GenericClient, now: i64) -> Db<Ce
             (SELECT min(not_after) FROM certificates WHERE status = 'valid' AND not_after > $1)",
         &[&now],
     )?;
-    Ok(CertificateSummary { valid: get(&row, 0)?, revoked: get(&row, 1)?, expired: get(&row, 2)?, next_expiry: get(&row, 3)? })
+    Ok(CertificateSummary {
+        valid: get(&row, 0)?,
+        revoked: get(&row, 1)?,
+        expired: get(&row, 2)?,
+        next_expiry: get(&row, 3)?,
+    })
 }
 
 pub(super) fn find_certificates(
@@ -218,7 +223,9 @@ pub(super) fn find_certificates(
 }
 
 pub(super) fn certificate_by_id(c: &mut impl GenericClient, id: i64) -> Db<Option<CertificateRecord>> {
-    let sql = format!("SELECT {CERT_COLUMNS} FROM certificates c JOIN authorities a ON a.id = c.issuer_id WHERE c.id = $1");
+    let sql = format!(
+        "SELECT {CERT_COLUMNS} FROM certificates c JOIN authorities a ON a.id = c.issuer_id WHERE c.id = $1"
+    );
     c.query_opt(&sql, &[&id])?.as_ref().map(cert_from_row).transpose()
 }
 
@@ -260,7 +267,10 @@ mod fallible_iterator_shim {
     }
 }
 
-pub(super) fn scan_certificates(c: &mut impl GenericClient, visit: &mut dyn FnMut(&str, &str, &[u8])) -> Db<()> {
+pub(super) fn scan_certificates(
+    c: &mut impl GenericClient,
+    visit: &mut dyn FnMut(&str, &str, &[u8]),
+) -> Db<()> {
     stream(c, "SELECT serial, fingerprint_sha256, der FROM certificates ORDER BY id", &[], &mut |row| {
         let serial: &str = get(row, 0)?;
         let fingerprint: &str = get(row, 1)?;
@@ -270,7 +280,10 @@ pub(super) fn scan_certificates(c: &mut impl GenericClient, visit: &mut dyn FnMu
     })
 }
 
-pub(super) fn list_certificates(c: &mut impl GenericClient, filter: &CertFilter) -> Db<Vec<CertificateRecord>> {
+pub(super) fn list_certificates(
+    c: &mut impl GenericClient,
+    filter: &CertFilter,
+) -> Db<Vec<CertificateRecord>> {
     let mut conditions = vec![match filter.status {
         StatusFilter::Valid => "c.status = 'valid' AND c.not_after > $1".to_string(),
         StatusFilter::Revoked => "c.status = 'revoked'".to_string(),
@@ -281,7 +294,8 @@ pub(super) fn list_certificates(c: &mut impl GenericClient, filter: &CertFilter)
     let mut values: Vec<&(dyn ToSql + Sync)> = vec![&filter.now];
     if let Some(limit) = &filter.expiring_before {
         values.push(limit);
-        conditions.push(format!("c.status = 'valid' AND c.not_after > $1 AND c.not_after <= ${}", values.len()));
+        conditions
+            .push(format!("c.status = 'valid' AND c.not_after > $1 AND c.not_after <= ${}", values.len()));
     }
     if let Some(issuer) = &filter.issuer_id {
         values.push(issuer);
@@ -345,7 +359,12 @@ pub(super) fn insert_certificate(
     Ok((id, change))
 }
 
-pub(super) fn revoke_certificate(c: &mut impl GenericClient, id: i64, at: i64, reason: Reason) -> Db<Option<Change>> {
+pub(super) fn revoke_certificate(
+    c: &mut impl GenericClient,
+    id: i64,
+    at: i64,
+    reason: Reason,
+) -> Db<Option<Change>> {
     let row = c.query_opt(
         "UPDATE certificates SET status = 'revoked', revoked_at = $2, revocation_reason = $3
          WHERE id = $1 AND status = 'valid' RETURNING issuer_id, serial, not_after",
@@ -431,7 +450,8 @@ pub(super) fn latest_crls(c: &mut impl GenericClient) -> Db<Vec<CrlRecord>> {
 
 // ---- tokens ----
 
-const TOKEN_COLUMNS: &str = "t.id, t.token_sha256, t.name, t.profile, t.sans, t.issuer_id, a.name, t.validity_secs,
+const TOKEN_COLUMNS: &str =
+    "t.id, t.token_sha256, t.name, t.profile, t.sans, t.issuer_id, a.name, t.validity_secs,
     t.expires_at, t.created_at, t.used_at, t.revoked_at, t.certificate_id";
 
 fn token_from_row(row: &Row) -> Db<TokenRecord> {
@@ -453,17 +473,23 @@ fn token_from_row(row: &Row) -> Db<TokenRecord> {
 }
 
 pub(super) fn token_by_hash(c: &mut impl GenericClient, sha256: &str) -> Db<Option<TokenRecord>> {
-    let sql = format!("SELECT {TOKEN_COLUMNS} FROM tokens t JOIN authorities a ON a.id = t.issuer_id WHERE t.token_sha256 = $1");
+    let sql = format!(
+        "SELECT {TOKEN_COLUMNS} FROM tokens t JOIN authorities a ON a.id = t.issuer_id WHERE t.token_sha256 = $1"
+    );
     c.query_opt(&sql, &[&sha256])?.as_ref().map(token_from_row).transpose()
 }
 
 pub(super) fn token_by_id(c: &mut impl GenericClient, id: i64) -> Db<Option<TokenRecord>> {
-    let sql = format!("SELECT {TOKEN_COLUMNS} FROM tokens t JOIN authorities a ON a.id = t.issuer_id WHERE t.id = $1");
+    let sql = format!(
+        "SELECT {TOKEN_COLUMNS} FROM tokens t JOIN authorities a ON a.id = t.issuer_id WHERE t.id = $1"
+    );
     c.query_opt(&sql, &[&id])?.as_ref().map(token_from_row).transpose()
 }
 
 pub(super) fn tokens(c: &mut impl GenericClient) -> Db<Vec<TokenRecord>> {
-    let sql = format!("SELECT {TOKEN_COLUMNS} FROM tokens t JOIN authorities a ON a.id = t.issuer_id ORDER BY t.id DESC");
+    let sql = format!(
+        "SELECT {TOKEN_COLUMNS} FROM tokens t JOIN authorities a ON a.id = t.issuer_id ORDER BY t.id DESC"
+    );
     all(c.query(&sql, &[])?, token_from_row)
 }
 
@@ -490,7 +516,11 @@ pub(super) fn insert_token(c: &mut impl GenericClient, t: &NewTokenRecord<'_>) -
 
 // ---- the audit trail ----
 
-pub(super) fn scan_events_from(c: &mut impl GenericClient, first_id: i64, visit: &mut dyn FnMut(&StoredEvent)) -> Db<()> {
+pub(super) fn scan_events_from(
+    c: &mut impl GenericClient,
+    first_id: i64,
+    visit: &mut dyn FnMut(&StoredEvent),
+) -> Db<()> {
     stream(
         c,
         "SELECT id, at, action, target, detail, changes, prev_hash, hash FROM events WHERE id >= $1 ORDER BY id",
@@ -545,10 +575,20 @@ pub(super) fn start_chain(c: &mut impl GenericClient) -> Db<()> {
     let mut legacy = LegacyDigest::default();
     scan_events_from(c, i64::MIN, &mut |e| legacy.add(e))?;
     let (legacy_events, legacy_sha256) = legacy.finish();
-    append_event(c, now(), "chain.start", "ledger", "{}", &[Change::ChainStart { legacy_events, legacy_sha256 }])
+    append_event(
+        c,
+        now(),
+        "chain.start",
+        "ledger",
+        "{}",
+        &[Change::ChainStart { legacy_events, legacy_sha256 }],
+    )
 }
 
-pub(super) fn scan_certificate_rows(c: &mut impl GenericClient, visit: &mut dyn FnMut(&StoredCertificate)) -> Db<()> {
+pub(super) fn scan_certificate_rows(
+    c: &mut impl GenericClient,
+    visit: &mut dyn FnMut(&StoredCertificate),
+) -> Db<()> {
     stream(
         c,
         "SELECT id, issuer_id, serial, fingerprint_sha256, der, status, revoked_at, revocation_reason, not_after
@@ -575,7 +615,10 @@ pub(super) fn scan_certificate_rows(c: &mut impl GenericClient, visit: &mut dyn 
 }
 
 pub(super) fn authority_rows(c: &mut impl GenericClient) -> Db<Vec<StoredAuthority>> {
-    let rows = c.query("SELECT id, name, cert_der, crl_validity_secs, next_crl_number FROM authorities ORDER BY id", &[])?;
+    let rows = c.query(
+        "SELECT id, name, cert_der, crl_validity_secs, next_crl_number FROM authorities ORDER BY id",
+        &[],
+    )?;
     all(rows, |r| {
         let der: &[u8] = get(r, 2)?;
         Ok(StoredAuthority {
@@ -590,7 +633,10 @@ pub(super) fn authority_rows(c: &mut impl GenericClient) -> Db<Vec<StoredAuthori
 }
 
 pub(super) fn crl_rows(c: &mut impl GenericClient) -> Db<Vec<StoredCrl>> {
-    let rows = c.query("SELECT issuer_id, number, this_update, next_update, entries, der FROM crls ORDER BY id", &[])?;
+    let rows = c.query(
+        "SELECT issuer_id, number, this_update, next_update, entries, der FROM crls ORDER BY id",
+        &[],
+    )?;
     all(rows, |r| {
         let der: &[u8] = get(r, 5)?;
         Ok(StoredCrl {

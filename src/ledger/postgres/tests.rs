@@ -27,7 +27,8 @@ impl TestDatabase {
 impl Drop for TestDatabase {
     fn drop(&mut self) {
         if let Ok(mut client) = self.admin.connect() {
-            let _ = client.batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.at.database()));
+            let _ =
+                client.batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.at.database()));
         }
     }
 }
@@ -67,7 +68,10 @@ fn creates_records_the_version_and_reopens_without_migrating() {
     let again = PostgresLedger::open(&db.at, OpenMode::ReadWrite).unwrap();
     assert_eq!(again.schema_version().unwrap(), latest_schema_version());
     assert!(again.integrity_problems().unwrap().is_empty());
-    assert!(matches!(PostgresLedger::create(&db.at), Err(LedgerError::NotEmpty { .. })), "a second create is refused");
+    assert!(
+        matches!(PostgresLedger::create(&db.at), Err(LedgerError::NotEmpty { .. })),
+        "a second create is refused"
+    );
 }
 
 #[test]
@@ -91,7 +95,10 @@ fn an_empty_database_is_not_a_ledger_and_a_future_schema_is_refused() {
     assert!(matches!(PostgresLedger::open(&db.at, OpenMode::ReadWrite), Err(LedgerError::NotALedger { .. })));
     drop(PostgresLedger::create(&db.at).unwrap());
     db.at.connect().unwrap().batch_execute("UPDATE ledger_meta SET schema_version = 99").unwrap();
-    assert!(matches!(PostgresLedger::open(&db.at, OpenMode::ReadWrite), Err(LedgerError::FutureSchema { found: 99, .. })));
+    assert!(matches!(
+        PostgresLedger::open(&db.at, OpenMode::ReadWrite),
+        Err(LedgerError::FutureSchema { found: 99, .. })
+    ));
 }
 
 #[test]
@@ -119,5 +126,8 @@ fn conflicts_past_the_bound_fail() {
     FORCED_CONFLICTS.with(|c| c.set(MAX_ATTEMPTS));
     let result = (&mut ledger as &mut dyn Ledger).write(|tx| tx.set_public_url(1, None));
     FORCED_CONFLICTS.with(|c| c.set(0));
-    assert!(matches!(result, Err(LedgerError::Backend { ref message, .. }) if message.contains("40001")), "{result:?}");
+    assert!(
+        matches!(result, Err(LedgerError::Backend { ref message, .. }) if message.contains("40001")),
+        "{result:?}"
+    );
 }

@@ -4,8 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::WebPkiServerVerifier;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::WebPkiSupportedAlgorithms;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
@@ -24,7 +24,9 @@ pub(super) fn connector(mode: TlsMode, root_cert: Option<&Path>) -> Result<MakeR
     let config = match mode {
         TlsMode::Disable | TlsMode::Prefer | TlsMode::Require => builder
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(Unverified(provider.signature_verification_algorithms)))
+            .with_custom_certificate_verifier(Arc::new(Unverified(
+                provider.signature_verification_algorithms,
+            )))
             .with_no_client_auth(),
         TlsMode::VerifyCa | TlsMode::VerifyFull => {
             let roots = Arc::new(load_roots(root_cert)?);
@@ -48,7 +50,9 @@ fn load_roots(root_cert: Option<&Path>) -> Result<RootCertStore, String> {
         },
     };
     let certs = CertificateDer::pem_file_iter(&path)
-        .map_err(|e| format!("the database's CA certificates {}: {e}; name them with sslrootcert=FILE", path.display()))?
+        .map_err(|e| {
+            format!("the database's CA certificates {}: {e}; name them with sslrootcert=FILE", path.display())
+        })?
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| format!("the database's CA certificates {}: {e}", path.display()))?;
     let mut roots = RootCertStore::empty();
