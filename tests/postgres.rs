@@ -179,6 +179,16 @@ fn the_password_comes_from_the_environment_and_never_reaches_the_home() {
     let out =
         pkictl(&home).env_remove("PGPASSWORD").env("PGPASSFILE", &passfile).args(["list"]).output().unwrap();
     assert!(out.status.success(), "{}", stderr_of(&out));
+    // Or in the URL given at run time, which replaces the recorded one for this run only.
+    let out = pkictl(&home)
+        .env_remove("PGPASSWORD")
+        .env("PGPASSFILE", "/nonexistent")
+        .env("PKICTL_LEDGER_URL", &with_password)
+        .args(["list"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert_eq!(fs::read_to_string(home.join("ledger.url")).unwrap().trim(), db.url());
     // A wrong one is the server's refusal, exit 1.
     let out = pkictl(&home).env("PGPASSWORD", "wrong").args(["list"]).output().unwrap();
     let message = assert_error(&out, 1);
@@ -196,7 +206,7 @@ fn ledger_migrate_moves_a_populated_sqlite_home_with_its_audit_chain() {
     pki.ok(&["crl"]);
     pki.ok(&["token", "create", "web-1", "--profile", "server", "--dns", "web-1.example.com"]);
     pki.ok(&["acme", "add", "web", "--profile", "server", "--allow", "*.example.com"]);
-    let renewed = pki.json(&["renew", &issued[1].serial, "--rekey"]);
+    let renewed = pki.json(&["renew", &issued[1].serial, "--rekey", "--out", &pki.out("renewed")]);
     assert!(renewed["serial"].is_string(), "{renewed}");
     let before = pki.json(&["list", "--status", "all"]);
     let chain_before = pki.json(&["doctor"])["chain"].clone();

@@ -72,6 +72,8 @@ pub(crate) enum DbError {
     Damaged(String),
     /// The connection could not be set up (TLS roots unreadable).
     Setup(String),
+    /// A new ledger's database turned out to hold one already.
+    NotEmpty,
 }
 
 impl From<postgres::Error> for DbError {
@@ -84,7 +86,7 @@ impl DbError {
     fn code(&self) -> Option<&SqlState> {
         match self {
             DbError::Pg(e) => e.code(),
-            DbError::Damaged(_) | DbError::Setup(_) => None,
+            DbError::Damaged(_) | DbError::Setup(_) | DbError::NotEmpty => None,
         }
     }
 
@@ -95,7 +97,7 @@ impl DbError {
                 e.code() == Some(&SqlState::UNIQUE_VIOLATION)
                     && e.as_db_error().and_then(|d| d.constraint()).is_some_and(|c| c == constraint)
             }
-            DbError::Damaged(_) | DbError::Setup(_) => false,
+            DbError::Damaged(_) | DbError::Setup(_) | DbError::NotEmpty => false,
         }
     }
 
@@ -139,7 +141,7 @@ impl PostgresLedger {
         if tables > 0 {
             return Err(LedgerError::NotEmpty { path: ledger.location.clone() });
         }
-        ledger.migrate(start_chain)?;
+        ledger.migrate(Some(start_chain))?;
         Ok(ledger)
     }
 
@@ -158,7 +160,7 @@ impl PostgresLedger {
             // The database is writable from anywhere it can be reached: a read-only command
             // upgrades it too, as it does a writable SQLite file.
             let _ = mode;
-            ledger.migrate(true)?;
+            ledger.migrate(None)?;
         }
         Ok(ledger)
     }
@@ -174,16 +176,23 @@ impl PostgresLedger {
         self.read(|c| stored_version(c))
     }
 
-    fn migrate(&self, start_chain: bool) -> LedgerResult<()> {
+    /// Applies the migrations above the stored version. `fresh` (for a new ledger: whether
+    /// to start the audit chain) also requires that no other process made a ledger here
+    /// meanwhile (two `init`s at one empty database: the second is refused).
+    fn migrate(&self, fresh: Option<bool>) -> LedgerResult<()> {
         let mut client = self.connected()?;
         let result = (|| -> Db<()> {
             let mut tx = client.transaction()?;
             tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])?;
             // Another process may have migrated while we waited for the lock.
             let current = stored_version(&mut tx)?.unwrap_or(0);
+            if fresh.is_some() && current > 0 {
+                return Err(DbError::NotEmpty);
+            }
             if current > latest_schema_version() {
                 return Ok(());
             }
+            let start_chain = fresh.unwrap_or(true);
             for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > current) {
                 tx.batch_execute(sql)?;
                 if *version == CHAIN_SCHEMA && start_chain {
@@ -781,6 +790,7 @@ fn pg_error(location: &Path, e: DbError) -> LedgerError {
         DbError::Setup(reason) => {
             LedgerError::BadLocation { location: location.display().to_string(), reason }
         }
+        DbError::NotEmpty => LedgerError::NotEmpty { path: location.to_path_buf() },
         DbError::Pg(e) => {
             if e.code() == Some(&SqlState::DISK_FULL) {
                 return LedgerError::NoSpace { path: location.to_path_buf() };
