@@ -258,7 +258,9 @@ pub trait Ledger: Send {
     /// Calls `visit` with (table, id, digest) of every ACME row, for the audit.
     fn acme_row_digests(&self, visit: &mut dyn FnMut(&str, i64, &str)) -> LedgerResult<()>;
 
-    /// Runs `work` in one write transaction: all of it commits, or none. Writers queue.
+    /// Runs `work` in one write transaction: all of it commits, or none. Writers queue. A
+    /// backend may roll back and run `work` again from the start (PostgreSQL, after a
+    /// serialization conflict): `work` must not act outside the transaction.
     fn transaction(&mut self, work: &mut dyn FnMut(&dyn LedgerTx) -> LedgerResult<()>) -> LedgerResult<()>;
 }
 

@@ -341,6 +341,11 @@ impl PostgresDatabase {
         PostgresDatabase { admin, at }
     }
 
+    /// Where the database is, for the backend's own tests.
+    pub(crate) fn location(&self) -> &crate::ledger::PgLocation {
+        &self.at
+    }
+
     /// The database's URL, without password.
     pub fn url(&self) -> String {
         self.at.redacted().to_string()

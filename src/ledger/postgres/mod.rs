@@ -537,12 +537,11 @@ impl Ledger for PostgresLedger {
         loop {
             match self.attempt(work) {
                 Ok(()) => return Ok(()),
-                Err((e, true)) if attempt < MAX_ATTEMPTS => {
+                Err((_, true)) if attempt < MAX_ATTEMPTS => {
                     // Back off a little more each time, so that the writers that collided
                     // do not collide again in step.
                     std::thread::sleep(Duration::from_millis(5 << attempt.min(6)));
                     attempt += 1;
-                    let _ = e;
                 }
                 Err((e, _)) => return Err(e),
             }

@@ -4,47 +4,14 @@
 
 use super::*;
 
-/// A new, empty database of its own on the test server, dropped by the returned guard.
-pub(crate) struct TestDatabase {
-    admin: PgLocation,
-    pub(crate) at: PgLocation,
-}
-
-impl TestDatabase {
-    pub(crate) fn new() -> TestDatabase {
-        let url = std::env::var("PKICTL_TEST_POSTGRES_URL").unwrap_or_else(|_| {
-            panic!("PKICTL_TEST_POSTGRES_URL is not set: run the tests through tests/run.sh, which starts a PostgreSQL server and sets it")
-        });
-        let admin = PgLocation::parse(&url).expect("PKICTL_TEST_POSTGRES_URL parses");
-        let name = format!("pkictl_unit_{}", random_suffix());
-        let mut client = admin.connect().map_err(|e| format!("{e:?}")).expect("the test server answers");
-        client.batch_execute(&format!("CREATE DATABASE {name}")).expect("CREATE DATABASE");
-        let at = admin.with_database(&name);
-        TestDatabase { admin, at }
-    }
-}
-
-impl Drop for TestDatabase {
-    fn drop(&mut self) {
-        if let Ok(mut client) = self.admin.connect() {
-            let _ =
-                client.batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.at.database()));
-        }
-    }
-}
-
-fn random_suffix() -> String {
-    let mut bytes = [0u8; 8];
-    getrandom::fill(&mut bytes).expect("the system RNG");
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
+use crate::ledger::testing::PostgresDatabase as TestDatabase;
 
 #[test]
 fn passes_the_conformance_suite() {
     let databases = std::cell::RefCell::new(Vec::new());
     crate::ledger::conformance::run_all(&|| {
         let db = TestDatabase::new();
-        let ledger = PostgresLedger::create(&db.at).expect("a new ledger");
+        let ledger = PostgresLedger::create(db.location()).expect("a new ledger");
         databases.borrow_mut().push(db);
         Box::new(ledger)
     });
@@ -60,16 +27,16 @@ fn migrations_are_in_increasing_order_and_numbered_as_sqlite() {
 #[test]
 fn creates_records_the_version_and_reopens_without_migrating() {
     let db = TestDatabase::new();
-    let ledger = PostgresLedger::create(&db.at).unwrap();
+    let ledger = PostgresLedger::create(db.location()).unwrap();
     assert_eq!(ledger.schema_version().unwrap(), latest_schema_version());
     let replay = crate::ledger::replay(|v| ledger.scan_events(v)).unwrap();
     assert_eq!((replay.links.broken.is_none(), replay.links.chained), (true, 1), "the chain-start row");
     drop(ledger);
-    let again = PostgresLedger::open(&db.at, OpenMode::ReadWrite).unwrap();
+    let again = PostgresLedger::open(db.location(), OpenMode::ReadWrite).unwrap();
     assert_eq!(again.schema_version().unwrap(), latest_schema_version());
     assert!(again.integrity_problems().unwrap().is_empty());
     assert!(
-        matches!(PostgresLedger::create(&db.at), Err(LedgerError::NotEmpty { .. })),
+        matches!(PostgresLedger::create(db.location()), Err(LedgerError::NotEmpty { .. })),
         "a second create is refused"
     );
 }
@@ -77,13 +44,13 @@ fn creates_records_the_version_and_reopens_without_migrating() {
 #[test]
 fn an_older_schema_is_brought_up_to_date_in_order() {
     let db = TestDatabase::new();
-    let mut client = db.at.connect().unwrap();
+    let mut client = db.location().connect().unwrap();
     for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v <= 2) {
         client.batch_execute(sql).unwrap();
         client.execute("UPDATE ledger_meta SET schema_version = $1", &[&(*version as i32)]).unwrap();
     }
     drop(client);
-    let ledger = PostgresLedger::open(&db.at, OpenMode::ReadWrite).unwrap();
+    let ledger = PostgresLedger::open(db.location(), OpenMode::ReadWrite).unwrap();
     assert_eq!(ledger.schema_version().unwrap(), latest_schema_version());
     let replay = crate::ledger::replay(|v| ledger.scan_events(v)).unwrap();
     assert_eq!(replay.links.chained, 1, "schema 3 started the chain");
@@ -92,11 +59,11 @@ fn an_older_schema_is_brought_up_to_date_in_order() {
 #[test]
 fn an_empty_database_is_not_a_ledger_and_a_future_schema_is_refused() {
     let db = TestDatabase::new();
-    assert!(matches!(PostgresLedger::open(&db.at, OpenMode::ReadWrite), Err(LedgerError::NotALedger { .. })));
-    drop(PostgresLedger::create(&db.at).unwrap());
-    db.at.connect().unwrap().batch_execute("UPDATE ledger_meta SET schema_version = 99").unwrap();
+    assert!(matches!(PostgresLedger::open(db.location(), OpenMode::ReadWrite), Err(LedgerError::NotALedger { .. })));
+    drop(PostgresLedger::create(db.location()).unwrap());
+    db.location().connect().unwrap().batch_execute("UPDATE ledger_meta SET schema_version = 99").unwrap();
     assert!(matches!(
-        PostgresLedger::open(&db.at, OpenMode::ReadWrite),
+        PostgresLedger::open(db.location(), OpenMode::ReadWrite),
         Err(LedgerError::FutureSchema { found: 99, .. })
     ));
 }
@@ -104,7 +71,7 @@ fn an_empty_database_is_not_a_ledger_and_a_future_schema_is_refused() {
 #[test]
 fn a_serialization_failure_is_retried_from_the_start() {
     let db = TestDatabase::new();
-    let mut ledger = PostgresLedger::create(&db.at).unwrap();
+    let mut ledger = PostgresLedger::create(db.location()).unwrap();
     let before = ledger.revision().unwrap();
     // The next two attempts get a real SQLSTATE 40001 from the server.
     FORCED_CONFLICTS.with(|c| c.set(2));
@@ -122,7 +89,7 @@ fn a_serialization_failure_is_retried_from_the_start() {
 #[test]
 fn conflicts_past_the_bound_fail() {
     let db = TestDatabase::new();
-    let mut ledger = PostgresLedger::create(&db.at).unwrap();
+    let mut ledger = PostgresLedger::create(db.location()).unwrap();
     FORCED_CONFLICTS.with(|c| c.set(MAX_ATTEMPTS));
     let result = (&mut ledger as &mut dyn Ledger).write(|tx| tx.set_public_url(1, None));
     FORCED_CONFLICTS.with(|c| c.set(0));
