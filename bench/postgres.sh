@@ -20,6 +20,7 @@ if [[ -z ${PKICTL:-} ]]; then
 fi
 WORK=$(mktemp -d /tmp/pkictl-bench-pg.XXXXXX)
 source tests/postgres-cluster.sh
+export PKICTL_PG_FSYNC=on # durable commits, as SQLite's synchronous = FULL
 unset PKICTL_PG_PID # only a cluster this script starts is stopped by it
 cleanup() { pg_cluster_stop; rm -rf "$WORK"; }
 trap cleanup EXIT

@@ -8,6 +8,7 @@
 # PostgreSQL refuses to run as root, so under root it runs as `postgres` (Debian's package
 # user) or `nobody`. Password authentication (scram-sha-256) with the password in PGPASSWORD,
 # as an operator's deployment would have, so the tests see that no password reaches a home.
+# fsync is off for the tests (a throwaway cluster) unless PKICTL_PG_FSYNC=on (the benchmark).
 
 pg_bin_dir() {
     local found
@@ -46,7 +47,7 @@ pg_cluster_start() {
     rm -f "$PG_DIR/pwfile"
     port=$(pg_free_port)
     pg_as_user "$bin/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -t 60 \
-        -o "-c listen_addresses=127.0.0.1 -p $port -k $PG_DIR -c max_connections=200 -c fsync=off" start \
+        -o "-c listen_addresses=127.0.0.1 -p $port -k $PG_DIR -c max_connections=200 -c fsync=${PKICTL_PG_FSYNC:-off}" start \
         >/dev/null || { cat "$PG_DIR/server.log" >&2; return 1; }
     PKICTL_PG_PID=$(head -n 1 "$PG_DIR/data/postmaster.pid")
     export PKICTL_PG_PID PG_DIR

@@ -1,6 +1,6 @@
 //! One CA on one PostgreSQL database, written by many processes at once from two homes (the
-//! same CA files copied, as two machines would hold them): issuers, revokers (two of them
-//! racing for the same certificates) and CRL publishers. Afterwards: no duplicate serial, no
+//! same CA files copied, as two machines would hold them): issuers, renewers, revokers (two
+//! of them racing for the same certificates) and CRL publishers. Afterwards: no duplicate serial, no
 //! lost certificate, CRL numbers strictly increasing per CA and never handed out twice, every
 //! revoked certificate on the final CRL (read by openssl), and `doctor` clean from both homes.
 
@@ -85,8 +85,17 @@ fn many_writers_on_two_homes_lose_nothing_and_keep_crl_numbers_strictly_increasi
                 .to_string()
         })
         .collect();
+    let renewable: Vec<String> = (0..4)
+        .map(|i| {
+            must(&homes[i % 2], &["issue", "client", &format!("renew-{i}@example.com")])["serial"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
 
     let mut issued: Vec<String> = Vec::new();
+    let mut renewed: Vec<String> = Vec::new();
     let mut crl_numbers: Vec<i64> = Vec::new();
     let mut revoked_ok: Vec<String> = Vec::new();
     thread::scope(|s| {
@@ -128,6 +137,24 @@ fn many_writers_on_two_homes_lose_nothing_and_keep_crl_numbers_strictly_increasi
                 (won, numbers)
             }));
         }
+        // Renewals through both homes at once: each one a new certificate, none lost.
+        let mut renewers = Vec::new();
+        for home in &homes {
+            let renewable = &renewable;
+            renewers.push(s.spawn(move || {
+                renewable
+                    .iter()
+                    .map(|serial| {
+                        let side = home.file_name().unwrap().to_string_lossy();
+                        let out = home.parent().unwrap().join(format!("renewed-{side}-{serial}"));
+                        must(home, &["renew", serial, "--rekey", "--out", out.to_str().unwrap()])["serial"]
+                            .as_str()
+                            .unwrap()
+                            .to_string()
+                    })
+                    .collect::<Vec<_>>()
+            }));
+        }
         let mut publishers = Vec::new();
         for home in &homes {
             publishers.push(s.spawn(move || {
@@ -142,14 +169,22 @@ fn many_writers_on_two_homes_lose_nothing_and_keep_crl_numbers_strictly_increasi
             revoked_ok.extend(won);
             crl_numbers.extend(numbers);
         }
+        for t in renewers {
+            renewed.extend(t.join().expect("a renewer"));
+        }
         for t in publishers {
             crl_numbers.extend(t.join().expect("a publisher"));
         }
     });
 
     // No duplicate serial, none lost.
-    let unique: BTreeSet<&String> = issued.iter().chain(&targets).collect();
-    assert_eq!(unique.len(), issued.len() + targets.len(), "a serial was handed out twice");
+    let unique: BTreeSet<&String> = issued.iter().chain(&targets).chain(&renewable).chain(&renewed).collect();
+    assert_eq!(
+        unique.len(),
+        issued.len() + targets.len() + renewable.len() + renewed.len(),
+        "a serial was handed out twice"
+    );
+    assert_eq!(renewed.len(), 2 * renewable.len(), "every renewal answered");
     let listed: BTreeSet<String> = must(&home_a, &["list", "--status", "all"])["certificates"]
         .as_array()
         .unwrap()

@@ -342,6 +342,7 @@ impl PostgresDatabase {
     }
 
     /// Where the database is, for the backend's own tests.
+    #[cfg(test)]
     pub(crate) fn location(&self) -> &crate::ledger::PgLocation {
         &self.at
     }
