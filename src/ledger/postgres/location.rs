@@ -103,10 +103,10 @@ impl PgLocation {
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(Duration::from_secs(10));
         }
-        if config.get_password().is_none() {
-            if let Some(password) = password_from_environment(&config) {
-                config.password(password);
-            }
+        if config.get_password().is_none()
+            && let Some(password) = password_from_environment(&config)
+        {
+            config.password(password);
         }
         config.application_name("pkictl");
         config.ssl_mode(match tls {
@@ -195,13 +195,15 @@ fn split_pgpass_line(line: &str) -> Vec<String> {
     while let Some(c) = chars.next() {
         match c {
             '\\' => {
-                if let Some(next) = chars.next() {
-                    fields.last_mut().map(|f| f.push(next));
+                if let (Some(next), Some(field)) = (chars.next(), fields.last_mut()) {
+                    field.push(next);
                 }
             }
             ':' if fields.len() < 5 => fields.push(String::new()),
             c => {
-                fields.last_mut().map(|f| f.push(c));
+                if let Some(field) = fields.last_mut() {
+                    field.push(c);
+                }
             }
         }
     }

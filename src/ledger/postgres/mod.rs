@@ -173,7 +173,7 @@ impl PostgresLedger {
 
     /// The schema version in `ledger_meta`, None when the database has no pkictl ledger.
     fn stored_version(&self) -> LedgerResult<Option<u32>> {
-        self.read(|c| stored_version(c))
+        self.read(stored_version)
     }
 
     /// Applies the migrations above the stored version. `fresh` (for a new ledger: whether
@@ -254,7 +254,7 @@ impl PostgresLedger {
 
     /// Row counts of every table, for `ledger migrate`'s check.
     pub fn table_counts(&self) -> LedgerResult<Vec<(String, i64)>> {
-        self.read(|c| copy::table_counts(c))
+        self.read(copy::table_counts)
     }
 }
 
@@ -347,7 +347,7 @@ impl Ledger for PostgresLedger {
     }
 
     fn integrity_problems(&self) -> LedgerResult<Vec<String>> {
-        self.read(|c| rows::integrity_problems(c))
+        self.read(rows::integrity_problems)
     }
 
     fn backup_to(&self, _dest: &Path) -> LedgerResult<()> {
@@ -358,7 +358,7 @@ impl Ledger for PostgresLedger {
     }
 
     fn authorities(&self) -> LedgerResult<Vec<CaRecord>> {
-        self.read(|c| rows::authorities(c))
+        self.read(rows::authorities)
     }
 
     fn authority_by_name(&self, name: &str) -> LedgerResult<Option<CaRecord>> {
@@ -370,7 +370,7 @@ impl Ledger for PostgresLedger {
     }
 
     fn default_authority(&self) -> LedgerResult<Option<CaRecord>> {
-        self.read(|c| rows::default_authority(c))
+        self.read(rows::default_authority)
     }
 
     fn certificate_count(&self) -> LedgerResult<i64> {
@@ -410,7 +410,7 @@ impl Ledger for PostgresLedger {
     }
 
     fn latest_crls(&self) -> LedgerResult<Vec<CrlRecord>> {
-        self.read(|c| rows::latest_crls(c))
+        self.read(rows::latest_crls)
     }
 
     fn latest_crl_number(&self, issuer_id: i64) -> LedgerResult<Option<i64>> {
@@ -438,7 +438,7 @@ impl Ledger for PostgresLedger {
     }
 
     fn tokens(&self) -> LedgerResult<Vec<TokenRecord>> {
-        self.read(|c| rows::tokens(c))
+        self.read(rows::tokens)
     }
 
     fn scan_events(&self, visit: &mut dyn FnMut(&StoredEvent)) -> LedgerResult<()> {
@@ -450,11 +450,11 @@ impl Ledger for PostgresLedger {
     }
 
     fn authority_rows(&self) -> LedgerResult<Vec<StoredAuthority>> {
-        self.read(|c| rows::authority_rows(c))
+        self.read(rows::authority_rows)
     }
 
     fn crl_rows(&self) -> LedgerResult<Vec<StoredCrl>> {
-        self.read(|c| rows::crl_rows(c))
+        self.read(rows::crl_rows)
     }
 
     fn acme_provisioners(&self, include_removed: bool) -> LedgerResult<Vec<AcmeProvisionerRecord>> {
@@ -804,10 +804,10 @@ fn pg_error(location: &Path, e: DbError) -> LedgerError {
                         source = cause.source();
                     }
                     // OS errors in words, as everywhere else in pkictl.
-                    if let Some(at) = message.find(" (os error ") {
-                        if let Some(end) = message[at..].find(')') {
-                            message.replace_range(at..at + end + 1, "");
-                        }
+                    if let Some(at) = message.find(" (os error ")
+                        && let Some(end) = message[at..].find(')')
+                    {
+                        message.replace_range(at..at + end + 1, "");
                     }
                     if message.contains("password missing") {
                         message.push_str(
