@@ -60,11 +60,15 @@ pg_cluster_stop() {
     [[ -n ${PKICTL_PG_PID:-} ]] || return 0
     # SIGINT: PostgreSQL's "fast" shutdown (roll back sessions, checkpoint, exit).
     kill -INT "$PKICTL_PG_PID" 2>/dev/null || true
-    for _ in $(seq 1 100); do
-        kill -0 "$PKICTL_PG_PID" 2>/dev/null || break
+    local waited=0
+    while kill -0 "$PKICTL_PG_PID" 2>/dev/null && ((waited < 100)); do
         sleep 0.1
+        waited=$((waited + 1))
     done
-    kill -KILL "$PKICTL_PG_PID" 2>/dev/null || true
+    # Still there after 10 s (and so still our postmaster): no more waiting.
+    if kill -0 "$PKICTL_PG_PID" 2>/dev/null; then
+        kill -KILL "$PKICTL_PG_PID" 2>/dev/null || true
+    fi
     rm -rf "$PG_DIR"
     unset PKICTL_PG_PID
 }
