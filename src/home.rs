@@ -2,7 +2,10 @@
 //!
 //! ```text
 //! <home>/            0700
-//!   ledger.db        the SQLite ledger (the single source of truth)
+//!   ledger.db        the SQLite ledger (the single source of truth), or
+//!   ledger.url       where the ledger is when it is on PostgreSQL: a postgres:// URL
+//!                    without password (that comes from PGPASSWORD or PGPASSFILE)
+//!   ledger-sqlite-backup.db  after `ledger migrate`: the SQLite ledger it copied, read-only
 //!   ca/<slug>.pem    each CA's certificate
 //!   private/<slug>.key  each CA's PKCS#8 key, 0600 (encrypted unless --no-passphrase)
 //!   crl/<slug>.crl.pem, .crl.der  each CA's latest CRL
@@ -14,8 +17,15 @@ use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
+use crate::ledger::{Ledger, LedgerLocation, OpenMode, PgLocation};
 
 pub const LEDGER_FILE: &str = "ledger.db";
+pub const LEDGER_URL_FILE: &str = "ledger.url";
+/// What `ledger migrate` leaves of the SQLite ledger it copied to PostgreSQL.
+pub const SQLITE_BACKUP_FILE: &str = "ledger-sqlite-backup.db";
+/// Overrides the home's recorded PostgreSQL URL for one run (a URL that may carry a password,
+/// which is never written to the home).
+pub const LEDGER_URL_VARIABLE: &str = "PKICTL_LEDGER_URL";
 pub const PRIVATE_DIR: &str = "private";
 pub const CA_DIR: &str = "ca";
 pub const CRL_DIR: &str = "crl";
@@ -32,7 +42,7 @@ pub struct Home {
 impl Home {
     /// Opens an existing home: one that holds a ledger.
     pub fn open(root: &Path) -> Result<Home> {
-        if !root.join(LEDGER_FILE).is_file() {
+        if !root.join(LEDGER_FILE).is_file() && !root.join(LEDGER_URL_FILE).is_file() {
             if let Some(staging) = init_stagings(root).into_iter().next() {
                 return Err(Error::InterruptedInit { home: root.to_path_buf(), staging });
             }
@@ -50,8 +60,34 @@ impl Home {
         &self.root
     }
 
+    /// The SQLite ledger file (whether or not the home's ledger is there).
     pub fn ledger_path(&self) -> PathBuf {
         self.root.join(LEDGER_FILE)
+    }
+
+    /// Where the home's ledger is: the database `ledger.url` names, else the SQLite file.
+    pub fn ledger_location(&self) -> Result<LedgerLocation> {
+        let url_file = self.root.join(LEDGER_URL_FILE);
+        if !url_file.is_file() {
+            return Ok(LedgerLocation::Sqlite(self.ledger_path()));
+        }
+        let url = match std::env::var(LEDGER_URL_VARIABLE) {
+            Ok(url) if !url.trim().is_empty() => url,
+            _ => fs::read_to_string(&url_file).map_err(|source| Error::Read { path: url_file.clone(), source })?,
+        };
+        Ok(LedgerLocation::Postgres(PgLocation::parse(url.trim())?))
+    }
+
+    /// Opens the home's ledger in `mode`.
+    pub fn open_ledger(&self, mode: OpenMode) -> Result<Box<dyn Ledger>> {
+        Ok(crate::ledger::open_at(&self.ledger_location()?, mode)?)
+    }
+
+    /// Records that the home's ledger is the database at `at` (its URL without password).
+    pub fn record_postgres(&self, at: &PgLocation) -> Result<()> {
+        let mut text = at.redacted().to_string();
+        text.push('\n');
+        write_atomic(&self.root.join(LEDGER_URL_FILE), text.as_bytes(), KEY_MODE)
     }
 
     /// Path of a file the ledger names relative to the home.
@@ -99,7 +135,7 @@ pub const INIT_STAGING_PREFIX: &str = ".pkictl-init-";
 
 /// What an `init` staging directory may hold: the home's layout, nothing else.
 const STAGING_ENTRIES: &[&str] =
-    &[PRIVATE_DIR, CA_DIR, CRL_DIR, LEDGER_FILE, "ledger.db-wal", "ledger.db-shm", "ledger.db-journal"];
+    &[PRIVATE_DIR, CA_DIR, CRL_DIR, LEDGER_FILE, LEDGER_URL_FILE, "ledger.db-wal", "ledger.db-shm", "ledger.db-journal"];
 
 /// The `init` staging directories directly inside `dir` (left by an `init` that was killed,
 /// or in use by one that is running).

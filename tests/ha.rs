@@ -158,7 +158,7 @@ fn what_one_instance_issues_or_revokes_the_other_sees_and_either_survives_the_ot
     eprintln!("revocation seen by both instances after {:?}", started.elapsed());
 
     // A dies; B keeps enrolling, renewing and answering.
-    a.kill();
+    a.kill_hard();
     let (two, _) = enrol(&ca, &b_url, "two.example.com", &ca.pki.path("two")).expect("enrol through B");
     assert_eq!(ocsp(&ca, &b, &two), "good");
     assert_eq!(ocsp(&ca, &b, &renewed), "good");
@@ -233,7 +233,7 @@ fn concurrent_clients_on_two_instances_and_the_cli_lose_nothing() {
     };
     std::thread::sleep(run_for / 2);
     a_alive.store(false, std::sync::atomic::Ordering::SeqCst);
-    a.take().expect("A").kill();
+    a.take().expect("A").kill_hard();
     for worker in workers {
         worker.join().expect("a client thread");
     }

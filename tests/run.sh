@@ -4,12 +4,16 @@
 # A missing tool fails the run; nothing is skipped.
 #
 # - apt (as root; otherwise a message saying what to install): openssl, curl, nginx, python3,
-#   python3-venv, faketime, sqlite3, lego, pebble (for pebble-challtestsrv), certbot and caddy,
-#   each only when missing.
+#   python3-venv, faketime, sqlite3, lego, pebble (for pebble-challtestsrv), certbot, caddy and
+#   postgresql, each only when missing.
 # - a Python venv at target/interop-venv with pkilint and cryptography at the pinned versions
 #   below, created or upgraded only when it is missing or differs.
 # - exports PKICTL_INTEROP_PYTHON, PKICTL_INTEROP_PKILINT_BIN and PKICTL_INTEROP_NGINX for
 #   tests/interop.rs.
+# - starts a throwaway PostgreSQL cluster (tests/postgres-cluster.sh: a new temp directory,
+#   127.0.0.1 on a free port, run as the unprivileged `postgres` user since PostgreSQL refuses
+#   root) and exports PKICTL_TEST_POSTGRES_URL and PGPASSWORD for the PostgreSQL tests (the
+#   ledger conformance suite, tests/postgres*.rs); stops it by its postmaster pid on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -51,6 +55,10 @@ have pebble-challtestsrv || need_apt+=(pebble)
 # tests/acme_clients.rs: certbot and Caddy get certificates from `serve`.
 have certbot || need_apt+=(certbot)
 have caddy || need_apt+=(caddy)
+# The ledger on PostgreSQL: Debian's server (initdb, pg_ctl, postgres) and its client tools.
+source tests/postgres-cluster.sh
+pg_installed() { [[ -n $(pg_bin_dir 2>/dev/null) && -x $(pg_bin_dir 2>/dev/null)/initdb ]]; }
+pg_installed || need_apt+=(postgresql)
 if ! venv_ok; then
     have python3 || need_apt+=(python3)
     # Debian's python3 cannot make a venv without python3-venv (ensurepip).
@@ -104,5 +112,9 @@ openssl version
 "$NGINX" -v 2>&1
 curl --version | head -n 1
 "$PKICTL_INTEROP_PYTHON" -c 'from importlib.metadata import version as v; print("pkilint", v("pkilint"), "/ cryptography", v("cryptography"))'
+
+unset PKICTL_PG_PID # only the cluster started here is stopped here
+pg_cluster_start
+trap pg_cluster_stop EXIT
 
 cargo test --locked "$@"

@@ -438,7 +438,7 @@ impl Authority {
             .ledger
             .write(|tx| {
                 let id = tx.insert_acme_provisioner(&new)?;
-                event(tx, EventKind::AcmeProvisionerAdd, &request.name, detail)?;
+                event(tx, EventKind::AcmeProvisionerAdd, &request.name, detail.clone())?;
                 Ok(id)
             })
             .map_err(|e| {

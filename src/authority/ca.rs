@@ -54,6 +54,8 @@ pub struct InitRequest {
     pub public_url: Option<String>,
     /// Encrypt the CA keys with a passphrase from [`Unlock::new_passphrase`].
     pub encrypt_keys: bool,
+    /// The ledger in this (empty) PostgreSQL database instead of a SQLite file in the home.
+    pub ledger: Option<crate::ledger::PgLocation>,
 }
 
 impl InitRequest {
@@ -71,6 +73,7 @@ impl InitRequest {
             crl_url: None,
             public_url: None,
             encrypt_keys: true,
+            ledger: None,
         }
     }
 
@@ -323,7 +326,7 @@ impl Authority {
             None
         };
         let cas = plan.build_cas()?;
-        create_home(&request.home, &cas, passphrase.as_ref())?;
+        create_home(&request.home, &cas, passphrase.as_ref(), request.ledger.as_ref())?;
         let warnings =
             plan.public_url.as_deref().and_then(super::public_url::https_warning).into_iter().collect();
         Ok(Initialized { cas, encrypted: passphrase.is_some(), warnings })
@@ -473,7 +476,12 @@ fn sibling_crl_url(parent: &CaRecord, slug: &str) -> Option<String> {
 /// place with the ledger last: a home "exists" only once its ledger does, and a failed init
 /// removes everything it made. Staging inside (not renaming a sibling over the target) works
 /// for `--home .`, for the shell's current directory and for a symlink to an empty volume.
-fn create_home(target: &Path, cas: &[CaCreated], passphrase: Option<&Zeroizing<String>>) -> Result<()> {
+fn create_home(
+    target: &Path,
+    cas: &[CaCreated],
+    passphrase: Option<&Zeroizing<String>>,
+    database: Option<&crate::ledger::PgLocation>,
+) -> Result<()> {
     let created_target = !target.exists();
     home::create_private_dir(target)?;
     fs::set_permissions(target, fs::Permissions::from_mode(home::DIR_MODE))
@@ -485,16 +493,23 @@ fn create_home(target: &Path, cas: &[CaCreated], passphrase: Option<&Zeroizing<S
         .map_err(|source| Error::Write { path: target.to_path_buf(), source })?;
     let _in_use = home::lock_staging(staging.path())?;
     let mut moved = Vec::new();
-    let result = populate(staging.path(), cas, passphrase)
-        .and_then(|()| move_into_place(staging.path(), target, &mut moved));
+    let ledger_entry = if database.is_some() { home::LEDGER_URL_FILE } else { home::LEDGER_FILE };
+    let result = populate(staging.path(), cas, passphrase, database)
+        .and_then(|()| move_into_place(staging.path(), target, ledger_entry, &mut moved));
     if result.is_err() {
         remove_partial_home(target, created_target, &moved);
     }
     result
 }
 
-/// Writes the CA keys, the ledger and the CA certificates into `dir`.
-fn populate(dir: &Path, cas: &[CaCreated], passphrase: Option<&Zeroizing<String>>) -> Result<()> {
+/// Writes the CA keys, the CA certificates and the ledger (the last thing: a database it
+/// creates cannot be removed with the staging directory) into `dir`.
+fn populate(
+    dir: &Path,
+    cas: &[CaCreated],
+    passphrase: Option<&Zeroizing<String>>,
+    database: Option<&crate::ledger::PgLocation>,
+) -> Result<()> {
     let staged = Home::at(dir);
     staged.create_layout()?;
     let keys = FileKeyStore::new(dir);
@@ -506,9 +521,6 @@ fn populate(dir: &Path, cas: &[CaCreated], passphrase: Option<&Zeroizing<String>
             passphrase.map(|p| p.as_str()),
         )?;
     }
-    let mut ledger = crate::ledger::create(&staged.ledger_path())?;
-    ledger.write(|tx| record_cas(tx, cas, passphrase.is_some()))?;
-    drop(ledger);
     for ca in cas {
         let pem = certificate_pem(&ca.signed.der);
         home::write_atomic_new(
@@ -517,12 +529,21 @@ fn populate(dir: &Path, cas: &[CaCreated], passphrase: Option<&Zeroizing<String>
             PUBLIC_MODE,
         )?;
     }
+    let location = match database {
+        Some(at) => {
+            staged.record_postgres(at)?;
+            crate::ledger::LedgerLocation::Postgres(at.clone())
+        }
+        None => crate::ledger::LedgerLocation::Sqlite(staged.ledger_path()),
+    };
+    let mut ledger = crate::ledger::create_at(&location)?;
+    ledger.write(|tx| record_cas(tx, cas, passphrase.is_some()))?;
     Ok(())
 }
 
 /// The directories first, the ledger last; `moved` records what is already in place.
-fn move_into_place(staging: &Path, target: &Path, moved: &mut Vec<PathBuf>) -> Result<()> {
-    for name in [home::PRIVATE_DIR, home::CA_DIR, home::CRL_DIR, home::LEDGER_FILE] {
+fn move_into_place(staging: &Path, target: &Path, ledger_entry: &str, moved: &mut Vec<PathBuf>) -> Result<()> {
+    for name in [home::PRIVATE_DIR, home::CA_DIR, home::CRL_DIR, ledger_entry] {
         let destination = target.join(name);
         if destination.exists() {
             return Err(Error::HomeNotEmpty { path: target.to_path_buf() });

@@ -96,6 +96,7 @@ impl std::fmt::Display for CrlRefusal {
 }
 
 /// When a CRL is signed and until when it is valid.
+#[derive(Clone)]
 pub(super) struct CrlPlan {
     now: time::OffsetDateTime,
     next: time::OffsetDateTime,
@@ -121,7 +122,7 @@ impl Authority {
         let mut refused = None;
         let signed = self
             .ledger
-            .write(|tx| sign_crl_in(tx, &ca, &signing_ca, plan, &mut refused))
+            .write(|tx| sign_crl_in(tx, &ca, &signing_ca, plan.clone(), &mut refused))
             .map_err(|e| refused.take().unwrap_or_else(|| e.into()))?;
         self.publish_files(&ca, signed, &[])
     }

@@ -11,6 +11,7 @@ mod crl;
 mod enroll;
 mod export;
 mod issue;
+mod migrate;
 mod monitor;
 mod ocsp;
 mod output;
@@ -35,6 +36,7 @@ pub use issue::{
     BatchIssued, BatchItem, BatchRequest, IssueRequest, Issued, KeySource, RenewKey, RenewRequest, Renewed,
     leaf_names, read_csr, validate_common_name,
 };
+pub use migrate::migrate_ledger;
 pub use monitor::{crl_attention_from, crl_needs_attention};
 pub use ocsp::{OcspIssuer, OcspReply, OcspSigner, OcspStatus, issuer_of, ocsp_status, sign_reply};
 pub use output::{OutputDir, OutputFiles};
@@ -62,7 +64,7 @@ impl Authority {
     /// Opens an existing home. Keys are unlocked only when an operation needs one.
     pub fn open(home: &Path, unlock: Box<dyn Unlock>) -> Result<Authority> {
         let home = Home::open(home)?;
-        let ledger = crate::ledger::open(&home.ledger_path())?;
+        let ledger = home.open_ledger(crate::ledger::OpenMode::ReadWrite)?;
         let keys = FileKeyStore::new(home.root());
         Ok(Authority { home, ledger, keys, unlock })
     }
@@ -71,7 +73,7 @@ impl Authority {
     /// is opened read-only, and whatever would change the home fails in the ledger.
     pub fn open_read_only(home: &Path, unlock: Box<dyn Unlock>) -> Result<Authority> {
         let home = Home::open(home)?;
-        let ledger = crate::ledger::open_with(&home.ledger_path(), crate::ledger::OpenMode::ReadOnly)?;
+        let ledger = home.open_ledger(crate::ledger::OpenMode::ReadOnly)?;
         let keys = FileKeyStore::new(home.root());
         Ok(Authority { home, ledger, keys, unlock })
     }

@@ -160,8 +160,8 @@ impl Authority {
         let signed = self
             .ledger
             .write(|tx| {
-                record_revocation(tx, target, now, reason, "", detail)?;
-                sign_crl_in(tx, &issuer, &signing_ca, plan, &mut refused)
+                record_revocation(tx, target, now, reason, "", detail.clone())?;
+                sign_crl_in(tx, &issuer, &signing_ca, plan.clone(), &mut refused)
             })
             .map_err(|e| refused.take().unwrap_or_else(|| e.into()))?;
         let crl = self.publish_files(&issuer, signed, &[target.serial.hex()])?;
@@ -205,7 +205,7 @@ impl Authority {
                     record_revocation(tx, target, now, reason, "nothing was revoked: ", detail)?;
                 }
                 let mut signed = Vec::new();
-                for ((issuer, signing_ca), plan) in issuers.iter().zip(&signing).zip(plans) {
+                for ((issuer, signing_ca), plan) in issuers.iter().zip(&signing).zip(plans.iter().cloned()) {
                     signed.push(sign_crl_in(tx, issuer, signing_ca, plan, &mut refused)?);
                 }
                 Ok(signed)

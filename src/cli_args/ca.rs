@@ -45,6 +45,12 @@ pub struct InitArgs {
     /// Store the CA keys unencrypted (with a warning). For throwaway homes and tests only.
     #[arg(long)]
     pub no_passphrase: bool,
+
+    /// Keep the ledger in this empty PostgreSQL database instead of a SQLite file in the home:
+    /// postgres://USER@HOST[:PORT]/DB[?sslmode=verify-full&sslrootcert=FILE]. The password
+    /// comes from PGPASSWORD or PGPASSFILE and is never written to the home.
+    #[arg(long, value_name = "URL")]
+    pub ledger: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

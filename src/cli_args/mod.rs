@@ -265,6 +265,11 @@ pub enum Command {
         max_depth: Option<usize>,
     },
 
+    /// Move the home's ledger: `ledger migrate --to postgres://…` copies the SQLite ledger into
+    /// an empty PostgreSQL database, checks the copy, and switches the home over.
+    #[command(subcommand)]
+    Ledger(LedgerCommand),
+
     /// Copy the whole home (ledger, CA keys and certificates, CRLs) consistently into DIR.
     #[command(after_help = "Examples:\n  \
         pkictl backup /mnt/offline/pki-2026-11-28\n  \
@@ -391,5 +396,21 @@ pub enum Command {
         /// Print the certificate as PEM.
         #[arg(long)]
         pem: bool,
+    },
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum LedgerCommand {
+    /// Copy this home's SQLite ledger into an empty PostgreSQL database (ids and audit chain
+    /// included), check row counts and the chain, then switch the home over. The SQLite file
+    /// stays in the home, read-only, as ledger-sqlite-backup.db. Stop `serve` and other
+    /// writers first.
+    #[command(after_help = "Examples:\n  \
+        PGPASSWORD=... pkictl ledger migrate --to 'postgres://pkictl@db.internal/pki?sslmode=verify-full&sslrootcert=/etc/pki/db-ca.pem'\n\n\
+        The password comes from PGPASSWORD or PGPASSFILE (~/.pgpass); it is never written to the home.")]
+    Migrate {
+        /// The empty database: postgres://USER@HOST[:PORT]/DB[?sslmode=…&sslrootcert=FILE].
+        #[arg(long, value_name = "URL")]
+        to: String,
     },
 }

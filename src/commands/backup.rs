@@ -19,6 +19,10 @@ pub fn run(ctx: &Context, dest: &Path) -> Result<Outcome> {
         )));
     }
     let (home, ledger) = ctx.open()?;
+    if let crate::ledger::LedgerLocation::Postgres(_) = home.ledger_location()? {
+        // The database is backed up with its own tools; the error says which.
+        ledger.backup_to(dest)?;
+    }
     home.refuse_inside(dest)?;
     let copy = Home::at(dest);
     home::create_private_dir(dest)?;

@@ -52,6 +52,7 @@ fn request(ctx: &Context, args: &InitArgs) -> Result<InitRequest> {
         crl_url: args.crl_url.clone(),
         public_url: args.public_url.clone(),
         encrypt_keys: !args.no_passphrase,
+        ledger: args.ledger.as_deref().map(crate::ledger::PgLocation::parse).transpose()?,
     })
 }
 
@@ -81,7 +82,7 @@ fn report(ctx: &Context, cas: &[CaCreated], encrypted: bool) {
             .collect();
         print_json(&json!({
             "home": ctx.home,
-            "ledger": home.ledger_path(),
+            "ledger": ledger_shown(&home),
             "authorities": authorities,
         }));
         return;
@@ -98,10 +99,18 @@ fn report(ctx: &Context, cas: &[CaCreated], encrypted: bool) {
             format_time(info.not_after)
         );
     }
-    outln!("  ledger        {}", home.ledger_path().display());
+    outln!("  ledger        {}", ledger_shown(&home));
     outln!(
         "  CA keys       {} ({})",
         ctx.home.join(home::PRIVATE_DIR).display(),
         if encrypted { "encrypted" } else { "NOT encrypted" }
     );
+}
+
+/// The home's ledger as the report shows it: the SQLite file, or the URL without password.
+fn ledger_shown(home: &Home) -> String {
+    match home.ledger_location() {
+        Ok(crate::ledger::LedgerLocation::Postgres(at)) => at.redacted().to_string(),
+        _ => home.ledger_path().display().to_string(),
+    }
 }

@@ -29,6 +29,7 @@ mod enroll;
 mod export;
 mod init;
 mod issue;
+mod ledger;
 mod list;
 mod renew;
 mod revoke;
@@ -87,7 +88,7 @@ impl Context {
     /// home cannot be written).
     fn open(&self) -> Result<(Home, Box<dyn Ledger>)> {
         let home = Home::open(&self.home)?;
-        let ledger = crate::ledger::open_with(&home.ledger_path(), crate::ledger::OpenMode::ReadOnly)?;
+        let ledger = home.open_ledger(crate::ledger::OpenMode::ReadOnly)?;
         Ok((home, ledger))
     }
 }
@@ -205,6 +206,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
                 max_depth,
             },
         ),
+        Command::Ledger(crate::cli_args::LedgerCommand::Migrate { to }) => ledger::migrate(&ctx, &to),
         Command::Backup { dir } => backup::run(&ctx, &dir),
         Command::Doctor { scan, repair } => doctor::run(&ctx, &scan, repair),
         Command::Demo { dir } => demo::run(&ctx, dir.as_deref()),

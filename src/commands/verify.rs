@@ -44,7 +44,7 @@ pub fn run(ctx: &Context, args: &VerifyArgs<'_>) -> Result<Outcome> {
     let ledger = match (&given_anchors, Home::open(&ctx.home)) {
         (Some(_), _) => None,
         (None, Ok(home)) => {
-            Some(crate::ledger::open_with(&home.ledger_path(), crate::ledger::OpenMode::ReadOnly)?)
+            Some(home.open_ledger(crate::ledger::OpenMode::ReadOnly)?)
         }
         (None, Err(_)) if args.ca.is_none() => None,
         (None, Err(e)) => return Err(e),

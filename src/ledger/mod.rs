@@ -5,6 +5,7 @@
 
 pub mod acme;
 pub mod chain;
+pub(crate) mod postgres;
 mod records;
 mod sqlite;
 #[doc(hidden)]
@@ -21,6 +22,7 @@ pub use records::{
     EventKind, KeyOrigin, NewAuthority, NewCertificate, NewCrl, NewTokenRecord, StatusFilter, TokenRecord,
     TokenStatus,
 };
+pub use postgres::{CopyReport, PgLocation, PostgresLedger, copy_from_sqlite};
 pub use sqlite::SqliteLedger;
 
 use crate::engine::crl::Reason;
@@ -100,6 +102,28 @@ pub enum LedgerError {
         /// What is taken, in words.
         what: String,
     },
+    /// The ledger's backend cannot do this; `what` says what to use instead.
+    #[error("ledger {}: {what}", path.display())]
+    Unsupported {
+        /// The ledger's location.
+        path: PathBuf,
+        /// What cannot be done and what to do instead.
+        what: String,
+    },
+    /// A new ledger was to be created in a database that already holds tables.
+    #[error("{} already holds tables; give an empty database for a new ledger (nothing was changed)", path.display())]
+    NotEmpty {
+        /// The database's location (without password).
+        path: PathBuf,
+    },
+    /// The location of a ledger is not one pkictl can open.
+    #[error("{location} is not a ledger location pkictl can use: {reason}")]
+    BadLocation {
+        /// A short prefix of the location, without password.
+        location: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// Another certificate of this CA has the serial: draw a new one.
     #[error("the ledger already holds a certificate with serial {serial} from this CA")]
     DuplicateSerial {
@@ -117,6 +141,9 @@ impl LedgerError {
                 | LedgerError::Damaged { .. }
                 | LedgerError::FutureSchema { .. }
                 | LedgerError::ReadOnlyOutdated { .. }
+                | LedgerError::Unsupported { .. }
+                | LedgerError::NotEmpty { .. }
+                | LedgerError::BadLocation { .. }
         )
     }
 }
@@ -231,17 +258,19 @@ pub trait Ledger: Send {
     /// Calls `visit` with (table, id, digest) of every ACME row, for the audit.
     fn acme_row_digests(&self, visit: &mut dyn FnMut(&str, i64, &str)) -> LedgerResult<()>;
 
-    /// Runs `work` in one write transaction: all of it commits, or none. Writers queue.
+    /// Runs `work` in one write transaction: all of it commits, or none. Writers queue. A
+    /// backend may roll back and run `work` again from the start (PostgreSQL, after a
+    /// serialization conflict): `work` must not act outside the transaction.
     fn transaction(&mut self, work: &mut dyn FnMut(&dyn LedgerTx) -> LedgerResult<()>) -> LedgerResult<()>;
 }
 
 impl dyn Ledger + '_ {
     /// [`Ledger::transaction`] with a value out.
-    pub fn write<T>(&mut self, work: impl FnOnce(&dyn LedgerTx) -> LedgerResult<T>) -> LedgerResult<T> {
-        let mut work = Some(work);
+    /// `work` may run more than once: a backend retries a transaction that lost a
+    /// serialization conflict with another writer, from the start.
+    pub fn write<T>(&mut self, mut work: impl FnMut(&dyn LedgerTx) -> LedgerResult<T>) -> LedgerResult<T> {
         let mut value = None;
         self.transaction(&mut |tx| {
-            let work = work.take().ok_or_else(|| LedgerError::Aborted("a transaction ran twice".into()))?;
             value = Some(work(tx)?);
             Ok(())
         })?;
@@ -458,4 +487,29 @@ pub fn open_with(path: &Path, mode: OpenMode) -> LedgerResult<Box<dyn Ledger>> {
 /// Creates a new ledger at `path` (which must not exist) with the whole schema.
 pub fn create(path: &Path) -> LedgerResult<Box<dyn Ledger>> {
     Ok(Box::new(SqliteLedger::create(path)?))
+}
+
+/// Where a home's ledger lives: a SQLite file in the home, or a PostgreSQL database.
+#[derive(Debug, Clone)]
+pub enum LedgerLocation {
+    /// The SQLite file.
+    Sqlite(PathBuf),
+    /// The database (its URL, the password found at run time).
+    Postgres(PgLocation),
+}
+
+/// Opens the ledger at `location` in `mode`, bringing its schema up to date.
+pub fn open_at(location: &LedgerLocation, mode: OpenMode) -> LedgerResult<Box<dyn Ledger>> {
+    match location {
+        LedgerLocation::Sqlite(path) => open_with(path, mode),
+        LedgerLocation::Postgres(at) => Ok(Box::new(PostgresLedger::open(at, mode)?)),
+    }
+}
+
+/// Creates a new ledger at `location` (a file that must not exist, or an empty database).
+pub fn create_at(location: &LedgerLocation) -> LedgerResult<Box<dyn Ledger>> {
+    match location {
+        LedgerLocation::Sqlite(path) => create(path),
+        LedgerLocation::Postgres(at) => Ok(Box::new(PostgresLedger::create(at)?)),
+    }
 }

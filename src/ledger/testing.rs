@@ -307,3 +307,84 @@ pub fn hold_open(home: &Path) -> OpenLedger {
         .unwrap_or_else(|e| panic!("ledger {}: {e}", ledger_path(home).display()));
     OpenLedger { _connection: connection }
 }
+
+// ---------------------------------------------------------------------------------------------
+// PostgreSQL: a database of its own per test, on the server tests/run.sh starts.
+
+/// The variable tests/run.sh sets to its throwaway server (`postgres://USER@127.0.0.1:PORT/postgres?sslmode=disable`;
+/// the password is in PGPASSWORD).
+pub const POSTGRES_URL_VARIABLE: &str = "PKICTL_TEST_POSTGRES_URL";
+
+/// A new, empty database with a random name on the test server, dropped when this is.
+pub struct PostgresDatabase {
+    admin: crate::ledger::PgLocation,
+    at: crate::ledger::PgLocation,
+}
+
+impl PostgresDatabase {
+    /// Panics (never skips) when the test server is not configured: the PostgreSQL tests
+    /// exist to run against a real server, and tests/run.sh starts one.
+    pub fn new() -> PostgresDatabase {
+        let url = std::env::var(POSTGRES_URL_VARIABLE).unwrap_or_else(|_| {
+            panic!(
+                "{POSTGRES_URL_VARIABLE} is not set: these tests need a PostgreSQL server; run them through tests/run.sh, \
+                 which starts a throwaway cluster and sets it (with PGPASSWORD)"
+            )
+        });
+        let admin = crate::ledger::PgLocation::parse(&url).unwrap_or_else(|e| panic!("{POSTGRES_URL_VARIABLE}: {e}"));
+        let mut bytes = [0u8; 8];
+        getrandom::fill(&mut bytes).expect("the system RNG");
+        let name: String = std::iter::once("pkictl_test_".to_string()).chain(bytes.iter().map(|b| format!("{b:02x}"))).collect();
+        crate::ledger::postgres::admin_execute(&admin, &format!("CREATE DATABASE {name}"))
+            .unwrap_or_else(|e| panic!("CREATE DATABASE on the test server: {e}"));
+        let at = admin.with_database(&name);
+        PostgresDatabase { admin, at }
+    }
+
+    /// Where the database is, for the backend's own tests.
+    #[cfg(test)]
+    pub(crate) fn location(&self) -> &crate::ledger::PgLocation {
+        &self.at
+    }
+
+    /// The database's URL, without password.
+    pub fn url(&self) -> String {
+        self.at.redacted().to_string()
+    }
+
+    /// Row counts of every ledger table in this database.
+    pub fn row_counts(&self) -> Vec<(String, i64)> {
+        crate::ledger::PostgresLedger::open(&self.at, crate::ledger::OpenMode::ReadOnly)
+            .and_then(|l| l.table_counts())
+            .unwrap_or_else(|e| panic!("row counts of {}: {e}", self.url()))
+    }
+
+    /// Every CRL row (issuer id, number) in the order they were recorded.
+    pub fn crl_numbers(&self) -> Vec<(i64, i64)> {
+        use crate::ledger::Ledger;
+        let ledger = crate::ledger::PostgresLedger::open(&self.at, crate::ledger::OpenMode::ReadOnly)
+            .unwrap_or_else(|e| panic!("open {}: {e}", self.url()));
+        ledger.crl_rows().unwrap_or_else(|e| panic!("CRL rows: {e}")).iter().map(|c| (c.issuer_id, c.number)).collect()
+    }
+
+    /// Creates a table in the database so that it is no longer empty (the refusal tests).
+    pub fn put_a_foreign_table(&self) {
+        crate::ledger::postgres::admin_execute(&self.at, "CREATE TABLE someone_elses (id INTEGER)")
+            .unwrap_or_else(|e| panic!("CREATE TABLE: {e}"));
+    }
+}
+
+impl Default for PostgresDatabase {
+    fn default() -> Self {
+        PostgresDatabase::new()
+    }
+}
+
+impl Drop for PostgresDatabase {
+    fn drop(&mut self) {
+        let _ = crate::ledger::postgres::admin_execute(
+            &self.admin,
+            &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.at.database()),
+        );
+    }
+}

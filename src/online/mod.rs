@@ -142,7 +142,7 @@ impl OnlineAuthority {
     /// Takes over an opened authority: loads the view, makes every CA's OCSP signer, signs any
     /// CRL that is missing or past half of its lifetime, and issues the HTTPS certificate.
     pub fn start(mut authority: Authority, settings: OnlineSettings) -> Result<(Arc<OnlineAuthority>, TickReport)> {
-        let reader = crate::ledger::open_with(&authority.home().ledger_path(), OpenMode::ReadOnly)?;
+        let reader = authority.home().open_ledger(OpenMode::ReadOnly)?;
         let view = Arc::new(load_view(reader.as_ref())?);
         let https = match &settings.https {
             Some(identity) => {

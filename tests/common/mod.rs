@@ -463,6 +463,11 @@ impl Pki {
         Pki { dir, home, encrypted: false }
     }
 
+    /// A home some test made itself in `dir` (its CA keys unencrypted).
+    pub fn from_parts(dir: TempDir, home: PathBuf) -> Pki {
+        Pki { dir, home, encrypted: false }
+    }
+
     /// `pkictl --home <home>`, with `PKICTL_PASSPHRASE` when the CA keys are encrypted.
     pub fn cmd(&self) -> assert_cmd::Command {
         if self.encrypted { pkictl_with_passphrase(&self.home) } else { pkictl(&self.home) }

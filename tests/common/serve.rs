@@ -76,11 +76,12 @@ impl Serve {
         port_of(&self.http)
     }
 
-    /// SIGKILL, as a crash or an OOM kill would end it, and reaps it.
-    pub fn kill(mut self) {
-        let status = Command::new("kill").arg("-KILL").arg(self.process.id().to_string()).status();
-        assert!(status.is_ok_and(|s| s.success()), "kill -KILL pkictl serve failed");
-        self.process.wait_timeout(Duration::from_secs(20)).expect("pkictl serve to die of SIGKILL");
+    /// SIGKILL (no shutdown at all, as a crashed host), then waits for the exit.
+    pub fn kill_hard(mut self) -> ExitStatus {
+        let pid = self.process.id();
+        let status = Command::new("kill").arg("-KILL").arg(pid.to_string()).status().expect("run kill");
+        assert!(status.success(), "kill -KILL {pid} failed");
+        self.process.wait_timeout(Duration::from_secs(20)).unwrap_or_else(|| panic!("pkictl serve {pid} survived SIGKILL"))
     }
 
     /// SIGTERM, then waits (at most 20 s) for the exit.
