@@ -1,8 +1,9 @@
 //! Real ACME clients from Debian against `pkictl serve`'s ACME server, on loopback only:
-//! certbot (standalone http-01: a certificate, a forced renewal, a refused name) and Caddy (an
-//! ACME client that then serves HTTPS with the certificate it got). `serve` validates http-01
-//! on the client's port (`--acme-http01-port`) and resolves the test names to 127.0.0.1
-//! (`--acme-resolve`). What they got is checked with openssl and against the ledger.
+//! certbot (standalone http-01: a certificate, a forced renewal, a refused name, a revocation
+//! that OCSP then reports) and Caddy (an ACME client that then serves HTTPS with the
+//! certificate it got). `serve` validates http-01 on the client's port (`--acme-http01-port`)
+//! and resolves the test names to 127.0.0.1 (`--acme-resolve`). What they got is checked with
+//! openssl and against the ledger.
 
 mod common;
 
@@ -295,4 +296,64 @@ fn served_certificate(port: u16, name: &str, root: &Path) -> Vec<u8> {
     let end_marker = "-----END CERTIFICATE-----";
     let end = text[begin..].find(end_marker).map(|e| begin + e + end_marker.len()).expect("a PEM end");
     text.as_bytes()[begin..end].to_vec()
+}
+
+/// `certbot revoke` (RFC 8555 revokeCert, signed by certbot's account) revokes the
+/// certificate with its reason: the ledger says so, and serve's OCSP answers revoked.
+#[test]
+fn certbot_revoke_makes_ocsp_say_revoked() {
+    let port = free_port();
+    let ca = Ca::validating_on(port);
+    let certbot = Certbot::new(&ca, "certbot-revoke");
+    let got = certbot.certonly(&ca.directory(), port, &[APP]);
+    assert!(got.status.success(), "certbot certonly failed:\n{}\n{}", got.all(), certbot.debug_log());
+    let (leaf, chain) = (certbot.live(APP, "cert.pem"), certbot.live(APP, "chain.pem"));
+    let ocsp = || {
+        let url = format!("{}/ocsp", ca.serve.http);
+        let text = openssl_ok([
+            "ocsp",
+            "-issuer",
+            arg(&chain),
+            "-cert",
+            arg(&leaf),
+            "-url",
+            &url,
+            "-CAfile",
+            arg(&ca.root_pem),
+            "-no_nonce",
+        ]);
+        let prefix = format!("{}: ", leaf.display());
+        text.lines()
+            .find_map(|l| l.strip_prefix(&prefix))
+            .unwrap_or_else(|| panic!("{text}"))
+            .trim()
+            .to_string()
+    };
+    assert_eq!(ocsp(), "good");
+
+    let leaf_path = leaf.to_str().expect("a UTF-8 path");
+    let revoked = certbot.run(&[
+        "revoke",
+        "--cert-path",
+        leaf_path,
+        "--reason",
+        "keycompromise",
+        "--server",
+        &ca.directory(),
+        "--no-delete-after-revoke",
+    ]);
+    assert!(revoked.status.success(), "certbot revoke failed:\n{}\n{}", revoked.all(), certbot.debug_log());
+    wait_until(
+        "OCSP to say revoked",
+        Duration::from_secs(5),
+        || ocsp().starts_with("revoked"),
+        || ca.serve.log(),
+    );
+    let serial = serial_of_pem(&fs::read(&leaf).expect("read the certificate"));
+    let listed = listed_certificates(&ca.pki.home, &["--acme", "web"]);
+    let entry = listed.iter().find(|c| c["serial"].as_str().map(normal_serial) == Some(serial.clone()));
+    let entry = entry.unwrap_or_else(|| panic!("{serial} not in {listed:?}"));
+    assert_eq!(entry["status"], "revoked", "{entry}");
+    assert_eq!(entry["revocation_reason"], "key-compromise", "{entry}");
+    assert!(ca.serve.stop().success());
 }

@@ -3,8 +3,9 @@
 //! serving, and concurrent issuing, renewing, revoking and CRL signing through both and the CLI
 //! lose nothing, duplicate no serial and keep CRL numbers strictly increasing per CA.
 //!
-//! The instances share one home here (SQLite: two processes on one WAL database), as two hosts
-//! share a PostgreSQL ledger and a copy of the home's files.
+//! On SQLite the instances share one home (two processes on one WAL database); on PostgreSQL
+//! each has its own copy of the home's files, as two hosts would, and they share the database
+//! (tests/run.sh starts a throwaway PostgreSQL server for it).
 
 mod common;
 
@@ -27,10 +28,37 @@ struct Ca {
     root_pem: PathBuf,
     issuer_pem: PathBuf,
     slug: String,
+    /// The second host's copy of the home, when the ledger is on PostgreSQL.
+    second: Option<Pki>,
+    database: Option<ledger_testing::PostgresDatabase>,
+}
+
+/// Where the two instances keep their ledger.
+#[derive(Clone, Copy)]
+enum Backend {
+    Sqlite,
+    Postgres,
 }
 
 fn ca() -> Ca {
-    let pki = Pki::init_unencrypted(ROOT);
+    ca_on(Backend::Sqlite)
+}
+
+fn ca_on(backend: Backend) -> Ca {
+    let (pki, database) = match backend {
+        Backend::Sqlite => (Pki::init_unencrypted(ROOT), None),
+        Backend::Postgres => {
+            let database = ledger_testing::PostgresDatabase::new();
+            let dir = tempfile::tempdir().expect("a temporary directory");
+            let home = dir.path().join("pki");
+            let out = pkictl(&home)
+                .args(["init", "--name", ROOT, "--no-passphrase", "--ledger", &database.url()])
+                .output()
+                .expect("run pkictl init");
+            assert!(out.status.success(), "{}", stderr_of(&out));
+            (Pki::from_parts(dir, home), Some(database))
+        }
+    };
     let root_pem = pki.path("root.pem");
     fs::write(&root_pem, pki.ok(&["ca", "cert", ROOT]).stdout).expect("write the root");
     let cas = pki.json(&["ca", "list"]);
@@ -41,11 +69,25 @@ fn ca() -> Ca {
         .unwrap_or_else(|| panic!("no issuing CA in {cas}"))
         .to_string();
     let issuer_pem = pki.ca_cert(&slug);
-    Ca { pki, root_pem, issuer_pem, slug }
+    let second = database.as_ref().map(|_| pki.second_host());
+    Ca { pki, root_pem, issuer_pem, slug, second, database }
 }
 
 fn instance(ca: &Ca) -> Serve {
     Serve::start(&ca.pki, &["--name", "localhost", "--log-format", "off"])
+}
+
+/// The instance of the second host (on SQLite, of the same home).
+fn second_instance(ca: &Ca) -> Serve {
+    Serve::start(ca.second.as_ref().unwrap_or(&ca.pki), &["--name", "localhost", "--log-format", "off"])
+}
+
+/// Every CRL the ledger recorded, in order: (its CA, its number).
+fn crl_numbers(ca: &Ca) -> Vec<(String, i64)> {
+    match &ca.database {
+        None => ledger_testing::crls(&ca.pki.home).into_iter().map(|c| (c.issuer_name, c.number)).collect(),
+        Some(db) => db.crl_numbers().into_iter().map(|(issuer, n)| (issuer.to_string(), n)).collect(),
+    }
 }
 
 /// `pkictl ARGS…` on the shared home; the parsed `--json` output, or the failure's stderr.
@@ -182,9 +224,18 @@ struct Answered {
 
 #[test]
 fn concurrent_clients_on_two_instances_and_the_cli_lose_nothing() {
-    let ca = Arc::new(ca());
+    concurrent_clients_lose_nothing(Backend::Sqlite);
+}
+
+#[test]
+fn concurrent_clients_on_two_instances_and_the_cli_lose_nothing_on_postgresql() {
+    concurrent_clients_lose_nothing(Backend::Postgres);
+}
+
+fn concurrent_clients_lose_nothing(backend: Backend) {
+    let ca = Arc::new(ca_on(backend));
     let mut a = Some(instance(&ca));
-    let b = instance(&ca);
+    let b = second_instance(&ca);
     let urls = [a.as_ref().and_then(|s| s.https.clone()).expect("HTTPS"), b.https.clone().expect("HTTPS")];
     let a_alive = Arc::new(std::sync::atomic::AtomicBool::new(true));
     let answered = Arc::new(Mutex::new(Answered::default()));
@@ -265,9 +316,9 @@ fn concurrent_clients_on_two_instances_and_the_cli_lose_nothing() {
 
     // CRL numbers strictly increase per CA, in the order the ledger recorded them.
     let mut last: BTreeMap<String, i64> = BTreeMap::new();
-    for crl in ledger_testing::crls(&ca.pki.home) {
-        if let Some(previous) = last.insert(crl.issuer_name.clone(), crl.number) {
-            assert!(crl.number > previous, "CRL {} of {} after {previous}", crl.number, crl.issuer_name);
+    for (issuer, number) in crl_numbers(&ca) {
+        if let Some(previous) = last.insert(issuer.clone(), number) {
+            assert!(number > previous, "CRL {number} of {issuer} after {previous}");
         }
     }
 

@@ -5,7 +5,6 @@
 
 mod common;
 
-use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -23,22 +22,6 @@ fn postgres_home(db: &PostgresDatabase) -> Pki {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", stderr_of(&out));
-    Pki::from_parts(dir, home)
-}
-
-/// The same CA on a second "host": its CA files and ledger.url copied.
-fn second_home(first: &Pki) -> Pki {
-    let dir = tempfile::tempdir().unwrap();
-    let home = dir.path().join("pki");
-    for sub in ["ca", "private", "crl"] {
-        fs::create_dir_all(home.join(sub)).unwrap();
-        fs::set_permissions(home.join(sub), std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
-        for entry in fs::read_dir(first.home.join(sub)).unwrap().flatten() {
-            fs::copy(entry.path(), home.join(sub).join(entry.file_name())).unwrap();
-        }
-    }
-    fs::set_permissions(&home, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
-    fs::copy(first.home.join("ledger.url"), home.join("ledger.url")).unwrap();
     Pki::from_parts(dir, home)
 }
 
@@ -151,7 +134,7 @@ fn crl_serials(der: &Path) -> Vec<String> {
 fn two_serve_instances_on_one_database_answer_as_one_ca_and_survive_a_sigkill() {
     let db = PostgresDatabase::new();
     let a = postgres_home(&db);
-    let b = second_home(&a);
+    let b = a.second_host();
     let first = a.issue("server", "one.example.com", &[], "one");
     let second = a.issue("server", "two.example.com", &[], "two");
     let serve_a = Serve::start(&a, &["--no-https"]);

@@ -468,6 +468,24 @@ impl Pki {
         Pki { dir, home, encrypted: false }
     }
 
+    /// The same CA on a second "host": this home's CA files and `ledger.url` copied into a new
+    /// home (for a ledger on PostgreSQL, which both then share).
+    pub fn second_host(&self) -> Pki {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let home = dir.path().join("pki");
+        for sub in ["ca", "private", "crl"] {
+            fs::create_dir_all(home.join(sub)).expect("create a home directory");
+            fs::set_permissions(home.join(sub), fs::Permissions::from_mode(0o700)).expect("chmod");
+            for entry in fs::read_dir(self.home.join(sub)).expect("read the home").flatten() {
+                fs::copy(entry.path(), home.join(sub).join(entry.file_name())).expect("copy a home file");
+            }
+        }
+        fs::set_permissions(&home, fs::Permissions::from_mode(0o700)).expect("chmod");
+        fs::copy(self.home.join("ledger.url"), home.join("ledger.url")).expect("copy ledger.url");
+        Pki { dir, home, encrypted: self.encrypted }
+    }
+
     /// `pkictl --home <home>`, with `PKICTL_PASSPHRASE` when the CA keys are encrypted.
     pub fn cmd(&self) -> assert_cmd::Command {
         if self.encrypted { pkictl_with_passphrase(&self.home) } else { pkictl(&self.home) }

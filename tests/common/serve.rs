@@ -81,7 +81,9 @@ impl Serve {
         let pid = self.process.id();
         let status = Command::new("kill").arg("-KILL").arg(pid.to_string()).status().expect("run kill");
         assert!(status.success(), "kill -KILL {pid} failed");
-        self.process.wait_timeout(Duration::from_secs(20)).unwrap_or_else(|| panic!("pkictl serve {pid} survived SIGKILL"))
+        self.process
+            .wait_timeout(Duration::from_secs(20))
+            .unwrap_or_else(|| panic!("pkictl serve {pid} survived SIGKILL"))
     }
 
     /// SIGTERM, then waits (at most 20 s) for the exit.
