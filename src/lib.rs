@@ -16,7 +16,7 @@ pub mod agent;
 mod authority;
 // The CLI front-end: clap turns doc comments into help text, so these keep their own wording.
 #[allow(missing_docs)]
-mod cli_args;
+mod cli;
 #[allow(missing_docs)]
 mod commands;
 mod duration;
@@ -83,8 +83,8 @@ pub struct ReadmeExamples;
 
 /// The command-line front-end, for the `pkictl` binary (not a stable API).
 #[doc(hidden)]
-pub mod cli {
-    pub use crate::cli_args::*;
+pub mod frontend {
+    pub use crate::cli::*;
     pub use crate::commands::{Outcome, describe, parse_args, run, stdout_failed};
     pub use crate::error::one_line;
 }

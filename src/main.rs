@@ -1,5 +1,5 @@
 use pkictl::ErrorKind;
-use pkictl::cli::{Outcome, describe, one_line, parse_args, run, stdout_failed};
+use pkictl::frontend::{Outcome, describe, one_line, parse_args, run, stdout_failed};
 
 /// "The operation was refused or failed", or the answer is "no".
 const EXIT_FAILED: i32 = 1;

@@ -4,7 +4,7 @@ use serde_json::{Value, json};
 
 use super::{Context, Outcome, print_json};
 use crate::authority::{AcmeProvisionerRequest, Provisioner};
-use crate::cli_args::AcmeCommand;
+use crate::cli::AcmeCommand;
 use crate::duration::{format_duration, parse_duration};
 use crate::engine::format_time;
 use crate::engine::profile::Profile;

@@ -5,7 +5,7 @@ use serde_json::json;
 use super::{CliUnlock, Context, Outcome, print_json};
 use crate::agent::renewal::{Agent, AgentFiles, Attempt, LocalRenewer, RemoteRenewer, Renewer, Settings};
 use crate::agent::renewal::{failure_line, parse_fraction, words};
-use crate::cli_args::AgentArgs;
+use crate::cli::AgentArgs;
 use crate::engine::{self, format_time};
 use crate::error::{Error, Result};
 

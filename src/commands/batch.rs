@@ -11,7 +11,7 @@ use serde_json::json;
 use super::issue::files_json;
 use super::{Context, Outcome, list_lines, read_text_input};
 use crate::authority::{BatchIssued, BatchItem, BatchRequest, OutputDir, leaf_names, validate_common_name};
-use crate::cli_args::IssueOptions;
+use crate::cli::IssueOptions;
 use crate::duration::parse_duration;
 use crate::engine::format_time;
 use crate::engine::profile::Profile;

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use clap::CommandFactory;
 
-use crate::cli_args::Cli;
+use crate::cli::Cli;
 use crate::error::{Error, Result};
 use crate::home::{self, PUBLIC_MODE};
 

@@ -8,7 +8,7 @@ use super::issue::files_json;
 use super::{Context, Outcome, print_json};
 use crate::agent::{EnrollRequest, enroll};
 use crate::authority::OutputDir;
-use crate::cli_args::EnrollArgs;
+use crate::cli::EnrollArgs;
 use crate::engine::format_time;
 use crate::error::{Error, Result};
 use crate::home;

@@ -4,7 +4,7 @@ use serde_json::json;
 
 use super::{CliUnlock, Context, Outcome, print_json};
 use crate::authority::{Authority, CaCreated, InitRequest};
-use crate::cli_args::InitArgs;
+use crate::cli::InitArgs;
 use crate::duration::parse_duration;
 use crate::engine::format_time;
 use crate::error::{Error, Result};

@@ -9,7 +9,7 @@ use super::{Context, Outcome, print_json};
 use crate::authority::{
     IssueRequest, Issued, KeySource, OutputDir, OutputFiles, read_csr, validate_common_name,
 };
-use crate::cli_args::{ClientArgs, IssueCommand, PeerArgs, ServerArgs};
+use crate::cli::{ClientArgs, IssueCommand, PeerArgs, ServerArgs};
 use crate::duration::parse_duration;
 use crate::engine::profile::Profile;
 use crate::engine::{self, format_time};

@@ -46,7 +46,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::authority::Authority;
-use crate::cli_args::{CaCommand, Cli, Command};
+use crate::cli::{CaCommand, Cli, Command};
 use crate::error::{Error, Result};
 use crate::home::Home;
 use crate::ledger::Ledger;
@@ -206,7 +206,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
                 max_depth,
             },
         ),
-        Command::Ledger(crate::cli_args::LedgerCommand::Migrate { to }) => ledger::migrate(&ctx, &to),
+        Command::Ledger(crate::cli::LedgerCommand::Migrate { to }) => ledger::migrate(&ctx, &to),
         Command::Backup { dir } => backup::run(&ctx, &dir),
         Command::Doctor { scan, repair } => doctor::run(&ctx, &scan, repair),
         Command::Demo { dir } => demo::run(&ctx, dir.as_deref()),

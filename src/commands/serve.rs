@@ -6,7 +6,7 @@ use std::time::Duration as StdDuration;
 
 use super::{Context, Outcome};
 use crate::authority::Authority;
-use crate::cli_args::{LogFormatArg, ServeArgs};
+use crate::cli::{LogFormatArg, ServeArgs};
 use crate::duration::parse_duration;
 use crate::error::{Error, Result};
 use crate::keys::FixedPassphrase;

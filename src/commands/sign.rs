@@ -4,7 +4,7 @@ use super::Context;
 use super::Outcome;
 use super::issue::{self, NameFlags};
 use crate::authority::{KeySource, read_csr};
-use crate::cli_args::{LeafProfile, SignArgs};
+use crate::cli::{LeafProfile, SignArgs};
 use crate::engine::profile::Profile;
 use crate::error::Result;
 

@@ -5,7 +5,7 @@ use serde_json::json;
 use super::issue::NameFlags;
 use super::{Context, Outcome, print_json};
 use crate::authority::TokenRequest;
-use crate::cli_args::{TokenCommand, TokenProfile};
+use crate::cli::{TokenCommand, TokenProfile};
 use crate::duration::parse_duration;
 use crate::engine::profile::Profile;
 use crate::engine::{self, format_time};
