@@ -256,17 +256,13 @@ const HOUR: i64 = 3600;
 
 /// Refuses a new order when the account placed, or saw fail, its hourly quota of orders in
 /// the last hour; the error says when the oldest of them leaves the window.
-fn check_rate(orders: &[AcmeOrderRecord], account: i64, limits: AcmeLimits, now: i64) -> Result<()> {
-    let recent: Vec<&AcmeOrderRecord> = orders.iter().filter(|o| o.created_at > now - HOUR).collect();
-    let failed: Vec<&AcmeOrderRecord> =
-        recent.iter().copied().filter(|o| o.status == OrderStatus::Invalid).collect();
-    for (limit, max, within) in [
-        (AcmeLimit::Orders, limits.orders_per_hour, &recent),
-        (AcmeLimit::FailedOrders, limits.failed_orders_per_hour, &failed),
+fn check_rate(window: &AcmeOrderWindow, account: i64, limits: AcmeLimits, now: i64) -> Result<()> {
+    for (limit, max, count, oldest) in [
+        (AcmeLimit::Orders, limits.orders_per_hour, window.orders, window.oldest),
+        (AcmeLimit::FailedOrders, limits.failed_orders_per_hour, window.failed, window.oldest_failed),
     ] {
-        if within.len() >= max as usize {
-            let oldest = within.iter().map(|o| o.created_at).min().unwrap_or(now);
-            let retry_after = (oldest + HOUR - now).max(1);
+        if count >= i64::from(max) {
+            let retry_after = (oldest.unwrap_or(now) + HOUR - now).max(1);
             return Err(Error::AcmeRateLimited { account, limit, max, retry_after });
         }
     }
@@ -673,7 +669,7 @@ impl Authority {
             provisioner.allows(identifier).map_err(Error::AcmeIdentifierRefused)?;
         }
         let at = now();
-        check_rate(&self.ledger.acme_orders_of_account(account.id)?, account.id, request.limits, at)?;
+        check_rate(&self.ledger.acme_order_window(account.id, at - HOUR)?, account.id, request.limits, at)?;
         let plans = request.identifiers.iter().map(plan_authorization).collect::<Result<Vec<_>>>()?;
         let expires_at = at + request.lifetime.whole_seconds();
         let order = NewAcmeOrder {

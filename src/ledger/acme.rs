@@ -591,6 +591,20 @@ pub struct ChallengeUpdate<'a> {
     pub validation_record: Option<&'a serde_json::Value>,
 }
 
+/// An account's orders created after some time (the rate limits' window): how many, how many
+/// of them are invalid, and when the oldest of each was created.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct AcmeOrderWindow {
+    /// Orders created in the window.
+    pub orders: i64,
+    /// When the oldest of them was created.
+    pub oldest: Option<i64>,
+    /// Those that are invalid.
+    pub failed: i64,
+    /// When the oldest invalid one was created.
+    pub oldest_failed: Option<i64>,
+}
+
 /// Which ACME account and order a certificate was issued for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AcmeCertificateLink {

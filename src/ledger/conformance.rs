@@ -19,7 +19,7 @@ type Check = fn(&mut dyn Ledger);
 
 /// Runs every check on fresh ledgers from `make`.
 pub fn run_all(make: &dyn Fn() -> Box<dyn Ledger>) {
-    let checks: [(&str, Check); 19] = [
+    let checks: [(&str, Check); 20] = [
         ("authorities round trip", authorities_round_trip),
         ("certificates round trip", certificates_round_trip),
         ("duplicate serial is refused", duplicate_serial_is_refused),
@@ -38,6 +38,7 @@ pub fn run_all(make: &dyn Fn() -> Box<dyn Ledger>) {
         ("ACME account keys are unique per provisioner", acme_thumbprints_unique_per_provisioner),
         ("ACME order, authorizations and challenges round trip", acme_order_round_trip),
         ("ACME certificate link", acme_certificate_link),
+        ("ACME orders counted in a window", acme_order_window_counts),
         ("every ACME change is on the audit chain", acme_changes_are_chained),
     ];
     for (name, check) in checks {
@@ -482,7 +483,8 @@ use super::acme::*;
 use crate::patterns::{DnsPattern, IpCidr};
 
 fn new_provisioner(ledger: &mut dyn Ledger, ca: i64, name: &str) -> LedgerResultId {
-    let dns = [DnsPattern::parse("*.svc.example.com").unwrap(), DnsPattern::parse("api.example.com").unwrap()];
+    let dns =
+        [DnsPattern::parse("*.svc.example.com").unwrap(), DnsPattern::parse("api.example.com").unwrap()];
     let ips = [IpCidr::parse("10.0.0.0/8").unwrap()];
     ledger.write(|tx| {
         tx.insert_acme_provisioner(&NewAcmeProvisioner {
@@ -526,9 +528,10 @@ fn new_order(ledger: &mut dyn Ledger, account: i64, token_prefix: &str) -> (i64,
                 now: NOW,
             })?;
             let (mut authzs, mut challenges) = (Vec::new(), Vec::new());
-            for (n, (id, wildcard)) in [(&identifiers[0], false), (&AcmeIdentifier::dns("svc.example.com"), true)]
-                .into_iter()
-                .enumerate()
+            for (n, (id, wildcard)) in
+                [(&identifiers[0], false), (&AcmeIdentifier::dns("svc.example.com"), true)]
+                    .into_iter()
+                    .enumerate()
             {
                 let authz = tx.insert_acme_authorization(&NewAcmeAuthorization {
                     order_id: order,
@@ -558,23 +561,36 @@ fn acme_provisioners_round_trip(ledger: &mut dyn Ledger) {
     let p = ledger.acme_provisioner_by_name("web").unwrap().expect("by name");
     assert_eq!(p.id, id);
     assert_eq!((p.profile, p.ca_name.as_str(), p.require_eab), (Profile::Peer, "Root", true));
-    assert_eq!(p.allowed_dns.iter().map(ToString::to_string).collect::<Vec<_>>(), ["*.svc.example.com", "api.example.com"]);
+    assert_eq!(
+        p.allowed_dns.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        ["*.svc.example.com", "api.example.com"]
+    );
     assert_eq!(p.allowed_ips, [IpCidr::parse("10.0.0.0/8").unwrap()]);
     assert_eq!(p.max_validity_secs, Some(30 * DAY));
     assert!(matches!(new_provisioner(ledger, ca, "web"), Err(LedgerError::Duplicate { .. })), "name taken");
     ledger.write(|tx| tx.insert_acme_eab_key(id, "kid-1", &[7; 32], NOW)).unwrap();
-    assert!(matches!(ledger.write(|tx| tx.insert_acme_eab_key(id, "kid-1", &[8; 32], NOW)), Err(LedgerError::Duplicate { .. })));
+    assert!(matches!(
+        ledger.write(|tx| tx.insert_acme_eab_key(id, "kid-1", &[8; 32], NOW)),
+        Err(LedgerError::Duplicate { .. })
+    ));
     let (key, hmac) = ledger.acme_eab_key("kid-1").unwrap().expect("eab key");
     assert_eq!((key.provisioner_id, hmac.as_slice()), (id, [7u8; 32].as_slice()));
     assert_eq!(ledger.acme_provisioner_by_id(id).unwrap().unwrap().eab_keys, (1, 1));
     let account = new_account(ledger, id, "thumb").unwrap();
     assert!(ledger.write(|tx| tx.bind_acme_eab_key("kid-1", account, NOW)).unwrap());
-    assert!(!ledger.write(|tx| tx.bind_acme_eab_key("kid-1", account, NOW)).unwrap(), "an EAB key binds once");
+    assert!(
+        !ledger.write(|tx| tx.bind_acme_eab_key("kid-1", account, NOW)).unwrap(),
+        "an EAB key binds once"
+    );
     assert_eq!(ledger.acme_eab_keys(id).unwrap()[0].account_id, Some(account));
     assert!(ledger.write(|tx| tx.remove_acme_provisioner(id, NOW + 1)).unwrap());
     assert!(!ledger.write(|tx| tx.remove_acme_provisioner(id, NOW + 2)).unwrap());
     assert!(ledger.acme_provisioner_by_name("web").unwrap().is_none(), "removed: not served");
-    assert_eq!(ledger.acme_provisioner_by_id(id).unwrap().unwrap().removed_at, Some(NOW + 1), "history stays");
+    assert_eq!(
+        ledger.acme_provisioner_by_id(id).unwrap().unwrap().removed_at,
+        Some(NOW + 1),
+        "history stays"
+    );
     assert_eq!(ledger.acme_provisioners(true).unwrap().len(), 1);
     assert!(ledger.acme_provisioners(false).unwrap().is_empty());
     let again = new_provisioner(ledger, ca, "web").expect("a removed name can be used again");
@@ -593,13 +609,31 @@ fn acme_thumbprints_unique_per_provisioner(ledger: &mut dyn Ledger) {
     let found = ledger.acme_account_by_thumbprint(web, "same-key").unwrap().unwrap();
     assert_eq!((found.id, found.status), (account, AccountStatus::Valid));
     assert_eq!(found.contacts, ["mailto:ops@example.com"]);
-    assert!(ledger.write(|tx| tx.set_acme_account_status(account, AccountStatus::Valid, AccountStatus::Deactivated)).unwrap());
-    assert!(!ledger.write(|tx| tx.set_acme_account_status(account, AccountStatus::Valid, AccountStatus::Revoked)).unwrap(), "not at valid any more");
-    assert!(!ledger.write(|tx| tx.set_acme_account_contacts(account, &[])).unwrap(), "a deactivated account is frozen");
+    assert!(
+        ledger
+            .write(|tx| tx.set_acme_account_status(account, AccountStatus::Valid, AccountStatus::Deactivated))
+            .unwrap()
+    );
+    assert!(
+        !ledger
+            .write(|tx| tx.set_acme_account_status(account, AccountStatus::Valid, AccountStatus::Revoked))
+            .unwrap(),
+        "not at valid any more"
+    );
+    assert!(
+        !ledger.write(|tx| tx.set_acme_account_contacts(account, &[])).unwrap(),
+        "a deactivated account is frozen"
+    );
     assert!(ledger.write(|tx| tx.set_acme_account_key(elsewhere, "new-key", "{}")).unwrap());
     assert!(matches!(ledger.write(|tx| tx.set_acme_account_key(account, "x", "{}")), Ok(false)));
     let second = new_account(ledger, other, "second").unwrap();
-    assert!(matches!(ledger.write(|tx| tx.set_acme_account_key(second, "new-key", "{}")), Err(LedgerError::Duplicate { .. })), "keyChange to a taken key");
+    assert!(
+        matches!(
+            ledger.write(|tx| tx.set_acme_account_key(second, "new-key", "{}")),
+            Err(LedgerError::Duplicate { .. })
+        ),
+        "keyChange to a taken key"
+    );
 }
 
 fn acme_order_round_trip(ledger: &mut dyn Ledger) {
@@ -614,29 +648,97 @@ fn acme_order_round_trip(ledger: &mut dyn Ledger) {
     assert_eq!(listed.iter().map(|a| a.id).collect::<Vec<_>>(), authzs);
     assert!(listed[1].wildcard && listed[1].identifier.value == "svc.example.com");
     let by_token = ledger.acme_challenge_by_token("tok-1").unwrap().unwrap();
-    assert_eq!((by_token.id, by_token.kind, by_token.authorization_id), (challenges[1], ChallengeType::Dns01, authzs[1]));
+    assert_eq!(
+        (by_token.id, by_token.kind, by_token.authorization_id),
+        (challenges[1], ChallengeType::Dns01, authzs[1])
+    );
     assert_eq!(ledger.acme_challenges_of_authorization(authzs[0]).unwrap().len(), 1);
     // Tokens are unique in the whole ledger.
     let dup = ledger.write(|tx| {
-        tx.insert_acme_challenge(&NewAcmeChallenge { authorization_id: authzs[0], kind: ChallengeType::TlsAlpn01, token: "tok-0", now: NOW })
+        tx.insert_acme_challenge(&NewAcmeChallenge {
+            authorization_id: authzs[0],
+            kind: ChallengeType::TlsAlpn01,
+            token: "tok-0",
+            now: NOW,
+        })
     });
     assert!(matches!(dup, Err(LedgerError::Duplicate { .. })), "{dup:?}");
     // Updates only apply from the status the caller saw.
     let record = serde_json::json!({ "url": "http://a.svc.example.com/.well-known/acme-challenge/tok-0" });
-    let to_processing = ChallengeUpdate { from: ChallengeStatus::Pending, to: ChallengeStatus::Processing, validated_at: None, error: None, validation_record: None };
+    let to_processing = ChallengeUpdate {
+        from: ChallengeStatus::Pending,
+        to: ChallengeStatus::Processing,
+        validated_at: None,
+        error: None,
+        validation_record: None,
+    };
     assert!(ledger.write(|tx| tx.update_acme_challenge(challenges[0], &to_processing)).unwrap());
     assert!(!ledger.write(|tx| tx.update_acme_challenge(challenges[0], &to_processing)).unwrap(), "raced");
-    let to_valid = ChallengeUpdate { from: ChallengeStatus::Processing, to: ChallengeStatus::Valid, validated_at: Some(NOW + 5), error: None, validation_record: Some(&record) };
+    let to_valid = ChallengeUpdate {
+        from: ChallengeStatus::Processing,
+        to: ChallengeStatus::Valid,
+        validated_at: Some(NOW + 5),
+        error: None,
+        validation_record: Some(&record),
+    };
     assert!(ledger.write(|tx| tx.update_acme_challenge(challenges[0], &to_valid)).unwrap());
     let c = ledger.acme_challenge_by_id(challenges[0]).unwrap().unwrap();
-    assert_eq!((c.status, c.validated_at, c.validation_record.as_ref()), (ChallengeStatus::Valid, Some(NOW + 5), Some(&record)));
-    assert!(ledger.write(|tx| tx.set_acme_authorization_status(authzs[0], AuthorizationStatus::Pending, AuthorizationStatus::Valid)).unwrap());
-    assert!(!ledger.write(|tx| tx.set_acme_authorization_status(authzs[0], AuthorizationStatus::Pending, AuthorizationStatus::Invalid)).unwrap());
-    let problem = serde_json::json!({ "type": "urn:ietf:params:acme:error:unauthorized", "detail": "no TXT record" });
-    assert!(ledger.write(|tx| tx.set_acme_order_status(order, OrderStatus::Pending, OrderStatus::Invalid, Some(&problem))).unwrap());
+    assert_eq!(
+        (c.status, c.validated_at, c.validation_record.as_ref()),
+        (ChallengeStatus::Valid, Some(NOW + 5), Some(&record))
+    );
+    assert!(
+        ledger
+            .write(|tx| tx.set_acme_authorization_status(
+                authzs[0],
+                AuthorizationStatus::Pending,
+                AuthorizationStatus::Valid
+            ))
+            .unwrap()
+    );
+    assert!(
+        !ledger
+            .write(|tx| tx.set_acme_authorization_status(
+                authzs[0],
+                AuthorizationStatus::Pending,
+                AuthorizationStatus::Invalid
+            ))
+            .unwrap()
+    );
+    let problem =
+        serde_json::json!({ "type": "urn:ietf:params:acme:error:unauthorized", "detail": "no TXT record" });
+    assert!(
+        ledger
+            .write(|tx| tx.set_acme_order_status(
+                order,
+                OrderStatus::Pending,
+                OrderStatus::Invalid,
+                Some(&problem)
+            ))
+            .unwrap()
+    );
     let o = ledger.acme_order_by_id(order).unwrap().unwrap();
     assert_eq!((o.status, o.error.as_ref()), (OrderStatus::Invalid, Some(&problem)));
     assert_eq!(ledger.acme_orders_of_account(account).unwrap().len(), 1);
+}
+
+fn acme_order_window_counts(ledger: &mut dyn Ledger) {
+    let ca = new_root(ledger);
+    let web = new_provisioner(ledger, ca, "web").unwrap();
+    let account = new_account(ledger, web, "k").unwrap();
+    assert_eq!(ledger.acme_order_window(account, NOW - DAY).unwrap(), AcmeOrderWindow::default());
+    let (first, _, _) = new_order(ledger, account, "a");
+    new_order(ledger, account, "b");
+    assert!(
+        ledger
+            .write(|tx| tx.set_acme_order_status(first, OrderStatus::Pending, OrderStatus::Invalid, None))
+            .unwrap()
+    );
+    let window = ledger.acme_order_window(account, NOW - 1).unwrap();
+    assert_eq!(window, AcmeOrderWindow { orders: 2, oldest: Some(NOW), failed: 1, oldest_failed: Some(NOW) });
+    assert_eq!(ledger.acme_order_window(account, NOW).unwrap().orders, 0, "created after `since` only");
+    let other = new_account(ledger, web, "other").unwrap();
+    assert_eq!(ledger.acme_order_window(other, NOW - 1).unwrap().orders, 0, "the account's own orders only");
 }
 
 fn acme_certificate_link(ledger: &mut dyn Ledger) {
@@ -645,9 +747,16 @@ fn acme_certificate_link(ledger: &mut dyn Ledger) {
     let account = new_account(ledger, web, "k").unwrap();
     let (order, _, _) = new_order(ledger, account, "t");
     let cert = new_leaf(ledger, ca, 9, NOW + DAY).unwrap();
-    assert!(!ledger.write(|tx| tx.link_acme_certificate(order, cert)).unwrap(), "a pending order takes no certificate");
-    ledger.write(|tx| tx.set_acme_order_status(order, OrderStatus::Pending, OrderStatus::Ready, None)).unwrap();
-    ledger.write(|tx| tx.set_acme_order_status(order, OrderStatus::Ready, OrderStatus::Processing, None)).unwrap();
+    assert!(
+        !ledger.write(|tx| tx.link_acme_certificate(order, cert)).unwrap(),
+        "a pending order takes no certificate"
+    );
+    ledger
+        .write(|tx| tx.set_acme_order_status(order, OrderStatus::Pending, OrderStatus::Ready, None))
+        .unwrap();
+    ledger
+        .write(|tx| tx.set_acme_order_status(order, OrderStatus::Ready, OrderStatus::Processing, None))
+        .unwrap();
     assert!(ledger.write(|tx| tx.link_acme_certificate(order, cert)).unwrap());
     assert!(!ledger.write(|tx| tx.link_acme_certificate(order, cert)).unwrap(), "linked once");
     let o = ledger.acme_order_by_id(order).unwrap().unwrap();
@@ -667,14 +776,21 @@ fn acme_changes_are_chained(ledger: &mut dyn Ledger) {
     let account = new_account(ledger, web, "k").unwrap();
     ledger.write(|tx| tx.bind_acme_eab_key("kid", account, NOW)).unwrap();
     let (order, _, _) = new_order(ledger, account, "t");
-    ledger.write(|tx| tx.set_acme_order_status(order, OrderStatus::Pending, OrderStatus::Invalid, None)).unwrap();
+    ledger
+        .write(|tx| tx.set_acme_order_status(order, OrderStatus::Pending, OrderStatus::Invalid, None))
+        .unwrap();
     let replay = super::replay(|v| ledger.scan_events(v)).unwrap();
     assert_eq!(replay.links.broken, None);
     let mut rows = std::collections::BTreeMap::new();
-    ledger.acme_row_digests(&mut |table, id, digest| {
-        rows.insert((table.to_string(), id), digest.to_string());
-    })
-    .unwrap();
-    assert_eq!(rows.len(), 1 + 1 + 1 + 1 + 2 + 2, "provisioner, EAB key, account, order, 2 authorizations, 2 challenges");
+    ledger
+        .acme_row_digests(&mut |table, id, digest| {
+            rows.insert((table.to_string(), id), digest.to_string());
+        })
+        .unwrap();
+    assert_eq!(
+        rows.len(),
+        1 + 1 + 1 + 1 + 2 + 2,
+        "provisioner, EAB key, account, order, 2 authorizations, 2 challenges"
+    );
     assert_eq!(replay.acme_rows, rows);
 }

@@ -241,6 +241,8 @@ pub trait Ledger: Send {
     fn acme_order_by_id(&self, id: i64) -> LedgerResult<Option<acme::AcmeOrderRecord>>;
     /// An account's orders, oldest first.
     fn acme_orders_of_account(&self, account_id: i64) -> LedgerResult<Vec<acme::AcmeOrderRecord>>;
+    /// The account's orders created after `since` (Unix seconds), counted.
+    fn acme_order_window(&self, account_id: i64, since: i64) -> LedgerResult<acme::AcmeOrderWindow>;
     /// An ACME authorization by id.
     fn acme_authorization_by_id(&self, id: i64) -> LedgerResult<Option<acme::AcmeAuthorizationRecord>>;
     /// An order's authorizations.

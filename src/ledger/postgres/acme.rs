@@ -239,6 +239,22 @@ pub(super) fn orders_of_account(c: &mut impl GenericClient, account_id: i64) -> 
     many(c, &format!("{ORDER} WHERE account_id = $1 ORDER BY id"), &[&account_id], order)
 }
 
+pub(super) fn order_window(c: &mut impl GenericClient, account_id: i64, since: i64) -> Db<AcmeOrderWindow> {
+    let sql = "SELECT count(*), min(created_at), \
+               coalesce(sum(CASE WHEN status = 'invalid' THEN 1 ELSE 0 END), 0)::BIGINT, \
+               min(CASE WHEN status = 'invalid' THEN created_at END) \
+               FROM acme_orders WHERE account_id = $1 AND created_at > $2";
+    let window = one(c, sql, &[&account_id, &since], |row| {
+        Ok(AcmeOrderWindow {
+            orders: get(row, 0)?,
+            oldest: get(row, 1)?,
+            failed: get(row, 2)?,
+            oldest_failed: get(row, 3)?,
+        })
+    })?;
+    Ok(window.unwrap_or_default())
+}
+
 pub(super) fn authorization_by_id(
     c: &mut impl GenericClient,
     id: i64,

@@ -81,7 +81,9 @@ impl PgLocation {
                 }
                 "sslrootcert" => root_cert = Some(PathBuf::from(percent_decode(value))),
                 "password" => {
-                    return Err(bad("put the password in PGPASSWORD or a PGPASSFILE, not in a URL parameter"));
+                    return Err(bad(
+                        "put the password in PGPASSWORD or a PGPASSFILE, not in a URL parameter",
+                    ));
                 }
                 _ => kept.push(pair),
             }

@@ -500,6 +500,10 @@ impl Ledger for PostgresLedger {
         self.read(|c| acme::orders_of_account(c, account_id))
     }
 
+    fn acme_order_window(&self, account_id: i64, since: i64) -> LedgerResult<AcmeOrderWindow> {
+        self.read(|c| acme::order_window(c, account_id, since))
+    }
+
     fn acme_authorization_by_id(&self, id: i64) -> LedgerResult<Option<AcmeAuthorizationRecord>> {
         self.read(|c| acme::authorization_by_id(c, id))
     }

@@ -59,7 +59,10 @@ fn an_older_schema_is_brought_up_to_date_in_order() {
 #[test]
 fn an_empty_database_is_not_a_ledger_and_a_future_schema_is_refused() {
     let db = TestDatabase::new();
-    assert!(matches!(PostgresLedger::open(db.location(), OpenMode::ReadWrite), Err(LedgerError::NotALedger { .. })));
+    assert!(matches!(
+        PostgresLedger::open(db.location(), OpenMode::ReadWrite),
+        Err(LedgerError::NotALedger { .. })
+    ));
     drop(PostgresLedger::create(db.location()).unwrap());
     db.location().connect().unwrap().batch_execute("UPDATE ledger_meta SET schema_version = 99").unwrap();
     assert!(matches!(

@@ -24,6 +24,12 @@ pub(super) const TABLES: &[&str] = &[
     "acme_certificates",
 ];
 
+/// An account's orders since a time, counted (served by the index on account and status).
+const ORDER_WINDOW: &str = "SELECT count(*), min(created_at), \
+     coalesce(sum(CASE WHEN status = 'invalid' THEN 1 ELSE 0 END), 0), \
+     min(CASE WHEN status = 'invalid' THEN created_at END) \
+     FROM acme_orders WHERE account_id = ?1 AND created_at > ?2";
+
 const PROVISIONER: &str = "
     SELECT p.id, p.name, p.authority_id, a.name, p.profile, p.allowed_dns, p.allowed_ips,
            p.max_validity_secs, p.require_eab, p.created_at, p.removed_at,
@@ -260,6 +266,18 @@ impl SqliteLedger {
 
     pub(super) fn acme_orders_of_account(&self, account_id: i64) -> LedgerResult<Vec<AcmeOrderRecord>> {
         self.many(&format!("{ORDER} WHERE account_id = ?1 ORDER BY id"), params![account_id], order)
+    }
+
+    pub(super) fn acme_order_window(&self, account_id: i64, since: i64) -> LedgerResult<AcmeOrderWindow> {
+        let window = self.one(ORDER_WINDOW, params![account_id, since], |r| {
+            Ok(AcmeOrderWindow {
+                orders: r.get(0)?,
+                oldest: r.get(1)?,
+                failed: r.get(2)?,
+                oldest_failed: r.get(3)?,
+            })
+        })?;
+        Ok(window.unwrap_or_default())
     }
 
     pub(super) fn acme_authorization_by_id(&self, id: i64) -> LedgerResult<Option<AcmeAuthorizationRecord>> {

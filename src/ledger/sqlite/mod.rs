@@ -412,6 +412,10 @@ impl Ledger for SqliteLedger {
         SqliteLedger::acme_orders_of_account(self, account_id)
     }
 
+    fn acme_order_window(&self, account_id: i64, since: i64) -> LedgerResult<AcmeOrderWindow> {
+        SqliteLedger::acme_order_window(self, account_id, since)
+    }
+
     fn acme_authorization_by_id(&self, id: i64) -> LedgerResult<Option<AcmeAuthorizationRecord>> {
         SqliteLedger::acme_authorization_by_id(self, id)
     }
