@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `pkictl verify` of a 3-certificate chain (P-256 root, intermediate, server leaf) with the CRLs
 # of both CAs, one process per verification, next to `openssl verify -x509_strict -crl_check_all`
-# on the same files. Uses hyperfine when installed, else a shell loop (RUNS times each).
+# on the same files; then the same verification as a library call in a loop
+# (examples/verify_loop.rs). Uses hyperfine when installed, else a shell loop (RUNS times each).
 #
 #   bench/verify.sh                   # release build, 200 runs each
 #   RUNS=50 PKICTL=target/debug/pkictl bench/verify.sh
@@ -13,6 +14,8 @@ if [[ -z ${PKICTL:-} ]]; then
     cargo build --release --locked -q
     PKICTL=$PWD/target/release/pkictl
 fi
+cargo build --release --locked -q --example verify_loop
+LOOP=$PWD/target/release/examples/verify_loop
 WORK=$(mktemp -d /tmp/pkictl-bench-verify.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
 cd "$WORK"
@@ -81,3 +84,6 @@ else
     loop "$PK_CMD" "pkictl verify"
     loop "$OS_CMD" "openssl verify"
 fi
+# The same verification as a library call in one process (no process start-up), next to
+# OpenSSL verifying the chain once per process.
+"$LOOP" "$((RUNS * 10))" leaf.pem inter.pem root.pem api.partner.test inter.crl root.crl

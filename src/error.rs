@@ -514,7 +514,9 @@ pub enum Error {
     Ledger(#[from] LedgerError),
 
     /// A CRL was not signed: the ledger disagrees with its audit chain.
-    #[error("no CRL of {ca} was signed and nothing was changed (no revocation either): {refusal}; restore the ledger from a backup")]
+    #[error(
+        "no CRL of {ca} was signed and nothing was changed (no revocation either): {refusal}; restore the ledger from a backup"
+    )]
     CrlRefused {
         /// The CA.
         ca: String,
@@ -550,7 +552,10 @@ pub enum Error {
     },
 
     /// The provisioner has accounts: removing it stops their renewals.
-    #[error("ACME provisioner \"{}\" has {accounts} account(s) whose clients renew through it; nothing was removed", excerpt(name))]
+    #[error(
+        "ACME provisioner \"{}\" has {accounts} account(s) whose clients renew through it; nothing was removed",
+        excerpt(name)
+    )]
     AcmeProvisionerInUse {
         /// The provisioner.
         name: String,
@@ -578,7 +583,10 @@ pub enum Error {
     AcmeTransition(#[from] crate::ledger::acme::IllegalTransition),
 
     /// The provisioner requires External Account Binding and none was given.
-    #[error("ACME provisioner \"{}\" requires External Account Binding for new accounts", excerpt(provisioner))]
+    #[error(
+        "ACME provisioner \"{}\" requires External Account Binding for new accounts",
+        excerpt(provisioner)
+    )]
     AcmeEabRequired {
         /// The provisioner.
         provisioner: String,
@@ -879,7 +887,9 @@ impl Error {
                 | crate::agent::client::ClientError::Root(_)
                 | crate::agent::client::ClientError::Identity(_) => ErrorKind::InvalidInput,
                 crate::agent::client::ClientError::Refused { status: 409, .. } => ErrorKind::Conflict,
-                crate::agent::client::ClientError::Refused { status, .. } if *status < 500 => ErrorKind::Refused,
+                crate::agent::client::ClientError::Refused { status, .. } if *status < 500 => {
+                    ErrorKind::Refused
+                }
                 _ => ErrorKind::Unavailable,
             },
             Error::TokenNotRevocable { .. } => ErrorKind::Conflict,

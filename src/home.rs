@@ -73,7 +73,8 @@ impl Home {
         }
         let url = match std::env::var(LEDGER_URL_VARIABLE) {
             Ok(url) if !url.trim().is_empty() => url,
-            _ => fs::read_to_string(&url_file).map_err(|source| Error::Read { path: url_file.clone(), source })?,
+            _ => fs::read_to_string(&url_file)
+                .map_err(|source| Error::Read { path: url_file.clone(), source })?,
         };
         Ok(LedgerLocation::Postgres(PgLocation::parse(url.trim())?))
     }
@@ -134,8 +135,16 @@ impl Home {
 pub const INIT_STAGING_PREFIX: &str = ".pkictl-init-";
 
 /// What an `init` staging directory may hold: the home's layout, nothing else.
-const STAGING_ENTRIES: &[&str] =
-    &[PRIVATE_DIR, CA_DIR, CRL_DIR, LEDGER_FILE, LEDGER_URL_FILE, "ledger.db-wal", "ledger.db-shm", "ledger.db-journal"];
+const STAGING_ENTRIES: &[&str] = &[
+    PRIVATE_DIR,
+    CA_DIR,
+    CRL_DIR,
+    LEDGER_FILE,
+    LEDGER_URL_FILE,
+    "ledger.db-wal",
+    "ledger.db-shm",
+    "ledger.db-journal",
+];
 
 /// The `init` staging directories directly inside `dir` (left by an `init` that was killed,
 /// or in use by one that is running).

@@ -39,20 +39,19 @@ pub use acme::{
     parse_key_change_inner,
 };
 pub use authority::{
-    AddIntermediateRequest, Authority, BatchIssued, BatchItem, BatchRequest, CaCreated, CertRef,
-    ChainSummary, CheckRequest, CrlRefusal, CrlRequest, Finding, HomeFile, InitRequest, Initialized,
-    IssueRequest, Issued, KeySource, OutputDir, OutputFiles, Pkcs12Request, PublishedCrl, RenewKey,
-    RenewRequest, Renewed, Report, RevokeManyRequest, RevokeRequest, Revoked, RevokedMany, Severity,
-    Skipped, Warning, leaf_names, parse_cert_ref, read_csr, validate_common_name,
-};
-pub use authority::{
     AcmeOrderView, AcmeProvisionerRequest, EabKey, NewAccountRequest, NewOrderRequest, Provisioner, Refusal,
     RemovedProvisioner,
 };
 pub use authority::{
-    DEFAULT_OCSP_RESPONDER_VALIDITY, EnrolmentRefusal, NewToken, OcspIssuer, OcspReply, OcspResponder, OcspSigner,
-    OcspStatus, TokenRequest,
-    validate_public_url,
+    AddIntermediateRequest, Authority, BatchIssued, BatchItem, BatchRequest, CaCreated, CertRef,
+    ChainSummary, CheckRequest, CrlRefusal, CrlRequest, Finding, HomeFile, InitRequest, Initialized,
+    IssueRequest, Issued, KeySource, OutputDir, OutputFiles, Pkcs12Request, PublishedCrl, RenewKey,
+    RenewRequest, Renewed, Report, RevokeManyRequest, RevokeRequest, Revoked, RevokedMany, Severity, Skipped,
+    Warning, leaf_names, parse_cert_ref, read_csr, validate_common_name,
+};
+pub use authority::{
+    DEFAULT_OCSP_RESPONDER_VALIDITY, EnrolmentRefusal, NewToken, OcspIssuer, OcspReply, OcspResponder,
+    OcspSigner, OcspStatus, TokenRequest, validate_public_url,
 };
 pub use duration::{format_duration, parse_duration};
 pub use engine::crl::Reason;
@@ -60,19 +59,19 @@ pub use engine::profile::Profile;
 pub use engine::serial::Serial;
 pub use error::{CaAction, CaState, Error, ErrorKind, Field, Result};
 pub use keys::{
-    CaSigner, FastSigner, FileKeyStore, FixedPassphrase, KeyError, KeyPair, KeyType, MemorySigner, Pkcs12Encryption,
-    PublicKey, Unlock, UnlockedKey,
+    CaSigner, FastSigner, FileKeyStore, FixedPassphrase, KeyError, KeyPair, KeyType, MemorySigner,
+    Pkcs12Encryption, PublicKey, Unlock, UnlockedKey,
 };
 pub use ledger::{
-    CaRecord, CertFilter, CertSelector, CertState, CertStatus, CertificateRecord, CertificateSummary, CrlRecord, Event,
-    EventKind, KeyOrigin, Ledger, LedgerError, LedgerResult, LedgerTx, NewAuthority, NewCertificate, NewCrl,
-    SqliteLedger, StatusFilter, StoredAuthority, StoredCertificate, StoredCrl, NewTokenRecord, TokenRecord,
-    TokenStatus, chain,
+    CaRecord, CertFilter, CertSelector, CertState, CertStatus, CertificateRecord, CertificateSummary,
+    CrlRecord, Event, EventKind, KeyOrigin, Ledger, LedgerError, LedgerResult, LedgerTx, NewAuthority,
+    NewCertificate, NewCrl, NewTokenRecord, SqliteLedger, StatusFilter, StoredAuthority, StoredCertificate,
+    StoredCrl, TokenRecord, TokenStatus, chain,
 };
 pub use names::San;
 pub use online::{
-    CHAIN_MEDIA_TYPE, CSR_MEDIA_TYPE, HttpsIdentity, OnlineAuthority, OnlineSettings, PROBLEM_MEDIA_TYPE, TickReport,
-    AcmeDns, AcmeValidation, acme_routes, enrolment_routes,
+    AcmeDns, AcmeValidation, CHAIN_MEDIA_TYPE, CSR_MEDIA_TYPE, HttpsIdentity, OnlineAuthority,
+    OnlineSettings, PROBLEM_MEDIA_TYPE, TickReport, acme_routes, enrolment_routes,
 };
 pub use patterns::{DnsPattern, IpCidr};
 
@@ -101,6 +100,14 @@ pub use ledger::testing as ledger_testing;
 #[doc(hidden)]
 #[allow(missing_docs)]
 pub mod tls;
+
+/// The path validator as a library call, for `bench/verify.sh`'s in-process loop (not a
+/// stable API).
+#[doc(hidden)]
+pub mod verifying {
+    pub use crate::verify::input::{certificates, crls};
+    pub use crate::verify::{Purpose, verify_with_anchors};
+}
 
 /// Parser entry points for the fuzz targets (not a stable API).
 #[doc(hidden)]

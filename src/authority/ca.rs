@@ -542,7 +542,12 @@ fn populate(
 }
 
 /// The directories first, the ledger last; `moved` records what is already in place.
-fn move_into_place(staging: &Path, target: &Path, ledger_entry: &str, moved: &mut Vec<PathBuf>) -> Result<()> {
+fn move_into_place(
+    staging: &Path,
+    target: &Path,
+    ledger_entry: &str,
+    moved: &mut Vec<PathBuf>,
+) -> Result<()> {
     for name in [home::PRIVATE_DIR, home::CA_DIR, home::CRL_DIR, ledger_entry] {
         let destination = target.join(name);
         if destination.exists() {

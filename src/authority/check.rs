@@ -708,7 +708,9 @@ impl Checker<'_> {
             if bound != (&row.token_sha256, &row.name, row.profile.as_str(), &sans)
                 || (expected.issuer_id, expected.expires_at) != (row.issuer_id, row.expires_at)
             {
-                out.push(format!("enrolment token #{id}: its hash, names, profile, CA or expiry were changed"));
+                out.push(format!(
+                    "enrolment token #{id}: its hash, names, profile, CA or expiry were changed"
+                ));
             }
             let used = row.used_at.zip(row.certificate_id);
             if expected.used != used {

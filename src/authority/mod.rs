@@ -23,8 +23,8 @@ mod warning;
 use std::path::Path;
 
 pub use acme::{
-    AcmeLimit, AcmeLimits, AcmeOrderView, AcmeProvisionerRequest, EabKey, NewAccountRequest, NewOrderRequest, Provisioner, Refusal,
-    RemovedProvisioner,
+    AcmeLimit, AcmeLimits, AcmeOrderView, AcmeProvisionerRequest, EabKey, NewAccountRequest, NewOrderRequest,
+    Provisioner, Refusal, RemovedProvisioner,
 };
 pub use acme_revoke::{AcmeRevocationRefusal, AcmeRevokeRequest, AcmeRevoker};
 pub use ca::{AddIntermediateRequest, CaCreated, InitRequest, Initialized};
@@ -171,7 +171,9 @@ impl Authority {
 /// readers that hold a ledger without an [`Authority`].
 pub fn find_ca_in(ledger: &dyn Ledger, name: Option<&str>) -> Result<CaRecord> {
     match name {
-        Some(name) => ledger.authority_by_name(name)?.ok_or_else(|| Error::UnknownCa { name: name.to_string() }),
+        Some(name) => {
+            ledger.authority_by_name(name)?.ok_or_else(|| Error::UnknownCa { name: name.to_string() })
+        }
         None => ledger.default_authority()?.ok_or(Error::NoDefaultCa),
     }
 }

@@ -30,8 +30,9 @@ pub struct OcspIssuer {
 impl OcspIssuer {
     /// Reads the name and key a CertID is matched against from the CA's certificate.
     pub fn of(ca: &CaRecord) -> Result<OcspIssuer> {
-        let cert = Certificate::from_der(&ca.cert_der)
-            .map_err(|e| Error::Internal(format!("the certificate of CA {} does not decode: {e}", ca.name)))?;
+        let cert = Certificate::from_der(&ca.cert_der).map_err(|e| {
+            Error::Internal(format!("the certificate of CA {} does not decode: {e}", ca.name))
+        })?;
         let tbs = cert.tbs_certificate();
         let name_der = tbs
             .subject()
@@ -89,7 +90,9 @@ pub fn ocsp_status(ledger: &dyn Ledger, ca_id: i64, serial: &[u8]) -> Result<Ocs
     let found = ledger.find_certificates(CertSelector::Serial(&serial), Some(ca_id))?;
     let Some(record) = found.into_iter().next() else { return Ok(OcspStatus::Unknown) };
     Ok(match (record.status, record.revoked_at, record.revocation_reason) {
-        (CertStatus::Revoked, Some(at), reason) => OcspStatus::Revoked { at, reason: reason.unwrap_or(Reason::Unspecified) },
+        (CertStatus::Revoked, Some(at), reason) => {
+            OcspStatus::Revoked { at, reason: reason.unwrap_or(Reason::Unspecified) }
+        }
         (CertStatus::Revoked, None, _) => {
             return Err(Error::Internal(format!("certificate {} is revoked without a time", serial.hex())));
         }
@@ -113,7 +116,13 @@ pub struct OcspSigner {
 
 impl OcspSigner {
     /// A delegated responder: its key, its certificate and its validity.
-    pub fn delegated(ca_id: i64, signer: Arc<dyn CaSigner>, cert_der: Vec<u8>, issued_at: i64, not_after: i64) -> Self {
+    pub fn delegated(
+        ca_id: i64,
+        signer: Arc<dyn CaSigner>,
+        cert_der: Vec<u8>,
+        issued_at: i64,
+        not_after: i64,
+    ) -> Self {
         OcspSigner { ca_id, signer, cert_der, not_after, issued_at }
     }
 

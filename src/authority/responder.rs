@@ -89,7 +89,8 @@ impl Authority {
             now,
             verify_signature: true,
         };
-        let certificate = self.sign_and_record(&request, &signing_ca, ca, KeyOrigin::Generated, None, None)?;
+        let certificate =
+            self.sign_and_record(&request, &signing_ca, ca, KeyOrigin::Generated, None, None)?;
         Ok(OcspResponder { ca: ca.clone(), certificate, key })
     }
 

@@ -13,9 +13,9 @@ pub use acme::AcmeCommand;
 pub use agent::AgentArgs;
 pub use ca::{CaCommand, InitArgs};
 pub use enroll::EnrollArgs;
+pub use issue::{ClientArgs, IssueCommand, IssueOptions, LeafProfile, PeerArgs, ServerArgs, SignArgs};
 pub use serve::{LogFormatArg, ServeArgs};
 pub use token::{TokenCommand, TokenProfile};
-pub use issue::{ClientArgs, IssueCommand, IssueOptions, LeafProfile, PeerArgs, ServerArgs, SignArgs};
 
 use std::path::PathBuf;
 

@@ -7,10 +7,10 @@ use std::process::Command;
 use serde_json::{Value, json};
 
 use super::Outcome as Verdict;
+use super::demo_online::{ServeChild, wait_for_revoked, workload_files};
 use super::{Context, print_json};
 use crate::error::{Error, Result};
 use crate::home;
-use super::demo_online::{ServeChild, wait_for_revoked, workload_files};
 use crate::tls::{Handshake, HandshakeError, Identity, mutual_tls};
 
 const ROOT_NAME: &str = "Demo Root CA";
@@ -37,7 +37,8 @@ pub fn run(ctx: &Context, dir: Option<&Path>) -> Result<Verdict> {
             temp.path().to_path_buf()
         }
     };
-    let demo = Demo { base: base.clone(), home: base.join("pki"), certs: base.join("certs"), quiet: ctx.json };
+    let demo =
+        Demo { base: base.clone(), home: base.join("pki"), certs: base.join("certs"), quiet: ctx.json };
     demo.say(&format!("pkictl demo: a throwaway CA in {}", base.display()));
     demo.build_pki()?;
     let mut outcomes = demo.handshakes()?;
@@ -179,12 +180,26 @@ impl Demo {
     fn online_ca(&self) -> Result<Vec<Outcome>> {
         let exe = std::env::current_exe().map_err(|source| Error::Read { path: "pkictl".into(), source })?;
         let serve = ServeChild::start(&exe, &self.home, &self.base.join("serve.log"))?;
-        self.say(&format!("  4. pkictl serve: OCSP and CRLs on {}, enrolment and renewal on {}", serve.http, serve.https));
-        let token = self.pkictl(&["token", "create", WORKLOAD, "--profile", "client", "--ttl", "10m", "--validity", "1h"])?;
+        self.say(&format!(
+            "  4. pkictl serve: OCSP and CRLs on {}, enrolment and renewal on {}",
+            serve.http, serve.https
+        ));
+        let token = self.pkictl(&[
+            "token",
+            "create",
+            WORKLOAD,
+            "--profile",
+            "client",
+            "--ttl",
+            "10m",
+            "--validity",
+            "1h",
+        ])?;
         let token = token["token"].as_str().unwrap_or_default().to_string();
         let workload = self.base.join("workload");
         let root_pem = self.home.join("ca").join(format!("{}.pem", home::slug(ROOT_NAME)));
-        let (root_arg, out_arg) = (root_pem.to_string_lossy().to_string(), workload.to_string_lossy().to_string());
+        let (root_arg, out_arg) =
+            (root_pem.to_string_lossy().to_string(), workload.to_string_lossy().to_string());
         let enrolled = self.pkictl_with(
             &["enroll", "--server", &serve.https, "--root", &root_arg, "--out", &out_arg, "--name", WORKLOAD],
             &[("PKICTL_TOKEN", &token)],
@@ -197,11 +212,21 @@ impl Demo {
         let (crt, key, _) = workload_files(&workload, WORKLOAD);
         let (crt_arg, key_arg) = (crt.to_string_lossy().to_string(), key.to_string_lossy().to_string());
         self.pkictl(&[
-            "agent", "--cert", &crt_arg, "--key", &key_arg, "--server", &serve.https, "--root", &root_arg, "--once",
+            "agent",
+            "--cert",
+            &crt_arg,
+            "--key",
+            &key_arg,
+            "--server",
+            &serve.https,
+            "--root",
+            &root_arg,
+            "--once",
             "--force",
         ])?;
         let renewed_der = pem_body(&self.read(&crt)?)?;
-        let second = crate::x509::CertInfo::from_der(&renewed_der).map(|i| i.serial.hex()).unwrap_or_default();
+        let second =
+            crate::x509::CertInfo::from_der(&renewed_der).map(|i| i.serial.hex()).unwrap_or_default();
         self.say(&format!(
             "  6. pkictl agent --once --server: renewed over mTLS with a new key: {second} (the old one just runs out)"
         ));

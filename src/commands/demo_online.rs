@@ -31,7 +31,8 @@ pub struct ServeChild {
 impl ServeChild {
     /// Starts `pkictl --home HOME serve` on free loopback ports; returns once both listen.
     pub fn start(exe: &Path, home: &Path, log: &Path) -> Result<ServeChild> {
-        let log_file = std::fs::File::create(log).map_err(|source| Error::Write { path: log.to_path_buf(), source })?;
+        let log_file =
+            std::fs::File::create(log).map_err(|source| Error::Write { path: log.to_path_buf(), source })?;
         let child = Command::new(exe)
             .arg("--home")
             .arg(home)
@@ -90,7 +91,8 @@ pub fn ocsp_status(http: &str, cert_der: &[u8], issuer_der: &[u8]) -> Result<&'s
     let demo_error = |what: String| Error::Internal(format!("demo: OCSP at {http}: {what}"));
     let mut stream = TcpStream::connect(addr).map_err(|e| demo_error(e.to_string()))?;
     let _ = stream.set_read_timeout(Some(PATIENCE));
-    let head = format!("GET /ocsp/{} HTTP/1.0\r\nHost: {addr}\r\n\r\n", Base64UrlUnpadded::encode_string(&request));
+    let head =
+        format!("GET /ocsp/{} HTTP/1.0\r\nHost: {addr}\r\n\r\n", Base64UrlUnpadded::encode_string(&request));
     stream.write_all(head.as_bytes()).map_err(|e| demo_error(e.to_string()))?;
     let mut answer = Vec::new();
     stream.take(1 << 20).read_to_end(&mut answer).map_err(|e| demo_error(e.to_string()))?;
@@ -133,5 +135,9 @@ fn ocsp_request(cert_der: &[u8], issuer_der: &[u8]) -> Result<Vec<u8>> {
 
 /// The files `pkictl enroll --out DIR --name NAME` wrote (the agent keeps the same names).
 pub fn workload_files(dir: &Path, name: &str) -> (PathBuf, PathBuf, PathBuf) {
-    (dir.join(format!("{name}.crt")), dir.join(format!("{name}.key")), dir.join(format!("{name}.fullchain.pem")))
+    (
+        dir.join(format!("{name}.crt")),
+        dir.join(format!("{name}.key")),
+        dir.join(format!("{name}.fullchain.pem")),
+    )
 }

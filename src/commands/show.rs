@@ -213,7 +213,10 @@ impl View<'_> {
         if let Some(link) = self.acme {
             rows.push((
                 "ACME",
-                format!("provisioner {}, account #{}, order #{}", link.provisioner_name, link.account_id, link.order_id),
+                format!(
+                    "provisioner {}, account #{}, order #{}",
+                    link.provisioner_name, link.account_id, link.order_id
+                ),
             ));
         }
         for (label, value) in rows {
@@ -247,4 +250,3 @@ fn eku_name(oid: &str) -> String {
 fn serial_hex(serial: &Serial) -> String {
     serial.hex()
 }
-

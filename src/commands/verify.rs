@@ -43,9 +43,7 @@ pub fn run(ctx: &Context, args: &VerifyArgs<'_>) -> Result<Outcome> {
     // A partner's anchors stand alone: no home is opened, so none can interfere.
     let ledger = match (&given_anchors, Home::open(&ctx.home)) {
         (Some(_), _) => None,
-        (None, Ok(home)) => {
-            Some(home.open_ledger(crate::ledger::OpenMode::ReadOnly)?)
-        }
+        (None, Ok(home)) => Some(home.open_ledger(crate::ledger::OpenMode::ReadOnly)?),
         (None, Err(_)) if args.ca.is_none() => None,
         (None, Err(e)) => return Err(e),
     };

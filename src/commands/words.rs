@@ -154,7 +154,9 @@ fn field_message(field: Field, problem: &str) -> String {
     };
     // Messages about a value quote it ("--crl-url \"x\" is not…"); a parser's complaint
     // about a list value follows a colon ("--permit-dns: invalid DNS name …").
-    if matches!(field, Field::PermittedDns | Field::AcmePattern | Field::AcmeIpRange) && !problem.starts_with('"') {
+    if matches!(field, Field::PermittedDns | Field::AcmePattern | Field::AcmeIpRange)
+        && !problem.starts_with('"')
+    {
         format!("{flag}: {problem}")
     } else {
         format!("{flag} {problem}")

@@ -315,7 +315,8 @@ fn octets(value: &impl Encode) -> Result<OctetString, EngineError> {
 
 /// The AlgorithmIdentifier this CA key signs with (what rcgen writes in certificates).
 fn signature_algorithm_der(key_type: crate::keys::KeyType) -> Result<Vec<u8>, EngineError> {
-    let algorithm = crate::signature::algorithm_identifier(key_type).map_err(|e| EngineError::Sign(e.to_string()))?;
+    let algorithm =
+        crate::signature::algorithm_identifier(key_type).map_err(|e| EngineError::Sign(e.to_string()))?;
     algorithm.to_der().map_err(der_error)
 }
 

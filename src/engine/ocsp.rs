@@ -431,7 +431,8 @@ impl CertId {
 /// An unsigned OCSPRequest for these CertIDs, without a nonce (RFC 5019's form): what a
 /// client sends, e.g. `pkictl demo` asking `serve`.
 pub fn build_request(cert_ids: Vec<CertId>) -> Result<Vec<u8>, OcspError> {
-    let request_list = cert_ids.into_iter().map(|req_cert| Request { req_cert, single_request_extensions: None });
+    let request_list =
+        cert_ids.into_iter().map(|req_cert| Request { req_cert, single_request_extensions: None });
     let request = OcspRequest {
         tbs_request: TbsRequest {
             version: Version::V1,

@@ -446,17 +446,29 @@ impl Replay {
         match change {
             Change::ChainStart { .. } => {}
             Change::Token { id, token_sha256, name, profile, sans, issuer_id, expires_at } => {
-                let token =
-                    ExpectedToken { token_sha256, name, profile, sans, issuer_id, expires_at, used: None, revoked_at: None };
+                let token = ExpectedToken {
+                    token_sha256,
+                    name,
+                    profile,
+                    sans,
+                    issuer_id,
+                    expires_at,
+                    used: None,
+                    revoked_at: None,
+                };
                 self.tokens.insert(id, token);
             }
             Change::TokenUse { id, certificate_id, at } => match self.tokens.get_mut(&id) {
                 Some(t) => t.used = Some((at, certificate_id)),
-                None => self.links.break_at(event_id, format!("it uses token #{id}, which the chain never created")),
+                None => self
+                    .links
+                    .break_at(event_id, format!("it uses token #{id}, which the chain never created")),
             },
             Change::TokenRevoke { id, at } => match self.tokens.get_mut(&id) {
                 Some(t) => t.revoked_at = Some(at),
-                None => self.links.break_at(event_id, format!("it revokes token #{id}, which the chain never created")),
+                None => self
+                    .links
+                    .break_at(event_id, format!("it revokes token #{id}, which the chain never created")),
             },
             Change::Authority { id, name, cert_sha256, crl_validity_secs, next_crl_number } => {
                 self.authorities

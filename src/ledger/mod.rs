@@ -17,12 +17,12 @@ mod conformance;
 
 use std::path::{Path, PathBuf};
 
-pub use records::{
-    CaRecord, CertFilter, CertSelector, CertState, CertificateSummary, CertStatus, CertificateRecord, CrlRecord, Event,
-    EventKind, KeyOrigin, NewAuthority, NewCertificate, NewCrl, NewTokenRecord, StatusFilter, TokenRecord,
-    TokenStatus,
-};
 pub use postgres::{CopyReport, PgLocation, PostgresLedger, copy_from_sqlite};
+pub use records::{
+    CaRecord, CertFilter, CertSelector, CertState, CertStatus, CertificateRecord, CertificateSummary,
+    CrlRecord, Event, EventKind, KeyOrigin, NewAuthority, NewCertificate, NewCrl, NewTokenRecord,
+    StatusFilter, TokenRecord, TokenStatus,
+};
 pub use sqlite::SqliteLedger;
 
 use crate::engine::crl::Reason;
@@ -227,8 +227,10 @@ pub trait Ledger: Send {
     /// A provisioner's EAB keys, without their HMAC keys.
     fn acme_eab_keys(&self, provisioner_id: i64) -> LedgerResult<Vec<acme::AcmeEabKeyRecord>>;
     /// An EAB key and its HMAC key (a secret: only the EAB check may see it).
-    fn acme_eab_key(&self, key_id: &str)
-    -> LedgerResult<Option<(acme::AcmeEabKeyRecord, zeroize::Zeroizing<Vec<u8>>)>>;
+    fn acme_eab_key(
+        &self,
+        key_id: &str,
+    ) -> LedgerResult<Option<(acme::AcmeEabKeyRecord, zeroize::Zeroizing<Vec<u8>>)>>;
     /// An ACME account by id.
     fn acme_account_by_id(&self, id: i64) -> LedgerResult<Option<acme::AcmeAccountRecord>>;
     /// An ACME account by its key's thumbprint, within a provisioner.
@@ -246,7 +248,8 @@ pub trait Ledger: Send {
     /// An ACME authorization by id.
     fn acme_authorization_by_id(&self, id: i64) -> LedgerResult<Option<acme::AcmeAuthorizationRecord>>;
     /// An order's authorizations.
-    fn acme_authorizations_of_order(&self, order_id: i64) -> LedgerResult<Vec<acme::AcmeAuthorizationRecord>>;
+    fn acme_authorizations_of_order(&self, order_id: i64)
+    -> LedgerResult<Vec<acme::AcmeAuthorizationRecord>>;
     /// An ACME challenge by id.
     fn acme_challenge_by_id(&self, id: i64) -> LedgerResult<Option<acme::AcmeChallengeRecord>>;
     /// An ACME challenge by its token.
@@ -323,16 +326,25 @@ pub trait LedgerTx {
     /// Marks a provisioner removed; false when it already was.
     fn remove_acme_provisioner(&self, id: i64, now: i64) -> LedgerResult<bool>;
     /// Records an EAB key (with its HMAC key, which the EAB check needs).
-    fn insert_acme_eab_key(&self, provisioner_id: i64, key_id: &str, hmac_key: &[u8], now: i64)
-    -> LedgerResult<i64>;
+    fn insert_acme_eab_key(
+        &self,
+        provisioner_id: i64,
+        key_id: &str,
+        hmac_key: &[u8],
+        now: i64,
+    ) -> LedgerResult<i64>;
     /// Binds an unused EAB key to an account; false when it is used already (or unknown).
     fn bind_acme_eab_key(&self, key_id: &str, account_id: i64, now: i64) -> LedgerResult<bool>;
     /// Records a valid account; a key already registered with the provisioner is
     /// [`LedgerError::Duplicate`].
     fn insert_acme_account(&self, account: &acme::NewAcmeAccount<'_>) -> LedgerResult<i64>;
     /// Moves an account from `from` to `to`; false when it is not at `from`.
-    fn set_acme_account_status(&self, id: i64, from: acme::AccountStatus, to: acme::AccountStatus)
-    -> LedgerResult<bool>;
+    fn set_acme_account_status(
+        &self,
+        id: i64,
+        from: acme::AccountStatus,
+        to: acme::AccountStatus,
+    ) -> LedgerResult<bool>;
     /// Replaces a valid account's contacts; false when it is not valid.
     fn set_acme_account_contacts(&self, id: i64, contacts: &[String]) -> LedgerResult<bool>;
     /// Replaces a valid account's key (keyChange); false when it is not valid.

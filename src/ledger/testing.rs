@@ -331,10 +331,13 @@ impl PostgresDatabase {
                  which starts a throwaway cluster and sets it (with PGPASSWORD)"
             )
         });
-        let admin = crate::ledger::PgLocation::parse(&url).unwrap_or_else(|e| panic!("{POSTGRES_URL_VARIABLE}: {e}"));
+        let admin =
+            crate::ledger::PgLocation::parse(&url).unwrap_or_else(|e| panic!("{POSTGRES_URL_VARIABLE}: {e}"));
         let mut bytes = [0u8; 8];
         getrandom::fill(&mut bytes).expect("the system RNG");
-        let name: String = std::iter::once("pkictl_test_".to_string()).chain(bytes.iter().map(|b| format!("{b:02x}"))).collect();
+        let name: String = std::iter::once("pkictl_test_".to_string())
+            .chain(bytes.iter().map(|b| format!("{b:02x}")))
+            .collect();
         crate::ledger::postgres::admin_execute(&admin, &format!("CREATE DATABASE {name}"))
             .unwrap_or_else(|e| panic!("CREATE DATABASE on the test server: {e}"));
         let at = admin.with_database(&name);
@@ -364,7 +367,12 @@ impl PostgresDatabase {
         use crate::ledger::Ledger;
         let ledger = crate::ledger::PostgresLedger::open(&self.at, crate::ledger::OpenMode::ReadOnly)
             .unwrap_or_else(|e| panic!("open {}: {e}", self.url()));
-        ledger.crl_rows().unwrap_or_else(|e| panic!("CRL rows: {e}")).iter().map(|c| (c.issuer_id, c.number)).collect()
+        ledger
+            .crl_rows()
+            .unwrap_or_else(|e| panic!("CRL rows: {e}"))
+            .iter()
+            .map(|c| (c.issuer_id, c.number))
+            .collect()
     }
 
     /// Creates a table in the database so that it is no longer empty (the refusal tests).

@@ -14,9 +14,9 @@
 
 mod acme;
 mod dns01;
+mod enrol;
 mod http01;
 mod tls_alpn01;
-mod enrol;
 
 pub use acme::{Validation as AcmeValidation, acme_routes};
 pub use dns01::Dns as AcmeDns;
@@ -141,7 +141,10 @@ struct CaView {
 impl OnlineAuthority {
     /// Takes over an opened authority: loads the view, makes every CA's OCSP signer, signs any
     /// CRL that is missing or past half of its lifetime, and issues the HTTPS certificate.
-    pub fn start(mut authority: Authority, settings: OnlineSettings) -> Result<(Arc<OnlineAuthority>, TickReport)> {
+    pub fn start(
+        mut authority: Authority,
+        settings: OnlineSettings,
+    ) -> Result<(Arc<OnlineAuthority>, TickReport)> {
         let reader = authority.home().open_ledger(OpenMode::ReadOnly)?;
         let view = Arc::new(load_view(reader.as_ref())?);
         let https = match &settings.https {
@@ -149,7 +152,11 @@ impl OnlineAuthority {
                 let cert = issue_https(&mut authority, identity)?;
                 let slot = CertSlot::from_der(cert.chain, cert.key.to_vec())
                     .map_err(|e| Error::Internal(format!("the HTTPS certificate: {e}")))?;
-                Some(HttpsState { identity: identity.clone(), slot: Arc::new(slot), lifetime: Mutex::new(cert.lifetime) })
+                Some(HttpsState {
+                    identity: identity.clone(),
+                    slot: Arc::new(slot),
+                    lifetime: Mutex::new(cert.lifetime),
+                })
             }
             None => None,
         };
@@ -176,7 +183,10 @@ impl OnlineAuthority {
         for ca in &self.view().cas {
             if can_sign(&ca.record, now) {
                 let signer = self.make_signer(&ca.record, now)?;
-                self.signers.write().unwrap_or_else(|p| p.into_inner()).insert(ca.record.id, Arc::new(signer));
+                self.signers
+                    .write()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(ca.record.id, Arc::new(signer));
             }
         }
         Ok(())
@@ -243,7 +253,8 @@ impl OnlineAuthority {
             if !can_sign(&ca.record, now) || !crl_due(ca.crl.as_ref(), now) {
                 continue;
             }
-            let request = CrlRequest { ca: Some(ca.record.name.clone()), next_update: self.settings.crl_next_update };
+            let request =
+                CrlRequest { ca: Some(ca.record.name.clone()), next_update: self.settings.crl_next_update };
             match self.authority().publish_crl(&request) {
                 Ok(crl) => report.done.push(format!("signed CRL #{} of {}", crl.number, ca.record.name)),
                 Err(e) => report.failed.push(format!("signing the CRL of {}: {e}", ca.record.name)),
@@ -259,7 +270,9 @@ impl OnlineAuthority {
             if !can_sign(&ca.record, now) {
                 if current.is_some() {
                     self.signers.write().unwrap_or_else(|p| p.into_inner()).remove(&ca.record.id);
-                    report.done.push(format!("stopped answering OCSP for {}: it cannot sign", ca.record.name));
+                    report
+                        .done
+                        .push(format!("stopped answering OCSP for {}: it cannot sign", ca.record.name));
                 }
                 continue;
             }
@@ -268,7 +281,10 @@ impl OnlineAuthority {
             }
             match self.make_signer(&ca.record, now) {
                 Ok(signer) => {
-                    self.signers.write().unwrap_or_else(|p| p.into_inner()).insert(ca.record.id, Arc::new(signer));
+                    self.signers
+                        .write()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .insert(ca.record.id, Arc::new(signer));
                     report.done.push(format!("made the OCSP signer of {}", ca.record.name));
                 }
                 Err(e) => report.failed.push(format!("making the OCSP signer of {}: {e}", ca.record.name)),
@@ -341,7 +357,14 @@ impl OnlineAuthority {
         };
         let Ok(statuses) = statuses else { return OcspReply::error(ErrorStatus::InternalError) };
         let validity = self.settings.ocsp_validity.whole_seconds();
-        let reply = match sign_reply(&signer, &request.cert_ids, &statuses, request.nonce.as_deref(), now, validity) {
+        let reply = match sign_reply(
+            &signer,
+            &request.cert_ids,
+            &statuses,
+            request.nonce.as_deref(),
+            now,
+            validity,
+        ) {
             Ok(reply) => reply,
             Err(_) => return OcspReply::error(ErrorStatus::InternalError),
         };
@@ -406,7 +429,10 @@ fn issue_https(authority: &mut Authority, identity: &HttpsIdentity) -> Result<Ht
     request.validity = identity.validity;
     request.ca = identity.ca.clone();
     let issued = authority.issue(request)?;
-    let key = issued.private_key.as_ref().ok_or_else(|| Error::Internal("the HTTPS key was not handed back".into()))?;
+    let key = issued
+        .private_key
+        .as_ref()
+        .ok_or_else(|| Error::Internal("the HTTPS key was not handed back".into()))?;
     let key = key.to_pkcs8_der().map_err(|e| Error::Internal(format!("the HTTPS key: {e}")))?;
     let mut chain = vec![issued.der().to_vec()];
     chain.extend(issued.chain.iter().cloned());
@@ -508,7 +534,9 @@ impl OnlineCa for OnlineAuthority {
             }
         }
         if let Ok(summary) = self.reader().certificate_summary(now) {
-            for (status, count) in [("valid", summary.valid), ("revoked", summary.revoked), ("expired", summary.expired)] {
+            for (status, count) in
+                [("valid", summary.valid), ("revoked", summary.revoked), ("expired", summary.expired)]
+            {
                 gauges.push(gauge(
                     "pkictl_certificates",
                     "Certificates in the ledger, by status.",

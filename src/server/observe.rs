@@ -81,10 +81,13 @@ impl Observer {
                 "pkictl_http_requests_total{{listener=\"{listener}\",route=\"{route}\",status=\"{status}\"}} {n}"
             );
         }
-        out.push_str("# HELP pkictl_ocsp_responses_total OCSP responses sent, by request method and status.\n");
+        out.push_str(
+            "# HELP pkictl_ocsp_responses_total OCSP responses sent, by request method and status.\n",
+        );
         out.push_str("# TYPE pkictl_ocsp_responses_total counter\n");
         for ((method, status), n) in lock(&self.ocsp).iter() {
-            let _ = writeln!(out, "pkictl_ocsp_responses_total{{method=\"{method}\",status=\"{status}\"}} {n}");
+            let _ =
+                writeln!(out, "pkictl_ocsp_responses_total{{method=\"{method}\",status=\"{status}\"}} {n}");
         }
         render_gauges(&mut out, gauges);
         out

@@ -22,9 +22,12 @@ use crate::x509::{OID_CLIENT_AUTH, OID_SERVER_AUTH};
 
 const ANY_EXTENDED_KEY_USAGE: &str = "2.5.29.37.0";
 
+/// What the certificate is to be accepted for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Purpose {
+    /// A TLS server (serverAuth).
     Server,
+    /// A TLS client (clientAuth).
     Client,
 }
 
@@ -154,6 +157,49 @@ impl Passed {
 /// The layers that depend on the path chosen, in order, with the rank path building uses to
 /// tell which failed path came closest.
 const PATH_LAYERS: [&str; 4] = ["validity", "constraints", "usage", "revocation"];
+
+/// No ledger to ask: revocation comes from the CRLs given, as for a partner's chain.
+pub struct NoLedger;
+
+impl RevocationSource for NoLedger {
+    fn lookup(
+        &self,
+        _issuer_der: &[u8],
+        _serial: &crate::engine::serial::Serial,
+    ) -> Option<revocation::Facts> {
+        None
+    }
+}
+
+/// Verifies a chain against anchors of its own, with no home: `verify CERT --chain … --trust …
+/// --crl …` as a library call, true when every layer passes. `presented` is the certificate
+/// and what was sent with it (DER), `anchors` the trusted certificates, `crls` the CRLs to
+/// check (DER).
+pub fn verify_with_anchors(
+    presented: Vec<Vec<u8>>,
+    chain: Vec<Vec<u8>>,
+    anchors: Vec<Vec<u8>>,
+    crls: Vec<Vec<u8>>,
+    purpose: Option<Purpose>,
+    host: Option<&str>,
+    at: i64,
+) -> bool {
+    let anchors =
+        anchors.into_iter().enumerate().map(|(n, der)| (format!("anchor {}", n + 1), der)).collect();
+    verify(&Request {
+        presented,
+        chain,
+        anchors,
+        known_cas: Vec::new(),
+        purpose,
+        host,
+        at,
+        revocation: &NoLedger,
+        crls,
+        max_intermediates: None,
+    })
+    .accepted()
+}
 
 /// Walks the layers for `req`: parse, then path building (which judges every complete
 /// candidate path with the path-dependent layers), then the layers of the path chosen.

@@ -131,13 +131,7 @@ pub fn build(
             problem: problem.clone(),
         });
     }
-    Built {
-        accepted,
-        closest: search.closest,
-        chain_problem,
-        abandoned,
-        signature_checks: search.signatures,
-    }
+    Built { accepted, closest: search.closest, chain_problem, abandoned, signature_checks: search.signatures }
 }
 
 struct Search<'a, 'j> {
