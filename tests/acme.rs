@@ -753,25 +753,7 @@ fn issued(ca: &Ca, pending: &Pending, csr: &str) -> (PathBuf, PathBuf) {
 
 /// What serve's OCSP responder says of `leaf`: "good", "revoked" or "unknown".
 fn ocsp_status(ca: &Ca, leaf: &std::path::Path, issuer: &std::path::Path) -> String {
-    let url = format!("{}/ocsp", ca.serve.http);
-    let text = openssl_ok([
-        "ocsp",
-        "-issuer",
-        arg(issuer),
-        "-cert",
-        arg(leaf),
-        "-url",
-        &url,
-        "-CAfile",
-        arg(&ca.root_pem),
-        "-no_nonce",
-    ]);
-    let prefix = format!("{}: ", leaf.display());
-    text.lines()
-        .find_map(|l| l.strip_prefix(&prefix))
-        .unwrap_or_else(|| panic!("no status in {text}"))
-        .trim()
-        .to_string()
+    common::serve::ocsp_status(&ca.serve, issuer, leaf, &ca.root_pem)
 }
 
 #[test]

@@ -308,27 +308,7 @@ fn certbot_revoke_makes_ocsp_say_revoked() {
     let got = certbot.certonly(&ca.directory(), port, &[APP]);
     assert!(got.status.success(), "certbot certonly failed:\n{}\n{}", got.all(), certbot.debug_log());
     let (leaf, chain) = (certbot.live(APP, "cert.pem"), certbot.live(APP, "chain.pem"));
-    let ocsp = || {
-        let url = format!("{}/ocsp", ca.serve.http);
-        let text = openssl_ok([
-            "ocsp",
-            "-issuer",
-            arg(&chain),
-            "-cert",
-            arg(&leaf),
-            "-url",
-            &url,
-            "-CAfile",
-            arg(&ca.root_pem),
-            "-no_nonce",
-        ]);
-        let prefix = format!("{}: ", leaf.display());
-        text.lines()
-            .find_map(|l| l.strip_prefix(&prefix))
-            .unwrap_or_else(|| panic!("{text}"))
-            .trim()
-            .to_string()
-    };
+    let ocsp = || common::serve::ocsp_status(&ca.serve, &chain, &leaf, &ca.root_pem);
     assert_eq!(ocsp(), "good");
 
     let leaf_path = leaf.to_str().expect("a UTF-8 path");

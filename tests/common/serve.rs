@@ -95,6 +95,27 @@ impl Serve {
     }
 }
 
+/// What serve's OCSP responder says of `cert` (issued by `issuer`), asked by `openssl ocsp`
+/// without a nonce and checked against `root`: "good", "revoked" (with its time) or "unknown".
+pub fn ocsp_status(serve: &Serve, issuer: &Path, cert: &Path, root: &Path) -> String {
+    let url = format!("{}/ocsp", serve.http);
+    let text = super::openssl_ok([
+        "ocsp",
+        "-issuer",
+        super::arg(issuer),
+        "-cert",
+        super::arg(cert),
+        "-url",
+        &url,
+        "-CAfile",
+        super::arg(root),
+        "-no_nonce",
+    ]);
+    let prefix = format!("{}: ", cert.display());
+    let status = text.lines().find_map(|l| l.strip_prefix(&prefix));
+    status.unwrap_or_else(|| panic!("no status for {} in:\n{text}", cert.display())).trim().to_string()
+}
+
 /// `pkictl --home HOME serve` with stderr into `log`, the test passphrase in the environment
 /// and no terminal.
 pub fn serve_command(home: &Path, log: &Path) -> Command {
