@@ -13,7 +13,9 @@
 # - starts a throwaway PostgreSQL cluster (tests/postgres-cluster.sh: a new temp directory,
 #   127.0.0.1 on a free port, run as the unprivileged `postgres` user since PostgreSQL refuses
 #   root) and exports PKICTL_TEST_POSTGRES_URL and PGPASSWORD for the PostgreSQL tests (the
-#   ledger conformance suite, tests/postgres*.rs); stops it by its postmaster pid on exit.
+#   ledger conformance suite, tests/postgres*.rs, tests/ha.rs), then runs the online CA's
+#   suites (serve, agent, acme, acme_clients) a second time with every test home's ledger on
+#   PostgreSQL (PKICTL_TEST_LEDGER=postgres); stops the cluster by its postmaster pid on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -118,3 +120,10 @@ pg_cluster_start
 trap pg_cluster_stop EXIT
 
 cargo test --locked "$@"
+
+# The online CA's end-to-end suites once more with every home's ledger on PostgreSQL (a fresh
+# database per home). Only for the whole run: arguments select tests of the first pass.
+if [[ $# -eq 0 ]]; then
+    echo "tests/run.sh: the online CA's suites again, ledgers on PostgreSQL"
+    PKICTL_TEST_LEDGER=postgres cargo test --locked --test serve --test agent --test acme --test acme_clients
+fi

@@ -61,6 +61,7 @@ pub fn pkictl_with_passphrase(home: &Path) -> assert_cmd::Command {
 pub fn init_home(home: &Path, extra_args: &[&str]) -> Output {
     let mut cmd = pkictl_with_passphrase(home);
     cmd.arg("init");
+    cmd.args(test_ledger());
     if !extra_args.iter().any(|a| *a == "--name" || a.starts_with("--name=")) {
         cmd.args(["--name", ROOT_NAME]);
     }
@@ -360,13 +361,29 @@ pub fn crl_der_path(home: &Path, slug: &str) -> PathBuf {
     home.join("crl").join(format!("{slug}.crl.der"))
 }
 
+/// With `PKICTL_TEST_LEDGER=postgres` (tests/run.sh's second pass), every home these fixtures
+/// make keeps its ledger in a fresh database of the test PostgreSQL server: `--ledger URL`.
+/// The database lives as long as the test process (the server is thrown away afterwards).
+fn test_ledger() -> Vec<String> {
+    match std::env::var("PKICTL_TEST_LEDGER").as_deref() {
+        Ok("postgres") => {
+            let database = ledger_testing::PostgresDatabase::new();
+            let url = database.url();
+            std::mem::forget(database);
+            vec!["--ledger".to_string(), url]
+        }
+        Ok("sqlite") | Err(_) => Vec::new(),
+        Ok(other) => panic!("PKICTL_TEST_LEDGER={other}: use sqlite or postgres"),
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // pkictl on a bare home path.
 
 /// Runs `pkictl init --name ROOT --no-passphrase` in `home` (CA keys not encrypted: fast, no
 /// scrypt per command). Panics unless it succeeds.
 pub fn init_unencrypted_home(home: &Path, root: &str) {
-    let out = pkictl(home).args(["init", "--name", root, "--no-passphrase"]).output().unwrap();
+    let out = pkictl(home).args(["init", "--name", root, "--no-passphrase"]).args(test_ledger()).output().unwrap();
     assert!(out.status.success(), "init --no-passphrase failed: {}", stderr_of(&out));
 }
 
