@@ -15,7 +15,7 @@ pub enum AcmeRevoker {
     /// An account (a `kid` request): it must be the account that ordered the certificate.
     Account(i64),
     /// The certificate's own key (a `jwk` request): it must be the certificate's public key.
-    CertificateKey(Jwk),
+    CertificateKey(Box<Jwk>),
 }
 
 /// A revocation asked for through one provisioner's ACME directory.
@@ -88,7 +88,7 @@ impl Authority {
                     .map_err(|_| AcmeRevocationRefusal::NotIssuedHere)?;
                 let own = Jwk::from_spki_der(&info.spki_der)
                     .map_err(|_| AcmeRevocationRefusal::NotCertificateKey)?;
-                if own != *key {
+                if own != **key {
                     return Err(AcmeRevocationRefusal::NotCertificateKey.into());
                 }
             }

@@ -794,7 +794,7 @@ async fn revoke_cert(
         };
         let revoker = match &request.jws.header().key {
             KeyRef::Kid(_) => AcmeRevoker::Account(request.account(&acme).await?.id),
-            KeyRef::Jwk(_) => AcmeRevoker::CertificateKey(request.jws.verify_embedded()?.clone()),
+            KeyRef::Jwk(_) => AcmeRevoker::CertificateKey(Box::new(request.jws.verify_embedded()?.clone())),
         };
         with_authority(&acme, move |authority| {
             authority.revoke_acme_certificate(&AcmeRevokeRequest {
