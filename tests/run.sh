@@ -13,9 +13,10 @@
 # - starts a throwaway PostgreSQL cluster (tests/postgres-cluster.sh: a new temp directory,
 #   127.0.0.1 on a free port, run as the unprivileged `postgres` user since PostgreSQL refuses
 #   root) and exports PKICTL_TEST_POSTGRES_URL and PGPASSWORD for the PostgreSQL tests (the
-#   ledger conformance suite, tests/postgres*.rs, tests/ha.rs), then runs the online CA's
-#   suites (serve, agent, acme, acme_clients) a second time with every test home's ledger on
-#   PostgreSQL (PKICTL_TEST_LEDGER=postgres); stops the cluster by its postmaster pid on exit.
+#   ledger conformance suite, tests/postgres*.rs, tests/ha.rs), then runs the end-to-end suites
+#   (issue, revoke, batch, operate, public_url, serve, agent, acme, acme_challenges,
+#   acme_clients) a second time with every test home's ledger on PostgreSQL
+#   (PKICTL_TEST_LEDGER=postgres); stops the cluster by its postmaster pid on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -121,9 +122,11 @@ trap pg_cluster_stop EXIT
 
 cargo test --locked "$@"
 
-# The online CA's end-to-end suites once more with every home's ledger on PostgreSQL (a fresh
-# database per home). Only for the whole run: arguments select tests of the first pass.
+# The CLI's and the online CA's end-to-end suites once more with every home's ledger on
+# PostgreSQL (a fresh database per home). Only for the whole run: arguments select tests of the
+# first pass. (The suites left out tamper with ledger.db or look at SQLite itself.)
 if [[ $# -eq 0 ]]; then
-    echo "tests/run.sh: the online CA's suites again, ledgers on PostgreSQL"
-    PKICTL_TEST_LEDGER=postgres cargo test --locked --test serve --test agent --test acme --test acme_clients
+    echo "tests/run.sh: the end-to-end suites again, ledgers on PostgreSQL"
+    PKICTL_TEST_LEDGER=postgres cargo test --locked --test issue --test revoke --test batch --test operate \
+        --test public_url --test serve --test agent --test acme --test acme_challenges --test acme_clients
 fi

@@ -140,40 +140,138 @@ fn query<T>(home: &Path, sql: &str, row: impl FnMut(&Row<'_>) -> rusqlite::Resul
 }
 
 fn count(home: &Path, sql: &str) -> i64 {
-    query(home, sql, |r| r.get(0)).into_iter().next().expect("a count is one row")
+    rows(home, sql).first().map(|r| r.int(0)).expect("a count is one row")
+}
+
+/// One column value of a row, from either backend.
+#[derive(Debug, Clone)]
+enum Cell {
+    Null,
+    Int(i64),
+    Text(String),
+    Blob(Vec<u8>),
+}
+
+/// A row of a query that reads the same on SQLite and PostgreSQL (plain SELECTs of the shared
+/// schema), so that the helpers below work on a home whichever backend its ledger is on.
+struct Cells(Vec<Cell>);
+
+impl Cells {
+    fn cell(&self, i: usize) -> &Cell {
+        self.0.get(i).unwrap_or_else(|| panic!("no column {i}"))
+    }
+
+    fn int(&self, i: usize) -> i64 {
+        self.opt_int(i).unwrap_or_else(|| panic!("column {i} is NULL"))
+    }
+
+    fn opt_int(&self, i: usize) -> Option<i64> {
+        match self.cell(i) {
+            Cell::Null => None,
+            Cell::Int(n) => Some(*n),
+            other => panic!("column {i} is not an integer: {other:?}"),
+        }
+    }
+
+    fn text(&self, i: usize) -> String {
+        self.opt_text(i).unwrap_or_else(|| panic!("column {i} is NULL"))
+    }
+
+    fn opt_text(&self, i: usize) -> Option<String> {
+        match self.cell(i) {
+            Cell::Null => None,
+            Cell::Text(t) => Some(t.clone()),
+            other => panic!("column {i} is not text: {other:?}"),
+        }
+    }
+
+    fn blob(&self, i: usize) -> Vec<u8> {
+        match self.cell(i) {
+            Cell::Blob(b) => b.clone(),
+            other => panic!("column {i} is not a blob: {other:?}"),
+        }
+    }
+}
+
+/// The rows of `sql` on the home's ledger: its `ledger.url` database, else `ledger.db`.
+fn rows(home: &Path, sql: &str) -> Vec<Cells> {
+    match postgres_location(home) {
+        Some(at) => postgres_rows(&at, sql),
+        None => query(home, sql, |r| {
+            let n = r.as_ref().column_count();
+            (0..n).map(|i| sqlite_cell(r.get_ref(i)?)).collect::<rusqlite::Result<Vec<Cell>>>().map(Cells)
+        }),
+    }
+}
+
+fn sqlite_cell(value: rusqlite::types::ValueRef<'_>) -> rusqlite::Result<Cell> {
+    use rusqlite::types::ValueRef;
+    Ok(match value {
+        ValueRef::Null => Cell::Null,
+        ValueRef::Integer(n) => Cell::Int(n),
+        ValueRef::Text(t) => Cell::Text(String::from_utf8_lossy(t).into_owned()),
+        ValueRef::Blob(b) => Cell::Blob(b.to_vec()),
+        ValueRef::Real(f) => Cell::Text(f.to_string()),
+    })
+}
+
+fn postgres_location(home: &Path) -> Option<crate::ledger::PgLocation> {
+    let url = std::fs::read_to_string(home.join(crate::home::LEDGER_URL_FILE)).ok()?;
+    Some(crate::ledger::PgLocation::parse(url.trim()).unwrap_or_else(|e| panic!("{}: {e}", home.display())))
+}
+
+fn postgres_rows(at: &crate::ledger::PgLocation, sql: &str) -> Vec<Cells> {
+    use postgres::types::Type;
+    let fetched = crate::ledger::postgres::admin_query(at, sql)
+        .unwrap_or_else(|e| panic!("ledger {}: {sql}: {e}", at.redacted()));
+    let cell = |row: &postgres::Row, i: usize| -> Cell {
+        let fail = |e: postgres::Error| -> ! { panic!("{sql}: column {i}: {e}") };
+        let ty = row.columns()[i].type_().clone();
+        let value = if ty == Type::INT8 {
+            row.try_get::<_, Option<i64>>(i).unwrap_or_else(|e| fail(e)).map(Cell::Int)
+        } else if ty == Type::INT4 {
+            row.try_get::<_, Option<i32>>(i).unwrap_or_else(|e| fail(e)).map(|n| Cell::Int(n.into()))
+        } else if ty == Type::BOOL {
+            row.try_get::<_, Option<bool>>(i).unwrap_or_else(|e| fail(e)).map(|b| Cell::Int(b.into()))
+        } else if ty == Type::BYTEA {
+            row.try_get::<_, Option<Vec<u8>>>(i).unwrap_or_else(|e| fail(e)).map(Cell::Blob)
+        } else {
+            row.try_get::<_, Option<String>>(i).unwrap_or_else(|e| fail(e)).map(Cell::Text)
+        };
+        value.unwrap_or(Cell::Null)
+    };
+    fetched.iter().map(|row| Cells((0..row.len()).map(|i| cell(row, i)).collect())).collect()
 }
 
 /// Every certificate row, in the order they were recorded (by id).
 pub fn certificates(home: &Path) -> Vec<CertificateRow> {
-    query(
-        home,
-        "SELECT id, issuer_id, serial, profile, subject, common_name, sans, key_type, key_source,
+    let sql = "SELECT id, issuer_id, serial, profile, subject, common_name, sans, key_type, key_source,
                 not_before, not_after, fingerprint_sha256, der, status, revoked_at, revocation_reason,
                 renewed_from, authority_id
-         FROM certificates ORDER BY id",
-        |r| {
-            Ok(CertificateRow {
-                id: r.get(0)?,
-                issuer_id: r.get(1)?,
-                serial: r.get(2)?,
-                profile: r.get(3)?,
-                subject: r.get(4)?,
-                common_name: r.get(5)?,
-                sans: r.get(6)?,
-                key_type: r.get(7)?,
-                key_source: r.get(8)?,
-                not_before: r.get(9)?,
-                not_after: r.get(10)?,
-                fingerprint_sha256: r.get(11)?,
-                der: r.get(12)?,
-                status: r.get(13)?,
-                revoked_at: r.get(14)?,
-                revocation_reason: r.get(15)?,
-                renewed_from: r.get(16)?,
-                authority_id: r.get(17)?,
-            })
-        },
-    )
+         FROM certificates ORDER BY id";
+    rows(home, sql)
+        .into_iter()
+        .map(|r| CertificateRow {
+            id: r.int(0),
+            issuer_id: r.int(1),
+            serial: r.text(2),
+            profile: r.text(3),
+            subject: r.text(4),
+            common_name: r.opt_text(5),
+            sans: r.text(6),
+            key_type: r.text(7),
+            key_source: r.text(8),
+            not_before: r.int(9),
+            not_after: r.int(10),
+            fingerprint_sha256: r.text(11),
+            der: r.blob(12),
+            status: r.text(13),
+            revoked_at: r.opt_int(14),
+            revocation_reason: r.opt_text(15),
+            renewed_from: r.opt_int(16),
+            authority_id: r.opt_int(17),
+        })
+        .collect()
 }
 
 /// The certificate with this serial (hex, without colons; padded here to the ledger's 40
@@ -190,42 +288,39 @@ pub fn newest_certificate(home: &Path) -> Option<CertificateRow> {
 
 /// Every authority row, in the order they were created (by id).
 pub fn authorities(home: &Path) -> Vec<AuthorityRow> {
-    query(
-        home,
+    let sql =
         "SELECT id, name, slug, parent_id, is_default, key_encrypted, key_file, cert_der, next_crl_number
-         FROM authorities ORDER BY id",
-        |r| {
-            Ok(AuthorityRow {
-                id: r.get(0)?,
-                name: r.get(1)?,
-                slug: r.get(2)?,
-                parent_id: r.get(3)?,
-                is_default: r.get(4)?,
-                key_encrypted: r.get(5)?,
-                key_file: r.get(6)?,
-                cert_der: r.get(7)?,
-                next_crl_number: r.get(8)?,
-            })
-        },
-    )
+         FROM authorities ORDER BY id";
+    rows(home, sql)
+        .into_iter()
+        .map(|r| AuthorityRow {
+            id: r.int(0),
+            name: r.text(1),
+            slug: r.text(2),
+            parent_id: r.opt_int(3),
+            is_default: r.int(4) != 0,
+            key_encrypted: r.int(5) != 0,
+            key_file: r.text(6),
+            cert_der: r.blob(7),
+            next_crl_number: r.int(8),
+        })
+        .collect()
 }
 
 /// Every CRL row with its CA's name, in the order they were recorded (by id).
 pub fn crls(home: &Path) -> Vec<CrlRow> {
-    query(
-        home,
-        "SELECT k.id, k.issuer_id, a.name, k.number, k.der
-         FROM crls k JOIN authorities a ON a.id = k.issuer_id ORDER BY k.id",
-        |r| {
-            Ok(CrlRow {
-                id: r.get(0)?,
-                issuer_id: r.get(1)?,
-                issuer_name: r.get(2)?,
-                number: r.get(3)?,
-                der: r.get(4)?,
-            })
-        },
-    )
+    let sql = "SELECT k.id, k.issuer_id, a.name, k.number, k.der
+         FROM crls k JOIN authorities a ON a.id = k.issuer_id ORDER BY k.id";
+    rows(home, sql)
+        .into_iter()
+        .map(|r| CrlRow {
+            id: r.int(0),
+            issuer_id: r.int(1),
+            issuer_name: r.text(2),
+            number: r.int(3),
+            der: r.blob(4),
+        })
+        .collect()
 }
 
 /// How many CRLs the ledger has recorded, for every CA together.
@@ -235,37 +330,38 @@ pub fn crl_count(home: &Path) -> i64 {
 
 /// Every audit event, oldest first (by id).
 pub fn events(home: &Path) -> Vec<EventRow> {
-    query(home, "SELECT id, at, action, target, detail FROM events ORDER BY id", |r| {
-        Ok(EventRow { id: r.get(0)?, at: r.get(1)?, action: r.get(2)?, target: r.get(3)?, detail: r.get(4)? })
-    })
+    rows(home, "SELECT id, at, action, target, detail FROM events ORDER BY id")
+        .into_iter()
+        .map(|r| EventRow {
+            id: r.int(0),
+            at: r.int(1),
+            action: r.text(2),
+            target: r.text(3),
+            detail: r.text(4),
+        })
+        .collect()
 }
 
 /// How many audit events have this `action` (e.g. `certificate.issue`, `crl.publish`).
 pub fn event_count(home: &Path, action: &str) -> i64 {
-    let conn = open(home);
-    conn.query_row("SELECT count(*) FROM events WHERE action = ?1", [action], |r| r.get(0))
-        .unwrap_or_else(|e| panic!("ledger {}: count events {action}: {e}", ledger_path(home).display()))
+    assert!(action.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_'), "{action}");
+    count(home, &format!("SELECT count(*) FROM events WHERE action = '{action}'"))
 }
 
 /// The number of rows in each table, read in one transaction.
 pub fn row_counts(home: &Path) -> RowCounts {
-    let conn = open(home);
-    conn.query_row(
-        "SELECT (SELECT count(*) FROM authorities), (SELECT count(*) FROM certificates),
+    let sql = "SELECT (SELECT count(*) FROM authorities), (SELECT count(*) FROM certificates),
                 (SELECT count(*) FROM certificates WHERE status = 'revoked'),
-                (SELECT count(*) FROM crls), (SELECT count(*) FROM events)",
-        [],
-        |r| {
-            Ok(RowCounts {
-                authorities: r.get(0)?,
-                certificates: r.get(1)?,
-                revoked: r.get(2)?,
-                crls: r.get(3)?,
-                events: r.get(4)?,
-            })
-        },
-    )
-    .unwrap_or_else(|e| panic!("ledger {}: row counts: {e}", ledger_path(home).display()))
+                (SELECT count(*) FROM crls), (SELECT count(*) FROM events)";
+    let counted = rows(home, sql);
+    let r = counted.first().expect("one row of counts");
+    RowCounts {
+        authorities: r.int(0),
+        certificates: r.int(1),
+        revoked: r.int(2),
+        crls: r.int(3),
+        events: r.int(4),
+    }
 }
 
 /// The schema version (SQLite's `user_version`).

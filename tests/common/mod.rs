@@ -383,7 +383,8 @@ fn test_ledger() -> Vec<String> {
 /// Runs `pkictl init --name ROOT --no-passphrase` in `home` (CA keys not encrypted: fast, no
 /// scrypt per command). Panics unless it succeeds.
 pub fn init_unencrypted_home(home: &Path, root: &str) {
-    let out = pkictl(home).args(["init", "--name", root, "--no-passphrase"]).args(test_ledger()).output().unwrap();
+    let out =
+        pkictl(home).args(["init", "--name", root, "--no-passphrase"]).args(test_ledger()).output().unwrap();
     assert!(out.status.success(), "init --no-passphrase failed: {}", stderr_of(&out));
 }
 

@@ -258,6 +258,14 @@ impl PostgresLedger {
     }
 }
 
+/// Runs a fixed query on the database at `at` and hands back its rows (the test helper's raw
+/// reads of a PostgreSQL home).
+pub(crate) fn admin_query(at: &PgLocation, sql: &str) -> LedgerResult<Vec<postgres::Row>> {
+    let location = PathBuf::from(at.redacted());
+    let mut client = at.connect().map_err(|e| pg_error(&location, e))?;
+    client.query(sql, &[]).map_err(|e| pg_error(&location, e.into()))
+}
+
 /// Runs fixed SQL on the server at `at` outside any ledger (tests: CREATE/DROP DATABASE).
 pub(crate) fn admin_execute(at: &PgLocation, sql: &str) -> LedgerResult<()> {
     let location = PathBuf::from(at.redacted());
