@@ -44,10 +44,10 @@ pub use authority::{
 };
 pub use authority::{
     AddIntermediateRequest, Authority, BatchIssued, BatchItem, BatchRequest, CaCreated, CertRef,
-    ChainSummary, CheckRequest, CrlRefusal, CrlRequest, Finding, HomeFile, InitRequest, Initialized,
-    IssueRequest, Issued, KeySource, OutputDir, OutputFiles, Pkcs12Request, PublishedCrl, RenewKey,
-    RenewRequest, Renewed, Report, RevokeManyRequest, RevokeRequest, Revoked, RevokedMany, Severity, Skipped,
-    Warning, leaf_names, parse_cert_ref, read_csr, validate_common_name,
+    CertificateDetails, ChainSummary, CheckRequest, CrlRefusal, CrlRequest, Finding, HomeFile, InitRequest,
+    Initialized, IssueRequest, Issued, KeySource, OutputDir, OutputFiles, Pkcs12Request, PublishedCrl,
+    RenewKey, RenewRequest, Renewed, Report, RevokeManyRequest, RevokeRequest, Revoked, RevokedMany,
+    Severity, Skipped, Warning, leaf_names, parse_cert_ref, read_csr, validate_common_name,
 };
 pub use authority::{
     DEFAULT_OCSP_RESPONDER_VALIDITY, EnrolmentRefusal, NewToken, OcspIssuer, OcspReply, OcspResponder,

@@ -12,12 +12,11 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::interop::wait_until;
-use common::serve::Serve;
+use common::serve::{Serve, crl_serials, fetch_crl};
 use common::*;
 use serde_json::Value;
 
@@ -153,22 +152,10 @@ fn eventually(what: &str, within: Duration, mut check: impl FnMut() -> bool) {
     wait_until(what, within, &mut check, String::new);
 }
 
-/// The serials a CRL lists, lower-case hex without leading zeros.
-fn crl_serials(crl_der: &Path) -> BTreeSet<String> {
-    let text = openssl_ok(["crl", "-inform", "DER", "-in", arg(crl_der), "-noout", "-text"]);
-    text.lines()
-        .filter_map(|l| l.trim().strip_prefix("Serial Number: "))
-        .map(|s| s.trim().trim_start_matches('0').to_ascii_lowercase())
-        .collect()
-}
-
-fn fetch_crl(ca: &Ca, serve: &Serve, file: &Path) {
-    let url = format!("{}/crl/{}.crl", serve.http, ca.slug);
-    let status = Command::new(common::interop::curl_binary())
-        .args(["-sSf", "--max-time", "10", "-o", arg(file), &url])
-        .status()
-        .expect("run curl");
-    assert!(status.success(), "GET {url}");
+/// The serials a CRL `serve` serves for the issuing CA lists, lower-case hex without leading
+/// zeros.
+fn served_crl_serials(ca: &Ca, serve: &Serve) -> BTreeSet<String> {
+    crl_serials(&fetch_crl(serve, &ca.slug, &ca.pki.work())).iter().map(|s| short(s)).collect()
 }
 
 fn short(serial: &str) -> String {
@@ -191,10 +178,8 @@ fn what_one_instance_issues_or_revokes_the_other_sees_and_either_survives_the_ot
     ca.pki.ok(&["revoke", &serial, "--reason", "key-compromise"]);
     for serve in [&a, &b] {
         eventually("OCSP to say revoked", Duration::from_secs(1), || ocsp(&ca, serve, &serial) == "revoked");
-        let crl = ca.pki.path("now.crl");
         eventually("the served CRL to list it", Duration::from_secs(1), || {
-            fetch_crl(&ca, serve, &crl);
-            crl_serials(&crl).contains(&short(&serial))
+            served_crl_serials(&ca, serve).contains(&short(&serial))
         });
     }
     eprintln!("revocation seen by both instances after {:?}", started.elapsed());
@@ -326,13 +311,11 @@ fn concurrent_clients_lose_nothing(backend: Backend) {
     // instances' OCSP (A restarted).
     let a = instance(&ca);
     for serve in [&a, &b] {
-        let crl = ca.pki.path("final.crl");
         let last = answered.revoked.last().map(|s| short(s)).unwrap_or_default();
         eventually("the served CRL to be the newest", Duration::from_secs(1), || {
-            fetch_crl(&ca, serve, &crl);
-            crl_serials(&crl).contains(&last)
+            served_crl_serials(&ca, serve).contains(&last)
         });
-        let listed = crl_serials(&crl);
+        let listed = served_crl_serials(&ca, serve);
         for serial in &answered.revoked {
             assert!(listed.contains(&short(serial)), "{serial} is not on the CRL");
             eventually("OCSP to say revoked", Duration::from_secs(1), || {

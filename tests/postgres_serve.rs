@@ -5,13 +5,12 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::interop::wait_until;
 use common::ledger_testing::PostgresDatabase;
-use common::serve::Serve;
+use common::serve::{Serve, crl_serials, fetch_crl};
 use common::*;
 
 fn postgres_home(db: &PostgresDatabase) -> Pki {
@@ -76,26 +75,6 @@ fn becomes(pki: &Pki, serve: &Serve, cert: &Path, status: &str) -> Duration {
     started.elapsed()
 }
 
-fn fetch_crl(serve: &Serve, slug: &str, into: &Path) -> PathBuf {
-    let file = into.join(format!("{slug}-{}.crl", serve.http_port()));
-    let status = Command::new("curl")
-        .args([
-            "-sS",
-            "--fail",
-            "--max-time",
-            "10",
-            "--noproxy",
-            "*",
-            "-o",
-            arg(&file),
-            &format!("{}/crl/{slug}.crl", serve.http),
-        ])
-        .status()
-        .unwrap();
-    assert!(status.success(), "GET the CRL from {}", serve.http);
-    file
-}
-
 /// Waits for the CRL `serve` serves to list exactly `serials` (its view of the CRLs refreshes
 /// on the next tick after OCSP already answers from the ledger).
 fn crl_lists(serve: &Serve, slug: &str, into: &Path, serials: &[String]) {
@@ -109,25 +88,6 @@ fn crl_lists(serve: &Serve, slug: &str, into: &Path, serials: &[String]) {
         },
         || format!("last CRL listed {:?}\nserve log:\n{}", last.borrow(), serve.log()),
     );
-}
-
-fn crl_serials(der: &Path) -> Vec<String> {
-    let text = openssl_ok([
-        os("crl"),
-        os("-inform"),
-        os("DER"),
-        os("-in"),
-        der.as_os_str(),
-        os("-noout"),
-        os("-text"),
-    ]);
-    let mut found: Vec<String> = text
-        .lines()
-        .filter_map(|l| l.trim().strip_prefix("Serial Number: "))
-        .map(|s| s.trim().to_ascii_lowercase())
-        .collect();
-    found.sort();
-    found
 }
 
 #[test]

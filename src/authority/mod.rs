@@ -8,6 +8,7 @@ mod acme_revoke;
 mod ca;
 mod check;
 mod crl;
+mod details;
 mod enroll;
 mod export;
 mod issue;
@@ -30,6 +31,7 @@ pub use acme_revoke::{AcmeRevocationRefusal, AcmeRevokeRequest, AcmeRevoker};
 pub use ca::{AddIntermediateRequest, CaCreated, InitRequest, Initialized};
 pub use check::{ChainSummary, CheckRequest, Finding, HomeFile, Report, Severity};
 pub use crl::{CrlRefusal, CrlRequest, PublishedCrl, crl_pem, write_crl_pem};
+pub use details::CertificateDetails;
 pub use enroll::{EnrolmentRefusal, NewToken, TokenRequest};
 pub use export::Pkcs12Request;
 pub use issue::{

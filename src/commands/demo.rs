@@ -147,7 +147,10 @@ impl Demo {
 
     fn identity_in(&self, dir: &Path, name: &str) -> Result<Identity> {
         Ok(Identity {
-            chain: pem_certificates(&self.read(&dir.join(format!("{name}.fullchain.pem")))?),
+            chain: crate::verify::input::certificates(
+                &self.read(&dir.join(format!("{name}.fullchain.pem")))?,
+            )
+            .map_err(|e| Error::Internal(format!("the demo could not read its own chain: {e}")))?,
             key_pkcs8: pem_body(&self.read(&dir.join(format!("{name}.key")))?)?,
         })
     }
@@ -268,13 +271,6 @@ fn outcome(label: &'static str, result: std::result::Result<(), HandshakeError>,
         Ok(()) => Outcome { label, accepted: true, expected, detail: "handshake complete".into() },
         Err(e) => Outcome { label, accepted: false, expected, detail: e.to_string() },
     }
-}
-
-fn pem_certificates(pem: &[u8]) -> Vec<Vec<u8>> {
-    let text = String::from_utf8_lossy(pem);
-    text.split_inclusive("-----END CERTIFICATE-----")
-        .filter_map(|block| der::pem::decode_vec(block.trim_start().as_bytes()).ok().map(|(_, der)| der))
-        .collect()
 }
 
 fn pem_body(pem: &[u8]) -> Result<Vec<u8>> {

@@ -5,38 +5,32 @@ use serde_json::{Value, json};
 use super::{Context, Outcome, print_json};
 use crate::engine::serial::Serial;
 use crate::engine::{self, format_time};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::ledger::CertificateRecord;
 use crate::ledger::acme::AcmeCertificateLink;
 use crate::x509::{CertInfo, certificate_pem, colon_hex};
 
 pub fn run(ctx: &Context, text: &str, pem: bool) -> Result<Outcome> {
     let authority = ctx.read_only_authority()?;
-    let ledger = authority.ledger();
-    let record = authority.find_one(text)?;
-    let der = ledger.certificate_der(record.id)?;
+    let details = authority.certificate_details(text)?;
+    let der = &details.der;
     if pem && !ctx.json {
-        out!("{}", certificate_pem(&der));
+        out!("{}", certificate_pem(der));
         return Ok(Outcome::Success);
     }
-    let info = CertInfo::from_der(&der)
-        .map_err(|e| Error::Internal(format!("the ledger's copy of {text} is damaged: {e}")))?;
-    let renewed_from = record.renewed_from.map(|id| ledger.certificate_by_id(id)).transpose()?.flatten();
-    let renewals = ledger.renewals_of(record.id)?;
-    let acme = ledger.acme_certificate_link(record.id)?;
     let now = engine::now().unix_timestamp();
     let view = View {
-        record: &record,
-        info: &info,
-        renewed_from: renewed_from.as_ref(),
-        renewals: &renewals,
-        acme: acme.as_ref(),
+        record: &details.record,
+        info: &details.info,
+        renewed_from: details.renewed_from.as_ref(),
+        renewals: &details.renewals,
+        acme: details.acme.as_ref(),
         now,
     };
     if ctx.json {
         let mut value = view.json();
         if pem {
-            value["pem"] = Value::from(certificate_pem(&der));
+            value["pem"] = Value::from(certificate_pem(der));
         }
         print_json(&value);
     } else {

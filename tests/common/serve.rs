@@ -116,6 +116,31 @@ pub fn ocsp_status(serve: &Serve, issuer: &Path, cert: &Path, root: &Path) -> St
     status.unwrap_or_else(|| panic!("no status for {} in:\n{text}", cert.display())).trim().to_string()
 }
 
+/// GET the CRL `serve` serves for CA `slug` into a file under `into` (named by the instance's
+/// port); the file.
+pub fn fetch_crl(serve: &Serve, slug: &str, into: &Path) -> PathBuf {
+    let file = into.join(format!("{slug}-{}.crl", serve.http_port()));
+    let url = format!("{}/crl/{slug}.crl", serve.http);
+    let status = Command::new(super::interop::curl_binary())
+        .args(["-sS", "--fail", "--max-time", "10", "--noproxy", "*", "-o", super::arg(&file), &url])
+        .status()
+        .expect("run curl");
+    assert!(status.success(), "GET the CRL from {}", serve.http);
+    file
+}
+
+/// The serials a DER CRL lists as `openssl crl -text` prints them (lower case), sorted.
+pub fn crl_serials(der: &Path) -> Vec<String> {
+    let text = super::openssl_ok(["crl", "-inform", "DER", "-in", super::arg(der), "-noout", "-text"]);
+    let mut found: Vec<String> = text
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("Serial Number: "))
+        .map(|s| s.trim().to_ascii_lowercase())
+        .collect();
+    found.sort();
+    found
+}
+
 /// `pkictl --home HOME serve` with stderr into `log`, the test passphrase in the environment
 /// and no terminal.
 pub fn serve_command(home: &Path, log: &Path) -> Command {

@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::WebPkiSupportedAlgorithms;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
@@ -24,7 +23,8 @@ pub(super) fn connector(mode: TlsMode, root_cert: Option<&Path>) -> Result<MakeR
     let config = match mode {
         TlsMode::Disable | TlsMode::Prefer | TlsMode::Require => builder
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(Unverified(
+            // libpq's require/prefer: encrypted, the server not authenticated.
+            .with_custom_certificate_verifier(Arc::new(crate::tls::AnyServerCertificate(
                 provider.signature_verification_algorithms,
             )))
             .with_no_client_auth(),
@@ -61,46 +61,6 @@ fn load_roots(root_cert: Option<&Path>) -> Result<RootCertStore, String> {
         return Err(format!("{} holds no CA certificate", path.display()));
     }
     Ok(roots)
-}
-
-/// `sslmode=require`/`prefer`: encrypted, the server not authenticated (libpq's meaning). The
-/// handshake signatures are still checked, so the channel is bound to the key that was shown.
-#[derive(Debug)]
-struct Unverified(WebPkiSupportedAlgorithms);
-
-impl ServerCertVerifier for Unverified {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.supported_schemes()
-    }
 }
 
 /// `sslmode=verify-ca`: the chain must reach a trusted root; the name is not checked.
