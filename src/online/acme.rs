@@ -20,7 +20,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use serde_json::{Value, json};
 
-use super::OnlineAuthority;
+use super::{OnlineAuthority, sentence};
 use crate::acme::{
     AccountStatus, AcmeAccountRecord, AcmeAuthorizationRecord, AcmeChallengeRecord, AcmeIdentifier,
     AcmeObject, AcmeOrderRecord, AcmeStatus, ExternalAccountBinding, IdentifierType, Jwk, Jws, KeyRef,
@@ -31,6 +31,7 @@ use crate::authority::{
     NewOrderRequest, Provisioner, Refusal,
 };
 use crate::error::Error;
+use crate::error::excerpt;
 
 const PROBLEM_MEDIA_TYPE: &str = "application/problem+json";
 /// At most this many contact URLs on an account.
@@ -808,23 +809,6 @@ async fn revoke_cert(
         .await
     })
     .await
-}
-
-/// A short prefix of user input, for messages.
-fn excerpt(text: &str) -> String {
-    text.chars().take(40).collect()
-}
-
-fn sentence(text: &str) -> String {
-    let mut chars = text.chars();
-    let mut out: String = match chars.next() {
-        Some(first) => first.to_uppercase().chain(chars).collect(),
-        None => String::new(),
-    };
-    if !out.ends_with('.') {
-        out.push('.');
-    }
-    out
 }
 
 /// RFC 3339, as ACME writes times.

@@ -19,7 +19,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use zeroize::Zeroizing;
 
-use super::OnlineAuthority;
+use super::{OnlineAuthority, sentence};
 use crate::authority::{Authority, EnrolmentRefusal, Issued};
 use crate::engine::csr;
 use crate::error::{Error, ErrorKind, Result};
@@ -169,19 +169,6 @@ fn internal(message: &str) -> Response {
         "internal",
         "The CA could not complete the request; its log says why.",
     )
-}
-
-/// The library's message as a sentence: capitalised, with a full stop.
-fn sentence(text: &str) -> String {
-    let mut chars = text.chars();
-    let mut out: String = match chars.next() {
-        Some(first) => first.to_uppercase().chain(chars).collect(),
-        None => String::new(),
-    };
-    if !out.ends_with('.') {
-        out.push('.');
-    }
-    out
 }
 
 fn problem(status: StatusCode, slug: &str, detail: &str) -> Response {

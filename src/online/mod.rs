@@ -42,6 +42,19 @@ use crate::server::{
     BackendError, CaHealth, CertSlot, CrlBlob, Gauge, Health, OcspAnswer, OcspCaching, OnlineCa,
 };
 
+/// A library message as a sentence for an HTTP client: capitalised, with a full stop.
+fn sentence(text: &str) -> String {
+    let mut chars = text.chars();
+    let mut out: String = match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    };
+    if !out.ends_with('.') {
+        out.push('.');
+    }
+    out
+}
+
 /// Cached OCSP responses per view; past this many the cache is emptied and refills.
 const MAX_CACHED_RESPONSES: usize = 200_000;
 
